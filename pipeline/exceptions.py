@@ -1,0 +1,94 @@
+"""The one exception tree of Kaizen Reports.
+
+::
+
+    KaizenError
+    ├── ConfigError          kaizen.yaml is missing, malformed or inconsistent; unknown site ids
+    ├── InputError           an input table cannot be read or parsed (file, SQL, types, dates)
+    ├── ContractViolation    a critical data-contract rule failed for a site
+    ├── StatisticsError      data that a statistic cannot be computed from (too few points, bad n)
+    ├── NotebookFailed       a site's notebook raised; the executed notebook is kept
+    ├── RenderError          the executed notebook could not be turned into HTML
+    ├── DeliveryError        an email could not be built or delivered
+    └── LockHeld             another run holds the output folder's lock
+
+Every error carries the fields a person needs to act (site, table, column, rows) and a ``__str__``
+that says them in one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class KaizenError(Exception):
+    """Root of every error Kaizen Reports raises on purpose."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        site_id: str | None = None,
+        table: str | None = None,
+        column: str | None = None,
+        rows: Sequence[object] | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.site_id = site_id
+        self.table = table
+        self.column = column
+        self.rows = list(rows) if rows is not None else None
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = []
+        if self.site_id:
+            where.append(f"site {self.site_id!r}")
+        if self.table:
+            where.append(f"table {self.table!r}")
+        if self.column:
+            where.append(f"column {self.column!r}")
+        text = self.message
+        if where:
+            text = f"{', '.join(where)}: {text}"
+        if self.rows:
+            shown = ", ".join(str(r) for r in self.rows[:5])
+            more = f" and {len(self.rows) - 5} more" if len(self.rows) > 5 else ""
+            text += f" (rows {shown}{more})"
+        if self.hint:
+            text += f". {self.hint}"
+        return text
+
+
+class ConfigError(KaizenError):
+    """The project configuration is missing, malformed or inconsistent."""
+
+
+class InputError(KaizenError):
+    """An input table cannot be read or parsed."""
+
+
+class ContractViolation(KaizenError):
+    """A critical data-contract rule failed."""
+
+
+class StatisticsError(KaizenError):
+    """The data do not allow the requested statistic."""
+
+
+class NotebookFailed(KaizenError):
+    """A site's notebook raised an error while executing."""
+
+
+class RenderError(KaizenError):
+    """The executed notebook could not be rendered."""
+
+
+class DeliveryError(KaizenError):
+    """An email could not be built or delivered."""
+
+
+class LockHeld(KaizenError):
+    """Another run holds the lock on the output folder."""

@@ -1,0 +1,103 @@
+"""Shared look of every chart, and turning a figure into SVG/PNG for reports and emails."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+# NHS "Making Data Count" palette: improvement blue, concern orange, common cause grey.
+IMPROVEMENT = "#289de0"
+CONCERN = "#fab428"
+COMMON = "#7b7d7d"
+NEUTRAL = "#490092"
+CENTRE = "#231f20"
+LIMIT = "#8a8a8a"
+TARGET = "#de1b1b"
+ZONE = "#f2f2f2"
+INK = "#1f2933"
+
+RC = {
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "axes.edgecolor": "#b0b0b0",
+    "axes.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#ececec",
+    "grid.linewidth": 0.6,
+    "xtick.color": INK,
+    "ytick.color": INK,
+    "text.color": INK,
+    "legend.frameon": False,
+    "legend.fontsize": 8,
+    "svg.fonttype": "none",
+    "svg.hashsalt": "kaizen",
+}
+
+
+def new_figure(width: float = 7.5, height: float = 3.0) -> tuple[Figure, plt.Axes]:
+    """A figure and its axes in the house style (not registered with pyplot's global state)."""
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        ax = fig.add_subplot()
+    fig.set_layout_engine("constrained")
+    return fig, ax
+
+
+def figure_to_svg(fig: Figure) -> str:
+    """The figure as an SVG document (text kept as text, deterministic ids)."""
+    buf = io.StringIO()
+    with matplotlib.rc_context(RC):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    svg = buf.getvalue()
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else svg
+
+
+def figure_to_png(fig: Figure, *, dpi: int = 144) -> bytes:
+    """The figure as PNG bytes (for email ``cid:`` images and ``--format png``)."""
+    buf = io.BytesIO()
+    with matplotlib.rc_context(RC):
+        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChartImage:
+    """A rendered chart with its text alternative; displays itself in a notebook as a <figure>.
+
+    ``alt`` is the text alternative (what the chart shows, in words); ``caption`` is optional
+    visible text under the chart.
+    """
+
+    svg: str
+    png: bytes
+    alt: str
+    caption: str = ""
+
+    @classmethod
+    def from_figure(cls, fig: Figure, *, alt: str, caption: str = "") -> ChartImage:
+        return cls(svg=figure_to_svg(fig), png=figure_to_png(fig), alt=alt, caption=caption)
+
+    def png_data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+    def _repr_html_(self) -> str:
+        label = html.escape(self.alt, quote=True)
+        svg = self.svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1)
+        cap = f"<figcaption>{html.escape(self.caption)}</figcaption>" if self.caption else ""
+        return f'<figure class="chart">{svg}{cap}</figure>'
