@@ -35,3 +35,153 @@ def main() -> None:
 
 
 # Commands are added below, one function per command; each calls one pipeline function.
+
+
+def _progress(quiet: bool):
+    """Callbacks for run progress: a live bar on a terminal, one plain line per site otherwise."""
+    import time as _time
+
+    state = {"total": 0, "done": 0, "failed": 0, "t0": _time.perf_counter(), "bar": None}
+    is_tty = sys.stderr.isatty()
+
+    def on_start(total: int) -> None:
+        state["total"] = total
+        if quiet:
+            return
+        if is_tty:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            bar = Progress(
+                TextColumn("[bold]sites"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+                TimeRemainingColumn(), transient=True,
+            )
+            bar.start()
+            state["bar"] = bar
+            state["task"] = bar.add_task("sites", total=total, failed=0)
+        else:
+            click.echo(f"run: {total} site(s)", err=True)
+
+    def on_site_done(outcome) -> None:
+        state["done"] += 1
+        state["failed"] += outcome.is_failed
+        if quiet:
+            return
+        bar = state["bar"]
+        if bar is not None:
+            bar.update(state["task"], advance=1, failed=state["failed"])
+        else:
+            elapsed = _time.perf_counter() - state["t0"]
+            line = (
+                f"site {outcome.site_id}: {outcome.status} ({outcome.seconds:.1f}s) "
+                f"[{state['done']}/{state['total'] or '?'} done, {state['failed']} failed, "
+                f"{elapsed:.0f}s elapsed]"
+            )
+            if outcome.error:
+                line += f" - {outcome.error}"
+            click.echo(line, err=True)
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].stop()
+
+    return on_start, on_site_done, close
+
+
+def _report_run(result, quiet: bool) -> None:
+    for outcome in result.failed_sites:
+        click.echo(f"FAILED {outcome.site_id}: {outcome.error}", err=True)
+    if not quiet:
+        ok = len(result.sites) - len(result.failed_sites)
+        click.echo(
+            f"{ok} of {len(result.sites)} site(s) succeeded in {result.seconds:.1f}s; "
+            f"portfolio: {result.index}",
+            err=True,
+        )
+    click.echo(str(result.index))
+
+
+def _run(project_file: str, output: str | None, **kwargs) -> None:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from pipeline.config import load_project
+    from pipeline.execute import run_project
+
+    quiet = kwargs.pop("quiet", False)
+    try:
+        project = load_project(project_file)
+        if output:
+            project = replace(project, output=Path(output).resolve())
+        on_start, on_site_done, close = _progress(quiet)
+        try:
+            result = run_project(project, on_start=on_start, on_site_done=on_site_done, **kwargs)
+        finally:
+            close()
+    except (ConfigError, InputError) as exc:
+        fail_usage(exc)
+        return
+    _report_run(result, quiet)
+    sys.exit(result.exit_code)
+
+
+@main.command("run")
+@click.option("--project", "project_file", required=True, type=click.Path(dir_okay=False),
+              help="The project's kaizen.yaml.")
+@click.option("--output", type=click.Path(file_okay=False), help="Output folder (default: the project's).")
+@click.option("--as-of", "as_of", help="Report date, YYYY-MM-DD (default: today).")
+@click.option("--site", "sites", multiple=True, help="Run only this site id (repeatable).")
+@click.option("--jobs", type=click.IntRange(min=1), help="Parallel sites (default: number of cores).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", help="Dask scheduler address (with --executor dask; default: a local cluster).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and the portfolio path.")
+def run_command(project_file, output, as_of, sites, jobs, executor, scheduler, quiet) -> None:
+    """Validate the inputs and write every site's report, the portfolio page and the manifest.
+
+    \b
+    Example:
+      kaizen-reports run --project kaizen.yaml --as-of 2026-11-27 --site fab-dresden
+    Exit codes: 0 all sites ok, 1 some site failed, 2 usage or configuration error.
+    """
+    _run(project_file, output, as_of=as_of, site_ids=list(sites) or None, jobs=jobs,
+         executor=executor, scheduler=scheduler, quiet=quiet)
+
+
+@main.command("demo")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default="demo",
+              show_default=True, help="Where to write the demo project.")
+@click.option("--output", type=click.Path(file_okay=False), default="reports", show_default=True,
+              help="Where to write the reports.")
+@click.option("--as-of", "as_of", help="Report date, YYYY-MM-DD (default: today).")
+@click.option("--jobs", type=click.IntRange(min=1), help="Parallel sites (default: number of cores).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and the portfolio path.")
+def demo_command(directory, output, as_of, jobs, quiet) -> None:
+    """Write a realistic demo project (4 sites) and run it; prints the portfolio page's path.
+
+    \b
+    Example:
+      kaizen-reports demo --dir demo --output reports
+    """
+    from pathlib import Path
+
+    from pipeline.demo import write_demo_project
+    from pipeline.execute import parse_as_of
+
+    try:
+        stamp = parse_as_of(as_of)
+    except ConfigError as exc:
+        fail_usage(exc)
+        return
+    project_file = write_demo_project(
+        Path(directory), as_of=stamp.date(), output=Path(output).resolve()
+    )
+    if not quiet:
+        click.echo(f"demo project written to {project_file}", err=True)
+    _run(str(project_file), None, as_of=stamp.date().isoformat(), jobs=jobs, quiet=quiet)

@@ -1,0 +1,485 @@
+"""Run every site's notebook: validate once, execute with papermill, render, publish atomically.
+
+The parent process reads and validates the inputs once, writes each site's slice to a private
+staging folder, and hands the sites to a pool of worker processes (or a Dask cluster). Each worker
+executes ``notebooks/site_report.ipynb`` for a site, renders it with one reused nbconvert exporter,
+and publishes the site's folder in one rename, so a crash never leaves a half-written report in
+place of a good one. The parent then writes ``manifest.json`` and the portfolio page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.config import Project
+from pipeline.exceptions import ConfigError, KaizenError, NotebookFailed
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "site_report.ipynb"
+STAGING = ".staging"
+TRASH = ".trash"
+KERNEL_RETRIES = 3
+
+#: Messages of kernel start-up problems worth retrying (a cell error is never retried).
+_TRANSIENT = (
+    "Kernel died before replying",
+    "Kernel didn't respond",
+    "Address already in use",
+    "kernel_info",
+    "DeadKernelError",
+    "Kernel died",
+    "Timeout waiting for",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteTask:
+    """Everything a worker needs to produce one site's report (plain, picklable values)."""
+
+    site_id: str
+    as_of: str
+    run_id: str
+    project_file: str
+    site_data: str
+    validation_file: str
+    stage_dir: str
+    final_dir: str
+    trash_dir: str
+    notebook: str = str(NOTEBOOK)
+    validation_status: str = "ok"
+    inject_kernel_failures: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteOutcome:
+    """What happened to one site."""
+
+    site_id: str
+    status: str  # ok | warnings | failed
+    error: str | None = None
+    seconds: float = 0.0
+    attempts: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    published: bool = False
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status == "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    """The outcome of one ``run``: where it wrote, and each site's outcome."""
+
+    run_id: str
+    as_of: str
+    output: Path
+    sites: tuple[SiteOutcome, ...]
+    seconds: float
+    validation_seconds: float = 0.0
+
+    @property
+    def failed_sites(self) -> tuple[SiteOutcome, ...]:
+        return tuple(s for s in self.sites if s.is_failed)
+
+    @property
+    def success(self) -> bool:
+        return not self.failed_sites
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.success else 1
+
+    @property
+    def index(self) -> Path:
+        return self.output / "index.html"
+
+    def raise_for_failures(self) -> RunResult:
+        if self.failed_sites:
+            first = self.failed_sites[0]
+            raise NotebookFailed(first.error or "failed", site_id=first.site_id)
+        return self
+
+
+ProgressCallback = Callable[[SiteOutcome], None]
+
+
+def parse_as_of(value: str | dt.date | None) -> pd.Timestamp:
+    """``as_of`` as a normalised Timestamp (today when None)."""
+    if value is None or value == "":
+        return pd.Timestamp(dt.date.today())
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ConfigError(f"--as-of {value!r} is not a date (use YYYY-MM-DD)") from None
+    if pd.isna(ts):
+        raise ConfigError(f"--as-of {value!r} is not a date (use YYYY-MM-DD)")
+    return ts.normalize()
+
+
+def run_project(
+    project: Project,
+    *,
+    as_of: str | dt.date | None = None,
+    site_ids: Iterable[str] | None = None,
+    jobs: int | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    on_site_done: ProgressCallback | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Validate the inputs, run the selected sites, publish reports, manifest and portfolio page.
+
+    Raises
+    ------
+    ConfigError
+        Unknown site ids, a bad ``as_of``, or an unknown executor.
+    InputError
+        An input table cannot be read at all.
+    """
+    from pipeline import contracts, inputs, portfolio
+
+    started = time.perf_counter()
+    sites = project.select_sites(list(site_ids) if site_ids else None)
+    stamp = parse_as_of(as_of)
+    as_of_text = stamp.date().isoformat()
+    if executor not in ("local", "dask"):
+        raise ConfigError(f"unknown executor {executor!r}; use local or dask")
+    out_root = project.output / as_of_text
+    out_root.mkdir(parents=True, exist_ok=True)
+    run_id = f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+    recover_interrupted(out_root)
+
+    t0 = time.perf_counter()
+    tables = inputs.read_tables(project)
+    report = contracts.validate_project(
+        tables, project, as_of=stamp, site_ids=[s.id for s in sites]
+    )
+    slices = inputs.split_by_site(tables, [s.id for s in sites])
+    validation_seconds = time.perf_counter() - t0
+
+    stage_root = out_root / STAGING / run_id
+    tasks: list[SiteTask] = []
+    outcomes: list[SiteOutcome] = []
+    for site in sites:
+        validation = report.for_site(site.id)
+        stage = stage_root / site.id
+        stage.mkdir(parents=True, exist_ok=True)
+        vfile = stage / "validation.json"
+        _write_json(vfile, validation.to_dict())
+        if validation.has_critical:
+            outcome = SiteOutcome(site_id=site.id, status="failed", error=validation.reason())
+            _record_failure(out_root / site.id, vfile, outcome.error or "")
+            outcomes.append(outcome)
+            if on_site_done:
+                on_site_done(outcome)
+            continue
+        data_file = stage_root / f"{site.id}.inputs.pkl"
+        slices[site.id].save(data_file)
+        tasks.append(
+            SiteTask(
+                site_id=site.id,
+                as_of=as_of_text,
+                run_id=run_id,
+                project_file=str(project.path),
+                site_data=str(data_file),
+                validation_file=str(vfile),
+                stage_dir=str(stage),
+                final_dir=str(out_root / site.id),
+                trash_dir=str(out_root / TRASH),
+                validation_status=validation.status,
+                inject_kernel_failures=int(os.environ.get("KAIZEN_INJECT_KERNEL_FAILURES", "0")),
+            )
+        )
+    if on_start:
+        on_start(len(sites))
+    if tasks:
+        n_jobs = max(1, jobs or os.cpu_count() or 1)
+        runner = _run_dask if executor == "dask" else _run_local
+        for outcome in runner(tasks, n_jobs, scheduler):
+            outcomes.append(outcome)
+            if on_site_done:
+                on_site_done(outcome)
+    shutil.rmtree(stage_root, ignore_errors=True)
+    _remove_if_empty(out_root / STAGING)
+
+    order = {s.id: i for i, s in enumerate(sites)}
+    outcomes.sort(key=lambda o: order[o.site_id])
+    result = RunResult(
+        run_id=run_id,
+        as_of=as_of_text,
+        output=out_root,
+        sites=tuple(outcomes),
+        seconds=time.perf_counter() - started,
+        validation_seconds=validation_seconds,
+    )
+    write_manifest(result, project)
+    portfolio.write_portfolio(project, out_root, as_of=as_of_text, run_id=run_id)
+    return result
+
+
+def _run_local(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterable[SiteOutcome]:
+    if jobs == 1 or len(tasks) == 1:
+        for task in tasks:
+            yield run_site(task)
+        return
+    ctx = get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
+        futures = {pool.submit(run_site, t): t for t in tasks}
+        for fut in as_completed(futures):
+            task = futures[fut]
+            try:
+                yield fut.result()
+            except Exception as exc:  # a worker process died: the site failed, the run goes on
+                yield SiteOutcome(
+                    site_id=task.site_id, status="failed", error=f"worker died: {exc}"
+                )
+
+
+def _run_dask(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterable[SiteOutcome]:
+    from distributed import Client, LocalCluster
+    from distributed import as_completed as dask_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(
+            n_workers=min(jobs, len(tasks)),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
+        client = Client(cluster)
+    try:
+        futures = client.map(
+            run_site, tasks, pure=False, key=[f"site-{t.site_id}-{t.run_id}" for t in tasks]
+        )
+        by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
+        for fut in dask_completed(futures):
+            try:
+                yield fut.result()
+            except Exception as exc:
+                task = by_key[fut.key]
+                yield SiteOutcome(
+                    site_id=task.site_id, status="failed", error=f"worker died: {exc}"
+                )
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_site(task: SiteTask) -> SiteOutcome:
+    """Execute, render and publish one site (runs in a worker process)."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    from pipeline.kernels import IPCKernelManager
+    from pipeline.render import render_notebook
+
+    started = time.perf_counter()
+    stage = Path(task.stage_dir)
+    stage.mkdir(parents=True, exist_ok=True)
+    nb_path = stage / "report.ipynb"
+    params = {
+        "site_id": task.site_id,
+        "as_of": task.as_of,
+        "project_file": task.project_file,
+        "site_data": task.site_data,
+        "validation_file": task.validation_file,
+        "output_dir": str(stage),
+        "run_id": task.run_id,
+    }
+    timings: dict[str, float] = {}
+    attempts = 0
+    injected = task.inject_kernel_failures
+    while True:
+        attempts += 1
+        t0 = time.perf_counter()
+        try:
+            if injected > 0:
+                injected -= 1
+                raise RuntimeError("Kernel died before replying to kernel_info (injected)")
+            nb = pm.execute_notebook(
+                task.notebook,
+                str(nb_path),
+                parameters=params,
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                request_save_on_cell_execute=False,
+                kernel_manager_class=IPCKernelManager,
+                start_timeout=120,
+            )
+            timings["execute"] = time.perf_counter() - t0
+            break
+        except PapermillExecutionError as exc:
+            error = _cell_error(exc)
+            _record_failure(Path(task.final_dir), nb_path, error, notebook=True)
+            return SiteOutcome(
+                site_id=task.site_id,
+                status="failed",
+                error=error,
+                attempts=attempts,
+                seconds=time.perf_counter() - started,
+            )
+        except Exception as exc:
+            text = f"{type(exc).__name__}: {exc}"
+            if attempts < KERNEL_RETRIES and any(m in text for m in _TRANSIENT):
+                time.sleep(0.5 * 2 ** (attempts - 1))
+                continue
+            error = f"the notebook could not run: {text.splitlines()[0] if text else type(exc).__name__}"
+            if nb_path.exists():
+                _record_failure(Path(task.final_dir), nb_path, error, notebook=True)
+            return SiteOutcome(
+                site_id=task.site_id,
+                status="failed",
+                error=error,
+                attempts=attempts,
+                seconds=time.perf_counter() - started,
+            )
+    t0 = time.perf_counter()
+    try:
+        html = render_notebook(nb, site_id=task.site_id)
+    except KaizenError as exc:
+        return SiteOutcome(site_id=task.site_id, status="failed", error=str(exc), attempts=attempts)
+    _write_text(stage / "report.html", html)
+    timings["render"] = time.perf_counter() - t0
+    if not (stage / "results.json").exists():
+        error = "the notebook finished without writing results.json"
+        _record_failure(Path(task.final_dir), nb_path, error, notebook=True)
+        return SiteOutcome(site_id=task.site_id, status="failed", error=error, attempts=attempts)
+    publish(stage, Path(task.final_dir), Path(task.trash_dir))
+    return SiteOutcome(
+        site_id=task.site_id,
+        status=task.validation_status,
+        attempts=attempts,
+        seconds=time.perf_counter() - started,
+        timings=timings,
+        published=True,
+    )
+
+
+def _cell_error(exc: Any) -> str:
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = str(getattr(exc, "evalue", "")).strip().splitlines()
+    cell = getattr(exc, "exec_count", None)
+    where = f" in cell {cell}" if cell else ""
+    return f"notebook error{where}: {ename}: {evalue[0] if evalue else ''}".rstrip(": ")
+
+
+def publish(stage: Path, final: Path, trash: Path) -> None:
+    """Replace ``final`` by ``stage`` so that a reader sees either the old folder or the new one.
+
+    The old folder is first renamed into ``trash`` (same file system), then the new one renamed
+    into place; :func:`recover_interrupted` puts the old one back if a crash fell between the two.
+    """
+    trash.mkdir(parents=True, exist_ok=True)
+    old = trash / f"{final.name}.{uuid.uuid4().hex[:8]}"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(stage, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_interrupted(out_root: Path) -> None:
+    """Undo what a killed run left behind: restore moved-away reports, drop stale staging."""
+    trash = out_root / TRASH
+    if trash.is_dir():
+        for old in sorted(trash.iterdir()):
+            site = old.name.rsplit(".", 1)[0]
+            target = out_root / site
+            if not target.exists() and (old / "report.html").exists():
+                os.replace(old, target)
+            else:
+                shutil.rmtree(old, ignore_errors=True)
+        _remove_if_empty(trash)
+    staging = out_root / STAGING
+    if staging.is_dir():
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _record_failure(final: Path, source: Path, error: str, *, notebook: bool = False) -> None:
+    """Keep the evidence of a failed site beside (never in place of) its last good report."""
+    failed = final / "failed"
+    failed.mkdir(parents=True, exist_ok=True)
+    if source.exists():
+        name = "report.ipynb" if notebook else source.name
+        shutil.copyfile(source, failed / (name + ".tmp"))
+        os.replace(failed / (name + ".tmp"), failed / name)
+    _write_text(failed / "error.txt", error + "\n")
+
+
+def write_manifest(result: RunResult, project: Project) -> Path:
+    """``manifest.json``: run id, timings, per-site status and error (no secrets)."""
+    from pipeline import __version__
+
+    manifest = {
+        "run_id": result.run_id,
+        "as_of": result.as_of,
+        "project": project.name,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "version": __version__,
+        "seconds": round(result.seconds, 3),
+        "validation_seconds": round(result.validation_seconds, 3),
+        "sites": [
+            {
+                **{k: v for k, v in asdict(o).items() if k not in ("timings",)},
+                "seconds": round(o.seconds, 3),
+                "timings": {k: round(v, 3) for k, v in o.timings.items()},
+            }
+            for o in result.sites
+        ],
+        "summary": {
+            "ok": sum(o.status == "ok" for o in result.sites),
+            "warnings": sum(o.status == "warnings" for o in result.sites),
+            "failed": sum(o.status == "failed" for o in result.sites),
+        },
+    }
+    path = result.output / "manifest.json"
+    _write_json(path, manifest)
+    return path
+
+
+def _write_json(path: Path, data: Any) -> None:
+    _write_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+__all__ = [
+    "RunResult",
+    "SiteOutcome",
+    "SiteTask",
+    "parse_as_of",
+    "publish",
+    "recover_interrupted",
+    "run_project",
+    "run_site",
+    "write_manifest",
+]

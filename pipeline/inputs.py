@@ -1,0 +1,377 @@
+"""Read the input tables (CSV, Parquet or SQL), give them their types, and split them by site.
+
+Reading is two steps so that bad data can be described instead of crashing: :func:`read_tables`
+reads every column as text (CSV) or as stored (Parquet, SQL); :func:`parse_tables` converts the
+columns to their types and records every value that does not parse as a :class:`ParseProblem`
+(table, column, row numbers as a person counts them in the file, examples). The contracts report
+those problems next to their own rules.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import TABLES, TABLES_REQUIRED, Project, TableSource
+from pipeline.exceptions import InputError
+
+#: Columns of each table and their type: str, float, date, or cat (text from a fixed set).
+SCHEMA: dict[str, dict[str, str]] = {
+    "metrics": {
+        "metric_id": "str",
+        "name": "str",
+        "unit": "str",
+        "chart": "str",
+        "better": "str",
+        "period": "str",
+        "aggregate": "str",
+    },
+    "observations": {
+        "site_id": "str",
+        "metric_id": "str",
+        "timestamp": "date",
+        "value": "float",
+        "n": "float",
+        "subgroup": "str",
+    },
+    "events": {
+        "site_id": "str",
+        "event_id": "str",
+        "title": "str",
+        "kind": "str",
+        "goal_id": "str",
+        "start_date": "date",
+        "effective_date": "date",
+        "end_date": "date",
+        "metric_ids": "str",
+        "owner": "str",
+        "status": "str",
+    },
+    "goals": {
+        "goal_id": "str",
+        "site_id": "str",
+        "metric_id": "str",
+        "title": "str",
+        "baseline_start": "date",
+        "baseline_end": "date",
+        "target_kind": "str",
+        "target_value": "float",
+        "due_date": "date",
+    },
+    "suggestions": {
+        "site_id": "str",
+        "suggestion_id": "str",
+        "submitted_on": "date",
+        "area": "str",
+        "status": "str",
+        "implemented_on": "date",
+        "estimated_saving": "float",
+    },
+    "headcount": {"site_id": "str", "month": "date", "headcount": "float"},
+    "surveys": {
+        "site_id": "str",
+        "date": "date",
+        "instrument": "str",
+        "score": "float",
+        "responses": "float",
+    },
+}
+
+#: Columns that may be absent from a file (they are added, empty).
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "observations": ("n", "subgroup"),
+    "events": ("goal_id", "end_date"),
+    "suggestions": ("implemented_on", "estimated_saving"),
+    "surveys": ("responses",),
+}
+
+#: Tables without a site_id column (shared by every site).
+GLOBAL_TABLES = ("metrics",)
+
+_MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParseProblem:
+    """Values of one column that do not parse as the column's type."""
+
+    table: str
+    column: str
+    expected: str
+    rows: tuple[int, ...]
+    examples: tuple[str, ...]
+    site_ids: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        shown = ", ".join(str(r) for r in self.rows[:_MAX_EXAMPLES])
+        more = (
+            f" and {len(self.rows) - _MAX_EXAMPLES} more" if len(self.rows) > _MAX_EXAMPLES else ""
+        )
+        ex = ", ".join(repr(e) for e in self.examples)
+        return (
+            f"table {self.table!r}, column {self.column!r}: {len(self.rows)} value(s) are not "
+            f"a valid {self.expected} (rows {shown}{more}; e.g. {ex})"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tables:
+    """The project's input tables. ``frames`` maps table name to DataFrame (optional ones may be
+    absent); ``problems`` lists values that failed to parse; ``row_offset`` is what to add to a
+    0-based frame index to get the row number a person sees in the source (2 for a CSV with a
+    header line)."""
+
+    frames: dict[str, pd.DataFrame]
+    problems: tuple[ParseProblem, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.frames[name]
+
+    def get(self, name: str) -> pd.DataFrame | None:
+        return self.frames.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.frames
+
+
+def read_tables(project: Project) -> Tables:
+    """Read and parse every configured table of ``project``.
+
+    Raises
+    ------
+    InputError
+        When a table cannot be read at all (missing file, empty file, not UTF-8, SQL error) or a
+        required column is missing. Values that do not parse are *not* errors here: they are
+        returned as ``problems`` for the contracts to report.
+    """
+    raw = {name: read_table(source) for name, source in project.tables.items()}
+    tables = parse_tables(raw)
+    sources = {name: source.describe() for name, source in project.tables.items()}
+    return Tables(frames=tables.frames, problems=tables.problems, sources=sources)
+
+
+def read_table(source: TableSource) -> pd.DataFrame:
+    """Read one table as text columns (CSV) or as stored (Parquet, SQL)."""
+    if source.path is not None:
+        return _read_file(source.name, source.path)
+    return _read_sql(source)
+
+
+def _read_file(table: str, path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(f"file {path} does not exist", table=table)
+    if path.stat().st_size == 0:
+        raise InputError(f"file {path} is empty (expected a header line and rows)", table=table)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                encoding="utf-8",
+                skipinitialspace=True,
+            )
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8",
+            table=table,
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise InputError(
+            f"file {path} is empty (expected a header line and rows)", table=table
+        ) from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"file {path} is not a valid CSV file: {exc}", table=table) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"file {path} cannot be read: {exc}", table=table) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _read_sql(source: TableSource) -> pd.DataFrame:
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(source.url or "")
+    if source.password_env:
+        password = os.environ.get(source.password_env)
+        if password is None:
+            raise InputError(
+                f"environment variable {source.password_env} (the database password) is not set",
+                table=source.name,
+            )
+        url = url.set(password=password)
+    query = source.sql or f"SELECT * FROM {sa.sql.quoted_name(source.sql_table or '', None)}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            frame = pd.read_sql_query(sa.text(query), conn)
+    except sa.exc.SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise InputError(
+            f"SQL read from {source.describe()} failed: {detail}", table=source.name
+        ) from None
+    finally:
+        engine.dispose()
+    return frame
+
+
+def parse_tables(raw: Mapping[str, pd.DataFrame]) -> Tables:
+    """Give every column its type; collect values that do not parse."""
+    frames: dict[str, pd.DataFrame] = {}
+    problems: list[ParseProblem] = []
+    for name in TABLES:
+        if name not in raw:
+            continue
+        frame, probs = parse_table(name, raw[name])
+        frames[name] = frame
+        problems.extend(probs)
+    for name in TABLES_REQUIRED:
+        if name not in frames:
+            raise InputError("required table is not configured", table=name)
+    return Tables(frames=frames, problems=tuple(problems))
+
+
+def parse_table(name: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[ParseProblem]]:
+    """Type one table's columns. Unknown extra columns are kept as they are."""
+    schema = SCHEMA[name]
+    missing = [
+        c for c in schema if c not in raw.columns and c not in OPTIONAL_COLUMNS.get(name, ())
+    ]
+    if missing:
+        raise InputError(
+            f"required column(s) {', '.join(missing)} missing; the file has "
+            f"{', '.join(map(str, raw.columns)) or 'no columns'}",
+            table=name,
+            column=missing[0],
+        )
+    if len(raw) == 0:
+        raise InputError("the table has a header but no rows", table=name)
+    frame = raw.copy()
+    frame.index = pd.RangeIndex(len(frame))
+    problems: list[ParseProblem] = []
+    sites = frame["site_id"] if "site_id" in frame.columns else None
+    for column, kind in schema.items():
+        if column not in frame.columns:
+            frame[column] = np.nan if kind != "str" else None
+            if kind == "date":
+                frame[column] = pd.NaT
+            continue
+        values = frame[column]
+        if kind == "str":
+            frame[column] = _as_text(values)
+            continue
+        parsed, bad = _parse_column(values, kind)
+        frame[column] = parsed
+        if bad.any():
+            idx = np.flatnonzero(bad.to_numpy())
+            site_ids: tuple[str, ...] = ()
+            if sites is not None:
+                site_ids = tuple(sorted({str(s) for s in sites.iloc[idx].dropna().unique()}))
+            problems.append(
+                ParseProblem(
+                    table=name,
+                    column=column,
+                    expected={"float": "number", "date": "date (YYYY-MM-DD)"}[kind],
+                    rows=tuple(int(i) + 2 for i in idx),
+                    examples=tuple(str(v) for v in values.iloc[idx[:_MAX_EXAMPLES]]),
+                    site_ids=site_ids,
+                )
+            )
+    return frame, problems
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    out = values.astype("object")
+    mask = out.notna()
+    out[mask] = out[mask].map(lambda v: str(v).strip())
+    out[out == ""] = None
+    return out
+
+
+def _parse_column(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
+    """Parsed values and a mask of non-empty values that did not parse."""
+    present = values.notna()
+    if kind == "float":
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            parsed = values.astype("float64")
+            return parsed, pd.Series(False, index=values.index)
+        text = values.astype("string").str.strip()
+        parsed = pd.to_numeric(text, errors="coerce").astype("float64")
+        bad = present & parsed.isna()
+        # inf is a parse success for pandas but never a valid measurement
+        bad |= np.isinf(parsed.fillna(0.0))
+        parsed[np.isinf(parsed.fillna(0.0))] = np.nan
+        return parsed, bad
+    # dates: ISO dates or datetimes, one format per column (mixed formats are reported)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values)
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert(None)
+        return parsed.astype("datetime64[ns]"), pd.Series(False, index=values.index)
+    text = values.astype("string").str.strip()
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert(None)
+    parsed = parsed.astype("datetime64[ns]")
+    bad = present & parsed.isna()
+    return parsed, bad
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteTables:
+    """One site's slice of every table (metrics are shared) — what a site's notebook reads."""
+
+    site_id: str
+    frames: dict[str, pd.DataFrame]
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.frames[name]
+
+    def get(self, name: str) -> pd.DataFrame | None:
+        return self.frames.get(name)
+
+    def save(self, path: Path) -> None:
+        """Write the slice for a site's notebook (a private hand-off file, not an output)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump({"site_id": self.site_id, "frames": self.frames}, fh, protocol=5)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SiteTables:
+        """Read a slice written by :meth:`save` (the file is the pipeline's own)."""
+        with Path(path).open("rb") as fh:
+            data = pickle.load(fh)  # noqa: S301 - written by this pipeline in its own run folder
+        return cls(site_id=data["site_id"], frames=data["frames"])
+
+
+def split_by_site(tables: Tables, site_ids: Iterable[str]) -> dict[str, SiteTables]:
+    """One :class:`SiteTables` per site id; goals with ``site_id == '*'`` go to every site."""
+    wanted = list(site_ids)
+    groups: dict[str, dict[str, pd.DataFrame]] = {s: {} for s in wanted}
+    for name, frame in tables.frames.items():
+        if name in GLOBAL_TABLES:
+            for s in wanted:
+                groups[s][name] = frame
+            continue
+        key = frame["site_id"]
+        shared = frame[key == "*"] if name == "goals" else frame.iloc[0:0]
+        by_site = dict(tuple(frame.groupby(key, sort=False, dropna=True)))
+        for s in wanted:
+            part = by_site.get(s, frame.iloc[0:0])
+            if len(shared):
+                part = pd.concat([shared, part])
+            groups[s][name] = part.reset_index(drop=True)
+    return {s: SiteTables(site_id=s, frames=groups[s]) for s in wanted}
