@@ -1,0 +1,1387 @@
+"""Before/after impact of an improvement: Welch, rank, segmented-regression and GLM comparisons.
+
+Pure functions that take plain arrays (or one already-aggregated DataFrame) and return frozen result
+objects. statsmodels and scipy do every fit and test; the only code here that is not a call into them
+is R's own root finder for the Hodges-Lehmann interval (so that it agrees with ``wilcox.test``) and
+the closed-form Fieller interval for a ratio of means.
+
+Conventions (they match R, which the numbers are checked against):
+
+- ``difference`` is **after - before**: ``t.test(after, before)`` (Welch, ``var.equal = FALSE``).
+- ``mann_whitney.statistic`` is U of the **before** sample, i.e. ``W`` of
+  ``wilcox.test(before, after, exact = FALSE, correct = TRUE)``; its two-sided p-value does not
+  depend on the order.
+- ``mann_whitney.hodges_lehmann`` and its interval are the shift **after - before** exactly as
+  ``wilcox.test(after, before, conf.int = TRUE, exact = FALSE, correct = TRUE)`` reports them: the
+  asymptotic (normal approximation, tie-corrected, continuity-corrected) interval and the estimate
+  that R finds by ``uniroot`` on the standardised rank-sum statistic (for an odd number of pairs this
+  is the median of the pairwise differences after_j - before_i; for an even number, R's root lies
+  between the two middle differences, and so does ours — we reproduce R's root finder).
+- Segmented regression ``y = b0 + b1*t + b2*post + b3*t_after``: ``t`` numbers the rows of the frame
+  between ``start`` and ``end`` 1, 2, ... (transition rows keep their number but are left out of the
+  fit), ``post`` is 1 from ``change_at`` on and ``t_after = (t - t_last_before) * post``.
+  Classical errors = ``summary(lm(y ~ t + post + t_after))``; HAC errors =
+  ``lmtest::coeftest(fit, vcov = sandwich::NeweyWest(fit, lag = L, prewhite = FALSE))``
+  (Bartlett kernel, no small-sample adjustment, t distribution on the residual df).
+
+References
+----------
+Welch, B. L. (1947). The generalization of Student's problem... Biometrika 34, 28-35.
+Hollander, M. & Wolfe, D. A. (1973). Nonparametric Statistical Methods, Wiley (HL shift, its CI).
+Bauer, D. F. (1972). Constructing confidence sets using rank statistics. JASA 67, 687-690.
+Fieller, E. C. (1954). Some problems in interval estimation. JRSS B 16, 175-185; with unequal
+variances and Welch-Satterthwaite df: Tamhane, A. C. & Logan, B. R. (2004), Finding the maximum safe
+dose level for heteroscedastic data. J Biopharm Stat 14, 843-856 (R: ``mratios::ttestratio``).
+Hedges, L. V. (1981). Distribution theory for Glass's estimator of effect size. J Educ Stat 6, 107-128.
+Wagner, A. K. et al. (2002). Segmented regression analysis of interrupted time series studies in
+medication use research. J Clin Pharm Ther 27, 299-309.
+Newey, W. K. & West, K. D. (1994). Automatic lag selection in covariance matrix estimation.
+Rev Econ Stud 61, 631-653 (lag rule ``floor(4 (T/100)^(2/9))``).
+Katz, D. et al. (1978). Obtaining confidence intervals for the risk ratio in cohort studies.
+Biometrics 34, 469-474 (log method for the ratio of proportions).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+from statsmodels.stats.diagnostic import acorr_ljungbox
+from statsmodels.stats.proportion import (
+    confint_proportions_2indep,
+    proportions_ztest,
+    test_proportions_2indep,
+)
+from statsmodels.stats.stattools import durbin_watson
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+
+from pipeline.exceptions import StatisticsError
+
+Kind = Literal["continuous", "proportion", "count"]
+Better = Literal["lower", "higher", "neutral"]
+
+#: Pearson chi-square / residual df above which a Poisson model is called over-dispersed and the
+#: rate ratio is refitted as a negative binomial (NB2, ML, like ``MASS::glm.nb``). A Poisson model
+#: has dispersion 1; 1.5 leaves room for sampling noise in short series (Hilbe, *Negative Binomial
+#: Regression*, 2nd ed. 2011, ch. 7, uses the Pearson dispersion as the indicator).
+OVERDISPERSION_THRESHOLD = 1.5
+
+#: Durbin-Watson values outside this band are read as autocorrelated residuals (rule of thumb:
+#: DW near 2 means no first-order autocorrelation).
+DW_BAND = (1.5, 2.5)
+
+MIN_WINDOW_POINTS = 2
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _num(x: Any) -> float | None:
+    """A JSON-safe float: None for None/NaN/inf."""
+    if x is None:
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return _num(obj)
+    return obj
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{x:.{digits}g}" if abs(x) < 1e5 else f"{x:.{digits}e}"
+
+
+def _level(alpha: float) -> str:
+    return f"{100 * (1 - alpha):g}%"
+
+
+def _flatten(prefix: str, obj: Any, rows: list[tuple[str, str, Any]]) -> None:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _flatten(f"{prefix}.{k}" if prefix else k, v, rows)
+    else:
+        block, _, name = prefix.partition(".")
+        rows.append((block, name, obj))
+
+
+def _table_html(rows: Sequence[tuple[str, str]], caption: str = "") -> str:
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    body = "".join(
+        f"<tr><th scope='row'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows
+    )
+    return f"<table class='kaizen-stats'>{cap}<tbody>{body}</tbody></table>"
+
+
+# --------------------------------------------------------------------------------------------
+# result objects
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowSummary:
+    """Descriptive statistics of one window (before or after).
+
+    For proportions and counts ``mean`` is the pooled rate ``sum(x) / sum(n)``; ``median`` and
+    ``sd`` are of the per-period rates ``x / n``; ``n`` is always the number of periods.
+    """
+
+    n: int
+    mean: float
+    median: float
+    sd: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean({"n": self.n, "mean": self.mean, "median": self.median, "sd": self.sd})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Difference:
+    """after - before with its confidence interval and test."""
+
+    estimate: float
+    ci_low: float | None
+    ci_high: float | None
+    statistic: float | None
+    df: float | None
+    pvalue: float | None
+    method: str
+    alpha: float = 0.05
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "estimate": self.estimate,
+                "ci_low": self.ci_low,
+                "ci_high": self.ci_high,
+                "statistic": self.statistic,
+                "df": self.df,
+                "pvalue": self.pvalue,
+                "method": self.method,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PercentChange:
+    """100 * (after / before - 1), with its confidence interval (None when unbounded)."""
+
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean({"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MannWhitney:
+    """Mann-Whitney U of the before sample and the Hodges-Lehmann shift after - before."""
+
+    statistic: float
+    pvalue: float
+    hodges_lehmann: float | None
+    ci_low: float | None
+    ci_high: float | None
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "statistic": self.statistic,
+                "pvalue": self.pvalue,
+                "hodges_lehmann": self.hodges_lehmann,
+                "ci_low": self.ci_low,
+                "ci_high": self.ci_high,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ratio:
+    """A ratio after / before (of proportions or rates) with its confidence interval."""
+
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    pvalue: float | None
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "estimate": self.estimate,
+                "ci_low": self.ci_low,
+                "ci_high": self.ci_high,
+                "pvalue": self.pvalue,
+                "method": self.method,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelChoice:
+    """Which GLM family was used for proportions/counts, and why."""
+
+    family: str
+    link: str
+    dispersion: float | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "family": self.family,
+                "link": self.link,
+                "dispersion": self.dispersion,
+                "reason": self.reason,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Coefficient:
+    """One estimate with standard error, confidence interval and p-value."""
+
+    estimate: float
+    se: float | None
+    ci_low: float | None
+    ci_high: float | None
+    pvalue: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "estimate": self.estimate,
+                "se": self.se,
+                "ci_low": self.ci_low,
+                "ci_high": self.ci_high,
+                "pvalue": self.pvalue,
+            }
+        )
+
+
+COEFFICIENT_NAMES = ("intercept", "pre_slope", "level_change", "slope_change")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentedRegression:
+    """Interrupted time series ``y = b0 + b1 t + b2 post + b3 t_after``.
+
+    ``coefficients`` carry HAC (Newey-West) errors, ``classical`` the model-based ones. For
+    proportions and counts the model is a GLM (binomial logit; Poisson or negative binomial log
+    with offset log(n)) and coefficients are on the link scale; ``counterfactual`` is always on the
+    scale of the data (a mean, a proportion, or a rate per unit of n).
+
+    ``series`` is one row per period in start..end: ``time, t, value, window, post, t_after,
+    fitted, counterfactual, counterfactual_low, counterfactual_high`` (for the chart).
+    """
+
+    model: str
+    cov_type: str
+    maxlags: int
+    coefficients: dict[str, Coefficient]
+    classical: dict[str, Coefficient]
+    counterfactual: Coefficient
+    counterfactual_time: Any
+    observed_fitted: float
+    durbin_watson: float
+    ljung_box_pvalue: float | None
+    ljung_box_lags: int
+    alpha: float
+    series: pd.DataFrame = field(repr=False, compare=False)
+
+    @property
+    def intercept(self) -> Coefficient:
+        return self.coefficients["intercept"]
+
+    @property
+    def pre_slope(self) -> Coefficient:
+        return self.coefficients["pre_slope"]
+
+    @property
+    def level_change(self) -> Coefficient:
+        return self.coefficients["level_change"]
+
+    @property
+    def slope_change(self) -> Coefficient:
+        return self.coefficients["slope_change"]
+
+    @property
+    def is_autocorrelated(self) -> bool:
+        lb = self.ljung_box_pvalue is not None and self.ljung_box_pvalue < self.alpha
+        dw = not (DW_BAND[0] <= self.durbin_watson <= DW_BAND[1])
+        return bool(lb or dw)
+
+    @property
+    def note(self) -> str:
+        dw = f"Durbin-Watson {self.durbin_watson:.2f}"
+        lb = f"Ljung-Box p = {_fmt(self.ljung_box_pvalue, 2)} at lag {self.ljung_box_lags}"
+        if self.is_autocorrelated:
+            return (
+                f"Neighbouring periods are correlated ({dw}, {lb}): the Newey-West (HAC) "
+                "intervals allow for this; the classical ones are too narrow and should not be used."
+            )
+        return f"No sign that neighbouring periods are correlated ({dw}, {lb})."
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "cov_type": self.cov_type,
+                **{k: self.coefficients[k].to_dict() for k in COEFFICIENT_NAMES},
+                "classical": {k: self.classical[k].to_dict() for k in COEFFICIENT_NAMES},
+                "counterfactual": self.counterfactual.to_dict(),
+                "durbin_watson": self.durbin_watson,
+                "ljung_box_pvalue": self.ljung_box_pvalue,
+            }
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = []
+        for errors, coefs in (("hac", self.coefficients), ("classical", self.classical)):
+            for name in COEFFICIENT_NAMES:
+                rows.append({"errors": errors, "term": name, **coefs[name].to_dict()})
+        rows.append({"errors": "hac", "term": "counterfactual", **self.counterfactual.to_dict()})
+        return pd.DataFrame(rows)
+
+    def summary(self) -> str:
+        lvl = _level(self.alpha)
+        lines = [
+            f"Segmented regression ({self.model}, {self.cov_type} errors, maxlags {self.maxlags})"
+        ]
+        for name in COEFFICIENT_NAMES:
+            c = self.coefficients[name]
+            lines.append(
+                f"  {name}: {_fmt(c.estimate)} ({lvl} CI {_fmt(c.ci_low)} to {_fmt(c.ci_high)}, "
+                f"p = {_fmt(c.pvalue, 2)})"
+            )
+        c = self.counterfactual
+        lines.append(
+            f"  without the change, at {self.counterfactual_time}: {_fmt(c.estimate)} "
+            f"({lvl} CI {_fmt(c.ci_low)} to {_fmt(c.ci_high)}); fitted {_fmt(self.observed_fitted)}"
+        )
+        lines.append("  " + self.note)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImpactEstimate:
+    """Everything ``estimate_impact`` knows about one before/after comparison."""
+
+    kind: Kind
+    alpha: float
+    better: Better
+    change_at: Any
+    before: WindowSummary
+    after: WindowSummary
+    difference: Difference
+    percent_change: PercentChange
+    hedges_g: float | None
+    mann_whitney: MannWhitney | None
+    segmented_regression: SegmentedRegression | None
+    proportion_ratio: Ratio | None = None
+    rate_ratio: Ratio | None = None
+    model: ModelChoice | None = None
+    notes: tuple[str, ...] = ()
+
+    # --- verdict -------------------------------------------------------------------------
+    @property
+    def is_clear_change(self) -> bool:
+        """True when the difference's confidence interval excludes zero."""
+        d = self.difference
+        if d.ci_low is None or d.ci_high is None:
+            return False
+        return bool(d.ci_low > 0 or d.ci_high < 0)
+
+    @property
+    def direction(self) -> str:
+        """``improved`` / ``worsened`` / ``no_clear_change`` (``increased`` / ``decreased`` when
+        ``better`` is neutral), from the confidence interval of the difference."""
+        if not self.is_clear_change:
+            return "no_clear_change"
+        up = (self.difference.ci_low or 0.0) > 0
+        if self.better == "neutral":
+            return "increased" if up else "decreased"
+        good = up if self.better == "higher" else not up
+        return "improved" if good else "worsened"
+
+    @property
+    def is_improvement(self) -> bool:
+        return self.direction == "improved"
+
+    def sentence(self, name: str = "The metric") -> str:
+        """One plain sentence, e.g. 'Cycle time fell 31% (95% CI 27% to 35%) after the change.'"""
+        lvl = _level(self.alpha)
+        pc, d = self.percent_change, self.difference
+        verdict = {
+            "improved": "an improvement",
+            "worsened": "a change for the worse",
+            "no_clear_change": "no clear change",
+            "increased": "a clear increase",
+            "decreased": "a clear decrease",
+        }[self.direction]
+        if pc.estimate is not None and pc.ci_low is not None and pc.ci_high is not None:
+            est, lo, hi, unit = pc.estimate, pc.ci_low, pc.ci_high, "%"
+        elif _num(d.estimate) is not None and d.ci_low is not None and d.ci_high is not None:
+            est, lo, hi, unit = d.estimate, d.ci_low, d.ci_high, ""
+        else:
+            return f"{name}: not enough data to say whether it changed after the change."
+
+        def f(v: float) -> str:
+            v = abs(v)
+            return (
+                f"{v:.0f}{unit}" if (unit and v >= 10) else f"{v:.2g}{unit}" if unit else f"{v:.3g}"
+            )
+
+        if self.direction == "no_clear_change":
+            sign = "rose" if est > 0 else "fell" if est < 0 else "stayed level"
+            lo_s = ("-" if lo < 0 else "+") + f(lo)
+            hi_s = ("-" if hi < 0 else "+") + f(hi)
+            by = " by" if unit == "" else ""
+            return (
+                f"{name} {sign}{by} {f(est)} ({lvl} CI {lo_s} to {hi_s}) after the change, "
+                f"which is {verdict}."
+            )
+        if est < 0:
+            lo, hi = -hi, -lo
+            verb = "fell"
+        else:
+            verb = "rose"
+        by = " by" if unit == "" else ""
+        tail = "" if self.better == "neutral" else f", {verdict}"
+        return f"{name} {verb}{by} {f(est)} ({lvl} CI {f(lo)} to {f(hi)}) after the change{tail}."
+
+    # --- output -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+            "difference": self.difference.to_dict(),
+            "percent_change": self.percent_change.to_dict(),
+            "hedges_g": _num(self.hedges_g),
+            "mann_whitney": self.mann_whitney.to_dict() if self.mann_whitney else None,
+            "segmented_regression": (
+                self.segmented_regression.to_dict() if self.segmented_regression else None
+            ),
+        }
+        if self.kind == "proportion":
+            out["proportion_ratio"] = (
+                self.proportion_ratio.to_dict() if self.proportion_ratio else None
+            )
+            out["model"] = self.model.to_dict() if self.model else None
+        elif self.kind == "count":
+            out["rate_ratio"] = self.rate_ratio.to_dict() if self.rate_ratio else None
+            out["model"] = self.model.to_dict() if self.model else None
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy long table: one row per (block, statistic)."""
+        rows: list[tuple[str, str, Any]] = []
+        for block, value in self.to_dict().items():
+            if isinstance(value, dict):
+                _flatten(block, value, rows)
+            else:
+                rows.append((block, "", value))
+        return pd.DataFrame(rows, columns=["block", "statistic", "value"])
+
+    def summary(self, name: str = "The metric") -> str:
+        lvl = _level(self.alpha)
+        b, a, d = self.before, self.after, self.difference
+        lines = [
+            self.sentence(name),
+            f"before: n={b.n}, mean {_fmt(b.mean)}, median {_fmt(b.median)}, sd {_fmt(b.sd)}",
+            f"after:  n={a.n}, mean {_fmt(a.mean)}, median {_fmt(a.median)}, sd {_fmt(a.sd)}",
+            f"difference (after - before): {_fmt(d.estimate)} ({lvl} CI {_fmt(d.ci_low)} to "
+            f"{_fmt(d.ci_high)}), p = {_fmt(d.pvalue, 2)} [{d.method}]",
+        ]
+        if self.mann_whitney is not None:
+            m = self.mann_whitney
+            lines.append(
+                f"Mann-Whitney U = {_fmt(m.statistic)}, p = {_fmt(m.pvalue, 2)}; Hodges-Lehmann "
+                f"shift {_fmt(m.hodges_lehmann)} ({lvl} CI {_fmt(m.ci_low)} to {_fmt(m.ci_high)})"
+            )
+        for label, r in (
+            ("proportion ratio", self.proportion_ratio),
+            ("rate ratio", self.rate_ratio),
+        ):
+            if r is not None:
+                lines.append(
+                    f"{label}: {_fmt(r.estimate)} ({lvl} CI {_fmt(r.ci_low)} to {_fmt(r.ci_high)}) "
+                    f"[{r.method}]"
+                )
+        if self.model is not None:
+            lines.append(f"model: {self.model.family} ({self.model.reason})")
+        if self.segmented_regression is not None:
+            lines.append(self.segmented_regression.summary())
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        lvl = _level(self.alpha)
+        b, a, d, pc = self.before, self.after, self.difference, self.percent_change
+        rows = [
+            ("Before (periods, mean, median)", f"{b.n}, {_fmt(b.mean)}, {_fmt(b.median)}"),
+            ("After (periods, mean, median)", f"{a.n}, {_fmt(a.mean)}, {_fmt(a.median)}"),
+            (
+                f"Difference after - before ({lvl} CI)",
+                f"{_fmt(d.estimate)} ({_fmt(d.ci_low)} to {_fmt(d.ci_high)}), p = {_fmt(d.pvalue, 2)}",
+            ),
+            (
+                f"Change in % ({lvl} CI)",
+                f"{_fmt(pc.estimate)} ({_fmt(pc.ci_low)} to {_fmt(pc.ci_high)})",
+            ),
+            ("Hedges' g", _fmt(self.hedges_g)),
+        ]
+        if self.mann_whitney is not None:
+            m = self.mann_whitney
+            rows.append(
+                (
+                    f"Hodges-Lehmann shift ({lvl} CI)",
+                    f"{_fmt(m.hodges_lehmann)} ({_fmt(m.ci_low)} to {_fmt(m.ci_high)}), "
+                    f"Mann-Whitney p = {_fmt(m.pvalue, 2)}",
+                )
+            )
+        s = self.segmented_regression
+        if s is not None:
+            for label, c in (("Level change", s.level_change), ("Slope change", s.slope_change)):
+                rows.append(
+                    (
+                        f"{label} ({lvl} CI, HAC)",
+                        f"{_fmt(c.estimate)} ({_fmt(c.ci_low)} to {_fmt(c.ci_high)})",
+                    )
+                )
+        sentence = html.escape(self.sentence())
+        note = f"<p>{html.escape(s.note)}</p>" if s is not None else ""
+        return f"<div class='impact'><p>{sentence}</p>{_table_html(rows)}{note}</div>"
+
+
+# --------------------------------------------------------------------------------------------
+# the statistics, one function each
+# --------------------------------------------------------------------------------------------
+
+
+def _as_array(x: Sequence[float] | np.ndarray | pd.Series, label: str) -> np.ndarray:
+    arr = np.asarray(x, dtype=float)
+    if arr.ndim != 1:
+        raise StatisticsError(f"the {label} sample must be one-dimensional")
+    if not np.all(np.isfinite(arr)):
+        raise StatisticsError(f"the {label} sample has missing or infinite values")
+    if arr.size < MIN_WINDOW_POINTS:
+        raise StatisticsError(
+            f"not enough data: the {label} window has {arr.size} point(s), at least "
+            f"{MIN_WINDOW_POINTS} are needed"
+        )
+    return arr
+
+
+def summarise_window(values: Sequence[float] | np.ndarray) -> WindowSummary:
+    """n, mean, median and sample sd (n - 1) of one window."""
+    v = np.asarray(values, dtype=float)
+    sd = float(np.std(v, ddof=1)) if v.size > 1 else None
+    return WindowSummary(n=int(v.size), mean=float(np.mean(v)), median=float(np.median(v)), sd=sd)
+
+
+def compare_means(
+    before: Sequence[float], after: Sequence[float], *, alpha: float = 0.05
+) -> Difference:
+    """Welch's two-sample t-test and CI for mean(after) - mean(before).
+
+    Same as R ``t.test(after, before)`` (``var.equal = FALSE``), via statsmodels ``CompareMeans``.
+    """
+    b, a = _as_array(before, "before"), _as_array(after, "after")
+    cm = CompareMeans(DescrStatsW(a), DescrStatsW(b))
+    if np.var(a) == 0 and np.var(b) == 0:
+        diff = float(a.mean() - b.mean())
+        return Difference(
+            estimate=diff,
+            ci_low=diff,
+            ci_high=diff,
+            statistic=None,
+            df=None,
+            pvalue=None,
+            method="Welch two-sample t-test (both windows constant: no test possible)",
+            alpha=alpha,
+        )
+    tstat, pvalue, df = cm.ttest_ind(usevar="unequal")
+    lo, hi = cm.tconfint_diff(alpha=alpha, usevar="unequal")
+    return Difference(
+        estimate=float(a.mean() - b.mean()),
+        ci_low=float(lo),
+        ci_high=float(hi),
+        statistic=float(tstat),
+        df=float(df),
+        pvalue=float(pvalue),
+        method="Welch two-sample t-test (after - before)",
+        alpha=alpha,
+    )
+
+
+def percent_change_ci(
+    before: Sequence[float], after: Sequence[float], *, alpha: float = 0.05
+) -> PercentChange:
+    """100 * (mean(after) / mean(before) - 1) with Fieller's interval for the ratio of means.
+
+    Unequal variances, t quantile on the Welch-Satterthwaite df evaluated at the estimated ratio
+    (Tamhane & Logan 2004; R ``mratios::ttestratio(after, before, var.equal = FALSE)``). The
+    interval is the set of ratios rho not rejected by ``T(rho) = (ma - rho mb) / sqrt(va + rho^2 vb)``,
+    so the p-value of that test at either bound is alpha. When the before mean is not clearly
+    different from zero the set is unbounded and the bounds are None.
+    """
+    method = (
+        "Fieller interval for the ratio of means, Welch-Satterthwaite df (Tamhane & Logan 2004)"
+    )
+    b, a = _as_array(before, "before"), _as_array(after, "after")
+    mb, ma = float(b.mean()), float(a.mean())
+    if mb == 0:
+        return PercentChange(estimate=None, ci_low=None, ci_high=None, method=method)
+    rho = ma / mb
+    vb, va = float(b.var(ddof=1) / b.size), float(a.var(ddof=1) / a.size)
+    est = 100.0 * (rho - 1.0)
+    denom = va**2 / (a.size - 1) + rho**4 * vb**2 / (b.size - 1)
+    if denom == 0:
+        return PercentChange(estimate=est, ci_low=est, ci_high=est, method=method)
+    df = max(1.0, (va + rho**2 * vb) ** 2 / denom)
+    t = float(stats.t.ppf(1 - alpha / 2, df))
+    qa = mb**2 - t**2 * vb
+    qb = -2.0 * ma * mb
+    qc = ma**2 - t**2 * va
+    disc = qb**2 - 4 * qa * qc
+    if qa <= 0 or disc < 0:
+        return PercentChange(estimate=est, ci_low=None, ci_high=None, method=method)
+    r1 = (-qb - math.sqrt(disc)) / (2 * qa)
+    r2 = (-qb + math.sqrt(disc)) / (2 * qa)
+    return PercentChange(
+        estimate=est,
+        ci_low=100.0 * (min(r1, r2) - 1),
+        ci_high=100.0 * (max(r1, r2) - 1),
+        method=method,
+    )
+
+
+def hedges_g(before: Sequence[float], after: Sequence[float]) -> float | None:
+    """Hedges' g for after - before: Cohen's d on the pooled sd times the exact correction
+    ``J(df) = Gamma(df/2) / (sqrt(df/2) Gamma((df-1)/2))``, df = n1 + n2 - 2 (Hedges 1981; as
+    R ``effectsize::hedges_g(after, before)``). None when the pooled sd is 0."""
+    b, a = _as_array(before, "before"), _as_array(after, "after")
+    df = a.size + b.size - 2
+    pooled = math.sqrt(((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / df)
+    if pooled == 0:
+        return None
+    j = math.exp(math.lgamma(df / 2) - math.log(math.sqrt(df / 2)) - math.lgamma((df - 1) / 2))
+    return float(j * (a.mean() - b.mean()) / pooled)
+
+
+def _r_zeroin2(
+    f: Callable[[float], float],
+    ax: float,
+    bx: float,
+    fa: float,
+    fb: float,
+    tol: float,
+    maxit: int = 1000,
+) -> float:
+    """Brent's root finder exactly as R's ``uniroot`` runs it (R ``src/library/stats/src/zeroin.c``).
+
+    Ported because the Wilcoxon statistic is a step function of the shift: where it is flat at
+    zero, *which* point a root finder returns depends on its iterates, and we want R's.
+    """
+    eps = np.finfo(float).eps
+    a, b, c, fc = ax, bx, ax, fa
+    if fa == 0.0:
+        return a
+    if fb == 0.0:
+        return b
+    for _ in range(maxit + 1):
+        prev_step = b - a
+        if abs(fc) < abs(fb):
+            a, b, c = b, c, b
+            fa, fb, fc = fb, fc, fb
+        tol_act = 2 * eps * abs(b) + tol / 2
+        new_step = (c - b) / 2
+        if abs(new_step) <= tol_act or fb == 0.0:
+            return b
+        if abs(prev_step) >= tol_act and abs(fa) > abs(fb):
+            cb = c - b
+            if a == c:
+                t1 = fb / fa
+                p = cb * t1
+                q = 1.0 - t1
+            else:
+                q = fa / fc
+                t1 = fb / fc
+                t2 = fb / fa
+                p = t2 * (cb * q * (q - t1) - (b - a) * (t1 - 1.0))
+                q = (q - 1.0) * (t1 - 1.0) * (t2 - 1.0)
+            if p > 0:
+                q = -q
+            else:
+                p = -p
+            if p < (0.75 * cb * q - abs(tol_act * q) / 2) and p < abs(prev_step * q / 2):
+                new_step = p / q
+        if abs(new_step) < tol_act:
+            new_step = tol_act if new_step > 0 else -tol_act
+        a, fa = b, fb
+        b += new_step
+        fb = f(b)
+        if (fb > 0 and fc > 0) or (fb < 0 and fc < 0):
+            c, fc = a, fa
+    return b
+
+
+def _hodges_lehmann_r(
+    x: np.ndarray, y: np.ndarray, *, alpha: float, correct: bool = True
+) -> tuple[float | None, float | None, float | None]:
+    """Estimate and CI of the shift x - y as R's asymptotic ``wilcox.test(x, y, conf.int=TRUE)``."""
+    nx, ny = float(x.size), float(y.size)
+
+    def w(d: float, use_correction: bool) -> float:
+        dr = stats.rankdata(np.concatenate([x - d, y]))  # R rank(): average ties
+        _, counts = np.unique(dr, return_counts=True)
+        dz = float(dr[: x.size].sum()) - nx * (nx + 1) / 2 - nx * ny / 2
+        corr = float(np.sign(dz)) * 0.5 if use_correction else 0.0
+        sigma = math.sqrt(
+            (nx * ny / 12)
+            * ((nx + ny + 1) - float(np.sum(counts**3 - counts)) / ((nx + ny) * (nx + ny - 1)))
+        )
+        if sigma == 0:
+            raise ZeroDivisionError
+        return (dz - corr) / sigma
+
+    mumin, mumax = float(x.min() - y.max()), float(x.max() - y.min())
+    try:
+        wmin, wmax = w(mumin, correct), w(mumax, correct)
+    except ZeroDivisionError:
+        return None, None, None
+
+    def root(zq: float) -> float:
+        f_lower, f_upper = wmin - zq, wmax - zq
+        if f_lower <= 0:
+            return mumin
+        if f_upper >= 0:
+            return mumax
+        return _r_zeroin2(lambda d: w(d, correct) - zq, mumin, mumax, f_lower, f_upper, 1e-4)
+
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    lo, hi = root(z), root(-z)
+    e_lower, e_upper = w(mumin, False), w(mumax, False)
+    if e_lower * e_upper > 0:  # R's uniroot would stop here; cannot happen for finite data
+        return None, lo, hi
+    est = _r_zeroin2(lambda d: w(d, False), mumin, mumax, e_lower, e_upper, 1e-4)
+    return est, lo, hi
+
+
+def compare_ranks(
+    before: Sequence[float], after: Sequence[float], *, alpha: float = 0.05
+) -> MannWhitney:
+    """Mann-Whitney U test (normal approximation, continuity and tie correction) and the
+    Hodges-Lehmann shift after - before with its asymptotic distribution-free interval.
+
+    U is of the before sample (``scipy.stats.mannwhitneyu(before, after)``, = R's W of
+    ``wilcox.test(before, after, exact=FALSE, correct=TRUE)``). The shift and interval are R's
+    ``wilcox.test(after, before, conf.int=TRUE, exact=FALSE, correct=TRUE)`` (Bauer 1972): the
+    interval inverts the continuity- and tie-corrected normal approximation of the rank-sum test.
+    """
+    b, a = _as_array(before, "before"), _as_array(after, "after")
+    res = stats.mannwhitneyu(
+        b, a, alternative="two-sided", method="asymptotic", use_continuity=True
+    )
+    if np.ptp(np.concatenate([a, b])) == 0:
+        est = lo = hi = None
+        pvalue = 1.0
+    else:
+        est, lo, hi = _hodges_lehmann_r(a, b, alpha=alpha, correct=True)
+        pvalue = float(res.pvalue)
+    return MannWhitney(
+        statistic=float(res.statistic),
+        pvalue=pvalue,
+        hodges_lehmann=est,
+        ci_low=lo,
+        ci_high=hi,
+        method=(
+            "Mann-Whitney U of the before sample, normal approximation with continuity and tie "
+            "correction; Hodges-Lehmann shift after - before with the asymptotic interval of "
+            "R wilcox.test(conf.int=TRUE, exact=FALSE, correct=TRUE)"
+        ),
+    )
+
+
+def compare_proportions(
+    x_before: float, n_before: float, x_after: float, n_after: float, *, alpha: float = 0.05
+) -> tuple[Difference, Ratio]:
+    """Difference p_after - p_before and ratio p_after / p_before of pooled proportions.
+
+    Difference: Wald interval (``confint_proportions_2indep(method="wald")``, the interval of R
+    ``prop.test(c(xa, xb), c(na, nb), correct = FALSE)``) and the pooled two-proportion z-test
+    (``proportions_ztest``; its p-value equals that of ``prop.test(correct = FALSE)``).
+    Ratio: log (Katz) interval and Wald test on the log scale.
+    """
+    pa, pb = x_after / n_after, x_before / n_before
+    diff = pa - pb
+    if 0 < x_before + x_after < n_before + n_after:
+        z, p = proportions_ztest([x_after, x_before], [n_after, n_before])
+        lo, hi = confint_proportions_2indep(
+            x_after, n_after, x_before, n_before, method="wald", compare="diff", alpha=alpha
+        )
+        z, p, lo, hi = float(z), float(p), float(lo), float(hi)
+    else:
+        z = p = None
+        lo = hi = diff
+    d = Difference(
+        estimate=diff,
+        ci_low=lo,
+        ci_high=hi,
+        statistic=z,
+        df=None,
+        pvalue=p,
+        method="two-proportion z-test (pooled), Wald interval (after - before)",
+        alpha=alpha,
+    )
+    method = "ratio of proportions, log (Katz) interval"
+    if x_before > 0 and x_after > 0:
+        rlo, rhi = confint_proportions_2indep(
+            x_after, n_after, x_before, n_before, method="log", compare="ratio", alpha=alpha
+        )
+        rt = test_proportions_2indep(
+            x_after, n_after, x_before, n_before, method="log", compare="ratio"
+        )
+        r = Ratio(
+            estimate=pa / pb,
+            ci_low=float(rlo),
+            ci_high=float(rhi),
+            pvalue=float(rt.pvalue),
+            method=method,
+        )
+    else:
+        r = Ratio(
+            estimate=None,
+            ci_low=None,
+            ci_high=None,
+            pvalue=None,
+            method=method + " (a zero count: no ratio)",
+        )
+    return d, r
+
+
+def compare_rates(
+    x: np.ndarray, n: np.ndarray, post: np.ndarray, *, alpha: float = 0.05
+) -> tuple[Difference, Ratio, ModelChoice]:
+    """Rate ratio after / before from ``glm(x ~ post, offset = log(n), family = poisson)``,
+    refitted as a negative binomial (NB2, ML) when Pearson chi2 / df > OVERDISPERSION_THRESHOLD.
+
+    Wald intervals (R ``confint.default``). The rate difference is the difference of the model's
+    fitted rates with a delta-method interval.
+    """
+    X = sm.add_constant(post.astype(float), has_constant="add")
+    off = np.log(n)
+    pois = sm.GLM(x, X, family=sm.families.Poisson(), offset=off).fit()
+    dispersion = float(pois.pearson_chi2 / pois.df_resid) if pois.df_resid > 0 else float("nan")
+    if math.isfinite(dispersion) and dispersion > OVERDISPERSION_THRESHOLD and x.sum() > 0:
+        nb = sm.NegativeBinomial(x, X, offset=off, loglike_method="nb2").fit(disp=0, maxiter=200)
+        params, cov = np.asarray(nb.params)[:2], np.asarray(nb.cov_params())[:2, :2]
+        choice = ModelChoice(
+            family="negative binomial (NB2)",
+            link="log",
+            dispersion=dispersion,
+            reason=(
+                f"Poisson over-dispersed: Pearson chi2/df = {dispersion:.2f} > "
+                f"{OVERDISPERSION_THRESHOLD}, so a negative binomial model was used"
+            ),
+        )
+    else:
+        params, cov = np.asarray(pois.params), np.asarray(pois.cov_params())
+        reason = (
+            f"Pearson chi2/df = {dispersion:.2f} <= {OVERDISPERSION_THRESHOLD}: no over-dispersion"
+            if math.isfinite(dispersion)
+            else "too few periods to check over-dispersion"
+        )
+        choice = ModelChoice(
+            family="poisson", link="log", dispersion=_num(dispersion), reason=reason
+        )
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    b1, se1 = float(params[1]), float(math.sqrt(cov[1, 1]))
+    pval = float(2 * stats.norm.sf(abs(b1 / se1))) if se1 > 0 and math.isfinite(se1) else None
+    ratio = Ratio(
+        estimate=math.exp(b1),
+        ci_low=math.exp(b1 - z * se1),
+        ci_high=math.exp(b1 + z * se1),
+        pvalue=pval,
+        method=f"rate ratio from a {choice.family} GLM with offset log(n), Wald interval",
+    )
+    rb, ra = math.exp(params[0]), math.exp(params[0] + params[1])
+    grad = np.array([ra - rb, ra])
+    se_d = float(math.sqrt(grad @ cov @ grad))
+    diff = Difference(
+        estimate=ra - rb,
+        ci_low=ra - rb - z * se_d,
+        ci_high=ra - rb + z * se_d,
+        statistic=b1 / se1 if se1 > 0 else None,
+        df=None,
+        pvalue=pval,
+        method=f"rate difference (after - before) from a {choice.family} GLM, delta-method interval, Wald test",
+        alpha=alpha,
+    )
+    return diff, ratio, choice
+
+
+def newey_west_lags(nobs: int) -> int:
+    """Rule-of-thumb HAC lag ``floor(4 (T/100)^(2/9))``, at least 1 (Newey & West 1994)."""
+    return max(1, int(math.floor(4 * (nobs / 100) ** (2 / 9))))
+
+
+def fit_segmented(
+    values: Sequence[float],
+    *,
+    t: Sequence[float],
+    post: Sequence[bool],
+    t_last_before: float,
+    kind: Kind = "continuous",
+    n: Sequence[float] | None = None,
+    alpha: float = 0.05,
+    maxlags: int | None = None,
+    counterfactual_t: float | None = None,
+    ljung_box_lags: int = 1,
+    family: str | None = None,
+) -> tuple[Any, Any, np.ndarray, str, int]:
+    """Fit ``y ~ t + post + t_after`` and return (HAC result, classical result, design, model, L).
+
+    Continuous: OLS. Proportion: binomial GLM (logit) on ``cbind(x, n - x)``. Count: Poisson GLM
+    with offset log(n), or negative binomial (NB2) when ``family == "negative binomial (NB2)"``.
+    """
+    tt = np.asarray(t, dtype=float)
+    pp = np.asarray(post, dtype=float)
+    X = np.column_stack([np.ones_like(tt), tt, pp, (tt - t_last_before) * pp])
+    y = np.asarray(values, dtype=float)
+    L = maxlags if maxlags is not None else newey_west_lags(len(y))
+    hac = {"maxlags": L, "use_correction": False}
+    if kind == "continuous":
+        mod = sm.OLS(y, X)
+        return mod.fit(cov_type="HAC", cov_kwds=hac, use_t=True), mod.fit(), X, "OLS", L
+    nn = np.asarray(n, dtype=float) if n is not None else np.ones_like(y)
+    if kind == "proportion":
+        mod = sm.GLM(np.column_stack([y, nn - y]), X, family=sm.families.Binomial())
+        return mod.fit(cov_type="HAC", cov_kwds=hac), mod.fit(), X, "binomial GLM (logit)", L
+    off = np.log(nn)
+    if family is not None and family.startswith("negative binomial"):
+        nbm = sm.NegativeBinomial(y, X, offset=off, loglike_method="nb2")
+        start = nbm.fit(disp=0, maxiter=200)
+        res_hac = nbm.fit(
+            start_params=start.params, disp=0, maxiter=200, cov_type="HAC", cov_kwds=hac
+        )
+        return res_hac, start, X, "negative binomial GLM (log), offset log(n)", L
+    mod = sm.GLM(y, X, family=sm.families.Poisson(), offset=off)
+    return (
+        mod.fit(cov_type="HAC", cov_kwds=hac),
+        mod.fit(),
+        X,
+        "Poisson GLM (log), offset log(n)",
+        L,
+    )
+
+
+def _coefs(res: Any, alpha: float) -> dict[str, Coefficient]:
+    params = np.asarray(res.params)[:4]
+    bse = np.asarray(res.bse)[:4]
+    ci = np.asarray(res.conf_int(alpha=alpha))[:4]
+    pv = np.asarray(res.pvalues)[:4]
+    return {
+        name: Coefficient(
+            estimate=float(params[i]),
+            se=_num(bse[i]),
+            ci_low=_num(ci[i, 0]),
+            ci_high=_num(ci[i, 1]),
+            pvalue=_num(pv[i]),
+        )
+        for i, name in enumerate(COEFFICIENT_NAMES)
+    }
+
+
+def segmented_regression(
+    times: Sequence[Any],
+    values: Sequence[float],
+    *,
+    window: Sequence[str],
+    kind: Kind = "continuous",
+    n: Sequence[float] | None = None,
+    alpha: float = 0.05,
+    maxlags: int | None = None,
+    family: str | None = None,
+    ljung_box_lags: int = 1,
+) -> SegmentedRegression:
+    """Interrupted time series on one series whose rows are labelled ``before``, ``transition``
+    or ``after`` (in time order). ``t`` numbers all rows 1..T; transition rows are not fitted.
+
+    HAC lag ``maxlags`` defaults to :func:`newey_west_lags` of the number of fitted periods. The
+    counterfactual is ``b0 + b1 t_end`` (the pre-change line carried to the last after period)
+    with its confidence interval from the HAC covariance (t quantile for OLS, normal for GLMs),
+    mapped through the inverse link for proportions and counts (per unit of n).
+    Residuals for Durbin-Watson and Ljung-Box (``acorr_ljungbox(lags=[ljung_box_lags])``, as R
+    ``Box.test(resid, lag = 1, type = "Ljung-Box")`` by default) are raw residuals for OLS and
+    Pearson residuals for GLMs.
+    """
+    win = np.asarray(window, dtype=object)
+    y_all = np.asarray(values, dtype=float)
+    t_all = np.arange(1, len(win) + 1, dtype=float)
+    keep = win != "transition"
+    post_all = (win == "after").astype(float)
+    before_idx = np.flatnonzero(win == "before")
+    if (
+        before_idx.size < MIN_WINDOW_POINTS
+        or np.sum(win == "after") < MIN_WINDOW_POINTS
+        or keep.sum() < 5
+    ):
+        raise StatisticsError(
+            "not enough data for segmented regression: it needs at least 2 periods before, 2 after "
+            "and 5 in all"
+        )
+    t_last_before = float(t_all[before_idx[-1]])
+    n_all = np.asarray(n, dtype=float) if n is not None else np.ones_like(y_all)
+    res_hac, res_cl, X, model, L = fit_segmented(
+        y_all[keep],
+        t=t_all[keep],
+        post=post_all[keep].astype(bool),
+        t_last_before=t_last_before,
+        kind=kind,
+        n=n_all[keep],
+        alpha=alpha,
+        maxlags=maxlags,
+        family=family,
+    )
+    k = 4
+    params = np.asarray(res_hac.params)[:k]
+    cov = np.asarray(res_hac.cov_params())[:k, :k]
+    is_ols = kind == "continuous"
+    q = (
+        float(stats.t.ppf(1 - alpha / 2, res_hac.df_resid))
+        if is_ols
+        else float(stats.norm.ppf(1 - alpha / 2))
+    )
+    inv = (
+        (lambda v: v)
+        if is_ols
+        else ((lambda v: 1 / (1 + np.exp(-v))) if kind == "proportion" else np.exp)
+    )
+
+    t_after_all = (t_all - t_last_before) * post_all
+    X_all = np.column_stack([np.ones_like(t_all), t_all, post_all, t_after_all])
+    X_cf = X_all.copy()
+    X_cf[:, 2:] = 0.0
+    eta_fit = X_all @ params
+    eta_cf = X_cf @ params
+    se_cf = np.sqrt(np.einsum("ij,jk,ik->i", X_cf, cov, X_cf))
+    fitted = inv(eta_fit)
+    fitted[~keep] = np.nan
+    cf, cf_lo, cf_hi = inv(eta_cf), inv(eta_cf - q * se_cf), inv(eta_cf + q * se_cf)
+    after_mask = win == "after"
+    cf[~after_mask], cf_lo[~after_mask], cf_hi[~after_mask] = np.nan, np.nan, np.nan
+    # the pre-change line is drawn through the before window too, as the reference for "after"
+    cf[: before_idx[-1] + 1] = inv(eta_cf[: before_idx[-1] + 1])
+    last = len(win) - 1
+    z_cf = eta_cf[last] / se_cf[last] if se_cf[last] > 0 else float("nan")
+    p_cf = 2 * stats.t.sf(abs(z_cf), res_hac.df_resid) if is_ols else 2 * stats.norm.sf(abs(z_cf))
+    se_scale = se_cf[last] if is_ols else None
+    counterfactual = Coefficient(
+        estimate=float(inv(eta_cf[last])),
+        se=_num(se_scale),
+        ci_low=_num(cf_lo[last]),
+        ci_high=_num(cf_hi[last]),
+        pvalue=_num(p_cf) if is_ols else None,
+    )
+    resid = np.asarray(res_cl.resid if is_ols else _pearson_resid(res_cl), dtype=float)
+    dw = float(durbin_watson(resid))
+    lb_p: float | None
+    try:
+        lb = acorr_ljungbox(resid, lags=[ljung_box_lags], return_df=True)
+        lb_p = _num(lb["lb_pvalue"].iloc[0])
+    except (ValueError, ZeroDivisionError):
+        lb_p = None
+    rate = y_all / n_all if kind != "continuous" else y_all
+    series = pd.DataFrame(
+        {
+            "time": list(times),
+            "t": t_all,
+            "value": rate,
+            "window": win,
+            "post": post_all,
+            "t_after": t_after_all,
+            "fitted": fitted,
+            "counterfactual": cf,
+            "counterfactual_low": cf_lo,
+            "counterfactual_high": cf_hi,
+        }
+    )
+    return SegmentedRegression(
+        model=model,
+        cov_type=f"HAC (Newey-West, Bartlett, maxlags={L})",
+        maxlags=L,
+        coefficients=_coefs(res_hac, alpha),
+        classical=_coefs(res_cl, alpha),
+        counterfactual=counterfactual,
+        counterfactual_time=list(times)[last],
+        observed_fitted=float(inv(eta_fit[last])),
+        durbin_watson=dw,
+        ljung_box_pvalue=lb_p,
+        ljung_box_lags=ljung_box_lags,
+        alpha=alpha,
+        series=series,
+    )
+
+
+def _pearson_resid(res: Any) -> np.ndarray:
+    if hasattr(res, "resid_pearson"):
+        return np.asarray(res.resid_pearson)
+    return np.asarray(res.resid)
+
+
+# --------------------------------------------------------------------------------------------
+# the entry point
+# --------------------------------------------------------------------------------------------
+
+
+def _coerce_like(value: Any, times: pd.Series, label: str) -> Any:
+    if value is None:
+        return None
+    if pd.api.types.is_datetime64_any_dtype(times):
+        try:
+            ts = pd.Timestamp(value)
+        except (ValueError, TypeError) as exc:
+            raise StatisticsError(f"{label} {value!r} is not a date", column="time") from exc
+        tz = getattr(times.dt, "tz", None)
+        if tz is not None and ts.tzinfo is None:
+            ts = ts.tz_localize(tz)
+        return ts
+    if pd.api.types.is_numeric_dtype(times):
+        try:
+            return float(value)
+        except (ValueError, TypeError) as exc:
+            raise StatisticsError(
+                f"{label} {value!r} is not a number like the time column", column="time"
+            ) from exc
+    return value
+
+
+def label_windows(
+    times: pd.Series,
+    *,
+    change_at: Any,
+    transition_start: Any = None,
+    start: Any = None,
+    end: Any = None,
+) -> pd.Series:
+    """'before' / 'transition' / 'after' / None (outside start..end) for every time."""
+    change_at = _coerce_like(change_at, times, "change_at")
+    transition_start = _coerce_like(transition_start, times, "transition_start")
+    start = _coerce_like(start, times, "start")
+    end = _coerce_like(end, times, "end")
+    if transition_start is not None and transition_start > change_at:
+        raise StatisticsError(
+            f"transition_start {transition_start} is after change_at {change_at}",
+            hint="the transition runs from transition_start up to change_at",
+        )
+    cut = transition_start if transition_start is not None else change_at
+    inside = pd.Series(True, index=times.index)
+    if start is not None:
+        inside &= times >= start
+    if end is not None:
+        inside &= times <= end
+    lab = pd.Series(None, index=times.index, dtype=object)
+    lab[inside & (times < cut)] = "before"
+    lab[inside & (times >= cut) & (times < change_at)] = "transition"
+    lab[inside & (times >= change_at)] = "after"
+    return lab
+
+
+def estimate_impact(
+    frame: pd.DataFrame,
+    *,
+    change_at: Any,
+    transition_start: Any = None,
+    start: Any = None,
+    end: Any = None,
+    kind: Kind = "continuous",
+    alpha: float = 0.05,
+    better: Better = "neutral",
+    maxlags: int | None = None,
+) -> ImpactEstimate:
+    """Before/after impact of one change on one metric.
+
+    Parameters
+    ----------
+    frame
+        One row per period in time order, columns ``time`` (dates or numbers), ``value`` and,
+        for proportions (required) and counts (optional, default 1), ``n``. For proportions
+        ``value`` is the number of events x out of n; if every value lies in [0, 1] and some are
+        not whole numbers, ``value`` is read as the proportion and x = value * n.
+    change_at
+        First time of the after window (the effective date).
+    transition_start
+        Start of the transition (the event's start date); rows in
+        ``transition_start <= time < change_at`` are left out of every comparison.
+    start, end
+        Optional window limits: before = ``start <= time < (transition_start or change_at)``,
+        after = ``change_at <= time <= end``.
+    kind
+        ``continuous`` (Welch / ranks / OLS), ``proportion`` (two-proportion test, binomial GLM)
+        or ``count`` (Poisson or negative binomial GLM with offset log(n)).
+    better
+        Which direction is an improvement; sets :attr:`ImpactEstimate.direction`.
+
+    Raises
+    ------
+    StatisticsError
+        When a window has fewer than 2 periods, a column is missing or not numeric, times repeat,
+        or n is not positive. (The segmented regression alone needs 5 periods; with fewer it is
+        None and a note says "not enough data".)
+    """
+    if not 0 < alpha < 1:
+        raise StatisticsError(f"alpha must be between 0 and 1, got {alpha}")
+    if kind not in ("continuous", "proportion", "count"):
+        raise StatisticsError(f"unknown kind {kind!r}: use continuous, proportion or count")
+    if better not in ("lower", "higher", "neutral"):
+        raise StatisticsError(f"unknown better {better!r}: use lower, higher or neutral")
+    for col in ("time", "value") + (("n",) if kind == "proportion" else ()):
+        if col not in frame.columns:
+            raise StatisticsError(f"missing column {col!r}", column=col)
+    df = frame.reset_index(drop=True)
+    value = pd.to_numeric(df["value"], errors="coerce")
+    bad = df.index[value.isna() & df["value"].notna()].tolist()
+    if bad:
+        raise StatisticsError("values that are not numbers", column="value", rows=bad)
+    if "n" in df.columns:
+        n = pd.to_numeric(df["n"], errors="coerce")
+        bad = df.index[~(n > 0) & value.notna()].tolist()
+        if bad:
+            raise StatisticsError("n must be a positive number", column="n", rows=bad)
+    else:
+        n = pd.Series(1.0, index=df.index)
+    dup = df.index[df["time"].duplicated(keep=False)].tolist()
+    if dup:
+        raise StatisticsError(
+            "more than one row per period",
+            column="time",
+            rows=dup,
+            hint="aggregate to one row per period first",
+        )
+    if not df["time"].is_monotonic_increasing:
+        order = np.argsort(df["time"].to_numpy(), kind="stable")
+        df, value, n = df.iloc[order], value.iloc[order], n.iloc[order]
+    notes: list[str] = []
+    if value.isna().any():
+        notes.append(f"{int(value.isna().sum())} period(s) without a value were left out.")
+    keep = value.notna()
+    df, value, n = df[keep], value[keep].astype(float), n[keep].astype(float)
+    if kind == "proportion":
+        if value.between(0, 1).all() and (value != value.round()).any():
+            value = value * n
+            notes.append("values were read as proportions (x = value * n).")
+        bad = df.index[(value > n) | (value < 0)].tolist()
+        if bad:
+            raise StatisticsError("events must lie between 0 and n", column="value", rows=bad)
+    if kind == "count":
+        bad = df.index[value < 0].tolist()
+        if bad:
+            raise StatisticsError("counts must not be negative", column="value", rows=bad)
+
+    labels = label_windows(
+        df["time"], change_at=change_at, transition_start=transition_start, start=start, end=end
+    )
+    in_range = labels.notna()
+    win = labels[in_range].to_numpy()
+    times = df["time"][in_range]
+    y = value[in_range].to_numpy()
+    nn = n[in_range].to_numpy()
+    bm, am = win == "before", win == "after"
+    for label, mask in (("before", bm), ("after", am)):
+        if mask.sum() < MIN_WINDOW_POINTS:
+            raise StatisticsError(
+                f"not enough data: the {label} window has {int(mask.sum())} period(s), at least "
+                f"{MIN_WINDOW_POINTS} are needed",
+                hint=f"change_at={change_at!r}, transition_start={transition_start!r}",
+            )
+
+    rate = y if kind == "continuous" else y / nn
+    rb, ra = rate[bm], rate[am]
+    proportion_ratio = rate_ratio = model = None
+    family = None
+    if kind == "continuous":
+        before, after = summarise_window(rb), summarise_window(ra)
+        difference = compare_means(rb, ra, alpha=alpha)
+        pct = percent_change_ci(rb, ra, alpha=alpha)
+    else:
+        xb, xa, nb, na = y[bm].sum(), y[am].sum(), nn[bm].sum(), nn[am].sum()
+        sb, sa = summarise_window(rb), summarise_window(ra)
+        before = WindowSummary(n=sb.n, mean=float(xb / nb), median=sb.median, sd=sb.sd)
+        after = WindowSummary(n=sa.n, mean=float(xa / na), median=sa.median, sd=sa.sd)
+        if kind == "proportion":
+            difference, ratio = compare_proportions(xb, nb, xa, na, alpha=alpha)
+            proportion_ratio = ratio
+            model = ModelChoice(
+                family="binomial",
+                link="logit",
+                dispersion=None,
+                reason="events out of n: binomial GLM for the segmented regression",
+            )
+        else:
+            sel = bm | am
+            difference, ratio, model = compare_rates(y[sel], nn[sel], am[sel], alpha=alpha)
+            rate_ratio = ratio
+            family = model.family
+        pct = PercentChange(
+            estimate=None if ratio.estimate is None else 100 * (ratio.estimate - 1),
+            ci_low=None if ratio.ci_low is None else 100 * (ratio.ci_low - 1),
+            ci_high=None if ratio.ci_high is None else 100 * (ratio.ci_high - 1),
+            method=f"100 * (ratio - 1) from the {ratio.method}",
+        )
+    g = hedges_g(rb, ra)
+    mw = compare_ranks(rb, ra, alpha=alpha)
+    try:
+        seg = segmented_regression(
+            list(times), y, window=win, kind=kind, n=nn, alpha=alpha, maxlags=maxlags, family=family
+        )
+    except StatisticsError as exc:
+        seg = None
+        notes.append(f"Segmented regression: {exc}.")
+    return ImpactEstimate(
+        kind=kind,
+        alpha=alpha,
+        better=better,
+        change_at=change_at,
+        before=before,
+        after=after,
+        difference=difference,
+        percent_change=pct,
+        hedges_g=g,
+        mann_whitney=mw,
+        segmented_regression=seg,
+        proportion_ratio=proportion_ratio,
+        rate_ratio=rate_ratio,
+        model=model,
+        notes=tuple(notes),
+    )
