@@ -195,44 +195,58 @@ def _position(start: np.ndarray) -> np.ndarray:
 def _run_length(cond: np.ndarray, start: np.ndarray) -> np.ndarray:
     """Length of the run of True values ending at each point (0 where cond is False),
     restarting at every segment start."""
-    idx = np.arange(cond.shape[0])
-    brk = np.where(~cond, idx, np.where(start, idx - 1, -1))
-    return np.where(cond, idx - np.maximum.accumulate(brk), 0)
+    idx = np.arange(cond.shape[0], dtype=np.int64)
+    # the last "break" at or before each point: a False point, or the slot before a segment start
+    brk = np.full(cond.shape[0], -1, dtype=np.int64)
+    s = np.nonzero(start)[0]
+    brk[s] = s - 1
+    f = np.nonzero(~cond)[0]
+    brk[f] = f
+    np.maximum.accumulate(brk, out=brk)
+    out = idx - brk
+    out[f] = 0
+    return out
 
 
 def _window_count(cond: np.ndarray, m: int, pos: np.ndarray) -> np.ndarray:
     """Number of True values among the last m points (-1 where fewer than m points of the
     segment are available)."""
-    cs = np.concatenate(([0], np.cumsum(cond, dtype=np.int64)))
-    count = np.full(cond.shape[0], -1, dtype=np.int64)
-    ok = pos >= m - 1
-    i = np.nonzero(ok)[0]
-    count[i] = cs[i + 1] - cs[i + 1 - m]
+    npts = cond.shape[0]
+    count = np.full(npts, -1, dtype=np.int32)
+    if npts >= m:
+        cs = np.empty(npts + 1, dtype=np.int32)
+        cs[0] = 0
+        np.cumsum(cond, dtype=np.int32, out=cs[1:])
+        count[m - 1 :] = cs[m:] - cs[: npts + 1 - m]
+        count[pos < m - 1] = -1
     return count
 
 
 def _k_of_m(above: np.ndarray, below: np.ndarray, k: int, m: int, pos: np.ndarray):
     up = above & (_window_count(above, m, pos) >= k)
     down = below & (_window_count(below, m, pos) >= k)
-    return up | down, np.where(up, 1, np.where(down, -1, 0)).astype(np.int8)
+    return _directed(up, down)
 
 
-def _side_run(side: np.ndarray, m: int, start: np.ndarray):
-    up = _run_length(side > 0, start) >= m
-    down = _run_length(side < 0, start) >= m
-    return up | down, np.where(up, 1, np.where(down, -1, 0)).astype(np.int8)
+def _directed(up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    d = up.astype(np.int8)
+    d[down] = -1
+    return up | down, d
 
 
-def _trend(value: np.ndarray, m: int, start: np.ndarray):
-    """m points in a row strictly increasing (or decreasing): m - 1 steps in one direction."""
+def _side_runs(side: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run lengths above and below the centre line (a point on the line breaks both)."""
+    return _run_length(side > 0, start), _run_length(side < 0, start)
+
+
+def _trend_runs(value: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Number of consecutive strict increases (decreases) ending at each point."""
     prev = np.empty_like(value)
     prev[0] = np.nan
     prev[1:] = value[:-1]
     inc = (value > prev) & ~start
     dec = (value < prev) & ~start
-    up = _run_length(inc, start) >= m - 1
-    down = _run_length(dec, start) >= m - 1
-    return up | down, np.where(up, 1, np.where(down, -1, 0)).astype(np.int8)
+    return _run_length(inc, start), _run_length(dec, start)
 
 
 def _alternating(value: np.ndarray, m: int, start: np.ndarray, pos: np.ndarray):
@@ -285,7 +299,7 @@ def evaluate_rules(
 
     def beyond3():
         if "b3" not in cache:
-            cache["b3"] = (hi3 | lo3, np.where(hi3, 1, np.where(lo3, -1, 0)).astype(np.int8))
+            cache["b3"] = _directed(hi3, lo3)
         return cache["b3"]
 
     def kofm(k: int, m: int, z: int):
@@ -295,17 +309,20 @@ def evaluate_rules(
             cache[key] = _k_of_m(a, b, k, m, pos)
         return cache[key]
 
+    runs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
     def run(m: int):
-        key = ("run", m)
-        if key not in cache:
-            cache[key] = _side_run(side, m, start)
-        return cache[key]
+        if "side" not in runs:
+            runs["side"] = _side_runs(side, start)
+        above, below = runs["side"]
+        return _directed(above >= m, below >= m)
 
     def trend(m: int):
-        key = ("trend", m)
-        if key not in cache:
-            cache[key] = _trend(value, m, start)
-        return cache[key]
+        # m points in a row: m - 1 steps in one direction
+        if "trend" not in runs:
+            runs["trend"] = _trend_runs(value, start)
+        inc, dec = runs["trend"]
+        return _directed(inc >= m - 1, dec >= m - 1)
 
     for rule in rule_ids:
         if rule in ("we1", "nelson1", "nhs_outside"):
@@ -416,14 +433,30 @@ def anhoej(
     for sid in seg_ids:
         phase = phase_of_segment.get(int(sid), int(sid)) if phase_of_segment else int(sid)
         if not ui.shape[0]:
-            results.append(RunStats(phase=phase, n_useful=0, longest_run=None,
-                                    longest_run_max=None, crossings=None, crossings_min=None))
+            results.append(
+                RunStats(
+                    phase=phase,
+                    n_useful=0,
+                    longest_run=None,
+                    longest_run_max=None,
+                    crossings=None,
+                    crossings_min=None,
+                )
+            )
             continue
         in_seg = useg == sid
         n_useful = int(in_seg.sum())
         if n_useful == 0:
-            results.append(RunStats(phase=phase, n_useful=0, longest_run=None,
-                                    longest_run_max=None, crossings=None, crossings_min=None))
+            results.append(
+                RunStats(
+                    phase=phase,
+                    n_useful=0,
+                    longest_run=None,
+                    longest_run_max=None,
+                    crossings=None,
+                    crossings_min=None,
+                )
+            )
             continue
         runs_here = run_seg == sid
         lengths = run_len[runs_here]
@@ -431,8 +464,16 @@ def anhoej(
         lmax = int(longest_run_max(n_useful))
         crossings = int(lengths.shape[0] - 1)
         cmin = int(crossings_min(n_useful))
-        results.append(RunStats(phase=phase, n_useful=n_useful, longest_run=longest,
-                                longest_run_max=lmax, crossings=crossings, crossings_min=cmin))
+        results.append(
+            RunStats(
+                phase=phase,
+                n_useful=n_useful,
+                longest_run=longest,
+                longest_run_max=lmax,
+                crossings=crossings,
+                crossings_min=cmin,
+            )
+        )
         if longest > lmax:
             hit = in_seg & (pos_in_run >= lmax)
             idx = ui[hit]

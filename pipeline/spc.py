@@ -64,7 +64,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -178,16 +178,20 @@ def c4(n: int | float | np.ndarray) -> np.ndarray:
     """Exact c4(n) = sqrt(2 / (n - 1)) * Gamma(n / 2) / Gamma((n - 1) / 2); NaN for n < 2."""
     arr = np.asarray(n, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.sqrt(2 / (arr - 1)) * np.exp(special.gammaln(arr / 2) - special.gammaln((arr - 1) / 2))
+        out = np.sqrt(2 / (arr - 1)) * np.exp(
+            special.gammaln(arr / 2) - special.gammaln((arr - 1) / 2)
+        )
     return np.where(arr >= 2, out, np.nan)
 
 
 # --------------------------------------------------------------------------- result objects
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Signal:
-    """One rule signal at one point. ``label`` is improvement, concern or neutral."""
+class Signal(NamedTuple):
+    """One rule signal at one point. ``label`` is improvement, concern or neutral.
+
+    A named tuple (immutable, cheap: a long series can carry tens of thousands of signals).
+    """
 
     index: int
     rule: str
@@ -261,7 +265,8 @@ class ControlChart:
     """A computed control chart: per-point values, centre, limits and signals, per-phase limits.
 
     Arrays are read-only and in chart order (one entry per point). ``signals`` lists every rule
-    signal; ``flags`` maps each evaluated rule id to its boolean array.
+    signal (ordered by point, then rule); ``flags`` maps each evaluated rule id to its boolean
+    array and ``directions`` to an int8 array (+1 up / above, -1 down / below, 0 no direction).
     """
 
     chart: str
@@ -282,7 +287,7 @@ class ControlChart:
     ucl: np.ndarray
     sigma: np.ndarray
     flags: dict[str, np.ndarray] = field(default_factory=dict)
-    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    directions: dict[str, np.ndarray] = field(default_factory=dict)
 
     # -- shape ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -320,7 +325,9 @@ class ControlChart:
                 out[i].append(rule)
         return out
 
-    def signals_in(self, last: int | None = None, *, label: str | None = None) -> tuple[Signal, ...]:
+    def signals_in(
+        self, last: int | None = None, *, label: str | None = None
+    ) -> tuple[Signal, ...]:
         """Signals on the last ``last`` points that are not missing (all if None), optionally
         only those with the given label."""
         sigs = self.signals
@@ -455,7 +462,17 @@ class ControlChart:
         )
         head = "".join(
             f"<th>{h}</th>"
-            for h in ("phase", "label", "points", "centre", "sigma", "LCL", "UCL", "n", "provisional")
+            for h in (
+                "phase",
+                "label",
+                "points",
+                "centre",
+                "sigma",
+                "LCL",
+                "UCL",
+                "n",
+                "provisional",
+            )
         )
         title = html.escape(
             f"{self.chart} chart — sigma {self.sigma_method}"
@@ -487,7 +504,7 @@ class _Points:
     rng: np.ndarray  # subgroup range
     sd: np.ndarray  # subgroup standard deviation
     time: np.ndarray
-    labels: np.ndarray  # phase label per point
+    labels: np.ndarray | None  # phase label per point
 
 
 def _as_float(a: Any, what: str) -> np.ndarray:
@@ -503,7 +520,9 @@ def _as_float(a: Any, what: str) -> np.ndarray:
 def _as_object(a: Any, length: int, what: str) -> np.ndarray:
     arr = np.asarray(pd.Series(a).to_numpy(), dtype=object) if not isinstance(a, np.ndarray) else a
     if arr.shape[0] != length:
-        raise StatisticsError(f"{what} has {arr.shape[0]} entries but values has {length}", column=what)
+        raise StatisticsError(
+            f"{what} has {arr.shape[0]} entries but values has {length}", column=what
+        )
     return arr
 
 
@@ -515,8 +534,8 @@ def _prepare(chart: str, values: Any, n: Any, subgroups: Any, times: Any, phases
     size = np.full(m, np.nan) if n is None else _as_float(n, "n")
     if size.shape[0] != m:
         raise StatisticsError(f"n has {size.shape[0]} entries but values has {m}", column="n")
-    time = np.arange(m).astype(object) if times is None else _as_object(times, m, "times")
-    labels = np.ones(m, dtype=object) if phases is None else _as_object(phases, m, "phases")
+    time = np.full(m, None, dtype=object) if times is None else _as_object(times, m, "times")
+    labels = None if phases is None else _as_object(phases, m, "phases")
     nan = np.full(m, np.nan)
 
     if chart in SUBGROUP_CHARTS:
@@ -525,8 +544,11 @@ def _prepare(chart: str, values: Any, n: Any, subgroups: Any, times: Any, phases
         keys = _as_object(subgroups, m, "subgroups")
         codes, uniq = pd.factorize(pd.Series(keys), sort=False)
         if (codes < 0).any():
-            raise StatisticsError("subgroup keys must not be missing", column="subgroups",
-                                  rows=np.nonzero(codes < 0)[0][:10].tolist())
+            raise StatisticsError(
+                "subgroup keys must not be missing",
+                column="subgroups",
+                rows=np.nonzero(codes < 0)[0][:10].tolist(),
+            )
         k = len(uniq)
         df = pd.DataFrame({"g": codes, "x": x})
         grp = df.groupby("g", sort=True)["x"]
@@ -538,8 +560,15 @@ def _prepare(chart: str, values: Any, n: Any, subgroups: Any, times: Any, phases
         np.minimum.at(first, codes, np.arange(m))
         rng = np.where(cnt >= 2, rng, np.nan)
         sd = np.where(cnt >= 2, sd, np.nan)
-        return _Points(value=mean, n=cnt, count=np.full(k, np.nan), rng=rng, sd=sd,
-                       time=time[first], labels=labels[first])
+        return _Points(
+            value=mean,
+            n=cnt,
+            count=np.full(k, np.nan),
+            rng=rng,
+            sd=sd,
+            time=time[first],
+            labels=None if labels is None else labels[first],
+        )
 
     if chart in SIZE_CHARTS:
         if n is None:
@@ -547,17 +576,24 @@ def _prepare(chart: str, values: Any, n: Any, subgroups: Any, times: Any, phases
         ok = ~np.isnan(x) & ~np.isnan(size)
         bad = ok & (size <= 0)
         if bad.any():
-            raise StatisticsError("n must be greater than 0", column="n",
-                                  rows=np.nonzero(bad)[0][:10].tolist())
+            raise StatisticsError(
+                "n must be greater than 0", column="n", rows=np.nonzero(bad)[0][:10].tolist()
+            )
         neg = ok & (x < 0)
         if neg.any():
-            raise StatisticsError("counts must not be negative", column="values",
-                                  rows=np.nonzero(neg)[0][:10].tolist())
+            raise StatisticsError(
+                "counts must not be negative",
+                column="values",
+                rows=np.nonzero(neg)[0][:10].tolist(),
+            )
         if chart in ("p", "np", "p_prime"):
             over = ok & (x > size)
             if over.any():
-                raise StatisticsError("defectives must not exceed n", column="values",
-                                      rows=np.nonzero(over)[0][:10].tolist())
+                raise StatisticsError(
+                    "defectives must not exceed n",
+                    column="values",
+                    rows=np.nonzero(over)[0][:10].tolist(),
+                )
         count = np.where(ok, x, np.nan)
         size = np.where(ok, size, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -567,23 +603,29 @@ def _prepare(chart: str, values: Any, n: Any, subgroups: Any, times: Any, phases
     if chart == "c":
         neg = x < 0
         if neg.any():
-            raise StatisticsError("counts must not be negative", column="values",
-                                  rows=np.nonzero(neg)[0][:10].tolist())
+            raise StatisticsError(
+                "counts must not be negative",
+                column="values",
+                rows=np.nonzero(neg)[0][:10].tolist(),
+            )
         return _Points(value=x, n=size, count=x, rng=nan, sd=nan, time=time, labels=labels)
     if not np.isfinite(x[~np.isnan(x)]).all():
         raise StatisticsError("values must be finite numbers", column="values")
     return _Points(value=x, n=size, count=nan, rng=nan, sd=nan, time=time, labels=labels)
 
 
-def _phase_codes(labels: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+def _phase_codes(labels: np.ndarray | None, m: int) -> tuple[np.ndarray, list[Any]]:
+    """Phase number (1, 2, ...) per point: a change of label starts a new phase; missing labels
+    continue the phase before them."""
+    if labels is None:
+        return np.ones(m, dtype=np.int64), [1]
     s = pd.Series(labels, dtype=object).ffill().bfill()
-    vals = s.to_numpy(dtype=object)
-    change = np.ones(vals.shape[0], dtype=bool)
-    if vals.shape[0] > 1:
-        change[1:] = np.array([a != b for a, b in zip(vals[1:], vals[:-1], strict=True)], dtype=bool)
+    codes, _ = pd.factorize(s, sort=False)
+    change = np.ones(m, dtype=bool)
+    change[1:] = codes[1:] != codes[:-1]
     code = np.cumsum(change).astype(np.int64)
-    first_labels = [vals[i] for i in np.nonzero(change)[0]]
-    return code, first_labels
+    vals = s.to_numpy(dtype=object)
+    return code, [vals[i] for i in np.nonzero(change)[0]]
 
 
 # --------------------------------------------------------------------------- estimation
@@ -616,7 +658,9 @@ def _mean_mr(mr: np.ndarray, screen: bool) -> float:
     return amr
 
 
-def _fit(chart: str, pts: _Points, mr: np.ndarray, sel: np.ndarray, method: str, screen: bool) -> _Fit:
+def _fit(
+    chart: str, pts: _Points, mr: np.ndarray, sel: np.ndarray, method: str, screen: bool
+) -> _Fit:
     v = pts.value[sel]
     ok = ~np.isnan(v)
     if chart == "xmr":
@@ -677,7 +721,9 @@ def _fit(chart: str, pts: _Points, mr: np.ndarray, sel: np.ndarray, method: str,
     return _Fit(centre, unit_sigma, unit_sigma)
 
 
-def _per_point(chart: str, fit: _Fit, pts: _Points, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _per_point(
+    chart: str, fit: _Fit, pts: _Points, sel: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Centre line and standard error of the plotted statistic at the selected points."""
     k = int(sel.sum()) if sel.dtype == bool else sel.shape[0]
     n = pts.n[sel]
@@ -705,7 +751,9 @@ def _per_point(chart: str, fit: _Fit, pts: _Points, sel: np.ndarray) -> tuple[np
     return centre, se
 
 
-def _clip(chart: str, lo: np.ndarray, hi: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _clip(
+    chart: str, lo: np.ndarray, hi: np.ndarray, n: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     if chart in ("xmr", "run", "xbar_r", "xbar_s"):
         return lo, hi
     lo = np.maximum(lo, 0.0)
@@ -826,7 +874,7 @@ def control_chart(
     method = _default_method(chart, sigma_method, screen_mr)
 
     pts = _prepare(chart, values, n, subgroups, times, phases)
-    code, phase_labels = _phase_codes(pts.labels)
+    code, phase_labels = _phase_codes(pts.labels, pts.value.shape[0])
     npts = pts.value.shape[0]
     mr = _moving_ranges(pts.value, code) if chart in ("xmr", "mr") else np.full(npts, np.nan)
     value = mr if chart == "mr" else pts.value
@@ -867,8 +915,14 @@ def control_chart(
     dirs: dict[str, np.ndarray] = {}
     zl1, zh1 = _clip(chart, centre - se, centre + se, pts.n)
     zl2, zh2 = _clip(chart, centre - 2 * se, centre + 2 * se, pts.n)
-    zones = _rules.Zones(lo1=zl1[present], hi1=zh1[present], lo2=zl2[present], hi2=zh2[present],
-                         lcl=lcl[present], ucl=ucl[present])
+    zones = _rules.Zones(
+        lo1=zl1[present],
+        hi1=zh1[present],
+        lo2=zl2[present],
+        hi2=zh2[present],
+        lcl=lcl[present],
+        ucl=ucl[present],
+    )
     vp, cp = value[present], centre[present]
     evaluated = _rules.evaluate_rules(vp, cp, zones, segment, rule_ids)
     run_stats: tuple[RunStats, ...] = ()
@@ -881,22 +935,33 @@ def control_chart(
             # phases without any point that is not missing still get an entry
             by_phase = {r.phase: r for r in stats_list}
             run_stats = tuple(
-                by_phase.get(ph, RunStats(phase=ph, n_useful=0, longest_run=None,
-                                          longest_run_max=None, crossings=None, crossings_min=None))
+                by_phase.get(
+                    ph,
+                    RunStats(
+                        phase=ph,
+                        n_useful=0,
+                        longest_run=None,
+                        longest_run_max=None,
+                        crossings=None,
+                        crossings_min=None,
+                    ),
+                )
                 for ph in range(1, nphase + 1)
             )
         evaluated.update({k: v for k, v in an.items() if k in rule_ids})
     label_better = "lower" if chart in DISPERSION_CHARTS else better
-    labels: dict[str, np.ndarray] = {}
+    complete = present.shape[0] == npts
     for rule in rule_ids:
         f, d = evaluated[rule]
+        if complete:
+            flags[rule], dirs[rule] = f, d
+            continue
         full = np.zeros(npts, dtype=bool)
         full[present] = f
         dd = np.zeros(npts, dtype=np.int8)
         dd[present] = d
         flags[rule] = full
         dirs[rule] = dd
-        labels[rule] = _rules.label_direction(dd, label_better)
 
     # ---- signals, ordered by point then rule
     sig_idx, sig_rule = [], []
@@ -908,10 +973,14 @@ def control_chart(
     if sig_idx:
         ai, ar = np.concatenate(sig_idx), np.concatenate(sig_rule)
         order = np.lexsort((ar, ai))
-        signals = tuple(
-            Signal(index=int(i), rule=rule_ids[r], label=str(labels[rule_ids[r]][i]), time=pts.time[i])
-            for i, r in zip(ai[order].tolist(), ar[order].tolist(), strict=True)
-        )
+        ai, ar = ai[order], ar[order]
+        direction = np.zeros(ai.shape[0], dtype=np.int8)
+        for r_i, rule in enumerate(rule_ids):
+            hit = ar == r_i
+            direction[hit] = dirs[rule][ai[hit]]
+        lab = _rules.label_direction(direction, label_better).tolist()
+        tim = pts.time[ai].tolist()
+        signals = tuple(map(Signal, ai.tolist(), [rule_ids[r] for r in ar.tolist()], lab, tim))
 
     # ---- phases
     phase_limits = []
@@ -919,7 +988,9 @@ def control_chart(
         sl = slice(bounds[ph - 1], bounds[ph])
         fit = fits[ph - 1]
         n_ok = int((~missing[sl]).sum())
-        is_prov = (int((~missing[bounds[0] : bounds[1]]).sum()) if freeze_baseline else n_ok) < min_phase_points
+        is_prov = (
+            int((~missing[bounds[0] : bounds[1]]).sum()) if freeze_baseline else n_ok
+        ) < min_phase_points
         has = ~missing[sl]
         phase_limits.append(
             PhaseLimits(
@@ -961,7 +1032,7 @@ def control_chart(
         ucl=ro(ucl),
         sigma=ro(se),
         flags={k: ro(v) for k, v in flags.items()},
-        labels={k: ro(v) for k, v in labels.items()},
+        directions={k: ro(v) for k, v in dirs.items()},
     )
 
 
