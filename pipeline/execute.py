@@ -59,7 +59,7 @@ class SiteTask:
     trash_dir: str
     notebook: str = str(NOTEBOOK)
     validation_status: str = "ok"
-    inject_kernel_failures: int = 0
+    kernel_name: str = "python3"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,8 +139,13 @@ def run_project(
     scheduler: str | None = None,
     on_site_done: ProgressCallback | None = None,
     on_start: Callable[[int], None] | None = None,
+    notebook: str | Path | None = None,
+    kernel_name: str = "python3",
 ) -> RunResult:
     """Validate the inputs, run the selected sites, publish reports, manifest and portfolio page.
+
+    ``notebook`` replaces the site template (a customised copy with the same parameters);
+    ``kernel_name`` picks the Jupyter kernel that runs it.
 
     Raises
     ------
@@ -200,7 +205,8 @@ def run_project(
                 final_dir=str(out_root / site.id),
                 trash_dir=str(out_root / TRASH),
                 validation_status=validation.status,
-                inject_kernel_failures=int(os.environ.get("KAIZEN_INJECT_KERNEL_FAILURES", "0")),
+                notebook=str(notebook or NOTEBOOK),
+                kernel_name=kernel_name,
             )
         )
     if on_start:
@@ -214,6 +220,7 @@ def run_project(
                 on_site_done(outcome)
     shutil.rmtree(stage_root, ignore_errors=True)
     _remove_if_empty(out_root / STAGING)
+    _remove_if_empty(out_root / TRASH)
 
     order = {s.id: i for i, s in enumerate(sites)}
     outcomes.sort(key=lambda o: order[o.site_id])
@@ -305,19 +312,15 @@ def run_site(task: SiteTask) -> SiteOutcome:
     }
     timings: dict[str, float] = {}
     attempts = 0
-    injected = task.inject_kernel_failures
     while True:
         attempts += 1
         t0 = time.perf_counter()
         try:
-            if injected > 0:
-                injected -= 1
-                raise RuntimeError("Kernel died before replying to kernel_info (injected)")
             nb = pm.execute_notebook(
                 task.notebook,
                 str(nb_path),
                 parameters=params,
-                kernel_name="python3",
+                kernel_name=task.kernel_name,
                 progress_bar=False,
                 log_output=False,
                 request_save_on_cell_execute=False,
@@ -352,6 +355,12 @@ def run_site(task: SiteTask) -> SiteOutcome:
                 seconds=time.perf_counter() - started,
             )
     t0 = time.perf_counter()
+    results_file = stage / "results.json"
+    if results_file.exists():
+        site_name = json.loads(results_file.read_text(encoding="utf-8")).get("site_name")
+        nb.metadata["kaizen"] = {
+            "title": f"{site_name or task.site_id} — Kaizen report {task.as_of}"
+        }
     try:
         html = render_notebook(nb, site_id=task.site_id)
     except KaizenError as exc:

@@ -64,7 +64,7 @@ def write_portfolio(project: Project, out_root: Path, *, as_of: str, run_id: str
         (
             p.name
             for p in out_root.parent.iterdir()
-            if p.is_dir() and (p / "manifest.json").is_file()
+            if p.is_dir() and not p.is_symlink() and (p / "manifest.json").is_file()
         ),
         reverse=True,
     )

@@ -23,12 +23,20 @@ def write_mini_project(root: Path, *, sites: tuple[str, ...] = ("north", "south"
         for i, w in enumerate(weeks):
             level = 20.0 if i < 26 else 15.0
             for d in range(3):
-                obs.append((site, "lead_time", (w + pd.Timedelta(days=d)).date().isoformat(),
-                            round(level + rng.normal(0, 1.5), 2), "", ""))
+                obs.append(
+                    (
+                        site,
+                        "lead_time",
+                        (w + pd.Timedelta(days=d)).date().isoformat(),
+                        round(level + rng.normal(0, 1.5), 2),
+                        "",
+                        "",
+                    )
+                )
             obs.append((site, "defects", w.date().isoformat(), int(rng.binomial(50, 0.1)), 50, ""))
-    pd.DataFrame(obs, columns=["site_id", "metric_id", "timestamp", "value", "n", "subgroup"]).to_csv(
-        data / "observations.csv", index=False
-    )
+    pd.DataFrame(
+        obs, columns=["site_id", "metric_id", "timestamp", "value", "n", "subgroup"]
+    ).to_csv(data / "observations.csv", index=False)
     pd.DataFrame(
         [
             ("lead_time", "Order lead time", "days", "xmr", "lower", "week", "mean"),
@@ -38,12 +46,34 @@ def write_mini_project(root: Path, *, sites: tuple[str, ...] = ("north", "south"
     ).to_csv(data / "metrics.csv", index=False)
     pd.DataFrame(
         [
-            (s, f"{s}-e1", "5S in dispatch", "kaizen_event", "", "2025-12-22", "2026-01-05", "",
-             "lead_time", "Dispatch team", "done")
+            (
+                s,
+                f"{s}-e1",
+                "5S in dispatch",
+                "kaizen_event",
+                "",
+                "2025-12-22",
+                "2026-01-05",
+                "",
+                "lead_time",
+                "Dispatch team",
+                "done",
+            )
             for s in sites
         ],
-        columns=["site_id", "event_id", "title", "kind", "goal_id", "start_date",
-                 "effective_date", "end_date", "metric_ids", "owner", "status"],
+        columns=[
+            "site_id",
+            "event_id",
+            "title",
+            "kind",
+            "goal_id",
+            "start_date",
+            "effective_date",
+            "end_date",
+            "metric_ids",
+            "owner",
+            "status",
+        ],
     ).to_csv(data / "events.csv", index=False)
     site_yaml = "".join(
         f"  - id: {s}\n    name: {s.title()} Plant\n    stakeholders: ['Ops <ops-{s}@example.com>']\n"
