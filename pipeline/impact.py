@@ -335,7 +335,9 @@ class SegmentedRegression:
     @property
     def is_autocorrelated(self) -> bool:
         lb = self.ljung_box_pvalue is not None and self.ljung_box_pvalue < self.alpha
-        dw = not (DW_BAND[0] <= self.durbin_watson <= DW_BAND[1])
+        dw = math.isfinite(self.durbin_watson) and not (
+            DW_BAND[0] <= self.durbin_watson <= DW_BAND[1]
+        )
         return bool(lb or dw)
 
     @property
@@ -790,11 +792,11 @@ def _hodges_lehmann_r(
         return _r_zeroin2(lambda d: w(d, correct) - zq, mumin, mumax, f_lower, f_upper, 1e-4)
 
     z = float(stats.norm.ppf(1 - alpha / 2))
-    lo, hi = root(z), root(-z)
+    lo, hi = float(root(z)), float(root(-z))
     e_lower, e_upper = w(mumin, False), w(mumax, False)
     if e_lower * e_upper > 0:  # R's uniroot would stop here; cannot happen for finite data
         return None, lo, hi
-    est = _r_zeroin2(lambda d: w(d, False), mumin, mumax, e_lower, e_upper, 1e-4)
+    est = float(_r_zeroin2(lambda d: w(d, False), mumin, mumax, e_lower, e_upper, 1e-4))
     return est, lo, hi
 
 
@@ -1115,13 +1117,15 @@ def segmented_regression(
         pvalue=_num(p_cf) if is_ols else None,
     )
     resid = np.asarray(res_cl.resid if is_ols else _pearson_resid(res_cl), dtype=float)
-    dw = float(durbin_watson(resid))
-    lb_p: float | None
-    try:
-        lb = acorr_ljungbox(resid, lags=[ljung_box_lags], return_df=True)
-        lb_p = _num(lb["lb_pvalue"].iloc[0])
-    except (ValueError, ZeroDivisionError):
-        lb_p = None
+    lb_p: float | None = None
+    dw = float("nan")
+    if float(np.sum((resid - resid.mean()) ** 2)) > 0:  # a perfect fit has no autocorrelation
+        dw = float(durbin_watson(resid))
+        try:
+            lb = acorr_ljungbox(resid, lags=[ljung_box_lags], return_df=True)
+            lb_p = _num(lb["lb_pvalue"].iloc[0])
+        except (ValueError, ZeroDivisionError):
+            lb_p = None
     rate = y_all / n_all if kind != "continuous" else y_all
     series = pd.DataFrame(
         {

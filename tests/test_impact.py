@@ -1,0 +1,376 @@
+"""Before/after statistics checked against published R output and independent computations."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+from scipy import special, stats
+
+from pipeline.exceptions import StatisticsError
+from pipeline.impact import (
+    compare_means,
+    compare_proportions,
+    compare_ranks,
+    compare_rates,
+    estimate_impact,
+    hedges_g,
+    percent_change_ci,
+)
+
+# R datasets::sleep, extra by group (Cushny & Peebles)
+SLEEP_1 = np.array([0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0])
+SLEEP_2 = np.array([1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4])
+
+
+def frame_of(before, after, *, transition=(), n=None):
+    values = np.r_[before, transition, after]
+    f = pd.DataFrame({"time": np.arange(1, len(values) + 1), "value": values})
+    if n is not None:
+        f["n"] = n
+    return f, len(before) + len(transition) + 1, len(before) + 1
+
+
+# --- Welch ----------------------------------------------------------------------------------
+
+
+def test_welch_matches_r_sleep_example():
+    # R ?t.test example: t.test(extra ~ group, data = sleep) ->
+    # t = -1.8608, df = 17.776, p-value = 0.07939, 95 percent CI -3.3654832 0.2054832
+    # (group 1 - group 2, so after = group 1, before = group 2)
+    d = compare_means(SLEEP_2, SLEEP_1)
+    # tolerances: half a unit in the last printed digit
+    assert_allclose(d.statistic, -1.8608, atol=5e-5)
+    assert_allclose(d.df, 17.776, atol=5e-4)
+    assert_allclose(d.pvalue, 0.07939, atol=5e-6)
+    assert_allclose([d.ci_low, d.ci_high], [-3.3654832, 0.2054832], atol=5e-8)
+    assert_allclose(d.estimate, -1.58, rtol=1e-12)
+
+
+def test_welch_matches_scipy_independently():
+    rng = np.random.default_rng(11)
+    b, a = rng.normal(10, 2, 17), rng.normal(8, 3, 23)
+    d = compare_means(b, a)
+    ref = stats.ttest_ind(a, b, equal_var=False)  # independent route: scipy
+    assert_allclose([d.statistic, d.pvalue, d.df], [ref.statistic, ref.pvalue, ref.df], rtol=1e-10)
+    ci = ref.confidence_interval(0.95)
+    assert_allclose([d.ci_low, d.ci_high], [ci.low, ci.high], rtol=1e-10)
+
+
+# --- Mann-Whitney and Hodges-Lehmann --------------------------------------------------------
+
+
+def test_mann_whitney_matches_published_r_output():
+    # endmemo.com/r/wilcoxon.php, R output of wilcox.test(x, y) (ties -> normal approximation
+    # with continuity correction): W = 51.5, p-value = 0.5966; W is U of the first sample x.
+    x = [1, 5, 9, 24, 56, 21, 3, 7, 21, 4]
+    y = [12, 15, 5, 9, 9, 14, 56, 22, 3, 7, 32, 5]
+    m = compare_ranks(x, y)  # before = x
+    assert m.statistic == 51.5
+    assert_allclose(m.pvalue, 0.5966, atol=5e-5)
+    # same page: y <- c(1233, 4356, 987, 39999, 1111, 200000); W = 0, p-value = 0.001364
+    m2 = compare_ranks(x, [1233, 4356, 987, 39999, 1111, 200000])
+    assert m2.statistic == 0
+    assert_allclose(m2.pvalue, 0.001364, atol=5e-7)
+
+
+def test_hodges_lehmann_reproduces_r_uniroot_on_sleep():
+    # R: wilcox.test(extra ~ group, data = sleep, conf.int = TRUE, exact = FALSE) prints
+    # "difference in location -1.346388" (recalled R output; R finds the estimate by uniroot on
+    # the standardised rank sum, which is flat between the two middle pairwise differences
+    # -1.4 and -1.3, so it is NOT their median -1.35; our port of R's zeroin reproduces it).
+    m = compare_ranks(SLEEP_2, SLEEP_1)
+    assert_allclose(m.hodges_lehmann, -1.346388, atol=5e-7)
+    assert -1.4 <= m.hodges_lehmann <= -1.3
+    assert m.statistic == 74.5  # U of the before sample (group 2) = 100 - W(25.5)
+    assert_allclose(m.pvalue, 0.06933, atol=5e-6)  # R: W = 25.5, p-value = 0.06933
+
+
+def test_hodges_lehmann_interval_is_where_the_test_flips():
+    # Independent route: the interval inverts the rank-sum test, so scipy's Mann-Whitney p-value
+    # (continuity + ties, asymptotic) on (after - shift) vs before crosses alpha at each bound.
+    rng = np.random.default_rng(5)
+    b = np.round(rng.normal(20, 3, 24), 2)
+    a = np.round(rng.normal(16, 3, 19), 2)
+    m = compare_ranks(b, a)
+    diffs = np.subtract.outer(a, b).ravel()
+    for bound in (m.ci_low, m.ci_high):
+        assert np.min(np.abs(diffs - bound)) < 2e-4  # R's uniroot tol is 1e-4
+
+    def p(shift):
+        return stats.mannwhitneyu(a - shift, b, method="asymptotic", use_continuity=True).pvalue
+
+    delta = 1e-3
+    assert p(m.ci_low + delta) >= 0.05 > p(m.ci_low - delta)
+    assert p(m.ci_high - delta) >= 0.05 > p(m.ci_high + delta)
+    # odd number of pairs, no ties: the estimate is the median of pairwise differences
+    a_odd = a[:-2]
+    m_odd = compare_ranks(b[:-1], a_odd)
+    med = np.median(np.subtract.outer(a_odd, b[:-1]))
+    assert_allclose(m_odd.hodges_lehmann, med, atol=1e-4)
+
+
+# --- effect size and percent change ---------------------------------------------------------
+
+
+def test_hedges_g_exact_correction():
+    # Hand computation: d = (mean_a - mean_b) / pooled sd; J = Gamma(df/2) / (sqrt(df/2) Gamma((df-1)/2))
+    df = 18
+    sp = math.sqrt((9 * SLEEP_1.var(ddof=1) + 9 * SLEEP_2.var(ddof=1)) / df)
+    j = special.gamma(df / 2) / (math.sqrt(df / 2) * special.gamma((df - 1) / 2))
+    assert_allclose(hedges_g(SLEEP_2, SLEEP_1), j * (-1.58) / sp, rtol=1e-12)
+    # and the J approximation 1 - 3 / (4 df - 1) agrees to about 1e-4 (Hedges 1981)
+    assert_allclose(j, 1 - 3 / (4 * df - 1), rtol=2e-4)
+
+
+def test_percent_change_bounds_solve_fieller_equation():
+    rng = np.random.default_rng(2)
+    b, a = rng.normal(50, 5, 20), rng.normal(40, 6, 25)
+    pc = percent_change_ci(b, a)
+    assert_allclose(pc.estimate, 100 * (a.mean() / b.mean() - 1), rtol=1e-12)
+    assert pc.ci_low < pc.estimate < pc.ci_high
+    rho_hat = a.mean() / b.mean()
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    df = (va + rho_hat**2 * vb) ** 2 / (va**2 / (a.size - 1) + rho_hat**4 * vb**2 / (b.size - 1))
+    for bound in (pc.ci_low, pc.ci_high):
+        rho = 1 + bound / 100
+        t = (a.mean() - rho * b.mean()) / math.sqrt(va + rho**2 * vb)
+        assert_allclose(2 * stats.t.sf(abs(t), df), 0.05, rtol=1e-8)
+
+
+def test_percent_change_unbounded_when_before_mean_near_zero():
+    pc = percent_change_ci([-1.0, 1.0, -2.0, 2.1], [3.0, 4.0, 5.0])
+    assert pc.ci_low is None and pc.ci_high is None
+
+
+# --- segmented regression -------------------------------------------------------------------
+
+
+def _its_data(seed=3, nb=20, na=16):
+    rng = np.random.default_rng(seed)
+    t = np.arange(1, nb + na + 1, dtype=float)
+    post = (t > nb).astype(float)
+    e = np.zeros(t.size)
+    for i in range(1, t.size):  # AR(1) noise
+        e[i] = 0.5 * e[i - 1] + rng.normal(0, 1)
+    y = 30 + 0.1 * t - 5 * post - 0.2 * (t - nb) * post + e
+    return t, y, nb
+
+
+def test_segmented_regression_against_hand_ols_and_newey_west():
+    t, y, nb = _its_data()
+    f = pd.DataFrame({"time": t, "value": y})
+    r = estimate_impact(f, change_at=nb + 1)
+    s = r.segmented_regression
+    X = np.column_stack([np.ones_like(t), t, (t > nb), (t - nb) * (t > nb)]).astype(float)
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    e = y - X @ beta
+    n, k = X.shape
+    xtx_inv = np.linalg.inv(X.T @ X)
+    se_classical = np.sqrt(np.diag(xtx_inv) * (e @ e) / (n - k))  # lm's summary
+    names = ["intercept", "pre_slope", "level_change", "slope_change"]
+    assert_allclose([s.coefficients[m].estimate for m in names], beta, rtol=1e-9)
+    assert_allclose([s.classical[m].se for m in names], se_classical, rtol=1e-9)
+    # Newey-West by hand: Bartlett weights 1 - l/(L+1), no small-sample adjustment
+    # (= sandwich::NeweyWest(fit, lag = L, prewhite = FALSE, adjust = FALSE))
+    L = s.maxlags
+    assert L == math.floor(4 * (n / 100) ** (2 / 9))
+    u = X * e[:, None]
+    S = u.T @ u
+    for lag in range(1, L + 1):
+        g = u[lag:].T @ u[:-lag]
+        S += (1 - lag / (L + 1)) * (g + g.T)
+    cov = xtx_inv @ S @ xtx_inv
+    assert_allclose([s.coefficients[m].se for m in names], np.sqrt(np.diag(cov)), rtol=1e-9)
+    # t quantile on n - k df, as lmtest::coeftest does for lm
+    q = stats.t.ppf(0.975, n - k)
+    c = s.coefficients["level_change"]
+    assert_allclose([c.ci_low, c.ci_high], [beta[2] - q * c.se, beta[2] + q * c.se], rtol=1e-9)
+    # counterfactual at the last period = b0 + b1 T with the HAC variance of that combination
+    x0 = np.array([1.0, t[-1], 0, 0])
+    assert_allclose(s.counterfactual.estimate, x0 @ beta, rtol=1e-10)
+    assert_allclose(s.counterfactual.se, math.sqrt(x0 @ cov @ x0), rtol=1e-9)
+    # Durbin-Watson and Ljung-Box (lag 1) from their definitions
+    assert_allclose(s.durbin_watson, np.sum(np.diff(e) ** 2) / np.sum(e**2), rtol=1e-10)
+    r1 = np.sum((e[1:] - e.mean()) * (e[:-1] - e.mean())) / np.sum((e - e.mean()) ** 2)
+    q_lb = n * (n + 2) * r1**2 / (n - 1)
+    assert_allclose(s.ljung_box_pvalue, stats.chi2.sf(q_lb, 1), rtol=1e-8)
+
+
+def test_segmented_regression_notes_autocorrelation():
+    t, y, nb = _its_data(seed=8, nb=40, na=40)
+    rng = np.random.default_rng(1)
+    e = np.zeros(t.size)
+    for i in range(1, t.size):
+        e[i] = 0.9 * e[i - 1] + rng.normal(0, 1)
+    f = pd.DataFrame({"time": t, "value": 10 + e})
+    s = estimate_impact(f, change_at=nb + 1).segmented_regression
+    assert s.is_autocorrelated
+    assert "Newey-West" in s.note and "classical" in s.note
+
+
+def test_transition_rows_left_out_but_keep_their_time_index():
+    before, trans, after = [5.0, 6, 5, 6, 5, 6], [9.0, 9], [3.0, 4, 3, 4, 3]
+    f, change_at, trans_start = frame_of(before, after, transition=trans)
+    r = estimate_impact(f, change_at=change_at, transition_start=trans_start)
+    assert r.before.n == 6 and r.after.n == 5
+    s = r.segmented_regression.series
+    assert list(s["window"]) == ["before"] * 6 + ["transition"] * 2 + ["after"] * 5
+    assert s.loc[s.window == "after", "t_after"].iloc[0] == 3  # t = 9, t_last_before = 6
+
+
+# --- proportions and counts -----------------------------------------------------------------
+
+
+def test_proportions_difference_and_ratio_by_hand():
+    xb, nb, xa, na = 60.0, 300.0, 30.0, 280.0
+    d, r = compare_proportions(xb, nb, xa, na)
+    pa, pb = xa / na, xb / nb
+    p = (xa + xb) / (na + nb)
+    z = (pa - pb) / math.sqrt(p * (1 - p) * (1 / na + 1 / nb))  # pooled z = sqrt(prop.test chi2)
+    assert_allclose(d.statistic, z, rtol=1e-10)
+    assert_allclose(d.pvalue, 2 * stats.norm.sf(abs(z)), rtol=1e-10)
+    se = math.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb)  # prop.test(correct = FALSE) CI
+    q = stats.norm.ppf(0.975)
+    assert_allclose([d.ci_low, d.ci_high], [pa - pb - q * se, pa - pb + q * se], rtol=1e-10)
+    se_log = math.sqrt(1 / xa - 1 / na + 1 / xb - 1 / nb)  # Katz log interval
+    assert_allclose(r.estimate, pa / pb, rtol=1e-12)
+    assert_allclose(
+        [r.ci_low, r.ci_high],
+        [pa / pb * math.exp(-q * se_log), pa / pb * math.exp(q * se_log)],
+        rtol=1e-10,
+    )
+
+
+def test_rate_ratio_poisson_closed_form():
+    # glm(x ~ post, offset = log(n), family = poisson): exp(b1) is the ratio of pooled rates and
+    # se(b1) = sqrt(1/X_after + 1/X_before) (closed form of the two-group Poisson MLE)
+    x = np.array([10, 12, 9, 11, 10, 6, 5, 7, 6, 5], dtype=float)
+    n = np.array([100, 110, 95, 105, 100, 100, 98, 102, 101, 99], dtype=float)
+    post = np.r_[np.zeros(5), np.ones(5)]
+    d, r, m = compare_rates(x, n, post)
+    assert m.family == "poisson"
+    xb, xa, nb, na = x[:5].sum(), x[5:].sum(), n[:5].sum(), n[5:].sum()
+    rr = (xa / na) / (xb / nb)
+    se = math.sqrt(1 / xa + 1 / xb)
+    q = stats.norm.ppf(0.975)
+    assert_allclose(r.estimate, rr, rtol=1e-8)
+    assert_allclose(
+        [r.ci_low, r.ci_high], [rr * math.exp(-q * se), rr * math.exp(q * se)], rtol=1e-7
+    )
+    assert_allclose(d.estimate, xa / na - xb / nb, rtol=1e-8)
+
+
+def test_overdispersed_counts_switch_to_negative_binomial_and_say_so():
+    rng = np.random.default_rng(4)
+    mu = np.r_[np.full(20, 20.0), np.full(20, 12.0)]
+    x = rng.negative_binomial(2, 2 / (2 + mu))
+    f = pd.DataFrame({"time": np.arange(40), "value": x})
+    r = estimate_impact(f, change_at=20, kind="count", better="lower")
+    assert r.model.family.startswith("negative binomial")
+    assert "over-dispersed" in r.model.reason
+    assert r.to_dict()["model"]["family"].startswith("negative binomial")
+    assert "negative binomial" in r.segmented_regression.model
+
+
+def test_proportion_kind_end_to_end():
+    rng = np.random.default_rng(9)
+    n = rng.integers(80, 120, 30)
+    x = rng.binomial(n, np.r_[np.full(15, 0.2), np.full(15, 0.1)])
+    f = pd.DataFrame({"time": np.arange(30), "value": x, "n": n})
+    r = estimate_impact(f, change_at=15, kind="proportion", better="lower")
+    pb, pa = x[:15].sum() / n[:15].sum(), x[15:].sum() / n[15:].sum()
+    assert_allclose(r.difference.estimate, pa - pb, rtol=1e-12)
+    assert_allclose(r.before.mean, pb, rtol=1e-12)
+    assert r.direction == "improved" and r.is_improvement
+    cf = r.segmented_regression.counterfactual
+    assert 0 < cf.ci_low < cf.estimate < cf.ci_high < 1
+    keys = set(r.to_dict())
+    assert {"proportion_ratio", "model"} <= keys
+
+
+# --- the result object ----------------------------------------------------------------------
+
+
+def test_to_dict_has_exactly_the_issue_keys_and_is_json_safe():
+    rng = np.random.default_rng(0)
+    f = pd.DataFrame({"time": pd.date_range("2025-01-06", periods=30, freq="W-MON"),
+                      "value": np.r_[rng.normal(20, 2, 15), rng.normal(15, 2, 15)]})  # fmt: skip
+    r = estimate_impact(f, change_at="2025-04-21", better="lower")
+    d = r.to_dict()
+    assert list(d) == ["before", "after", "difference", "percent_change", "hedges_g",
+                       "mann_whitney", "segmented_regression"]  # fmt: skip
+    assert list(d["before"]) == ["n", "mean", "median", "sd"]
+    assert list(d["difference"]) == [
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "statistic",
+        "df",
+        "pvalue",
+        "method",
+    ]
+    assert list(d["percent_change"]) == ["estimate", "ci_low", "ci_high"]
+    assert list(d["mann_whitney"]) == ["statistic", "pvalue", "hodges_lehmann", "ci_low", "ci_high"]
+    seg = d["segmented_regression"]
+    assert list(seg) == ["cov_type", "intercept", "pre_slope", "level_change", "slope_change",
+                         "classical", "counterfactual", "durbin_watson", "ljung_box_pvalue"]  # fmt: skip
+    assert list(seg["classical"]) == ["intercept", "pre_slope", "level_change", "slope_change"]
+    for c in ("intercept", "pre_slope", "level_change", "slope_change"):
+        assert list(seg[c]) == ["estimate", "se", "ci_low", "ci_high", "pvalue"]
+    json.dumps(d, allow_nan=False)
+    assert isinstance(r.to_frame(), pd.DataFrame) and "<table" in r._repr_html_()
+    assert r.summary("Cycle time").startswith("Cycle time fell")
+
+
+def test_sentence_plain_and_never_nan():
+    rng = np.random.default_rng(1)
+    f = pd.DataFrame(
+        {"time": np.arange(30), "value": np.r_[rng.normal(20, 1, 15), rng.normal(14, 1, 15)]}
+    )
+    s = estimate_impact(f, change_at=15, better="lower").sentence("Cycle time")
+    assert s.startswith("Cycle time fell ") and "(95% CI " in s and s.endswith("an improvement.")
+    f2 = pd.DataFrame({"time": np.arange(6), "value": [1.0, -1, 1, -1, 2, -2]})
+    s2 = estimate_impact(f2, change_at=3).sentence("Noise")
+    for bad in ("nan", "None", "inf"):
+        assert bad not in s2
+    # constant windows: no test possible, still a sentence without NaN
+    f3 = pd.DataFrame({"time": np.arange(6), "value": [0.0, 0, 0, 0, 0, 0]})
+    s3 = estimate_impact(f3, change_at=3).sentence("Flat")
+    assert "nan" not in s3 and "None" not in s3
+
+
+def test_verdict_uses_better():
+    f = pd.DataFrame(
+        {"time": np.arange(20), "value": np.r_[np.linspace(10, 11, 10), np.linspace(15, 16, 10)]}
+    )
+    assert estimate_impact(f, change_at=10, better="higher").direction == "improved"
+    assert estimate_impact(f, change_at=10, better="lower").direction == "worsened"
+    assert estimate_impact(f, change_at=10, better="neutral").direction == "increased"
+
+
+@pytest.mark.parametrize(
+    ("frame", "kwargs", "message"),
+    [
+        (pd.DataFrame({"time": [1, 2, 3], "value": [1.0, 2, 3]}), {"change_at": 3}, "after window has 1"),
+        (pd.DataFrame({"time": [1, 2, 3], "value": [1.0, 2, 3]}), {"change_at": 1}, "before window has 0"),
+        (pd.DataFrame({"time": [1, 2, 3, 4], "value": [1.0, 2, 3, 4]}), {"change_at": 3, "kind": "proportion"}, "missing column 'n'"),
+        (pd.DataFrame({"time": [1, 1, 3, 4], "value": [1.0, 2, 3, 4]}), {"change_at": 3}, "more than one row per period"),
+        (pd.DataFrame({"time": [1, 2, 3, 4], "value": [1.0, 2, 3, 4], "n": [1, 0, 2, 2]}), {"change_at": 3, "kind": "count"}, "n must be a positive"),
+    ],
+)  # fmt: skip
+def test_bad_input_raises_statistics_error(frame, kwargs, message):
+    with pytest.raises(StatisticsError, match=message):
+        estimate_impact(frame, **kwargs)
+
+
+def test_short_series_gives_no_segmented_regression_but_a_note():
+    f = pd.DataFrame({"time": [1, 2, 3, 4], "value": [5.0, 6, 3, 2]})
+    r = estimate_impact(f, change_at=3)
+    assert r.segmented_regression is None
+    assert any("not enough data" in n for n in r.notes)
+    assert r.to_dict()["segmented_regression"] is None
