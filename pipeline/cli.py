@@ -266,3 +266,48 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
     else:
         click.echo(result.to_frame().to_csv(index=False), nl=False)
+
+
+@main.command("send")
+@click.option("--project", "project_file", required=True, type=click.Path(dir_okay=False),
+              help="The project's kaizen.yaml.")
+@click.option("--output", type=click.Path(file_okay=False), help="Output folder (default: the project's).")
+@click.option("--as-of", "as_of", default="latest", show_default=True,
+              help="The run to send, YYYY-MM-DD or latest.")
+@click.option("--site", "sites", multiple=True, help="Send only this site id (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Write each message as .eml next to the reports; send nothing.")
+@click.option("--force", is_flag=True, help="Send again what the send ledger says was sent.")
+@click.option("--to", "to", multiple=True, help="Send everything to this address instead (repeatable; a test send).")
+def send_command(project_file, output, as_of, sites, dry_run, force, to) -> None:
+    """Email each site's report to its stakeholders; failed sites go to the error recipients.
+
+    \b
+    Example:
+      KAIZEN_SMTP_PASSWORD=... kaizen-reports send --project kaizen.yaml --as-of 2026-11-27
+      kaizen-reports send --project kaizen.yaml --dry-run      # writes OUT/<as_of>/<site>/email.eml
+    SMTP settings: email.smtp in kaizen.yaml, overridden by KAIZEN_SMTP_HOST, _PORT, _SECURITY,
+    _USERNAME, _PASSWORD (environment only), _FROM, _TIMEOUT, _CA_FILE, _RETRIES, _BACKOFF.
+    Sent messages are recorded in OUT/<as_of>/send-ledger.json; a rerun sends only the rest.
+    Exit codes: 0 all sent, 1 some delivery failed, 2 usage or configuration error.
+    """
+    from dataclasses import replace
+    from pathlib import Path
+
+    from pipeline.config import load_project
+    from pipeline.exceptions import DeliveryError, LockHeld
+    from pipeline.mailer import send_run
+
+    try:
+        project = load_project(project_file)
+        if output:
+            project = replace(project, output=Path(output).resolve())
+        result = send_run(project, as_of=as_of, site_ids=list(sites) or None, dry_run=dry_run,
+                          force=force, to=list(to) or None,
+                          on_message=lambda m: click.echo(m.describe(), err=True))
+    except (ConfigError, DeliveryError, LockHeld) as exc:
+        fail_usage(exc)
+        return
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(result.summary() + (f"; ledger: {result.ledger}" if result.ledger else ""), err=True)
+    sys.exit(result.exit_code)
