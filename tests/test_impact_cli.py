@@ -1,0 +1,109 @@
+"""The ``kaizen-reports impact`` command: keys scripts rely on, CSV output, bad input -> exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from pipeline.impact import estimate_impact
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    rng = np.random.default_rng(3)
+    weeks = pd.date_range("2026-01-05", periods=30, freq="W-MON")
+    frame = pd.DataFrame({
+        "week": weeks.strftime("%Y-%m-%d"),
+        "days": np.round(np.r_[rng.normal(20, 2, 14), [18, 17], rng.normal(15, 2, 14)], 2),
+        "defective": rng.binomial(100, np.r_[np.full(16, 0.2), np.full(14, 0.1)]),
+        "inspected": 100,
+    })  # fmt: skip
+    path = tmp_path / "metric.csv"
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def test_json_keys_and_numbers_match_the_library(csv_file):
+    path, frame = csv_file
+    res = CliRunner().invoke(main, ["impact", str(path), "--value", "days", "--time", "week",
+                                    "--change-at", "2026-04-27", "--transition-start", "2026-04-13"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert list(out) == ["before", "after", "difference", "percent_change", "hedges_g",
+                         "mann_whitney", "segmented_regression"]  # fmt: skip
+    f = pd.DataFrame({"time": pd.to_datetime(frame["week"]), "value": frame["days"]})
+    ref = estimate_impact(f, change_at="2026-04-27", transition_start="2026-04-13").to_dict()
+    assert out["difference"]["estimate"] == pytest.approx(ref["difference"]["estimate"])
+    assert out["before"]["n"] == 14 and out["after"]["n"] == 14
+    assert set(out["segmented_regression"]["level_change"]) == {
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "pvalue",
+    }
+
+
+def test_proportion_adds_ratio_and_model(csv_file):
+    path, _ = csv_file
+    res = CliRunner().invoke(main, ["impact", str(path), "--value", "defective", "--n", "inspected",
+                                    "--time", "week", "--change-at", "2026-04-27", "--type", "proportion"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert "proportion_ratio" in out and out["model"]["family"] == "binomial"
+
+
+def test_csv_format(csv_file):
+    path, _ = csv_file
+    res = CliRunner().invoke(main, ["impact", str(path), "--value", "days", "--time", "week",
+                                    "--change-at", "2026-04-27", "--format", "csv"])  # fmt: skip
+    assert res.exit_code == 0
+    assert res.output.splitlines()[0] == "block,statistic,value"
+    assert "difference,pvalue," in res.output
+
+
+def test_help_shows_an_example():
+    res = CliRunner().invoke(main, ["impact", "--help"])
+    assert res.exit_code == 0 and "Example:" in res.output and "kaizen-reports impact" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--value", "dayz", "--time", "week", "--change-at", "2026-04-27"], "column 'dayz'"),
+        (["--value", "days", "--time", "week", "--change-at", "2027-01-04"], "after window has 0"),
+        (
+            [
+                "--value",
+                "days",
+                "--time",
+                "week",
+                "--change-at",
+                "2026-04-27",
+                "--type",
+                "proportion",
+            ],
+            "needs --n",
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(csv_file, args, message):
+    path, _ = csv_file
+    res = CliRunner().invoke(main, ["impact", str(path), *args])
+    assert res.exit_code == 2
+    assert message in res.output
+
+
+def test_non_numeric_value_names_the_csv_line(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("t,v\n1,1.0\n2,2.0\n3,oops\n4,4.0\n5,5.0\n")
+    res = CliRunner().invoke(
+        main, ["impact", str(path), "--value", "v", "--time", "t", "--change-at", "3"]
+    )
+    assert res.exit_code == 2
+    assert "column 'v'" in res.output and "rows 4" in res.output
