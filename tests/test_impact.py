@@ -374,3 +374,18 @@ def test_short_series_gives_no_segmented_regression_but_a_note():
     assert r.segmented_regression is None
     assert any("not enough data" in n for n in r.notes)
     assert r.to_dict()["segmented_regression"] is None
+
+
+def test_charts_have_generated_alt_text():
+    from pipeline.plots.impact import plot_before_after, plot_segmented
+
+    rng = np.random.default_rng(2)
+    f, change_at, trans = frame_of(
+        rng.normal(20, 1, 15), rng.normal(15, 1, 15), transition=[18.0, 17]
+    )
+    r = estimate_impact(f, change_at=change_at, transition_start=trans, better="lower")
+    seg = plot_segmented(r, name="Cycle time", unit="days")
+    assert seg.png.startswith(b"\x89PNG") and "<svg" in seg.svg
+    assert "without the change the trend predicts" in seg.alt and "2 transition periods" in seg.alt
+    ba = plot_before_after(r, name="Cycle time")
+    assert "Cycle time fell" in ba.alt and 'aria-label="' in ba._repr_html_()
