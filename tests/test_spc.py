@@ -136,7 +136,9 @@ def test_r_chart_variable_n_centre_is_weighted():
     n = np.array([3, 2, 4])
     assert_allclose(ch.phases[0].centre, np.sum(n * r) / n.sum(), rtol=1e-12)
     sigma = np.mean(r / np.array([1.693, 1.128, 2.059]))
-    assert_allclose(ch.ucl, np.sum(n * r) / n.sum() + 3 * np.array([0.8883697, 0.8525033, 0.8798108]) * sigma)
+    assert_allclose(
+        ch.ucl, np.sum(n * r) / n.sum() + 3 * np.array([0.8883697, 0.8525033, 0.8798108]) * sigma
+    )
 
 
 # --------------------------------------------------------------------------- individuals
