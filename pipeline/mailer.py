@@ -407,6 +407,8 @@ class SiteSummary:
         freshness = results.get("data_freshness")
         if isinstance(freshness, dict):
             freshness = freshness.get("text") or freshness.get("latest")
+        if isinstance(freshness, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ].*)?", freshness):
+            freshness = fmt_date(freshness)
         return cls(
             site_id=site_id,
             site_name=site_name,

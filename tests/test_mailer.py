@@ -1,0 +1,465 @@
+"""pipeline.mailer against real SMTP servers on loopback (aiosmtpd): MIME, TLS, AUTH, retries, ledger."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import SmtpSettings, load_project
+from pipeline.exceptions import ConfigError
+from pipeline.mailer import (
+    MAX_HTML_BYTES,
+    SmtpConfig,
+    find_run,
+    header_text,
+    parse_address,
+    send_run,
+)
+from tests.mail_fixtures import (
+    AS_OF,
+    INJECTED_NAME,
+    PASSWORD,
+    SITES,
+    RecordingHandler,
+    SmtpServer,
+    free_port,
+    mime_tree,
+    results_for,
+    smtp_env,
+    standard_project,
+    write_run,
+)
+
+trustme = pytest.importorskip("trustme")
+
+SITE_TREE = [
+    "multipart/mixed",
+    "  multipart/related",
+    "    multipart/alternative",
+    "      text/plain",
+    "      text/html",
+    "    image/png",
+    "    image/png",
+    "  text/html",
+]
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory):
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def ca_file(ca, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    path = standard_project(tmp_path)
+    write_run(tmp_path / "out", sites=SITES, failed={"south": "notebook error in cell 4: boom"})
+    return load_project(path)
+
+
+def _by_site(server: SmtpServer) -> dict[str, object]:
+    return {r.message["X-Kaizen-Site"] or "failures": r for r in server.received}
+
+
+def _ledger(project) -> dict:
+    return json.loads((project.output / AS_OF / "send-ledger.json").read_text())
+
+
+def _html(msg) -> str:
+    return msg.get_body(preferencelist=("html",)).get_content()
+
+
+# --- the message a stakeholder receives -------------------------------------------------------
+
+
+def test_plain_smtp_delivers_one_message_per_site_with_the_full_structure(project):
+    with SmtpServer() as server:
+        result = send_run(project, env=smtp_env(server.port))
+    assert result.exit_code == 0, [m.describe() for m in result.messages]
+    got = _by_site(server)
+    assert set(got) == {"north", "zurich", "failures"}  # south failed: no stakeholder email
+
+    north = got["north"]
+    assert sorted(north.rcpt_tos) == ["ops-north@example.com", "zoe.mueller@example.com"]
+    assert north.mail_from == "kaizen@example.com"
+    msg = north.message
+    assert mime_tree(msg) == SITE_TREE
+    assert msg["Subject"] == (
+        "[Kaizen] North Plant — 2026-06-29: Lot cycle time fell 24% after the SMED kaizen "
+        "and has held for 20 weeks"
+    )
+    assert msg["From"].addresses[0].addr_spec == "kaizen@example.com"
+    assert [a.display_name for a in msg["To"].addresses] == ["Ops North", "Zoë Müller"]
+    assert re.fullmatch(r"<[^<>@\s]+@example\.com>", msg["Message-ID"])
+    assert msg["Date"] and msg["Auto-Submitted"] == "auto-generated"
+
+    related = next(msg.iter_parts())
+    images = [p for p in related.iter_parts() if p.get_content_type() == "image/png"]
+    cids = {p["Content-ID"].strip("<>") for p in images}
+    html = _html(msg)
+    refs = re.findall(r'src="cid:([^"]+)"', html)
+    assert len(refs) == 2 and set(refs) == cids  # every cid: resolves, no image left unused
+    for p in images:
+        assert p.get_content().startswith(b"\x89PNG")
+        assert p.get_content_disposition() == "inline"
+
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    assert "Lot cycle time fell 24%" in text and "* Lot cycle time: 16.0 h" in text
+    assert "The gain has held for 20 weeks" in text
+    assert "attached as report.html" in text
+
+    attachments = list(msg.iter_attachments())
+    assert [a.get_filename() for a in attachments] == ["report.html"]
+    report = (project.output / AS_OF / "north" / "report.html").read_bytes()
+    assert attachments[0].get_content_type() == "text/html"
+    assert attachments[0].get_content().encode() == report
+
+
+def test_html_body_is_lean_inline_styled_and_email_safe(project):
+    with SmtpServer() as server:
+        send_run(project, env=smtp_env(server.port), site_ids=["north"])
+    html = _html(server.received[0].message)
+    assert len(html.encode()) < MAX_HTML_BYTES
+    lowered = html.lower()
+    for banned in ("<script", "<style", "var(--", "data:", "javascript:", "<link", "@import"):
+        assert banned not in lowered, banned
+    assert 'role="presentation"' in html and "<table" in html
+    assert "Lot cycle time fell 24%" in html
+    assert "16.0 h" in html and "Special cause: improving" in html
+    assert "nan" not in re.sub(r"<[^>]+>", " ", html).lower().split()
+    assert "None" not in re.sub(r"<[^>]+>", " ", html).split()
+    assert "not enough data" in html  # the OEE tile without a latest value
+    assert "attached as report.html" in html
+
+
+def test_every_string_from_results_is_escaped_in_html(tmp_path: Path):
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    data = results_for("north", "North", findings=[f"Finding {evil}", "Two", "Three"])
+    data["summary"]["headline"] = f"Headline {evil}"
+    data["summary"]["tiles"][0]["name"] = evil
+    data["summary"]["key_charts"][0]["alt"] = 'alt" onerror="alert(1)'
+    path = standard_project(tmp_path, site_ids=["north"])
+    write_run(tmp_path / "out", sites={"north": "North"}, results={"north": data})
+    with SmtpServer() as server:
+        send_run(load_project(path), env=smtp_env(server.port))
+    html = _html(server.received[0].message)
+    assert "<script" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    assert 'alt="alt&quot; onerror=&quot;alert(1)"' in html
+
+
+def test_site_name_with_crlf_and_non_ascii_cannot_inject_headers(tmp_path: Path):
+    path = standard_project(tmp_path, site_ids=["zurich"])
+    text = path.read_text("utf-8").replace(
+        '"Zürich — Atelier"', json.dumps(INJECTED_NAME, ensure_ascii=False)
+    )
+    path.write_text(text, "utf-8")
+    project = load_project(path)
+    assert project.site("zurich").name == INJECTED_NAME
+    write_run(tmp_path / "out", sites={"zurich": INJECTED_NAME})
+    with SmtpServer() as server:
+        result = send_run(project, env=smtp_env(server.port))
+    assert result.exit_code == 0
+    (received,) = server.received
+    assert received.rcpt_tos == ["ops-zurich@example.com"]
+    assert "evil@example.com" not in received.rcpt_tos
+    head = received.data.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii()  # non-ASCII is RFC 2047-encoded, not raw
+    assert not re.search(rb"^Bcc:", head, re.MULTILINE | re.IGNORECASE)
+    msg = received.message
+    assert msg["Bcc"] is None
+    assert msg["Subject"].startswith("[Kaizen] Zürich — Atelier Bcc: evil@example.com — 2026")
+    assert "\n" not in msg["Subject"] and "\r" not in msg["Subject"]
+    html = _html(msg)
+    assert "Zürich — Atelier" in html
+
+
+def test_address_validation():
+    a = parse_address("Zoë Müller <zoe@example.com>", where="t")
+    assert (a.display_name, a.addr_spec) == ("Zoë Müller", "zoe@example.com")
+    for bad in (
+        "not an address",
+        "a@example.com, b@example.com",
+        "Evil\r\nBcc: x@example.com <a@example.com>",
+        "a@example.com\nBcc: x@example.com",
+        "user@",
+        "",
+        "zoë@example.com",
+    ):
+        with pytest.raises(ConfigError):
+            parse_address(bad, where="t")
+    assert header_text("a\r\nBcc: b\x00c") == "a Bcc: b c"
+
+
+def test_invalid_stakeholder_address_is_a_config_error_before_anything_is_sent(tmp_path: Path):
+    path = standard_project(tmp_path)
+    path.write_text(path.read_text("utf-8").replace("ops-zurich@example.com", "ops-zurich"))
+    write_run(tmp_path / "out", sites=SITES)
+    with SmtpServer() as server:
+        with pytest.raises(ConfigError, match=r"sites\[zurich\]\.stakeholders: 'ops-zurich'"):
+            send_run(load_project(path), env=smtp_env(server.port))
+    assert server.received == []
+
+
+# --- TLS and AUTH -----------------------------------------------------------------------------
+
+
+def test_starttls_with_self_signed_certificate_and_auth(project, ca, ca_file, caplog):
+    caplog.set_level(logging.DEBUG)
+    with SmtpServer(mode="starttls", auth=True, ca=ca) as server:
+        env = smtp_env(server.port, security="starttls", auth=True, ca_file=ca_file)
+        result = send_run(project, env=env)
+    assert result.exit_code == 0, [m.describe() for m in result.messages]
+    assert len(server.received) == 3
+    assert all(r.tls and r.authenticated for r in server.received)
+    _assert_no_password(project, caplog.text, result)
+
+
+def test_implicit_ssl_with_auth(project, ca, ca_file):
+    with SmtpServer(mode="ssl", auth=True, ca=ca) as server:
+        env = smtp_env(server.port, security="ssl", auth=True, ca_file=ca_file)
+        result = send_run(project, env=env, site_ids=["north"])
+    assert result.exit_code == 0, [m.describe() for m in result.messages]
+    assert [r.authenticated for r in server.received] == [True]
+
+
+def test_untrusted_certificate_fails_without_retry_and_is_recorded(project, ca):
+    with SmtpServer(mode="starttls", ca=ca) as server:
+        result = send_run(
+            project, env=smtp_env(server.port, security="starttls"), site_ids=["north"]
+        )
+    assert result.exit_code == 1
+    (entry, _) = _ledger(project)["entries"]
+    assert entry["outcome"] == "failed" and entry["attempts"] == 1
+    assert "certificate" in entry["smtp_reply"]
+
+
+def test_wrong_password_is_recorded_and_never_echoed(project, ca, ca_file, caplog):
+    caplog.set_level(logging.DEBUG)
+    env = smtp_env(0, security="starttls", auth=True, ca_file=ca_file)
+    with SmtpServer(mode="starttls", auth=True, ca=ca) as server:
+        env["KAIZEN_SMTP_PORT"] = str(server.port)
+        env["KAIZEN_SMTP_PASSWORD"] = PASSWORD + "-wrong"
+        result = send_run(project, env=env, site_ids=["north"])
+    assert result.exit_code == 1 and server.received == []
+    entries = _ledger(project)["entries"]
+    assert {e["outcome"] for e in entries} == {"failed"}
+    assert all(e["smtp_reply"].startswith("535") and e["attempts"] == 1 for e in entries)
+    everything = caplog.text + json.dumps(entries) + repr(result)
+    assert PASSWORD not in everything
+
+
+def _assert_no_password(project, log_text: str, result) -> None:
+    run = project.output / AS_OF
+    texts = [log_text, repr(result), result.summary()]
+    texts += [m.describe() for m in result.messages]
+    texts += [p.read_text("utf-8", "replace") for p in run.rglob("*.json")]
+    texts += [
+        repr(SmtpConfig.from_settings(project.email.smtp, {"KAIZEN_SMTP_PASSWORD": PASSWORD}))
+    ]
+    for text in texts:
+        assert PASSWORD not in text
+
+
+def test_config_checks_refuse_unsafe_or_incomplete_settings():
+    base = SmtpSettings(host="smtp.example.com", port=587, username="kaizen")
+    with pytest.raises(ConfigError, match="KAIZEN_SMTP_PASSWORD is not set"):
+        SmtpConfig.from_settings(base, {}).check()
+    with pytest.raises(ConfigError, match="unencrypted"):
+        SmtpConfig.from_settings(
+            base, {"KAIZEN_SMTP_SECURITY": "none", "KAIZEN_SMTP_PASSWORD": PASSWORD}
+        ).check()
+    with pytest.raises(ConfigError, match="no SMTP host"):
+        SmtpConfig.from_settings(SmtpSettings(), {}).check()
+    with pytest.raises(ConfigError, match="KAIZEN_SMTP_PORT must be a number"):
+        SmtpConfig.from_settings(base, {"KAIZEN_SMTP_PORT": "x"})
+    env = {
+        "KAIZEN_SMTP_HOST": "mx.internal",
+        "KAIZEN_SMTP_PORT": "2525",
+        "KAIZEN_SMTP_SECURITY": "SSL",
+        "KAIZEN_SMTP_USERNAME": "bot",
+        "KAIZEN_SMTP_PASSWORD": PASSWORD,
+    }
+    cfg = SmtpConfig.from_settings(base, env).check()
+    assert (cfg.host, cfg.port, cfg.security, cfg.username) == ("mx.internal", 2525, "ssl", "bot")
+    assert PASSWORD not in repr(cfg) and PASSWORD not in cfg.describe()
+    assert SmtpConfig.from_settings(SmtpSettings(host="h", security="ssl"), {}).port == 465
+
+
+# --- temporary and permanent failures, ledger and reruns --------------------------------------
+
+
+def test_451_is_retried_with_backoff_then_recorded_as_sent(project):
+    waits: list[float] = []
+    with SmtpServer(RecordingHandler(tempfail=2)) as server:
+        result = send_run(
+            project,
+            env=smtp_env(server.port, retries=3, backoff=0.5),
+            site_ids=["zurich"],
+            sleep=waits.append,
+        )
+    assert result.exit_code == 0
+    assert server.handler.data_calls == 3 and len(server.received) == 1
+    assert waits == [0.5, 1.0]  # exponential backoff
+    (entry,) = _ledger(project)["entries"]
+    assert entry["outcome"] == "sent" and entry["attempts"] == 3
+    assert entry["smtp_reply"] == "250 2.0.0 Ok: queued as K41Z3N"
+
+
+def test_550_is_not_retried_and_its_reply_is_recorded(project):
+    with SmtpServer(RecordingHandler(reject=True)) as server:
+        result = send_run(project, env=smtp_env(server.port), site_ids=["zurich"])
+    assert result.exit_code == 1
+    assert server.handler.data_calls == 1
+    (entry,) = _ledger(project)["entries"]
+    assert entry["outcome"] == "failed" and entry["attempts"] == 1
+    assert entry["smtp_reply"] == "550 5.7.1 Message rejected by policy"
+    assert entry["recipient"] == "ops-zurich@example.com" and entry["site_id"] == "zurich"
+
+
+def test_connection_dropped_mid_message_is_retried(project):
+    with SmtpServer(RecordingHandler(drops=1)) as server:
+        result = send_run(project, env=smtp_env(server.port), site_ids=["zurich"])
+    assert result.exit_code == 0
+    assert server.handler.data_calls == 2 and len(server.received) == 1
+    (entry,) = _ledger(project)["entries"]
+    assert entry["attempts"] == 2 and entry["outcome"] == "sent"
+
+
+def test_server_down_is_retried_recorded_and_a_rerun_sends_nothing_twice(project):
+    port = free_port()  # nothing listens here yet
+    env = smtp_env(port, retries=2)
+    down = send_run(project, env=env)
+    assert down.exit_code == 1
+    entries = _ledger(project)["entries"]
+    assert len(entries) == 4 and {e["outcome"] for e in entries} == {"failed"}
+    assert all(e["attempts"] == 3 and "connection refused" in e["smtp_reply"] for e in entries)
+
+    # partial success: the server comes up but rejects North's second recipient permanently
+    class PickyHandler(RecordingHandler):
+        async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+            if address.startswith("zoe"):
+                return "550 5.1.1 No such user"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+    handler = PickyHandler()
+    server = SmtpServer(handler)
+    server.port = port
+    server.controller.port = port
+    with server:
+        first = send_run(project, env=env)
+        second = send_run(project, env=env)
+    assert first.exit_code == 1  # zoe refused
+    assert [r.rcpt_tos for r in handler.received] == [
+        ["ops-north@example.com"],
+        ["ops-zurich@example.com"],
+        ["analytics@example.com"],
+    ]
+    # the rerun retries only zoe (refused again), and sends nothing that was delivered
+    assert handler.data_calls == 3
+    assert [m.outcome for m in second.messages] == ["failed", "already_sent", "already_sent"]
+    ledger = _ledger(project)
+    sent = [(e["site_id"], e["recipient"]) for e in ledger["entries"] if e["outcome"] == "sent"]
+    assert len(sent) == len(set(sent)) == 3
+
+    with SmtpServer() as server2:
+        forced = send_run(project, env=smtp_env(server2.port), force=True, site_ids=["zurich"])
+    assert forced.exit_code == 0 and len(server2.received) == 1
+
+
+def test_attachment_over_the_limit_fails_that_site_with_a_clear_message(tmp_path: Path):
+    path = standard_project(tmp_path, max_attachment_mb=0.05)
+    write_run(tmp_path / "out", sites=SITES, report_bytes=80_000)
+    with SmtpServer() as server:
+        result = send_run(load_project(path), env=smtp_env(server.port))
+    assert result.exit_code == 1 and server.received == []
+    north = next(m for m in result.messages if m.site_id == "north")
+    assert north.outcome == "failed"
+    assert "report.html is 80 KB, above the attachment limit of 0.05 MB" in north.error
+
+
+def test_missing_chart_is_left_out_with_a_warning(tmp_path: Path):
+    path = standard_project(tmp_path, site_ids=["north"])
+    run = write_run(tmp_path / "out", sites={"north": "North"})
+    (run / "north" / "charts" / "defects.png").unlink()
+    data = json.loads((run / "north" / "results.json").read_text())
+    data["summary"]["key_charts"].append({"metric_id": "x", "file": "../../../etc/passwd"})
+    (run / "north" / "results.json").write_text(json.dumps(data))
+    with SmtpServer() as server:
+        result = send_run(load_project(path), env=smtp_env(server.port))
+    assert result.exit_code == 0
+    msg = server.received[0].message
+    assert len(re.findall(r'src="cid:', _html(msg))) == 1
+    assert len([p for p in msg.walk() if p.get_content_type() == "image/png"]) == 1
+    assert any("charts/defects.png" in w for w in result.warnings)
+    assert any("../../../etc/passwd" in w for w in result.warnings)
+
+
+def test_find_run_resolves_latest_and_rejects_missing_runs(project):
+    assert find_run(project.output).as_of == AS_OF
+    assert find_run(project.output, AS_OF).path == project.output / AS_OF
+    with pytest.raises(ConfigError, match="no run for 2020-01-01"):
+        find_run(project.output, "2020-01-01")
+    with pytest.raises(ConfigError, match="not a date"):
+        find_run(project.output, "yesterday-ish")
+
+
+# --- what it looks like -----------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
+def test_received_html_renders_in_headless_chromium(project, tmp_path: Path):
+    with SmtpServer() as server:
+        send_run(project, env=smtp_env(server.port), site_ids=["zurich"])
+    msg = message_from_bytes(server.received[0].data, policy=policy.default)
+    html = _html(msg)
+    shots = tmp_path / "shot"
+    shots.mkdir()
+    for i, part in enumerate(p for p in msg.walk() if p.get_content_type() == "image/png"):
+        img = shots / f"img{i}.png"
+        img.write_bytes(part.get_content())
+        html = html.replace(f"cid:{part['Content-ID'].strip('<>')}", img.as_uri())
+    assert "cid:" not in html
+    page = shots / "email.html"
+    page.write_text(html, "utf-8")
+    png = shots / "email.png"
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'chrome'}",
+            "--window-size=800,1400",
+            f"--screenshot={png}",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 20_000
+    keep = os.environ.get("KAIZEN_SCREENSHOT_DIR")
+    if keep:  # for a person to look at the rendering
+        shutil.copyfile(png, Path(keep) / "email-zurich.png")
