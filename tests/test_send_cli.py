@@ -1,0 +1,181 @@
+"""`kaizen-reports send` end to end: real loopback SMTP server, dry-run .eml files, exit codes."""
+
+from __future__ import annotations
+
+import json
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from tests.mail_fixtures import (
+    AS_OF,
+    PASSWORD,
+    SITES,
+    RecordingHandler,
+    SmtpServer,
+    mime_tree,
+    smtp_env,
+    standard_project,
+    write_run,
+)
+
+trustme = pytest.importorskip("trustme")
+
+FAILED = {"south": "notebook error in cell 4: ValueError: lead_time has no observations"}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    """The developer's own SMTP settings must not leak into these tests."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("KAIZEN_SMTP_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def project_file(tmp_path: Path) -> Path:
+    path = standard_project(tmp_path, site_ids=["north", "zurich", "south"])
+    write_run(tmp_path / "out", sites=SITES, failed=FAILED)
+    return path
+
+
+def send(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(main, ["send", *args], env=env, catch_exceptions=False)
+
+
+def test_dry_run_writes_one_eml_per_message_and_sends_nothing(project_file: Path):
+    with SmtpServer() as server:
+        result = send("--project", str(project_file), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert server.received == []
+    run = project_file.parent / "out" / AS_OF
+    assert not (run / "send-ledger.json").exists()
+    parse = BytesParser(policy=policy.default).parsebytes
+    north = parse((run / "north" / "email.eml").read_bytes())
+    assert mime_tree(north) == [
+        "multipart/mixed",
+        "  multipart/related",
+        "    multipart/alternative",
+        "      text/plain",
+        "      text/html",
+        "    image/png",
+        "    image/png",
+        "  text/html",
+    ]
+    assert north["Subject"].startswith("[Kaizen] North Plant — 2026-06-29: Lot cycle time")
+    assert [a.get_filename() for a in north.iter_attachments()] == ["report.html"]
+    zurich = parse((run / "zurich" / "email.eml").read_bytes())
+    assert zurich["Subject"].startswith("[Kaizen] Zürich — Atelier — 2026-06-29:")
+    assert not (run / "south" / "email.eml").exists()  # failed sites get no stakeholder email
+    failures = parse((run / "failures.eml").read_bytes())
+    assert mime_tree(failures) == ["multipart/alternative", "  text/plain", "  text/html"]
+    assert [a.addr_spec for a in failures["To"].addresses] == ["analytics@example.com"]
+    assert "written to" in result.output and "failures.eml" in result.output
+
+
+def test_send_delivers_records_and_a_rerun_sends_nothing_twice(project_file: Path):
+    with SmtpServer() as server:
+        env = smtp_env(server.port)
+        first = send("--project", str(project_file), env=env)
+        assert first.exit_code == 0, first.output
+        assert len(server.received) == 3
+        rcpts = sorted(r for m in server.received for r in m.rcpt_tos)
+        assert rcpts == [
+            "analytics@example.com",
+            "ops-north@example.com",
+            "ops-zurich@example.com",
+            "zoe.mueller@example.com",
+        ]
+        assert "south@example.com" not in rcpts
+
+        failure = next(
+            m.message for m in server.received if m.rcpt_tos == ["analytics@example.com"]
+        )
+        assert failure["Subject"] == "[Kaizen] Mini Programme — 2026-06-29: 1 site failed"
+        body = failure.get_body(preferencelist=("plain",)).get_content()
+        assert "South" in body and FAILED["south"] in body
+
+        again = send("--project", str(project_file), "--as-of", AS_OF, env=env)
+        assert again.exit_code == 0, again.output
+        assert len(server.received) == 3
+        assert again.output.count("already sent (use --force") == 3
+
+        forced = send("--project", str(project_file), "--site", "north", "--force", env=env)
+        assert forced.exit_code == 0, forced.output
+        assert len(server.received) == 4
+
+    ledger = json.loads((project_file.parent / "out" / AS_OF / "send-ledger.json").read_text())
+    assert ledger["as_of"] == AS_OF and ledger["run_id"] == "20260629T060000Z-abc123"
+    first_entry = ledger["entries"][0]
+    assert set(first_entry) >= {
+        "kind",
+        "site_id",
+        "recipient",
+        "time",
+        "message_id",
+        "outcome",
+        "smtp_reply",
+        "attempts",
+        "run_id",
+    }
+    assert [e["outcome"] for e in ledger["entries"]] == ["sent"] * 6
+
+
+def test_to_overrides_every_recipient(project_file: Path):
+    with SmtpServer() as server:
+        result = send(
+            "--project",
+            str(project_file),
+            "--to",
+            "Tester <me@example.org>",
+            env=smtp_env(server.port),
+        )
+    assert result.exit_code == 0, result.output
+    assert [m.rcpt_tos for m in server.received] == [["me@example.org"]] * 3
+
+
+def test_permanent_failure_exits_1_and_never_shows_the_password(project_file: Path, tmp_path):
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    with SmtpServer(RecordingHandler(reject=True), mode="starttls", auth=True, ca=ca) as server:
+        env = smtp_env(server.port, security="starttls", auth=True, ca_file=ca_file)
+        result = send("--project", str(project_file), "--site", "zurich", env=env)
+    assert result.exit_code == 1
+    assert "550 5.7.1 Message rejected by policy" in result.output
+    assert server.handler.data_calls == 1
+    run = project_file.parent / "out" / AS_OF
+    assert PASSWORD not in result.output
+    for path in run.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        ([], {}, "no SMTP host configured"),
+        (
+            ["--site", "nowhere"],
+            None,
+            "unknown site id(s) 'nowhere'; known sites: north, zurich, south",
+        ),
+        (["--as-of", "2020-01-01"], None, "no run for 2020-01-01"),
+        (["--as-of", "someday"], None, "is not a date"),
+        (["--to", "not-an-address"], None, "--to: 'not-an-address' is not"),
+        ([], {"KAIZEN_SMTP_SECURITY": "tls13"}, "must be none, starttls or ssl"),
+    ],
+)
+def test_usage_and_configuration_errors_exit_2(project_file: Path, args, env, message):
+    env = {**smtp_env(25), **env} if env is not None else smtp_env(25)
+    if message.startswith("no SMTP host"):
+        env = {}
+    result = send("--project", str(project_file), *args, env=env)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
