@@ -311,3 +311,166 @@ def send_command(project_file, output, as_of, sites, dry_run, force, to) -> None
         click.echo(f"warning: {warning}", err=True)
     click.echo(result.summary() + (f"; ledger: {result.ledger}" if result.ledger else ""), err=True)
     sys.exit(result.exit_code)
+
+
+def _read_chart_csv(
+    path: str,
+    *,
+    value: str,
+    n_col: str | None,
+    subgroup: str | None,
+    time_col: str | None,
+    phase_col: str | None,
+    phase_at: tuple[str, ...],
+) -> dict:
+    """Read the ``chart`` command's CSV into the arguments of ``control_chart``.
+
+    Empty fields are missing values; dates in the time column are parsed when every non-empty
+    field is a date. Raises InputError with the column and rows of anything unreadable.
+    """
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path} as CSV: {exc}") from None
+    for opt, col in (("--value", value), ("--n", n_col), ("--subgroup", subgroup),
+                     ("--time", time_col), ("--phase-col", phase_col)):
+        if col is not None and col not in df.columns:
+            known = ", ".join(map(str, df.columns))
+            raise InputError(f"{opt}: no column {col!r} in {path} (columns: {known})")
+
+    def numbers(col: str) -> pd.Series:
+        raw = df[col].str.strip()
+        num = pd.to_numeric(raw.where(raw != ""), errors="coerce")
+        bad = num.isna() & (raw != "")
+        if bad.any():
+            rows = [int(i) + 2 for i in bad[bad].index[:5]]  # 1-based, after the header line
+            raise InputError(f"non-numeric values such as {raw[bad].iloc[0]!r}", column=col,
+                             rows=rows, hint="CSV line numbers; empty fields are missing values")
+        return num.astype(float)
+
+    args: dict = {"values": numbers(value).to_numpy()}
+    if n_col:
+        args["n"] = numbers(n_col).to_numpy()
+    if subgroup:
+        args["subgroups"] = df[subgroup].to_numpy()
+    times = None
+    if time_col:
+        raw = df[time_col].str.strip()
+        times = raw.where(raw != "")
+        try:
+            parsed = pd.to_datetime(times, format="ISO8601")
+            times = parsed.astype(object).where(parsed.notna(), None)
+            is_date = True
+        except (ValueError, TypeError):
+            is_date = False
+        args["times"] = times.to_numpy()
+    if phase_col:
+        args["phases"] = df[phase_col].str.strip().replace("", None).to_numpy()
+    elif phase_at:
+        import numpy as np
+
+        label = np.ones(len(df), dtype=np.int64)
+        for k, start in enumerate(phase_at, start=2):
+            if times is None:
+                try:
+                    pos = int(start)
+                except ValueError:
+                    raise InputError(f"--phase-at {start!r}: without --time give a 0-based row "
+                                     "number") from None
+                hit = np.arange(len(df)) >= pos
+            elif is_date:
+                try:
+                    at = pd.Timestamp(start)
+                except ValueError:
+                    raise InputError(f"--phase-at {start!r} is not a date", column=time_col) from None
+                hit = (pd.to_datetime(times) >= at).to_numpy()
+            else:
+                match = np.nonzero((times == start).to_numpy())[0]
+                if not match.shape[0]:
+                    raise InputError(f"--phase-at {start!r} is not a value of the time column",
+                                     column=time_col)
+                hit = np.arange(len(df)) >= match[0]
+            label[hit] = k
+        args["phases"] = label
+    return args
+
+
+@main.command("chart")
+@click.argument("csv_file", metavar="CSV", type=click.Path(dir_okay=False))
+@click.option("--chart", "chart_type", required=True,
+              type=click.Choice(["xmr", "mr", "run", "xbar_r", "r", "xbar_s", "s", "p", "np", "c",
+                                 "u", "p_prime", "u_prime"]),
+              help="Chart type.")
+@click.option("--value", required=True, metavar="COL",
+              help="Column of readings (defectives for p/np, counts for c/u).")
+@click.option("--n", "n_col", metavar="COL", help="Column of sample sizes / units (p, np, u, p_prime, u_prime).")
+@click.option("--subgroup", metavar="COL", help="Column of subgroup keys (xbar_r, xbar_s, r, s).")
+@click.option("--time", "time_col", metavar="COL", help="Column of dates or labels carried to the output.")
+@click.option("--phase-col", metavar="COL", help="Column whose value changes where a new phase starts.")
+@click.option("--phase-at", multiple=True, metavar="VALUE",
+              help="First time value of a new phase (repeatable; a row number without --time).")
+@click.option("--freeze-baseline", is_flag=True, help="Judge every phase against phase 1's limits.")
+@click.option("--rules", default=None, metavar="we|nelson|anhoej|nhs|all",
+              help="Rule sets to evaluate, comma-separated (default: we; anhoej for run charts).")
+@click.option("--screen-mr", is_flag=True, help="Drop moving ranges >= 3.267 x their mean (NHS).")
+@click.option("--better", type=click.Choice(["lower", "higher", "neutral"]), default="neutral",
+              show_default=True, help="Direction of improvement, for signal labels.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "png"]), default="json",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Output file (default: stdout; required for png).")
+def chart_command(csv_file, chart_type, value, n_col, subgroup, time_col, phase_col, phase_at,
+                  freeze_baseline, rules, screen_mr, better, fmt, out) -> None:
+    """Compute one control chart from a CSV: limits, phases, run statistics and rule signals.
+
+    \b
+    Example:
+      kaizen-reports chart lead_time.csv --chart xmr --value hours --time week \\
+          --phase-at 2024-06-03 --rules all --better lower
+      kaizen-reports chart defects.csv --chart p --value defective --n inspected \\
+          --time day --format png --out defects.png
+    Empty fields are missing values. JSON keys: chart, sigma_method, phases, points, run_stats.
+    Exit codes: 0 ok, 2 bad input.
+    """
+    import json
+
+    from pipeline.exceptions import StatisticsError
+    from pipeline.spc import control_chart
+
+    if phase_col and phase_at:
+        fail_usage("give either --phase-col or --phase-at, not both")
+        return
+    if fmt == "png" and not out:
+        fail_usage("--format png needs --out FILE")
+        return
+    rule_sets = tuple(r.strip() for r in rules.split(",") if r.strip()) if rules else None
+    try:
+        args = _read_chart_csv(csv_file, value=value, n_col=n_col, subgroup=subgroup,
+                               time_col=time_col, phase_col=phase_col, phase_at=phase_at)
+        result = control_chart(**args, chart=chart_type, freeze_baseline=freeze_baseline,
+                               rules=rule_sets, screen_mr=screen_mr, better=better)
+    except (InputError, StatisticsError) as exc:
+        fail_usage(exc)
+        return
+    if fmt == "png":
+        from pipeline.plots.control import plot_control_chart
+
+        image = plot_control_chart(result, title=value)
+        with open(out, "wb") as fh:
+            fh.write(image.png)
+        click.echo(f"wrote {out}", err=True)
+        return
+    if fmt == "json":
+        text = json.dumps(result.to_dict(), indent=2) + "\n"
+    else:
+        frame = result.to_frame()
+        frame["signals"] = [";".join(s) for s in frame["signals"]]
+        text = frame.to_csv(index=False)
+    if out:
+        with open(out, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    else:
+        click.echo(text, nl=False)
