@@ -389,7 +389,8 @@ class SiteSummary:
         domain: str,
     ) -> SiteSummary:
         """Read the summary; missing optional keys give sensible text, never None or NaN."""
-        summary = results.get("summary") if isinstance(results.get("summary"), dict) else {}
+        raw = results.get("summary")
+        summary: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
         tiles = [_tile(t) for t in summary.get("tiles") or [] if isinstance(t, dict)]
         if not tiles:
             tiles = [
@@ -769,7 +770,7 @@ def build_site_message(
         )
         related.attach(image)
     msg.make_mixed()
-    msg.attach(related)
+    msg.attach(related)  # type: ignore[arg-type]  # typeshed wants EmailMessage; any part works
     msg.add_attachment(data, maintype="text", subtype="html", filename="report.html")
     return msg
 
@@ -1040,6 +1041,7 @@ class Ledger:
         self.as_of = as_of
         self.run_id = run_id
         self.entries: list[dict[str, Any]] = []
+        self._sent: set[tuple[str, str, str]] = set()
         if path.is_file():
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
@@ -1049,15 +1051,20 @@ class Ledger:
                     f"{path} cannot be read ({exc}); move it away to start a fresh ledger"
                 ) from None
 
+        for e in self.entries:
+            self._remember(e)
+
+    def _remember(self, e: Mapping[str, Any]) -> None:
+        if e.get("outcome") == "sent":
+            key = (str(e.get("kind")), str(e.get("scope")), str(e.get("recipient", "")).lower())
+            self._sent.add(key)
+
     def is_sent(self, key: tuple[str, str, str]) -> bool:
-        return any(
-            e.get("outcome") == "sent"
-            and (e.get("kind"), e.get("scope"), str(e.get("recipient", "")).lower()) == key
-            for e in self.entries
-        )
+        return key in self._sent
 
     def record(self, entry: dict[str, Any]) -> None:
         self.entries.append(entry)
+        self._remember(entry)
         self.save()
 
     def save(self) -> None:

@@ -229,6 +229,7 @@ def test_starttls_with_self_signed_certificate_and_auth(project, ca, ca_file, ca
     _assert_no_password(project, caplog.text, result)
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit TLS is TLS
 def test_implicit_ssl_with_auth(project, ca, ca_file):
     with SmtpServer(mode="ssl", auth=True, ca=ca) as server:
         env = smtp_env(server.port, security="ssl", auth=True, ca_file=ca_file)
@@ -463,3 +464,29 @@ def test_received_html_renders_in_headless_chromium(project, tmp_path: Path):
     keep = os.environ.get("KAIZEN_SCREENSHOT_DIR")
     if keep:  # for a person to look at the rendering
         shutil.copyfile(png, Path(keep) / "email-zurich.png")
+
+
+def test_a_server_that_never_answers_times_out_and_is_retried(project):
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (backlog) but never greets
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        env = smtp_env(silent.getsockname()[1], retries=1)
+        env["KAIZEN_SMTP_TIMEOUT"] = "0.3"
+        result = send_run(project, env=env, site_ids=["zurich"])
+    assert result.exit_code == 1
+    (entry,) = _ledger(project)["entries"]
+    assert entry["attempts"] == 2 and "timed out" in entry["smtp_reply"]
+
+
+def test_a_second_send_on_the_same_run_is_refused_while_one_is_running(project):
+    import fcntl
+
+    from pipeline.exceptions import LockHeld
+
+    run = project.output / AS_OF
+    with open(run / ".send.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(LockHeld, match="another `send` is running"):
+            send_run(project, env=smtp_env(free_port()), dry_run=True)
