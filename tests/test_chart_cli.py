@@ -1,0 +1,126 @@
+"""The ``kaizen-reports chart`` command: real CSVs with dates, missing values and variable n."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from numpy.testing import assert_allclose
+
+from pipeline.cli import main
+from pipeline.spc import control_chart
+
+REF = Path(__file__).parent / "reference" / "qcc"
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["chart", *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def lead_time(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(11)
+    weeks = pd.date_range("2024-01-08", periods=30, freq="W-MON")
+    hours = np.r_[rng.normal(50, 5, 18), rng.normal(38, 4, 12)].round(1)
+    df = pd.DataFrame({"week": weeks.strftime("%Y-%m-%d"), "hours": hours.astype(object)})
+    df.loc[4, "hours"] = ""  # a missing week
+    path = tmp_path / "lead.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_json_shape_dates_missing_and_phase_at(lead_time: Path):
+    res = run(str(lead_time), "--chart", "xmr", "--value", "hours", "--time", "week",
+              "--phase-at", "2024-05-13", "--rules", "all", "--better", "lower")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert list(d) == ["chart", "sigma_method", "phases", "points", "run_stats"]
+    assert d["chart"] == "xmr" and d["sigma_method"] == "MR"
+    assert [(p["phase"], p["first"], p["last"]) for p in d["phases"]] == [(1, 0, 17), (2, 18, 29)]
+    assert d["points"][0]["time"] == "2024-01-08"
+    assert d["points"][4]["value"] is None and d["points"][4]["signals"] == []
+    assert d["phases"][0]["n_points"] == 17
+    assert [r["phase"] for r in d["run_stats"]] == [1, 2]
+    # the numbers are the library's
+    df = pd.read_csv(lead_time)
+    ch = control_chart(df["hours"], phases=[1] * 18 + [2] * 12, rules="all", better="lower")
+    assert_allclose([p["centre"] for p in d["phases"]], [p.centre for p in ch.phases])
+    assert [p["signals"] for p in d["points"]] == [p["signals"] for p in ch.to_dict()["points"]]
+
+
+def test_p_chart_variable_n_and_phase_col(tmp_path: Path):
+    oj = pd.read_csv(REF / "orangejuice.csv")
+    oj.loc[[3, 40], "size"] = [40, 60]  # variable n
+    path = tmp_path / "oj.csv"
+    oj.to_csv(path, index=False)
+    res = run(str(path), "--chart", "p", "--value", "D", "--n", "size", "--time", "sample",
+              "--phase-col", "trial", "--freeze-baseline")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert len(d["phases"]) == 2 and len(d["run_stats"]) == 1
+    pts = d["points"]
+    assert pts[3]["n"] == 40 and pts[0]["n"] == 50
+    assert pts[3]["ucl"] != pts[0]["ucl"]  # per-point limits
+    assert d["phases"][1]["centre"] == d["phases"][0]["centre"]
+
+
+def test_xbar_chart_from_readings(tmp_path: Path):
+    res = run(str(REF / "pistonrings.csv"), "--chart", "xbar_r", "--value", "diameter",
+              "--subgroup", "sample", "--phase-col", "trial", "--freeze-baseline")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert len(d["points"]) == 40
+    # qcc vignette: qcc(diameter[trial], type="xbar") limits 73.98805, 74.0143
+    assert_allclose(
+        [d["points"][30]["lcl"], d["points"][30]["ucl"]], [73.98805, 74.0143], rtol=1e-6
+    )
+
+
+def test_csv_and_png_output(lead_time: Path, tmp_path: Path):
+    out = tmp_path / "chart.csv"
+    res = run(
+        str(lead_time), "--chart", "xmr", "--value", "hours", "--format", "csv", "--out", str(out)
+    )
+    assert res.exit_code == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns)[:3] == ["index", "time", "value"] and len(frame) == 30
+    png = tmp_path / "chart.png"
+    res = run(str(lead_time), "--chart", "xmr", "--value", "hours", "--time", "week",
+              "--format", "png", "--out", str(png))  # fmt: skip
+    assert res.exit_code == 0 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--chart", "xmr", "--value", "nope"], "no column 'nope'"),
+        (["--chart", "xmr", "--value", "week"], "non-numeric values such as '2024-01-08'"),
+        (["--chart", "p", "--value", "hours"], "needs n"),
+        (["--chart", "xmr", "--value", "hours", "--rules", "zz"], "unknown rule set"),
+        (["--chart", "xmr", "--value", "hours", "--format", "png"], "--format png needs --out"),
+        (
+            ["--chart", "xmr", "--value", "hours", "--phase-col", "week", "--phase-at", "3"],
+            "either --phase-col or --phase-at",
+        ),
+        (
+            ["--chart", "xmr", "--value", "hours", "--time", "week", "--phase-at", "soon"],
+            "is not a date",
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(lead_time: Path, args, message):
+    res = run(str(lead_time), *args)
+    assert res.exit_code == 2
+    assert message in res.output
+    assert "Traceback" not in res.output
+
+
+def test_missing_file_and_help(tmp_path: Path):
+    res = run(str(tmp_path / "none.csv"), "--chart", "xmr", "--value", "x")
+    assert res.exit_code == 2 and "no such file" in res.output
+    res = run("--help")
+    assert res.exit_code == 0 and "Example:" in res.output and "kaizen-reports chart" in res.output
