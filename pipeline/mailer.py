@@ -652,7 +652,7 @@ def render_text(s: SiteSummary, *, attachment_note: str) -> str:
 
 
 def _size_text(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{max(1, round(n / 1000))} KB"
+    return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{max(1, round(n / 1000))} KB"
 
 
 # --------------------------------------------------------------------------------------------
