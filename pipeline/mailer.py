@@ -1343,6 +1343,26 @@ def send_run(
     ledger_path = run.path / LEDGER
     with _lock(run.path):
         ledger = Ledger(ledger_path, as_of=run.as_of, run_id=run.run_id)
+        if not dry_run:  # messages that could not even be built are part of the audit trail
+            for o in outcomes:
+                if o.outcome != "failed" or o.site_id is None:
+                    continue
+                for a in recipients_of[o.site_id]:
+                    ledger.record(
+                        {
+                            "kind": o.kind,
+                            "scope": o.site_id,
+                            "site_id": o.site_id,
+                            "recipient": a.addr_spec,
+                            "time": _now(),
+                            "message_id": None,
+                            "outcome": "failed",
+                            "smtp_reply": None,
+                            "error": o.error,
+                            "attempts": 0,
+                            "run_id": run.run_id,
+                        }
+                    )
         client = SmtpClient(smtp)
         try:
             for env_ in envelopes:

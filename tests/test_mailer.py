@@ -392,6 +392,12 @@ def test_attachment_over_the_limit_fails_that_site_with_a_clear_message(tmp_path
     north = next(m for m in result.messages if m.site_id == "north")
     assert north.outcome == "failed"
     assert "report.html is 80 KB, above the attachment limit of 0.05 MB" in north.error
+    entries = _ledger(load_project(path))["entries"]
+    assert {(e["site_id"], e["outcome"], e["attempts"]) for e in entries} == {
+        ("north", "failed", 0),
+        ("zurich", "failed", 0),
+    }
+    assert all("max_attachment_mb" in e["error"] for e in entries)
 
 
 def test_missing_chart_is_left_out_with_a_warning(tmp_path: Path):
