@@ -293,7 +293,8 @@ def evaluate_rules(
         hi3, lo3 = value > zones.ucl, value < zones.lcl
         hi2, lo2 = value > zones.hi2, value < zones.lo2
         hi1, lo1 = value > zones.hi1, value < zones.lo1
-        within1 = (value >= zones.lo1) & (value <= zones.hi1)
+        # a zero-width band (sigma 0, e.g. a constant series) is no evidence of stratification
+        within1 = (value >= zones.lo1) & (value <= zones.hi1) & (zones.hi1 > zones.lo1)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 

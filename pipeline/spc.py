@@ -669,13 +669,25 @@ def _mean_mr(mr: np.ndarray, screen: bool) -> float:
     return amr
 
 
+def _mean(v: np.ndarray, w: np.ndarray | None = None) -> float:
+    """(Weighted) mean that is exactly the common value of a constant series, so that a constant
+    series sits on its centre line instead of an ulp away from it."""
+    if v.shape[0] == 0:
+        return math.nan
+    if v.min() == v.max():
+        return float(v[0])
+    if w is None:
+        return float(v.mean())
+    return float(np.sum(w * v) / np.sum(w))
+
+
 def _fit(
     chart: str, pts: _Points, mr: np.ndarray, sel: np.ndarray, method: str, screen: bool
 ) -> _Fit:
     v = pts.value[sel]
     ok = ~np.isnan(v)
     if chart == "xmr":
-        centre = float(v[ok].mean()) if ok.any() else math.nan
+        centre = _mean(v[ok])
         if method == "SD":
             k = int(ok.sum())
             sigma = float(np.std(v[ok], ddof=1) / c4(k)) if k >= 2 else math.nan
@@ -697,13 +709,13 @@ def _fit(
             sigma = float(np.mean(pts.rng[sel][use] / d2(n[use]))) if use.any() else math.nan
         if chart in ("xbar_r", "xbar_s"):
             have = n > 0
-            centre = float(np.sum(n[have] * v[have]) / np.sum(n[have])) if have.any() else math.nan
+            centre = _mean(v[have], n[have])
         else:
             stat = pts.rng[sel] if chart == "r" else pts.sd[sel]
-            centre = float(np.sum(n[use] * stat[use]) / np.sum(n[use])) if use.any() else math.nan
+            centre = _mean(stat[use], n[use])
         return _Fit(centre, sigma, sigma)
     if chart == "c":
-        centre = float(v[ok].mean()) if ok.any() else math.nan
+        centre = _mean(v[ok])
         return _Fit(centre, math.sqrt(centre), math.sqrt(centre))
     # attribute charts with sizes
     x, n = pts.count[sel], pts.n[sel]
