@@ -87,6 +87,7 @@ __all__ = [
     "control_chart",
     "d2",
     "d3",
+    "phase_labels_at",
 ]
 
 CHART_TYPES: tuple[str, ...] = (
@@ -215,8 +216,12 @@ class PhaseLimits:
     """Centre line and limits of one phase.
 
     ``centre``, ``lcl`` and ``ucl`` are None where they vary from point to point (variable n) or
-    where the chart has no such line; ``sigma`` is the process sigma as qcc reports it
-    (``std.dev``); ``sigma_z`` is Laney's between-subgroup factor (p_prime, u_prime only).
+    where the chart has no such line. ``sigma`` is the sigma qcc reports (``std.dev``): the
+    process sigma for xmr/mr/xbar/r/s; sqrt(pbar (1 - pbar) / n) for p (None if n varies);
+    sqrt(n pbar (1 - pbar)) for np (None if n varies); sqrt(cbar) for c; sqrt(ubar) for u (per
+    unit); the Laney charts scale their classic chart's sigma by ``sigma_z``, Laney's
+    between-subgroup factor (p_prime, u_prime only). In frozen-baseline mode every phase reports
+    the baseline's centre and sigma.
     ``n_points`` counts the points that are not missing; ``first``/``last`` are 0-based indexes.
     """
 
@@ -537,6 +542,18 @@ def _as_object(a: Any, length: int, what: str) -> np.ndarray:
     return arr
 
 
+def _as_labels(a: Any, length: int) -> np.ndarray:
+    """Phase labels as an array, keeping a numeric dtype (fast to compare) when there is one."""
+    arr = np.asarray(a) if isinstance(a, np.ndarray | pd.Series | pd.Index) else None
+    if arr is None or arr.dtype == object or arr.dtype.kind in "USM":
+        arr = _as_object(a, length, "phases")
+    if arr.shape[0] != length:
+        raise StatisticsError(
+            f"phases has {arr.shape[0]} entries but values has {length}", column="phases"
+        )
+    return arr
+
+
 def _prepare(chart: str, values: Any, n: Any, subgroups: Any, times: Any, phases: Any) -> _Points:
     x = _as_float(values, "values")
     m = x.shape[0]
@@ -546,7 +563,7 @@ def _prepare(chart: str, values: Any, n: Any, subgroups: Any, times: Any, phases
     if size.shape[0] != m:
         raise StatisticsError(f"n has {size.shape[0]} entries but values has {m}", column="n")
     time = np.full(m, None, dtype=object) if times is None else _as_object(times, m, "times")
-    labels = None if phases is None else _as_object(phases, m, "phases")
+    labels = None if phases is None else _as_labels(phases, m)
     nan = np.full(m, np.nan)
 
     if chart in SUBGROUP_CHARTS:
@@ -630,7 +647,9 @@ def _phase_codes(labels: np.ndarray | None, m: int) -> tuple[np.ndarray, list[An
     continue the phase before them."""
     if labels is None:
         return np.ones(m, dtype=np.int64), [1]
-    s = pd.Series(labels, dtype=object).ffill().bfill()
+    s = pd.Series(labels)
+    if s.isna().any():
+        s = s.ffill().bfill()
     codes, _ = pd.factorize(s, sort=False)
     change = np.ones(m, dtype=bool)
     change[1:] = codes[1:] != codes[:-1]
@@ -1062,12 +1081,17 @@ def control_chart(
 
 
 def phase_labels_at(times: Sequence[Any], starts: Sequence[Any]) -> np.ndarray:
-    """Phase label per reading from the first time value of each new phase (``--phase-at``).
+    """Phase number per reading from the first time of each new phase (events' effective dates).
 
-    Labels are 1, 2, ... ; a reading belongs to the latest phase whose start is <= its time.
+    Readings before the first start are phase 1; a reading belongs to the latest phase whose
+    start is <= its time. Pass the result as ``phases=`` to :func:`control_chart`.
+
+    >>> phase_labels_at(pd.date_range("2024-01-01", periods=4, freq="D"), ["2024-01-03"]).tolist()
+    [1, 1, 2, 2]
     """
     t = pd.Series(times)
+    is_date = pd.api.types.is_datetime64_any_dtype(t)
     out = np.ones(len(t), dtype=np.int64)
-    for k, s in enumerate(starts, start=2):
-        out[(t >= s).to_numpy()] = k
+    for k, start in enumerate(sorted(pd.Timestamp(s) if is_date else s for s in starts), start=2):
+        out[(t >= start).to_numpy()] = k
     return out
