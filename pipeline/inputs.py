@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,6 +97,8 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
 GLOBAL_TABLES = ("metrics",)
 
 _MAX_EXAMPLES = 5
+#: A CSV file's header is line 1, so the first data row (position 0) is line 2.
+CSV_ROW_OFFSET = 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +111,14 @@ class ParseProblem:
     rows: tuple[int, ...]
     examples: tuple[str, ...]
     site_ids: tuple[str, ...] = ()
+    #: 0-based positions of the bad values in the table, and every bad value as text.
+    positions: tuple[int, ...] = ()
+    values: tuple[str, ...] = ()
+
+    @property
+    def hint(self) -> str:
+        """What is probably wrong, in words, from the examples."""
+        return describe_bad_values(self.examples, self.expected)
 
     def __str__(self) -> str:
         shown = ", ".join(str(r) for r in self.rows[:_MAX_EXAMPLES])
@@ -114,9 +126,10 @@ class ParseProblem:
             f" and {len(self.rows) - _MAX_EXAMPLES} more" if len(self.rows) > _MAX_EXAMPLES else ""
         )
         ex = ", ".join(repr(e) for e in self.examples)
+        hint = f"; {self.hint}" if self.hint else ""
         return (
             f"table {self.table!r}, column {self.column!r}: {len(self.rows)} value(s) are not "
-            f"a valid {self.expected} (rows {shown}{more}; e.g. {ex})"
+            f"a valid {self.expected} (rows {shown}{more}; e.g. {ex}){hint}"
         )
 
 
@@ -130,6 +143,14 @@ class Tables:
     frames: dict[str, pd.DataFrame]
     problems: tuple[ParseProblem, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
+    #: The columns each source really had (before missing optional columns were added).
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Added to a 0-based row position to get the row number a person sees in the source.
+    row_offsets: dict[str, int] = field(default_factory=dict)
+
+    def row_number(self, table: str, position: int) -> int:
+        """The row number a person sees: the line in a CSV file (header = 1), else 1-based."""
+        return int(position) + self.row_offsets.get(table, CSV_ROW_OFFSET)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.frames[name]
@@ -152,9 +173,23 @@ def read_tables(project: Project) -> Tables:
         returned as ``problems`` for the contracts to report.
     """
     raw = {name: read_table(source) for name, source in project.tables.items()}
-    tables = parse_tables(raw)
+    offsets = {name: row_offset(source) for name, source in project.tables.items()}
+    tables = parse_tables(raw, row_offsets=offsets)
     sources = {name: source.describe() for name, source in project.tables.items()}
-    return Tables(frames=tables.frames, problems=tables.problems, sources=sources)
+    return Tables(
+        frames=tables.frames,
+        problems=tables.problems,
+        sources=sources,
+        columns=tables.columns,
+        row_offsets=offsets,
+    )
+
+
+def row_offset(source: TableSource) -> int:
+    """What to add to a 0-based position to get the row a person sees (CSV: the line number)."""
+    if source.path is not None and source.path.suffix.lower() not in (".parquet", ".pq"):
+        return CSV_ROW_OFFSET
+    return 1
 
 
 def read_table(source: TableSource) -> pd.DataFrame:
@@ -166,7 +201,11 @@ def read_table(source: TableSource) -> pd.DataFrame:
 
 def _read_file(table: str, path: Path) -> pd.DataFrame:
     if not path.is_file():
-        raise InputError(f"file {path} does not exist", table=table)
+        raise InputError(
+            f"file {path} does not exist",
+            table=table,
+            hint=f"check tables.{table}.path in kaizen.yaml",
+        )
     if path.stat().st_size == 0:
         raise InputError(f"file {path} is empty (expected a header line and rows)", table=table)
     suffix = path.suffix.lower()
@@ -179,14 +218,11 @@ def _read_file(table: str, path: Path) -> pd.DataFrame:
                 dtype=str,
                 keep_default_na=False,
                 na_values=[""],
-                encoding="utf-8",
+                encoding="utf-8-sig",
                 skipinitialspace=True,
             )
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8",
-            table=table,
-        ) from None
+    except UnicodeDecodeError:
+        raise _not_utf8(table, path) from None
     except pd.errors.EmptyDataError:
         raise InputError(
             f"file {path} is empty (expected a header line and rows)", table=table
@@ -196,13 +232,46 @@ def _read_file(table: str, path: Path) -> pd.DataFrame:
     except (OSError, ValueError) as exc:
         raise InputError(f"file {path} cannot be read: {exc}", table=table) from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if duplicated or any(c.startswith("Unnamed: ") for c in frame.columns):
+        raise InputError(
+            f"file {path} has a blank or repeated column name in its header line "
+            f"({', '.join(duplicated) or 'blank'})",
+            table=table,
+            rows=[1],
+        )
     return frame
+
+
+def _not_utf8(table: str, path: Path) -> InputError:
+    """Find the first line that is not UTF-8 (only runs on a file that failed to decode)."""
+    bad_line, shown = 0, ""
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad = line[max(0, exc.start - 20) : exc.end + 20]
+                bad_line, shown = number, bad.decode("utf-8", errors="replace").strip()
+                break
+    return InputError(
+        f"file {path} is not UTF-8 text (first bad byte on line {bad_line}: {shown!r})",
+        table=table,
+        rows=[bad_line],
+        hint="save the file as UTF-8 (in Excel: 'CSV UTF-8 (comma delimited)')",
+    )
 
 
 def _read_sql(source: TableSource) -> pd.DataFrame:
     import sqlalchemy as sa
 
-    url = sa.engine.make_url(source.url or "")
+    try:
+        url = sa.engine.make_url(source.url or "")
+    except sa.exc.ArgumentError:
+        raise InputError(
+            f"the database URL of tables.{source.name} is not a valid SQLAlchemy URL",
+            table=source.name,
+        ) from None
     if source.password_env:
         password = os.environ.get(source.password_env)
         if password is None:
@@ -211,61 +280,75 @@ def _read_sql(source: TableSource) -> pd.DataFrame:
                 table=source.name,
             )
         url = url.set(password=password)
-    query = source.sql or f"SELECT * FROM {sa.sql.quoted_name(source.sql_table or '', None)}"
-    engine = sa.create_engine(url)
+    if source.sql:
+        query: Any = sa.text(source.sql)
+    else:
+        schema, _, name = (source.sql_table or "").rpartition(".")
+        query = sa.select(sa.text("*")).select_from(sa.table(name, schema=schema or None))
+    try:
+        engine = sa.create_engine(url)
+    except (sa.exc.SQLAlchemyError, ImportError) as exc:
+        raise InputError(
+            f"cannot connect to {source.describe()}: {exc}", table=source.name
+        ) from None
     try:
         with engine.connect() as conn:
-            frame = pd.read_sql_query(sa.text(query), conn)
+            frame = pd.read_sql_query(query, conn)
     except sa.exc.SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         raise InputError(
-            f"SQL read from {source.describe()} failed: {detail}", table=source.name
+            f"SQL read from {source.describe()} failed: {detail[0] if detail else exc}",
+            table=source.name,
         ) from None
     finally:
         engine.dispose()
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
     return frame
 
 
-def parse_tables(raw: Mapping[str, pd.DataFrame]) -> Tables:
-    """Give every column its type; collect values that do not parse."""
+def parse_tables(
+    raw: Mapping[str, pd.DataFrame], *, row_offsets: Mapping[str, int] | None = None
+) -> Tables:
+    """Give every column its type; collect values that do not parse.
+
+    A missing column or a table without rows is not an error here: the data contracts report it
+    (the column is added, empty, so that the rest of the pipeline can rely on the schema).
+    """
+    offsets = dict(row_offsets or {})
     frames: dict[str, pd.DataFrame] = {}
+    columns: dict[str, tuple[str, ...]] = {}
     problems: list[ParseProblem] = []
     for name in TABLES:
         if name not in raw:
             continue
-        frame, probs = parse_table(name, raw[name])
+        columns[name] = tuple(str(c) for c in raw[name].columns)
+        frame, probs = parse_table(name, raw[name], row_offset=offsets.get(name, CSV_ROW_OFFSET))
         frames[name] = frame
         problems.extend(probs)
     for name in TABLES_REQUIRED:
         if name not in frames:
             raise InputError("required table is not configured", table=name)
-    return Tables(frames=frames, problems=tuple(problems))
+    return Tables(frames=frames, problems=tuple(problems), columns=columns, row_offsets=offsets)
 
 
-def parse_table(name: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[ParseProblem]]:
-    """Type one table's columns. Unknown extra columns are kept as they are."""
+def parse_table(
+    name: str, raw: pd.DataFrame, *, row_offset: int = CSV_ROW_OFFSET
+) -> tuple[pd.DataFrame, list[ParseProblem]]:
+    """Type one table's columns. Unknown extra columns are kept as they are; missing ones are
+    added empty (the contracts report them)."""
     schema = SCHEMA[name]
-    missing = [
-        c for c in schema if c not in raw.columns and c not in OPTIONAL_COLUMNS.get(name, ())
-    ]
-    if missing:
-        raise InputError(
-            f"required column(s) {', '.join(missing)} missing; the file has "
-            f"{', '.join(map(str, raw.columns)) or 'no columns'}",
-            table=name,
-            column=missing[0],
-        )
-    if len(raw) == 0:
-        raise InputError("the table has a header but no rows", table=name)
     frame = raw.copy()
     frame.index = pd.RangeIndex(len(frame))
     problems: list[ParseProblem] = []
     sites = frame["site_id"] if "site_id" in frame.columns else None
     for column, kind in schema.items():
         if column not in frame.columns:
-            frame[column] = np.nan if kind != "str" else None
             if kind == "date":
-                frame[column] = pd.NaT
+                frame[column] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+            elif kind == "float":
+                frame[column] = np.nan
+            else:
+                frame[column] = pd.Series(None, index=frame.index, dtype=object)
             continue
         values = frame[column]
         if kind == "str":
@@ -277,18 +360,40 @@ def parse_table(name: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[ParseP
             idx = np.flatnonzero(bad.to_numpy())
             site_ids: tuple[str, ...] = ()
             if sites is not None:
-                site_ids = tuple(sorted({str(s) for s in sites.iloc[idx].dropna().unique()}))
+                site_ids = tuple(
+                    sorted({str(s).strip() for s in sites.iloc[idx].dropna().unique()})
+                )
+            bad_values = tuple(str(v) for v in values.iloc[idx])
             problems.append(
                 ParseProblem(
                     table=name,
                     column=column,
                     expected={"float": "number", "date": "date (YYYY-MM-DD)"}[kind],
-                    rows=tuple(int(i) + 2 for i in idx),
-                    examples=tuple(str(v) for v in values.iloc[idx[:_MAX_EXAMPLES]]),
+                    rows=tuple(int(i) + row_offset for i in idx),
+                    examples=bad_values[:_MAX_EXAMPLES],
                     site_ids=site_ids,
+                    positions=tuple(int(i) for i in idx),
+                    values=bad_values,
                 )
             )
     return frame, problems
+
+
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
+_MISSING_WORDS = {"n/a", "na", "nan", "null", "none", "-", "--", "?", "missing"}
+
+
+def describe_bad_values(examples: Iterable[str], expected: str) -> str:
+    """A plain-words guess at what is wrong with values that did not parse."""
+    examples = [str(e) for e in examples]
+    hints = []
+    if any(_DECIMAL_COMMA.match(e) for e in examples):
+        hints.append("use a point as the decimal separator (12.5, not 12,5)")
+    if any(e.strip().lower() in _MISSING_WORDS for e in examples):
+        hints.append("leave the cell empty for a missing value instead of writing N/A")
+    if expected.startswith("date") and examples:
+        hints.append("write every date as YYYY-MM-DD (e.g. 2026-01-31), one format for the column")
+    return "; ".join(hints)
 
 
 def _as_text(values: pd.Series) -> pd.Series:
