@@ -474,3 +474,73 @@ def chart_command(csv_file, chart_type, value, n_col, subgroup, time_col, phase_
             fh.write(text)
     else:
         click.echo(text, nl=False)
+
+
+@main.command("validate")
+@click.option("--project", "project_file", required=True, type=click.Path(dir_okay=False),
+              help="The project's kaizen.yaml.")
+@click.option("--site", "sites", multiple=True, help="Check only this site id (repeatable).")
+@click.option("--as-of", "as_of", help="Report date, YYYY-MM-DD (default: today).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="A table for people, or the full report as JSON.")
+def validate_command(project_file, sites, as_of, fmt) -> None:
+    """Check the input tables against the data contracts (data_contracts/*.json), nothing else.
+
+    Prints one line per failed rule and site: table, rule, severity, failing rows and examples.
+
+    \b
+    Example:
+      kaizen-reports validate --project kaizen.yaml --as-of 2026-06-29 --site fab-dresden
+    Exit codes: 0 no critical failure (warnings allowed), 1 a critical rule failed,
+    2 usage or configuration error (including a table that cannot be read).
+    """
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.config import load_project
+    from pipeline.contracts import validate_inputs
+
+    try:
+        project = load_project(project_file)
+        report = validate_inputs(project, as_of=as_of, site_ids=list(sites) or None)
+    except (ConfigError, InputError) as exc:
+        fail_usage(exc)
+        return
+    exit_code = EXIT_OK if report.success else EXIT_FAILED
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        sys.exit(exit_code)
+    console = Console(width=None if sys.stdout.isatty() else 200, soft_wrap=False)
+    failures = [(f.site_id or "(every site)", f) for f in report.project_failures]
+    for site_id, validation in report.sites.items():
+        failures += [(site_id, f) for f in validation.failures]
+    if failures:
+        table = Table(title="Data-contract failures", show_lines=False)
+        for name in ("site", "table", "column", "rule", "severity", "rows", "expected (not met)"):
+            table.add_column(name, overflow="fold")
+        for site_id, f in failures:
+            label = site_id if site_id in report.sites else f"{site_id} (not configured)"
+            shown = ", ".join(str(r) for r in f.rows[:5])
+            more = f.unexpected_count - min(5, len(f.rows))
+            rows = (shown + (f" +{more} more" if more > 0 else "")) if f.rows else "-"
+            what = f.description
+            if f.examples:
+                what += "; e.g. " + ", ".join(repr(e) for e in f.examples[:3])
+            if f.hint:
+                what += f". {f.hint}"
+            colour = "red" if f.severity == "critical" else "yellow"
+            table.add_row(label, f.table, f.column or "", f.rule,
+                          f"[{colour}]{f.severity}[/{colour}]", rows, what)
+        console.print(table, markup=True)
+    counts = {"ok": 0, "warnings": 0, "failed": 0}
+    for validation in report.sites.values():
+        counts[validation.status] += 1
+    console.print(
+        f"{len(report.sites)} site(s): {counts['ok']} ok, {counts['warnings']} with warnings, "
+        f"{counts['failed']} failed; {report.sites and next(iter(report.sites.values())).rules_checked} "
+        f"rules checked in {report.seconds:.1f}s",
+        markup=False, highlight=False,
+    )
+    sys.exit(exit_code)

@@ -487,6 +487,27 @@ def _points_per_series(frame: pd.DataFrame, period: pd.Series) -> np.ndarray:
     return counts[series]
 
 
+def validate_inputs(
+    project: Project, *, as_of: Any = None, site_ids: Iterable[str] | None = None
+) -> ValidationReport:
+    """Read the project's tables and validate them for the selected sites (``validate`` command).
+
+    Raises
+    ------
+    ConfigError
+        Unknown site ids or a bad ``as_of``.
+    InputError
+        A table cannot be read at all (missing or empty file, not UTF-8, SQL error).
+    """
+    from pipeline.execute import parse_as_of
+    from pipeline.inputs import read_tables
+
+    sites = project.select_sites(list(site_ids) if site_ids else None)
+    stamp = parse_as_of(as_of)
+    tables = read_tables(project)
+    return validate_project(tables, project, as_of=stamp, site_ids=[s.id for s in sites])
+
+
 def validate_project(
     tables: Tables, project: Project, *, as_of: pd.Timestamp, site_ids: Iterable[str]
 ) -> ValidationReport:
@@ -790,6 +811,7 @@ __all__ = [
     "prepare_frame",
     "render_readme",
     "suite_parameters",
+    "validate_inputs",
     "validate_project",
 ]
 
