@@ -124,3 +124,21 @@ def test_missing_file_and_help(tmp_path: Path):
     assert res.exit_code == 2 and "no such file" in res.output
     res = run("--help")
     assert res.exit_code == 0 and "Example:" in res.output and "kaizen-reports chart" in res.output
+
+
+def test_plots_carry_a_text_alternative():
+    from pipeline.plots.control import plot_control_chart, plot_sparkline
+
+    times = pd.date_range("2024-01-01", periods=30, freq="D")
+    x = np.r_[np.full(20, 10.0) + np.tile([0.5, -0.5], 10), np.full(10, 14.0)]
+    ch = control_chart(x, times=times, phases=["before"] * 20 + ["after"] * 10,
+                       freeze_baseline=True, better="higher")  # fmt: skip
+    img = plot_control_chart(ch, title="Output", unit="units", zones=True)
+    assert img.png[:4] == b"\x89PNG" and "<svg" in img.svg
+    assert img.alt.startswith(
+        "Output: Individuals (XmR) control chart of 30 points from 2024-01-01"
+    )
+    assert "signal improvement" in img.alt and "latest point: special cause improvement" in img.alt
+    assert "after" in img.svg  # the phase break is labelled with the phase (event) name
+    spark = plot_sparkline(ch)
+    assert "special cause improvement" in spark.alt and spark.png[:4] == b"\x89PNG"

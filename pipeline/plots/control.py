@@ -175,7 +175,7 @@ def plot_control_chart(
                 label="centre" if k == 0 else None)  # fmt: skip
         if chart.has_limits:
             ax.step(xs, chart.lcl[a:b], where="mid", color=LIMIT, lw=1, ls="--", zorder=2,
-                    label="control limits" if k == 0 else None)  # fmt: skip
+                    label="limits" if k == 0 else None)  # fmt: skip
             ax.step(xs, chart.ucl[a:b], where="mid", color=LIMIT, lw=1, ls="--", zorder=2)
         # the line joins points within a phase; a missing value leaves a gap
         ax.plot(xs, y[a:b], color=COMMON, lw=1, zorder=3)
@@ -197,7 +197,7 @@ def plot_control_chart(
         sel = ok & (labels == lab)
         if sel.any():
             ax.scatter(x[sel], y[sel], s=22, color=colour, zorder=5, linewidths=0,
-                       label=f"special cause ({lab})")  # fmt: skip
+                       label=lab)  # fmt: skip
 
     if is_date:
         loc = mdates.AutoDateLocator(minticks=3, maxticks=8)
@@ -217,9 +217,11 @@ def plot_control_chart(
                     xytext=(2, 0), textcoords="offset points", va="center", fontsize=7,
                     color=INK, annotation_clip=False,
                 )  # fmt: skip
+    # legend above the axes on the right, clear of the title (left) and of the date offset text
     ax.legend(
-        loc="upper left", bbox_to_anchor=(0, -0.16 if not is_date else -0.12), ncol=4, frameon=False
-    )
+        loc="lower right", bbox_to_anchor=(1, 1.0), ncol=5, frameon=False, fontsize=7.5,
+        handlelength=1.6, columnspacing=1.0, borderaxespad=0.2,
+    )  # fmt: skip
     alt = describe_chart(chart, title=title, unit=unit)
     return ChartImage.from_figure(fig, alt=alt, caption=caption)
 
