@@ -205,7 +205,7 @@ class Signal(NamedTuple):
     A named tuple (immutable, cheap: a long series can carry tens of thousands of signals).
     """
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index on purpose: the API name
     rule: str
     label: str
     time: Any = None
@@ -971,7 +971,7 @@ def control_chart(
     evaluated = _rules.evaluate_rules(vp, cp, zones, segment, rule_ids)
     run_stats: tuple[RunStats, ...] = ()
     if chart != "mr":
-        phase_map = {0: None} if freeze_baseline else None
+        phase_map: dict[int, int | None] | None = {0: None} if freeze_baseline else None
         stats_list, an = _rules.anhoej(vp, cp, segment, phase_of_segment=phase_map)
         if freeze_baseline:
             run_stats = tuple(stats_list)
