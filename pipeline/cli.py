@@ -11,7 +11,7 @@ import sys
 import click
 
 from pipeline import __version__
-from pipeline.exceptions import ConfigError, InputError, KaizenError
+from pipeline.exceptions import ConfigError, InputError, KaizenError, LockHeld
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -37,12 +37,20 @@ def main() -> None:
 # Commands are added below, one function per command; each calls one pipeline function.
 
 
-def _progress(quiet: bool):
-    """Callbacks for run progress: a live bar on a terminal, one plain line per site otherwise."""
+def _progress(quiet: bool, verbose: bool = False, jobs: int | None = None):
+    """Callbacks for run progress: a live bar on a terminal; on anything else (cron, a pipe)
+    one plain, timestamped line per site, e.g.
+    ``2026-11-27T06:00:41Z site fab-dresden: ok (3.2s) [3/24 done, 0 failed, 41s elapsed]``."""
+    import datetime as _dt
+    import os as _os
     import time as _time
 
     state = {"total": 0, "done": 0, "failed": 0, "t0": _time.perf_counter(), "bar": None}
     is_tty = sys.stderr.isatty()
+    workers = jobs or _os.cpu_count() or 1
+
+    def stamp() -> str:
+        return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def on_start(total: int) -> None:
         state["total"] = total
@@ -59,15 +67,22 @@ def _progress(quiet: bool):
             )
 
             bar = Progress(
-                TextColumn("[bold]sites"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
-                TimeRemainingColumn(), transient=True,
+                TextColumn("[bold]sites"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("done · {task.fields[failed]} failed · {task.fields[running]} running"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                transient=True,
             )
             bar.start()
             state["bar"] = bar
-            state["task"] = bar.add_task("sites", total=total, failed=0)
+            state["task"] = bar.add_task(
+                "sites", total=total, failed=0, running=min(workers, total)
+            )
         else:
-            click.echo(f"run: {total} site(s)", err=True)
+            click.echo(f"{stamp()} run: {total} site(s)", err=True)
 
     def on_site_done(outcome) -> None:
         state["done"] += 1
@@ -76,11 +91,21 @@ def _progress(quiet: bool):
             return
         bar = state["bar"]
         if bar is not None:
-            bar.update(state["task"], advance=1, failed=state["failed"])
+            running = min(workers, state["total"] - state["done"])
+            bar.update(state["task"], advance=1, failed=state["failed"], running=running)
+            if verbose or outcome.error:
+                bar.console.print(
+                    f"site {outcome.site_id}: {outcome.status} "
+                    f"({outcome.seconds:.1f}s) {outcome.error or ''}"
+                )
         else:
             elapsed = _time.perf_counter() - state["t0"]
+            timing = ""
+            if verbose and outcome.timings:
+                timing = " " + " ".join(f"{k}={v:.2f}s" for k, v in outcome.timings.items())
             line = (
-                f"site {outcome.site_id}: {outcome.status} ({outcome.seconds:.1f}s) "
+                f"{stamp()} site {outcome.site_id}: {outcome.status} ({outcome.seconds:.1f}s"
+                f"{timing}) "
                 f"[{state['done']}/{state['total'] or '?'} done, {state['failed']} failed, "
                 f"{elapsed:.0f}s elapsed]"
             )
@@ -116,16 +141,17 @@ def _run(project_file: str, output: str | None, **kwargs) -> None:
     from pipeline.execute import run_project
 
     quiet = kwargs.pop("quiet", False)
+    verbose = kwargs.pop("verbose", False)
     try:
         project = load_project(project_file)
         if output:
             project = replace(project, output=Path(output).resolve())
-        on_start, on_site_done, close = _progress(quiet)
+        on_start, on_site_done, close = _progress(quiet, verbose, kwargs.get("jobs"))
         try:
             result = run_project(project, on_start=on_start, on_site_done=on_site_done, **kwargs)
         finally:
             close()
-    except (ConfigError, InputError) as exc:
+    except (ConfigError, InputError, LockHeld) as exc:
         fail_usage(exc)
         return
     _report_run(result, quiet)
@@ -133,16 +159,33 @@ def _run(project_file: str, output: str | None, **kwargs) -> None:
 
 
 @main.command("run")
-@click.option("--project", "project_file", required=True, type=click.Path(dir_okay=False),
-              help="The project's kaizen.yaml.")
-@click.option("--output", type=click.Path(file_okay=False), help="Output folder (default: the project's).")
+@click.option(
+    "--project",
+    "project_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The project's kaizen.yaml.",
+)
+@click.option(
+    "--output", type=click.Path(file_okay=False), help="Output folder (default: the project's)."
+)
 @click.option("--as-of", "as_of", help="Report date, YYYY-MM-DD (default: today).")
 @click.option("--site", "sites", multiple=True, help="Run only this site id (repeatable).")
-@click.option("--jobs", type=click.IntRange(min=1), help="Parallel sites (default: number of cores).")
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
-@click.option("--scheduler", help="Dask scheduler address (with --executor dask; default: a local cluster).")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), help="Parallel sites (default: number of cores)."
+)
+@click.option(
+    "--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True
+)
+@click.option(
+    "--scheduler", help="Dask scheduler address (with --executor dask; default: a local cluster)."
+)
+@click.option("--resume", is_flag=True, help="Skip sites an interrupted run already finished.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the portfolio path.")
-def run_command(project_file, output, as_of, sites, jobs, executor, scheduler, quiet) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Per-site timings on every line.")
+def run_command(
+    project_file, output, as_of, sites, jobs, executor, scheduler, resume, quiet, verbose
+) -> None:
     """Validate the inputs and write every site's report, the portfolio page and the manifest.
 
     \b
@@ -150,17 +193,40 @@ def run_command(project_file, output, as_of, sites, jobs, executor, scheduler, q
       kaizen-reports run --project kaizen.yaml --as-of 2026-11-27 --site fab-dresden
     Exit codes: 0 all sites ok, 1 some site failed, 2 usage or configuration error.
     """
-    _run(project_file, output, as_of=as_of, site_ids=list(sites) or None, jobs=jobs,
-         executor=executor, scheduler=scheduler, quiet=quiet)
+    _run(
+        project_file,
+        output,
+        as_of=as_of,
+        site_ids=list(sites) or None,
+        jobs=jobs,
+        executor=executor,
+        scheduler=scheduler,
+        resume=resume,
+        quiet=quiet,
+        verbose=verbose,
+    )
 
 
 @main.command("demo")
-@click.option("--dir", "directory", type=click.Path(file_okay=False), default="demo",
-              show_default=True, help="Where to write the demo project.")
-@click.option("--output", type=click.Path(file_okay=False), default="reports", show_default=True,
-              help="Where to write the reports.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default="demo",
+    show_default=True,
+    help="Where to write the demo project.",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False),
+    default="reports",
+    show_default=True,
+    help="Where to write the reports.",
+)
 @click.option("--as-of", "as_of", help="Report date, YYYY-MM-DD (default: today).")
-@click.option("--jobs", type=click.IntRange(min=1), help="Parallel sites (default: number of cores).")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), help="Parallel sites (default: number of cores)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the portfolio path.")
 def demo_command(directory, output, as_of, jobs, quiet) -> None:
     """Write a realistic demo project (4 sites) and run it; prints the portfolio page's path.
@@ -189,15 +255,57 @@ def demo_command(directory, output, as_of, jobs, quiet) -> None:
 
 @main.command("impact")
 @click.argument("csv_path", metavar="CSV", type=click.Path(dir_okay=False))
-@click.option("--value", "value_col", required=True, help="Column with the measured value (for proportions/counts: the count x).")
-@click.option("--time", "time_col", required=True, help="Column with the period (dates or numbers), one row per period.")
-@click.option("--change-at", "change_at", required=True, help="First time value of the after window (the effective date).")
-@click.option("--transition-start", "transition_start", help="Start of the transition; rows from here up to --change-at are left out.")
-@click.option("--n", "n_col", help="Column with n (units inspected / exposure); required for --type proportion.")
-@click.option("--type", "kind", type=click.Choice(["continuous", "proportion", "count"]), default="continuous", show_default=True)
-@click.option("--better", type=click.Choice(["lower", "higher", "neutral"]), default="neutral", show_default=True, help="Which direction is an improvement (sets the verdict).")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option(
+    "--value",
+    "value_col",
+    required=True,
+    help="Column with the measured value (for proportions/counts: the count x).",
+)
+@click.option(
+    "--time",
+    "time_col",
+    required=True,
+    help="Column with the period (dates or numbers), one row per period.",
+)
+@click.option(
+    "--change-at",
+    "change_at",
+    required=True,
+    help="First time value of the after window (the effective date).",
+)
+@click.option(
+    "--transition-start",
+    "transition_start",
+    help="Start of the transition; rows from here up to --change-at are left out.",
+)
+@click.option(
+    "--n",
+    "n_col",
+    help="Column with n (units inspected / exposure); required for --type proportion.",
+)
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["continuous", "proportion", "count"]),
+    default="continuous",
+    show_default=True,
+)
+@click.option(
+    "--better",
+    type=click.Choice(["lower", "higher", "neutral"]),
+    default="neutral",
+    show_default=True,
+    help="Which direction is an improvement (sets the verdict).",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True
+)
 def impact_command(csv_path, value_col, time_col, change_at, transition_start, n_col, kind, better, alpha, fmt) -> None:  # fmt: skip
     """Before/after impact of one change on one metric, from a CSV with one row per period.
 
@@ -226,10 +334,19 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
         return
     for col in (time_col, value_col, n_col):
         if col is not None and col not in raw.columns:
-            fail_usage(InputError(f"no column {col!r} in {csv_path}; columns: {', '.join(map(str, raw.columns))}", column=col))
+            fail_usage(
+                InputError(
+                    f"no column {col!r} in {csv_path}; columns: {', '.join(map(str, raw.columns))}",
+                    column=col,
+                )
+            )
             return
     if kind == "proportion" and n_col is None:
-        fail_usage(InputError("--type proportion needs --n (the column with the units inspected)", column="n"))
+        fail_usage(
+            InputError(
+                "--type proportion needs --n (the column with the units inspected)", column="n"
+            )
+        )
         return
     frame = pd.DataFrame({"time": raw[time_col], "value": raw[value_col]})
     if n_col is not None:
@@ -241,7 +358,14 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
         parsed = pd.to_datetime(frame["time"], errors="coerce")
         bad = [i + 2 for i in frame.index[parsed.isna()]]  # file line numbers (header is line 1)
         if bad:
-            fail_usage(InputError("times that are neither numbers nor dates", column=time_col, rows=bad, hint="rows are CSV line numbers"))
+            fail_usage(
+                InputError(
+                    "times that are neither numbers nor dates",
+                    column=time_col,
+                    rows=bad,
+                    hint="rows are CSV line numbers",
+                )
+            )
             return
         frame["time"] = parsed
     for col, name in (("value", value_col), ("n", n_col)):
@@ -249,7 +373,14 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
             num = pd.to_numeric(frame[col], errors="coerce")
             bad = [i + 2 for i in frame.index[num.isna() & frame[col].notna()]]
             if bad:
-                fail_usage(InputError("values that are not numbers", column=name, rows=bad, hint="rows are CSV line numbers"))
+                fail_usage(
+                    InputError(
+                        "values that are not numbers",
+                        column=name,
+                        rows=bad,
+                        hint="rows are CSV line numbers",
+                    )
+                )
                 return
             frame[col] = num
     try:
@@ -269,15 +400,34 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
 
 
 @main.command("send")
-@click.option("--project", "project_file", required=True, type=click.Path(dir_okay=False),
-              help="The project's kaizen.yaml.")
-@click.option("--output", type=click.Path(file_okay=False), help="Output folder (default: the project's).")
-@click.option("--as-of", "as_of", default="latest", show_default=True,
-              help="The run to send, YYYY-MM-DD or latest.")
+@click.option(
+    "--project",
+    "project_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The project's kaizen.yaml.",
+)
+@click.option(
+    "--output", type=click.Path(file_okay=False), help="Output folder (default: the project's)."
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    default="latest",
+    show_default=True,
+    help="The run to send, YYYY-MM-DD or latest.",
+)
 @click.option("--site", "sites", multiple=True, help="Send only this site id (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Write each message as .eml next to the reports; send nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Write each message as .eml next to the reports; send nothing."
+)
 @click.option("--force", is_flag=True, help="Send again what the send ledger says was sent.")
-@click.option("--to", "to", multiple=True, help="Send everything to this address instead (repeatable; a test send).")
+@click.option(
+    "--to",
+    "to",
+    multiple=True,
+    help="Send everything to this address instead (repeatable; a test send).",
+)
 def send_command(project_file, output, as_of, sites, dry_run, force, to) -> None:
     """Email each site's report to its stakeholders; failed sites go to the error recipients.
 
@@ -301,9 +451,15 @@ def send_command(project_file, output, as_of, sites, dry_run, force, to) -> None
         project = load_project(project_file)
         if output:
             project = replace(project, output=Path(output).resolve())
-        result = send_run(project, as_of=as_of, site_ids=list(sites) or None, dry_run=dry_run,
-                          force=force, to=list(to) or None,
-                          on_message=lambda m: click.echo(m.describe(), err=True))
+        result = send_run(
+            project,
+            as_of=as_of,
+            site_ids=list(sites) or None,
+            dry_run=dry_run,
+            force=force,
+            to=list(to) or None,
+            on_message=lambda m: click.echo(m.describe(), err=True),
+        )
     except (ConfigError, DeliveryError, LockHeld) as exc:
         fail_usage(exc)
         return
@@ -336,8 +492,13 @@ def _read_chart_csv(
         raise InputError(f"no such file: {path}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path} as CSV: {exc}") from None
-    for opt, col in (("--value", value), ("--n", n_col), ("--subgroup", subgroup),
-                     ("--time", time_col), ("--phase-col", phase_col)):
+    for opt, col in (
+        ("--value", value),
+        ("--n", n_col),
+        ("--subgroup", subgroup),
+        ("--time", time_col),
+        ("--phase-col", phase_col),
+    ):
         if col is not None and col not in df.columns:
             known = ", ".join(map(str, df.columns))
             raise InputError(f"{opt}: no column {col!r} in {path} (columns: {known})")
@@ -348,8 +509,12 @@ def _read_chart_csv(
         bad = num.isna() & (raw != "")
         if bad.any():
             rows = [int(i) + 2 for i in bad[bad].index[:5]]  # 1-based, after the header line
-            raise InputError(f"non-numeric values such as {raw[bad].iloc[0]!r}", column=col,
-                             rows=rows, hint="CSV line numbers; empty fields are missing values")
+            raise InputError(
+                f"non-numeric values such as {raw[bad].iloc[0]!r}",
+                column=col,
+                rows=rows,
+                hint="CSV line numbers; empty fields are missing values",
+            )
         return num.astype(float)
 
     args: dict = {"values": numbers(value).to_numpy()}
@@ -379,20 +544,24 @@ def _read_chart_csv(
                 try:
                     pos = int(start)
                 except ValueError:
-                    raise InputError(f"--phase-at {start!r}: without --time give a 0-based row "
-                                     "number") from None
+                    raise InputError(
+                        f"--phase-at {start!r}: without --time give a 0-based row number"
+                    ) from None
                 hit = np.arange(len(df)) >= pos
             elif is_date:
                 try:
                     at = pd.Timestamp(start)
                 except ValueError:
-                    raise InputError(f"--phase-at {start!r} is not a date", column=time_col) from None
+                    raise InputError(
+                        f"--phase-at {start!r} is not a date", column=time_col
+                    ) from None
                 hit = (pd.to_datetime(times) >= at).to_numpy()
             else:
                 match = np.nonzero((times == start).to_numpy())[0]
                 if not match.shape[0]:
-                    raise InputError(f"--phase-at {start!r} is not a value of the time column",
-                                     column=time_col)
+                    raise InputError(
+                        f"--phase-at {start!r} is not a value of the time column", column=time_col
+                    )
                 hit = np.arange(len(df)) >= match[0]
             label[hit] = k
         args["phases"] = label
@@ -401,29 +570,93 @@ def _read_chart_csv(
 
 @main.command("chart")
 @click.argument("csv_file", metavar="CSV", type=click.Path(dir_okay=False))
-@click.option("--chart", "chart_type", required=True,
-              type=click.Choice(["xmr", "mr", "run", "xbar_r", "r", "xbar_s", "s", "p", "np", "c",
-                                 "u", "p_prime", "u_prime"]),
-              help="Chart type.")
-@click.option("--value", required=True, metavar="COL",
-              help="Column of readings (defectives for p/np, counts for c/u).")
-@click.option("--n", "n_col", metavar="COL", help="Column of sample sizes / units (p, np, u, p_prime, u_prime).")
+@click.option(
+    "--chart",
+    "chart_type",
+    required=True,
+    type=click.Choice(
+        [
+            "xmr",
+            "mr",
+            "run",
+            "xbar_r",
+            "r",
+            "xbar_s",
+            "s",
+            "p",
+            "np",
+            "c",
+            "u",
+            "p_prime",
+            "u_prime",
+        ]
+    ),
+    help="Chart type.",
+)
+@click.option(
+    "--value",
+    required=True,
+    metavar="COL",
+    help="Column of readings (defectives for p/np, counts for c/u).",
+)
+@click.option(
+    "--n",
+    "n_col",
+    metavar="COL",
+    help="Column of sample sizes / units (p, np, u, p_prime, u_prime).",
+)
 @click.option("--subgroup", metavar="COL", help="Column of subgroup keys (xbar_r, xbar_s, r, s).")
-@click.option("--time", "time_col", metavar="COL", help="Column of dates or labels carried to the output.")
-@click.option("--phase-col", metavar="COL", help="Column whose value changes where a new phase starts.")
-@click.option("--phase-at", multiple=True, metavar="VALUE",
-              help="First time value of a new phase (repeatable; a row number without --time).")
+@click.option(
+    "--time", "time_col", metavar="COL", help="Column of dates or labels carried to the output."
+)
+@click.option(
+    "--phase-col", metavar="COL", help="Column whose value changes where a new phase starts."
+)
+@click.option(
+    "--phase-at",
+    multiple=True,
+    metavar="VALUE",
+    help="First time value of a new phase (repeatable; a row number without --time).",
+)
 @click.option("--freeze-baseline", is_flag=True, help="Judge every phase against phase 1's limits.")
-@click.option("--rules", default=None, metavar="we|nelson|anhoej|nhs|all",
-              help="Rule sets to evaluate, comma-separated (default: we; anhoej for run charts).")
+@click.option(
+    "--rules",
+    default=None,
+    metavar="we|nelson|anhoej|nhs|all",
+    help="Rule sets to evaluate, comma-separated (default: we; anhoej for run charts).",
+)
 @click.option("--screen-mr", is_flag=True, help="Drop moving ranges >= 3.267 x their mean (NHS).")
-@click.option("--better", type=click.Choice(["lower", "higher", "neutral"]), default="neutral",
-              show_default=True, help="Direction of improvement, for signal labels.")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "png"]), default="json",
-              show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), help="Output file (default: stdout; required for png).")
-def chart_command(csv_file, chart_type, value, n_col, subgroup, time_col, phase_col, phase_at,
-                  freeze_baseline, rules, screen_mr, better, fmt, out) -> None:
+@click.option(
+    "--better",
+    type=click.Choice(["lower", "higher", "neutral"]),
+    default="neutral",
+    show_default=True,
+    help="Direction of improvement, for signal labels.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "csv", "png"]), default="json", show_default=True
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Output file (default: stdout; required for png).",
+)
+def chart_command(
+    csv_file,
+    chart_type,
+    value,
+    n_col,
+    subgroup,
+    time_col,
+    phase_col,
+    phase_at,
+    freeze_baseline,
+    rules,
+    screen_mr,
+    better,
+    fmt,
+    out,
+) -> None:
     """Compute one control chart from a CSV: limits, phases, run statistics and rule signals.
 
     \b
@@ -448,10 +681,23 @@ def chart_command(csv_file, chart_type, value, n_col, subgroup, time_col, phase_
         return
     rule_sets = tuple(r.strip() for r in rules.split(",") if r.strip()) if rules else None
     try:
-        args = _read_chart_csv(csv_file, value=value, n_col=n_col, subgroup=subgroup,
-                               time_col=time_col, phase_col=phase_col, phase_at=phase_at)
-        result = control_chart(**args, chart=chart_type, freeze_baseline=freeze_baseline,
-                               rules=rule_sets, screen_mr=screen_mr, better=better)
+        args = _read_chart_csv(
+            csv_file,
+            value=value,
+            n_col=n_col,
+            subgroup=subgroup,
+            time_col=time_col,
+            phase_col=phase_col,
+            phase_at=phase_at,
+        )
+        result = control_chart(
+            **args,
+            chart=chart_type,
+            freeze_baseline=freeze_baseline,
+            rules=rule_sets,
+            screen_mr=screen_mr,
+            better=better,
+        )
     except (InputError, StatisticsError) as exc:
         fail_usage(exc)
         return
@@ -477,12 +723,23 @@ def chart_command(csv_file, chart_type, value, n_col, subgroup, time_col, phase_
 
 
 @main.command("validate")
-@click.option("--project", "project_file", required=True, type=click.Path(dir_okay=False),
-              help="The project's kaizen.yaml.")
+@click.option(
+    "--project",
+    "project_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The project's kaizen.yaml.",
+)
 @click.option("--site", "sites", multiple=True, help="Check only this site id (repeatable).")
 @click.option("--as-of", "as_of", help="Report date, YYYY-MM-DD (default: today).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="A table for people, or the full report as JSON.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for people, or the full report as JSON.",
+)
 def validate_command(project_file, sites, as_of, fmt) -> None:
     """Check the input tables against the data contracts (data_contracts/*.json), nothing else.
 
@@ -531,8 +788,15 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
             if f.hint:
                 what += f". {f.hint}"
             colour = "red" if f.severity == "critical" else "yellow"
-            table.add_row(label, f.table, f.column or "", f.rule,
-                          f"[{colour}]{f.severity}[/{colour}]", rows, what)
+            table.add_row(
+                label,
+                f.table,
+                f.column or "",
+                f.rule,
+                f"[{colour}]{f.severity}[/{colour}]",
+                rows,
+                what,
+            )
         console.print(table, markup=True)
     counts = {"ok": 0, "warnings": 0, "failed": 0}
     for validation in report.sites.values():
@@ -541,6 +805,7 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
         f"{len(report.sites)} site(s): {counts['ok']} ok, {counts['warnings']} with warnings, "
         f"{counts['failed']} failed; {report.sites and next(iter(report.sites.values())).rules_checked} "
         f"rules checked in {report.seconds:.1f}s",
-        markup=False, highlight=False,
+        markup=False,
+        highlight=False,
     )
     sys.exit(exit_code)

@@ -10,9 +10,11 @@ place of a good one. The parent then writes ``manifest.json`` and the portfolio 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -25,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.config import Project
-from pipeline.exceptions import ConfigError, KaizenError, NotebookFailed
+from pipeline.exceptions import ConfigError, KaizenError, LockHeld, NotebookFailed
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "site_report.ipynb"
 STAGING = ".staging"
@@ -137,6 +139,7 @@ def run_project(
     jobs: int | None = None,
     executor: str = "local",
     scheduler: str | None = None,
+    resume: bool = False,
     on_site_done: ProgressCallback | None = None,
     on_start: Callable[[int], None] | None = None,
     notebook: str | Path | None = None,
@@ -144,80 +147,127 @@ def run_project(
 ) -> RunResult:
     """Validate the inputs, run the selected sites, publish reports, manifest and portfolio page.
 
-    ``notebook`` replaces the site template (a customised copy with the same parameters);
-    ``kernel_name`` picks the Jupyter kernel that runs it.
+    Only one run at a time may write to an output folder (a lock names the holder). Each finished
+    site is recorded in a journal as soon as it is published, so ``resume=True`` after an
+    interrupted run skips the sites it already finished. ``notebook`` replaces the site template
+    (a customised copy with the same parameters); ``kernel_name`` picks the Jupyter kernel.
 
     Raises
     ------
     ConfigError
         Unknown site ids, a bad ``as_of``, or an unknown executor.
+    LockHeld
+        Another run is writing to the same output folder.
     InputError
         An input table cannot be read at all.
     """
-    from pipeline import contracts, inputs, portfolio
-
     started = time.perf_counter()
     sites = project.select_sites(list(site_ids) if site_ids else None)
     stamp = parse_as_of(as_of)
-    as_of_text = stamp.date().isoformat()
     if executor not in ("local", "dask"):
         raise ConfigError(f"unknown executor {executor!r}; use local or dask")
+    project.output.mkdir(parents=True, exist_ok=True)
+    run_id = f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+    with RunLock(project.output, run_id=run_id, as_of=stamp.date().isoformat()):
+        return _run_locked(
+            project, sites=sites, stamp=stamp, run_id=run_id, jobs=jobs, executor=executor,
+            scheduler=scheduler, resume=resume, on_site_done=on_site_done, on_start=on_start,
+            notebook=notebook, kernel_name=kernel_name, started=started,
+        )  # fmt: skip
+
+
+def _run_locked(
+    project: Project,
+    *,
+    sites: tuple[Any, ...],
+    stamp: pd.Timestamp,
+    run_id: str,
+    jobs: int | None,
+    executor: str,
+    scheduler: str | None,
+    resume: bool,
+    on_site_done: ProgressCallback | None,
+    on_start: Callable[[int], None] | None,
+    notebook: str | Path | None,
+    kernel_name: str,
+    started: float,
+) -> RunResult:
+    from pipeline import contracts, inputs, portfolio
+
+    as_of_text = stamp.date().isoformat()
     out_root = project.output / as_of_text
     out_root.mkdir(parents=True, exist_ok=True)
-    run_id = f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
     recover_interrupted(out_root)
+    log = RunLog(out_root / "logs" / f"{run_id}.log")
+    journal = Journal(out_root / JOURNAL)
+    finished = journal.finished() if resume else {}
+    if not resume:
+        journal.reset(run_id)
+    log.write(f"run {run_id} as_of {as_of_text}: {len(sites)} site(s), executor {executor}")
 
-    t0 = time.perf_counter()
-    tables = inputs.read_tables(project)
-    report = contracts.validate_project(
-        tables, project, as_of=stamp, site_ids=[s.id for s in sites]
-    )
-    slices = inputs.split_by_site(tables, [s.id for s in sites])
-    validation_seconds = time.perf_counter() - t0
-
-    stage_root = out_root / STAGING / run_id
-    tasks: list[SiteTask] = []
     outcomes: list[SiteOutcome] = []
-    for site in sites:
-        validation = report.for_site(site.id)
-        stage = stage_root / site.id
-        stage.mkdir(parents=True, exist_ok=True)
-        vfile = stage / "validation.json"
-        _write_json(vfile, validation.to_dict())
-        if validation.has_critical:
-            outcome = SiteOutcome(site_id=site.id, status="failed", error=validation.reason())
-            _record_failure(out_root / site.id, vfile, outcome.error or "")
-            outcomes.append(outcome)
-            if on_site_done:
-                on_site_done(outcome)
-            continue
-        data_file = stage_root / f"{site.id}.inputs.pkl"
-        slices[site.id].save(data_file)
-        tasks.append(
-            SiteTask(
-                site_id=site.id,
-                as_of=as_of_text,
-                run_id=run_id,
-                project_file=str(project.path),
-                site_data=str(data_file),
-                validation_file=str(vfile),
-                stage_dir=str(stage),
-                final_dir=str(out_root / site.id),
-                trash_dir=str(out_root / TRASH),
-                validation_status=validation.status,
-                notebook=str(notebook or NOTEBOOK),
-                kernel_name=kernel_name,
-            )
-        )
+
+    def done(outcome: SiteOutcome) -> None:
+        outcomes.append(outcome)
+        journal.record(outcome)
+        log.site(outcome)
+        if on_site_done:
+            on_site_done(outcome)
+
     if on_start:
         on_start(len(sites))
+    for sid in [s.id for s in sites if s.id in finished]:
+        prior = finished[sid]
+        log.write(f"site {sid}: finished by the interrupted run, skipped (--resume)")
+        done(prior)
+    todo = [s for s in sites if s.id not in finished]
+
+    t0 = time.perf_counter()
+    tables = inputs.read_tables(project) if todo else None
+    validation_seconds = 0.0
+    tasks: list[SiteTask] = []
+    stage_root = out_root / STAGING / run_id
+    if tables is not None:
+        report = contracts.validate_project(
+            tables, project, as_of=stamp, site_ids=[s.id for s in todo]
+        )
+        slices = inputs.split_by_site(tables, [s.id for s in todo])
+        validation_seconds = time.perf_counter() - t0
+        log.write(f"read and validated the inputs in {validation_seconds:.2f}s")
+        for site in todo:
+            validation = report.for_site(site.id)
+            stage = stage_root / site.id
+            stage.mkdir(parents=True, exist_ok=True)
+            vfile = stage / "validation.json"
+            _write_json(vfile, validation.to_dict())
+            if validation.has_critical:
+                error = validation.reason()
+                _record_failure(out_root / site.id, vfile, error)
+                done(SiteOutcome(site_id=site.id, status="failed", error=error))
+                continue
+            data_file = stage_root / f"{site.id}.inputs.pkl"
+            slices[site.id].save(data_file)
+            tasks.append(
+                SiteTask(
+                    site_id=site.id,
+                    as_of=as_of_text,
+                    run_id=run_id,
+                    project_file=str(project.path),
+                    site_data=str(data_file),
+                    validation_file=str(vfile),
+                    stage_dir=str(stage),
+                    final_dir=str(out_root / site.id),
+                    trash_dir=str(out_root / TRASH),
+                    validation_status=validation.status,
+                    notebook=str(notebook or NOTEBOOK),
+                    kernel_name=kernel_name,
+                )  # fmt: skip
+            )
     if tasks:
         n_jobs = max(1, jobs or os.cpu_count() or 1)
         runner = _run_dask if executor == "dask" else _run_local
         for outcome in runner(tasks, n_jobs, scheduler):
-            outcomes.append(outcome)
-            if on_site_done:
-                on_site_done(outcome)
+            done(outcome)
     shutil.rmtree(stage_root, ignore_errors=True)
     _remove_if_empty(out_root / STAGING)
     _remove_if_empty(out_root / TRASH)
@@ -234,6 +284,11 @@ def run_project(
     )
     write_manifest(result, project)
     portfolio.write_portfolio(project, out_root, as_of=as_of_text, run_id=run_id)
+    journal.close()
+    failed = len(result.failed_sites)
+    log.write(
+        f"run {run_id} done in {result.seconds:.1f}s: {len(outcomes) - failed} ok, {failed} failed"
+    )
     return result
 
 
@@ -243,7 +298,9 @@ def _run_local(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Itera
             yield run_site(task)
         return
     ctx = get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=init_worker
+    ) as pool:
         futures = {pool.submit(run_site, t): t for t in tasks}
         for fut in as_completed(futures):
             task = futures[fut]
@@ -287,6 +344,18 @@ def _run_dask(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterab
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def init_worker() -> None:
+    """Prepare a worker process: die with the parent, start the warm kernel process, and build
+    the nbconvert exporter while it imports."""
+    from pipeline.kernels import WarmKernelServer, die_with_parent, warm_kernels_enabled
+    from pipeline.render import warm_up
+
+    die_with_parent()
+    if warm_kernels_enabled():
+        WarmKernelServer.start()
+    warm_up()
 
 
 def run_site(task: SiteTask) -> SiteOutcome:
@@ -388,6 +457,121 @@ def _cell_error(exc: Any) -> str:
     cell = getattr(exc, "exec_count", None)
     where = f" in cell {cell}" if cell else ""
     return f"notebook error{where}: {ename}: {evalue[0] if evalue else ''}".rstrip(": ")
+
+
+JOURNAL = ".journal.jsonl"
+LOCK = ".kaizen.lock"
+
+
+class RunLock:
+    """An exclusive lock on an output folder, released by the OS if the holder dies.
+
+    The lock file says who holds it (pid, host, run id, start time), so a second run can name
+    the holder in its error message.
+    """
+
+    def __init__(self, output: Path, *, run_id: str, as_of: str) -> None:
+        self.path = output / LOCK
+        self.info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "run_id": run_id,
+            "as_of": as_of,
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 4096).decode("utf-8", "replace")
+            os.close(fd)
+            try:
+                h = json.loads(holder)
+                who = (
+                    f"run {h.get('run_id')} (pid {h.get('pid')} on {h.get('host')}, as_of "
+                    f"{h.get('as_of')}, started {h.get('started')})"
+                )
+            except ValueError:
+                who = "another run"
+            raise LockHeld(
+                f"{who} is writing to {self.path.parent}; wait for it to finish or use "
+                "another --output folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(self.info).encode())
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class Journal:
+    """Sites finished by the current run, one JSON line each, flushed as they finish."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def reset(self, run_id: str) -> None:
+        _write_text(self.path, json.dumps({"run_id": run_id}) + "\n")
+
+    def record(self, outcome: SiteOutcome) -> None:
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(asdict(outcome)) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def finished(self) -> dict[str, SiteOutcome]:
+        """Sites the interrupted run published (ok or warnings), by site id."""
+        out: dict[str, SiteOutcome] = {}
+        if not self.path.is_file():
+            return out
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # a line cut by the crash
+            if "site_id" in row and row.get("published") and row.get("status") != "failed":
+                out[row["site_id"]] = SiteOutcome(**row)
+        return out
+
+    def close(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+class RunLog:
+    """The run's log file (one per run, next to the manifest): plain, timestamped lines."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, message: str) -> None:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(f"{stamp} {message}\n")
+
+    def site(self, outcome: SiteOutcome) -> None:
+        timings = " ".join(f"{k}={v:.2f}s" for k, v in outcome.timings.items())
+        line = f"site {outcome.site_id}: {outcome.status} in {outcome.seconds:.2f}s"
+        if outcome.attempts > 1:
+            line += f" after {outcome.attempts} attempts"
+        if timings:
+            line += f" ({timings})"
+        if outcome.error:
+            line += f": {outcome.error}"
+        self.write(line)
 
 
 def publish(stage: Path, final: Path, trash: Path) -> None:

@@ -95,10 +95,16 @@ class WarmKernelServer:
         atexit.register(self.stop)
 
     @classmethod
-    def for_this_process(cls) -> WarmKernelServer:
+    def start(cls) -> WarmKernelServer:
+        """Start (without waiting) this process's warm kernel process, if not running."""
         inst = cls._instance
         if inst is None or inst.process.poll() is not None:
             inst = cls._instance = cls()
+        return inst
+
+    @classmethod
+    def for_this_process(cls) -> WarmKernelServer:
+        inst = cls.start()
         inst.wait_ready()
         return inst
 
@@ -124,9 +130,24 @@ class WarmKernelServer:
             WarmKernelServer._instance = None
 
 
+def die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (no orphans after a SIGKILL)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def serve(socket_path: str) -> None:
     """Import the stack once, then fork one fresh kernel per request until the parent goes."""
     import importlib
+
+    die_with_parent()
 
     os.environ.setdefault("MPLBACKEND", "Agg")
     for name in WARM_IMPORTS:

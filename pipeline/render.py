@@ -29,6 +29,11 @@ def _exporter() -> Any:
     return _EXPORTER
 
 
+def warm_up() -> None:
+    """Build this process's exporter ahead of the first report."""
+    _exporter()
+
+
 def render_notebook(notebook: Any, *, site_id: str | None = None) -> str:
     """HTML of an executed notebook (an ``nbformat.NotebookNode`` or a path to an .ipynb).
 

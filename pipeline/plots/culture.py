@@ -224,7 +224,7 @@ def plot_survey(trend: SurveyTrend) -> ChartImage:
         )
     image = plot_control_chart(trend.chart, title=title, unit="score")
     alt = f"{image.alt} {trend.sentence()}"
-    return ChartImage(svg=image.svg, png=image.png, alt=alt, caption=image.caption)
+    return ChartImage(svg=image.svg, figure=image.figure, alt=alt, caption=image.caption)
 
 
 def plot_surveys(summary: CultureSummary) -> list[ChartImage]:

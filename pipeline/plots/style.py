@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import matplotlib
 
@@ -81,17 +81,27 @@ class ChartImage:
     """A rendered chart with its text alternative; displays itself in a notebook as a <figure>.
 
     ``alt`` is the text alternative (what the chart shows, in words); ``caption`` is optional
-    visible text under the chart.
+    visible text under the chart. The SVG is rendered at once (reports use it); the PNG (emails,
+    ``--format png``) is rendered from the kept figure only when asked for.
     """
 
     svg: str
-    png: bytes
     alt: str
     caption: str = ""
+    figure: Figure | None = field(default=None, repr=False, compare=False)
+    png_bytes: bytes | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_figure(cls, fig: Figure, *, alt: str, caption: str = "") -> ChartImage:
-        return cls(svg=figure_to_svg(fig), png=figure_to_png(fig), alt=alt, caption=caption)
+        return cls(svg=figure_to_svg(fig), alt=alt, caption=caption, figure=fig)
+
+    @property
+    def png(self) -> bytes:
+        if self.png_bytes is not None:
+            return self.png_bytes
+        if self.figure is None:
+            raise ValueError("this chart image has no figure to render a PNG from")
+        return figure_to_png(self.figure)
 
     def png_data_uri(self) -> str:
         return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")

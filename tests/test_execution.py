@@ -1,0 +1,244 @@
+"""Execution that survives failures: pool and Dask, retries, the lock, SIGKILL, --resume, logs,
+and warm kernels that leak nothing from one site to the next."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from pipeline.config import load_project
+from pipeline.exceptions import LockHeld
+from pipeline.execute import NOTEBOOK, RunLock, run_project
+from tests.conftest import AS_OF, write_mini_project
+
+pytestmark = pytest.mark.slow
+
+
+def _results(out: Path, site: str) -> dict:
+    data = json.loads((out / site / "results.json").read_text())
+    data.pop("run_id")
+    return data
+
+
+def test_dask_local_cluster_gives_the_same_reports_as_the_pool(tmp_path: Path) -> None:
+    project = load_project(write_mini_project(tmp_path / "p"))
+    local = run_project(project, as_of=AS_OF, jobs=2)
+    assert local.success
+    first = {s: _results(local.output, s) for s in ("north", "south")}
+    dask = run_project(project, as_of=AS_OF, jobs=2, executor="dask")
+    assert dask.success, [o.error for o in dask.sites]
+    assert {s: _results(dask.output, s) for s in ("north", "south")} == first
+
+
+def _flaky_kernel(tmp_path: Path, failures: int) -> Path:
+    """A kernelspec whose first ``failures`` starts die at once (a real kernel-start failure)."""
+    root = tmp_path / "jupyter"
+    spec = root / "kernels" / "flaky"
+    spec.mkdir(parents=True)
+    counter = tmp_path / "starts"
+    script = tmp_path / "flaky.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, sys
+            path = {str(counter)!r}
+            n = int(open(path).read()) if os.path.exists(path) else 0
+            open(path, "w").write(str(n + 1))
+            if n < {failures}:
+                sys.exit(3)
+            os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *sys.argv[1:]])
+            """
+        )
+    )
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, str(script), "-f", "{connection_file}"],
+                "display_name": "flaky",
+                "language": "python",
+            }
+        )
+    )
+    return root
+
+
+def test_kernel_start_failure_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTER_PATH", str(_flaky_kernel(tmp_path, failures=1)))
+    project = load_project(write_mini_project(tmp_path / "p", sites=("north",)))
+    result = run_project(project, as_of=AS_OF, jobs=1, kernel_name="flaky")
+    assert result.success, result.sites[0].error
+    assert result.sites[0].attempts == 2
+    assert (tmp_path / "starts").read_text() == "2"
+    log = next((result.output / "logs").glob("*.log")).read_text()
+    assert "after 2 attempts" in log
+
+
+def test_a_kernel_that_never_starts_fails_the_site_not_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTER_PATH", str(_flaky_kernel(tmp_path, failures=99)))
+    project = load_project(write_mini_project(tmp_path / "p", sites=("north",)))
+    result = run_project(project, as_of=AS_OF, jobs=1, kernel_name="flaky")
+    assert result.exit_code == 1
+    assert result.sites[0].attempts == 3
+    assert "the notebook could not run" in (result.sites[0].error or "")
+
+
+def test_lock_names_the_holder(tmp_path: Path) -> None:
+    project = load_project(write_mini_project(tmp_path / "p"))
+    project.output.mkdir(parents=True)
+    with RunLock(project.output, run_id="RUN-HOLDER", as_of=AS_OF):
+        with pytest.raises(LockHeld) as err:
+            run_project(project, as_of=AS_OF)
+        assert "run RUN-HOLDER (pid" in str(err.value) and "is writing to" in str(err.value)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipeline", "run", "--project", str(project.path)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 2 and "RUN-HOLDER" in proc.stderr
+    # released: a run goes through
+    assert run_project(project, as_of=AS_OF, site_ids=["north"], jobs=1).success
+
+
+LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ site (north|south): ok \(\d+\.\ds( \w+=\d+\.\d\ds)*\) "
+    r"\[\d/2 done, 0 failed, \d+s elapsed\]$"
+)
+
+
+def test_non_tty_progress_is_plain_timestamped_lines_and_a_log_file(tmp_path: Path) -> None:
+    project_file = write_mini_project(tmp_path / "p")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--project", str(project_file), "--as-of", AS_OF,
+         "--verbose"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    site_lines = [line for line in proc.stderr.splitlines() if " site " in line]
+    assert len(site_lines) == 2 and all(LINE.match(line) for line in site_lines), site_lines
+    assert "\x1b[" not in proc.stderr  # no terminal escapes in a cron mail
+    logs = list((tmp_path / "p" / "out" / AS_OF / "logs").glob("*.log"))
+    assert len(logs) == 1 and "site north: ok" in logs[0].read_text()
+
+
+def _leaky_template(tmp_path: Path) -> Path:
+    """The real template plus a cell that records the kernel's state, then dirties it."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            textwrap.dedent(
+                """\
+                import json, os, warnings, matplotlib, numpy
+                state = {
+                    "marker": "LEAKED_GLOBAL" in globals(),
+                    "rc": matplotlib.rcParams["lines.linewidth"],
+                    "filters": len(warnings.filters),
+                    "cwd": os.getcwd(),
+                    "env": os.environ.get("KAIZEN_LEAK"),
+                    "random": float(numpy.random.random()),
+                }
+                with open(os.path.join(output_dir, "state.json"), "w") as fh:
+                    json.dump(state, fh)
+                LEAKED_GLOBAL = 1
+                matplotlib.rcParams["lines.linewidth"] = 9.0
+                warnings.simplefilter("ignore")
+                os.environ["KAIZEN_LEAK"] = "1"
+                os.chdir("/")
+                """
+            )
+        )
+    )
+    path = tmp_path / "leaky.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_warm_kernels_leak_nothing_between_sites(tmp_path: Path) -> None:
+    project = load_project(write_mini_project(tmp_path / "p", sites=("a1", "b2", "c3")))
+    # one worker: all three sites run in turn on the same warm kernel process
+    result = run_project(project, as_of=AS_OF, jobs=1, notebook=_leaky_template(tmp_path))
+    assert result.success, [o.error for o in result.sites]
+    states = [
+        json.loads((result.output / s / "state.json").read_text()) for s in ("a1", "b2", "c3")
+    ]
+    first = states[0]
+    assert first["marker"] is False and first["env"] is None and first["rc"] != 9.0
+    for later in states[1:]:
+        assert {k: v for k, v in later.items() if k != "random"} == {
+            k: v for k, v in first.items() if k != "random"
+        }
+    # each kernel draws its own random numbers, as a fresh process would
+    assert len({s["random"] for s in states}) == 3
+
+
+def _published(out: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in sorted(out.glob("*/report.html")) + sorted(out.glob("*/results.json"))
+    }
+
+
+@pytest.mark.parametrize("moment", ["validation", "first-site", "later"])
+def test_sigkill_at_any_moment_loses_nothing_and_resume_completes(
+    tmp_path: Path, moment: str
+) -> None:
+    sites = ("s1", "s2", "s3")
+    project_file = write_mini_project(tmp_path / "p", sites=sites)
+    out = tmp_path / "p" / "out" / AS_OF
+    cmd = [sys.executable, "-m", "pipeline", "run", "--project", str(project_file),
+           "--as-of", AS_OF, "--jobs", "1"]  # fmt: skip
+    assert subprocess.run(cmd, capture_output=True, timeout=300).returncode == 0
+    before = _published(out)
+    assert len(before) == 6
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = out / ".journal.jsonl"
+    deadline = time.monotonic() + 120
+    if moment == "validation":
+        time.sleep(0.3)
+    else:
+        want = 1 if moment == "first-site" else 2
+        while time.monotonic() < deadline:
+            if journal.exists() and journal.read_text().count('"site_id"') >= want:
+                break
+            time.sleep(0.05)
+        time.sleep(0.4)  # well inside the next site's run
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+
+    # every report is whole: the old one or the new one, never a half-written file
+    now = _published(out)
+    assert set(now) == set(before)
+    for name, data in now.items():
+        if name.endswith(".html"):
+            assert data.rstrip().endswith(b"</html>"), name
+        else:
+            json.loads(data)
+
+    resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [s["status"] for s in manifest["sites"]] == ["ok", "ok", "ok"]
+    assert not (out / ".staging").exists() and not (out / ".trash").exists()
+    assert not journal.exists()
+    if moment == "later":
+        assert (
+            "skipped (--resume)"
+            in next(
+                p for p in sorted((out / "logs").glob("*.log")) if "skipped" in p.read_text()
+            ).read_text()
+        )
+    time.sleep(0.5)
+    leftovers = subprocess.run(["pgrep", "-f", "pipeline.kernels"], capture_output=True, text=True)
+    assert str(proc.pid) not in leftovers.stdout
+    _ = os
