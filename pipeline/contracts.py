@@ -322,12 +322,25 @@ def render_readme(directory: Path = SUITES_DIR) -> str:
         ]
         lines += ["|---|---|---|---|---|"]
         for r in rules:
-            cond = r.kwargs.get("row_condition")
+            cond = _condition_text(r.kwargs.get("row_condition"))
             what = r.description + (f" (rows where `{cond}`)" if cond else "")
             lines.append(
                 f"| `{r.rule}` | {r.severity} | {r.column or ''} | {what} | `{r.expectation}` |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _condition_text(condition: Any) -> str:
+    """A GX row condition (serialised Condition object) in words for the README."""
+    if not condition:
+        return ""
+    if isinstance(condition, str):
+        return condition
+    column = (condition.get("column") or {}).get("name", "?")
+    operator, parameter = condition.get("operator", "?"), condition.get("parameter")
+    if isinstance(parameter, list):
+        parameter = "(" + ", ".join(map(str, parameter)) + ")"
+    return f"{column} {str(operator).lower()} {parameter}"
 
 
 # --------------------------------------------------------------------------- GX engine
@@ -362,6 +375,7 @@ class _Engine:
                 ExpectationConfiguration(
                     type=r.expectation,
                     kwargs=r.kwargs,
+                    severity=r.severity,
                     meta={"rule": r.rule, "severity": r.severity, "description": r.description},
                 ).to_domain_obj()
                 for r in rules
@@ -669,12 +683,13 @@ def _attribute(
         has = ", ".join(tables.columns.get(table, ())) or "no columns"
         return [(None, Failure(**base, hint=f"the source has the columns {has}"))]
     if rule.expectation == "expect_column_distinct_values_to_contain_set":
-        observed = {str(v) for v in info.get("observed_value") or []}
-        wanted = params.get("selected_sites", [])
+        missing = list(info.get("missing_list") or info.get("partial_missing_list") or [])
+        if int(info.get("missing_count") or 0) > len(missing):  # GX shortens the list
+            present = set(tables[table][rule.kwargs["column"]].dropna().unique())
+            missing = [s for s in params.get("selected_sites", []) if s not in present]
         return [
             (s, Failure(**base, site_id=s, hint=f"no rows in {table} have site_id {s!r}"))
-            for s in wanted
-            if s not in observed
+            for s in map(str, missing)
         ]
     positions = info.get("unexpected_index_list")
     if positions is None:
@@ -711,12 +726,9 @@ def _attribute(
         from pipeline.inputs import describe_bad_values
 
         hint = describe_bad_values(
-            _examples(rule, frame, pos[:_MAX_EXAMPLES], tables), rule.description
+            _examples(rule, frame, pos[:_MAX_EXAMPLES], tables),
+            "date" if rule.rule.endswith("_is_date") else "number",
         )
-        if "date" not in rule.rule:
-            hint = hint.replace(
-                "; write every date as YYYY-MM-DD (e.g. 2026-01-31), one format for the column", ""
-            )
     out: list[tuple[str | None, Failure]] = []
     for site, rows in keys:
         site_id = None if site == "*" else site

@@ -253,9 +253,14 @@ def _not_utf8(table: str, path: Path) -> InputError:
             except UnicodeDecodeError as exc:
                 bad = line[max(0, exc.start - 20) : exc.end + 20]
                 bad_line, shown = number, bad.decode("utf-8", errors="replace").strip()
+                try:  # the usual culprit: a spreadsheet's Windows-1252 / Latin-1 export
+                    guess = bad.decode("cp1252").strip()
+                    shown = f"{guess!r}, which looks like Windows-1252/Latin-1"
+                except UnicodeDecodeError:
+                    shown = repr(shown)
                 break
     return InputError(
-        f"file {path} is not UTF-8 text (first bad byte on line {bad_line}: {shown!r})",
+        f"file {path} is not UTF-8 text (first bad byte on line {bad_line}: {shown})",
         table=table,
         rows=[bad_line],
         hint="save the file as UTF-8 (in Excel: 'CSV UTF-8 (comma delimited)')",

@@ -1,0 +1,345 @@
+"""The bad-input catalogue: each broken input gives the message a user sees (site, table, column,
+rows, examples) and nothing else is lost (the other site stays ok)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from pipeline.config import load_project
+from pipeline.exceptions import ConfigError, InputError
+from pipeline.inputs import read_tables
+from tests.conftest import AS_OF
+from tests.contract_fixtures import edit_csv, line_of, only, read_csv_text, validate
+
+
+def data(project: Path, table: str) -> Path:
+    return project.parent / "data" / f"{table}.csv"
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def validate_cli(project: Path) -> tuple[int, str]:
+    return cli("validate", "--project", str(project), "--as-of", AS_OF)
+
+
+def set_cell(project: Path, table: str, row: int, **values: str) -> int:
+    """Set cells of the 0-based data row ``row``; returns its line number in the file."""
+
+    def change(frame: pd.DataFrame) -> None:
+        for column, value in values.items():
+            frame.loc[row, column] = value
+
+    edit_csv(data(project, table), change)
+    return row + 2
+
+
+def north_row(project: Path, metric: str, k: int = 0) -> int:
+    """The 0-based position of the k-th observation of ``metric`` for site north."""
+    frame = read_csv_text(data(project, "observations"))
+    rows = frame.index[(frame["site_id"] == "north") & (frame["metric_id"] == metric)]
+    return int(rows[k])
+
+
+def assert_south_ok(report) -> None:
+    assert report.for_site("south").status == "ok", [str(f) for f in report.for_site("south").failures]
+
+
+# --------------------------------------------------------------------------- whole-table problems
+
+
+def test_missing_file_is_an_input_error_and_exit_2(mini_project: Path) -> None:
+    data(mini_project, "events").unlink()
+    with pytest.raises(InputError) as err:
+        read_tables(load_project(mini_project))
+    assert "table 'events'" in str(err.value) and "does not exist" in str(err.value)
+    code, out = validate_cli(mini_project)
+    assert code == 2 and "events.csv does not exist" in out
+    code, out = cli("run", "--project", str(mini_project), "--as-of", AS_OF)
+    assert code == 2 and "events.csv does not exist" in out
+
+
+def test_empty_file_is_an_input_error(mini_project: Path) -> None:
+    data(mini_project, "metrics").write_bytes(b"")
+    code, out = validate_cli(mini_project)
+    assert code == 2
+    assert "table 'metrics'" in out and "is empty (expected a header line and rows)" in out
+
+
+def test_not_utf8_names_the_line(mini_project: Path) -> None:
+    path = data(mini_project, "events")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2].replace("5S in dispatch", "5S in der Bäckerei")
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    with pytest.raises(InputError) as err:
+        read_tables(load_project(mini_project))
+    text = str(err.value)
+    assert "table 'events'" in text and "not UTF-8" in text and "line 3" in text
+    assert "der Bäckerei" in text and "Windows-1252" in text and "save the file as UTF-8" in text
+    code, out = validate_cli(mini_project)
+    assert code == 2 and "not UTF-8" in out
+
+
+def test_header_only_fails_every_site(mini_project: Path) -> None:
+    path = data(mini_project, "observations")
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    report = validate(mini_project)
+    for site in ("north", "south"):
+        assert only(report, site, "has_rows").severity == "critical"
+        missing = only(report, site, "site_has_data")
+        assert missing.site_id == site and f"no rows in observations have site_id {site!r}" in str(
+            missing
+        )
+    code, out = validate_cli(mini_project)
+    assert code == 1 and "has_rows" in out
+
+
+def test_missing_column_is_critical_for_every_site(mini_project: Path) -> None:
+    edit_csv(data(mini_project, "observations"), lambda f: f.drop(columns=["value"]))
+    report = validate(mini_project)
+    for site in ("north", "south"):
+        failure = only(report, site, "value_present")
+        assert failure.severity == "critical" and failure.column == "value"
+        assert "the source has the columns site_id, metric_id, timestamp, n, subgroup" in str(failure)
+        # rules on the missing column are not run (no flood of 'value is blank' warnings)
+        assert not [f for f in report.for_site(site).failures if f.rule == "value_not_blank"]
+    assert "data contract failed: site 'north', table 'observations', column 'value'" in (
+        report.for_site("north").reason()
+    )
+
+
+def test_extra_unknown_column_is_a_warning(mini_project: Path) -> None:
+    edit_csv(data(mini_project, "observations"), lambda f: f.assign(operator="x"))
+    report = validate(mini_project)
+    for site in ("north", "south"):
+        failure = only(report, site, "no_unknown_columns")
+        assert failure.severity == "warning" and failure.column == "operator"
+        assert report.for_site(site).status == "warnings"
+    code, out = validate_cli(mini_project)
+    assert code == 0 and "operator" in out
+
+
+# --------------------------------------------------------------------------- row problems
+
+
+@pytest.mark.parametrize(
+    ("column", "text", "hint"),
+    [
+        ("value", "12,5", "use a point as the decimal separator"),
+        ("value", "N/A", "leave the cell empty for a missing value"),
+        ("value", "twelve", ""),
+        ("n", "fifty", ""),
+    ],
+)
+def test_wrong_type_in_a_number_column(mini_project: Path, column: str, text: str, hint: str) -> None:
+    metric = "lead_time" if column == "value" else "defects"
+    line = set_cell(mini_project, "observations", north_row(mini_project, metric, 3), **{column: text})
+    report = validate(mini_project)
+    failure = only(report, "north", f"{column}_is_number")
+    assert failure.severity == "critical" and failure.rows == (line,)
+    assert failure.examples == (text,) and failure.column == column
+    message = str(failure)
+    assert f"site 'north', table 'observations', column '{column}'" in message
+    assert f"(rows {line})" in message and repr(text) in message and hint in message
+    assert_south_ok(report)
+
+
+def test_unparseable_and_mixed_date_formats(mini_project: Path) -> None:
+    first = set_cell(mini_project, "observations", north_row(mini_project, "lead_time", 0),
+                     timestamp="07/07/2025")  # fmt: skip
+    second = set_cell(mini_project, "observations", north_row(mini_project, "lead_time", 1),
+                      timestamp="next monday")  # fmt: skip
+    report = validate(mini_project)
+    failure = only(report, "north", "timestamp_is_date")
+    assert failure.rows == (first, second)
+    assert failure.examples == ("07/07/2025", "next monday")
+    assert "write every date as YYYY-MM-DD" in str(failure)
+    assert_south_ok(report)
+
+
+def test_blank_value_is_a_warning(mini_project: Path) -> None:
+    line = set_cell(mini_project, "observations", north_row(mini_project, "lead_time", 5), value="")
+    report = validate(mini_project)
+    failure = only(report, "north", "value_not_blank")
+    assert failure.severity == "warning" and failure.rows == (line,)
+    assert report.for_site("north").status == "warnings"
+
+
+def test_duplicate_rows(mini_project: Path) -> None:
+    path = data(mini_project, "observations")
+    frame = read_csv_text(path)
+    p_row = north_row(mini_project, "defects", 2)
+    x_row = north_row(mini_project, "lead_time", 2)
+    frame = pd.concat([frame, frame.loc[[p_row, x_row]]], ignore_index=True)
+    frame.to_csv(path, index=False, lineterminator="\n")
+    n = len(frame)
+    report = validate(mini_project)
+    attribute = only(report, "north", "one_row_per_sample")
+    assert attribute.severity == "critical" and attribute.rows == (p_row + 2, n)  # last-but-one
+    assert "counted twice" in str(attribute)
+    exact = only(report, "north", "no_duplicate_rows")
+    assert exact.severity == "warning" and exact.rows == (x_row + 2, n + 1)
+    assert_south_ok(report)
+
+
+def test_negative_count_and_defectives_above_inspected(mini_project: Path) -> None:
+    neg = set_cell(mini_project, "observations", north_row(mini_project, "defects", 1), value="-3")
+    big = set_cell(mini_project, "observations", north_row(mini_project, "defects", 4), value="60")
+    frac = set_cell(mini_project, "observations", north_row(mini_project, "defects", 6), value="2.5")
+    report = validate(mini_project)
+    assert only(report, "north", "count_not_negative").rows == (neg,)
+    over = only(report, "north", "defectives_not_above_n")
+    assert over.rows == (big,) and over.examples == ("n=50, value=60",)
+    assert "value (defectives) is not greater than n" in str(over)
+    assert only(report, "north", "count_is_whole").examples == ("2.5",)
+    assert_south_ok(report)
+
+
+def test_zero_n_and_future_dates(mini_project: Path) -> None:
+    zero = set_cell(mini_project, "observations", north_row(mini_project, "defects", 1), n="0")
+    late = set_cell(mini_project, "observations", north_row(mini_project, "lead_time", 1),
+                    timestamp="2027-01-04")  # fmt: skip
+    report = validate(mini_project)
+    assert only(report, "north", "n_positive").rows == (zero,)
+    future = only(report, "north", "timestamp_not_after_as_of")
+    assert future.severity == "warning" and future.rows == (late,)
+    assert future.examples == ("2027-01-04",)
+
+
+def test_event_naming_an_unknown_metric(mini_project: Path) -> None:
+    path = data(mini_project, "events")
+    line = line_of(path, site_id="south")
+    set_cell(mini_project, "events", line - 2, metric_ids="lead_time; scrap_rate")
+    report = validate(mini_project)
+    failure = only(report, "south", "metrics_are_defined")
+    assert failure.severity == "critical" and failure.rows == (line,)
+    assert failure.examples == ("lead_time; scrap_rate",)
+    assert "site 'south', table 'events', column 'metric_ids'" in str(failure)
+    assert report.for_site("north").status == "ok"
+
+
+def test_effective_date_before_start_date(mini_project: Path) -> None:
+    line = line_of(data(mini_project, "events"), site_id="north")
+    set_cell(mini_project, "events", line - 2, effective_date="2025-12-01")
+    report = validate(mini_project)
+    failure = only(report, "north", "effective_date_not_before_start_date")
+    assert failure.rows == (line,) and failure.examples == (
+        "effective_date=2025-12-01, start_date=2025-12-22",
+    )
+    assert_south_ok(report)
+
+
+def test_site_in_data_but_not_configured(mini_project: Path) -> None:
+    path = data(mini_project, "observations")
+    frame = read_csv_text(path)
+    extra = frame[frame["site_id"] == "south"].head(3).assign(site_id="west")
+    pd.concat([frame, extra], ignore_index=True).to_csv(path, index=False, lineterminator="\n")
+    report = validate(mini_project)
+    failure = only(report, None, "site_is_configured")
+    assert failure.site_id == "west" and failure.rows == (len(frame) + 2, len(frame) + 3, len(frame) + 4)
+    assert "site 'west', table 'observations', column 'site_id'" in str(failure)
+    assert report.for_site("north").status == "ok" and report.for_site("south").status == "ok"
+    assert not report.success
+    code, out = validate_cli(mini_project)
+    assert code == 1 and "west (not configured)" in out
+
+
+def test_configured_site_without_data(tmp_path: Path) -> None:
+    from tests.conftest import write_mini_project
+
+    project = write_mini_project(tmp_path / "p")
+    text = project.read_text() + "  - id: east\n    name: East Plant\n"
+    project.write_text(text)
+    report = validate(project)
+    failure = only(report, "east", "site_has_data")
+    assert failure.severity == "critical"
+    assert "no rows in observations have site_id 'east'" in report.for_site("east").reason()
+    assert report.for_site("north").status == "ok"
+
+
+def test_site_id_not_a_slug_in_data_and_in_config(mini_project: Path) -> None:
+    path = data(mini_project, "observations")
+    frame = read_csv_text(path)
+    bad = frame.head(1).assign(site_id="../x")
+    pd.concat([frame, bad], ignore_index=True).to_csv(path, index=False, lineterminator="\n")
+    report = validate(mini_project)
+    failure = only(report, None, "site_id_is_slug")
+    assert failure.site_id == "../x" and failure.rows == (len(frame) + 2,)
+    assert "safe slug" in str(failure)
+    assert report.for_site("north").status == "ok"
+
+    mini_project.write_text(mini_project.read_text().replace("id: south", "id: ../x"))
+    with pytest.raises(ConfigError, match="site id '../x' is not a safe slug"):
+        load_project(mini_project)
+    code, out = validate_cli(mini_project)
+    assert code == 2 and "not a safe slug" in out
+
+
+def test_unknown_metric_in_observations_and_duplicate_metric(mini_project: Path) -> None:
+    line = set_cell(mini_project, "observations", north_row(mini_project, "lead_time", 0),
+                    metric_id="lead_tme")  # fmt: skip
+    report = validate(mini_project)
+    failure = only(report, "north", "metric_is_defined")
+    assert failure.rows == (line,) and failure.examples == ("lead_tme",)
+    path = data(mini_project, "metrics")
+    frame = read_csv_text(path)
+    pd.concat([frame, frame.head(1)], ignore_index=True).to_csv(path, index=False)
+    report = validate(mini_project)
+    # lead_time is used by both sites, so both fail on its duplicated definition
+    for site in ("north", "south"):
+        dup = only(report, site, "metric_id_unique")
+        assert dup.rows == (2, 4) and dup.examples == ("lead_time",)
+
+
+def test_validate_json_output(mini_project: Path) -> None:
+    set_cell(mini_project, "observations", north_row(mini_project, "defects", 4), value="60")
+    code, out = cli("validate", "--project", str(mini_project), "--as-of", AS_OF, "--format", "json")
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["success"] is False
+    north = doc["sites"]["north"]
+    assert north["status"] == "failed"
+    assert north["failures"][0]["rule"] == "defectives_not_above_n"
+    assert doc["sites"]["south"]["status"] == "ok"
+
+
+def test_validate_rejects_unknown_site(mini_project: Path) -> None:
+    code, out = cli("validate", "--project", str(mini_project), "--site", "west")
+    assert code == 2 and "unknown site id(s) 'west'; known sites: north, south" in out
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_run_with_one_broken_site_keeps_everything_else(mini_project: Path) -> None:
+    """A critical failure in north: no new north report (the old one stays), south is produced,
+    the reason is in the manifest and on the index page, exit code 1."""
+    code, out = cli("run", "--project", str(mini_project), "--as-of", AS_OF, "--jobs", "2", "-q")
+    assert code == 0, out
+    out_dir = mini_project.parent / "out" / AS_OF
+    old_north = (out_dir / "north" / "results.json").read_text()
+    old_south_mtime = (out_dir / "south" / "report.html").stat().st_mtime_ns
+
+    line = set_cell(mini_project, "observations", north_row(mini_project, "defects", 4), value="60")
+    code, out = cli("run", "--project", str(mini_project), "--as-of", AS_OF, "--jobs", "2", "-q")
+    assert code == 1
+    assert "FAILED north: data contract failed: site 'north', table 'observations'" in out
+    assert f"(rows {line})" in out
+    assert (out_dir / "north" / "results.json").read_text() == old_north
+    assert (out_dir / "south" / "report.html").stat().st_mtime_ns != old_south_mtime
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    by_site = {s["site_id"]: s for s in manifest["sites"]}
+    assert by_site["north"]["status"] == "failed"
+    assert "value (defectives) is not greater than n" in by_site["north"]["error"]
+    assert by_site["south"]["status"] == "ok"
+    assert "data contract failed" in (out_dir / "index.html").read_text()
+    saved = json.loads((out_dir / "north" / "failed" / "validation.json").read_text())
+    assert saved["failures"][0]["rows"] == [line]
