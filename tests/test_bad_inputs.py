@@ -50,7 +50,9 @@ def north_row(project: Path, metric: str, k: int = 0) -> int:
 
 
 def assert_south_ok(report) -> None:
-    assert report.for_site("south").status == "ok", [str(f) for f in report.for_site("south").failures]
+    assert report.for_site("south").status == "ok", [
+        str(f) for f in report.for_site("south").failures
+    ]
 
 
 # --------------------------------------------------------------------------- whole-table problems
@@ -108,7 +110,9 @@ def test_missing_column_is_critical_for_every_site(mini_project: Path) -> None:
     for site in ("north", "south"):
         failure = only(report, site, "value_present")
         assert failure.severity == "critical" and failure.column == "value"
-        assert "the source has the columns site_id, metric_id, timestamp, n, subgroup" in str(failure)
+        assert "the source has the columns site_id, metric_id, timestamp, n, subgroup" in str(
+            failure
+        )
         # rules on the missing column are not run (no flood of 'value is blank' warnings)
         assert not [f for f in report.for_site(site).failures if f.rule == "value_not_blank"]
     assert "data contract failed: site 'north', table 'observations', column 'value'" in (
@@ -139,9 +143,13 @@ def test_extra_unknown_column_is_a_warning(mini_project: Path) -> None:
         ("n", "fifty", ""),
     ],
 )
-def test_wrong_type_in_a_number_column(mini_project: Path, column: str, text: str, hint: str) -> None:
+def test_wrong_type_in_a_number_column(
+    mini_project: Path, column: str, text: str, hint: str
+) -> None:
     metric = "lead_time" if column == "value" else "defects"
-    line = set_cell(mini_project, "observations", north_row(mini_project, metric, 3), **{column: text})
+    line = set_cell(
+        mini_project, "observations", north_row(mini_project, metric, 3), **{column: text}
+    )
     report = validate(mini_project)
     failure = only(report, "north", f"{column}_is_number")
     assert failure.severity == "critical" and failure.rows == (line,)
@@ -193,13 +201,16 @@ def test_duplicate_rows(mini_project: Path) -> None:
 def test_negative_count_and_defectives_above_inspected(mini_project: Path) -> None:
     neg = set_cell(mini_project, "observations", north_row(mini_project, "defects", 1), value="-3")
     big = set_cell(mini_project, "observations", north_row(mini_project, "defects", 4), value="60")
-    frac = set_cell(mini_project, "observations", north_row(mini_project, "defects", 6), value="2.5")
+    frac = set_cell(
+        mini_project, "observations", north_row(mini_project, "defects", 6), value="2.5"
+    )
     report = validate(mini_project)
     assert only(report, "north", "count_not_negative").rows == (neg,)
     over = only(report, "north", "defectives_not_above_n")
     assert over.rows == (big,) and over.examples == ("n=50, value=60",)
     assert "value (defectives) is not greater than n" in str(over)
-    assert only(report, "north", "count_is_whole").examples == ("2.5",)
+    whole = only(report, "north", "count_is_whole")
+    assert whole.rows == (frac,) and whole.examples == ("2.5",)
     assert_south_ok(report)
 
 
@@ -244,7 +255,11 @@ def test_site_in_data_but_not_configured(mini_project: Path) -> None:
     pd.concat([frame, extra], ignore_index=True).to_csv(path, index=False, lineterminator="\n")
     report = validate(mini_project)
     failure = only(report, None, "site_is_configured")
-    assert failure.site_id == "west" and failure.rows == (len(frame) + 2, len(frame) + 3, len(frame) + 4)
+    assert failure.site_id == "west" and failure.rows == (
+        len(frame) + 2,
+        len(frame) + 3,
+        len(frame) + 4,
+    )
     assert "site 'west', table 'observations', column 'site_id'" in str(failure)
     assert report.for_site("north").status == "ok" and report.for_site("south").status == "ok"
     assert not report.success
@@ -301,7 +316,9 @@ def test_unknown_metric_in_observations_and_duplicate_metric(mini_project: Path)
 
 def test_validate_json_output(mini_project: Path) -> None:
     set_cell(mini_project, "observations", north_row(mini_project, "defects", 4), value="60")
-    code, out = cli("validate", "--project", str(mini_project), "--as-of", AS_OF, "--format", "json")
+    code, out = cli(
+        "validate", "--project", str(mini_project), "--as-of", AS_OF, "--format", "json"
+    )
     assert code == 1
     doc = json.loads(out)
     assert doc["success"] is False
