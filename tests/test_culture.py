@@ -3,6 +3,7 @@ surveys; checked by hand on small frames, run on the demo tables, charts rendere
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -203,12 +204,17 @@ def test_html_escapes_area_names():
     assert "<caption>" in page
 
 
-@pytest.fixture(scope="module")
+@functools.cache
+def typed_demo() -> dict[str, pd.DataFrame]:
+    """The demo tables for as_of 2026-03-31, typed as inputs.SCHEMA (built once per session)."""
+    from pipeline.demo import build_demo_tables
+
+    return {k: parse_table(k, v)[0] for k, v in build_demo_tables("2026-03-31").items()}
+
+
+@pytest.fixture
 def demo():
-    raw = __import__("pipeline.demo", fromlist=["build_demo_tables"]).build_demo_tables(
-        "2026-03-31"
-    )
-    return {k: parse_table(k, v)[0] for k, v in raw.items()}
+    return typed_demo()
 
 
 def test_demo_sites_run_and_charts_render(demo):

@@ -184,7 +184,7 @@ def plot_time_to_implement(summary: CultureSummary) -> ChartImage:
     days = q["median_days"].astype(float).to_numpy()
     ax.bar(x, days, color=IMPROVEMENT, width=0.6, zorder=2)
     for xi, d in zip(x, days, strict=True):
-        ax.text(xi, d, f"{fmt_number(d, digits=0)}", ha="center", va="bottom", fontsize=8.5,
+        ax.text(float(xi), d, f"{fmt_number(d, digits=0)}", ha="center", va="bottom", fontsize=8.5,
                 color=INK)  # fmt: skip
     labels = [f"{lab}\n{fmt_count(n)} ideas" for lab, n in zip(q["quarter"], q["implemented"],
                                                              strict=True)]  # fmt: skip
