@@ -1,0 +1,234 @@
+"""The data contracts: suites are well-formed GX 1.x suites, the README lists every rule, the demo
+passes with only its built-in warning, and failures are attributed to the right sites."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.config import TABLES, load_project
+from pipeline.contracts import (
+    SUITES_DIR,
+    Failure,
+    SiteValidation,
+    load_rules,
+    render_readme,
+    suite_parameters,
+    validate_project,
+)
+from pipeline.inputs import parse_tables, read_tables
+from tests.conftest import AS_OF
+from tests.contract_fixtures import only, validate
+
+DEMO_AS_OF = "2026-06-29"
+
+
+@pytest.fixture(scope="module")
+def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pipeline.demo import write_demo_project
+
+    root = tmp_path_factory.mktemp("demo")
+    return write_demo_project(root / "demo", as_of=DEMO_AS_OF, output=root / "out")
+
+
+def test_every_table_has_a_suite_with_severity_and_description() -> None:
+    rules = load_rules()
+    assert set(rules) == set(TABLES)
+    for table in TABLES:
+        doc = json.loads((SUITES_DIR / f"{table}.json").read_text())
+        assert doc["name"] == table and doc["expectations"]
+        for exp in doc["expectations"]:
+            assert exp["meta"]["severity"] in ("critical", "warning")
+            assert exp["severity"] == exp["meta"]["severity"]
+            assert len(exp["meta"]["description"]) > 10
+        ids = [r.rule for r in rules[table]]
+        assert len(ids) == len(set(ids)), table
+
+
+def test_suites_load_into_great_expectations() -> None:
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+    for table in TABLES:
+        doc = json.loads((SUITES_DIR / f"{table}.json").read_text())
+        expectations = [
+            ExpectationConfiguration(
+                type=e["type"], kwargs=e["kwargs"], meta=e["meta"]
+            ).to_domain_obj()
+            for e in doc["expectations"]
+        ]
+        suite = ExpectationSuite(name=table, expectations=expectations)
+        assert len(suite.expectations) == len(doc["expectations"])
+
+
+def test_readme_lists_every_rule_and_is_current() -> None:
+    readme = (SUITES_DIR / "README.md").read_text()
+    assert readme == render_readme(), (
+        "regenerate: python -m pipeline.contracts > data_contracts/README.md"
+    )
+    for table, rules in load_rules().items():
+        assert f"## {table}" in readme
+        for r in rules:
+            assert f"`{r.rule}`" in readme
+
+
+def test_required_coverage_is_in_the_suites() -> None:
+    rules = {(r.table, r.rule): r for rs in load_rules().values() for r in rs}
+    for key in [
+        ("metrics", "chart_allowed"), ("metrics", "better_allowed"), ("metrics", "period_allowed"),
+        ("metrics", "aggregate_allowed"), ("metrics", "metric_id_unique"),
+        ("events", "kind_allowed"), ("events", "status_allowed"), ("events", "event_id_unique"),
+        ("events", "effective_date_not_before_start_date"), ("events", "metrics_are_defined"),
+        ("goals", "target_kind_allowed"), ("observations", "n_positive"),
+        ("observations", "defectives_not_above_n"), ("observations", "count_is_whole"),
+        ("observations", "count_not_negative"), ("observations", "one_row_per_sample"),
+        ("observations", "site_is_configured"), ("observations", "site_has_data"),
+        ("observations", "metric_is_defined"), ("observations", "enough_points"),
+        ("observations", "value_not_blank"), ("observations", "timestamp_not_after_as_of"),
+        ("observations", "no_unknown_columns"), ("observations", "timestamp_is_date"),
+    ]:  # fmt: skip
+        assert key in rules, key
+    assert rules[("observations", "value_not_blank")].severity == "warning"
+    assert rules[("observations", "enough_points")].severity == "warning"
+    assert rules[("observations", "no_unknown_columns")].severity == "warning"
+    # cross-table values come in as suite parameters
+    assert rules[("observations", "metric_is_defined")].parameters == ("metric_ids",)
+    assert rules[("events", "metrics_are_defined")].parameters == ("metric_ids_pattern",)
+    assert rules[("observations", "site_is_configured")].parameters == ("configured_sites",)
+
+
+def test_demo_passes_with_its_built_in_warning_only(demo_project: Path) -> None:
+    report = validate(demo_project, as_of=DEMO_AS_OF)
+    assert report.success and not report.project_failures
+    statuses = {s: v.status for s, v in report.sites.items()}
+    assert statuses == {
+        "fab-dresden": "ok",
+        "hotel-lisbon": "ok",
+        "build-manchester": "ok",
+        "atelier-florence": "warnings",
+    }
+    (failure,) = report.for_site("atelier-florence").failures
+    assert failure.rule == "value_not_blank" and failure.severity == "warning"
+    assert failure.unexpected_count == 5 and failure.column == "value"
+    frame = pd.read_csv(demo_project.parent / "data" / "observations.csv", dtype=str)
+    blank = frame.index[frame["value"].isna()] + 2
+    assert failure.rows == tuple(int(r) for r in blank)
+    assert {"atelier_lead_time"} == set(frame.loc[frame["value"].isna(), "metric_id"])
+
+
+def test_site_validation_dict_has_what_the_report_reads(demo_project: Path) -> None:
+    report = validate(demo_project, as_of=DEMO_AS_OF)
+    doc = report.for_site("atelier-florence").to_dict()
+    assert doc["status"] == "warnings" and doc["rules_checked"] > 100
+    assert doc["row_counts"]["observations"] > 0 and doc["row_counts"]["metrics"] == 16
+    (f,) = doc["failures"]
+    for key in ("severity", "table", "column", "description", "rows", "examples", "rule"):
+        assert key in f
+    json.dumps(report.to_dict(), allow_nan=False)
+
+
+def test_suite_parameters(mini_project: Path) -> None:
+    project = load_project(mini_project)
+    tables = read_tables(project)
+    params = suite_parameters(tables, project, as_of=pd.Timestamp(AS_OF), site_ids=["north"])
+    assert params["configured_sites"] == ["north", "south"] and params["selected_sites"] == [
+        "north"
+    ]
+    assert params["metric_ids"] == ["defects", "lead_time"]
+    import re
+
+    pattern = re.compile(params["metric_ids_pattern"])
+    assert pattern.match("lead_time") and pattern.match("lead_time; defects")
+    assert not pattern.match("lead_time;scrap") and not pattern.match("lead")
+    assert params["as_of_end"] == pd.Timestamp("2026-06-29 23:59:59.999999999")
+
+
+def test_only_selected_sites_are_reported(mini_project: Path) -> None:
+    project = load_project(mini_project)
+    tables = read_tables(project)
+    report = validate_project(tables, project, as_of=pd.Timestamp(AS_OF), site_ids=["south"])
+    assert list(report.sites) == ["south"] and report.success
+
+
+def test_metric_definition_failure_goes_to_the_sites_using_it() -> None:
+    raw = {
+        "metrics": pd.DataFrame(
+            {"metric_id": ["a", "b", "c"], "name": ["A", "B", "C"], "unit": ["u"] * 3,
+             "chart": ["xmr", "pie", "bar"], "better": ["lower"] * 3, "period": ["week"] * 3,
+             "aggregate": ["mean"] * 3}
+        ),
+        "observations": pd.DataFrame(
+            {"site_id": ["s1"] * 20 + ["s2"] * 20, "metric_id": ["a"] * 20 + ["b"] * 20,
+             "timestamp": [f"2026-{m:02d}-01" for m in range(1, 11)] * 4,
+             "value": ["1"] * 40}
+        ),
+        "events": pd.DataFrame(columns=["site_id", "event_id", "title", "kind", "start_date",
+                                        "effective_date", "metric_ids", "owner", "status"]),
+    }  # fmt: skip
+    tables = parse_tables(raw)
+    project = _project(["s1", "s2"])
+    report = validate_project(
+        tables, project, as_of=pd.Timestamp("2026-12-31"), site_ids=["s1", "s2"]
+    )
+    bad = only(report, "s2", "chart_allowed")
+    assert bad.rows == (3,) and bad.examples == ("pie",)
+    assert not [f for f in report.for_site("s1").failures if f.severity == "critical"]
+    # metric c is used by nobody: a project-level failure, no site fails for it
+    unused = only(report, None, "chart_allowed")
+    assert unused.rows == (4,) and unused.examples == ("bar",)
+    # 10 weekly periods < min_phase_points (12): enough_points warns, naming the metric
+    warn = only(report, "s1", "enough_points")
+    assert warn.severity == "warning" and warn.examples == ("a: 10 period(s) with data",)
+
+
+def _project(sites: list[str]):
+    from pipeline.config import EmailSettings, Project, Site, StatisticsSettings
+
+    return Project(
+        path=Path("/nonexistent/kaizen.yaml"), name="t", output=Path("/nonexistent/out"),
+        lookback_amount=12, lookback_unit="month", tables={},
+        sites=tuple(Site(id=s, name=s) for s in sites),
+        statistics=StatisticsSettings(), email=EmailSettings(),
+    )  # fmt: skip
+
+
+def test_thousands_of_sites_in_one_pass() -> None:
+    """Per-site attribution comes from one validation of each table, not one GX run per site."""
+    n_sites = 2000
+    sites = [f"site-{i:04d}" for i in range(n_sites)]
+    weeks = pd.date_range("2025-01-06", periods=14, freq="W-MON").strftime("%Y-%m-%d")
+    obs = pd.DataFrame(
+        {"site_id": [s for s in sites for _ in weeks], "metric_id": "m",
+         "timestamp": list(weeks) * n_sites, "value": "1"}
+    )  # fmt: skip
+    obs.loc[obs.index[-1], "value"] = "x"
+    raw = {
+        "metrics": pd.DataFrame([["m", "M", "u", "xmr", "lower", "week", "mean"]],
+                                columns=["metric_id", "name", "unit", "chart", "better", "period", "aggregate"]),
+        "observations": obs,
+        "events": pd.DataFrame(columns=["site_id", "event_id", "title", "kind", "start_date",
+                                        "effective_date", "metric_ids", "owner", "status"]),
+    }  # fmt: skip
+    report = validate_project(
+        parse_tables(raw), _project(sites), as_of=pd.Timestamp("2026-01-01"), site_ids=sites
+    )
+    assert report.failed_sites == (sites[-1],)
+    assert only(report, sites[-1], "value_is_number").rows == (len(obs) + 1,)
+    assert report.for_site(sites[0]).status == "ok"
+
+
+def test_failure_text_and_reason() -> None:
+    f = Failure(table="observations", rule="x", description="value is a number", severity="critical",
+                column="value", rows=tuple(range(2, 12)), examples=("12,5",), unexpected_count=10,
+                site_id="north", hint="use a point")  # fmt: skip
+    assert str(f) == (
+        "site 'north', table 'observations', column 'value': value is a number "
+        "(rows 2, 3, 4, 5, 6 and 5 more); e.g. '12,5'. use a point"
+    )
+    v = SiteValidation(site_id="north", failures=(f,))
+    assert v.status == "failed" and v.reason().startswith("data contract failed: site 'north'")
