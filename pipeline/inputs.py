@@ -9,6 +9,7 @@ those problems next to their own rules.
 
 from __future__ import annotations
 
+import csv
 import os
 import pickle
 import re
@@ -231,9 +232,14 @@ def _read_file(table: str, path: Path) -> pd.DataFrame:
         raise InputError(f"file {path} is not a valid CSV file: {exc}", table=table) from None
     except (OSError, ValueError) as exc:
         raise InputError(f"file {path} cannot be read: {exc}", table=table) from None
+    header = list(frame.columns)
+    if suffix not in (".parquet", ".pq"):
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), [])
     frame.columns = [str(c).strip() for c in frame.columns]
-    duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
-    if duplicated or any(c.startswith("Unnamed: ") for c in frame.columns):
+    names = [str(c).strip() for c in header]
+    duplicated = sorted({c for c in names if names.count(c) > 1 and c})
+    if duplicated or "" in names:
         raise InputError(
             f"file {path} has a blank or repeated column name in its header line "
             f"({', '.join(duplicated) or 'blank'})",
@@ -417,6 +423,7 @@ def _parse_column(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
             parsed = values.astype("float64")
             return parsed, pd.Series(False, index=values.index)
         text = values.astype("string").str.strip()
+        present &= (text != "").fillna(False)
         parsed = pd.to_numeric(text, errors="coerce").astype("float64")
         bad = present & parsed.isna()
         # inf is a parse success for pandas but never a valid measurement
@@ -430,6 +437,7 @@ def _parse_column(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
             parsed = parsed.dt.tz_convert(None)
         return parsed.astype("datetime64[ns]"), pd.Series(False, index=values.index)
     text = values.astype("string").str.strip()
+    present &= (text != "").fillna(False)
     parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert(None)

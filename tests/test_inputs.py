@@ -1,0 +1,114 @@
+"""Reading and typing the input tables: CSV and Parquet give the same frames, row numbers are the
+file's line numbers, bad values are collected (not raised), and tables split by site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.config import load_project
+from pipeline.exceptions import InputError
+from pipeline.inputs import (
+    SCHEMA,
+    SiteTables,
+    describe_bad_values,
+    parse_tables,
+    read_tables,
+    split_by_site,
+)
+
+
+def test_csv_is_typed(mini_project: Path) -> None:
+    tables = read_tables(load_project(mini_project))
+    obs = tables["observations"]
+    assert list(obs.columns[:6]) == list(SCHEMA["observations"])
+    assert obs["timestamp"].dtype == "datetime64[ns]" and obs["value"].dtype == "float64"
+    assert obs["n"].dtype == "float64" and obs["subgroup"].isna().all()
+    assert not tables.problems
+    assert tables.columns["observations"] == tuple(SCHEMA["observations"])
+    assert tables.row_number("observations", 0) == 2
+    assert "observations.csv" in tables.sources["observations"]
+
+
+def test_parquet_gives_the_same_frames(mini_project: Path) -> None:
+    data = mini_project.parent / "data"
+    frame = pd.read_csv(data / "observations.csv")
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    frame.to_parquet(data / "observations.parquet")
+    csv_tables = read_tables(load_project(mini_project))
+    mini_project.write_text(
+        mini_project.read_text().replace("observations.csv", "observations.parquet")
+    )
+    pq_tables = read_tables(load_project(mini_project))
+    pd.testing.assert_frame_equal(
+        csv_tables["observations"], pq_tables["observations"], check_dtype=False
+    )
+    assert pq_tables.row_number("observations", 0) == 1  # no header line in Parquet
+
+
+def test_bom_and_blank_padding_are_accepted(mini_project: Path) -> None:
+    path = mini_project.parent / "data" / "metrics.csv"
+    text = path.read_text().replace(",xmr,", ", xmr ,")
+    path.write_bytes("\ufeff".encode() + text.encode())
+    tables = read_tables(load_project(mini_project))
+    assert list(tables["metrics"].columns[:1]) == ["metric_id"]
+    assert tables["metrics"]["chart"].tolist() == ["xmr", "p"]
+
+
+def test_bad_values_are_collected_with_line_numbers() -> None:
+    raw = {
+        "metrics": pd.DataFrame({c: ["m"] for c in SCHEMA["metrics"]}),
+        "observations": pd.DataFrame(
+            {
+                "site_id": ["a", "a", "b", "b"],
+                "metric_id": "m",
+                "timestamp": ["2026-01-05", "2026-01-05 08:30", "05/01/2026", "2026-01-07"],
+                "value": ["1.5", "12,5", "N/A", ""],
+            }
+        ),  # fmt: skip
+        "events": pd.DataFrame({c: [] for c in SCHEMA["events"]}),
+    }
+    tables = parse_tables(raw)
+    by_column = {p.column: p for p in tables.problems}
+    value = by_column["value"]
+    assert value.rows == (3, 4) and value.values == ("12,5", "N/A") and value.site_ids == ("a", "b")
+    assert "decimal separator" in str(value) and "leave the cell empty" in str(value)
+    ts = by_column["timestamp"]
+    assert ts.rows == (4,) and ts.examples == ("05/01/2026",)
+    obs = tables["observations"]
+    assert obs["timestamp"].iloc[1] == pd.Timestamp("2026-01-05 08:30")
+    assert np.isnan(obs["value"].iloc[3])  # blank is missing, not a problem
+    # missing optional columns are added, empty; the source columns are remembered
+    assert obs["n"].isna().all() and tables.columns["observations"][-1] == "value"
+
+
+def test_describe_bad_values() -> None:
+    assert "decimal separator" in describe_bad_values(["3,25"], "number")
+    assert describe_bad_values(["abc"], "number") == ""
+    assert "YYYY-MM-DD" in describe_bad_values(["31.01.2026"], "date")
+
+
+def test_missing_required_table_and_unreadable_csv(tmp_path: Path, mini_project: Path) -> None:
+    with pytest.raises(InputError, match="required table is not configured"):
+        parse_tables({"metrics": pd.DataFrame({c: ["m"] for c in SCHEMA["metrics"]})})
+    path = mini_project.parent / "data" / "metrics.csv"
+    path.write_text("metric_id,name,name\nx,y,z\n")
+    with pytest.raises(InputError, match="blank or repeated column name"):
+        read_tables(load_project(mini_project))
+
+
+def test_split_by_site_and_hand_off(tmp_path: Path, mini_project: Path) -> None:
+    tables = read_tables(load_project(mini_project))
+    parts = split_by_site(tables, ["north", "south"])
+    assert set(parts) == {"north", "south"}
+    north = parts["north"]
+    assert (north["observations"]["site_id"] == "north").all()
+    assert len(north["metrics"]) == 2
+    total = len(parts["north"]["observations"]) + len(parts["south"]["observations"])
+    assert total == len(tables["observations"])
+    north.save(tmp_path / "north.pkl")
+    back = SiteTables.load(tmp_path / "north.pkl")
+    pd.testing.assert_frame_equal(back["observations"], north["observations"])
