@@ -578,8 +578,19 @@ def validate_project(
             results.update(engine.validate(table, prepare_frame(table, tables), row_rules, params))
 
         by_id = {r.rule: r for r in rules}
+        unparsed_rows = {p.column: set(p.positions) for p in tables.problems if p.table == table}
         for rule_id, info in results.items():
             rule = by_id[rule_id]
+            if (
+                rule.expectation == "expect_column_values_to_not_be_null"
+                and rule.column in unparsed_rows
+                and info.get("unexpected_index_list") is not None
+            ):  # a value that did not parse is reported once, as such, not also as blank
+                skip = unparsed_rows[rule.column]
+                kept = [i for i in info["unexpected_index_list"] if int(i) not in skip]
+                if not kept:
+                    continue
+                info = {**info, "unexpected_index_list": kept}
             for site, failure in _attribute(rule, info, tables, params, metric_sites):
                 if site is None or site == "*":
                     for s in site_ids:

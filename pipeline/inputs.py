@@ -305,8 +305,9 @@ def _read_sql(source: TableSource) -> pd.DataFrame:
     try:
         with engine.connect() as conn:
             frame = pd.read_sql_query(query, conn)
-    except sa.exc.SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ else exc
+        detail = str(getattr(cause, "orig", None) or cause).strip().splitlines()
         raise InputError(
             f"SQL read from {source.describe()} failed: {detail[0] if detail else exc}",
             table=source.name,
@@ -408,10 +409,12 @@ def describe_bad_values(examples: Iterable[str], expected: str) -> str:
 
 
 def _as_text(values: pd.Series) -> pd.Series:
-    out = values.astype("object")
-    mask = out.notna()
-    out[mask] = out[mask].map(lambda v: str(v).strip())
-    out[out == ""] = None
+    """Stripped text as Python ``str`` objects; blank and missing cells are ``None`` whatever
+    the source (CSV, Parquet, SQL) so that every source gives the same frame."""
+    text = values.astype("string").str.strip()
+    missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
+    out = text.astype(object)
+    out[missing] = None
     return out
 
 
