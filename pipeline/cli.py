@@ -7,6 +7,7 @@ configuration error.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -45,7 +46,13 @@ def _progress(quiet: bool, verbose: bool = False, jobs: int | None = None):
     import os as _os
     import time as _time
 
-    state = {"total": 0, "done": 0, "failed": 0, "t0": _time.perf_counter(), "bar": None}
+    state: dict[str, Any] = {
+        "total": 0,
+        "done": 0,
+        "failed": 0,
+        "t0": _time.perf_counter(),
+        "bar": None,
+    }
     is_tty = sys.stderr.isatty()
     workers = jobs or _os.cpu_count() or 1
 

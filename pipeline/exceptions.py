@@ -19,6 +19,7 @@ that says them in one line.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class KaizenError(Exception):
@@ -31,7 +32,7 @@ class KaizenError(Exception):
         site_id: str | None = None,
         table: str | None = None,
         column: str | None = None,
-        rows: Sequence[object] | None = None,
+        rows: Sequence[Any] | None = None,
         hint: str | None = None,
     ) -> None:
         super().__init__(message)
@@ -39,7 +40,7 @@ class KaizenError(Exception):
         self.site_id = site_id
         self.table = table
         self.column = column
-        self.rows = list(rows) if rows is not None else None
+        self.rows: list[Any] | None = list(rows) if rows is not None else None
         self.hint = hint
 
     def __str__(self) -> str:

@@ -123,7 +123,7 @@ def event_headline(metric: MetricAnalysis, event: EventImpact) -> str:
 def goal_share(metric: MetricAnalysis, goal: Any) -> str:
     """'62% of the way to 33.3 days' (never negative: moving away reads 0%)."""
     pct = goal.progress.percent_of_target if goal.progress is not None else None
-    if is_missing(pct):
+    if pct is None or is_missing(pct):
         return f"not enough data on the way to {value_text(metric, goal.target)}"
     return f"{max(float(pct), 0.0) + 0.0:.0f}% of the way to {value_text(metric, goal.target)}"
 

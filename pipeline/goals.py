@@ -377,6 +377,7 @@ def assess_sustainment(
         status = "no_gain"
         reasons.append("the achieved centre is not on the improved side of the baseline")
     else:
+        assert share is not None  # gain > 0 here
         held = kept >= RETAINED_SHARE * gain
         reasons.append(
             f"{share * 100:.0f}% of the achieved gain is retained "
@@ -581,7 +582,7 @@ def sequence_windows(
     )
     if dated:
         ts = pd.to_datetime(ts)
-    ordered = sorted(events, key=lambda e: conv(e.effective))
+    ordered = sorted(events, key=lambda e: conv(e.effective))  # type: ignore[arg-type, return-value]
     out: list[EventWindow] = []
     prev_change = conv(baseline_start) if baseline_start is not None else ts.min()
     last = ts.max() if as_of is None else min(ts.max(), conv(as_of))

@@ -612,7 +612,10 @@ def summarise_window(values: Sequence[float] | np.ndarray) -> WindowSummary:
 
 
 def compare_means(
-    before: Sequence[float], after: Sequence[float], *, alpha: float = 0.05
+    before: Sequence[float] | np.ndarray,
+    after: Sequence[float] | np.ndarray,
+    *,
+    alpha: float = 0.05,
 ) -> Difference:
     """Welch's two-sample t-test and CI for mean(after) - mean(before).
 

@@ -22,6 +22,7 @@ from pipeline.plots.style import (
     INK,
     LIMIT,
     NEUTRAL,
+    SERIES_MARGINS,
     ZONE,
     ChartImage,
     new_figure,
@@ -158,7 +159,7 @@ def plot_control_chart(
     phase_names : name per phase number for the phase-break labels (default: each phase's label,
         e.g. the event that started it).
     """
-    fig, ax = new_figure(width, height)
+    fig, ax = new_figure(width, height, margins=SERIES_MARGINS)
     x, is_date = _x_axis(chart)
     y = np.asarray(chart.value, dtype=float)
     ends = [(p.first, p.last + 1) for p in chart.phases]

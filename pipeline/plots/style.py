@@ -6,6 +6,7 @@ import base64
 import html
 import io
 from dataclasses import dataclass, field
+from typing import Any
 
 import matplotlib
 
@@ -25,7 +26,7 @@ TARGET = "#de1b1b"
 ZONE = "#f2f2f2"
 INK = "#1f2933"
 
-RC = {
+RC: Any = {
     "figure.dpi": 100,
     "savefig.dpi": 100,
     "font.family": "DejaVu Sans",
@@ -49,12 +50,30 @@ RC = {
 }
 
 
-def new_figure(width: float = 7.5, height: float = 3.0) -> tuple[Figure, plt.Axes]:
-    """A figure and its axes in the house style (not registered with pyplot's global state)."""
+#: Fixed margins (left, right, top, bottom) in inches for time-series charts: laying out a
+#: figure with matplotlib's constrained layout costs about three times as much as drawing it.
+SERIES_MARGINS = (0.75, 0.8, 0.42, 0.36)
+
+
+def new_figure(
+    width: float = 7.5,
+    height: float = 3.0,
+    *,
+    margins: tuple[float, float, float, float] | None = None,
+) -> tuple[Figure, plt.Axes]:
+    """A figure and its axes in the house style (not registered with pyplot's global state).
+
+    With ``margins`` (inches: left, right, top, bottom) the axes get a fixed place, which is
+    fast; without, matplotlib's constrained layout fits everything, which is slower.
+    """
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(width, height), layout="constrained")
+        fig = Figure(figsize=(width, height), layout=None if margins else "constrained")
         ax = fig.add_subplot()
-    fig.set_layout_engine("constrained")
+    if margins:
+        left, right, top, bottom = margins
+        fig.subplots_adjust(
+            left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height
+        )
     return fig, ax
 
 
