@@ -1,0 +1,271 @@
+"""Benchmark: where one site's time goes, against the in-process floor plus one bare kernel start.
+
+On the 4 demo sites, measured in this run and interleaved site by site (medians over
+``--repeat`` rounds):
+
+* kernel start — a bare ``python3`` kernel started with ``jupyter_client`` until it answers
+  ``kernel_info`` (cold), and the same through our ``IPCKernelManager`` (a fork of the warm kernel
+  process);
+* imports in the kernel — the stack the notebook needs (``pipeline.kernels.WARM_IMPORTS``),
+  imported in a cold kernel, and in a warm-forked kernel (where it should cost nothing);
+* compute — the floor: what the notebook computes, done in this process without Jupyter (load the
+  site's slice, ``analyse_site``, ``write_results`` and every report section as HTML);
+* HTML export — ``render_notebook`` of an executed site notebook with a warm exporter (and, once,
+  the ``jupyter nbconvert --to html --no-input`` CLI for comparison);
+* ours — ``run_site`` on a warm worker (this process, after the pool initializer's warm-up), as
+  the local pool runs it: execute with papermill, render, publish.
+
+Prints ours / (floor + one bare kernel start); the target is at most 2. Nothing here asserts a
+time.
+
+    .venv/bin/python benchmarks/bench_site_cost.py [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from _common import AS_OF, BIN, demo_site_ids, median, tool_env, write_demo_like_project
+
+IMPORT_PROBE = """\
+import importlib, time, sys
+_t = time.perf_counter()
+for _name in {names!r}:
+    importlib.import_module(_name)
+print("IMPORT_SECONDS", time.perf_counter() - _t)
+"""
+
+
+def bare_kernel_start() -> tuple[float, float]:
+    """A cold kernel with plain jupyter_client: (start seconds, seconds to import the stack)."""
+    from jupyter_client.manager import start_new_kernel
+
+    from pipeline.kernels import WARM_IMPORTS
+
+    t0 = time.perf_counter()
+    km, kc = start_new_kernel(
+        kernel_name="python3",
+        startup_timeout=120,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    start = time.perf_counter() - t0
+    try:
+        imports = _probe_imports(kc, WARM_IMPORTS)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    return start, imports
+
+
+def _probe_imports(kc, names) -> float:
+    out: list[str] = []
+
+    def hook(msg):
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+
+    code = IMPORT_PROBE.format(names=tuple(n for n in names if n != "ipykernel.kernelapp"))
+    reply = kc.execute_interactive(code, output_hook=hook, timeout=300)
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"import probe failed: {reply['content']}")
+    return float("".join(out).split("IMPORT_SECONDS")[1].split()[0])
+
+
+async def _warm_kernel_start() -> tuple[float, float]:
+    from pipeline.kernels import WARM_IMPORTS, IPCKernelManager
+
+    t0 = time.perf_counter()
+    km = IPCKernelManager(kernel_name="python3")
+    await km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=120)
+        start = time.perf_counter() - t0
+        out: list[str] = []
+
+        def hook(msg):
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+
+        code = IMPORT_PROBE.format(
+            names=tuple(n for n in WARM_IMPORTS if n != "ipykernel.kernelapp")
+        )
+        await kc.execute_interactive(code, output_hook=hook, timeout=300)
+        imports = float("".join(out).split("IMPORT_SECONDS")[1].split()[0])
+    finally:
+        kc.stop_channels()
+        await km.shutdown_kernel(now=True)
+    return start, imports
+
+
+def warm_kernel_start() -> tuple[float, float]:
+    """A kernel forked from this process's warm kernel process: (start, imports) seconds."""
+    return asyncio.run(_warm_kernel_start())
+
+
+def floor(project, slice_file: Path, validation_file: Path, site_id: str, out: Path) -> float:
+    """The notebook's work done in-process: load the slice, analyse, write results, all sections."""
+    from pipeline import sections
+    from pipeline.analysis import load_site_analysis
+
+    t0 = time.perf_counter()
+    site = load_site_analysis(
+        project_file=str(project), site_data=str(slice_file), site_id=site_id, as_of=AS_OF,
+        validation_file=str(validation_file), run_id="bench",
+    )  # fmt: skip
+    site.write_results(out)
+    parts = [sections.header(site), sections.summary(site), sections.strategy(site)]
+    parts += [sections.metric_section(site, m) for m in site.metrics]
+    parts += [sections.culture(site), sections.data_quality(site), sections.methods(site)]
+    html = "".join(p._repr_html_() for p in parts)
+    assert len(html) > 1000
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3, help="rounds over the 4 demo sites")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = ap.parse_args()
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from pipeline import contracts, inputs
+    from pipeline.config import load_project
+    from pipeline.execute import SiteTask, run_site
+    from pipeline.kernels import WarmKernelServer, warm_kernels_enabled
+    from pipeline.render import render_notebook, warm_up
+
+    tmp = Path(tempfile.mkdtemp(prefix="kz-bench-cost-"))
+    try:
+        project_file = write_demo_like_project(tmp / "project", 4, output=tmp / "out")
+        project = load_project(project_file)
+        site_ids = demo_site_ids(4)
+        tables = inputs.read_tables(project)
+        report = contracts.validate_project(
+            tables, project, as_of=inputs.pd.Timestamp(AS_OF), site_ids=site_ids
+        )
+        slices = inputs.split_by_site(tables, site_ids)
+        staged: dict[str, tuple[Path, Path, str]] = {}
+        for sid in site_ids:
+            slice_file = tmp / "slices" / f"{sid}.inputs.pkl"
+            slices[sid].save(slice_file)
+            vfile = tmp / "slices" / f"{sid}.validation.json"
+            validation = report.for_site(sid)
+            vfile.write_text(json.dumps(validation.to_dict()), encoding="utf-8")
+            staged[sid] = (slice_file, vfile, validation.status)
+
+        def task(sid: str) -> SiteTask:
+            slice_file, vfile, status = staged[sid]
+            stage = tmp / "stage" / uuid.uuid4().hex[:8] / sid
+            return SiteTask(
+                site_id=sid, as_of=AS_OF, run_id="bench", project_file=str(project_file),
+                site_data=str(slice_file), validation_file=str(vfile), stage_dir=str(stage),
+                final_dir=str(tmp / "out" / sid), trash_dir=str(tmp / "out" / ".trash"),
+                validation_status=status,
+            )  # fmt: skip
+
+        # What the pool's initializer does, then one site to warm everything up (not timed).
+        t0 = time.perf_counter()
+        if warm_kernels_enabled():
+            WarmKernelServer.start()
+        warm_up()
+        first = run_site(task(site_ids[0]))
+        if not first.published:
+            raise SystemExit(f"run_site failed: {first.error}")
+        print(
+            f"warm-up: worker initialiser + first site {time.perf_counter() - t0:.1f}s (not counted)"
+        )
+        floor(project_file, *staged[site_ids[0]][:2], site_ids[0], tmp / "floor")
+        executed = tmp / "out" / site_ids[0] / "report.ipynb"
+
+        rows: dict[str, list[float]] = {
+            k: []
+            for k in (
+                "bare_start",
+                "cold_imports",
+                "warm_start",
+                "warm_imports",
+                "floor",
+                "render",
+                "ours",
+                "ours_execute",
+                "ours_render",
+            )  # fmt: skip
+        }
+        for r in range(args.repeat):
+            for sid in site_ids:
+                start, imports = bare_kernel_start()
+                rows["bare_start"].append(start)
+                rows["cold_imports"].append(imports)
+                if warm_kernels_enabled():
+                    wstart, wimports = warm_kernel_start()
+                    rows["warm_start"].append(wstart)
+                    rows["warm_imports"].append(wimports)
+                rows["floor"].append(
+                    floor(project_file, *staged[sid][:2], sid, tmp / "floor" / sid)
+                )
+                t0 = time.perf_counter()
+                outcome = run_site(task(sid))
+                rows["ours"].append(time.perf_counter() - t0)
+                if not outcome.published:
+                    raise SystemExit(f"run_site failed for {sid}: {outcome.error}")
+                rows["ours_execute"].append(outcome.timings["execute"])
+                rows["ours_render"].append(outcome.timings["render"])
+                t0 = time.perf_counter()
+                render_notebook(str(tmp / "out" / sid / "report.ipynb"))
+                rows["render"].append(time.perf_counter() - t0)
+            print(f"round {r + 1}/{args.repeat}: 4 sites, ours median so far "
+                  f"{median(rows['ours']):.2f}s")  # fmt: skip
+
+        nb_copy = tmp / "cli" / "report.ipynb"
+        nb_copy.parent.mkdir()
+        shutil.copyfile(executed, nb_copy)
+        t0 = time.perf_counter()
+        subprocess.run(
+            [str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(nb_copy)],
+            env=tool_env(), check=True, capture_output=True,
+        )  # fmt: skip
+        cli_render = time.perf_counter() - t0
+
+        m = {k: median(v) if v else float("nan") for k, v in rows.items()}
+        n = len(rows["ours"])
+        print()
+        print(f"per-site cost, median of {n} site runs (4 demo sites x {args.repeat}); 2 cores, "
+              "load varies")  # fmt: skip
+        print(f"  kernel start, bare (jupyter_client, cold)        {m['bare_start']:7.3f} s")
+        print(f"  kernel start, ours (fork of the warm kernel)     {m['warm_start']:7.3f} s")
+        print(f"  imports in a cold kernel (WARM_IMPORTS)          {m['cold_imports']:7.3f} s")
+        print(f"  imports in a warm-forked kernel                  {m['warm_imports']:7.3f} s")
+        print(f"  compute in-process (the floor)                   {m['floor']:7.3f} s")
+        print(f"  HTML export, warm exporter (render_notebook)     {m['render']:7.3f} s")
+        print(f"  HTML export, jupyter nbconvert CLI (one call)    {cli_render:7.3f} s")
+        print(f"  ours: run_site on a warm worker                  {m['ours']:7.3f} s   "
+              f"(execute {m['ours_execute']:.3f} s, render {m['ours_render']:.3f} s)")  # fmt: skip
+        overhead = m["ours"] - m["floor"]
+        print(f"  ours minus floor (Jupyter overhead)              {overhead:7.3f} s")
+        target = m["floor"] + m["bare_start"]
+        print(f"  floor + one bare kernel start                    {target:7.3f} s")
+        print(f"ratio_to_floor_plus_kernel: {m['ours'] / target:.2f}")
+    finally:
+        if WarmKernelServer._instance is not None:
+            WarmKernelServer._instance.stop()
+        if args.keep:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
