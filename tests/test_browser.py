@@ -1,0 +1,283 @@
+"""The rendered demo reports and portfolio page in real headless Chromium (Debian's chromium).
+
+One demo run per session, with hostile strings injected into the data and the configuration: an
+event title ``<script>alert(1)</script>``, another ``<img src=x onerror=alert(1)>`` and a site
+name with ``<b>&"'``. Every page is opened once at a 390-px phone viewport; the tests then check
+what the browser saw: no console or page errors, no failed or non-file requests, images loaded,
+text alternatives on every chart, nothing wider than the viewport, the hostile strings shown as
+text and never run, no NaN/None/inf/Traceback text, no code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
+
+AS_OF = "2026-11-27"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+VIEWPORT = 390
+SCRIPT_TITLE = "<script>alert(1)</script>"
+IMG_TITLE = "<img src=x onerror=alert(1)>"
+SITE_NAME = "Dresden Wafer Fab <b>&\"'"
+#: (site, event) that get the hostile titles: a faded and a sustained improvement, so both also
+#: reach the portfolio's ranking of improvements.
+SCRIPT_EVENT = ("hotel-lisbon", "HOT-E1")
+IMG_EVENT = ("build-manchester", "BLD-E1")
+NAME_SITE = "fab-dresden"
+SITES = ("atelier-florence", "build-manchester", "fab-dresden", "hotel-lisbon")
+PAGES = ("index", *SITES)
+WARNING_SITES = {"atelier-florence"}
+CODE_MARKS = ("In [", "Out[", "site_id =", "as_of =", "import pipeline", "from pipeline", ">>>")
+BAD_WORDS = re.compile(r"\b(NaN|None|inf|Traceback)\b")
+
+
+@dataclass
+class PageCheck:
+    """What the browser saw on one page."""
+
+    path: Path
+    console: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    foreign_requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    text: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+    sorted_by_site: list[str] = field(default_factory=list)
+
+
+FACTS_JS = """() => {
+  const top = [...document.querySelectorAll('svg')].filter(s => !s.parentElement.closest('svg'));
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    images: [...document.images].map(i => ({src: i.src.slice(0, 40), ok: i.complete && i.naturalWidth > 0, alt: i.alt})),
+    svgs: top.map(s => ({role: s.getAttribute('role'), label: s.getAttribute('aria-label') || '', cls: s.getAttribute('class') || ''})),
+    scripts: [...document.scripts].map(s => s.textContent),
+    handlers: document.querySelectorAll('[onerror], [onload], [onclick]').length,
+    bolds: [...document.querySelectorAll('b')].map(b => b.textContent),
+    sections: [...document.querySelectorAll('section[id]')].map(s => s.id),
+    banners: document.querySelectorAll('.banner').length,
+    title: document.title,
+  };
+}"""
+
+
+def _inject_hostile_strings(project_file: Path) -> None:
+    data = project_file.parent / "data"
+    events = pd.read_csv(data / "events.csv", dtype=str, keep_default_na=False)
+    for (site, event), title in ((SCRIPT_EVENT, SCRIPT_TITLE), (IMG_EVENT, IMG_TITLE)):
+        hit = (events["site_id"] == site) & (events["event_id"] == event)
+        assert hit.sum() == 1, f"demo event {site}/{event} not found"
+        events.loc[hit, "title"] = title
+    events.to_csv(data / "events.csv", index=False)
+    config = yaml.safe_load(project_file.read_text(encoding="utf-8"))
+    for site in config["sites"]:
+        if site["id"] == NAME_SITE:
+            site["name"] = SITE_NAME
+    project_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo, with hostile strings, run once: ``OUT/<as_of>``."""
+    from pipeline.demo import write_demo_project
+
+    root = tmp_path_factory.mktemp("browser")
+    out = root / "reports"
+    project_file = write_demo_project(root / "project", as_of=AS_OF, output=out)
+    _inject_hostile_strings(project_file)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--project", str(project_file)]
+        + ["--as-of", AS_OF, "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out / AS_OF
+
+
+@pytest.fixture(scope="session")
+def seen(run_dir: Path) -> dict[str, PageCheck]:
+    """Every page opened once in headless Chromium at a 390-px viewport."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    files = {"index": run_dir / "index.html"} | {s: run_dir / s / "report.html" for s in SITES}
+    checks: dict[str, PageCheck] = {}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            context = browser.new_context(viewport={"width": VIEWPORT, "height": 844})
+            for name, path in files.items():
+                checks[name] = _visit(context, path, sorting=name == "index")
+        finally:
+            browser.close()
+    return checks
+
+
+def _visit(context: Any, path: Path, *, sorting: bool) -> PageCheck:
+    check = PageCheck(path=path)
+    page = context.new_page()
+    page.on(
+        "console",
+        lambda m: (
+            check.console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None
+        ),
+    )
+    page.on("pageerror", lambda e: check.page_errors.append(str(e)))
+    page.on("requestfailed", lambda r: check.failed_requests.append(r.url[:120]))
+    page.on(
+        "request",
+        lambda r: (
+            None
+            if r.url.startswith(("file:", "data:", "about:", "blob:"))
+            else check.foreign_requests.append(r.url[:120])
+        ),
+    )
+
+    def on_dialog(dialog: Any) -> None:
+        check.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.goto(path.as_uri(), wait_until="load")
+    check.text = page.inner_text("body")
+    check.facts = page.evaluate(FACTS_JS)
+    if sorting:
+        page.click("#site-sort button[data-key=site]")
+        check.sorted_by_site = page.eval_on_selector_all(
+            "#site-list > li", "items => items.map(i => i.getAttribute('data-site'))"
+        )
+    page.close()
+    return check
+
+
+# --------------------------------------------------------------------------- every page
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_errors_and_no_foreign_requests(seen: dict[str, PageCheck], name: str) -> None:
+    check = seen[name]
+    assert check.console == []
+    assert check.page_errors == []
+    assert check.failed_requests == []
+    assert check.foreign_requests == []
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_images_load_and_charts_have_text_alternatives(
+    seen: dict[str, PageCheck], name: str
+) -> None:
+    facts = seen[name].facts
+    assert all(i["ok"] for i in facts["images"]), facts["images"]
+    assert all(i["alt"].strip() for i in facts["images"]), facts["images"]
+    assert facts["svgs"] or facts["images"], "no chart on the page"
+    for svg in facts["svgs"]:
+        assert svg["role"] == "img" and len(svg["label"]) > 10, svg
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_fits_a_phone(seen: dict[str, PageCheck], name: str) -> None:
+    assert seen[name].facts["scrollWidth"] <= VIEWPORT
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_hostile_strings_are_text_and_never_run(seen: dict[str, PageCheck], name: str) -> None:
+    check = seen[name]
+    expected = {
+        "index": (SCRIPT_TITLE, IMG_TITLE, SITE_NAME),
+        SCRIPT_EVENT[0]: (SCRIPT_TITLE,),
+        IMG_EVENT[0]: (IMG_TITLE,),
+        NAME_SITE: (SITE_NAME,),
+    }.get(name, ())
+    for hostile in expected:
+        assert hostile in check.text, f"{hostile!r} not shown literally on {name}"
+    assert check.dialogs == []
+    facts = check.facts
+    assert facts["handlers"] == 0
+    assert not any("alert(" in s for s in facts["scripts"])
+    assert len(facts["scripts"]) == (1 if name == "index" else 0)  # the portfolio's sort script
+    assert "&" not in "".join(facts["bolds"])  # the site name's <b> is text, not an element
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_missing_values_errors_or_code(seen: dict[str, PageCheck], name: str) -> None:
+    text = seen[name].text
+    assert BAD_WORDS.findall(text) == []
+    for mark in CODE_MARKS:
+        assert mark not in text, f"{mark!r} on {name}"
+
+
+# --------------------------------------------------------------------------- site reports
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_report_sections_in_order(seen: dict[str, PageCheck], run_dir: Path, site: str) -> None:
+    results = json.loads((run_dir / site / "results.json").read_text(encoding="utf-8"))
+    expected = ["summary", "strategy"] + [f"metric-{m['metric_id']}" for m in results["metrics"]]
+    expected += ["culture"] if results.get("culture") else []
+    expected += ["data-quality", "methods"]
+    sections = [s for s in seen[site].facts["sections"] if s in expected]
+    assert sections == expected
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_warning_banner_only_where_data_warned(seen: dict[str, PageCheck], site: str) -> None:
+    banners = seen[site].facts["banners"]
+    assert (banners > 0) == (site in WARNING_SITES)
+    if site in WARNING_SITES:
+        assert "Data-quality warning" in seen[site].text
+
+
+# --------------------------------------------------------------------------- portfolio
+
+
+def test_portfolio_lists_every_site_and_sorts_without_errors(seen: dict[str, PageCheck]) -> None:
+    check = seen["index"]
+    assert check.sorted_by_site == sorted(check.sorted_by_site)
+    assert len(check.sorted_by_site) == len(SITES)
+    assert "Most effective improvements" in check.text
+    assert "Goals off track" in check.text
+    assert "1 with data-quality warnings" in " ".join(check.text.split())
+    assert check.console == [] and check.page_errors == []
+
+
+def test_latest_points_at_the_run(run_dir: Path) -> None:
+    latest = run_dir.parent / "latest"
+    assert latest.is_symlink() and latest.resolve() == run_dir.resolve()
+
+
+def test_screenshots_module_writes_pngs(run_dir: Path, tmp_path: Path) -> None:
+    from pipeline.screenshots import main
+
+    small = tmp_path / "run"  # the portfolio and one report keep this quick
+    (small / "hotel-lisbon").mkdir(parents=True)
+    shutil.copyfile(run_dir / "index.html", small / "index.html")
+    shutil.copyfile(
+        run_dir / "hotel-lisbon" / "report.html", small / "hotel-lisbon" / "report.html"
+    )
+    assert main([str(small), str(tmp_path / "png")]) == 0
+    shots = sorted(p.name for p in (tmp_path / "png").glob("*.png"))
+    assert shots == [
+        "hotel-lisbon-desktop.png",
+        "hotel-lisbon-phone.png",
+        "portfolio-desktop.png",
+        "portfolio-phone.png",
+    ]
+    assert all((tmp_path / "png" / s).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for s in shots)
