@@ -469,35 +469,42 @@ def prepare_frame(table: str, tables: Tables) -> pd.DataFrame:
         raw[list(problem.positions)] = list(problem.values)
         out[f"kz_unparsed_{problem.column}"] = raw
     if table == "observations":
+        # low-cardinality text as categoricals: GX's isin / isnull / duplicated then work on
+        # codes, several times faster on millions of rows
+        for column in ("site_id", "metric_id", "subgroup"):
+            out[column] = frame[column].astype("category")
         metrics = tables["metrics"].dropna(subset=["metric_id"]).drop_duplicates("metric_id")
         chart = dict(zip(metrics["metric_id"], metrics["chart"], strict=True))
         period = dict(zip(metrics["metric_id"], metrics["period"], strict=True))
-        out["kz_chart"] = frame["metric_id"].map(chart)
+        out["kz_chart"] = out["metric_id"].map(chart).astype("category")
         value = frame["value"].to_numpy(dtype="float64")
         out["kz_value_remainder"] = np.abs(value - np.round(value))
-        out["kz_points"] = _points_per_series(frame, frame["metric_id"].map(period))
+        periods = out["metric_id"].map(period).astype(object).to_numpy()
+        out["kz_points"] = _points_per_series(out, periods)
     return out
 
 
-def _points_per_series(frame: pd.DataFrame, period: pd.Series) -> np.ndarray:
+def _points_per_series(frame: pd.DataFrame, period: np.ndarray) -> np.ndarray:
     """For each row, how many periods (day/week/month of its metric) hold data for its site and
     metric; x-bar metrics count subgroups."""
     n = len(frame)
     if n == 0:
         return np.zeros(0, dtype="int64")
-    series = frame.groupby(["site_id", "metric_id"], sort=False, dropna=False).ngroup().to_numpy()
+    site = frame["site_id"].astype("category").cat.codes.to_numpy(dtype="int64") + 1
+    metric = frame["metric_id"].astype("category")
+    width = len(metric.cat.categories) + 1
+    series = site * width + metric.cat.codes.to_numpy(dtype="int64") + 1
     ts = frame["timestamp"].to_numpy(dtype="datetime64[ns]")
     days = ts.astype("datetime64[D]").astype("int64")
     weeks = days - (days + 3) % 7  # 1970-01-01 was a Thursday; weeks start on Monday
     months = ts.astype("datetime64[M]").astype("int64")
-    per = period.to_numpy(dtype=object)
-    key = np.where(per == "day", days, np.where(per == "month", months, weeks))
+    key = np.where(period == "day", days, np.where(period == "month", months, weeks))
     if "subgroup" in frame.columns and frame["subgroup"].notna().any():
         sub_codes, _ = pd.factorize(frame["subgroup"], use_na_sentinel=True)
         key = np.where(sub_codes >= 0, sub_codes.astype("int64") + (1 << 40), key)
     valid = ~np.isnat(ts) & ~np.isnan(frame["value"].to_numpy(dtype="float64"))
-    pairs = np.unique(np.stack([series[valid], key[valid]]), axis=1)
-    counts = np.bincount(pairs[0], minlength=int(series.max()) + 1)
+    pairs = pd.DataFrame({"series": series[valid], "key": key[valid]}).drop_duplicates()
+    counts = np.bincount(pairs["series"].to_numpy(), minlength=int(series.max()) + 1)
     return counts[series]
 
 

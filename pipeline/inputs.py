@@ -214,14 +214,7 @@ def _read_file(table: str, path: Path) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(
-                path,
-                dtype=str,
-                keep_default_na=False,
-                na_values=[""],
-                encoding="utf-8-sig",
-                skipinitialspace=True,
-            )
+            frame = _read_csv(path)
     except UnicodeDecodeError:
         raise _not_utf8(table, path) from None
     except pd.errors.EmptyDataError:
@@ -247,6 +240,16 @@ def _read_file(table: str, path: Path) -> pd.DataFrame:
             rows=[1],
         )
     return frame
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Every cell as text; pyarrow's multi-threaded reader, or pandas' own parser when pyarrow
+    refuses the file (its messages name the line, so a broken file gets the better message)."""
+    options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "na_values": [""]}
+    try:
+        return pd.read_csv(path, engine="pyarrow", encoding="utf-8", **options)
+    except (pd.errors.ParserError, ValueError, ImportError):
+        return pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True, **options)
 
 
 def _not_utf8(table: str, path: Path) -> InputError:
