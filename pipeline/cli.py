@@ -149,6 +149,7 @@ def _run(project_file: str, output: str | None, **kwargs) -> None:
 
     quiet = kwargs.pop("quiet", False)
     verbose = kwargs.pop("verbose", False)
+    send = kwargs.pop("send", False)
     try:
         project = load_project(project_file)
         if output:
@@ -162,7 +163,31 @@ def _run(project_file: str, output: str | None, **kwargs) -> None:
         fail_usage(exc)
         return
     _report_run(result, quiet)
-    sys.exit(result.exit_code)
+    code = result.exit_code
+    if send:
+        code = max(code, _send_after_run(project, result.as_of, quiet))
+    sys.exit(code)
+
+
+def _send_after_run(project: Any, as_of: str, quiet: bool) -> int:
+    """``run --send``: email the run just finished (failed sites go to the error recipients)."""
+    from pipeline.exceptions import DeliveryError
+    from pipeline.mailer import send_run
+
+    try:
+        result = send_run(
+            project,
+            as_of=as_of,
+            on_message=None if quiet else (lambda m: click.echo(m.describe(), err=True)),
+        )
+    except (ConfigError, DeliveryError, LockHeld) as exc:
+        click.echo(f"error: sending failed: {exc}", err=True)
+        return EXIT_USAGE
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if not quiet:
+        click.echo(result.summary(), err=True)
+    return int(result.exit_code)
 
 
 @main.command("run")
@@ -190,8 +215,9 @@ def _run(project_file: str, output: str | None, **kwargs) -> None:
 @click.option("--resume", is_flag=True, help="Skip sites an interrupted run already finished.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the portfolio path.")
 @click.option("-v", "--verbose", is_flag=True, help="Per-site timings on every line.")
+@click.option("--send", is_flag=True, help="Then email the reports, as the send command does.")
 def run_command(
-    project_file, output, as_of, sites, jobs, executor, scheduler, resume, quiet, verbose
+    project_file, output, as_of, sites, jobs, executor, scheduler, resume, quiet, verbose, send
 ) -> None:
     """Validate the inputs and write every site's report, the portfolio page and the manifest.
 
@@ -211,6 +237,7 @@ def run_command(
         resume=resume,
         quiet=quiet,
         verbose=verbose,
+        send=send,
     )
 
 

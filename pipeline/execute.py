@@ -294,8 +294,13 @@ def _run_locked(
 
 def _run_local(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterable[SiteOutcome]:
     if jobs == 1 or len(tasks) == 1:
-        for task in tasks:
-            yield run_site(task)
+        from pipeline.kernels import WarmKernelServer
+
+        try:
+            for task in tasks:
+                yield run_site(task)
+        finally:  # sites ran in this process: do not keep its warm kernel process after the run
+            WarmKernelServer.stop_for_this_process()
         return
     ctx = get_context("spawn")
     with ProcessPoolExecutor(

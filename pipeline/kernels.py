@@ -108,6 +108,11 @@ class WarmKernelServer:
         inst.wait_ready()
         return inst
 
+    @classmethod
+    def stop_for_this_process(cls) -> None:
+        if cls._instance is not None:
+            cls._instance.stop()
+
     def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         ready = Path(self.socket_path + ".ready")

@@ -771,7 +771,9 @@ def build_site_message(
         related.attach(image)
     msg.make_mixed()
     msg.attach(related)  # type: ignore[arg-type]  # typeshed wants EmailMessage; any part works
-    msg.add_attachment(data, maintype="text", subtype="html", filename="report.html")
+    msg.add_attachment(
+        data, maintype="text", subtype="html", filename="report.html", params={"charset": "utf-8"}
+    )
     return msg
 
 

@@ -59,9 +59,16 @@ def _days(n: int) -> str:
     return f"{n} day{'s' if n != 1 else ''}"
 
 
-def describe_target(target_kind: str | None, target_value: Any, better: str | None = None) -> str:
+def describe_target(
+    target_kind: str | None,
+    target_value: Any,
+    better: str | None = None,
+    *,
+    is_rate: bool = False,
+) -> str:
     """A goal's target in words: ``relative -0.5 -> 'halve it (−50%)'``,
-    ``absolute 2.0 (lower is better) -> 'at most 2.0'``."""
+    ``absolute 2.0 (lower is better) -> 'at most 2.0'``; an absolute target of a proportion
+    metric (p charts) reads as a percentage: ``0.03 -> 'at most 3%'``."""
     v = None if is_missing(target_value) else float(target_value)
     if v is None:
         return "no target set"
@@ -79,9 +86,12 @@ def describe_target(target_kind: str | None, target_value: Any, better: str | No
         else:
             words = "hold it"
         return f"{words} ({pct})"
-    level = f"{v:,.6g}"
-    if "." not in level and "e" not in level:
-        level += ".0"
+    if is_rate:
+        level = f"{v * 100:,.6g}%"
+    else:
+        level = f"{v:,.6g}"
+        if "." not in level and "e" not in level:
+            level += ".0"
     if better == "lower":
         return f"at most {level}"
     if better == "higher":
@@ -405,12 +415,15 @@ def build_roadmap(
     achieved = dict(achieved or {})
     names: dict[str, str] = {}
     better: dict[str, str] = {}
+    rates: set[str] = set()
     if metrics is not None and len(metrics):
         for m in metrics.itertuples(index=False):
             mid = _text(getattr(m, "metric_id", None))
             if mid:
                 names[mid] = _text(getattr(m, "name", None)) or mid
                 better[mid] = (_text(getattr(m, "better", None)) or "").lower()
+                if (_text(getattr(m, "chart", None)) or "") in ("p", "p_prime"):
+                    rates.add(mid)
 
     goal_rows: list[GoalRow] = []
     if goals is not None and len(goals):
@@ -433,8 +446,11 @@ def build_roadmap(
                     target_kind=(_text(g.target_kind) or "").lower(),
                     target_value=None if is_missing(g.target_value) else float(g.target_value),
                     target_text=describe_target(
-                        _text(g.target_kind), g.target_value, better.get(metric_id)
-                    ),
+                        _text(g.target_kind),
+                        g.target_value,
+                        better.get(metric_id),
+                        is_rate=metric_id in rates,
+                    ),  # fmt: skip
                     baseline_start=_date(g.baseline_start),
                     baseline_end=_date(g.baseline_end),
                     due_date=due,

@@ -62,7 +62,7 @@ def period_start(times: pd.Series, period: str) -> pd.Series:
     if period == "day":
         return t
     if period == "week":
-        return t - pd.to_timedelta(t.dt.weekday, unit="D")
+        return t - pd.to_timedelta(t.dt.day_of_week, unit="D")
     if period == "month":
         return t.dt.to_period("M").dt.to_timestamp()
     raise StatisticsError(f"unknown period {period!r}; use day, week or month")

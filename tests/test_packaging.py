@@ -67,3 +67,28 @@ def test_site_template_has_one_parameters_cell_and_no_outputs() -> None:
         for line in params.splitlines():
             assert re.match(r'^\w+ = ("[^"]*"|\d+(\.\d+)?|True|False)$', line), line
         assert "password" not in params.lower()
+
+
+def test_readme_tree_and_commands_match_the_repository() -> None:
+    """The README's project tree and command table cannot go stale."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    readme = (ROOT / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme
+    tree = readme.split("```\nnotebooks/", 1)[1].split("```", 1)[0]
+    names = ["notebooks/"] + [
+        line.split()[0] for line in tree.splitlines()[1:] if line and not line.startswith(" ")
+    ]
+    for name in names:
+        assert (ROOT / name).exists(), f"README lists {name}, which does not exist"
+    modules = " ".join(tree.split("pipeline/", 1)[1].split("data_contracts/")[0].split())
+    for module in re.findall(r"[a-z_]+(?=[,/ ]|$)", modules.replace("the package:", "")):
+        path = ROOT / "pipeline" / module
+        assert path.with_suffix(".py").exists() or path.is_dir(), f"README names pipeline/{module}"
+    listed = set(re.findall(r"^\| `(\w+)` \|", readme, flags=re.M))
+    help_text = CliRunner().invoke(main, ["--help"]).output
+    for command in listed:
+        assert f"  {command} " in help_text or f"  {command}\n" in help_text, command
+    assert listed >= {"run", "validate", "send", "chart", "impact", "demo"}

@@ -177,3 +177,11 @@ def test_empty_roadmap_chart():
     assert r.is_empty and r.to_dict()["n_events"] == 0
     assert "No goals" in r._repr_html_()
     assert plot_roadmap(r).alt.endswith("no improvement events.")
+
+
+def test_absolute_target_of_a_proportion_reads_as_a_percentage() -> None:
+    from pipeline.roadmap import describe_target
+
+    assert describe_target("absolute", 0.03, "lower", is_rate=True) == "at most 3%"
+    assert describe_target("absolute", 0.955, "higher", is_rate=True) == "at least 95.5%"
+    assert describe_target("absolute", 2.0, "lower") == "at most 2.0"

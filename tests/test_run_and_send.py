@@ -1,0 +1,63 @@
+"""A real run's reports, emailed through a real SMTP server on loopback: the email carries the
+numbers of results.json, its cid: images resolve, and the report is attached."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AS_OF, write_mini_project
+from tests.mail_fixtures import SmtpServer, smtp_env
+
+pytestmark = pytest.mark.slow
+
+EMAIL = """
+email:
+  from: "Kaizen Reports <kaizen@example.com>"
+  error_recipients: [analytics@example.com]
+"""
+
+
+def test_run_send_delivers_each_site_report_from_results_json(tmp_path: Path) -> None:
+    project_file = write_mini_project(tmp_path / "p")
+    project_file.write_text(project_file.read_text() + EMAIL)
+    with SmtpServer() as server:
+        env = {**os.environ, **smtp_env(server.port)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipeline", "run", "--project", str(project_file),
+             "--as-of", AS_OF, "--send"],
+            capture_output=True, text=True, env=env, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        received = list(server.received)
+    out = tmp_path / "p" / "out" / AS_OF
+    assert sorted(r.rcpt_tos[0] for r in received) == [
+        "ops-north@example.com", "ops-south@example.com"
+    ]  # fmt: skip
+    for r in received:
+        msg = r.message
+        site = "north" if "north" in r.rcpt_tos[0] else "south"
+        results = json.loads((out / site / "results.json").read_text())
+        assert msg["Subject"] == (
+            f"[Kaizen] {results['site_name']} — {AS_OF}: {results['summary']['headline']}"
+        )
+        html_part = msg.get_body(preferencelist=("html",))
+        body = html_part.get_content()
+        for finding in results["summary"]["findings"]:
+            assert finding.replace("“", "&ldquo;")[:20] in body or finding[:20] in body
+        cids = {
+            p["Content-ID"].strip("<>") for p in msg.walk() if p.get_content_type() == "image/png"
+        }
+        referenced = set(__import__("re").findall(r'src="cid:([^"]+)"', body))
+        assert referenced and referenced <= cids
+        attachments = [p for p in msg.iter_attachments() if p.get_filename() == "report.html"]
+        assert len(attachments) == 1
+        assert attachments[0].get_content() == (out / site / "report.html").read_text()
+        assert msg.get_body(preferencelist=("plain",)) is not None
+    ledger = json.loads((out / "send-ledger.json").read_text())
+    assert {e["outcome"] for e in ledger["entries"]} == {"sent"}
