@@ -127,8 +127,8 @@ def _pss_kib(pid: int) -> int:
     return 0
 
 
-def _children(pid: int) -> list[int]:
-    """Every descendant of ``pid`` (Linux /proc, no psutil needed)."""
+def _children(pid: int) -> dict[int, int]:
+    """Every descendant of ``pid`` with its parent's pid (Linux /proc, no psutil needed)."""
     kids: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -140,11 +140,12 @@ def _children(pid: int) -> list[int]:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         kids.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
+    out: dict[int, int] = {}
+    todo = [pid]
     while todo:
         p = todo.pop()
         for c in kids.get(p, ()):
-            out.append(c)
+            out[c] = p
             todo.append(c)
     return out
 
@@ -170,6 +171,7 @@ class TreeMemory:
         self.interval = interval
         self.peaks: dict[int, int] = {}  # pid -> peak bytes (max of sampled RSS and VmHWM)
         self.names: dict[int, str] = {}
+        self.parents: dict[int, int] = {}
         self.total_peak = 0  # peak of the tree's summed RSS (counts shared pages repeatedly)
         self.total_pss_peak = 0  # peak of the tree's summed PSS (shared pages counted once)
         self._stop = threading.Event()
@@ -190,7 +192,9 @@ class TreeMemory:
 
     def sample(self) -> None:
         total = pss = 0
-        for pid in [self.pid, *_children(self.pid)]:
+        tree = _children(self.pid)
+        self.parents.update(tree)
+        for pid in [self.pid, *tree]:
             rss = _status_kib(pid, "VmRSS") * 1024
             hwm = _status_kib(pid, "VmHWM") * 1024
             if not rss:
@@ -207,14 +211,20 @@ class TreeMemory:
         """Peak bytes per process, grouped by what the process is (from its command line)."""
         roles: dict[str, list[int]] = {}
         for pid, peak in self.peaks.items():
-            roles.setdefault(classify(self.names.get(pid, "")), []).append(peak)
+            parent = self.names.get(self.parents.get(pid, -1), "")
+            roles.setdefault(classify(self.names.get(pid, ""), parent), []).append(peak)
         return roles
 
 
-def classify(cmdline: str) -> str:
+def classify(cmdline: str, parent: str = "") -> str:
+    """A process's role in a run, from its command line and its parent's."""
     if "pipeline.kernels" in cmdline:
-        return "warm kernel process"
-    if "kernel_launcher" in cmdline or "ipykernel" in cmdline:
+        # A site's kernel is a fork of the warm kernel process: same command line, but its
+        # parent is the warm process.
+        return "site kernel" if "pipeline.kernels" in parent else "warm kernel process"
+    if "kernel_launcher.py" in cmdline:
+        return "kernel launcher"
+    if "ipykernel" in cmdline:
         return "site kernel"
     if "multiprocessing" in cmdline and "spawn" in cmdline:
         return "pool worker"
