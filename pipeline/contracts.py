@@ -368,6 +368,7 @@ class _Engine:
         from great_expectations.expectations.expectation_configuration import (
             ExpectationConfiguration,
         )
+        from great_expectations.expectations.metadata_types import FailureSeverity
 
         key = (table, tuple(r.rule for r in rules))
         if key not in self._suites:
@@ -375,7 +376,7 @@ class _Engine:
                 ExpectationConfiguration(
                     type=r.expectation,
                     kwargs=r.kwargs,
-                    severity=r.severity,
+                    severity=FailureSeverity(r.severity),
                     meta={"rule": r.rule, "severity": r.severity, "description": r.description},
                 ).to_domain_obj()
                 for r in rules
@@ -670,7 +671,7 @@ def _attribute(
 ) -> list[tuple[str | None, Failure]]:
     """Split one failed rule into (site, Failure) pairs; site None means every site."""
     table = rule.table
-    base = {
+    base: dict[str, Any] = {
         "table": table,
         "rule": rule.rule,
         "description": rule.description,
@@ -723,7 +724,9 @@ def _attribute(
         groups: dict[str | None, list[int]] = {}
         metric = frame["metric_id"].to_numpy(dtype=object)[pos]
         for p, m in zip(pos, metric, strict=True):
-            users = metric_sites.get(str(m)) if isinstance(m, str) else None
+            users: set[str | None] = (
+                set(metric_sites.get(str(m), ())) if isinstance(m, str) else set()
+            )
             for s in sorted(users or {None}, key=lambda x: x or ""):
                 groups.setdefault(s, []).append(int(p))
         keys: list[tuple[str | None, np.ndarray]] = [(s, np.asarray(v)) for s, v in groups.items()]

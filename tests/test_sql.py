@@ -16,7 +16,10 @@ from pipeline.contracts import validate_project
 from pipeline.exceptions import InputError
 from pipeline.inputs import SCHEMA, read_tables
 from tests.conftest import AS_OF
-from tests.contract_fixtures import PostgresServer, postgres_server  # noqa: F401 - fixture
+from tests.contract_fixtures import PostgresServer
+
+#: the throwaway PostgreSQL server fixture (postgres_server) lives there
+pytest_plugins = ["tests.contract_fixtures"]
 
 DEMO_AS_OF = "2026-06-29"
 PG_PASSWORD_ENV = "KAIZEN_TEST_PG_PASSWORD"
@@ -157,7 +160,7 @@ def demo_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo_pg(postgres_server: PostgresServer, demo_csv: Path) -> Path:  # noqa: F811
+def demo_pg(postgres_server: PostgresServer, demo_csv: Path) -> Path:
     """The demo's tables loaded into a fresh PostgreSQL database with SQL column types."""
     admin = sa.create_engine(postgres_server.url(with_password=True), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -175,7 +178,7 @@ def demo_pg(postgres_server: PostgresServer, demo_csv: Path) -> Path:  # noqa: F
 
 def test_postgres_frames_equal_the_csv(
     demo_csv: Path, demo_pg: Path, monkeypatch, postgres_server
-) -> None:  # noqa: F811
+) -> None:
     monkeypatch.setenv(PG_PASSWORD_ENV, postgres_server.password)
     csv_tables = read_tables(load_project(demo_csv))
     pg_project = load_project(demo_pg)
@@ -197,7 +200,7 @@ def test_postgres_wrong_password_is_an_input_error(demo_pg: Path, monkeypatch) -
 
 def test_demo_from_postgres_gives_identical_results(
     demo_csv: Path, demo_pg: Path, monkeypatch, postgres_server
-) -> None:  # noqa: F811
+) -> None:
     """The acceptance criterion: the same demo data read from PostgreSQL gives identical
     results.json (two sites, to keep the test short: the one with the data-quality warning and
     one other)."""
