@@ -287,20 +287,17 @@ class SiteAnalysis:
         return path
 
     def write_key_charts(self, output_dir: str | Path) -> list[Path]:
-        """PNG files of the key charts (for the email's ``cid:`` images)."""
+        """PNG files of the key charts (for the email's ``cid:`` images): the same charts the
+        report shows, against the frozen baseline where the metric has improvement events."""
         from pipeline.findings import summarise_site
-        from pipeline.plots.control import plot_control_chart
+        from pipeline.sections import control_chart_image
 
         written = []
         for item in summarise_site(self).key_charts:
             metric = self.metric(item["metric_id"])
-            chart = metric.frozen if metric.frozen is not None else metric.chart
-            if chart is None:
+            image = control_chart_image(metric, frozen=metric.frozen is not None)
+            if image is None:
                 continue
-            image = plot_control_chart(
-                chart, title=metric.name, unit=metric.unit, phase_names=metric.phase_names,
-                width=6.0, height=2.6,
-            )  # fmt: skip
             path = Path(output_dir) / item["file"]
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(image.png)

@@ -27,6 +27,7 @@ from pipeline.findings import (
     value_text,
 )
 from pipeline.formatting import fmt_date, fmt_number, fmt_percent, is_missing
+from pipeline.plots.style import ChartImage
 
 CHART_NAMES = {
     "xmr": "XmR (individuals)",
@@ -390,9 +391,32 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> str:
     return "".join(parts)
 
 
-def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
+_CHART_CACHE: dict[int, tuple[Any, ChartImage]] = {}
+
+
+def control_chart_image(metric: MetricAnalysis, *, frozen: bool = False) -> ChartImage | None:
+    """The metric's control chart (recalculated limits, or against the frozen baseline) as the
+    report shows it; drawn once per process and reused for the email's key-chart PNGs."""
     from pipeline.plots.control import plot_control_chart
 
+    chart = metric.frozen if frozen else metric.chart
+    if chart is None:
+        return None
+    cached = _CHART_CACHE.get(id(chart))
+    if cached is not None and cached[0] is chart:
+        return cached[1]
+    if frozen:
+        title = "Against the frozen baseline"
+    elif metric.frozen is not None:
+        title = "Limits recalculated at each change"
+    else:
+        title = "Run chart around the median" if metric.chart_type == "run" else "Control chart"
+    image = plot_control_chart(chart, title=title, unit=metric.unit, phase_names=metric.phase_names)
+    _CHART_CACHE[id(chart)] = (chart, image)  # keeps the chart alive, so its id stays unique
+    return image
+
+
+def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
     parts = [
         f'<section id="metric-{esc(metric.metric_id)}"><h2>{esc(metric.name)}</h2>',
         f'<p class="meta">{esc(CHART_NAMES.get(metric.chart_type, metric.chart_type))} chart · '
@@ -403,24 +427,9 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
         f"<p><strong>{esc(_metric_sentence(metric))}</strong></p>",
     ]
     if metric.chart is not None:
-        parts.append(
-            plot_control_chart(
-                metric.chart,
-                title=(
-                    "Limits recalculated at each change" if metric.frozen is not None
-                    else "Run chart around the median" if metric.chart_type == "run"
-                    else "Control chart"
-                ),
-                unit=metric.unit, phase_names=metric.phase_names,
-            )._repr_html_()
-        )  # fmt: skip
-        if metric.frozen is not None:
-            parts.append(
-                plot_control_chart(
-                    metric.frozen, title="Against the frozen baseline",
-                    unit=metric.unit, phase_names=metric.phase_names,
-                )._repr_html_()
-            )  # fmt: skip
+        for image in (control_chart_image(metric), control_chart_image(metric, frozen=True)):
+            if image is not None:
+                parts.append(image._repr_html_())
         parts.append(_phase_table(metric))
         parts.append(_signal_list(metric))
         frame = pd.DataFrame(

@@ -34,7 +34,7 @@ def plot_segmented(estimate: ImpactEstimate, *, name: str = "Metric", unit: str 
     """Observed points, fitted pre/post lines, the counterfactual (no-change) line with its
     confidence band, the change point, and the transition shaded."""
     seg = estimate.segmented_regression
-    fig, ax = new_figure()
+    fig, ax = new_figure(margins=(0.75, 0.3, 0.35, 0.72))
     label = f"{name} ({unit})" if unit else name
     if seg is None:
         ax.text(0.5, 0.5, "not enough data for segmented regression", ha="center", va="center",
@@ -68,7 +68,7 @@ def plot_segmented(estimate: ImpactEstimate, *, name: str = "Metric", unit: str 
             label="without the change")  # fmt: skip
     ax.set_ylabel(label)
     ax.set_title(f"{name}: before and after the change", loc="left")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=6, fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=6, fontsize=7)
     c = seg.counterfactual
     lvl = seg.level_change
     level = f"{100 * (1 - estimate.alpha):g}%"
