@@ -216,7 +216,9 @@ def _parse(raw: dict[str, Any], path: Path) -> Project:
     tables: dict[str, TableSource] = {}
     for tname, spec in tables_raw.items():
         if tname not in TABLES:
-            raise ConfigError(f"unknown table {tname!r} in tables; known tables: {', '.join(TABLES)}")
+            raise ConfigError(
+                f"unknown table {tname!r} in tables; known tables: {', '.join(TABLES)}"
+            )
         tables[tname] = _parse_source(tname, spec, root, database)
     missing = [t for t in TABLES_REQUIRED if t not in tables]
     if missing:
