@@ -421,6 +421,21 @@ def _as_text(values: pd.Series) -> pd.Series:
     return out
 
 
+def _arrow_float(values: pd.Series) -> pd.Series | None:
+    """The column as float64 through one vectorised pyarrow cast, or None when any value does
+    not parse (the slower path then finds which)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pc.utf8_trim_whitespace(pa.array(values.astype("str").array))
+        arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+        out = pc.cast(arr, pa.float64())
+    except Exception:  # noqa: BLE001 - any refusal means "not all numbers": take the slow path
+        return None
+    return pd.Series(out.to_numpy(zero_copy_only=False), index=values.index, dtype="float64")
+
+
 def _parse_column(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
     """Parsed values and a mask of non-empty values that did not parse."""
     present = values.notna()
@@ -428,6 +443,11 @@ def _parse_column(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             parsed = values.astype("float64")
             return parsed, pd.Series(False, index=values.index)
+        fast = _arrow_float(values)
+        if fast is not None:  # every value parsed: no per-value work left
+            bad = pd.Series(np.isinf(fast.fillna(0.0).to_numpy()), index=values.index)
+            fast[bad.to_numpy()] = np.nan
+            return fast, bad
         text = values.astype("string").str.strip()
         present &= (text != "").fillna(False)
         parsed = pd.to_numeric(text, errors="coerce").astype("float64")

@@ -112,3 +112,18 @@ def test_split_by_site_and_hand_off(tmp_path: Path, mini_project: Path) -> None:
     north.save(tmp_path / "north.pkl")
     back = SiteTables.load(tmp_path / "north.pkl")
     pd.testing.assert_frame_equal(back["observations"], north["observations"])
+
+
+def test_clean_numbers_take_the_fast_path_and_inf_is_refused() -> None:
+    metrics = pd.DataFrame({c: ["m"] for c in SCHEMA["metrics"]})
+    events = pd.DataFrame({c: [] for c in SCHEMA["events"]})
+    obs = pd.DataFrame(
+        {"site_id": "a", "metric_id": "m", "timestamp": "2026-01-05",
+         "value": [" 1.5", "2", "", "1e3"], "n": ["inf", "3", "4", "5"]}
+    )  # fmt: skip
+    tables = parse_tables({"metrics": metrics, "observations": obs, "events": events})
+    frame = tables["observations"]
+    assert frame["value"].tolist()[:2] == [1.5, 2.0] and np.isnan(frame["value"].iloc[2])
+    assert frame["value"].iloc[3] == 1000.0
+    (problem,) = tables.problems
+    assert problem.column == "n" and problem.rows == (2,) and np.isnan(frame["n"].iloc[0])
