@@ -91,6 +91,8 @@ class RunResult:
     sites: tuple[SiteOutcome, ...]
     seconds: float
     validation_seconds: float = 0.0
+    #: contract failures of rows that belong to no selected site (e.g. an unconfigured site id)
+    data_outside_sites: tuple[dict[str, Any], ...] = ()
 
     @property
     def failed_sites(self) -> tuple[SiteOutcome, ...]:
@@ -224,6 +226,7 @@ def _run_locked(
 
     t0 = time.perf_counter()
     tables = inputs.read_tables(project) if todo else None
+    outside: tuple[dict[str, Any], ...] = ()
     validation_seconds = 0.0
     tasks: list[SiteTask] = []
     stage_root = out_root / STAGING / run_id
@@ -234,6 +237,12 @@ def _run_locked(
         slices = inputs.split_by_site(tables, [s.id for s in todo])
         validation_seconds = time.perf_counter() - t0
         log.write(f"read and validated the inputs in {validation_seconds:.2f}s")
+        outside = tuple(
+            {**f.to_dict(), "site_id": f.site_id, "message": str(f)}
+            for f in report.project_failures
+        )
+        for f in outside:
+            log.write(f"data outside the selected sites: {f['message']}")
         for site in todo:
             validation = report.for_site(site.id)
             stage = stage_root / site.id
@@ -281,6 +290,7 @@ def _run_locked(
         sites=tuple(outcomes),
         seconds=time.perf_counter() - started,
         validation_seconds=validation_seconds,
+        data_outside_sites=outside,
     )
     write_manifest(result, project)
     portfolio.write_portfolio(project, out_root, as_of=as_of_text, run_id=run_id)
@@ -641,6 +651,7 @@ def write_manifest(result: RunResult, project: Project) -> Path:
             }
             for o in result.sites
         ],
+        "data_outside_sites": list(result.data_outside_sites),
         "summary": {
             "ok": sum(o.status == "ok" for o in result.sites),
             "warnings": sum(o.status == "warnings" for o in result.sites),

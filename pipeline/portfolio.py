@@ -150,6 +150,15 @@ def render_portfolio(
         if newer
         else ""
     )
+    outside = manifest.get("data_outside_sites") or []
+    if outside:
+        items = "".join(
+            f"<li>{esc(f.get('message') or f.get('description'))}</li>" for f in outside
+        )
+        newer_note += (
+            '<div class="banner fail" role="note"><strong>Data that belongs to no configured '
+            f"site</strong> (no report was made for it):<ul>{items}</ul></div>"
+        )
     generated = manifest.get("generated_at")
     generated_text = (
         f" · generated {esc(str(generated)[:16].replace('T', ' '))} UTC" if generated else ""

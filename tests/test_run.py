@@ -137,3 +137,17 @@ def test_single_site_and_rerun_is_idempotent(mini_project: Path) -> None:
     before.pop("run_id"), after.pop("run_id")
     assert before == after
     assert not (first.output / ".staging").exists() and not (first.output / ".trash").exists()
+
+
+def test_data_for_an_unconfigured_site_is_named_in_manifest_and_index(mini_project: Path) -> None:
+    obs = mini_project.parent / "data" / "observations.csv"
+    with obs.open("a") as fh:
+        fh.write("west,lead_time,2026-06-01,21.5,,\n")
+    project = load_project(mini_project)
+    result = run_project(project, as_of=AS_OF, site_ids=["north"], jobs=1)
+    assert result.success  # the configured site is produced
+    manifest = json.loads((result.output / "manifest.json").read_text())
+    outside = manifest["data_outside_sites"]
+    assert outside and "west" in outside[0]["message"]
+    index = (result.output / "index.html").read_text()
+    assert "belongs to no configured" in index and "west" in index
