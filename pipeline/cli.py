@@ -17,6 +17,19 @@ from pipeline.exceptions import ConfigError, InputError, KaizenError, LockHeld
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+#: Options several commands share.
+project_option = click.option(
+    "--project",
+    "project_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The project's kaizen.yaml.",
+)
+output_option = click.option(
+    "--output", type=click.Path(file_okay=False), help="Output folder (default: the project's)."
+)
+
+
 def fail_usage(exc: KaizenError | str) -> None:
     """Print a usage/configuration error and leave with exit code 2."""
     click.echo(f"error: {exc}", err=True)
@@ -191,16 +204,8 @@ def _send_after_run(project: Any, as_of: str, quiet: bool) -> int:
 
 
 @main.command("run")
-@click.option(
-    "--project",
-    "project_file",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The project's kaizen.yaml.",
-)
-@click.option(
-    "--output", type=click.Path(file_okay=False), help="Output folder (default: the project's)."
-)
+@project_option
+@output_option
 @click.option("--as-of", "as_of", help="Report date, YYYY-MM-DD (default: today).")
 @click.option("--site", "sites", multiple=True, help="Run only this site id (repeatable).")
 @click.option(
@@ -434,16 +439,8 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
 
 
 @main.command("send")
-@click.option(
-    "--project",
-    "project_file",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The project's kaizen.yaml.",
-)
-@click.option(
-    "--output", type=click.Path(file_okay=False), help="Output folder (default: the project's)."
-)
+@project_option
+@output_option
 @click.option(
     "--as-of",
     "as_of",
@@ -757,13 +754,7 @@ def chart_command(
 
 
 @main.command("validate")
-@click.option(
-    "--project",
-    "project_file",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The project's kaizen.yaml.",
-)
+@project_option
 @click.option("--site", "sites", multiple=True, help="Check only this site id (repeatable).")
 @click.option("--as-of", "as_of", help="Report date, YYYY-MM-DD (default: today).")
 @click.option(

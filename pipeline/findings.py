@@ -21,6 +21,14 @@ VARIATION_TEXT = {
     "special_cause_neutral": "Special cause: neither better nor worse",
     "not_enough_data": "Not enough data",
 }
+#: NHS Making Data Count variation icons: (symbol, css class); colour is never the only signal.
+VARIATION_ICON = {
+    "common_cause": ("○", "common"),
+    "special_cause_improvement": ("▲", "improvement"),
+    "special_cause_concern": ("▼", "concern"),
+    "special_cause_neutral": ("◆", "neutral"),
+    "not_enough_data": ("–", "common"),
+}
 ASSURANCE_TEXT = {
     "consistently_meets": "Consistently meets the target",
     "hit_and_miss": "Hit and miss against the target",

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
 import pandas as pd
 
 NOT_ENOUGH = "not enough data"
+
+
+def esc(value: object) -> str:
+    """Text from data or configuration, escaped for HTML (None reads as empty)."""
+    return html.escape("" if value is None else str(value), quote=True)
 
 
 def is_missing(value: Any) -> bool:

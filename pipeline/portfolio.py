@@ -8,7 +8,6 @@ sparklines and one small inline script that sorts the site list (the list reads 
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
@@ -20,21 +19,14 @@ from urllib.parse import quote
 import pandas as pd
 
 from pipeline.config import Project
-from pipeline.findings import GOAL_STATUS_TEXT, OUTCOME_TEXT, VARIATION_TEXT
-from pipeline.formatting import fmt_date, is_missing
+from pipeline.findings import GOAL_STATUS_TEXT, OUTCOME_TEXT, VARIATION_ICON, VARIATION_TEXT
+from pipeline.formatting import esc, fmt_date, is_missing
 
 CSS = Path(__file__).parent / "templates" / "kaizen" / "static" / "report.css"
 
 #: Problems first: the order the site list starts in, and the "status" sort key.
 STATUS_RANK = {"failed": 0, "warnings": 1, "ok": 2}
 STATUS_TEXT = {"ok": "ok", "warnings": "warnings", "failed": "failed"}
-VARIATION_ICON = {
-    "common_cause": ("○", "common"),
-    "special_cause_improvement": ("▲", "improvement"),
-    "special_cause_concern": ("▼", "concern"),
-    "special_cause_neutral": ("◆", "neutral"),
-    "not_enough_data": ("–", "common"),
-}
 #: Outcomes worth copying, best first: still holding, then gains that faded.
 RANKED_OUTCOMES = ("sustained", "faded")
 OFF_TRACK = ("missed", "off_track")
@@ -72,10 +64,6 @@ SORT_SCRIPT = """
   bar.hidden = false;
 })();
 """
-
-
-def esc(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
 
 
 def text_or(value: object, default: str = "not enough data") -> str:

@@ -8,7 +8,6 @@ Every string that comes from data or configuration passes through :func:`esc`, s
 from __future__ import annotations
 
 import base64
-import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,12 +20,13 @@ from pipeline.findings import (
     ASSURANCE_TEXT,
     GOAL_STATUS_TEXT,
     OUTCOME_TEXT,
+    VARIATION_ICON,
     VARIATION_TEXT,
     event_sentence,
     summarise_site,
     value_text,
 )
-from pipeline.formatting import fmt_date, fmt_number, fmt_percent, is_missing
+from pipeline.formatting import esc, fmt_date, fmt_number, fmt_percent, is_missing
 from pipeline.plots.style import ChartImage
 
 CHART_NAMES = {
@@ -41,13 +41,6 @@ CHART_NAMES = {
     "p_prime": "Laney p′",
     "u_prime": "Laney u′",
 }
-VARIATION_ICON = {
-    "common_cause": ("○", "common"),
-    "special_cause_improvement": ("▲", "improvement"),
-    "special_cause_concern": ("▼", "concern"),
-    "special_cause_neutral": ("◆", "neutral"),
-    "not_enough_data": ("–", "common"),
-}
 ASSURANCE_ICON = {
     "consistently_meets": ("P", "met"),
     "hit_and_miss": ("?", "hitmiss"),
@@ -55,10 +48,6 @@ ASSURANCE_ICON = {
     "not_applicable": ("–", "common"),
     "no_target": ("–", "common"),
 }
-
-
-def esc(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
 
 
 @dataclass(frozen=True, slots=True)
