@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 AS_OF = "2026-06-29"
+#: fixtures shared by several modules (the throwaway PostgreSQL server lives there)
+pytest_plugins = ["tests.contract_fixtures"]
 
 
 def write_mini_project(root: Path, *, sites: tuple[str, ...] = ("north", "south")) -> Path:

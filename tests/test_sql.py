@@ -18,8 +18,6 @@ from pipeline.inputs import SCHEMA, read_tables
 from tests.conftest import AS_OF
 from tests.contract_fixtures import PostgresServer
 
-#: the throwaway PostgreSQL server fixture (postgres_server) lives there
-pytest_plugins = ["tests.contract_fixtures"]
 
 DEMO_AS_OF = "2026-06-29"
 PG_PASSWORD_ENV = "KAIZEN_TEST_PG_PASSWORD"
