@@ -115,8 +115,15 @@ def warm_kernel_start() -> tuple[float, float]:
     return asyncio.run(_warm_kernel_start())
 
 
-def floor(project, slice_file: Path, validation_file: Path, site_id: str, out: Path) -> float:
-    """The notebook's work done in-process: load the slice, analyse, write results, all sections."""
+def floor(
+    project, slice_file: Path, validation_file: Path, site_id: str, out: Path
+) -> dict[str, float]:
+    """The notebook's work done in-process: load the slice, analyse, write results, all sections.
+
+    Returns seconds per part: ``analyse`` (load the slice and ``analyse_site``), ``results``
+    (``write_results``: results.json and the key charts' PNGs for the email), ``sections`` (every
+    section's HTML) and ``total``.
+    """
     from pipeline import sections
     from pipeline.analysis import load_site_analysis
 
@@ -125,12 +132,30 @@ def floor(project, slice_file: Path, validation_file: Path, site_id: str, out: P
         project_file=str(project), site_data=str(slice_file), site_id=site_id, as_of=AS_OF,
         validation_file=str(validation_file), run_id="bench",
     )  # fmt: skip
+    t1 = time.perf_counter()
     site.write_results(out)
+    t2 = time.perf_counter()
     parts = [sections.header(site), sections.summary(site), sections.strategy(site)]
     parts += [sections.metric_section(site, m) for m in site.metrics]
     parts += [sections.culture(site), sections.data_quality(site), sections.methods(site)]
     html = "".join(p._repr_html_() for p in parts)
+    t3 = time.perf_counter()
     assert len(html) > 1000
+    return {"analyse": t1 - t0, "results": t2 - t1, "sections": t3 - t2, "total": t3 - t0}
+
+
+def render_without_soup(path: Path) -> float:
+    """Our exporter's template rendering alone, skipping ``HTMLExporter.from_notebook_node``'s
+    BeautifulSoup re-parse (which only adds missing ``alt`` texts and ``tabindex`` on JupyterLab
+    classes). Measured to show what that pass costs; not what the pipeline does."""
+    import nbformat
+    from nbconvert.exporters.templateexporter import TemplateExporter
+
+    from pipeline.render import _exporter
+
+    nb = nbformat.read(str(path), as_version=4)
+    t0 = time.perf_counter()
+    TemplateExporter.from_notebook_node(_exporter(), nb)
     return time.perf_counter() - t0
 
 
@@ -198,7 +223,11 @@ def main() -> None:
                 "warm_start",
                 "warm_imports",
                 "floor",
+                "floor_analyse",
+                "floor_results",
+                "floor_sections",
                 "render",
+                "render_nosoup",
                 "ours",
                 "ours_execute",
                 "ours_render",
@@ -213,9 +242,9 @@ def main() -> None:
                     wstart, wimports = warm_kernel_start()
                     rows["warm_start"].append(wstart)
                     rows["warm_imports"].append(wimports)
-                rows["floor"].append(
-                    floor(project_file, *staged[sid][:2], sid, tmp / "floor" / sid)
-                )
+                parts = floor(project_file, *staged[sid][:2], sid, tmp / "floor" / sid)
+                for part, seconds in parts.items():
+                    rows["floor" if part == "total" else f"floor_{part}"].append(seconds)
                 t0 = time.perf_counter()
                 outcome = run_site(task(sid))
                 rows["ours"].append(time.perf_counter() - t0)
@@ -226,6 +255,9 @@ def main() -> None:
                 t0 = time.perf_counter()
                 render_notebook(str(tmp / "out" / sid / "report.ipynb"))
                 rows["render"].append(time.perf_counter() - t0)
+                rows["render_nosoup"].append(
+                    render_without_soup(tmp / "out" / sid / "report.ipynb")
+                )
             print(f"round {r + 1}/{args.repeat}: 4 sites, ours median so far "
                   f"{median(rows['ours']):.2f}s")  # fmt: skip
 
@@ -249,7 +281,11 @@ def main() -> None:
         print(f"  imports in a cold kernel (WARM_IMPORTS)          {m['cold_imports']:7.3f} s")
         print(f"  imports in a warm-forked kernel                  {m['warm_imports']:7.3f} s")
         print(f"  compute in-process (the floor)                   {m['floor']:7.3f} s")
+        print(f"    load slice + analyse_site                      {m['floor_analyse']:7.3f} s")
+        print(f"    write_results (results.json + key chart PNGs)  {m['floor_results']:7.3f} s")
+        print(f"    every section's HTML (SVG charts)              {m['floor_sections']:7.3f} s")
         print(f"  HTML export, warm exporter (render_notebook)     {m['render']:7.3f} s")
+        print(f"    of which template alone (no BeautifulSoup pass) {m['render_nosoup']:6.3f} s")
         print(f"  HTML export, jupyter nbconvert CLI (one call)    {cli_render:7.3f} s")
         print(f"  ours: run_site on a warm worker                  {m['ours']:7.3f} s   "
               f"(execute {m['ours_execute']:.3f} s, render {m['ours_render']:.3f} s)")  # fmt: skip
