@@ -18,7 +18,7 @@ On the 4 demo sites, measured in this run and interleaved site by site (medians 
 Prints ours / (floor + one bare kernel start); the target is at most 2. Nothing here asserts a
 time.
 
-    .venv/bin/python benchmarks/bench_site_cost.py [--repeat 3]
+    .venv/bin/python benchmarks/bench_site_cost.py [--repeat 2]
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def render_without_soup(path: Path) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=3, help="rounds over the 4 demo sites")
+    ap.add_argument("--repeat", type=int, default=2, help="rounds over the 4 demo sites")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args()
 
