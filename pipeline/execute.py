@@ -194,7 +194,6 @@ def _run_locked(
     kernel_name: str,
     started: float,
 ) -> RunResult:
-    from pipeline import contracts, inputs, portfolio
 
     as_of_text = stamp.date().isoformat()
     out_root = project.output / as_of_text
@@ -224,6 +223,46 @@ def _run_locked(
         done(prior)
     todo = [s for s in sites if s.id not in finished]
 
+    n_jobs = max(1, jobs or os.cpu_count() or 1)
+    pool = None
+    if executor == "local" and n_jobs > 1 and len(todo) > 1:
+        # started first, so that workers warm up while this process reads and validates
+        pool = _start_pool(min(n_jobs, len(todo)))
+    try:
+        return _run_sites(
+            project, sites=sites, todo=todo, stamp=stamp, run_id=run_id, out_root=out_root,
+            log=log, journal=journal, outcomes=outcomes, done=done, pool=pool, n_jobs=n_jobs,
+            executor=executor, scheduler=scheduler, notebook=notebook, kernel_name=kernel_name,
+            started=started,
+        )  # fmt: skip
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_sites(
+    project: Project,
+    *,
+    sites: tuple[Any, ...],
+    todo: list[Any],
+    stamp: pd.Timestamp,
+    run_id: str,
+    out_root: Path,
+    log: RunLog,
+    journal: Journal,
+    outcomes: list[SiteOutcome],
+    done: Callable[[SiteOutcome], None],
+    pool: ProcessPoolExecutor | None,
+    n_jobs: int,
+    executor: str,
+    scheduler: str | None,
+    notebook: str | Path | None,
+    kernel_name: str,
+    started: float,
+) -> RunResult:
+    from pipeline import contracts, inputs, portfolio
+
+    as_of_text = stamp.date().isoformat()
     t0 = time.perf_counter()
     tables = inputs.read_tables(project) if todo else None
     outside: tuple[dict[str, Any], ...] = ()
@@ -273,9 +312,13 @@ def _run_locked(
                 )  # fmt: skip
             )
     if tasks:
-        n_jobs = max(1, jobs or os.cpu_count() or 1)
-        runner = _run_dask if executor == "dask" else _run_local
-        for outcome in runner(tasks, n_jobs, scheduler):
+        if executor == "dask":
+            runner = _run_dask(tasks, n_jobs, scheduler)
+        elif pool is not None:
+            runner = _run_pool(pool, tasks)
+        else:
+            runner = _run_in_process(tasks)
+        for outcome in runner:
             done(outcome)
     shutil.rmtree(stage_root, ignore_errors=True)
     _remove_if_empty(out_root / STAGING)
@@ -302,29 +345,38 @@ def _run_locked(
     return result
 
 
-def _run_local(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterable[SiteOutcome]:
-    if jobs == 1 or len(tasks) == 1:
-        from pipeline.kernels import WarmKernelServer
+def _start_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes, each started now (not at its first site)."""
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=init_worker
+    )
+    for _ in range(workers):
+        pool.submit(_ready)
+    return pool
 
+
+def _ready() -> None:
+    """A no-op task: submitting one per worker makes the pool start its processes at once."""
+
+
+def _run_in_process(tasks: list[SiteTask]) -> Iterable[SiteOutcome]:
+    from pipeline.kernels import WarmKernelServer
+
+    try:
+        for task in tasks:
+            yield run_site(task)
+    finally:  # sites ran in this process: do not keep its warm kernel process after the run
+        WarmKernelServer.stop_for_this_process()
+
+
+def _run_pool(pool: ProcessPoolExecutor, tasks: list[SiteTask]) -> Iterable[SiteOutcome]:
+    futures = {pool.submit(run_site, t): t for t in tasks}
+    for fut in as_completed(futures):
+        task = futures[fut]
         try:
-            for task in tasks:
-                yield run_site(task)
-        finally:  # sites ran in this process: do not keep its warm kernel process after the run
-            WarmKernelServer.stop_for_this_process()
-        return
-    ctx = get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=init_worker
-    ) as pool:
-        futures = {pool.submit(run_site, t): t for t in tasks}
-        for fut in as_completed(futures):
-            task = futures[fut]
-            try:
-                yield fut.result()
-            except Exception as exc:  # a worker process died: the site failed, the run goes on
-                yield SiteOutcome(
-                    site_id=task.site_id, status="failed", error=f"worker died: {exc}"
-                )
+            yield fut.result()
+        except Exception as exc:  # a worker process died: the site failed, the run goes on
+            yield SiteOutcome(site_id=task.site_id, status="failed", error=f"worker died: {exc}")
 
 
 def _run_dask(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterable[SiteOutcome]:

@@ -18,8 +18,36 @@ def _exporter() -> Any:
     global _EXPORTER
     if _EXPORTER is None:
         from nbconvert import HTMLExporter
+        from nbconvert.exporters.templateexporter import TemplateExporter
+        from nbconvert.filters.highlight import Highlight2HTML
+        from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 
-        _EXPORTER = HTMLExporter(
+        class ReportExporter(HTMLExporter):
+            """nbconvert's HTML exporter without its BeautifulSoup pass over the finished page.
+
+            That pass gives <img> tags without ``alt`` a placeholder text and makes JupyterLab's
+            cell wrappers focusable; our template emits neither (every chart carries its own
+            text alternative), and re-parsing the page costs as much as rendering it.
+            """
+
+            def from_notebook_node(  # type: ignore[override]
+                self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
+            ) -> tuple[str, dict[str, Any]]:
+                langinfo = nb.metadata.get("language_info", {})
+                lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+                self.register_filter(
+                    "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)
+                )
+                resources = self._init_resources(resources)
+                self.register_filter(
+                    "filter_data_type",
+                    WidgetsDataTypeFilter(
+                        notebook_metadata=self._nb_metadata, parent=self, resources=resources
+                    ),
+                )
+                return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+
+        _EXPORTER = ReportExporter(
             template_name="kaizen",
             extra_template_basedirs=[str(TEMPLATES)],
             exclude_input=True,

@@ -87,7 +87,7 @@ def figure_to_svg(fig: Figure) -> str:
     return svg[start:] if start >= 0 else svg
 
 
-def figure_to_png(fig: Figure, *, dpi: int = 144) -> bytes:
+def figure_to_png(fig: Figure, *, dpi: int = 110) -> bytes:
     """The figure as PNG bytes (for email ``cid:`` images and ``--format png``)."""
     buf = io.BytesIO()
     with matplotlib.rc_context(RC):
