@@ -10,7 +10,7 @@ import pandas as pd
 from pipeline.culture import CultureSummary, SurveyTrend
 from pipeline.formatting import NOT_ENOUGH, fmt_count, fmt_date, fmt_number, fmt_percent
 from pipeline.plots.control import plot_control_chart
-from pipeline.plots.style import COMMON, IMPROVEMENT, INK, ChartImage, new_figure
+from pipeline.plots.style import COMMON, IMPROVEMENT, INK, SERIES_MARGINS, ChartImage, new_figure
 
 __all__ = [
     "plot_idea_funnel",
@@ -20,6 +20,9 @@ __all__ = [
     "plot_survey",
     "plot_surveys",
 ]
+
+#: time-series margins with room for the title above the legend line
+_TITLED = (SERIES_MARGINS[0], SERIES_MARGINS[1], 0.62, SERIES_MARGINS[3])
 
 _FUNNEL_LABELS = {
     "submitted": "Submitted",
@@ -40,7 +43,7 @@ _FUNNEL_COLOURS = {
 def _empty(title: str, message: str, alt: str) -> ChartImage:
     fig, ax = new_figure(7.5, 1.6)
     ax.set_axis_off()
-    ax.set_title(title, loc="left")
+    ax.set_title(title, loc="left", pad=16)
     ax.text(0.5, 0.45, message, ha="center", va="center", color=COMMON, transform=ax.transAxes)
     return ChartImage.from_figure(fig, alt=alt)
 
@@ -75,7 +78,7 @@ def plot_idea_funnel(summary: CultureSummary) -> ChartImage:
                       f"Idea funnel: no ideas were submitted from {_period(summary)}.")  # fmt: skip
     stages = list(f.stages())
     counts = [getattr(f, s) for s in stages]
-    fig, ax = new_figure(7.5, 2.4)
+    fig, ax = new_figure(7.5, 2.4, margins=(2.15, 0.45, 0.42, 0.5))
     y = np.arange(len(stages))[::-1]
     ax.barh(y, counts, color=[_FUNNEL_COLOURS[s] for s in stages], height=0.62, zorder=2)
     top = max(counts)
@@ -104,7 +107,7 @@ def plot_ideas_per_employee(summary: CultureSummary) -> ChartImage:
     title = "Ideas per 100 employees per month"
     if not len(m):
         return _empty(title, NOT_ENOUGH, f"{title}: {NOT_ENOUGH} in the window.")
-    fig, ax = new_figure(7.5, 2.8)
+    fig, ax = new_figure(7.5, 2.8, margins=_TITLED)
     x = pd.to_datetime(m["month"]) + pd.Timedelta(days=14)
     rate = 100 * m["ideas_per_employee"].astype(float)
     if rate.notna().any():
@@ -138,7 +141,7 @@ def plot_ideas_per_employee(summary: CultureSummary) -> ChartImage:
             f"{fmt_count(m['ideas'].iloc[-1])}; ideas per employee: {NOT_ENOUGH} (no headcount)."
         )
     _month_axis(ax)
-    ax.set_title(title, loc="left")
+    ax.set_title(title, loc="left", pad=16)
     return ChartImage.from_figure(fig, alt=alt)
 
 
@@ -148,7 +151,7 @@ def plot_participation(summary: CultureSummary) -> ChartImage:
     title = "Participation: share of areas submitting ideas each month"
     if not len(m) or summary.n_areas == 0:
         return _empty(title, NOT_ENOUGH, f"{title}: {NOT_ENOUGH}.")
-    fig, ax = new_figure(7.5, 2.6)
+    fig, ax = new_figure(7.5, 2.6, margins=_TITLED)
     x = pd.to_datetime(m["month"]) + pd.Timedelta(days=14)
     share = 100 * m["area_share"].astype(float)
     ax.bar(x, share, width=20, color=IMPROVEMENT, alpha=0.85, zorder=2)
@@ -161,7 +164,7 @@ def plot_participation(summary: CultureSummary) -> ChartImage:
     ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
     ax.set_ylabel(f"of {summary.n_areas} areas")
     _month_axis(ax)
-    ax.set_title(title, loc="left")
+    ax.set_title(title, loc="left", pad=16)
     alt = (
         f"{title}, {len(m)} months from {_month(m['month'].iloc[0])} to "
         f"{_month(m['month'].iloc[-1])}, out of {summary.n_areas} areas: between "
@@ -175,11 +178,11 @@ def plot_time_to_implement(summary: CultureSummary) -> ChartImage:
     """Median days from submission to implementation, per quarter of implementation, with the
     number of ideas implemented in each quarter under its bar."""
     q = summary.time_to_implement
-    title = "Median days from submission to implementation, by quarter"
+    title = "Median days to implement, by quarter"
     if not len(q):
         return _empty(title, f"No ideas implemented in the window: {NOT_ENOUGH}",
                       f"{title}: no ideas were implemented in the window.")  # fmt: skip
-    fig, ax = new_figure(7.5, 2.6)
+    fig, ax = new_figure(7.5, 2.6, margins=_TITLED)
     x = np.arange(len(q))
     days = q["median_days"].astype(float).to_numpy()
     ax.bar(x, days, color=IMPROVEMENT, width=0.6, zorder=2)
@@ -197,7 +200,7 @@ def plot_time_to_implement(summary: CultureSummary) -> ChartImage:
         _legend(ax)
     ax.set_ylim(0, float(np.nanmax(days)) * 1.15)
     ax.set_ylabel("days (median)")
-    ax.set_title(title, loc="left")
+    ax.set_title(title, loc="left", pad=16)
     parts = ", ".join(
         f"{lab} {fmt_number(d, digits=0)} days ({fmt_count(n)} ideas)"
         for lab, d, n in zip(q["quarter"], days, q["implemented"], strict=True)
