@@ -212,6 +212,20 @@ def _score(metric: MetricAnalysis, event: EventImpact) -> float:
     return base + (min(abs(pc), 99.0) / 100.0 if pc is not None else 0.0)
 
 
+def _highlights(ranked: list[tuple[Any, Any]], limit: int) -> list[tuple[Any, Any]]:
+    """The events worth a finding: the biggest sustained gain, then every gain that faded and
+    every change that made no difference (a manager needs to hear those), then other gains."""
+
+    def outcome(me: tuple[Any, Any]) -> str:
+        return str(me[1].outcome.outcome)
+
+    best = [me for me in ranked if outcome(me) == "sustained"][:1]
+    lessons = [me for me in ranked if outcome(me) in ("faded", "no_real_change")]
+    chosen = {id(me) for me in best + lessons}
+    rest = [me for me in ranked if id(me) not in chosen]
+    return (best + lessons + rest)[:limit]
+
+
 def summarise_site(site: SiteAnalysis) -> SiteSummary:
     """Tiles, three to five findings and a headline for a site."""
     ranked = sorted(
@@ -219,7 +233,7 @@ def summarise_site(site: SiteAnalysis) -> SiteSummary:
         key=lambda me: _score(*me),
         reverse=True,
     )
-    findings: list[str] = [event_sentence(m, e) for m, e in ranked[:3]]
+    findings: list[str] = [event_sentence(m, e) for m, e in _highlights(ranked, 3)]
     for m in site.metrics:
         for g in m.goals:
             if g.status in ("off_track", "missed") and len(findings) < 4:

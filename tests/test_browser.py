@@ -11,6 +11,7 @@ text and never run, no NaN/None/inf/Traceback text, no code.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -114,6 +115,8 @@ def seen(run_dir: Path) -> dict[str, PageCheck]:
     """Every page opened once in headless Chromium at a 390-px viewport."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
         pytest.skip("Debian's chromium is not installed")
     files = {"index": run_dir / "index.html"} | {s: run_dir / s / "report.html" for s in SITES}
     checks: dict[str, PageCheck] = {}
@@ -281,3 +284,37 @@ def test_screenshots_module_writes_pngs(run_dir: Path, tmp_path: Path) -> None:
         "portfolio-phone.png",
     ]
     assert all((tmp_path / "png" / s).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for s in shots)
+
+
+@pytest.mark.parametrize(
+    ("case", "outcome", "words"),
+    [
+        ("sustained", "sustained", "has held for"),
+        ("faded", "faded", "the gain has faded"),
+        ("no_change", "no_real_change", "made no clear difference"),
+    ],
+)
+def test_report_tells_the_demo_cases_apart(
+    run_dir: Path, seen: dict[str, PageCheck], case: str, outcome: str, words: str
+) -> None:
+    """The demo's built-in cases, as the rendered report and its results.json say them."""
+    from pipeline.demo import DEMO_CASES
+
+    site, metric_id, event_id = DEMO_CASES[case]
+    results = json.loads((run_dir / site / "results.json").read_text())
+    metric = next(m for m in results["metrics"] if m["metric_id"] == metric_id)
+    event = next(e for e in metric["events"] if e["event_id"] == event_id)
+    assert event["outcome"] == outcome
+    assert any(words in f for f in results["summary"]["findings"]), results["summary"]["findings"]
+    assert words in seen[site].text
+
+
+def test_report_carries_the_data_warning_case(run_dir: Path) -> None:
+    from pipeline.demo import DEMO_CASES
+
+    site, metric_id, _ = DEMO_CASES["data_warning"]
+    results = json.loads((run_dir / site / "results.json").read_text())
+    assert results["status"] == "warnings"
+    failures = results["validation"]["failures"]
+    assert [f["severity"] for f in failures] == ["warning"]
+    assert failures[0]["table"] == "observations" and failures[0]["column"] == "value"

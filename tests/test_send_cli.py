@@ -8,6 +8,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
+import trustme
 from click.testing import CliRunner
 
 from pipeline.cli import main
@@ -22,8 +23,6 @@ from tests.mail_fixtures import (
     standard_project,
     write_run,
 )
-
-trustme = pytest.importorskip("trustme")
 
 FAILED = {"south": "notebook error in cell 4: ValueError: lead_time has no observations"}
 
