@@ -33,7 +33,7 @@ demo: $(STAMP)
 	@echo "Open reports/latest/index.html in a browser."
 
 test: $(STAMP) sysdeps
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
