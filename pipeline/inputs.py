@@ -187,10 +187,14 @@ def read_tables(project: Project) -> Tables:
 
 
 def row_offset(source: TableSource) -> int:
-    """What to add to a 0-based position to get the row a person sees (CSV: the line number)."""
-    if source.path is not None and source.path.suffix.lower() not in (".parquet", ".pq"):
-        return CSV_ROW_OFFSET
-    return 1
+    """What to add to a 0-based position to get the row number messages show.
+
+    Every source is numbered as the table would be in a CSV file with a header line (first
+    record = row 2): for a CSV file that is the line number an editor shows, and a Parquet file
+    or SQL query numbered the same way gives the same messages, and the same results.json, as
+    the same data in CSV.
+    """
+    return CSV_ROW_OFFSET
 
 
 def read_table(source: TableSource) -> pd.DataFrame:

@@ -1,5 +1,6 @@
-"""Reading and typing the input tables: CSV and Parquet give the same frames, row numbers are the
-file's line numbers, bad values are collected (not raised), and tables split by site."""
+"""Reading and typing the input tables: CSV and Parquet give the same frames, row numbers are a
+CSV file's line numbers (and the same for other sources), bad values are collected (not raised),
+and tables split by site."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def test_parquet_gives_the_same_frames(mini_project: Path) -> None:
     pd.testing.assert_frame_equal(
         csv_tables["observations"], pq_tables["observations"], check_dtype=False
     )
-    assert pq_tables.row_number("observations", 0) == 1  # no header line in Parquet
+    assert pq_tables.row_number("observations", 0) == 2  # numbered as its CSV export would be
 
 
 def test_bom_and_blank_padding_are_accepted(mini_project: Path) -> None:
