@@ -80,6 +80,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.inputs import SCHEMA
+
 __all__ = [
     "DEMO_CASES",
     "DEMO_METRICS",
@@ -176,43 +178,14 @@ DEMO_METRICS: tuple[tuple[str, str, str, str, str, str, str, str], ...] = (
      "xbar_r", "neutral", "week", "mean"),
 )  # fmt: skip
 
-OBSERVATION_COLUMNS = ("site_id", "metric_id", "timestamp", "value", "n", "subgroup")
-EVENT_COLUMNS = (
-    "site_id",
-    "event_id",
-    "title",
-    "kind",
-    "goal_id",
-    "start_date",
-    "effective_date",
-    "end_date",
-    "metric_ids",
-    "owner",
-    "status",
-)
-GOAL_COLUMNS = (
-    "goal_id",
-    "site_id",
-    "metric_id",
-    "title",
-    "baseline_start",
-    "baseline_end",
-    "target_kind",
-    "target_value",
-    "due_date",
-)
-METRIC_COLUMNS = ("metric_id", "name", "unit", "chart", "better", "period", "aggregate")
-SUGGESTION_COLUMNS = (
-    "site_id",
-    "suggestion_id",
-    "submitted_on",
-    "area",
-    "status",
-    "implemented_on",
-    "estimated_saving",
-)
-HEADCOUNT_COLUMNS = ("site_id", "month", "headcount")
-SURVEY_COLUMNS = ("site_id", "date", "instrument", "score", "responses")
+# Column order of each table: the pipeline's own schema (pipeline.inputs.SCHEMA).
+OBSERVATION_COLUMNS = tuple(SCHEMA["observations"])
+EVENT_COLUMNS = tuple(SCHEMA["events"])
+GOAL_COLUMNS = tuple(SCHEMA["goals"])
+METRIC_COLUMNS = tuple(SCHEMA["metrics"])
+SUGGESTION_COLUMNS = tuple(SCHEMA["suggestions"])
+HEADCOUNT_COLUMNS = tuple(SCHEMA["headcount"])
+SURVEY_COLUMNS = tuple(SCHEMA["surveys"])
 
 # Month names spelled out here so titles do not depend on the machine's locale.
 _MONTHS = (

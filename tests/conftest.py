@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.inputs import SCHEMA
+
 AS_OF = "2026-06-29"
 #: fixtures shared by several modules (the throwaway PostgreSQL server lives there)
 pytest_plugins = ["tests.contract_fixtures"]
@@ -63,19 +65,7 @@ def write_mini_project(root: Path, *, sites: tuple[str, ...] = ("north", "south"
             )
             for s in sites
         ],
-        columns=[
-            "site_id",
-            "event_id",
-            "title",
-            "kind",
-            "goal_id",
-            "start_date",
-            "effective_date",
-            "end_date",
-            "metric_ids",
-            "owner",
-            "status",
-        ],
+        columns=list(SCHEMA["events"]),
     ).to_csv(data / "events.csv", index=False)
     site_yaml = "".join(
         f"  - id: {s}\n    name: {s.title()} Plant\n    stakeholders: ['Ops <ops-{s}@example.com>']\n"
