@@ -26,6 +26,7 @@ from pipeline.plots.style import (
     ZONE,
     ChartImage,
     new_figure,
+    truncate,
 )
 from pipeline.spc import ControlChart
 
@@ -184,7 +185,7 @@ def plot_control_chart(
             prev_end = x[a - 1]
             bx = prev_end + (xs[0] - prev_end) / 2 if len(xs) else prev_end
             ax.axvline(bx, color=INK, lw=0.8, ls=":", zorder=1)
-            name = names.get(chart.phases[k].phase, chart.phases[k].label)
+            name = truncate(str(names.get(chart.phases[k].phase, chart.phases[k].label)), 36)
             ax.annotate(
                 str(name), xy=(bx, 1), xycoords=("data", "axes fraction"), xytext=(3, -2),
                 textcoords="offset points", ha="left", va="top", fontsize=7.5, color=INK,

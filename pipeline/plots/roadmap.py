@@ -10,7 +10,16 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from pipeline.formatting import fmt_date
-from pipeline.plots.style import COMMON, CONCERN, IMPROVEMENT, INK, NEUTRAL, ChartImage, new_figure
+from pipeline.plots.style import (
+    COMMON,
+    CONCERN,
+    IMPROVEMENT,
+    INK,
+    NEUTRAL,
+    ChartImage,
+    new_figure,
+    truncate,
+)
 from pipeline.roadmap import Roadmap, RoadmapItem
 
 __all__ = ["plot_roadmap", "truncate"]
@@ -27,17 +36,6 @@ OVERDUE_TEXT = "#9a5b00"
 GROUP_BAND = "#eef1f4"
 OVERDUE_SYMBOL = "⚠"
 LABEL_CHARS = 38
-
-
-def truncate(text: str, limit: int = LABEL_CHARS) -> str:
-    """Shorten at a word boundary with an ellipsis: long titles stay readable on the axis."""
-    text = " ".join(str(text).split())
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if " " in cut[limit // 2 :]:
-        cut = cut[: cut.rfind(" ")]
-    return cut.rstrip(" ,;:-–") + "…"
 
 
 def _num(t: pd.Timestamp) -> float:
@@ -127,7 +125,9 @@ def plot_roadmap(roadmap: Roadmap, *, width: float = 7.5) -> ChartImage:
         for it in g.items:
             _draw_item(ax, it, y)
             ticks.append(y)
-            labels.append((f"{OVERDUE_SYMBOL} " if it.is_overdue else "") + truncate(it.title))
+            labels.append(
+                (f"{OVERDUE_SYMBOL} " if it.is_overdue else "") + truncate(it.title, LABEL_CHARS)
+            )
             overdue_rows.append(it.is_overdue)
             y -= 1
 

@@ -95,6 +95,17 @@ def figure_to_png(fig: Figure, *, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
+def truncate(text: str, limit: int = 38) -> str:
+    """Shorten at a word boundary with an ellipsis: long titles stay readable on the axis."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:-–") + "…"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChartImage:
     """A rendered chart with its text alternative; displays itself in a notebook as a <figure>.
