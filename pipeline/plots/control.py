@@ -186,9 +186,12 @@ def plot_control_chart(
             bx = prev_end + (xs[0] - prev_end) / 2 if len(xs) else prev_end
             ax.axvline(bx, color=INK, lw=0.8, ls=":", zorder=1)
             name = truncate(str(names.get(chart.phases[k].phase, chart.phases[k].label)), 36)
+            # a break in the right part of the chart gets its label on the left of the line
+            on_left = a > 0.6 * len(chart)
             ax.annotate(
-                str(name), xy=(bx, 1), xycoords=("data", "axes fraction"), xytext=(3, -2),
-                textcoords="offset points", ha="left", va="top", fontsize=7.5, color=INK,
+                str(name), xy=(bx, 1), xycoords=("data", "axes fraction"),
+                xytext=(-3 if on_left else 3, -2), textcoords="offset points",
+                ha="right" if on_left else "left", va="top", fontsize=7.5, color=INK,
             )  # fmt: skip
 
     labels = _point_labels(chart)
