@@ -232,7 +232,7 @@ def _read_file(table: str, path: Path) -> pd.DataFrame:
     header = list(frame.columns)
     if suffix not in (".parquet", ".pq"):
         with path.open(encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh), [])
+            header = next(csv.reader(fh, delimiter=_separator(path)), [])
     frame.columns = [str(c).strip() for c in frame.columns]
     names = [str(c).strip() for c in header]
     duplicated = sorted({c for c in names if names.count(c) > 1 and c})
@@ -248,12 +248,28 @@ def _read_file(table: str, path: Path) -> pd.DataFrame:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     """Every cell as text; pyarrow's multi-threaded reader, or pandas' own parser when pyarrow
-    refuses the file (its messages name the line, so a broken file gets the better message)."""
-    options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "na_values": [""]}
+    refuses the file (its messages name the line, so a broken file gets the better message).
+
+    The separator is the comma, unless the header line has none and is split by ``;`` or a tab
+    (what spreadsheets export in many locales), which is then used instead."""
+    options: dict[str, Any] = {
+        "dtype": str, "keep_default_na": False, "na_values": [""], "sep": _separator(path),
+    }  # fmt: skip
     try:
         return pd.read_csv(path, engine="pyarrow", encoding="utf-8", **options)
     except (pd.errors.ParserError, ValueError, ImportError):
         return pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True, **options)
+
+
+def _separator(path: Path) -> str:
+    with path.open("rb") as fh:
+        header = fh.readline()
+    if b"," in header:
+        return ","
+    for sep in (b";", b"\t"):
+        if sep in header:
+            return sep.decode()
+    return ","
 
 
 def _not_utf8(table: str, path: Path) -> InputError:

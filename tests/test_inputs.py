@@ -20,6 +20,7 @@ from pipeline.inputs import (
     read_tables,
     split_by_site,
 )
+from tests.conftest import AS_OF
 
 
 def test_csv_is_typed(mini_project: Path) -> None:
@@ -128,3 +129,23 @@ def test_clean_numbers_take_the_fast_path_and_inf_is_refused() -> None:
     assert frame["value"].iloc[3] == 1000.0
     (problem,) = tables.problems
     assert problem.column == "n" and problem.rows == (2,) and np.isnan(frame["n"].iloc[0])
+
+
+def test_semicolon_separated_files_from_a_spreadsheet_are_read(mini_project: Path) -> None:
+    """Spreadsheets in many locales export ';'-separated CSV, often with decimal commas: the
+    file is read, and a decimal comma is then reported as a value that is not a number."""
+    from pipeline.contracts import validate_project
+
+    data = mini_project.parent / "data"
+    for name in ("metrics", "observations"):
+        frame = pd.read_csv(data / f"{name}.csv", dtype=str, keep_default_na=False)
+        if name == "observations":
+            frame.loc[0, "value"] = frame.loc[0, "value"].replace(".", ",")
+        frame.to_csv(data / f"{name}.csv", sep=";", index=False)
+    project = load_project(mini_project)
+    tables = read_tables(project)
+    assert list(tables["metrics"]["metric_id"]) == ["lead_time", "defects"]
+    report = validate_project(tables, project, as_of=pd.Timestamp(AS_OF), site_ids=["north"])
+    (failure,) = [f for f in report.for_site("north").failures if f.severity == "critical"]
+    assert failure.column == "value" and failure.rows == (2,)
+    assert "," in failure.examples[0]
