@@ -834,3 +834,32 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
         highlight=False,
     )
     sys.exit(exit_code)
+
+
+@main.command("init")
+@click.argument("directory", type=click.Path(file_okay=False), default=".")
+@click.option(
+    "--site", "site_id", default="my-site", show_default=True, help="The first site's id."
+)
+@click.option("--name", "site_name", default="My Site", show_default=True, help="Its display name.")
+def init_command(directory: str, site_id: str, site_name: str) -> None:
+    """Start a new project: a commented kaizen.yaml and example input tables in DIRECTORY.
+
+    \b
+    Example:
+      kaizen-reports init northwind --site plant-a --name "Plant A, Leeds"
+      kaizen-reports run --project northwind/kaizen.yaml
+    The example tables (one metric, one improvement) validate and run as they are; replace
+    their rows with your own. Exit codes: 0 written, 2 the folder already has a project.
+    """
+    from pathlib import Path
+
+    from pipeline.scaffold import write_new_project
+
+    try:
+        path = write_new_project(Path(directory), site_id=site_id, site_name=site_name)
+    except ConfigError as exc:
+        fail_usage(exc)
+        return
+    click.echo(f"new project written: {path}; next: kaizen-reports run --project {path}", err=True)
+    click.echo(str(path))

@@ -1,0 +1,49 @@
+"""``kaizen-reports init``: a new project that validates and computes as it is."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from pipeline.analysis import analyse_site
+from pipeline.cli import main
+from pipeline.config import load_project
+from pipeline.contracts import validate_project
+from pipeline.exceptions import ConfigError
+from pipeline.inputs import read_tables, split_by_site
+from pipeline.scaffold import write_new_project
+
+AS_OF = dt.date(2026, 11, 27)
+
+
+def test_new_project_validates_and_its_example_improvement_is_measured(tmp_path: Path) -> None:
+    path = write_new_project(tmp_path / "p", site_id="plant-a", site_name='Plant A: "Leeds" #1',
+                             as_of=AS_OF)  # fmt: skip
+    project = load_project(path)
+    assert project.site_ids == ("plant-a",) and project.sites[0].name == 'Plant A: "Leeds" #1'
+    tables = read_tables(project)
+    report = validate_project(tables, project, as_of=pd.Timestamp(AS_OF), site_ids=["plant-a"])
+    assert report.for_site("plant-a").status == "ok", report.for_site("plant-a").failures
+    site = analyse_site(
+        split_by_site(tables, ["plant-a"])["plant-a"], project=project, site_id="plant-a",
+        as_of=pd.Timestamp(AS_OF),
+    )  # fmt: skip
+    (event,) = site.metrics[0].events
+    assert event.outcome is not None and event.outcome.outcome == "sustained"
+
+
+def test_init_refuses_an_existing_project_and_unsafe_ids(tmp_path: Path) -> None:
+    write_new_project(tmp_path, as_of=AS_OF)
+    with pytest.raises(ConfigError, match="already exists"):
+        write_new_project(tmp_path, as_of=AS_OF)
+    with pytest.raises(ConfigError, match="not a safe slug"):
+        write_new_project(tmp_path / "q", site_id="../x")
+    runner = CliRunner()
+    done = runner.invoke(main, ["init", str(tmp_path)])
+    assert done.exit_code == 2 and "already exists" in done.output
+    fresh = runner.invoke(main, ["init", str(tmp_path / "new"), "--site", "north"])
+    assert fresh.exit_code == 0 and (tmp_path / "new" / "kaizen.yaml").is_file()
