@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pipeline.analysis import EventImpact, MetricAnalysis, SiteAnalysis
@@ -622,4 +621,3 @@ __all__ = [
     "summary",
     "table",
 ]
-_ = np
