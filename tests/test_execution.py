@@ -4,7 +4,6 @@ and warm kernels that leak nothing from one site to the next."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -241,4 +240,3 @@ def test_sigkill_at_any_moment_loses_nothing_and_resume_completes(
     time.sleep(0.5)
     leftovers = subprocess.run(["pgrep", "-f", "pipeline.kernels"], capture_output=True, text=True)
     assert str(proc.pid) not in leftovers.stdout
-    _ = os
