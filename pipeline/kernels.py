@@ -196,6 +196,7 @@ def serve(socket_path: str) -> None:
 
 def _fork_kernel(conn: socket.socket, listener: socket.socket, sel: Any, rfd: int, wfd: int) -> int:
     request = json.loads(conn.makefile("r").readline() or "{}")
+    server_pid = os.getpid()
     pid = os.fork()
     if pid:
         conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
@@ -211,6 +212,9 @@ def _fork_kernel(conn: socket.socket, listener: socket.socket, sel: Any, rfd: in
         for sig in (signal.SIGCHLD, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        die_with_parent()  # the kernel goes when its warm process goes (itself killed with the worker)
+        if os.getppid() != server_pid:  # the warm process died before the line above took effect
+            os._exit(1)
         os.chdir(request.get("cwd") or "/")
         os.environ.clear()
         os.environ.update(request.get("env") or {})

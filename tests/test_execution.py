@@ -4,6 +4,7 @@ and warm kernels that leak nothing from one site to the next."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -200,7 +201,11 @@ def test_sigkill_at_any_moment_loses_nothing_and_resume_completes(
     before = _published(out)
     assert len(before) == 6
 
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tag = f"kill-{moment}-{os.getpid()}-{time.monotonic_ns()}"  # marks every process of this run
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "KAIZEN_TEST_RUN_TAG": tag},
+    )  # fmt: skip
     journal = out / ".journal.jsonl"
     deadline = time.monotonic() + 120
     if moment == "validation":
@@ -237,6 +242,18 @@ def test_sigkill_at_any_moment_loses_nothing_and_resume_completes(
                 p for p in sorted((out / "logs").glob("*.log")) if "skipped" in p.read_text()
             ).read_text()
         )
-    time.sleep(0.5)
-    leftovers = subprocess.run(["pgrep", "-f", "pipeline.kernels"], capture_output=True, text=True)
-    assert str(proc.pid) not in leftovers.stdout
+    # nothing of the killed run lives on: no worker, warm kernel process or kernel
+    time.sleep(1.0)
+    assert _processes_tagged(tag) == []
+
+
+def _processes_tagged(tag: str) -> list[str]:
+    """Command lines of live processes whose environment carries ``tag``."""
+    found = []
+    for env in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"KAIZEN_TEST_RUN_TAG={tag}".encode() in env.read_bytes().split(b"\0"):
+                found.append((env.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
