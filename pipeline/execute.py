@@ -448,6 +448,19 @@ def run_site(task: SiteTask) -> SiteOutcome:
     }
     timings: dict[str, float] = {}
     attempts = 0
+
+    def failed(error: str) -> SiteOutcome:
+        """The site failed: keep its executed notebook (if any) as evidence, report why."""
+        if nb_path.exists():
+            _record_failure(Path(task.final_dir), nb_path, error, notebook=True)
+        return SiteOutcome(
+            site_id=task.site_id,
+            status="failed",
+            error=error,
+            attempts=attempts,
+            seconds=time.perf_counter() - started,
+        )
+
     while True:
         attempts += 1
         t0 = time.perf_counter()
@@ -466,47 +479,25 @@ def run_site(task: SiteTask) -> SiteOutcome:
             timings["execute"] = time.perf_counter() - t0
             break
         except PapermillExecutionError as exc:
-            error = _cell_error(exc)
-            _record_failure(Path(task.final_dir), nb_path, error, notebook=True)
-            return SiteOutcome(
-                site_id=task.site_id,
-                status="failed",
-                error=error,
-                attempts=attempts,
-                seconds=time.perf_counter() - started,
-            )
+            return failed(_cell_error(exc))
         except Exception as exc:
             text = f"{type(exc).__name__}: {exc}"
             if attempts < KERNEL_RETRIES and any(m in text for m in _TRANSIENT):
                 time.sleep(0.5 * 2 ** (attempts - 1))
                 continue
-            error = f"the notebook could not run: {text.splitlines()[0] if text else type(exc).__name__}"
-            if nb_path.exists():
-                _record_failure(Path(task.final_dir), nb_path, error, notebook=True)
-            return SiteOutcome(
-                site_id=task.site_id,
-                status="failed",
-                error=error,
-                attempts=attempts,
-                seconds=time.perf_counter() - started,
-            )
-    t0 = time.perf_counter()
+            return failed(f"the notebook could not run: {text.splitlines()[0]}")
     results_file = stage / "results.json"
-    if results_file.exists():
-        site_name = json.loads(results_file.read_text(encoding="utf-8")).get("site_name")
-        nb.metadata["kaizen"] = {
-            "title": f"{site_name or task.site_id} — Kaizen report {task.as_of}"
-        }
+    if not results_file.exists():
+        return failed("the notebook finished without writing results.json")
+    t0 = time.perf_counter()
+    site_name = json.loads(results_file.read_text(encoding="utf-8")).get("site_name")
+    nb.metadata["kaizen"] = {"title": f"{site_name or task.site_id} — Kaizen report {task.as_of}"}
     try:
         html = render_notebook(nb, site_id=task.site_id)
     except KaizenError as exc:
-        return SiteOutcome(site_id=task.site_id, status="failed", error=str(exc), attempts=attempts)
+        return failed(str(exc))
     _write_text(stage / "report.html", html)
     timings["render"] = time.perf_counter() - t0
-    if not (stage / "results.json").exists():
-        error = "the notebook finished without writing results.json"
-        _record_failure(Path(task.final_dir), nb_path, error, notebook=True)
-        return SiteOutcome(site_id=task.site_id, status="failed", error=error, attempts=attempts)
     publish(stage, Path(task.final_dir), Path(task.trash_dir))
     return SiteOutcome(
         site_id=task.site_id,

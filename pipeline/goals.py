@@ -60,16 +60,32 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _html(obj: Any) -> str:
-    rows = "".join(
-        f"<tr><th scope='row'>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in obj.to_dict().items()
-    )
-    return f"<div><p>{html.escape(obj.sentence())}</p><table><tbody>{rows}</tbody></table></div>"
+class _Verdict:
+    """What every verdict here shares: a one-row table, its sentence as the summary, and an
+    HTML view of both (each subclass gives ``to_dict`` and ``sentence``)."""
 
+    __slots__ = ()
 
-def _frame(obj: Any) -> pd.DataFrame:
-    return pd.DataFrame([obj.to_dict()])
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def sentence(self) -> str:
+        raise NotImplementedError
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([self.to_dict()])
+
+    def summary(self) -> str:
+        return self.sentence()
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><th scope='row'>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in self.to_dict().items()
+        )
+        return (
+            f"<div><p>{html.escape(self.sentence())}</p><table><tbody>{rows}</tbody></table></div>"
+        )
 
 
 def _sign(better: str) -> int:
@@ -92,7 +108,7 @@ def target_level(baseline: float, target_kind: TargetKind, target_value: float) 
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class GoalProgress:
+class GoalProgress(_Verdict):
     """How far a metric has moved toward its goal, and whether it is on track for the due date.
 
     ``percent_of_target`` = 100 * achieved change / target change, where both changes are
@@ -141,15 +157,6 @@ class GoalProgress:
                 "status": self.status,
             }
         )
-
-    def to_frame(self) -> pd.DataFrame:
-        return _frame(self)
-
-    def summary(self) -> str:
-        return self.sentence()
-
-    def _repr_html_(self) -> str:
-        return _html(self)
 
 
 def assess_goal_progress(
@@ -205,7 +212,7 @@ def assess_goal_progress(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Assurance:
+class Assurance(_Verdict):
     """NHS Making Data Count assurance: can the process be relied on to meet the target?"""
 
     verdict: str  # consistently_meets | hit_and_miss | consistently_fails | not_applicable
@@ -235,15 +242,6 @@ class Assurance:
                 "better": self.better,
             }
         )
-
-    def to_frame(self) -> pd.DataFrame:
-        return _frame(self)
-
-    def summary(self) -> str:
-        return self.sentence()
-
-    def _repr_html_(self) -> str:
-        return _html(self)
 
 
 def assess_assurance(*, lcl: float, ucl: float, target: float, better: Better) -> Assurance:
@@ -282,7 +280,7 @@ def assess_assurance(*, lcl: float, ucl: float, target: float, better: Better) -
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Sustainment:
+class Sustainment(_Verdict):
     """Does an improvement still hold? (PRODUCT.md: no concern signal in the last
     ``sustain_points`` points of the latest phase, and the latest centre still on the improved side
     of the baseline by at least half the achieved gain.)
@@ -329,15 +327,6 @@ class Sustainment:
                 "reasons": list(self.reasons),
             }
         )
-
-    def to_frame(self) -> pd.DataFrame:
-        return _frame(self)
-
-    def summary(self) -> str:
-        return self.sentence()
-
-    def _repr_html_(self) -> str:
-        return _html(self)
 
 
 def assess_sustainment(

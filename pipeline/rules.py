@@ -433,18 +433,6 @@ def anhoej(
         pos_in_run = np.arange(ui.shape[0]) - run_start[run_id]
     for sid in seg_ids:
         phase = phase_of_segment.get(int(sid), int(sid)) if phase_of_segment else int(sid)
-        if not ui.shape[0]:
-            results.append(
-                RunStats(
-                    phase=phase,
-                    n_useful=0,
-                    longest_run=None,
-                    longest_run_max=None,
-                    crossings=None,
-                    crossings_min=None,
-                )
-            )
-            continue
         in_seg = useg == sid
         n_useful = int(in_seg.sum())
         if n_useful == 0:
