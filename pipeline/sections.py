@@ -396,7 +396,7 @@ def control_chart_image(metric: MetricAnalysis, *, frozen: bool = False) -> Char
     if frozen:
         title = "Against the frozen baseline"
     elif metric.frozen is not None:
-        title = "Limits recalculated at each change"
+        title = "Limits recalculated per phase"
     else:
         title = "Run chart around the median" if metric.chart_type == "run" else "Control chart"
     image = plot_control_chart(chart, title=title, unit=metric.unit, phase_names=metric.phase_names)
