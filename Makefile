@@ -39,15 +39,16 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline tests benchmarks
-	$(BIN)/ruff format --check pipeline tests benchmarks
+	$(BIN)/ruff check pipeline tests benchmarks tools
+	$(BIN)/ruff format --check pipeline tests benchmarks tools
 	$(BIN)/mypy pipeline
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 screenshots: $(STAMP) sysdeps demo
-	$(BIN)/python -m pipeline.screenshots reports/latest screenshots
+	$(BIN)/python -m tools.screenshots reports/latest screenshots
 
 clean:
 	rm -rf demo reports/*/ reports/latest screenshots .pytest_cache

@@ -33,7 +33,7 @@ _GLOBAL_IDS = {"events": "event_id", "suggestions": "suggestion_id"}
 
 def demo_site_ids(n_sites: int) -> list[str]:
     """The ids :func:`write_demo_like_project` gives its sites: the 4 demo ids, then replicas."""
-    from pipeline.demo import DEMO_SITES
+    from pipeline.data.demo import DEMO_SITES
 
     base = [str(s["id"]) for s in DEMO_SITES]
     return [base[i % 4] if i < 4 else f"{base[i % 4]}-{i // 4}" for i in range(n_sites)]
@@ -48,7 +48,7 @@ def write_demo_like_project(
     its own id (event and suggestion ids suffixed so they stay unique), so every site costs what a
     real demo site costs. Returns the path of ``kaizen.yaml``.
     """
-    from pipeline import demo
+    from pipeline.data import demo
 
     directory = Path(directory)
     project_file = demo.write_demo_project(directory, as_of=as_of, output=output)
@@ -218,10 +218,10 @@ class TreeMemory:
 
 def classify(cmdline: str, parent: str = "") -> str:
     """A process's role in a run, from its command line and its parent's."""
-    if "pipeline.kernels" in cmdline:
+    if "pipeline.run.kernels" in cmdline:
         # A site's kernel is a fork of the warm kernel process: same command line, but its
         # parent is the warm process.
-        return "site kernel" if "pipeline.kernels" in parent else "warm kernel process"
+        return "site kernel" if "pipeline.run.kernels" in parent else "warm kernel process"
     if "kernel_launcher.py" in cmdline:
         return "kernel launcher"
     if "ipykernel" in cmdline:

@@ -38,7 +38,7 @@ def write_large_project(directory: Path, rows: int) -> Path:
     import numpy as np
     import pandas as pd
 
-    from pipeline import demo
+    from pipeline.data import demo
 
     project = write_demo_like_project(directory, 1)
     path = directory / "data" / "observations.csv"
@@ -69,9 +69,10 @@ def probe(project_file: str) -> None:
     """The phases, timed in this (fresh) process; prints one JSON line."""
     import pandas as pd
 
-    from pipeline import contracts, inputs, sections
-    from pipeline.analysis import load_site_analysis
-    from pipeline.config import load_project
+    from pipeline.data import contracts, inputs
+    from pipeline.data.config import load_project
+    from pipeline.report import results, sections
+    from pipeline.report.analysis import load_site_analysis
 
     out: dict[str, float] = {}
     project = load_project(project_file)
@@ -99,7 +100,7 @@ def probe(project_file: str) -> None:
     site = load_site_analysis(
         project_file=project_file, site_data=str(slice_file), site_id=sid, as_of=AS_OF
     )
-    site.write_results(Path(project_file).parent / "floor")
+    results.write_results(site, Path(project_file).parent / "floor")
     parts = [sections.header(site), sections.summary(site), sections.strategy(site)]
     parts += [sections.metric_section(site, m) for m in site.metrics]
     parts += [sections.culture(site), sections.data_quality(site), sections.methods(site)]

@@ -6,7 +6,7 @@ On the 4 demo sites, measured in this run and interleaved site by site (medians 
 * kernel start — a bare ``python3`` kernel started with ``jupyter_client`` until it answers
   ``kernel_info`` (cold), and the same through our ``IPCKernelManager`` (a fork of the warm kernel
   process);
-* imports in the kernel — the stack the notebook needs (``pipeline.kernels.WARM_IMPORTS``),
+* imports in the kernel — the stack the notebook needs (``pipeline.run.kernels.WARM_IMPORTS``),
   imported in a cold kernel, and in a warm-forked kernel (where it should cost nothing);
 * compute — the floor: what the notebook computes, done in this process without Jupyter (load the
   site's slice, ``analyse_site``, ``write_results`` and every report section as HTML);
@@ -50,7 +50,7 @@ def bare_kernel_start() -> tuple[float, float]:
     """A cold kernel with plain jupyter_client: (start seconds, seconds to import the stack)."""
     from jupyter_client.manager import start_new_kernel
 
-    from pipeline.kernels import WARM_IMPORTS
+    from pipeline.run.kernels import WARM_IMPORTS
 
     t0 = time.perf_counter()
     km, kc = start_new_kernel(
@@ -83,7 +83,7 @@ def _probe_imports(kc, names) -> float:
 
 
 async def _warm_kernel_start() -> tuple[float, float]:
-    from pipeline.kernels import WARM_IMPORTS, IPCKernelManager
+    from pipeline.run.kernels import WARM_IMPORTS, IPCKernelManager
 
     t0 = time.perf_counter()
     km = IPCKernelManager(kernel_name="python3")
@@ -124,8 +124,8 @@ def floor(
     (``write_results``: results.json and the key charts' PNGs for the email), ``sections`` (every
     section's HTML) and ``total``.
     """
-    from pipeline import sections
-    from pipeline.analysis import load_site_analysis
+    from pipeline.report import results, sections
+    from pipeline.report.analysis import load_site_analysis
 
     t0 = time.perf_counter()
     site = load_site_analysis(
@@ -133,7 +133,7 @@ def floor(
         validation_file=str(validation_file), run_id="bench",
     )  # fmt: skip
     t1 = time.perf_counter()
-    site.write_results(out)
+    results.write_results(site, out)
     t2 = time.perf_counter()
     parts = [sections.header(site), sections.summary(site), sections.strategy(site)]
     parts += [sections.metric_section(site, m) for m in site.metrics]
@@ -151,7 +151,7 @@ def render_without_soup(path: Path) -> float:
     import nbformat
     from nbconvert.exporters.templateexporter import TemplateExporter
 
-    from pipeline.render import _exporter
+    from pipeline.report.render import _exporter
 
     nb = nbformat.read(str(path), as_version=4)
     t0 = time.perf_counter()
@@ -166,11 +166,11 @@ def main() -> None:
     args = ap.parse_args()
 
     os.environ.setdefault("MPLBACKEND", "Agg")
-    from pipeline import contracts, inputs
-    from pipeline.config import load_project
-    from pipeline.execute import SiteTask, run_site
-    from pipeline.kernels import WarmKernelServer, warm_kernels_enabled
-    from pipeline.render import render_notebook, warm_up
+    from pipeline.data import contracts, inputs
+    from pipeline.data.config import load_project
+    from pipeline.report.render import render_notebook, warm_up
+    from pipeline.run.execute import SiteTask, run_site
+    from pipeline.run.kernels import WarmKernelServer, warm_kernels_enabled
 
     tmp = Path(tempfile.mkdtemp(prefix="kz-bench-cost-"))
     try:

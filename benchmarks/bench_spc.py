@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from pipeline.spc import control_chart
+from pipeline.stats.spc import control_chart
 
 
 def best_of(fn, repeat: int) -> float:

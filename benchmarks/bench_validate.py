@@ -3,8 +3,8 @@
 Each stage runs in its own Python process so that its peak RSS is its own:
 
 * ``baseline``: plain ``pandas.read_csv`` of the same file (the floor for reading it at all);
-* ``read``: :func:`pipeline.inputs.read_tables` (read as text, type every column, collect bad values);
-* ``validate``: read, then :func:`pipeline.contracts.validate_project` on every site (Great
+* ``read``: :func:`pipeline.data.inputs.read_tables` (read as text, type every column, collect bad values);
+* ``validate``: read, then :func:`pipeline.data.contracts.validate_project` on every site (Great
   Expectations import and context creation timed apart from the validation itself).
 
 Then one site notebook of the mini project is executed for the notebook time per site (skip it
@@ -110,15 +110,15 @@ def stage(name: str, project: Path) -> dict[str, float]:
         out["rows"] = len(frame)
         out["read_s"] = time.perf_counter() - t0
     else:
-        from pipeline.config import load_project
-        from pipeline.inputs import read_tables
+        from pipeline.data.config import load_project
+        from pipeline.data.inputs import read_tables
 
         proj = load_project(project)
         tables = read_tables(proj)
         out["rows"] = len(tables["observations"])
         out["read_s"] = time.perf_counter() - t0
         if name == "validate":
-            from pipeline import contracts
+            from pipeline.data import contracts
 
             t1 = time.perf_counter()
             contracts._engine()  # import great_expectations and build the context
@@ -153,8 +153,8 @@ def notebook_seconds_per_site(tmp: Path) -> float:
     sys.path.insert(0, str(REPO / "tests"))
     from conftest import write_mini_project  # the tests' two-site fixture project
 
-    from pipeline.config import load_project
-    from pipeline.execute import run_project
+    from pipeline.data.config import load_project
+    from pipeline.run.execute import run_project
 
     project = load_project(write_mini_project(tmp / "mini"))
     result = run_project(project, as_of=AS_OF, site_ids=["north"], jobs=1)

@@ -157,8 +157,8 @@ def _run(project_file: str, output: str | None, **kwargs) -> None:
     from dataclasses import replace
     from pathlib import Path
 
-    from pipeline.config import load_project
-    from pipeline.execute import run_project
+    from pipeline.data.config import load_project
+    from pipeline.run.execute import run_project
 
     quiet = kwargs.pop("quiet", False)
     verbose = kwargs.pop("verbose", False)
@@ -184,8 +184,8 @@ def _run(project_file: str, output: str | None, **kwargs) -> None:
 
 def _send_after_run(project: Any, as_of: str, quiet: bool) -> int:
     """``run --send``: email the run just finished (failed sites go to the error recipients)."""
+    from pipeline.delivery.mailer import send_run
     from pipeline.exceptions import DeliveryError
-    from pipeline.mailer import send_run
 
     try:
         result = send_run(
@@ -276,8 +276,8 @@ def demo_command(directory, output, as_of, jobs, quiet) -> None:
     """
     from pathlib import Path
 
-    from pipeline.demo import write_demo_project
-    from pipeline.execute import parse_as_of
+    from pipeline.data.config import parse_as_of
+    from pipeline.data.demo import write_demo_project
 
     try:
         stamp = parse_as_of(as_of)
@@ -364,7 +364,7 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
     import pandas as pd
 
     from pipeline.exceptions import StatisticsError
-    from pipeline.impact import estimate_impact
+    from pipeline.stats.impact import estimate_impact
 
     try:
         raw = pd.read_csv(csv_path)
@@ -474,9 +474,9 @@ def send_command(project_file, output, as_of, sites, dry_run, force, to) -> None
     from dataclasses import replace
     from pathlib import Path
 
-    from pipeline.config import load_project
+    from pipeline.data.config import load_project
+    from pipeline.delivery.mailer import send_run
     from pipeline.exceptions import DeliveryError, LockHeld
-    from pipeline.mailer import send_run
 
     try:
         project = load_project(project_file)
@@ -702,7 +702,7 @@ def chart_command(
     import json
 
     from pipeline.exceptions import StatisticsError
-    from pipeline.spc import control_chart
+    from pipeline.stats.spc import control_chart
 
     if phase_col and phase_at:
         fail_usage("give either --phase-col or --phase-at, not both")
@@ -733,7 +733,7 @@ def chart_command(
         fail_usage(exc)
         return
     if fmt == "png":
-        from pipeline.plots.control import plot_control_chart
+        from pipeline.report.plots.control import plot_control_chart
 
         image = plot_control_chart(result, title=value)
         with open(out, "wb") as fh:
@@ -781,8 +781,8 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from pipeline.config import load_project
-    from pipeline.contracts import validate_inputs
+    from pipeline.data.config import load_project
+    from pipeline.data.contracts import validate_inputs
 
     try:
         project = load_project(project_file)
@@ -854,7 +854,7 @@ def init_command(directory: str, site_id: str, site_name: str) -> None:
     """
     from pathlib import Path
 
-    from pipeline.scaffold import write_new_project
+    from pipeline.data.scaffold import write_new_project
 
     try:
         path = write_new_project(Path(directory), site_id=site_id, site_name=site_name)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.inputs import SCHEMA
+from pipeline.data.inputs import SCHEMA
 
 AS_OF = "2026-06-29"
 #: fixtures shared by several modules (the throwaway PostgreSQL server lives there)

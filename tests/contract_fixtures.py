@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.config import load_project
-from pipeline.contracts import Failure, ValidationReport, validate_project
-from pipeline.inputs import read_tables
+from pipeline.data.config import load_project
+from pipeline.data.contracts import Failure, ValidationReport, validate_project
+from pipeline.data.inputs import read_tables
 from tests.conftest import AS_OF
 
 

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.config import load_project
+from pipeline.data.config import load_project
+from pipeline.data.inputs import read_tables
 from pipeline.exceptions import ConfigError, InputError
-from pipeline.inputs import read_tables
 from tests.conftest import AS_OF
 from tests.contract_fixtures import edit_csv, line_of, only, read_csv_text, validate
 

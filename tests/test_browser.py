@@ -93,7 +93,7 @@ def _inject_hostile_strings(project_file: Path) -> None:
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo, with hostile strings, run once: ``OUT/<as_of>``."""
-    from pipeline.demo import write_demo_project
+    from pipeline.data.demo import write_demo_project
 
     root = tmp_path_factory.mktemp("browser")
     out = root / "reports"
@@ -267,7 +267,7 @@ def test_latest_points_at_the_run(run_dir: Path) -> None:
 
 
 def test_screenshots_module_writes_pngs(run_dir: Path, tmp_path: Path) -> None:
-    from pipeline.screenshots import main
+    from tools.screenshots import main
 
     small = tmp_path / "run"  # the portfolio and one report keep this quick
     (small / "hotel-lisbon").mkdir(parents=True)
@@ -298,7 +298,7 @@ def test_report_tells_the_demo_cases_apart(
     run_dir: Path, seen: dict[str, PageCheck], case: str, outcome: str, words: str
 ) -> None:
     """The demo's built-in cases, as the rendered report and its results.json say them."""
-    from pipeline.demo import DEMO_CASES
+    from pipeline.data.demo import DEMO_CASES
 
     site, metric_id, event_id = DEMO_CASES[case]
     results = json.loads((run_dir / site / "results.json").read_text())
@@ -310,7 +310,7 @@ def test_report_tells_the_demo_cases_apart(
 
 
 def test_report_carries_the_data_warning_case(run_dir: Path) -> None:
-    from pipeline.demo import DEMO_CASES
+    from pipeline.data.demo import DEMO_CASES
 
     site, metric_id, _ = DEMO_CASES["data_warning"]
     results = json.loads((run_dir / site / "results.json").read_text())

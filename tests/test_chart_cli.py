@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from numpy.testing import assert_allclose
 
 from pipeline.cli import main
-from pipeline.spc import control_chart
+from pipeline.stats.spc import control_chart
 
 REF = Path(__file__).parent / "reference" / "qcc"
 
@@ -127,7 +127,7 @@ def test_missing_file_and_help(tmp_path: Path):
 
 
 def test_plots_carry_a_text_alternative():
-    from pipeline.plots.control import plot_control_chart, plot_sparkline
+    from pipeline.report.plots.control import plot_control_chart, plot_sparkline
 
     times = pd.date_range("2024-01-01", periods=30, freq="D")
     x = np.r_[np.full(20, 10.0) + np.tile([0.5, -0.5], 10), np.full(10, 14.0)]

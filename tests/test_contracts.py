@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.config import TABLES, load_project
-from pipeline.contracts import (
+from pipeline.data.config import TABLES, load_project
+from pipeline.data.contracts import (
     SUITES_DIR,
     Failure,
     SiteValidation,
@@ -19,7 +19,7 @@ from pipeline.contracts import (
     suite_parameters,
     validate_project,
 )
-from pipeline.inputs import parse_tables, read_tables
+from pipeline.data.inputs import parse_tables, read_tables
 from tests.conftest import AS_OF
 from tests.contract_fixtures import only, validate
 
@@ -28,7 +28,7 @@ DEMO_AS_OF = "2026-06-29"
 
 @pytest.fixture(scope="module")
 def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipeline.demo import write_demo_project
+    from pipeline.data.demo import write_demo_project
 
     root = tmp_path_factory.mktemp("demo")
     return write_demo_project(root / "demo", as_of=DEMO_AS_OF, output=root / "out")
@@ -69,7 +69,7 @@ def test_suites_load_into_great_expectations() -> None:
 def test_readme_lists_every_rule_and_is_current() -> None:
     readme = (SUITES_DIR / "README.md").read_text()
     assert readme == render_readme(), (
-        "regenerate: python -m pipeline.contracts > data_contracts/README.md"
+        "regenerate: python -m pipeline.data.contracts > data_contracts/README.md"
     )
     for table, rules in load_rules().items():
         assert f"## {table}" in readme
@@ -187,7 +187,7 @@ def test_metric_definition_failure_goes_to_the_sites_using_it() -> None:
 
 
 def _project(sites: list[str]):
-    from pipeline.config import EmailSettings, Project, Site, StatisticsSettings
+    from pipeline.data.config import EmailSettings, Project, Site, StatisticsSettings
 
     return Project(
         path=Path("/nonexistent/kaizen.yaml"), name="t", output=Path("/nonexistent/out"),

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.culture import summarise_culture
-from pipeline.inputs import parse_table
-from pipeline.plots import culture as plots
+from pipeline.data.inputs import parse_table
+from pipeline.report.plots import culture as plots
+from pipeline.stats.culture import summarise_culture
 
 AS_OF = pd.Timestamp("2025-03-31")
 START = pd.Timestamp("2025-01-01")
@@ -207,7 +207,7 @@ def test_html_escapes_area_names():
 @functools.cache
 def typed_demo() -> dict[str, pd.DataFrame]:
     """The demo tables for as_of 2026-03-31, typed as inputs.SCHEMA (built once per session)."""
-    from pipeline.demo import build_demo_tables
+    from pipeline.data.demo import build_demo_tables
 
     return {k: parse_table(k, v)[0] for k, v in build_demo_tables("2026-03-31").items()}
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import TABLES, load_project
-from pipeline.demo import (
+from pipeline.data.config import TABLES, load_project
+from pipeline.data.demo import (
     DEMO_CASES,
     DEMO_METRICS,
     DEMO_SITES,

@@ -16,9 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pipeline.config import load_project
+from pipeline.data.config import load_project
 from pipeline.exceptions import LockHeld
-from pipeline.execute import NOTEBOOK, RunLock, run_project
+from pipeline.run.execute import NOTEBOOK, RunLock, run_project
 from tests.conftest import AS_OF, write_mini_project
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.goals import (
+from pipeline.stats.goals import (
     EventDates,
     assess_assurance,
     assess_goal_progress,
@@ -107,8 +107,8 @@ def test_sequence_windows_chain_change_points():
 
 
 def test_demo_cases_are_classified_correctly():
-    from pipeline.demo import DEMO_CASES, build_demo_tables
-    from pipeline.series import build_series
+    from pipeline.data.demo import DEMO_CASES, build_demo_tables
+    from pipeline.stats.series import build_series
 
     tables = build_demo_tables("2026-11-27")
     obs, metrics, events = tables["observations"], tables["metrics"], tables["events"]

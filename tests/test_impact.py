@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose
 from scipy import special, stats
 
 from pipeline.exceptions import StatisticsError
-from pipeline.impact import (
+from pipeline.stats.impact import (
     compare_means,
     compare_proportions,
     compare_ranks,
@@ -377,7 +377,7 @@ def test_short_series_gives_no_segmented_regression_but_a_note():
 
 
 def test_charts_have_generated_alt_text():
-    from pipeline.plots.impact import plot_before_after, plot_segmented
+    from pipeline.report.plots.impact import plot_before_after, plot_segmented
 
     rng = np.random.default_rng(2)
     f, change_at, trans = frame_of(

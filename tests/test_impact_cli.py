@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.impact import estimate_impact
+from pipeline.stats.impact import estimate_impact
 
 
 @pytest.fixture

@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from pipeline.impact import compare_means, compare_proportions, compare_ranks, percent_change_ci
+from pipeline.stats.impact import (
+    compare_means,
+    compare_proportions,
+    compare_ranks,
+    percent_change_ci,
+)
 
 values = st.floats(min_value=-100, max_value=100, allow_nan=False, width=32)
 samples = st.lists(values, min_size=3, max_size=25)

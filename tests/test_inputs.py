@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import load_project
-from pipeline.exceptions import InputError
-from pipeline.inputs import (
+from pipeline.data.config import load_project
+from pipeline.data.inputs import (
     SCHEMA,
     SiteTables,
     describe_bad_values,
@@ -20,6 +19,7 @@ from pipeline.inputs import (
     read_tables,
     split_by_site,
 )
+from pipeline.exceptions import InputError
 from tests.conftest import AS_OF
 
 
@@ -134,7 +134,7 @@ def test_clean_numbers_take_the_fast_path_and_inf_is_refused() -> None:
 def test_semicolon_separated_files_from_a_spreadsheet_are_read(mini_project: Path) -> None:
     """Spreadsheets in many locales export ';'-separated CSV, often with decimal commas: the
     file is read, and a decimal comma is then reported as a value that is not a number."""
-    from pipeline.contracts import validate_project
+    from pipeline.data.contracts import validate_project
 
     data = mini_project.parent / "data"
     for name in ("metrics", "observations"):

@@ -1,4 +1,4 @@
-"""pipeline.mailer against real SMTP servers on loopback (aiosmtpd): MIME, TLS, AUTH, retries, ledger."""
+"""pipeline.delivery.mailer against real SMTP servers on loopback (aiosmtpd): MIME, TLS, AUTH, retries, ledger."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from pipeline.config import SmtpSettings, load_project
-from pipeline.exceptions import ConfigError
-from pipeline.mailer import (
+from pipeline.data.config import SmtpSettings, load_project
+from pipeline.delivery.mailer import (
     MAX_HTML_BYTES,
     SmtpConfig,
     find_run,
@@ -24,6 +23,7 @@ from pipeline.mailer import (
     parse_address,
     send_run,
 )
+from pipeline.exceptions import ConfigError
 from tests.mail_fixtures import (
     AS_OF,
     INJECTED_NAME,

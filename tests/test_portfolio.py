@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import portfolio
+from pipeline.report import portfolio
 
 AS_OF = "2026-11-27"
 HOSTILE = "<script>alert(1)</script>"

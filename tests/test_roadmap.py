@@ -7,9 +7,9 @@ import re
 import pandas as pd
 import pytest
 
-from pipeline.inputs import parse_table
-from pipeline.plots.roadmap import plot_roadmap, truncate
-from pipeline.roadmap import OTHER_GROUP, build_roadmap, describe_target
+from pipeline.data.inputs import parse_table
+from pipeline.report.plots.roadmap import plot_roadmap, truncate
+from pipeline.stats.roadmap import OTHER_GROUP, build_roadmap, describe_target
 from tests.test_culture import assert_clean, typed_demo
 
 AS_OF = pd.Timestamp("2026-03-31")
@@ -180,7 +180,7 @@ def test_empty_roadmap_chart():
 
 
 def test_absolute_target_of_a_proportion_reads_as_a_percentage() -> None:
-    from pipeline.roadmap import describe_target
+    from pipeline.stats.roadmap import describe_target
 
     assert describe_target("absolute", 0.03, "lower", is_rate=True) == "at most 3%"
     assert describe_target("absolute", 0.955, "higher", is_rate=True) == "at least 95.5%"

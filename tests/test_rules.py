@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline import rules as R
-from pipeline.spc import control_chart
+from pipeline.stats import rules as R
+from pipeline.stats.spc import control_chart
 
 
 def flagged(values, rule):

@@ -12,8 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pipeline.config import load_project
-from pipeline.execute import NOTEBOOK, run_project
+from pipeline.data.config import load_project
+from pipeline.run.execute import NOTEBOOK, run_project
 from tests.conftest import AS_OF
 
 pytestmark = pytest.mark.slow
@@ -90,7 +90,7 @@ def test_cli_exit_code_1_names_the_failed_site(mini_project: Path, tmp_path: Pat
     shutil.copy(_failing_template(tmp_path, "north"), tmp_path / "t.ipynb")
     env = {**os.environ}
     code = (
-        "import sys; from pipeline.config import load_project; from pipeline.execute import run_project;"
+        "import sys; from pipeline.data.config import load_project; from pipeline.run.execute import run_project;"
         f"r = run_project(load_project({str(mini_project)!r}), as_of={AS_OF!r}, jobs=1,"
         f" notebook={str(tmp_path / 't.ipynb')!r}, site_ids=['north']); sys.exit(r.exit_code)"
     )

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from pipeline.analysis import analyse_site
 from pipeline.cli import main
-from pipeline.config import load_project
-from pipeline.contracts import validate_project
+from pipeline.data.config import load_project
+from pipeline.data.contracts import validate_project
+from pipeline.data.inputs import read_tables, split_by_site
+from pipeline.data.scaffold import write_new_project
 from pipeline.exceptions import ConfigError
-from pipeline.inputs import read_tables, split_by_site
-from pipeline.scaffold import write_new_project
+from pipeline.report.analysis import analyse_site
 
 AS_OF = dt.date(2026, 11, 27)
 

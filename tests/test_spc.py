@@ -18,7 +18,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from pipeline.exceptions import StatisticsError
-from pipeline.spc import CHART_TYPES, ControlChart, c4, control_chart, d2, d3
+from pipeline.stats.spc import CHART_TYPES, ControlChart, c4, control_chart, d2, d3
 
 REF = Path(__file__).parent / "reference" / "qcc"
 RTOL = 1e-6

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
 
-from pipeline.spc import control_chart
+from pipeline.stats.spc import control_chart
 
 finite = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, allow_infinity=False)
 series = arrays(np.float64, st.integers(min_value=3, max_value=60), elements=finite)

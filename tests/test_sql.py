@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline.config import load_project
-from pipeline.contracts import validate_project
+from pipeline.data.config import load_project
+from pipeline.data.contracts import validate_project
+from pipeline.data.inputs import SCHEMA, read_tables
 from pipeline.exceptions import InputError
-from pipeline.inputs import SCHEMA, read_tables
 from tests.conftest import AS_OF
 from tests.contract_fixtures import PostgresServer
 
@@ -151,7 +151,7 @@ def test_sql_errors_are_input_errors(mini_project: Path, tmp_path: Path, monkeyp
 
 @pytest.fixture(scope="module")
 def demo_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipeline.demo import write_demo_project
+    from pipeline.data.demo import write_demo_project
 
     root = tmp_path_factory.mktemp("demo-sql")
     return write_demo_project(root / "demo", as_of=DEMO_AS_OF, output=root / "out-csv")
@@ -202,7 +202,7 @@ def test_demo_from_postgres_gives_identical_results(
     """The acceptance criterion: the same demo data read from PostgreSQL gives identical
     results.json (two sites, to keep the test short: the one with the data-quality warning and
     one other)."""
-    from pipeline.execute import run_project
+    from pipeline.run.execute import run_project
 
     monkeypatch.setenv(PG_PASSWORD_ENV, postgres_server.password)
     sites = ["atelier-florence", "hotel-lisbon"]

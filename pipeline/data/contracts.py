@@ -1,0 +1,851 @@
+"""Check the input tables against the data contracts (Great Expectations suites) before any notebook.
+
+The contracts are the JSON expectation suites in ``data_contracts/<table>.json``, one per input
+table. Every expectation carries ``meta.severity`` (``critical`` stops the site's report, ``warning``
+adds a banner), ``meta.description`` (the rule in plain words) and ``meta.rule`` (a short id).
+
+How a run is validated
+----------------------
+Each table is validated **once** for all sites (a batch per table, not per site, so 5,000 sites
+cost the same as one), in the parent process, with an ephemeral Great Expectations context (no
+project on disk, analytics off, no network). Failing rows come back as GX's unexpected index list
+and are attributed to sites through their ``site_id``; a failing metric definition is attributed
+to the sites that use the metric; whole-table failures (a missing column, an empty table) count for
+every site. Rows of a site that is not configured cannot fail a configured site: they are reported
+as project-level failures (``ValidationReport.project_failures``) and logged.
+
+Values that do not come in the table itself reach the suites as suite parameters
+(``{"$PARAMETER": name}`` in the JSON, see :func:`suite_parameters`): the configured sites, the
+metric ids of the metrics table, the goal ids, ``as_of``, the minimum number of chart points.
+Columns named ``kz_*`` are derived here before validation (see :func:`prepare_frame`): the metric's
+chart type per observation, the raw text of values that did not parse, the fractional part of
+counts, the number of periods with data per site and metric.
+
+Only this module imports great_expectations, and only inside functions: importing it costs
+seconds, and the notebooks never need it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.data.config import TABLES, Project, parse_as_of
+from pipeline.data.inputs import GLOBAL_TABLES, OPTIONAL_COLUMNS, SCHEMA, Tables, period_start
+from pipeline.exceptions import ConfigError, ContractViolation
+
+CRITICAL, WARNING = "critical", "warning"
+SEVERITIES = (CRITICAL, WARNING)
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+#: Expectations about the table's columns: checked on the header the source really had.
+STRUCTURE_EXPECTATIONS = ("expect_column_to_exist", "expect_table_columns_to_match_set")
+ATTRIBUTE_CHARTS = ("p", "np", "c", "u", "p_prime", "u_prime")
+SUBGROUP_CHARTS = ("xbar_r", "xbar_s")
+_MAX_EXAMPLES = 5
+_MAX_ROWS_KEPT = 1000
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failure:
+    """One failed rule for one table (and site)."""
+
+    table: str
+    rule: str
+    description: str
+    severity: str
+    column: str | None = None
+    rows: tuple[int, ...] = ()
+    examples: tuple[str, ...] = ()
+    unexpected_count: int = 0
+    site_id: str | None = None
+    expectation: str | None = None
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f"table {self.table!r}" + (f", column {self.column!r}" if self.column else "")
+        if self.site_id:
+            where = f"site {self.site_id!r}, {where}"
+        rows = ""
+        if self.rows:
+            shown = ", ".join(str(r) for r in self.rows[:5])
+            more = self.unexpected_count - min(5, len(self.rows))
+            rows = f" (rows {shown}{f' and {more} more' if more > 0 else ''})"
+        ex = f"; e.g. {', '.join(repr(e) for e in self.examples[:3])}" if self.examples else ""
+        hint = f". {self.hint}" if self.hint else ""
+        return f"{where}: {self.description}{rows}{ex}{hint}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "rule": self.rule,
+            "description": self.description,
+            "severity": self.severity,
+            "column": self.column,
+            "rows": list(self.rows[:20]),
+            "examples": list(self.examples[:5]),
+            "unexpected_count": self.unexpected_count,
+            "expectation": self.expectation,
+            "hint": self.hint,
+            "message": str(self),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteValidation:
+    """Contract results for one site."""
+
+    site_id: str
+    failures: tuple[Failure, ...] = ()
+    row_counts: dict[str, int] = field(default_factory=dict)
+    rules_checked: int = 0
+
+    @property
+    def has_critical(self) -> bool:
+        return any(f.severity == CRITICAL for f in self.failures)
+
+    @property
+    def has_warnings(self) -> bool:
+        return any(f.severity == WARNING for f in self.failures)
+
+    @property
+    def status(self) -> str:
+        if self.has_critical:
+            return "failed"
+        return "warnings" if self.has_warnings else "ok"
+
+    def reason(self) -> str:
+        """One line naming the critical failures, for the index page and the manifest."""
+        crit = [f for f in self.failures if f.severity == CRITICAL]
+        if not crit:
+            return ""
+        first = str(crit[0])
+        more = f" (+{len(crit) - 1} more critical rule(s))" if len(crit) > 1 else ""
+        return f"data contract failed: {first}{more}"
+
+    def raise_for_failures(self) -> SiteValidation:
+        if self.has_critical:
+            raise ContractViolation(self.reason(), site_id=self.site_id)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "site_id": self.site_id,
+            "status": self.status,
+            "rules_checked": self.rules_checked,
+            "row_counts": dict(self.row_counts),
+            "failures": [f.to_dict() for f in self.failures],
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValidationReport:
+    """Contract results for a run: one :class:`SiteValidation` per site, plus failures of rows
+    that belong to no configured site (``project_failures``)."""
+
+    sites: dict[str, SiteValidation]
+    project_failures: tuple[Failure, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def success(self) -> bool:
+        return not self.failed_sites and not any(
+            f.severity == CRITICAL for f in self.project_failures
+        )
+
+    @property
+    def failed_sites(self) -> tuple[str, ...]:
+        return tuple(s for s, v in self.sites.items() if v.has_critical)
+
+    @property
+    def failures(self) -> tuple[Failure, ...]:
+        """Every failure: project-level first, then each site's."""
+        out = list(self.project_failures)
+        for v in self.sites.values():
+            out.extend(v.failures)
+        return tuple(out)
+
+    def for_site(self, site_id: str) -> SiteValidation:
+        return self.sites[site_id]
+
+    def raise_for_failures(self) -> ValidationReport:
+        if not self.success:
+            names = list(self.failed_sites)
+            if any(f.severity == CRITICAL for f in self.project_failures):
+                names.append("(rows of unconfigured sites)")
+            raise ContractViolation("critical data-contract rules failed for " + ", ".join(names))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "success": self.success,
+            "project_failures": [
+                {**f.to_dict(), "site_id": f.site_id} for f in self.project_failures
+            ],
+            "sites": {s: v.to_dict() for s, v in self.sites.items()},
+        }
+
+
+# --------------------------------------------------------------------------- the suites
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """One expectation of a suite, as the JSON file states it."""
+
+    table: str
+    rule: str
+    expectation: str
+    severity: str
+    description: str
+    column: str | None
+    kwargs: dict[str, Any]
+
+    @property
+    def is_structure(self) -> bool:
+        return self.expectation in STRUCTURE_EXPECTATIONS
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The source columns the rule reads (derived ``kz_*`` columns map to their source)."""
+        kw = self.kwargs
+        cols = [
+            kw.get("column"),
+            kw.get("column_A"),
+            kw.get("column_B"),
+            *kw.get("column_list", []),
+        ]
+        out = [self.column if (c or "").startswith("kz_") else c for c in cols if c]
+        return tuple(dict.fromkeys(c for c in out if c))
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        return tuple(
+            v["$PARAMETER"]
+            for v in self.kwargs.values()
+            if isinstance(v, dict) and "$PARAMETER" in v
+        )
+
+
+@cache
+def load_rules(directory: Path = SUITES_DIR) -> dict[str, tuple[Rule, ...]]:
+    """Every table's rules from ``data_contracts/<table>.json``, checked for the meta we need.
+
+    Raises
+    ------
+    ConfigError
+        A suite is missing, not JSON, or an expectation lacks ``meta.severity``/``description``.
+    """
+    out: dict[str, tuple[Rule, ...]] = {}
+    for table in TABLES:
+        path = directory / f"{table}.json"
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"data contract {path} cannot be read: {exc}") from None
+        rules = []
+        for i, exp in enumerate(doc.get("expectations", []), start=1):
+            meta = exp.get("meta") or {}
+            if meta.get("severity") not in SEVERITIES or not meta.get("description"):
+                raise ConfigError(
+                    f"data contract {path.name}, expectation {i} ({exp.get('type')}): "
+                    "meta.severity must be critical or warning and meta.description must be set"
+                )
+            rules.append(
+                Rule(
+                    table=table,
+                    rule=str(meta.get("rule") or f"{exp['type']}_{i}"),
+                    expectation=str(exp["type"]),
+                    severity=str(meta["severity"]),
+                    description=str(meta["description"]),
+                    column=meta.get("column"),
+                    kwargs=dict(exp.get("kwargs") or {}),
+                )
+            )
+        out[table] = tuple(rules)
+    return out
+
+
+def render_readme(directory: Path = SUITES_DIR) -> str:
+    """The text of ``data_contracts/README.md``: every rule of every suite (a test keeps it in
+    step with the JSON files; regenerate with ``python -m pipeline.data.contracts``)."""
+    lines = [
+        "# Data contracts",
+        "",
+        "One Great Expectations 1.x expectation suite per input table (`<table>.json`). "
+        "`kaizen-reports validate --project kaizen.yaml` checks them alone; `kaizen-reports run` "
+        "checks them once, before any notebook starts.",
+        "",
+        "- **critical**: the site's report is not produced; the site is marked failed with the "
+        "reason (its previous report stays in place).",
+        "- **warning**: the report is produced with a data-quality banner and the failure is "
+        "listed in its data-quality section.",
+        "",
+        "Rows are the row numbers a person sees in the file (the header is line 1, the first "
+        "data row line 2; for SQL sources, the 1-based row of the query result). Failing rows "
+        "are attributed to the site on the row; a failing metric definition to every site that "
+        "uses the metric; a whole-table failure to every site. Rows of a site that is not "
+        "configured are reported as project-level failures.",
+        "",
+        'Suite parameters (`{"$PARAMETER": ...}`) filled in at validation time: '
+        "`configured_sites` (every site in kaizen.yaml), `selected_sites` (the sites of this "
+        "run), `goal_sites` (configured sites and `*`), `metric_ids` and `metric_ids_pattern` "
+        "(the metrics table's ids), `goal_ids` (the goals table's ids), `as_of_end` (the end of "
+        "the `as_of` day), `min_points` (the project's `min_phase_points`). Derived columns: "
+        "`kz_chart` (the metric's chart type), `kz_unparsed_<column>` (the text of values that "
+        "are not a number/date), `kz_value_remainder` (the fractional part of `value`), "
+        "`kz_points` (periods with data for the row's site and metric).",
+        "",
+        "This file is generated by `python -m pipeline.data.contracts > data_contracts/README.md` "
+        "and checked by `tests/test_contracts.py`.",
+    ]
+    for table, rules in load_rules(directory).items():
+        lines += [
+            "",
+            f"## {table}",
+            "",
+            "| rule | severity | column | what it checks | expectation |",
+        ]
+        lines += ["|---|---|---|---|---|"]
+        for r in rules:
+            cond = _condition_text(r.kwargs.get("row_condition"))
+            what = r.description + (f" (rows where `{cond}`)" if cond else "")
+            lines.append(
+                f"| `{r.rule}` | {r.severity} | {r.column or ''} | {what} | `{r.expectation}` |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _condition_text(condition: Any) -> str:
+    """A GX row condition (serialised Condition object) in words for the README."""
+    if not condition:
+        return ""
+    if isinstance(condition, str):
+        return condition
+    column = (condition.get("column") or {}).get("name", "?")
+    operator, parameter = condition.get("operator", "?"), condition.get("parameter")
+    if isinstance(parameter, list):
+        parameter = "(" + ", ".join(map(str, parameter)) + ")"
+    return f"{column} {str(operator).lower()} {parameter}"
+
+
+# --------------------------------------------------------------------------- GX engine
+
+
+class _Engine:
+    """An ephemeral GX context with one dataframe asset; built once per process."""
+
+    def __init__(self) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        for name in ("great_expectations", "great_expectations.core"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        source = self.context.data_sources.add_pandas("kaizen")
+        asset = source.add_dataframe_asset("table")
+        self.batch_definition = asset.add_batch_definition_whole_dataframe("whole")
+        self._suites: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def suite(self, table: str, rules: tuple[Rule, ...]) -> Any:
+        from great_expectations.core.expectation_suite import ExpectationSuite
+        from great_expectations.expectations.expectation_configuration import (
+            ExpectationConfiguration,
+        )
+        from great_expectations.expectations.metadata_types import FailureSeverity
+
+        key = (table, tuple(r.rule for r in rules))
+        if key not in self._suites:
+            expectations = [
+                ExpectationConfiguration(
+                    type=r.expectation,
+                    kwargs=r.kwargs,
+                    severity=FailureSeverity(r.severity),
+                    meta={"rule": r.rule, "severity": r.severity, "description": r.description},
+                ).to_domain_obj()
+                for r in rules
+            ]
+            self._suites[key] = ExpectationSuite(name=table, expectations=expectations)
+        return self._suites[key]
+
+    def validate(
+        self, table: str, frame: pd.DataFrame, rules: tuple[Rule, ...], params: dict[str, Any]
+    ) -> dict[str, dict[str, Any]]:
+        """Validate ``frame`` against ``rules``; the result dict of each rule id that failed."""
+        if not rules:
+            return {}
+        batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        wanted = {p for r in rules for p in r.parameters}
+        result = batch.validate(
+            self.suite(table, rules),
+            expectation_parameters={k: v for k, v in params.items() if k in wanted},
+            result_format={"result_format": "COMPLETE", "include_unexpected_rows": False},
+        )
+        failed: dict[str, dict[str, Any]] = {}
+        for r in result.results:
+            if r.success:
+                continue
+            rule = (r.expectation_config.meta or {}).get("rule")
+            info = dict(r.result or {})
+            error = _exception_text(r.exception_info)
+            if error:
+                info["error"] = error
+            failed[str(rule)] = info
+        return failed
+
+
+@cache
+def _engine() -> _Engine:
+    return _Engine()
+
+
+def _exception_text(info: Any) -> str:
+    if not isinstance(info, dict):
+        return ""
+    if info.get("raised_exception"):
+        return str(info.get("exception_message") or "error")
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return str(value.get("exception_message") or "error")
+    return ""
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def suite_parameters(
+    tables: Tables, project: Project, *, as_of: pd.Timestamp, site_ids: Iterable[str]
+) -> dict[str, Any]:
+    """The cross-table values the suites refer to as ``{"$PARAMETER": name}``."""
+    metric_ids = sorted(
+        {str(m) for m in tables["metrics"]["metric_id"].dropna().unique()}
+        if "metrics" in tables
+        else set()
+    )
+    goals = tables.get("goals")
+    goal_ids = (
+        sorted({str(g) for g in goals["goal_id"].dropna().unique()}) if goals is not None else []
+    )
+    alternatives = "|".join(re.escape(m) for m in sorted(metric_ids, key=len, reverse=True))
+    pattern = (
+        rf"^\s*(?:{alternatives})\s*(?:;\s*(?:{alternatives})\s*)*;?\s*$" if metric_ids else "(?!)"
+    )
+    configured = list(project.site_ids)
+    return {
+        "configured_sites": configured,
+        "selected_sites": list(site_ids),
+        "goal_sites": [*configured, "*"],
+        "metric_ids": metric_ids,
+        "metric_ids_pattern": pattern,
+        "goal_ids": goal_ids,
+        "as_of_end": pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"),
+        "min_points": int(project.statistics.min_phase_points),
+    }
+
+
+def prepare_frame(table: str, tables: Tables) -> pd.DataFrame:
+    """The frame GX validates: the typed table plus the derived ``kz_*`` columns (no data copy)."""
+    frame = tables[table]
+    out = frame.copy(deep=False)
+    for problem in tables.problems:
+        if problem.table != table:
+            continue
+        raw = np.full(len(frame), None, dtype=object)
+        raw[list(problem.positions)] = list(problem.values)
+        out[f"kz_unparsed_{problem.column}"] = raw
+    if table == "observations":
+        # low-cardinality text as categoricals: GX's isin / isnull / duplicated then work on
+        # codes, several times faster on millions of rows
+        for column in ("site_id", "metric_id", "subgroup"):
+            out[column] = frame[column].astype("category")
+        metrics = tables["metrics"].dropna(subset=["metric_id"]).drop_duplicates("metric_id")
+        chart = dict(zip(metrics["metric_id"], metrics["chart"], strict=True))
+        period = dict(zip(metrics["metric_id"], metrics["period"], strict=True))
+        out["kz_chart"] = out["metric_id"].map(chart).astype("category")
+        value = frame["value"].to_numpy(dtype="float64")
+        out["kz_value_remainder"] = np.abs(value - np.round(value))
+        periods = out["metric_id"].map(period).astype(object).to_numpy()
+        out["kz_points"] = _points_per_series(out, periods)
+    return out
+
+
+def _points_per_series(frame: pd.DataFrame, period: np.ndarray) -> np.ndarray:
+    """For each row, how many periods (day/week/month of its metric) hold data for its site and
+    metric; x-bar metrics count subgroups."""
+    n = len(frame)
+    if n == 0:
+        return np.zeros(0, dtype="int64")
+    site = frame["site_id"].astype("category").cat.codes.to_numpy(dtype="int64") + 1
+    metric = frame["metric_id"].astype("category")
+    width = len(metric.cat.categories) + 1
+    series = site * width + metric.cat.codes.to_numpy(dtype="int64") + 1
+    ts = frame["timestamp"].to_numpy(dtype="datetime64[ns]")
+    days = ts.astype("datetime64[D]").astype("int64")
+    weeks = days - (days + 3) % 7  # 1970-01-01 was a Thursday; weeks start on Monday
+    months = ts.astype("datetime64[M]").astype("int64")
+    key = np.where(period == "day", days, np.where(period == "month", months, weeks))
+    if "subgroup" in frame.columns and frame["subgroup"].notna().any():
+        sub_codes, _ = pd.factorize(frame["subgroup"], use_na_sentinel=True)
+        key = np.where(sub_codes >= 0, sub_codes.astype("int64") + (1 << 40), key)
+    valid = ~np.isnat(ts) & ~np.isnan(frame["value"].to_numpy(dtype="float64"))
+    pairs = pd.DataFrame({"series": series[valid], "key": key[valid]}).drop_duplicates()
+    counts = np.bincount(pairs["series"].to_numpy(), minlength=int(series.max()) + 1)
+    return counts[series]
+
+
+def validate_inputs(
+    project: Project, *, as_of: Any = None, site_ids: Iterable[str] | None = None
+) -> ValidationReport:
+    """Read the project's tables and validate them for the selected sites (``validate`` command).
+
+    Raises
+    ------
+    ConfigError
+        Unknown site ids or a bad ``as_of``.
+    InputError
+        A table cannot be read at all (missing or empty file, not UTF-8, SQL error).
+    """
+    from pipeline.data.inputs import read_tables
+
+    sites = project.select_sites(list(site_ids) if site_ids else None)
+    stamp = parse_as_of(as_of)
+    tables = read_tables(project)
+    return validate_project(tables, project, as_of=stamp, site_ids=[s.id for s in sites])
+
+
+def validate_project(
+    tables: Tables, project: Project, *, as_of: pd.Timestamp, site_ids: Iterable[str]
+) -> ValidationReport:
+    """Validate every table once and give each of ``site_ids`` its failures.
+
+    A whole-table failure counts for every site; a failing row for the site on the row; a failing
+    metric definition for the sites that use the metric; rows of an unconfigured site go to
+    ``project_failures``.
+    """
+    import time
+
+    started = time.perf_counter()
+    site_ids = list(site_ids)
+    selected = set(site_ids)
+    configured = set(project.site_ids)
+    params = suite_parameters(tables, project, as_of=as_of, site_ids=site_ids)
+    rules_by_table = load_rules()
+    engine = _engine()
+    per_site: dict[str, list[Failure]] = {s: [] for s in site_ids}
+    project_failures: list[Failure] = []
+    checked = 0
+    metric_sites = _metric_sites(tables)
+
+    for table in TABLES:
+        if table not in tables:
+            continue
+        rules = rules_by_table[table]
+        frame = tables[table]
+        source_columns = tables.columns.get(table, tuple(frame.columns))
+        missing = {c for c in SCHEMA[table] if c not in source_columns}
+        unparsed = {p.column for p in tables.problems if p.table == table}
+
+        structure = tuple(r for r in rules if r.is_structure)
+        header_cols = list(source_columns) + [
+            c for c in OPTIONAL_COLUMNS.get(table, ()) if c not in source_columns
+        ]
+        header = pd.DataFrame({c: pd.Series(dtype=object) for c in dict.fromkeys(header_cols)})
+        results = engine.validate(table, header, structure, params)
+
+        row_rules = tuple(
+            r
+            for r in rules
+            if not r.is_structure
+            and not (set(r.columns) & missing)
+            and not (
+                str(r.kwargs.get("column", "")).startswith("kz_unparsed_")
+                and r.column not in unparsed
+            )
+        )
+        checked += len(structure) + len(
+            [r for r in rules if not r.is_structure and not (set(r.columns) & missing)]
+        )
+        if row_rules:
+            results.update(engine.validate(table, prepare_frame(table, tables), row_rules, params))
+
+        by_id = {r.rule: r for r in rules}
+        unparsed_rows = {p.column: set(p.positions) for p in tables.problems if p.table == table}
+        for rule_id, info in results.items():
+            rule = by_id[rule_id]
+            if (
+                rule.expectation == "expect_column_values_to_not_be_null"
+                and rule.column in unparsed_rows
+                and info.get("unexpected_index_list") is not None
+            ):  # a value that did not parse is reported once, as such, not also as blank
+                skip = unparsed_rows[rule.column]
+                kept = [i for i in info["unexpected_index_list"] if int(i) not in skip]
+                if not kept:
+                    continue
+                info = {**info, "unexpected_index_list": kept}
+            for site, failure in _attribute(rule, info, tables, params, metric_sites):
+                if site is None or site == "*":
+                    for s in site_ids:
+                        per_site[s].append(_with_site(failure, s))
+                elif site in selected:
+                    per_site[site].append(failure)
+                elif site not in configured:
+                    project_failures.append(failure)
+
+    for failure in project_failures:
+        log.warning("data contract (%s): %s", failure.severity, failure)
+    counts = _row_counts(tables, site_ids)
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return ValidationReport(
+        sites={
+            s: SiteValidation(
+                site_id=s,
+                failures=tuple(sorted(per_site[s], key=lambda f: order[f.severity])),
+                row_counts=counts[s],
+                rules_checked=checked,
+            )
+            for s in site_ids
+        },
+        project_failures=tuple(project_failures),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _with_site(failure: Failure, site_id: str) -> Failure:
+    from dataclasses import replace
+
+    return replace(failure, site_id=site_id)
+
+
+def _metric_sites(tables: Tables) -> dict[str, set[str]]:
+    """Which sites use each metric (observations, events, goals)."""
+    out: dict[str, set[str]] = {}
+    obs = tables["observations"]
+    pairs = obs[["metric_id", "site_id"]].dropna().drop_duplicates()
+    for m, s in zip(pairs["metric_id"], pairs["site_id"], strict=True):
+        out.setdefault(str(m), set()).add(str(s))
+    events = tables["events"]
+    for ids, s in zip(events["metric_ids"], events["site_id"], strict=True):
+        if isinstance(ids, str) and isinstance(s, str):
+            for m in ids.split(";"):
+                out.setdefault(m.strip(), set()).add(s)
+    return out
+
+
+def _row_counts(tables: Tables, site_ids: list[str]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {s: {} for s in site_ids}
+    for name, frame in tables.frames.items():
+        if "site_id" in frame.columns and name not in GLOBAL_TABLES:
+            vc = frame["site_id"].value_counts()
+            shared = int(vc.get("*", 0)) if name == "goals" else 0
+            for s in site_ids:
+                counts[s][name] = int(vc.get(s, 0)) + shared
+        else:
+            for s in site_ids:
+                counts[s][name] = len(frame)
+    return counts
+
+
+def _attribute(
+    rule: Rule,
+    info: Mapping[str, Any],
+    tables: Tables,
+    params: Mapping[str, Any],
+    metric_sites: Mapping[str, set[str]],
+) -> list[tuple[str | None, Failure]]:
+    """Split one failed rule into (site, Failure) pairs; site None means every site."""
+    table = rule.table
+    base: dict[str, Any] = {
+        "table": table,
+        "rule": rule.rule,
+        "description": rule.description,
+        "severity": rule.severity,
+        "column": rule.column,
+        "expectation": rule.expectation,
+    }
+    if info.get("error"):
+        text = f"{rule.description} (the rule could not be checked: {info['error']})"
+        return [(None, Failure(**{**base, "description": text}))]
+
+    if rule.expectation == "expect_table_columns_to_match_set":
+        unexpected = (info.get("details") or {}).get("mismatched", {}).get("unexpected") or []
+        if not unexpected:
+            return []  # missing columns are reported by their own expect_column_to_exist rule
+        return [
+            (
+                None,
+                Failure(
+                    **{**base, "column": ", ".join(unexpected)},
+                    examples=tuple(unexpected),
+                    unexpected_count=len(unexpected),
+                    hint="unknown columns are ignored; check for a typo in the header",
+                ),
+            )
+        ]
+    if rule.expectation == "expect_column_to_exist":
+        has = ", ".join(tables.columns.get(table, ())) or "no columns"
+        return [(None, Failure(**base, hint=f"the source has the columns {has}"))]
+    if rule.expectation == "expect_column_distinct_values_to_contain_set":
+        missing = list(info.get("missing_list") or info.get("partial_missing_list") or [])
+        if int(info.get("missing_count") or 0) > len(missing):  # GX shortens the list
+            present = set(tables[table][rule.kwargs["column"]].dropna().unique())
+            missing = [s for s in params.get("selected_sites", []) if s not in present]
+        return [
+            (s, Failure(**base, site_id=s, hint=f"no rows in {table} have site_id {s!r}"))
+            for s in map(str, missing)
+        ]
+    positions = info.get("unexpected_index_list")
+    if positions is None:
+        observed = info.get("observed_value")
+        ex = (f"observed: {observed}",) if observed is not None else ()
+        return [(None, Failure(**base, examples=ex))]
+
+    frame = tables[table]
+    pos = np.asarray([int(p) for p in positions], dtype="int64")
+    if len(pos) == 0:
+        return [(None, Failure(**base))]
+    if table in GLOBAL_TABLES:
+        groups: dict[str | None, list[int]] = {}
+        metric = frame["metric_id"].to_numpy(dtype=object)[pos]
+        for p, m in zip(pos, metric, strict=True):
+            users: set[str | None] = (
+                set(metric_sites.get(str(m), ())) if isinstance(m, str) else set()
+            )
+            for s in sorted(users or {None}, key=lambda x: x or ""):
+                groups.setdefault(s, []).append(int(p))
+        keys: list[tuple[str | None, np.ndarray]] = [(s, np.asarray(v)) for s, v in groups.items()]
+        # a definition no site uses fails nobody's report, but is still worth telling
+        keys = [(s if s is not None else "(no site uses it)", v) for s, v in keys]
+    else:
+        site_values = frame["site_id"].to_numpy(dtype=object)[pos]
+        labels = np.array(
+            [s if isinstance(s, str) else "(blank site_id)" for s in site_values], dtype=object
+        )
+        order = np.argsort(labels, kind="stable")
+        uniq, starts = np.unique(labels[order], return_index=True)
+        split = np.split(pos[order], starts[1:])
+        keys = [(str(u), np.sort(v)) for u, v in zip(uniq, split, strict=True)]
+
+    hint = ""
+    if rule.rule.endswith(("_is_number", "_is_date")):
+        from pipeline.data.inputs import describe_bad_values
+
+        hint = describe_bad_values(
+            _examples(rule, frame, pos[:_MAX_EXAMPLES], tables),
+            "date" if rule.rule.endswith("_is_date") else "number",
+        )
+    out: list[tuple[str | None, Failure]] = []
+    for site, rows in keys:
+        site_id = None if site == "*" else site
+        out.append(
+            (
+                site,
+                Failure(
+                    **base,
+                    rows=tuple(tables.row_number(table, p) for p in rows[:_MAX_ROWS_KEPT]),
+                    examples=_examples(rule, frame, rows, tables),
+                    unexpected_count=len(rows),
+                    site_id=site_id,
+                    hint=hint,
+                ),
+            )
+        )
+    return out
+
+
+def _examples(rule: Rule, frame: pd.DataFrame, rows: np.ndarray, tables: Tables) -> tuple[str, ...]:
+    """Up to five distinct examples of what is wrong, in the source's own words."""
+    kw = rule.kwargs
+    column = kw.get("column")
+    out: list[str] = []
+    for p in rows:
+        p = int(p)
+        if column and column.startswith("kz_unparsed_"):
+            text = _raw_value(tables, rule.table, column.removeprefix("kz_unparsed_"), p)
+        elif column == "kz_points":
+            n = _points_of(frame, p, tables)
+            text = f"{frame['metric_id'].iat[p]}: {n} period(s) with data"
+        elif column == "kz_value_remainder":
+            text = _fmt(frame["value"].iat[p])
+        elif column:
+            text = _fmt(frame[column].iat[p])
+        elif "column_A" in kw:
+            a, b = kw["column_A"], kw["column_B"]
+            text = f"{a}={_fmt(frame[a].iat[p])}, {b}={_fmt(frame[b].iat[p])}"
+        else:
+            text = ", ".join(f"{c}={_fmt(frame[c].iat[p])}" for c in kw.get("column_list", []))
+        if text not in out:
+            out.append(text)
+        if len(out) >= _MAX_EXAMPLES:
+            break
+    return tuple(out)
+
+
+def _raw_value(tables: Tables, table: str, column: str, position: int) -> str:
+    for problem in tables.problems:
+        if problem.table == table and problem.column == column:
+            try:
+                return problem.values[problem.positions.index(position)]
+            except ValueError:
+                break
+    return ""
+
+
+def _points_of(frame: pd.DataFrame, position: int, tables: Tables) -> int:
+    site, metric = frame["site_id"].iat[position], frame["metric_id"].iat[position]
+    part = frame[(frame["site_id"] == site) & (frame["metric_id"] == metric)]
+    metrics = tables["metrics"]
+    period = metrics.loc[metrics["metric_id"] == metric, "period"]
+    p = str(period.iat[0]) if len(period) else "week"
+    sub = part.dropna(subset=["timestamp", "value"])
+
+    if p not in ("day", "week", "month"):
+        p = "week"
+    return int(period_start(sub["timestamp"], p).nunique())
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "(blank)"
+    if isinstance(value, pd.Timestamp):
+        if pd.isna(value):
+            return "(blank)"
+        return value.date().isoformat() if value == value.normalize() else value.isoformat(" ")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+__all__ = [
+    "CRITICAL",
+    "WARNING",
+    "Failure",
+    "Rule",
+    "SiteValidation",
+    "ValidationReport",
+    "load_rules",
+    "prepare_frame",
+    "render_readme",
+    "suite_parameters",
+    "validate_inputs",
+    "validate_project",
+]
+
+
+if __name__ == "__main__":  # python -m pipeline.data.contracts > data_contracts/README.md
+    print(render_readme(), end="")

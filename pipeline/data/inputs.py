@@ -1,0 +1,553 @@
+"""Read the input tables (CSV, Parquet or SQL), give them their types, and split them by site.
+
+Reading is two steps so that bad data can be described instead of crashing: :func:`read_tables`
+reads every column as text (CSV) or as stored (Parquet, SQL); :func:`parse_tables` converts the
+columns to their types and records every value that does not parse as a :class:`ParseProblem`
+(table, column, row numbers as a person counts them in the file, examples). The contracts report
+those problems next to their own rules.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import pickle
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.data.config import TABLES, TABLES_REQUIRED, Project, TableSource
+from pipeline.exceptions import InputError, StatisticsError
+
+#: Columns of each table and their type: str, float, date, or cat (text from a fixed set).
+SCHEMA: dict[str, dict[str, str]] = {
+    "metrics": {
+        "metric_id": "str",
+        "name": "str",
+        "unit": "str",
+        "chart": "str",
+        "better": "str",
+        "period": "str",
+        "aggregate": "str",
+    },
+    "observations": {
+        "site_id": "str",
+        "metric_id": "str",
+        "timestamp": "date",
+        "value": "float",
+        "n": "float",
+        "subgroup": "str",
+    },
+    "events": {
+        "site_id": "str",
+        "event_id": "str",
+        "title": "str",
+        "kind": "str",
+        "goal_id": "str",
+        "start_date": "date",
+        "effective_date": "date",
+        "end_date": "date",
+        "metric_ids": "str",
+        "owner": "str",
+        "status": "str",
+    },
+    "goals": {
+        "goal_id": "str",
+        "site_id": "str",
+        "metric_id": "str",
+        "title": "str",
+        "baseline_start": "date",
+        "baseline_end": "date",
+        "target_kind": "str",
+        "target_value": "float",
+        "due_date": "date",
+    },
+    "suggestions": {
+        "site_id": "str",
+        "suggestion_id": "str",
+        "submitted_on": "date",
+        "area": "str",
+        "status": "str",
+        "implemented_on": "date",
+        "estimated_saving": "float",
+    },
+    "headcount": {"site_id": "str", "month": "date", "headcount": "float"},
+    "surveys": {
+        "site_id": "str",
+        "date": "date",
+        "instrument": "str",
+        "score": "float",
+        "responses": "float",
+    },
+}
+
+#: Columns that may be absent from a file (they are added, empty).
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "observations": ("n", "subgroup"),
+    "events": ("goal_id", "end_date"),
+    "suggestions": ("implemented_on", "estimated_saving"),
+    "surveys": ("responses",),
+}
+
+#: Tables without a site_id column (shared by every site).
+GLOBAL_TABLES = ("metrics",)
+
+_MAX_EXAMPLES = 5
+#: A CSV file's header is line 1, so the first data row (position 0) is line 2.
+CSV_ROW_OFFSET = 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParseProblem:
+    """Values of one column that do not parse as the column's type."""
+
+    table: str
+    column: str
+    expected: str
+    rows: tuple[int, ...]
+    examples: tuple[str, ...]
+    site_ids: tuple[str, ...] = ()
+    #: 0-based positions of the bad values in the table, and every bad value as text.
+    positions: tuple[int, ...] = ()
+    values: tuple[str, ...] = ()
+
+    @property
+    def hint(self) -> str:
+        """What is probably wrong, in words, from the examples."""
+        return describe_bad_values(self.examples, self.expected)
+
+    def __str__(self) -> str:
+        shown = ", ".join(str(r) for r in self.rows[:_MAX_EXAMPLES])
+        more = (
+            f" and {len(self.rows) - _MAX_EXAMPLES} more" if len(self.rows) > _MAX_EXAMPLES else ""
+        )
+        ex = ", ".join(repr(e) for e in self.examples)
+        hint = f"; {self.hint}" if self.hint else ""
+        return (
+            f"table {self.table!r}, column {self.column!r}: {len(self.rows)} value(s) are not "
+            f"a valid {self.expected} (rows {shown}{more}; e.g. {ex}){hint}"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tables:
+    """The project's input tables. ``frames`` maps table name to DataFrame (optional ones may be
+    absent); ``problems`` lists values that failed to parse; ``row_offset`` is what to add to a
+    0-based frame index to get the row number a person sees in the source (2 for a CSV with a
+    header line)."""
+
+    frames: dict[str, pd.DataFrame]
+    problems: tuple[ParseProblem, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)
+    #: The columns each source really had (before missing optional columns were added).
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Added to a 0-based row position to get the row number a person sees in the source.
+    row_offsets: dict[str, int] = field(default_factory=dict)
+
+    def row_number(self, table: str, position: int) -> int:
+        """The row number a person sees: the line in a CSV file (header = 1), else 1-based."""
+        return int(position) + self.row_offsets.get(table, CSV_ROW_OFFSET)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.frames[name]
+
+    def get(self, name: str) -> pd.DataFrame | None:
+        return self.frames.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.frames
+
+
+def read_tables(project: Project) -> Tables:
+    """Read and parse every configured table of ``project``.
+
+    Raises
+    ------
+    InputError
+        When a table cannot be read at all (missing file, empty file, not UTF-8, SQL error) or a
+        required column is missing. Values that do not parse are *not* errors here: they are
+        returned as ``problems`` for the contracts to report.
+    """
+    raw = {name: read_table(source) for name, source in project.tables.items()}
+    offsets = {name: row_offset(source) for name, source in project.tables.items()}
+    tables = parse_tables(raw, row_offsets=offsets)
+    sources = {name: source.describe() for name, source in project.tables.items()}
+    return Tables(
+        frames=tables.frames,
+        problems=tables.problems,
+        sources=sources,
+        columns=tables.columns,
+        row_offsets=offsets,
+    )
+
+
+def row_offset(source: TableSource) -> int:
+    """What to add to a 0-based position to get the row number messages show.
+
+    Every source is numbered as the table would be in a CSV file with a header line (first
+    record = row 2): for a CSV file that is the line number an editor shows, and a Parquet file
+    or SQL query numbered the same way gives the same messages, and the same results.json, as
+    the same data in CSV.
+    """
+    return CSV_ROW_OFFSET
+
+
+def read_table(source: TableSource) -> pd.DataFrame:
+    """Read one table as text columns (CSV) or as stored (Parquet, SQL)."""
+    if source.path is not None:
+        return _read_file(source.name, source.path)
+    return _read_sql(source)
+
+
+def _read_file(table: str, path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(
+            f"file {path} does not exist",
+            table=table,
+            hint=f"check tables.{table}.path in kaizen.yaml",
+        )
+    if path.stat().st_size == 0:
+        raise InputError(f"file {path} is empty (expected a header line and rows)", table=table)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = _read_csv(path)
+    except UnicodeDecodeError:
+        raise _not_utf8(table, path) from None
+    except pd.errors.EmptyDataError:
+        raise InputError(
+            f"file {path} is empty (expected a header line and rows)", table=table
+        ) from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"file {path} is not a valid CSV file: {exc}", table=table) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"file {path} cannot be read: {exc}", table=table) from None
+    header = list(frame.columns)
+    if suffix not in (".parquet", ".pq"):
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh, delimiter=_separator(path)), [])
+    frame.columns = [str(c).strip() for c in frame.columns]
+    names = [str(c).strip() for c in header]
+    duplicated = sorted({c for c in names if names.count(c) > 1 and c})
+    if duplicated or "" in names:
+        raise InputError(
+            f"file {path} has a blank or repeated column name in its header line "
+            f"({', '.join(duplicated) or 'blank'})",
+            table=table,
+            rows=[1],
+        )
+    return frame
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Every cell as text; pyarrow's multi-threaded reader, or pandas' own parser when pyarrow
+    refuses the file (its messages name the line, so a broken file gets the better message).
+
+    The separator is the comma, unless the header line has none and is split by ``;`` or a tab
+    (what spreadsheets export in many locales), which is then used instead."""
+    options: dict[str, Any] = {
+        "dtype": str, "keep_default_na": False, "na_values": [""], "sep": _separator(path),
+    }  # fmt: skip
+    try:
+        return pd.read_csv(path, engine="pyarrow", encoding="utf-8", **options)
+    except (pd.errors.ParserError, ValueError, ImportError):
+        return pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True, **options)
+
+
+def _separator(path: Path) -> str:
+    with path.open("rb") as fh:
+        header = fh.readline()
+    if b"," in header:
+        return ","
+    for sep in (b";", b"\t"):
+        if sep in header:
+            return sep.decode()
+    return ","
+
+
+def _not_utf8(table: str, path: Path) -> InputError:
+    """Find the first line that is not UTF-8 (only runs on a file that failed to decode)."""
+    bad_line, shown = 0, ""
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad = line[max(0, exc.start - 20) : exc.end + 20]
+                bad_line, shown = number, bad.decode("utf-8", errors="replace").strip()
+                try:  # the usual culprit: a spreadsheet's Windows-1252 / Latin-1 export
+                    guess = bad.decode("cp1252").strip()
+                    shown = f"{guess!r}, which looks like Windows-1252/Latin-1"
+                except UnicodeDecodeError:
+                    shown = repr(shown)
+                break
+    return InputError(
+        f"file {path} is not UTF-8 text (first bad byte on line {bad_line}: {shown})",
+        table=table,
+        rows=[bad_line],
+        hint="save the file as UTF-8 (in Excel: 'CSV UTF-8 (comma delimited)')",
+    )
+
+
+def _read_sql(source: TableSource) -> pd.DataFrame:
+    import sqlalchemy as sa
+
+    try:
+        url = sa.engine.make_url(source.url or "")
+    except sa.exc.ArgumentError:
+        raise InputError(
+            f"the database URL of tables.{source.name} is not a valid SQLAlchemy URL",
+            table=source.name,
+        ) from None
+    if source.password_env:
+        password = os.environ.get(source.password_env)
+        if password is None:
+            raise InputError(
+                f"environment variable {source.password_env} (the database password) is not set",
+                table=source.name,
+            )
+        url = url.set(password=password)
+    if source.sql:
+        query: Any = sa.text(source.sql)
+    else:
+        schema, _, name = (source.sql_table or "").rpartition(".")
+        query = sa.select(sa.text("*")).select_from(sa.table(name, schema=schema or None))
+    try:
+        engine = sa.create_engine(url)
+    except (sa.exc.SQLAlchemyError, ImportError) as exc:
+        raise InputError(
+            f"cannot connect to {source.describe()}: {exc}", table=source.name
+        ) from None
+    try:
+        with engine.connect() as conn:
+            frame = pd.read_sql_query(query, conn)
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ else exc
+        detail = str(getattr(cause, "orig", None) or cause).strip().splitlines()
+        raise InputError(
+            f"SQL read from {source.describe()} failed: {detail[0] if detail else exc}",
+            table=source.name,
+        ) from None
+    finally:
+        engine.dispose()
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    return frame
+
+
+def parse_tables(
+    raw: Mapping[str, pd.DataFrame], *, row_offsets: Mapping[str, int] | None = None
+) -> Tables:
+    """Give every column its type; collect values that do not parse.
+
+    A missing column or a table without rows is not an error here: the data contracts report it
+    (the column is added, empty, so that the rest of the pipeline can rely on the schema).
+    """
+    offsets = dict(row_offsets or {})
+    frames: dict[str, pd.DataFrame] = {}
+    columns: dict[str, tuple[str, ...]] = {}
+    problems: list[ParseProblem] = []
+    for name in TABLES:
+        if name not in raw:
+            continue
+        columns[name] = tuple(str(c) for c in raw[name].columns)
+        frame, probs = parse_table(name, raw[name], row_offset=offsets.get(name, CSV_ROW_OFFSET))
+        frames[name] = frame
+        problems.extend(probs)
+    for name in TABLES_REQUIRED:
+        if name not in frames:
+            raise InputError("required table is not configured", table=name)
+    return Tables(frames=frames, problems=tuple(problems), columns=columns, row_offsets=offsets)
+
+
+def parse_table(
+    name: str, raw: pd.DataFrame, *, row_offset: int = CSV_ROW_OFFSET
+) -> tuple[pd.DataFrame, list[ParseProblem]]:
+    """Type one table's columns. Unknown extra columns are kept as they are; missing ones are
+    added empty (the contracts report them)."""
+    schema = SCHEMA[name]
+    frame = raw.copy()
+    frame.index = pd.RangeIndex(len(frame))
+    problems: list[ParseProblem] = []
+    sites = frame["site_id"] if "site_id" in frame.columns else None
+    for column, kind in schema.items():
+        if column not in frame.columns:
+            if kind == "date":
+                frame[column] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+            elif kind == "float":
+                frame[column] = np.nan
+            else:
+                frame[column] = pd.Series(None, index=frame.index, dtype=object)
+            continue
+        values = frame[column]
+        if kind == "str":
+            frame[column] = _as_text(values)
+            continue
+        parsed, bad = _parse_column(values, kind)
+        frame[column] = parsed
+        if bad.any():
+            idx = np.flatnonzero(bad.to_numpy())
+            site_ids: tuple[str, ...] = ()
+            if sites is not None:
+                site_ids = tuple(
+                    sorted({str(s).strip() for s in sites.iloc[idx].dropna().unique()})
+                )
+            bad_values = tuple(str(v) for v in values.iloc[idx])
+            problems.append(
+                ParseProblem(
+                    table=name,
+                    column=column,
+                    expected={"float": "number", "date": "date (YYYY-MM-DD)"}[kind],
+                    rows=tuple(int(i) + row_offset for i in idx),
+                    examples=bad_values[:_MAX_EXAMPLES],
+                    site_ids=site_ids,
+                    positions=tuple(int(i) for i in idx),
+                    values=bad_values,
+                )
+            )
+    return frame, problems
+
+
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
+_MISSING_WORDS = {"n/a", "na", "nan", "null", "none", "-", "--", "?", "missing"}
+
+
+def describe_bad_values(examples: Iterable[str], expected: str) -> str:
+    """A plain-words guess at what is wrong with values that did not parse."""
+    examples = [str(e) for e in examples]
+    hints = []
+    if any(_DECIMAL_COMMA.match(e) for e in examples):
+        hints.append("use a point as the decimal separator (12.5, not 12,5)")
+    if any(e.strip().lower() in _MISSING_WORDS for e in examples):
+        hints.append("leave the cell empty for a missing value instead of writing N/A")
+    if expected.startswith("date") and examples:
+        hints.append("write every date as YYYY-MM-DD (e.g. 2026-01-31), one format for the column")
+    return "; ".join(hints)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Stripped text as Python ``str`` objects; blank and missing cells are ``None`` whatever
+    the source (CSV, Parquet, SQL) so that every source gives the same frame."""
+    text = values.astype("string").str.strip()
+    missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
+    out = text.astype(object)
+    out[missing] = None
+    return out
+
+
+def _arrow_float(values: pd.Series) -> pd.Series | None:
+    """The column as float64 through one vectorised pyarrow cast, or None when any value does
+    not parse (the slower path then finds which)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pc.utf8_trim_whitespace(pa.array(values.astype("str").array))
+        arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+        out = pc.cast(arr, pa.float64())
+    except Exception:  # noqa: BLE001 - any refusal means "not all numbers": take the slow path
+        return None
+    return pd.Series(out.to_numpy(zero_copy_only=False), index=values.index, dtype="float64")
+
+
+def _parse_column(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
+    """Parsed values and a mask of non-empty values that did not parse."""
+    present = values.notna()
+    if kind == "float":
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            parsed = values.astype("float64")
+            return parsed, pd.Series(False, index=values.index)
+        fast = _arrow_float(values)
+        if fast is not None:  # every value parsed: no per-value work left
+            bad = pd.Series(np.isinf(fast.fillna(0.0).to_numpy()), index=values.index)
+            fast[bad.to_numpy()] = np.nan
+            return fast, bad
+        text = values.astype("string").str.strip()
+        present &= (text != "").fillna(False)
+        parsed = pd.to_numeric(text, errors="coerce").astype("float64")
+        bad = present & parsed.isna()
+        # inf is a parse success for pandas but never a valid measurement
+        bad |= np.isinf(parsed.fillna(0.0))
+        parsed[np.isinf(parsed.fillna(0.0))] = np.nan
+        return parsed, bad
+    # dates: ISO dates or datetimes, one format per column (mixed formats are reported)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values)
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert(None)
+        return parsed.astype("datetime64[ns]"), pd.Series(False, index=values.index)
+    text = values.astype("string").str.strip()
+    present &= (text != "").fillna(False)
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert(None)
+    parsed = parsed.astype("datetime64[ns]")
+    bad = present & parsed.isna()
+    return parsed, bad
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteTables:
+    """One site's slice of every table (metrics are shared) — what a site's notebook reads."""
+
+    site_id: str
+    frames: dict[str, pd.DataFrame]
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.frames[name]
+
+    def get(self, name: str) -> pd.DataFrame | None:
+        return self.frames.get(name)
+
+    def save(self, path: Path) -> None:
+        """Write the slice for a site's notebook (a private hand-off file, not an output)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump({"site_id": self.site_id, "frames": self.frames}, fh, protocol=5)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SiteTables:
+        """Read a slice written by :meth:`save` (the file is the pipeline's own)."""
+        with Path(path).open("rb") as fh:
+            data = pickle.load(fh)  # noqa: S301 - written by this pipeline in its own run folder
+        return cls(site_id=data["site_id"], frames=data["frames"])
+
+
+def split_by_site(tables: Tables, site_ids: Iterable[str]) -> dict[str, SiteTables]:
+    """One :class:`SiteTables` per site id; goals with ``site_id == '*'`` go to every site."""
+    wanted = list(site_ids)
+    groups: dict[str, dict[str, pd.DataFrame]] = {s: {} for s in wanted}
+    for name, frame in tables.frames.items():
+        if name in GLOBAL_TABLES:
+            for s in wanted:
+                groups[s][name] = frame
+            continue
+        key = frame["site_id"]
+        shared = frame[key == "*"] if name == "goals" else frame.iloc[0:0]
+        by_site = dict(tuple(frame.groupby(key, sort=False, dropna=True)))
+        for s in wanted:
+            part = by_site.get(s, frame.iloc[0:0])
+            if len(shared):
+                part = pd.concat([shared, part])
+            groups[s][name] = part.reset_index(drop=True)
+    return {s: SiteTables(site_id=s, frames=groups[s]) for s in wanted}
+
+
+def period_start(times: pd.Series, period: str) -> pd.Series:
+    """First day of the period each timestamp falls in (weeks start on Monday)."""
+    t = pd.to_datetime(times).dt.normalize()
+    if period == "day":
+        return t
+    if period == "week":
+        return t - pd.to_timedelta(t.dt.day_of_week, unit="D")
+    if period == "month":
+        return t.dt.to_period("M").dt.to_timestamp()
+    raise StatisticsError(f"unknown period {period!r}; use day, week or month")

@@ -1,0 +1,640 @@
+"""Compute everything one site's report shows, as one result object (the site model).
+
+This is the only thing the site notebook calls to get numbers: it builds each metric's series,
+its control charts (recalculated per phase and against the frozen baseline), the before/after
+impact of every improvement event, goal progress, assurance and sustainment, culture metrics and
+the roadmap. Pure apart from :func:`load_site_analysis`, which reads the site's staged tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.data.config import Project, StatisticsSettings, load_project
+from pipeline.data.inputs import SiteTables
+from pipeline.exceptions import StatisticsError
+from pipeline.formatting import json_safe
+from pipeline.stats.goals import (
+    Assurance,
+    EventDates,
+    EventOutcome,
+    GoalProgress,
+    assess_assurance,
+    assess_goal_progress,
+    evaluate_events,
+    target_level,
+)
+from pipeline.stats.series import MetricSeries, build_series
+from pipeline.stats.spc import ControlChart, control_chart
+
+RESULTS_FILE = "results.json"
+#: Event statuses whose effective date starts a new phase (planned and cancelled ones do not).
+PHASE_STATUSES = ("done", "in_progress")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventImpact:
+    """One improvement event on one metric: its dates and what became of it."""
+
+    event_id: str
+    title: str
+    kind: str
+    owner: str
+    status: str
+    goal_id: str | None
+    start_date: pd.Timestamp | None
+    effective_date: pd.Timestamp | None
+    outcome: EventOutcome | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "title": self.title,
+            "kind": self.kind,
+            "owner": self.owner,
+            "status": self.status,
+            "goal_id": self.goal_id,
+            "start_date": self.start_date,
+            "effective_date": self.effective_date,
+            "outcome": self.outcome.outcome if self.outcome else None,
+            "note": self.note,
+            "detail": self.outcome.to_dict() if self.outcome else None,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GoalResult:
+    """One goal of one metric: progress, assurance and the target level."""
+
+    goal_id: str
+    title: str
+    target_kind: str
+    target_value: float
+    baseline_start: pd.Timestamp | None
+    baseline_end: pd.Timestamp | None
+    due_date: pd.Timestamp | None
+    target: float | None = None
+    progress: GoalProgress | None = None
+    assurance: Assurance | None = None
+    note: str = ""
+
+    @property
+    def status(self) -> str:
+        return self.progress.status if self.progress else "not_enough_data"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "goal_id": self.goal_id,
+            "title": self.title,
+            "target_kind": self.target_kind,
+            "target_value": self.target_value,
+            "baseline_start": self.baseline_start,
+            "baseline_end": self.baseline_end,
+            "due_date": self.due_date,
+            "target": self.target,
+            "status": self.status,
+            "progress": self.progress.to_dict() if self.progress else None,
+            "assurance": self.assurance.to_dict() if self.assurance else None,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricAnalysis:
+    """One metric at one site: its definition, series, charts, events and goals."""
+
+    metric_id: str
+    name: str
+    unit: str
+    chart_type: str
+    better: str
+    period: str
+    aggregate: str
+    series: MetricSeries
+    chart: ControlChart | None = None
+    frozen: ControlChart | None = None
+    events: tuple[EventImpact, ...] = ()
+    goals: tuple[GoalResult, ...] = ()
+    phase_names: dict[int, str] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def kind(self) -> str:
+        return self.series.kind
+
+    @property
+    def values(self) -> pd.Series:
+        return self.series.rates()
+
+    @property
+    def is_rate(self) -> bool:
+        """True when the plotted value is a proportion (shown as a percentage)."""
+        return self.chart_type in ("p", "p_prime")
+
+    @property
+    def latest(self) -> float | None:
+        v = self.values.dropna()
+        return float(v.iloc[-1]) if len(v) else None
+
+    @property
+    def latest_time(self) -> pd.Timestamp | None:
+        ok = self.series.points[self.values.notna().to_numpy()]
+        return pd.Timestamp(ok["time"].iloc[-1]) if len(ok) else None
+
+    @property
+    def baseline_centre(self) -> float | None:
+        return _phase_centre(self.chart, 0)
+
+    @property
+    def current_centre(self) -> float | None:
+        return _phase_centre(self.chart, -1)
+
+    @property
+    def change(self) -> float | None:
+        """Relative change of the current phase's centre against the baseline phase's."""
+        b, c = self.baseline_centre, self.current_centre
+        if b is None or c is None or b == 0 or self.chart is None or len(self.chart.phases) < 2:
+            return None
+        return (c - b) / abs(b)
+
+    @property
+    def variation(self) -> str:
+        """NHS variation icon for the latest points: a concern in the current process wins;
+        otherwise the signals against the frozen baseline say whether the process has moved."""
+        if self.chart is None:
+            return "not_enough_data"
+        k = 8
+        if self.chart.has_concern(last=k):
+            return "special_cause_concern"
+        reference = self.frozen if self.frozen is not None else self.chart
+        return reference.variation(last=k)
+
+    @property
+    def assurance(self) -> str:
+        verdicts = [g.assurance.verdict for g in self.goals if g.assurance is not None]
+        return verdicts[0] if verdicts else "no_target"
+
+    def to_dict(self) -> dict[str, Any]:
+        pts = self.series.points
+        return {
+            "metric_id": self.metric_id,
+            "name": self.name,
+            "unit": self.unit,
+            "chart": self.chart_type,
+            "better": self.better,
+            "period": self.period,
+            "aggregate": self.aggregate,
+            "kind": self.kind,
+            "is_rate": self.is_rate,
+            "latest": self.latest,
+            "latest_time": self.latest_time,
+            "n_points": int(self.values.notna().sum()),
+            "baseline_centre": self.baseline_centre,
+            "current_centre": self.current_centre,
+            "change": self.change,
+            "variation": self.variation,
+            "assurance": self.assurance,
+            "note": self.note,
+            "phase_names": {str(k): v for k, v in self.phase_names.items()},
+            "control_chart": self.chart.to_dict() if self.chart else None,
+            "frozen_chart": self.frozen.to_dict() if self.frozen else None,
+            "events": [e.to_dict() for e in self.events],
+            "goals": [g.to_dict() for g in self.goals],
+            "series": [
+                {"time": t, "value": v, "n": n}
+                for t, v, n in zip(pts["time"], pts["value"], pts["n"], strict=True)
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteAnalysis:
+    """Everything one site's report shows."""
+
+    site_id: str
+    site_name: str
+    project_name: str
+    as_of: pd.Timestamp
+    window_start: pd.Timestamp
+    run_id: str
+    settings: StatisticsSettings
+    metrics: tuple[MetricAnalysis, ...]
+    events: pd.DataFrame
+    goals: pd.DataFrame
+    culture: Any = None
+    roadmap: Any = None
+    validation: dict[str, Any] = field(default_factory=dict)
+    data_freshness: pd.Timestamp | None = None
+
+    @property
+    def status(self) -> str:
+        return str(self.validation.get("status", "ok"))
+
+    def metric(self, metric_id: str) -> MetricAnalysis:
+        for m in self.metrics:
+            if m.metric_id == metric_id:
+                return m
+        raise KeyError(metric_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every computed number, JSON-ready (results.json adds the summary: see
+        :mod:`pipeline.report.results`)."""
+        return json_safe(
+            {
+                "site_id": self.site_id,
+                "site_name": self.site_name,
+                "project": self.project_name,
+                "as_of": self.as_of.date().isoformat(),
+                "window_start": self.window_start.date().isoformat(),
+                "run_id": self.run_id,
+                "status": self.status,
+                "data_freshness": self.data_freshness,
+                "settings": {
+                    "rules": self.settings.rules,
+                    "min_phase_points": self.settings.min_phase_points,
+                    "sustain_points": self.settings.sustain_points,
+                    "alpha": self.settings.alpha,
+                    "screen_mr": self.settings.screen_mr,
+                },
+                "metrics": [m.to_dict() for m in self.metrics],
+                "culture": self.culture.to_dict() if self.culture is not None else None,
+                "roadmap": self.roadmap.to_dict() if self.roadmap is not None else None,
+                "validation": self.validation,
+            }
+        )
+
+
+def _phase_centre(chart: ControlChart | None, which: int) -> float | None:
+    if chart is None or not chart.phases:
+        return None
+    phase = chart.phases[which]
+    if phase.centre is not None:
+        return float(phase.centre)
+    centre = chart.centre[phase.first : phase.last + 1]
+    centre = centre[np.isfinite(centre)]
+    return float(centre[-1]) if centre.size else None
+
+
+def _date(value: Any) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    return None if pd.isna(ts) else ts
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def metric_events(events: pd.DataFrame, metric_id: str) -> pd.DataFrame:
+    """The events that name ``metric_id`` in their ``;``-separated metric_ids."""
+    if events is None or events.empty:
+        return pd.DataFrame(columns=["event_id"])
+    lists = events["metric_ids"].fillna("").astype(str).str.split(";")
+    mask = lists.map(lambda ids: metric_id in [i.strip() for i in ids])
+    return events[mask.to_numpy(dtype=bool)]
+
+
+def analyse_metric(
+    obs: pd.DataFrame,
+    definition: pd.Series,
+    *,
+    events: pd.DataFrame,
+    goals: pd.DataFrame,
+    settings: StatisticsSettings,
+    window_start: pd.Timestamp,
+    as_of: pd.Timestamp,
+) -> MetricAnalysis:
+    """Series, charts, event impacts and goals of one metric."""
+    metric_id = str(definition["metric_id"])
+    chart_type = str(definition["chart"])
+    better = _text(definition.get("better")) or "neutral"
+    period = _text(definition.get("period")) or "week"
+    aggregate = _text(definition.get("aggregate")) or "mean"
+    series = build_series(
+        obs, metric_id=metric_id, chart=chart_type, period=period, aggregate=aggregate,
+        start=window_start, end=as_of,
+    )  # fmt: skip
+    mine = metric_events(events, metric_id)
+    phase_events = mine[
+        mine["status"].isin(PHASE_STATUSES).to_numpy()
+        & (mine["effective_date"] <= as_of).to_numpy()
+    ].sort_values("effective_date")
+    pts = series.points
+    first_time = pts["time"].min() if len(pts) else None
+    if first_time is not None:
+        phase_events = phase_events[(phase_events["effective_date"] > first_time).to_numpy()]
+    starts = list(phase_events["effective_date"])
+    phase_names = {1: "Baseline"}
+    for k, (_, e) in enumerate(phase_events.iterrows(), start=2):
+        phase_names[k] = _text(e["title"]) or _text(e["event_id"])
+
+    chart = frozen = None
+    note = ""
+    if series.points["value"].notna().sum() >= 2:
+        rules = None if chart_type == "run" and settings.rules == "we" else settings.rules
+        kwargs: dict[str, Any] = {
+            "chart": chart_type,
+            "better": better,
+            "rules": rules,
+            "screen_mr": settings.screen_mr,
+            "min_phase_points": settings.min_phase_points,
+        }
+        if series.readings is not None:
+            r = series.readings
+            kwargs.update(values=r["value"].to_numpy(), subgroups=r["subgroup"].to_numpy(),
+                          times=r["time"].to_numpy(), phases=_labels(r["time"], starts))  # fmt: skip
+        else:
+            kwargs.update(values=pts["value"].to_numpy(), times=pts["time"].to_numpy(),
+                          phases=_labels(pts["time"], starts))  # fmt: skip
+            if chart_type in ("p", "np", "u", "p_prime", "u_prime"):
+                kwargs["n"] = pts["n"].to_numpy()
+        try:
+            chart = control_chart(**kwargs)
+            if starts:
+                frozen = control_chart(**kwargs, freeze_baseline=True)
+        except StatisticsError as exc:
+            note = f"No control chart: {exc.message}"
+    else:
+        note = "Not enough data for a control chart (fewer than two values in the window)."
+
+    impacts = _event_impacts(
+        series, mine, chart=chart, goals=goals, better=better, settings=settings,
+        window_start=window_start, as_of=as_of,
+    )  # fmt: skip
+    goal_results = _goal_results(
+        series, goals, metric_id=metric_id, chart=chart, better=better, as_of=as_of
+    )
+    return MetricAnalysis(
+        metric_id=metric_id,
+        name=_text(definition.get("name")) or metric_id,
+        unit=_text(definition.get("unit")),
+        chart_type=chart_type,
+        better=better,
+        period=period,
+        aggregate=aggregate,
+        series=series,
+        chart=chart,
+        frozen=frozen,
+        events=impacts,
+        goals=goal_results,
+        phase_names=phase_names,
+        note=note,
+    )
+
+
+def _labels(times: pd.Series, starts: list[pd.Timestamp]) -> np.ndarray:
+    t = pd.to_datetime(pd.Series(times)).to_numpy()
+    out = np.ones(len(t), dtype=np.int64)
+    for s in starts:
+        out += (t >= np.datetime64(s)).astype(np.int64)
+    return out
+
+
+def _impact_frame(series: MetricSeries) -> pd.DataFrame:
+    pts = series.points
+    frame = pd.DataFrame({"time": pts["time"], "value": pts["value"].astype(float)})
+    if series.kind == "proportion":
+        frame["n"] = pts["n"].astype(float)
+    elif series.kind == "count":
+        frame["n"] = pts["n"].astype(float) if series.chart != "c" else 1.0
+    return frame
+
+
+def _event_impacts(
+    series: MetricSeries,
+    events: pd.DataFrame,
+    *,
+    chart: ControlChart | None,
+    goals: pd.DataFrame,
+    better: str,
+    settings: StatisticsSettings,
+    window_start: pd.Timestamp,
+    as_of: pd.Timestamp,
+) -> tuple[EventImpact, ...]:
+    frame = _impact_frame(series)
+    concern = np.zeros(len(frame), dtype=bool)
+    if chart is not None and len(chart) == len(frame):
+        for s in chart.signals:
+            if s.label == "concern":
+                concern[s.index] = True
+    keep = frame["value"].notna().to_numpy().copy()
+    if "n" in frame:
+        keep &= frame["n"].notna().to_numpy() & (frame["n"] > 0).to_numpy()
+    frame, concern = frame[keep].reset_index(drop=True), concern[keep]
+
+    judged = events[
+        events["status"].isin(PHASE_STATUSES).to_numpy()
+        & (events["effective_date"] <= as_of).to_numpy()
+    ].sort_values("effective_date")
+    outcomes: dict[str, EventOutcome] = {}
+    if len(judged) and len(frame) >= 4:
+        baseline_start = _goal_baseline_start(judged.iloc[0], goals) or window_start
+        dates = [
+            EventDates(
+                event_id=str(e["event_id"]), start=e["start_date"], effective=e["effective_date"]
+            )
+            for _, e in judged.iterrows()
+        ]
+        for res in evaluate_events(
+            frame, dates, kind=series.kind, better=better, alpha=settings.alpha,  # type: ignore[arg-type]
+            sustain_points=settings.sustain_points, baseline_start=max(baseline_start, window_start),
+            as_of=as_of, concern=concern,
+        ):  # fmt: skip
+            outcomes[res.event_id] = res
+    out = []
+    for _, e in events.sort_values("effective_date").iterrows():
+        eid = str(e["event_id"])
+        status = _text(e["status"])
+        if status == "planned":
+            note = "Planned: nothing to measure yet."
+        elif status == "cancelled":
+            note = "Cancelled: not part of the comparison."
+        elif eid not in outcomes:
+            note = "Not enough data around this change to compare before and after."
+        else:
+            note = ""
+        out.append(
+            EventImpact(
+                event_id=eid,
+                title=_text(e["title"]),
+                kind=_text(e["kind"]),
+                owner=_text(e["owner"]),
+                status=status,
+                goal_id=_text(e.get("goal_id")) or None,
+                start_date=_date(e["start_date"]),
+                effective_date=_date(e["effective_date"]),
+                outcome=outcomes.get(eid),
+                note=note,
+            )
+        )
+    return tuple(out)
+
+
+def _goal_baseline_start(event: pd.Series, goals: pd.DataFrame) -> pd.Timestamp | None:
+    gid = _text(event.get("goal_id"))
+    if not gid or goals is None or goals.empty:
+        return None
+    row = goals[goals["goal_id"] == gid]
+    return _date(row["baseline_start"].iloc[0]) if len(row) else None
+
+
+def _goal_results(
+    series: MetricSeries,
+    goals: pd.DataFrame,
+    *,
+    metric_id: str,
+    chart: ControlChart | None,
+    better: str,
+    as_of: pd.Timestamp,
+) -> tuple[GoalResult, ...]:
+    if goals is None or goals.empty:
+        return ()
+    rates = series.rates()
+    times = pd.to_datetime(series.points["time"])
+    out = []
+    for _, g in goals[goals["metric_id"] == metric_id].iterrows():
+        b0, b1 = _date(g["baseline_start"]), _date(g["baseline_end"])
+        kind, value = _text(g["target_kind"]), float(g["target_value"])
+        result = GoalResult(
+            goal_id=_text(g["goal_id"]), title=_text(g["title"]), target_kind=kind,
+            target_value=value, baseline_start=b0, baseline_end=b1, due_date=_date(g["due_date"]),
+        )  # fmt: skip
+        mask = rates.notna().to_numpy().copy()
+        if b0 is not None:
+            mask &= (times >= b0).to_numpy()
+        if b1 is not None:
+            mask &= (times <= b1).to_numpy()
+        baseline = float(rates[mask].mean()) if mask.any() else np.nan
+        if series.chart in ("p", "np", "u", "p_prime", "u_prime") and mask.any():
+            pts = series.points[mask]  # pooled: sum of counts over sum of sizes
+            size = float(pts["n"].sum())
+            baseline = float(pts["value"].sum()) / size if size > 0 else np.nan
+            if series.chart == "np":
+                baseline *= float(pts["n"].mean())
+        current = _phase_centre(chart, -1)
+        if not np.isfinite(baseline) or current is None:
+            out.append(_replace(result, note="Not enough data in the baseline window."))
+            continue
+        target = target_level(baseline, kind, value)  # type: ignore[arg-type]
+        progress = assess_goal_progress(
+            baseline=baseline, current=current, target_kind=kind, target_value=value,  # type: ignore[arg-type]
+            start=b1 or as_of, due=result.due_date or as_of, as_of=as_of,
+        )  # fmt: skip
+        assurance = None
+        if chart is not None and chart.has_limits:
+            last = chart.latest_phase
+            lcl = chart.lcl[last.first : last.last + 1]
+            ucl = chart.ucl[last.first : last.last + 1]
+            ok = np.isfinite(lcl) & np.isfinite(ucl)
+            if ok.any():
+                assurance = assess_assurance(
+                    lcl=float(lcl[ok][-1]), ucl=float(ucl[ok][-1]), target=target,
+                    better=better,  # type: ignore[arg-type]
+                )  # fmt: skip
+        out.append(_replace(result, target=target, progress=progress, assurance=assurance))
+    return tuple(out)
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(obj, **changes)
+
+
+def analyse_site(
+    data: SiteTables,
+    *,
+    project: Project,
+    site_id: str,
+    as_of: pd.Timestamp,
+    run_id: str = "",
+    validation: dict[str, Any] | None = None,
+) -> SiteAnalysis:
+    """Compute the site's results from its slice of the inputs."""
+    from pipeline.stats.culture import summarise_culture
+    from pipeline.stats.roadmap import build_roadmap
+
+    site = project.site(site_id)
+    settings = project.statistics_for(site_id)
+    as_of = pd.Timestamp(as_of).normalize()
+    window_start = pd.Timestamp(project.lookback_start(as_of)).normalize()
+    obs = data["observations"]
+    events = data["events"]
+    metrics_table = data["metrics"]
+    goals = data.get("goals")
+    goals = goals if goals is not None else pd.DataFrame(columns=["goal_id", "metric_id"])
+
+    used = set(obs["metric_id"].dropna().unique())
+    results = tuple(
+        analyse_metric(
+            obs,
+            row,
+            events=events,
+            goals=goals,
+            settings=settings,
+            window_start=window_start,
+            as_of=as_of,
+        )  # fmt: skip
+        for _, row in metrics_table.iterrows()
+        if row["metric_id"] in used
+    )
+    achieved = {g.goal_id: g.status == "achieved" for m in results for g in m.goals if g.progress}
+    culture = summarise_culture(
+        suggestions=data.get("suggestions"), headcount=data.get("headcount"),
+        surveys=data.get("surveys"), as_of=as_of, window_start=window_start,
+    )  # fmt: skip
+    roadmap = build_roadmap(
+        events=events, goals=goals, as_of=as_of, achieved=achieved, metrics=metrics_table
+    )
+    freshness = obs["timestamp"].max() if len(obs) else None
+    return SiteAnalysis(
+        site_id=site_id,
+        site_name=site.name,
+        project_name=project.name,
+        as_of=as_of,
+        window_start=window_start,
+        run_id=run_id,
+        settings=settings,
+        metrics=results,
+        events=events,
+        goals=goals,
+        culture=culture,
+        roadmap=roadmap,
+        validation=validation or {},
+        data_freshness=_date(freshness),
+    )
+
+
+def load_site_analysis(
+    *,
+    project_file: str,
+    site_data: str,
+    site_id: str,
+    as_of: str,
+    validation_file: str = "",
+    run_id: str = "",
+) -> SiteAnalysis:
+    """What the site notebook calls: read the project, the site's slice and its validation."""
+    project = load_project(project_file)
+    if site_data:
+        data = SiteTables.load(site_data)
+    else:  # running the notebook by hand: read and split the project's tables here
+        from pipeline.data.inputs import read_tables, split_by_site
+
+        data = split_by_site(read_tables(project), [site_id])[site_id]
+    validation: dict[str, Any] = {}
+    if validation_file and Path(validation_file).is_file():
+        validation = json.loads(Path(validation_file).read_text(encoding="utf-8"))
+    stamp = pd.Timestamp(as_of) if as_of else pd.Timestamp(dt.date.today())
+    return analyse_site(
+        data, project=project, site_id=site_id, as_of=stamp, run_id=run_id, validation=validation
+    )

@@ -1,0 +1,118 @@
+"""Before/after charts: the segmented-regression (interrupted time series) chart and a compact
+before/after comparison, both with a generated text alternative."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.report.plots.style import (
+    CENTRE,
+    COMMON,
+    CONCERN,
+    IMPROVEMENT,
+    INK,
+    NEUTRAL,
+    ZONE,
+    ChartImage,
+    new_figure,
+)
+from pipeline.stats.impact import ImpactEstimate
+
+
+def _colour(estimate: ImpactEstimate) -> str:
+    return {"improved": IMPROVEMENT, "worsened": CONCERN}.get(estimate.direction, NEUTRAL)
+
+
+def _x(times: pd.Series) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(times):
+        return pd.to_datetime(times).to_numpy()
+    return times.to_numpy(dtype=float)
+
+
+def plot_segmented(estimate: ImpactEstimate, *, name: str = "Metric", unit: str = "") -> ChartImage:
+    """Observed points, fitted pre/post lines, the counterfactual (no-change) line with its
+    confidence band, the change point, and the transition shaded."""
+    seg = estimate.segmented_regression
+    fig, ax = new_figure(margins=(0.75, 0.3, 0.35, 0.72))
+    label = f"{name} ({unit})" if unit else name
+    if seg is None:
+        ax.text(0.5, 0.5, "not enough data for segmented regression", ha="center", va="center",
+                transform=ax.transAxes, color=INK)  # fmt: skip
+        ax.set_axis_off()
+        return ChartImage.from_figure(
+            fig, alt=f"{name}: not enough data for a segmented-regression chart."
+        )
+    s = seg.series
+    x = _x(s["time"])
+    win = s["window"].to_numpy()
+    colour = _colour(estimate)
+    trans = np.flatnonzero(win == "transition")
+    after = np.flatnonzero(win == "after")
+    if trans.size:
+        ax.axvspan(x[trans[0]], x[after[0]], color=ZONE, lw=0, label="transition (left out)")
+    ax.axvline(x[after[0]], color=CENTRE, lw=0.8, ls=":", label="change")
+    pre = win == "before"
+    post = win == "after"
+    ax.plot(x[pre], s["value"][pre], "o", ms=3, color=COMMON, label="observed")
+    ax.plot(x[post], s["value"][post], "o", ms=3, color=colour)
+    if trans.size:
+        ax.plot(x[trans], s["value"].to_numpy()[trans], "o", ms=3, mfc="none", color=COMMON)
+    ax.plot(x[pre], s["fitted"][pre], "-", lw=1.6, color=CENTRE, label="fitted")
+    ax.plot(x[post], s["fitted"][post], "-", lw=1.6, color=colour)
+    cf_mask = post & s["counterfactual"].notna().to_numpy()
+    ax.fill_between(x[cf_mask], s["counterfactual_low"][cf_mask], s["counterfactual_high"][cf_mask],
+                    color=COMMON, alpha=0.18, lw=0,
+                    label=f"no change, {100 * (1 - estimate.alpha):g}% CI")  # fmt: skip
+    ax.plot(x[cf_mask], s["counterfactual"][cf_mask], "--", lw=1.2, color=COMMON,
+            label="without the change")  # fmt: skip
+    ax.set_ylabel(label)
+    ax.set_title(f"{name}: before and after the change", loc="left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=6, fontsize=7)
+    c = seg.counterfactual
+    lvl = seg.level_change
+    level = f"{100 * (1 - estimate.alpha):g}%"
+    alt = (
+        f"{name} per period, {int(pre.sum())} periods before and {int(post.sum())} after the change"
+        f"{f', {trans.size} transition periods left out' if trans.size else ''}. "
+        f"{estimate.sentence(name)} At the last period the fitted value is {seg.observed_fitted:.3g}; "
+        f"without the change the trend predicts {c.estimate:.3g}"
+        + (
+            f" ({level} CI {c.ci_low:.3g} to {c.ci_high:.3g})"
+            if c.ci_low is not None and c.ci_high is not None
+            else ""
+        )
+        + f". Level change at the change point {lvl.estimate:.3g}"
+        + (
+            f" on the {seg.model.split(' (')[0]} link scale"
+            if estimate.kind != "continuous"
+            else ""
+        )
+        + f". {seg.note}"
+    )
+    return ChartImage.from_figure(fig, alt=alt)
+
+
+def plot_before_after(
+    estimate: ImpactEstimate, *, name: str = "Metric", unit: str = ""
+) -> ChartImage:
+    """Compact chart: the before and after means with their difference's confidence interval."""
+    fig, ax = new_figure(width=4.0, height=2.4)
+    b, a, d = estimate.before, estimate.after, estimate.difference
+    colour = _colour(estimate)
+    ax.barh([1, 0], [b.mean, a.mean], color=[COMMON, colour], height=0.6)
+    ax.set_yticks([1, 0], [f"before (n={b.n})", f"after (n={a.n})"])
+    for y, v in ((1, b.mean), (0, a.mean)):
+        ax.text(v, y, f" {v:.3g}", va="center", ha="left", color=INK)
+    if d.ci_low is not None and d.ci_high is not None:
+        ax.errorbar([a.mean], [0], xerr=[[d.estimate - d.ci_low], [d.ci_high - d.estimate]],
+                    fmt="none", ecolor=INK, capsize=3, lw=1)  # fmt: skip
+    what = "mean" if estimate.kind == "continuous" else "pooled rate"
+    ax.set_xlabel(f"{what} {f'({unit})' if unit else ''}".strip())
+    ax.set_title(name, loc="left")
+    ax.grid(axis="y", visible=False)
+    alt = (
+        f"Bar chart of the {what} of {name}: {b.mean:.3g} before ({b.n} periods) and {a.mean:.3g} "
+        f"after ({a.n} periods). {estimate.sentence(name)}"
+    )
+    return ChartImage.from_figure(fig, alt=alt)

@@ -1,0 +1,276 @@
+"""How site notebooks get their kernels: warm forks over private IPC sockets.
+
+Two costs dominate a site's run when every kernel starts cold: importing the scientific stack
+(pandas, statsmodels, scipy, matplotlib — seconds) and racing for TCP ports ("Address already in
+use"). So each worker process keeps one *warm kernel process* that has imported the stack once
+and never runs user code; every site's kernel is a fresh ``fork()`` of it. Each kernel is still a
+new process with its own globals, matplotlib state, warnings filters and working directory —
+nothing one site does can reach the next — while its imports are already done. Kernels talk over
+IPC sockets in a private folder, which cannot collide and need no loopback network.
+
+Set ``KAIZEN_WARM_KERNELS=0`` to start every kernel cold (the plain ``ipykernel_launcher``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+
+LAUNCHER = str(Path(__file__).with_name("kernel_launcher.py"))
+#: What the warm process imports once, so that forked kernels need not.
+WARM_IMPORTS = (
+    "numpy",
+    "pandas",
+    "scipy.stats",
+    "statsmodels.api",
+    "matplotlib",
+    "pipeline.report.analysis",
+    "pipeline.report.sections",
+    "ipykernel.kernelapp",
+)
+
+
+def warm_kernels_enabled() -> bool:
+    return os.environ.get("KAIZEN_WARM_KERNELS", "1") not in ("0", "false", "no")
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """An ``AsyncKernelManager`` whose kernel talks over IPC sockets in a private temp folder and,
+    for the native Python kernel, is forked from this process's warm kernel process."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Unix socket paths are limited to ~107 bytes: keep the folder short.
+        self._socket_dir = tempfile.mkdtemp(prefix="kz-", dir="/tmp")
+        self.transport = "ipc"
+        self.ip = str(Path(self._socket_dir) / "k")
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if warm_kernels_enabled() and cmd[1:3] == ["-m", "ipykernel_launcher"]:
+            server = WarmKernelServer.for_this_process()
+            return [sys.executable, "-I", "-S", LAUNCHER, server.socket_path, *cmd[3:]]
+        return cmd
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        # Kernel chatter on stderr ("KeyboardInterrupt caught in kernel" at shutdown) is noise
+        # for a scheduled run; what matters is captured in the executed notebook.
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        kw.setdefault("stderr", subprocess.DEVNULL)
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+
+class WarmKernelServer:
+    """The warm kernel process of this worker: started on first use, stopped at exit."""
+
+    _instance: WarmKernelServer | None = None
+
+    def __init__(self) -> None:
+        self._dir = tempfile.mkdtemp(prefix="kzw-", dir="/tmp")
+        self.socket_path = str(Path(self._dir) / "s")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.run.kernels", self.socket_path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        atexit.register(self.stop)
+
+    @classmethod
+    def start(cls) -> WarmKernelServer:
+        """Start (without waiting) this process's warm kernel process, if not running."""
+        inst = cls._instance
+        if inst is None or inst.process.poll() is not None:
+            inst = cls._instance = cls()
+        return inst
+
+    @classmethod
+    def for_this_process(cls) -> WarmKernelServer:
+        inst = cls.start()
+        inst.wait_ready()
+        return inst
+
+    @classmethod
+    def stop_for_this_process(cls) -> None:
+        if cls._instance is not None:
+            cls._instance.stop()
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        ready = Path(self.socket_path + ".ready")
+        while not ready.exists():
+            if self.process.poll() is not None:
+                raise RuntimeError("Kernel died before replying: the warm kernel process exited")
+            if time.monotonic() > deadline:
+                raise RuntimeError("Timeout waiting for the warm kernel process")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        shutil.rmtree(self._dir, ignore_errors=True)
+        if WarmKernelServer._instance is self:
+            WarmKernelServer._instance = None
+
+
+def die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (no orphans after a SIGKILL)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def serve(socket_path: str) -> None:
+    """Import the stack once, then fork one fresh kernel per request until the parent goes."""
+    import importlib
+
+    die_with_parent()
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    for name in WARM_IMPORTS:
+        importlib.import_module(name)
+    parent = os.getppid()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(64)
+    rfd, wfd = os.pipe()
+    os.set_blocking(wfd, False)
+    signal.set_wakeup_fd(wfd)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGTERM, lambda *_: _shutdown(children))
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, "accept")
+    sel.register(rfd, selectors.EVENT_READ, "signal")
+    children: dict[int, socket.socket] = {}
+    Path(socket_path + ".ready").touch()
+    while True:
+        if os.getppid() != parent:  # our worker is gone: so are we
+            _shutdown(children)
+        for key, _ in sel.select(timeout=1.0):
+            if key.data == "accept":
+                conn, _ = listener.accept()
+                pid = _fork_kernel(conn, listener, sel, rfd, wfd)
+                if pid:
+                    children[pid] = conn
+                    sel.register(conn, selectors.EVENT_READ, pid)
+            elif key.data == "signal":
+                os.read(rfd, 512)
+            else:  # a launcher closed its connection: it is gone, so must its kernel be
+                pid = key.data
+                if pid in children:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    sel.unregister(children[pid])
+        _reap(children, sel)
+
+
+def _fork_kernel(conn: socket.socket, listener: socket.socket, sel: Any, rfd: int, wfd: int) -> int:
+    request = json.loads(conn.makefile("r").readline() or "{}")
+    server_pid = os.getpid()
+    pid = os.fork()
+    if pid:
+        conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+        return pid
+    # --- the new kernel: drop the server's state, become a normal ipykernel ---
+    try:
+        sel.close()
+        listener.close()
+        conn.close()
+        signal.set_wakeup_fd(-1)
+        os.close(rfd)
+        os.close(wfd)
+        for sig in (signal.SIGCHLD, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        die_with_parent()  # the kernel goes when its warm process goes (itself killed with the worker)
+        if os.getppid() != server_pid:  # the warm process died before the line above took effect
+            os._exit(1)
+        os.chdir(request.get("cwd") or "/")
+        os.environ.clear()
+        os.environ.update(request.get("env") or {})
+        _reseed()
+        from ipykernel.kernelapp import IPKernelApp
+
+        IPKernelApp.launch_instance(argv=request.get("argv") or [])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        code = 1
+    os._exit(code)
+
+
+def _reseed() -> None:
+    """A fork inherits the server's random state; a fresh kernel would have its own."""
+    import random
+
+    import numpy as np
+
+    random.seed()
+    np.random.seed(int.from_bytes(os.urandom(4), "little"))
+
+
+def _reap(children: dict[int, socket.socket], sel: Any) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = children.pop(pid, None)
+        if conn is None:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        try:
+            sel.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        try:
+            conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
+        except OSError:
+            pass
+        conn.close()
+
+
+def _shutdown(children: dict[int, socket.socket]) -> None:
+    for pid in list(children):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

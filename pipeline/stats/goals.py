@@ -1,0 +1,666 @@
+"""Goal progress, NHS assurance, sustainment and the outcome of each improvement over time.
+
+Pure functions on plain numbers (centres, limits, dates) and on one metric's aggregated series;
+the statistics themselves come from :mod:`pipeline.stats.impact` (Welch) and the caller's control chart
+(limits and concern signals), so this module never fits anything on its own.
+
+References
+----------
+NHS England, *Making Data Count* (2019, 2021): assurance icons - a target outside the process
+limits on the good side is consistently met, on the bad side consistently failed, between them
+hit and miss.
+Kaizen Reports PRODUCT.md, "Goals, assurance and sustainment": an improvement still holds when the
+latest phase shows no concern signal in its last ``sustain_points`` points and its centre is still
+on the improved side of the baseline by at least half the achieved gain.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from pipeline.exceptions import StatisticsError
+from pipeline.stats.impact import (
+    Better,
+    Difference,
+    ImpactEstimate,
+    Kind,
+    compare_means,
+    estimate_impact,
+)
+
+TargetKind = Literal["relative", "absolute"]
+SUSTAIN_POINTS = 8
+#: share of the achieved gain that must still be there for an improvement to count as held
+RETAINED_SHARE = 0.5
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, (bool, np.bool_)):
+            out[k] = bool(v)
+        elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            out[k] = int(v)
+        elif isinstance(v, (float, np.floating)):
+            out[k] = _num(v)
+        elif isinstance(v, (pd.Timestamp,)):
+            out[k] = v.isoformat()
+        elif isinstance(v, (list, tuple)):
+            out[k] = [str(x) for x in v]
+        else:
+            out[k] = v if v is None or isinstance(v, (str, int, float)) else str(v)
+    return out
+
+
+class _Verdict:
+    """What every verdict here shares: a one-row table, its sentence as the summary, and an
+    HTML view of both (each subclass gives ``to_dict`` and ``sentence``)."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def sentence(self) -> str:
+        raise NotImplementedError
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([self.to_dict()])
+
+    def summary(self) -> str:
+        return self.sentence()
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><th scope='row'>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in self.to_dict().items()
+        )
+        return (
+            f"<div><p>{html.escape(self.sentence())}</p><table><tbody>{rows}</tbody></table></div>"
+        )
+
+
+def _sign(better: str) -> int:
+    return -1 if better == "lower" else 1
+
+
+# --------------------------------------------------------------------------------------------
+# goal progress
+# --------------------------------------------------------------------------------------------
+
+
+def target_level(baseline: float, target_kind: TargetKind, target_value: float) -> float:
+    """The level a goal aims at: ``baseline * (1 + target_value)`` for a relative target
+    (-0.5 halves the baseline), ``target_value`` itself for an absolute one."""
+    if target_kind == "relative":
+        return float(baseline * (1.0 + target_value))
+    if target_kind == "absolute":
+        return float(target_value)
+    raise StatisticsError(f"unknown target_kind {target_kind!r}: use relative or absolute")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GoalProgress(_Verdict):
+    """How far a metric has moved toward its goal, and whether it is on track for the due date.
+
+    ``percent_of_target`` = 100 * achieved change / target change, where both changes are
+    measured from the baseline mean. ``status`` is ``achieved`` (the current level is at or beyond
+    the target), ``missed`` (due date passed without it), ``on_track`` (the share of the target
+    change achieved is at least the share of the time from ``start`` to ``due`` that has elapsed:
+    a straight glide path), or ``off_track``.
+    """
+
+    baseline: float
+    current: float
+    target: float
+    target_change: float
+    achieved_change: float
+    percent_of_target: float | None
+    elapsed_fraction: float | None
+    is_achieved: bool
+    is_on_track: bool
+    status: str
+
+    def sentence(self, name: str = "The metric") -> str:
+        pct = "n/a" if self.percent_of_target is None else f"{self.percent_of_target:.0f}%"
+        words = {
+            "achieved": "the goal is achieved",
+            "missed": "the due date has passed without reaching the goal",
+            "on_track": "on track for the due date",
+            "off_track": "behind the pace needed for the due date",
+        }[self.status]
+        return (
+            f"{name} has moved {pct} of the way from its baseline {self.baseline:.3g} to the "
+            f"target {self.target:.3g} (now {self.current:.3g}): {words}."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "baseline": self.baseline,
+                "current": self.current,
+                "target": self.target,
+                "target_change": self.target_change,
+                "achieved_change": self.achieved_change,
+                "percent_of_target": self.percent_of_target,
+                "elapsed_fraction": self.elapsed_fraction,
+                "is_achieved": self.is_achieved,
+                "is_on_track": self.is_on_track,
+                "status": self.status,
+            }
+        )
+
+
+def assess_goal_progress(
+    *,
+    baseline: float,
+    current: float,
+    target_kind: TargetKind,
+    target_value: float,
+    start: Any,
+    due: Any,
+    as_of: Any,
+) -> GoalProgress:
+    """Progress toward a goal from the baseline mean to the current level (e.g. the latest phase's
+    centre). ``start`` is when work toward the goal began (e.g. the end of the baseline window);
+    ``start``, ``due`` and ``as_of`` are dates (anything ``pd.Timestamp`` reads) or numbers. The
+    improving direction is the sign of the target change."""
+    target = target_level(baseline, target_kind, target_value)
+    target_change = target - baseline
+    achieved = float(current - baseline)
+    if target_change == 0:
+        pct = None
+        is_achieved = True
+    else:
+        pct = 100.0 * achieved / target_change
+        is_achieved = bool((current - target) * math.copysign(1.0, target_change) >= 0)
+
+    def num(x: Any) -> float:
+        if isinstance(x, (int, float, np.integer, np.floating)):
+            return float(x)
+        return pd.Timestamp(x).value / 86_400e9
+
+    s, d, a = num(start), num(due), num(as_of)
+    elapsed = None if d <= s else min(max((a - s) / (d - s), 0.0), 1.0)
+    if is_achieved:
+        status = "achieved"
+    elif a >= d:
+        status = "missed"
+    elif pct is not None and elapsed is not None and pct / 100.0 >= elapsed:
+        status = "on_track"
+    else:
+        status = "off_track"
+    return GoalProgress(
+        baseline=float(baseline), current=float(current), target=target,
+        target_change=target_change, achieved_change=achieved, percent_of_target=pct,
+        elapsed_fraction=elapsed, is_achieved=is_achieved,
+        is_on_track=status in ("achieved", "on_track"), status=status,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# assurance
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Assurance(_Verdict):
+    """NHS Making Data Count assurance: can the process be relied on to meet the target?"""
+
+    verdict: str  # consistently_meets | hit_and_miss | consistently_fails | not_applicable
+    lcl: float
+    ucl: float
+    target: float
+    better: str
+
+    def sentence(self, name: str = "The metric") -> str:
+        return {
+            "consistently_meets": f"{name} will consistently meet the target {self.target:.3g}: "
+            "it lies outside the process limits on the good side.",
+            "consistently_fails": f"{name} will consistently fail the target {self.target:.3g} "
+            "unless the process changes: it lies outside the process limits on the wrong side.",
+            "hit_and_miss": f"{name} will sometimes meet and sometimes miss the target "
+            f"{self.target:.3g}: it lies within the process limits.",
+            "not_applicable": f"{name} has no improving direction, so no assurance verdict.",
+        }[self.verdict]
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "verdict": self.verdict,
+                "lcl": self.lcl,
+                "ucl": self.ucl,
+                "target": self.target,
+                "better": self.better,
+            }
+        )
+
+
+def assess_assurance(*, lcl: float, ucl: float, target: float, better: Better) -> Assurance:
+    """Assurance from the latest phase's process limits against the target (Making Data Count).
+
+    better = lower: ``ucl <= target`` consistently meets, ``lcl > target`` consistently fails;
+    better = higher: ``lcl >= target`` meets, ``ucl < target`` fails; otherwise hit and miss.
+    A target exactly on a limit counts as met on the good side (every expected point meets it).
+    Neutral metrics get ``not_applicable`` unless the target is between the limits.
+    """
+    lo, hi = float(min(lcl, ucl)), float(max(lcl, ucl))
+    if better == "lower":
+        verdict = (
+            "consistently_meets"
+            if hi <= target
+            else "consistently_fails"
+            if lo > target
+            else "hit_and_miss"
+        )
+    elif better == "higher":
+        verdict = (
+            "consistently_meets"
+            if lo >= target
+            else "consistently_fails"
+            if hi < target
+            else "hit_and_miss"
+        )
+    else:
+        verdict = "hit_and_miss" if lo <= target <= hi else "not_applicable"
+    return Assurance(verdict=verdict, lcl=lo, ucl=hi, target=float(target), better=better)
+
+
+# --------------------------------------------------------------------------------------------
+# sustainment
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sustainment(_Verdict):
+    """Does an improvement still hold? (PRODUCT.md: no concern signal in the last
+    ``sustain_points`` points of the latest phase, and the latest centre still on the improved side
+    of the baseline by at least half the achieved gain.)
+
+    ``status``: ``sustained``, ``not_sustained``, ``no_gain`` (nothing was achieved to sustain) or
+    ``too_early`` (the latest phase has fewer than ``sustain_points`` points).
+    """
+
+    status: str
+    baseline_centre: float
+    achieved_centre: float
+    latest_centre: float
+    achieved_gain: float
+    retained_share: float | None
+    has_recent_concern: bool
+    sustain_points: int
+    reasons: tuple[str, ...]
+
+    @property
+    def is_sustained(self) -> bool:
+        return self.status == "sustained"
+
+    def sentence(self, name: str = "The improvement") -> str:
+        if self.status == "sustained":
+            return f"{name} is holding: " + "; ".join(self.reasons) + "."
+        if self.status == "too_early":
+            return f"{name}: too early to say whether it holds ({'; '.join(self.reasons)})."
+        if self.status == "no_gain":
+            return f"{name}: there is no gain to sustain ({'; '.join(self.reasons)})."
+        return f"{name} is not holding: " + "; ".join(self.reasons) + "."
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "status": self.status,
+                "is_sustained": self.is_sustained,
+                "baseline_centre": self.baseline_centre,
+                "achieved_centre": self.achieved_centre,
+                "latest_centre": self.latest_centre,
+                "achieved_gain": self.achieved_gain,
+                "retained_share": self.retained_share,
+                "has_recent_concern": self.has_recent_concern,
+                "sustain_points": self.sustain_points,
+                "reasons": list(self.reasons),
+            }
+        )
+
+
+def assess_sustainment(
+    *,
+    baseline_centre: float,
+    achieved_centre: float,
+    latest_centre: float,
+    concern: Sequence[bool] | np.ndarray,
+    better: Better,
+    sustain_points: int = SUSTAIN_POINTS,
+) -> Sustainment:
+    """Apply PRODUCT.md's sustainment rule.
+
+    Parameters
+    ----------
+    baseline_centre, achieved_centre, latest_centre
+        Centre of the baseline, of the improved phase right after the change (the gain achieved)
+        and of the latest phase (or of its last ``sustain_points`` points).
+    concern
+        One boolean per point of the latest phase, True where a rule signalled a *concern*; only
+        the last ``sustain_points`` are looked at. Fewer points than that -> ``too_early``.
+    better
+        ``lower`` or ``higher``; for ``neutral`` the direction of the achieved change is used.
+    """
+    flags = np.asarray(concern, dtype=bool)
+    gain_raw = achieved_centre - baseline_centre
+    sign = _sign(better) if better != "neutral" else (1 if gain_raw >= 0 else -1)
+    gain = sign * gain_raw
+    kept = sign * (latest_centre - baseline_centre)
+    share = kept / gain if gain > 0 else None
+    recent = bool(flags[-sustain_points:].any()) if flags.size else False
+    reasons: list[str] = []
+    if flags.size < sustain_points:
+        status = "too_early"
+        reasons.append(f"the latest phase has {flags.size} of the {sustain_points} points needed")
+    elif gain <= 0:
+        status = "no_gain"
+        reasons.append("the achieved centre is not on the improved side of the baseline")
+    else:
+        assert share is not None  # gain > 0 here
+        held = kept >= RETAINED_SHARE * gain
+        reasons.append(
+            f"{share * 100:.0f}% of the achieved gain is retained "
+            f"({'at least' if held else 'less than'} {RETAINED_SHARE * 100:.0f}%)"
+        )
+        reasons.append(
+            f"{'a concern signal' if recent else 'no concern signal'} in the last {sustain_points} points"
+        )
+        status = "sustained" if held and not recent else "not_sustained"
+    return Sustainment(
+        status=status, baseline_centre=float(baseline_centre),
+        achieved_centre=float(achieved_centre), latest_centre=float(latest_centre),
+        achieved_gain=float(gain), retained_share=_num(share), has_recent_concern=recent,
+        sustain_points=sustain_points, reasons=tuple(reasons),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# outcome of one event over time, and several events in sequence
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventOutcome:
+    """What became of one improvement: ``sustained``, ``faded``, ``no_real_change`` or
+    ``too_early``.
+
+    Rule (documented so the report can say it): with ``k = sustain_points``,
+    - ``too_early`` when the after window has fewer than ``k`` periods (or the windows could not be
+      compared at all);
+    - a real change happened when the Welch interval for (after - before) *or* for (first half of
+      after - before) excludes 0 on the improving side (the first half catches a gain that later
+      faded); otherwise ``no_real_change``;
+    - then the sustainment rule: achieved centre = mean of the first half of the after window,
+      latest centre = mean of its last ``k`` periods, concern flags = the caller's rule signals for
+      those periods (optional). Held -> ``sustained``, otherwise ``faded``.
+    """
+
+    event_id: str
+    outcome: str
+    reasons: tuple[str, ...]
+    overall: Difference | None = None
+    early: Difference | None = None
+    sustainment: Sustainment | None = None
+    impact: ImpactEstimate | None = None
+    window: EventWindow | None = None
+
+    def sentence(self, name: str = "The change") -> str:
+        words = {
+            "sustained": "worked and the gain is holding",
+            "faded": "worked at first, but the gain has faded",
+            "no_real_change": "made no real difference",
+            "too_early": "is too recent to judge",
+        }[self.outcome]
+        return f"{name} {words}."
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "event_id": self.event_id,
+            "outcome": self.outcome,
+            "reasons": list(self.reasons),
+            "sustainment": self.sustainment.to_dict() if self.sustainment else None,
+            "impact": self.impact.to_dict() if self.impact else None,
+        }
+        if self.window is not None:
+            out["window"] = self.window.to_dict()
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {
+                    "event_id": self.event_id,
+                    "outcome": self.outcome,
+                    "reasons": "; ".join(self.reasons),
+                }
+            ]
+        )
+
+    def summary(self) -> str:
+        return f"{self.event_id}: {self.outcome} - " + "; ".join(self.reasons)
+
+    def _repr_html_(self) -> str:
+        return (
+            f"<div><p>{html.escape(self.sentence(self.event_id))}</p>"
+            f"<p>{html.escape('; '.join(self.reasons))}</p></div>"
+        )
+
+
+def _improves(d: Difference, sign: int) -> bool:
+    if d.ci_low is None or d.ci_high is None:
+        return False
+    return bool(d.ci_low > 0) if sign > 0 else bool(d.ci_high < 0)
+
+
+def classify_outcome(
+    before: Sequence[float] | np.ndarray,
+    after: Sequence[float] | np.ndarray,
+    *,
+    better: Better,
+    alpha: float = 0.05,
+    sustain_points: int = SUSTAIN_POINTS,
+    concern: Sequence[bool] | np.ndarray | None = None,
+    event_id: str = "",
+) -> EventOutcome:
+    """Classify an event from its before and after values (in time order); see
+    :class:`EventOutcome` for the rule. ``concern`` (optional) flags concern signals per after
+    period, aligned with ``after``."""
+    b = np.asarray(before, dtype=float)
+    a = np.asarray(after, dtype=float)
+    if b.size < 2 or a.size < max(sustain_points, 2):
+        return EventOutcome(
+            event_id=event_id, outcome="too_early",
+            reasons=(f"{a.size} period(s) after the change and {b.size} before; "
+                     f"{max(sustain_points, 2)} after and 2 before are needed",),
+        )  # fmt: skip
+    overall = compare_means(b, a, alpha=alpha)
+    half = max(2, a.size // 2)
+    early = compare_means(b, a[:half], alpha=alpha)
+    if better == "neutral":
+        sign = 1 if overall.estimate >= 0 else -1
+    else:
+        sign = _sign(better)
+    if not (_improves(overall, sign) or _improves(early, sign)):
+        return EventOutcome(
+            event_id=event_id, outcome="no_real_change", overall=overall, early=early,
+            reasons=(
+                f"neither the whole after window nor its first half differs clearly from before "
+                f"({100 * (1 - alpha):g}% CI of the difference includes 0 or points the wrong way)",
+            ),
+        )  # fmt: skip
+    flags = np.zeros(a.size, dtype=bool) if concern is None else np.asarray(concern, dtype=bool)
+    if flags.size != a.size:
+        raise StatisticsError(f"concern has {flags.size} flags for {a.size} after periods")
+    sus = assess_sustainment(
+        baseline_centre=float(b.mean()), achieved_centre=float(a[:half].mean()),
+        latest_centre=float(a[-sustain_points:].mean()), concern=flags, better=better,
+        sustain_points=sustain_points,
+    )  # fmt: skip
+    outcome = "sustained" if sus.is_sustained else "faded"
+    return EventOutcome(
+        event_id=event_id, outcome=outcome, overall=overall, early=early, sustainment=sus,
+        reasons=("a clear improvement after the change", *sus.reasons),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventDates:
+    """One improvement's dates: work starts at ``start`` (transition), the change is effective at
+    ``effective`` (the change point)."""
+
+    event_id: str
+    start: Any
+    effective: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventWindow:
+    """Arguments for :func:`pipeline.stats.impact.estimate_impact` for one event in a sequence."""
+
+    event_id: str
+    start: Any
+    transition_start: Any
+    change_at: Any
+    end: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "event_id": self.event_id,
+                "start": self.start,
+                "transition_start": self.transition_start,
+                "change_at": self.change_at,
+                "end": self.end,
+            }
+        )
+
+
+def sequence_windows(
+    times: Sequence[Any] | pd.Series,
+    events: Sequence[EventDates],
+    *,
+    baseline_start: Any = None,
+    as_of: Any = None,
+) -> list[EventWindow]:
+    """Before/after windows for several events on one metric, in order of their change points.
+
+    Event i's before window runs from the previous event's change point (for the first event:
+    ``baseline_start`` or the first time) up to its own ``start`` (the transition
+    ``start..effective`` is left out); its after window runs from ``effective`` to the last time
+    before the next event's ``start`` (so the next transition is not counted as "after"), or to
+    ``as_of`` (inclusive) / the last time for the last event.
+    """
+    ts = pd.Series(list(times))
+    if ts.empty:
+        return []
+    dated = pd.api.types.is_datetime64_any_dtype(ts) or not pd.api.types.is_numeric_dtype(ts)
+    conv = (
+        (lambda v: None if v is None else pd.Timestamp(v))
+        if dated
+        else (lambda v: None if v is None else float(v))
+    )
+    if dated:
+        ts = pd.to_datetime(ts)
+    ordered = sorted(events, key=lambda e: conv(e.effective))  # type: ignore[arg-type, return-value]
+    out: list[EventWindow] = []
+    prev_change = conv(baseline_start) if baseline_start is not None else ts.min()
+    last = ts.max() if as_of is None else min(ts.max(), conv(as_of))
+    for i, ev in enumerate(ordered):
+        start_i, eff_i = conv(ev.start) or conv(ev.effective), conv(ev.effective)
+        if i + 1 < len(ordered):
+            nxt = ordered[i + 1]
+            nxt_start = conv(nxt.start) or conv(nxt.effective)
+            inside = ts[ts < nxt_start]
+            end = inside.max() if not inside.empty else eff_i
+        else:
+            end = last
+        out.append(
+            EventWindow(
+                event_id=ev.event_id,
+                start=prev_change,
+                transition_start=start_i,
+                change_at=eff_i,
+                end=end,
+            )
+        )
+        prev_change = eff_i
+    return out
+
+
+def evaluate_events(
+    frame: pd.DataFrame,
+    events: Sequence[EventDates],
+    *,
+    kind: Kind = "continuous",
+    better: Better = "neutral",
+    alpha: float = 0.05,
+    sustain_points: int = SUSTAIN_POINTS,
+    baseline_start: Any = None,
+    as_of: Any = None,
+    concern: Sequence[bool] | np.ndarray | None = None,
+) -> list[EventOutcome]:
+    """Impact and outcome of every event on one metric, handled in sequence.
+
+    ``frame`` is what :func:`pipeline.stats.impact.estimate_impact` takes (``time``, ``value``, optional
+    ``n``); ``concern`` (optional) is one flag per row of ``frame``. For proportions and counts the
+    outcome is judged on the per-period rates ``value / n``. An event whose windows are too short
+    is ``too_early`` with the reason; it never raises.
+    """
+    out: list[EventOutcome] = []
+    windows = sequence_windows(frame["time"], events, baseline_start=baseline_start, as_of=as_of)
+    times = frame["time"]
+    if pd.api.types.is_datetime64_any_dtype(times) or not pd.api.types.is_numeric_dtype(times):
+        times = pd.to_datetime(times)
+    value = pd.to_numeric(frame["value"], errors="coerce").astype(float)
+    rate = value / pd.to_numeric(frame["n"]) if kind != "continuous" and "n" in frame else value
+    flags_all = None if concern is None else np.asarray(concern, dtype=bool)
+    for w in windows:
+        try:
+            impact = estimate_impact(
+                frame, change_at=w.change_at, transition_start=w.transition_start, start=w.start,
+                end=w.end, kind=kind, alpha=alpha, better=better,
+            )  # fmt: skip
+        except StatisticsError as exc:
+            out.append(
+                EventOutcome(
+                    event_id=w.event_id, outcome="too_early", reasons=(str(exc),), window=w
+                )
+            )
+            continue
+        bmask = (times >= w.start) & (times < w.transition_start) & rate.notna()
+        amask = (times >= w.change_at) & (times <= w.end) & rate.notna()
+        flags = None if flags_all is None else flags_all[amask.to_numpy()]
+        res = classify_outcome(
+            rate[bmask].to_numpy(), rate[amask].to_numpy(), better=better, alpha=alpha,
+            sustain_points=sustain_points, concern=flags, event_id=w.event_id,
+        )  # fmt: skip
+        out.append(
+            EventOutcome(
+                event_id=res.event_id,
+                outcome=res.outcome,
+                reasons=res.reasons,
+                overall=res.overall,
+                early=res.early,
+                sustainment=res.sustainment,
+                impact=impact,
+                window=w,
+            )  # fmt: skip
+        )
+    return out
