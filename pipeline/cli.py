@@ -184,7 +184,7 @@ def _run(project_file: str, output: str | None, **kwargs) -> None:
 
 def _send_after_run(project: Any, as_of: str, quiet: bool) -> int:
     """``run --send``: email the run just finished (failed sites go to the error recipients)."""
-    from pipeline.delivery.mailer import send_run
+    from pipeline.delivery.send import send_run
     from pipeline.exceptions import DeliveryError
 
     try:
@@ -475,7 +475,7 @@ def send_command(project_file, output, as_of, sites, dry_run, force, to) -> None
     from pathlib import Path
 
     from pipeline.data.config import load_project
-    from pipeline.delivery.mailer import send_run
+    from pipeline.delivery.send import send_run
     from pipeline.exceptions import DeliveryError, LockHeld
 
     try:

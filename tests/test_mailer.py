@@ -1,4 +1,4 @@
-"""pipeline.delivery.mailer against real SMTP servers on loopback (aiosmtpd): MIME, TLS, AUTH, retries, ledger."""
+"""pipeline.delivery against real SMTP servers on loopback (aiosmtpd): MIME, TLS, AUTH, retries, ledger."""
 
 from __future__ import annotations
 
@@ -15,14 +15,11 @@ import pytest
 import trustme
 
 from pipeline.data.config import SmtpSettings, load_project
-from pipeline.delivery.mailer import (
-    MAX_HTML_BYTES,
-    SmtpConfig,
-    find_run,
-    header_text,
-    parse_address,
-    send_run,
-)
+from pipeline.delivery.addresses import header_text, parse_address
+from pipeline.delivery.compose import MAX_HTML_BYTES
+from pipeline.delivery.send import send_run
+from pipeline.delivery.smtp import SmtpConfig
+from pipeline.delivery.summary import find_run
 from pipeline.exceptions import ConfigError
 from tests.mail_fixtures import (
     AS_OF,

@@ -1,0 +1,86 @@
+"""The send ledger (what was sent to whom) and the lock that allows one ``send`` per run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pipeline.exceptions import DeliveryError, LockHeld
+from pipeline.files import atomic_write_bytes
+
+LEDGER = "send-ledger.json"
+LOCK = ".send.lock"
+
+
+class Ledger:
+    """``OUT/<as_of>/send-ledger.json``: one entry per recipient and attempt, rewritten atomically."""
+
+    def __init__(self, path: Path, *, as_of: str, run_id: str) -> None:
+        self.path = path
+        self.as_of = as_of
+        self.run_id = run_id
+        self.entries: list[dict[str, Any]] = []
+        self._sent: set[tuple[str, str, str]] = set()
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                self.entries = [e for e in data.get("entries", []) if isinstance(e, dict)]
+            except (OSError, ValueError, AttributeError) as exc:
+                raise DeliveryError(
+                    f"{path} cannot be read ({exc}); move it away to start a fresh ledger"
+                ) from None
+
+        for e in self.entries:
+            self._remember(e)
+
+    def _remember(self, e: Mapping[str, Any]) -> None:
+        if e.get("outcome") == "sent":
+            key = (str(e.get("kind")), str(e.get("scope")), str(e.get("recipient", "")).lower())
+            self._sent.add(key)
+
+    def is_sent(self, key: tuple[str, str, str]) -> bool:
+        return key in self._sent
+
+    def record(self, entry: dict[str, Any]) -> None:
+        self.entries.append(entry)
+        self._remember(entry)
+        self.save()
+
+    def save(self) -> None:
+        data = {
+            "as_of": self.as_of,
+            "run_id": self.run_id,
+            "updated_at": now(),
+            "entries": self.entries,
+        }
+        atomic_write_bytes(
+            self.path,
+            (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode(),
+            durable=True,
+        )
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+@contextmanager
+def lock_run(folder: Path) -> Iterator[None]:
+    """One ``send`` per run folder at a time, so two cron jobs cannot both send a message."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockHeld(
+                f"another `send` is running for {folder}; try again when it ends"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -1,0 +1,249 @@
+"""What the email says about a site: the run folder, its manifest, and each site's results.json."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+from pipeline.data.config import parse_as_of
+from pipeline.exceptions import ConfigError, DeliveryError
+from pipeline.formatting import fmt_date, fmt_number, is_missing
+
+MAX_CHARTS = 3
+MAX_FINDINGS = 5
+MAX_TILES = 24
+MAX_TEXT = 400
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFolder:
+    """One run's output folder and its manifest."""
+
+    path: Path
+    as_of: str
+    manifest: dict[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.get("run_id") or "")
+
+    @property
+    def sites(self) -> list[dict[str, Any]]:
+        return [s for s in self.manifest.get("sites") or [] if isinstance(s, dict)]
+
+
+def find_run(output: Path, as_of: str | None = "latest") -> RunFolder:
+    """The run folder ``OUT/<as_of>`` (``latest``: the folder ``OUT/latest`` points at).
+
+    Raises
+    ------
+    ConfigError
+        No such run, or its manifest is missing or unreadable.
+    """
+
+    if as_of in (None, "", "latest"):
+        link = output / "latest"
+        if link.is_dir():
+            path = link.resolve()
+        else:
+            runs = (
+                sorted(
+                    p for p in output.glob("*") if p.is_dir() and (p / "manifest.json").is_file()
+                )
+                if output.is_dir()
+                else []
+            )
+            if not runs:
+                raise ConfigError(
+                    f"no run in {output}: run `kaizen-reports run` first, or pass --output"
+                )
+            path = runs[-1]
+    else:
+        path = output / parse_as_of(as_of).date().isoformat()
+    manifest_file = path / "manifest.json"
+    if not manifest_file.is_file():
+        raise ConfigError(f"no run for {path.name} in {output}: {manifest_file} does not exist")
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{manifest_file} cannot be read: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise ConfigError(f"{manifest_file} is not a JSON object")
+    return RunFolder(path=path, as_of=str(manifest.get("as_of") or path.name), manifest=manifest)
+
+
+def display_text(value: Any, *, limit: int = MAX_TEXT) -> str:
+    """A display string from results.json: never None/NaN, capped in length."""
+    if is_missing(value):
+        return ""
+    s = " ".join(str(value).split())
+    return s if len(s) <= limit else s[: limit - 1].rstrip() + "…"
+
+
+def read_results(site_dir: Path, site_id: str) -> dict[str, Any]:
+    path = site_dir / "results.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DeliveryError(f"{path} is missing", site_id=site_id) from None
+    except (OSError, ValueError) as exc:
+        raise DeliveryError(f"{path} cannot be read: {exc}", site_id=site_id) from None
+    if not isinstance(data, dict):
+        raise DeliveryError(f"{path} is not a JSON object", site_id=site_id)
+    return data
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tile:
+    """One summary tile, as plain display strings."""
+
+    name: str
+    latest: str
+    change: str = ""
+    variation: str = ""
+    variation_text: str = ""
+    assurance: str = ""
+    assurance_text: str = ""
+    goal: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Chart:
+    """One key chart: its PNG bytes, Content-ID, alt text and pixel size."""
+
+    metric_id: str
+    data: bytes
+    cid: str
+    alt: str
+    width: int
+    height: int
+    filename: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteSummary:
+    """What the email says about one site, taken from its results.json."""
+
+    site_id: str
+    site_name: str
+    project: str
+    as_of: str
+    window_start: str = ""
+    run_id: str = ""
+    status: str = "ok"
+    data_freshness: str = ""
+    headline: str = ""
+    findings: tuple[str, ...] = ()
+    tiles: tuple[Tile, ...] = ()
+    charts: tuple[Chart, ...] = ()
+    skipped_charts: tuple[str, ...] = ()
+
+    @classmethod
+    def from_results(
+        cls,
+        results: Mapping[str, Any],
+        *,
+        site_dir: Path,
+        site_id: str,
+        site_name: str,
+        project: str,
+        as_of: str,
+        domain: str,
+    ) -> SiteSummary:
+        """Read the summary; missing optional keys give sensible text, never None or NaN."""
+        raw = results.get("summary")
+        summary: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
+        tiles = [_tile(t) for t in summary.get("tiles") or [] if isinstance(t, dict)]
+        if not tiles:
+            tiles = [
+                Tile(
+                    name=display_text(m.get("name") or m.get("metric_id")) or "metric",
+                    latest=fmt_number(m.get("latest"), unit=display_text(m.get("unit"))),
+                )
+                for m in results.get("metrics") or []
+                if isinstance(m, dict)
+            ]
+        findings = tuple(t for t in (display_text(f) for f in summary.get("findings") or []) if t)[
+            :MAX_FINDINGS
+        ]
+        charts, skipped = _charts(summary.get("key_charts") or [], site_dir, domain)
+        freshness = results.get("data_freshness")
+        if isinstance(freshness, dict):
+            freshness = freshness.get("text") or freshness.get("latest")
+        if isinstance(freshness, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ].*)?", freshness):
+            freshness = fmt_date(freshness)
+        return cls(
+            site_id=site_id,
+            site_name=site_name,
+            project=project,
+            as_of=as_of,
+            window_start=fmt_date(results["window_start"]) if results.get("window_start") else "",
+            run_id=display_text(results.get("run_id")),
+            status=display_text(results.get("status")) or "ok",
+            data_freshness=display_text(freshness)
+            if isinstance(freshness, str | int | float)
+            else "",
+            headline=display_text(summary.get("headline"), limit=200),
+            findings=findings,
+            tiles=tuple(tiles[:MAX_TILES]),
+            charts=tuple(charts),
+            skipped_charts=tuple(skipped),
+        )
+
+
+def _tile(t: Mapping[str, Any]) -> Tile:
+    latest = display_text(t.get("latest_text"))
+    if not latest:
+        latest = fmt_number(t.get("latest"), unit=display_text(t.get("unit")))
+    return Tile(
+        name=display_text(t.get("name") or t.get("metric_id")) or "metric",
+        latest=latest,
+        change=display_text(t.get("change_text")),
+        variation=display_text(t.get("variation")),
+        variation_text=display_text(t.get("variation_text")),
+        assurance=display_text(t.get("assurance")),
+        assurance_text=display_text(t.get("assurance_text")),
+        goal=display_text(t.get("goal_text")),
+    )
+
+
+def _charts(items: Sequence[Any], site_dir: Path, domain: str) -> tuple[list[Chart], list[str]]:
+    """Up to three key-chart PNGs from inside the site folder (paths cannot escape it)."""
+    charts: list[Chart] = []
+    skipped: list[str] = []
+    root = site_dir.resolve()
+    for item in items:
+        if len(charts) >= MAX_CHARTS:
+            break
+        if not isinstance(item, dict) or not item.get("file"):
+            continue
+        rel = str(item["file"])
+        path = (site_dir / rel).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            skipped.append(rel)
+            continue
+        data = path.read_bytes()
+        if not data.startswith(_PNG_MAGIC) or len(data) < 24:
+            skipped.append(rel)
+            continue
+        width, height = struct.unpack(">II", data[16:24])
+        metric_id = display_text(item.get("metric_id")) or path.stem
+        charts.append(
+            Chart(
+                metric_id=metric_id,
+                data=data,
+                cid=make_msgid(idstring=f"chart{len(charts) + 1}", domain=domain)[1:-1],
+                alt=display_text(item.get("alt")) or f"Control chart of {metric_id}",
+                width=int(width),
+                height=int(height),
+                filename=f"{re.sub(r'[^A-Za-z0-9_.-]', '_', path.stem)}.png",
+            )
+        )
+    return charts, skipped
