@@ -291,7 +291,7 @@ def test_screenshots_module_writes_pngs(run_dir: Path, tmp_path: Path) -> None:
     [
         ("sustained", "sustained", "has held for"),
         ("faded", "faded", "the gain has faded"),
-        ("no_change", "no_real_change", "made no clear difference"),
+        ("no_change", "no_clear_change", "made no clear difference"),
     ],
 )
 def test_report_tells_the_demo_cases_apart(

@@ -84,7 +84,7 @@ def test_classify_outcome_synthetic_cases():
     same = rng.normal(9, 0.5, 40)
     assert classify_outcome(before, held, better="lower").outcome == "sustained"
     assert classify_outcome(before, faded, better="lower").outcome == "faded"
-    assert classify_outcome(before, same, better="lower").outcome == "no_real_change"
+    assert classify_outcome(before, same, better="lower").outcome == "no_clear_change"
     assert classify_outcome(before, held[:5], better="lower").outcome == "too_early"
     # a concern signal among the last 8 points means it is not holding
     flags = np.zeros(40, dtype=bool)
@@ -112,7 +112,7 @@ def test_demo_cases_are_classified_correctly():
 
     tables = build_demo_tables("2026-11-27")
     obs, metrics, events = tables["observations"], tables["metrics"], tables["events"]
-    expected = {"sustained": "sustained", "faded": "faded", "no_change": "no_real_change"}
+    expected = {"sustained": "sustained", "faded": "faded", "no_change": "no_clear_change"}
     for case, outcome in expected.items():
         site, metric, event_id = DEMO_CASES[case]
         m = metrics[metrics.metric_id == metric].iloc[0]

@@ -156,7 +156,7 @@ def _write_run(base: Path, as_of: str, *, with_results: bool = True) -> Path:
                 _event(HOSTILE, "sustained", -12.0),
                 _event("Small sustained gain", "sustained", 3.0),
                 _event("Faded big gain", "faded", -60.0),
-                _event("No change here", "no_real_change", -40.0),
+                _event("No change here", "no_clear_change", -40.0),
                 _event("Planned", None, None),
             ],
             [_goal("G1", "Halve lead time", "off_track", 20.0, "2027-03-31T00:00:00")],

@@ -43,14 +43,13 @@ import pandas as pd
 from pipeline.data.config import TABLES, Project, parse_as_of
 from pipeline.data.inputs import GLOBAL_TABLES, OPTIONAL_COLUMNS, SCHEMA, Tables, period_start
 from pipeline.exceptions import ConfigError, ContractViolation
+from pipeline.vocabulary import RunStatus, Severity
 
-CRITICAL, WARNING = "critical", "warning"
-SEVERITIES = (CRITICAL, WARNING)
+CRITICAL, WARNING = Severity.CRITICAL, Severity.WARNING
+SEVERITIES = tuple(Severity)
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 #: Expectations about the table's columns: checked on the header the source really had.
 STRUCTURE_EXPECTATIONS = ("expect_column_to_exist", "expect_table_columns_to_match_set")
-ATTRIBUTE_CHARTS = ("p", "np", "c", "u", "p_prime", "u_prime")
-SUBGROUP_CHARTS = ("xbar_r", "xbar_s")
 _MAX_EXAMPLES = 5
 _MAX_ROWS_KEPT = 1000
 
@@ -123,10 +122,10 @@ class SiteValidation:
         return any(f.severity == WARNING for f in self.failures)
 
     @property
-    def status(self) -> str:
+    def status(self) -> RunStatus:
         if self.has_critical:
-            return "failed"
-        return "warnings" if self.has_warnings else "ok"
+            return RunStatus.FAILED
+        return RunStatus.WARNINGS if self.has_warnings else RunStatus.OK
 
     def reason(self) -> str:
         """One line naming the critical failures, for the index page and the manifest."""
@@ -610,7 +609,7 @@ def validate_project(
     for failure in project_failures:
         log.warning("data contract (%s): %s", failure.severity, failure)
     counts = _row_counts(tables, site_ids)
-    order = {s: i for i, s in enumerate(SEVERITIES)}
+    order: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
     return ValidationReport(
         sites={
             s: SiteValidation(

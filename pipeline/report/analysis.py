@@ -32,11 +32,26 @@ from pipeline.stats.goals import (
     target_level,
 )
 from pipeline.stats.series import MetricSeries, build_series
-from pipeline.stats.spc import ControlChart, control_chart
+from pipeline.stats.spc import ControlChart, control_chart, phase_labels_at
+from pipeline.vocabulary import (
+    PERCENT_CHARTS,
+    SIZED_CHARTS,
+    AssuranceIcon,
+    Better,
+    ChartType,
+    EventStatus,
+    GoalStatus,
+    Kind,
+    RunStatus,
+    SignalLabel,
+    TargetKind,
+    VariationIcon,
+    parse,
+)
 
 RESULTS_FILE = "results.json"
 #: Event statuses whose effective date starts a new phase (planned and cancelled ones do not).
-PHASE_STATUSES = ("done", "in_progress")
+PHASE_STATUSES = tuple(s for s in EventStatus if s.starts_phase)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,7 +91,7 @@ class GoalResult:
 
     goal_id: str
     title: str
-    target_kind: str
+    target_kind: TargetKind
     target_value: float
     baseline_start: pd.Timestamp | None
     baseline_end: pd.Timestamp | None
@@ -87,8 +102,8 @@ class GoalResult:
     note: str = ""
 
     @property
-    def status(self) -> str:
-        return self.progress.status if self.progress else "not_enough_data"
+    def status(self) -> GoalStatus:
+        return self.progress.status if self.progress else GoalStatus.NOT_ENOUGH_DATA
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -114,8 +129,8 @@ class MetricAnalysis:
     metric_id: str
     name: str
     unit: str
-    chart_type: str
-    better: str
+    chart_type: ChartType
+    better: Better
     period: str
     aggregate: str
     series: MetricSeries
@@ -127,7 +142,7 @@ class MetricAnalysis:
     note: str = ""
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> Kind:
         return self.series.kind
 
     @property
@@ -137,7 +152,7 @@ class MetricAnalysis:
     @property
     def is_rate(self) -> bool:
         """True when the plotted value is a proportion (shown as a percentage)."""
-        return self.chart_type in ("p", "p_prime")
+        return self.chart_type in PERCENT_CHARTS
 
     @property
     def latest(self) -> float | None:
@@ -166,21 +181,21 @@ class MetricAnalysis:
         return (c - b) / abs(b)
 
     @property
-    def variation(self) -> str:
+    def variation(self) -> VariationIcon:
         """NHS variation icon for the latest points: a concern in the current process wins;
         otherwise the signals against the frozen baseline say whether the process has moved."""
         if self.chart is None:
-            return "not_enough_data"
+            return VariationIcon.NOT_ENOUGH_DATA
         k = 8
         if self.chart.has_concern(last=k):
-            return "special_cause_concern"
+            return VariationIcon.SPECIAL_CAUSE_CONCERN
         reference = self.frozen if self.frozen is not None else self.chart
         return reference.variation(last=k)
 
     @property
-    def assurance(self) -> str:
+    def assurance(self) -> AssuranceIcon:
         verdicts = [g.assurance.verdict for g in self.goals if g.assurance is not None]
-        return verdicts[0] if verdicts else "no_target"
+        return verdicts[0] if verdicts else AssuranceIcon.NO_TARGET
 
     def to_dict(self) -> dict[str, Any]:
         pts = self.series.points
@@ -235,8 +250,8 @@ class SiteAnalysis:
     data_freshness: pd.Timestamp | None = None
 
     @property
-    def status(self) -> str:
-        return str(self.validation.get("status", "ok"))
+    def status(self) -> RunStatus:
+        return RunStatus(self.validation.get("status", RunStatus.OK))
 
     def metric(self, metric_id: str) -> MetricAnalysis:
         for m in self.metrics:
@@ -315,8 +330,8 @@ def analyse_metric(
 ) -> MetricAnalysis:
     """Series, charts, event impacts and goals of one metric."""
     metric_id = str(definition["metric_id"])
-    chart_type = str(definition["chart"])
-    better = _text(definition.get("better")) or "neutral"
+    chart_type = parse(ChartType, definition["chart"], what="chart")
+    better = parse(Better, _text(definition.get("better")) or Better.NEUTRAL, what="better")
     period = _text(definition.get("period")) or "week"
     aggregate = _text(definition.get("aggregate")) or "mean"
     series = build_series(
@@ -340,7 +355,7 @@ def analyse_metric(
     chart = frozen = None
     note = ""
     if series.points["value"].notna().sum() >= 2:
-        rules = None if chart_type == "run" and settings.rules == "we" else settings.rules
+        rules = None if chart_type == ChartType.RUN and settings.rules == "we" else settings.rules
         kwargs: dict[str, Any] = {
             "chart": chart_type,
             "better": better,
@@ -351,11 +366,11 @@ def analyse_metric(
         if series.readings is not None:
             r = series.readings
             kwargs.update(values=r["value"].to_numpy(), subgroups=r["subgroup"].to_numpy(),
-                          times=r["time"].to_numpy(), phases=_labels(r["time"], starts))  # fmt: skip
+                          times=r["time"].to_numpy(), phases=phase_labels_at(r["time"], starts))  # fmt: skip
         else:
             kwargs.update(values=pts["value"].to_numpy(), times=pts["time"].to_numpy(),
-                          phases=_labels(pts["time"], starts))  # fmt: skip
-            if chart_type in ("p", "np", "u", "p_prime", "u_prime"):
+                          phases=phase_labels_at(pts["time"], starts))  # fmt: skip
+            if chart_type in SIZED_CHARTS:
                 kwargs["n"] = pts["n"].to_numpy()
         try:
             chart = control_chart(**kwargs)
@@ -391,21 +406,13 @@ def analyse_metric(
     )
 
 
-def _labels(times: pd.Series, starts: list[pd.Timestamp]) -> np.ndarray:
-    t = pd.to_datetime(pd.Series(times)).to_numpy()
-    out = np.ones(len(t), dtype=np.int64)
-    for s in starts:
-        out += (t >= np.datetime64(s)).astype(np.int64)
-    return out
-
-
 def _impact_frame(series: MetricSeries) -> pd.DataFrame:
     pts = series.points
     frame = pd.DataFrame({"time": pts["time"], "value": pts["value"].astype(float)})
-    if series.kind == "proportion":
+    if series.kind == Kind.PROPORTION:
         frame["n"] = pts["n"].astype(float)
-    elif series.kind == "count":
-        frame["n"] = pts["n"].astype(float) if series.chart != "c" else 1.0
+    elif series.kind == Kind.COUNT:
+        frame["n"] = pts["n"].astype(float) if series.chart != ChartType.C else 1.0
     return frame
 
 
@@ -415,7 +422,7 @@ def _event_impacts(
     *,
     chart: ControlChart | None,
     goals: pd.DataFrame,
-    better: str,
+    better: Better,
     settings: StatisticsSettings,
     window_start: pd.Timestamp,
     as_of: pd.Timestamp,
@@ -424,7 +431,7 @@ def _event_impacts(
     concern = np.zeros(len(frame), dtype=bool)
     if chart is not None and len(chart) == len(frame):
         for s in chart.signals:
-            if s.label == "concern":
+            if s.label == SignalLabel.CONCERN:
                 concern[s.index] = True
     keep = frame["value"].notna().to_numpy().copy()
     if "n" in frame:
@@ -445,7 +452,7 @@ def _event_impacts(
             for _, e in judged.iterrows()
         ]
         for res in evaluate_events(
-            frame, dates, kind=series.kind, better=better, alpha=settings.alpha,  # type: ignore[arg-type]
+            frame, dates, kind=series.kind, better=better, alpha=settings.alpha,
             sustain_points=settings.sustain_points, baseline_start=max(baseline_start, window_start),
             as_of=as_of, concern=concern,
         ):  # fmt: skip
@@ -454,9 +461,9 @@ def _event_impacts(
     for _, e in events.sort_values("effective_date").iterrows():
         eid = str(e["event_id"])
         status = _text(e["status"])
-        if status == "planned":
+        if status == EventStatus.PLANNED:
             note = "Planned: nothing to measure yet."
-        elif status == "cancelled":
+        elif status == EventStatus.CANCELLED:
             note = "Cancelled: not part of the comparison."
         elif eid not in outcomes:
             note = "Not enough data around this change to compare before and after."
@@ -493,7 +500,7 @@ def _goal_results(
     *,
     metric_id: str,
     chart: ControlChart | None,
-    better: str,
+    better: Better,
     as_of: pd.Timestamp,
 ) -> tuple[GoalResult, ...]:
     if goals is None or goals.empty:
@@ -503,7 +510,8 @@ def _goal_results(
     out = []
     for _, g in goals[goals["metric_id"] == metric_id].iterrows():
         b0, b1 = _date(g["baseline_start"]), _date(g["baseline_end"])
-        kind, value = _text(g["target_kind"]), float(g["target_value"])
+        kind = parse(TargetKind, _text(g["target_kind"]), what="target_kind")
+        value = float(g["target_value"])
         result = GoalResult(
             goal_id=_text(g["goal_id"]), title=_text(g["title"]), target_kind=kind,
             target_value=value, baseline_start=b0, baseline_end=b1, due_date=_date(g["due_date"]),
@@ -514,7 +522,7 @@ def _goal_results(
         if b1 is not None:
             mask &= (times <= b1).to_numpy()
         baseline = float(rates[mask].mean()) if mask.any() else np.nan
-        if series.chart in ("p", "np", "u", "p_prime", "u_prime") and mask.any():
+        if series.chart in SIZED_CHARTS and mask.any():
             pts = series.points[mask]  # pooled: sum of counts over sum of sizes
             size = float(pts["n"].sum())
             baseline = float(pts["value"].sum()) / size if size > 0 else np.nan
@@ -524,9 +532,9 @@ def _goal_results(
         if not np.isfinite(baseline) or current is None:
             out.append(_replace(result, note="Not enough data in the baseline window."))
             continue
-        target = target_level(baseline, kind, value)  # type: ignore[arg-type]
+        target = target_level(baseline, kind, value)
         progress = assess_goal_progress(
-            baseline=baseline, current=current, target_kind=kind, target_value=value,  # type: ignore[arg-type]
+            baseline=baseline, current=current, target_kind=kind, target_value=value,
             start=b1 or as_of, due=result.due_date or as_of, as_of=as_of,
         )  # fmt: skip
         assurance = None
@@ -538,7 +546,7 @@ def _goal_results(
             if ok.any():
                 assurance = assess_assurance(
                     lcl=float(lcl[ok][-1]), ucl=float(ucl[ok][-1]), target=target,
-                    better=better,  # type: ignore[arg-type]
+                    better=better,
                 )  # fmt: skip
         out.append(_replace(result, target=target, progress=progress, assurance=assurance))
     return tuple(out)
@@ -587,7 +595,9 @@ def analyse_site(
         for _, row in metrics_table.iterrows()
         if row["metric_id"] in used
     )
-    achieved = {g.goal_id: g.status == "achieved" for m in results for g in m.goals if g.progress}
+    achieved = {
+        g.goal_id: g.status == GoalStatus.ACHIEVED for m in results for g in m.goals if g.progress
+    }
     culture = summarise_culture(
         suggestions=data.get("suggestions"), headcount=data.get("headcount"),
         surveys=data.get("surveys"), as_of=as_of, window_start=window_start,

@@ -10,44 +10,47 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline.formatting import fmt_date, fmt_number, fmt_percent, is_missing
+from pipeline.vocabulary import AssuranceIcon, GoalStatus, RunStatus, VariationIcon, Verdict
 
 if TYPE_CHECKING:
     from pipeline.report.analysis import EventImpact, MetricAnalysis, SiteAnalysis
 
-VARIATION_TEXT = {
-    "common_cause": "Common cause variation",
-    "special_cause_improvement": "Special cause: improving",
-    "special_cause_concern": "Special cause: concerning",
-    "special_cause_neutral": "Special cause: neither better nor worse",
-    "not_enough_data": "Not enough data",
+VARIATION_TEXT: dict[str, str] = {
+    VariationIcon.COMMON_CAUSE: "Common cause variation",
+    VariationIcon.SPECIAL_CAUSE_IMPROVEMENT: "Special cause: improving",
+    VariationIcon.SPECIAL_CAUSE_CONCERN: "Special cause: concerning",
+    VariationIcon.SPECIAL_CAUSE_NEUTRAL: "Special cause: neither better nor worse",
+    VariationIcon.NOT_ENOUGH_DATA: "Not enough data",
 }
 #: NHS Making Data Count variation icons: (symbol, css class); colour is never the only signal.
-VARIATION_ICON = {
-    "common_cause": ("○", "common"),
-    "special_cause_improvement": ("▲", "improvement"),
-    "special_cause_concern": ("▼", "concern"),
-    "special_cause_neutral": ("◆", "neutral"),
-    "not_enough_data": ("–", "common"),
+VARIATION_ICON: dict[str, tuple[str, str]] = {
+    VariationIcon.COMMON_CAUSE: ("○", "common"),
+    VariationIcon.SPECIAL_CAUSE_IMPROVEMENT: ("▲", "improvement"),
+    VariationIcon.SPECIAL_CAUSE_CONCERN: ("▼", "concern"),
+    VariationIcon.SPECIAL_CAUSE_NEUTRAL: ("◆", "neutral"),
+    VariationIcon.NOT_ENOUGH_DATA: ("–", "common"),
 }
-ASSURANCE_TEXT = {
-    "consistently_meets": "Consistently meets the target",
-    "hit_and_miss": "Hit and miss against the target",
-    "consistently_fails": "Consistently fails the target",
-    "not_applicable": "No assurance (no improving direction)",
-    "no_target": "No target set",
+ASSURANCE_TEXT: dict[str, str] = {
+    AssuranceIcon.CONSISTENTLY_MEETS: "Consistently meets the target",
+    AssuranceIcon.HIT_AND_MISS: "Hit and miss against the target",
+    AssuranceIcon.CONSISTENTLY_FAILS: "Consistently fails the target",
+    AssuranceIcon.NOT_APPLICABLE: "No assurance (no improving direction)",
+    AssuranceIcon.NO_TARGET: "No target set",
 }
-GOAL_STATUS_TEXT = {
-    "achieved": "achieved",
-    "on_track": "on track",
-    "off_track": "off track",
-    "missed": "missed (due date passed)",
-    "not_enough_data": "not enough data",
+GOAL_STATUS_TEXT: dict[str, str] = {
+    GoalStatus.ACHIEVED: "achieved",
+    GoalStatus.ON_TRACK: "on track",
+    GoalStatus.AT_RISK: "at risk",
+    GoalStatus.OFF_TRACK: "off track",
+    GoalStatus.MISSED: "missed (due date passed)",
+    GoalStatus.NOT_ENOUGH_DATA: "not enough data",
 }
-OUTCOME_TEXT = {
-    "sustained": "Sustained improvement",
-    "faded": "Improvement faded",
-    "no_real_change": "No real change",
-    "too_early": "Too early to judge",
+OUTCOME_TEXT: dict[str, str] = {
+    Verdict.SUSTAINED: "Sustained improvement",
+    Verdict.FADED: "Improvement faded",
+    Verdict.NO_CLEAR_CHANGE: "No clear change",
+    Verdict.WORSENED: "Worsened",
+    Verdict.TOO_EARLY: "Too early to judge",
 }
 PERIOD_WORD = {"day": "day", "week": "week", "month": "month"}
 
@@ -91,11 +94,11 @@ def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
     else:
         verb = "fell" if pc.estimate < 0 else "rose"
         change = f"{verb} {_pct_words(pc.estimate, pc.ci_low, pc.ci_high)}"
-    if res.outcome == "sustained":
+    if res.outcome == Verdict.SUSTAINED:
         return (
             f"{metric.name} {change} after {title} on {when} and has held for {n_after} {period}s."
         )
-    if res.outcome == "faded":
+    if res.outcome == Verdict.FADED:
         kept = res.sustainment.retained_share if res.sustainment else None
         kept_txt = f"; only {fmt_percent(kept)} of the gain remains" if not is_missing(kept) else ""
         early = res.early
@@ -106,8 +109,10 @@ def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
             f"{metric.name} improved after {title} on {when}{start}, but the gain has faded"
             f"{kept_txt}: the latest {period}s are back near the old level."
         )
-    if res.outcome == "no_real_change":
+    if res.outcome == Verdict.NO_CLEAR_CHANGE:
         return f"{title} on {when} made no clear difference to {metric.name}: it {change}."
+    if res.outcome == Verdict.WORSENED:
+        return f"{metric.name} got worse after {title} on {when}: it {change}."
     return f"{title} on {when} is too recent to judge ({n_after} {period}s of data since)."
 
 
@@ -118,13 +123,15 @@ def event_headline(metric: MetricAnalysis, event: EventImpact) -> str:
     if res is None or res.impact is None:
         return f"{metric.name}: {event.note or 'not enough data'}".rstrip(".")
     pc = res.impact.percent_change.estimate
-    if res.outcome == "sustained" and pc is not None:
+    if res.outcome == Verdict.SUSTAINED and pc is not None:
         verb = "fell" if pc < 0 else "rose"
         return f"{metric.name} {verb} {abs(pc):.0f}% after {title} and is holding"
-    if res.outcome == "faded":
+    if res.outcome == Verdict.FADED:
         return f"{metric.name} improved after {title}, but the gain has faded"
-    if res.outcome == "no_real_change":
+    if res.outcome == Verdict.NO_CLEAR_CHANGE:
         return f"{title} made no clear difference to {metric.name}"
+    if res.outcome == Verdict.WORSENED:
+        return f"{metric.name} got worse after {title}"
     return f"{title} is too recent to judge"
 
 
@@ -207,7 +214,9 @@ def _score(metric: MetricAnalysis, event: EventImpact) -> float:
     res = event.outcome
     if res is None or res.impact is None:
         return -1.0
-    base = {"sustained": 3.0, "faded": 2.0, "no_real_change": 1.0}.get(res.outcome, 0.0)
+    base = {Verdict.SUSTAINED: 3.0, Verdict.FADED: 2.0, Verdict.WORSENED: 1.5}.get(
+        res.outcome, 1.0 if res.outcome == Verdict.NO_CLEAR_CHANGE else 0.0
+    )
     pc = res.impact.percent_change.estimate
     return base + (min(abs(pc), 99.0) / 100.0 if pc is not None else 0.0)
 
@@ -219,8 +228,12 @@ def _highlights(ranked: list[tuple[Any, Any]], limit: int) -> list[tuple[Any, An
     def outcome(me: tuple[Any, Any]) -> str:
         return str(me[1].outcome.outcome)
 
-    best = [me for me in ranked if outcome(me) == "sustained"][:1]
-    lessons = [me for me in ranked if outcome(me) in ("faded", "no_real_change")]
+    best = [me for me in ranked if outcome(me) == Verdict.SUSTAINED][:1]
+    lessons = [
+        me
+        for me in ranked
+        if outcome(me) in (Verdict.FADED, Verdict.WORSENED, Verdict.NO_CLEAR_CHANGE)
+    ]
     chosen = {id(me) for me in best + lessons}
     rest = [me for me in ranked if id(me) not in chosen]
     return (best + lessons + rest)[:limit]
@@ -236,12 +249,14 @@ def summarise_site(site: SiteAnalysis) -> SiteSummary:
     findings: list[str] = [event_sentence(m, e) for m, e in _highlights(ranked, 3)]
     for m in site.metrics:
         for g in m.goals:
-            if g.status in ("off_track", "missed") and len(findings) < 4:
+            if g.status in (GoalStatus.OFF_TRACK, GoalStatus.MISSED) and len(findings) < 4:
                 findings.append(
                     f"Goal “{g.title}” is {GOAL_STATUS_TEXT[g.status]}: {goal_share(m, g)}."
                 )
     for m in site.metrics:
-        if m.variation == "special_cause_concern" and not any(m.name in f for f in findings):
+        if m.variation == VariationIcon.SPECIAL_CAUSE_CONCERN and not any(
+            m.name in f for f in findings
+        ):
             if len(findings) < 5:
                 period = PERIOD_WORD.get(m.period, "period")
                 findings.append(
@@ -252,7 +267,7 @@ def summarise_site(site: SiteAnalysis) -> SiteSummary:
     for sentence in culture:
         if len(findings) < 5:
             findings.append(str(sentence))
-    if site.status == "warnings" and len(findings) < 5:
+    if site.status == RunStatus.WARNINGS and len(findings) < 5:
         findings.append(
             "Some input data raised data-quality warnings; see the data-quality section."
         )

@@ -27,25 +27,14 @@ from pipeline.report.findings import (
     value_text,
 )
 from pipeline.report.plots.style import ChartImage
+from pipeline.vocabulary import AssuranceIcon, Better, ChartType, RunStatus, Severity
 
-CHART_NAMES = {
-    "xmr": "XmR (individuals)",
-    "run": "run chart (median)",
-    "xbar_r": "X-bar and R",
-    "xbar_s": "X-bar and S",
-    "p": "p (proportion)",
-    "np": "np (number defective)",
-    "c": "c (count)",
-    "u": "u (rate per unit)",
-    "p_prime": "Laney p′",
-    "u_prime": "Laney u′",
-}
-ASSURANCE_ICON = {
-    "consistently_meets": ("P", "met"),
-    "hit_and_miss": ("?", "hitmiss"),
-    "consistently_fails": ("F", "fails"),
-    "not_applicable": ("–", "common"),
-    "no_target": ("–", "common"),
+ASSURANCE_ICON: dict[str, tuple[str, str]] = {
+    AssuranceIcon.CONSISTENTLY_MEETS: ("P", "met"),
+    AssuranceIcon.HIT_AND_MISS: ("?", "hitmiss"),
+    AssuranceIcon.CONSISTENTLY_FAILS: ("F", "fails"),
+    AssuranceIcon.NOT_APPLICABLE: ("–", "common"),
+    AssuranceIcon.NO_TARGET: ("–", "common"),
 }
 
 
@@ -108,8 +97,10 @@ def csv_link(frame: pd.DataFrame, filename: str, label: str = "Download the data
 
 def header(site: SiteAnalysis) -> Html:
     banner = ""
-    warnings = [f for f in site.validation.get("failures", []) if f.get("severity") == "warning"]
-    if site.status == "warnings" or warnings:
+    warnings = [
+        f for f in site.validation.get("failures", []) if f.get("severity") == Severity.WARNING
+    ]
+    if site.status == RunStatus.WARNINGS or warnings:
         tables = sorted({str(f.get("table")) for f in warnings})
         banner = (
             '<div class="banner" role="note"><strong>Data-quality warning.</strong> '
@@ -180,7 +171,8 @@ def strategy(site: SiteAnalysis) -> Html:
                     pct,
                     GOAL_STATUS_TEXT.get(g.status, g.status),
                     ASSURANCE_TEXT.get(
-                        g.assurance.verdict if g.assurance else "no_target", "No target set"
+                        g.assurance.verdict if g.assurance else AssuranceIcon.NO_TARGET,
+                        "No target set",
                     ),
                 )
             )
@@ -398,7 +390,9 @@ def control_chart_image(metric: MetricAnalysis, *, frozen: bool = False) -> Char
     elif metric.frozen is not None:
         title = "Limits recalculated per phase"
     else:
-        title = "Run chart around the median" if metric.chart_type == "run" else "Control chart"
+        title = (
+            "Run chart around the median" if metric.chart_type == ChartType.RUN else "Control chart"
+        )
     image = plot_control_chart(chart, title=title, unit=metric.unit, phase_names=metric.phase_names)
     _CHART_CACHE[id(chart)] = (chart, image)  # keeps the chart alive, so its id stays unique
     return image
@@ -407,10 +401,10 @@ def control_chart_image(metric: MetricAnalysis, *, frozen: bool = False) -> Char
 def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
     parts = [
         f'<section id="metric-{esc(metric.metric_id)}"><h2>{esc(metric.name)}</h2>',
-        f'<p class="meta">{esc(CHART_NAMES.get(metric.chart_type, metric.chart_type))} chart · '
+        f'<p class="meta">{esc(metric.chart_type.display_name)} chart · '
         f"one point per {esc(metric.period)} ({esc(metric.aggregate)}) · "
-        f"{esc('lower' if metric.better == 'lower' else 'higher' if metric.better == 'higher' else 'no direction')}"
-        f"{' is better' if metric.better in ('lower', 'higher') else ''}"
+        f"{esc(metric.better if metric.better != Better.NEUTRAL else 'no direction')}"
+        f"{' is better' if metric.better != Better.NEUTRAL else ''}"
         f"{' · unit: ' + esc(metric.unit) if metric.unit else ''}</p>",
         f"<p><strong>{esc(_metric_sentence(metric))}</strong></p>",
     ]

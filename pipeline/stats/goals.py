@@ -20,22 +20,20 @@ import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pipeline.exceptions import StatisticsError
 from pipeline.stats.impact import (
-    Better,
     Difference,
     ImpactEstimate,
-    Kind,
     compare_means,
     estimate_impact,
 )
+from pipeline.vocabulary import AssuranceIcon, Better, GoalStatus, Kind, TargetKind, Verdict
 
-TargetKind = Literal["relative", "absolute"]
 SUSTAIN_POINTS = 8
 #: share of the achieved gain that must still be there for an improvement to count as held
 RETAINED_SHARE = 0.5
@@ -134,7 +132,7 @@ class GoalProgress(_Verdict):
     elapsed_fraction: float | None
     is_achieved: bool
     is_on_track: bool
-    status: str
+    status: GoalStatus
 
     def sentence(self, name: str = "The metric") -> str:
         pct = "n/a" if self.percent_of_target is None else f"{self.percent_of_target:.0f}%"
@@ -198,18 +196,18 @@ def assess_goal_progress(
     s, d, a = num(start), num(due), num(as_of)
     elapsed = None if d <= s else min(max((a - s) / (d - s), 0.0), 1.0)
     if is_achieved:
-        status = "achieved"
+        status = GoalStatus.ACHIEVED
     elif a >= d:
-        status = "missed"
+        status = GoalStatus.MISSED
     elif pct is not None and elapsed is not None and pct / 100.0 >= elapsed:
-        status = "on_track"
+        status = GoalStatus.ON_TRACK
     else:
-        status = "off_track"
+        status = GoalStatus.OFF_TRACK
     return GoalProgress(
         baseline=float(baseline), current=float(current), target=target,
         target_change=target_change, achieved_change=achieved, percent_of_target=pct,
         elapsed_fraction=elapsed, is_achieved=is_achieved,
-        is_on_track=status in ("achieved", "on_track"), status=status,
+        is_on_track=status.is_on_track, status=status,
     )  # fmt: skip
 
 
@@ -222,7 +220,7 @@ def assess_goal_progress(
 class Assurance(_Verdict):
     """NHS Making Data Count assurance: can the process be relied on to meet the target?"""
 
-    verdict: str  # consistently_meets | hit_and_miss | consistently_fails | not_applicable
+    verdict: AssuranceIcon
     lcl: float
     ucl: float
     target: float
@@ -260,24 +258,17 @@ def assess_assurance(*, lcl: float, ucl: float, target: float, better: Better) -
     Neutral metrics get ``not_applicable`` unless the target is between the limits.
     """
     lo, hi = float(min(lcl, ucl)), float(max(lcl, ucl))
-    if better == "lower":
-        verdict = (
-            "consistently_meets"
-            if hi <= target
-            else "consistently_fails"
-            if lo > target
-            else "hit_and_miss"
-        )
-    elif better == "higher":
-        verdict = (
-            "consistently_meets"
-            if lo >= target
-            else "consistently_fails"
-            if hi < target
-            else "hit_and_miss"
-        )
+    meets, fails, hit_miss = (
+        AssuranceIcon.CONSISTENTLY_MEETS,
+        AssuranceIcon.CONSISTENTLY_FAILS,
+        AssuranceIcon.HIT_AND_MISS,
+    )
+    if better == Better.LOWER:
+        verdict = meets if hi <= target else fails if lo > target else hit_miss
+    elif better == Better.HIGHER:
+        verdict = meets if lo >= target else fails if hi < target else hit_miss
     else:
-        verdict = "hit_and_miss" if lo <= target <= hi else "not_applicable"
+        verdict = hit_miss if lo <= target <= hi else AssuranceIcon.NOT_APPLICABLE
     return Assurance(verdict=verdict, lcl=lo, ucl=hi, target=float(target), better=better)
 
 
@@ -398,7 +389,7 @@ def assess_sustainment(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventOutcome:
-    """What became of one improvement: ``sustained``, ``faded``, ``no_real_change`` or
+    """What became of one improvement: ``sustained``, ``faded``, ``no_clear_change`` or
     ``too_early``.
 
     Rule (documented so the report can say it): with ``k = sustain_points``,
@@ -406,14 +397,14 @@ class EventOutcome:
       compared at all);
     - a real change happened when the Welch interval for (after - before) *or* for (first half of
       after - before) excludes 0 on the improving side (the first half catches a gain that later
-      faded); otherwise ``no_real_change``;
+      faded); otherwise ``no_clear_change``;
     - then the sustainment rule: achieved centre = mean of the first half of the after window,
       latest centre = mean of its last ``k`` periods, concern flags = the caller's rule signals for
       those periods (optional). Held -> ``sustained``, otherwise ``faded``.
     """
 
     event_id: str
-    outcome: str
+    outcome: Verdict
     reasons: tuple[str, ...]
     overall: Difference | None = None
     early: Difference | None = None
@@ -425,7 +416,8 @@ class EventOutcome:
         words = {
             "sustained": "worked and the gain is holding",
             "faded": "worked at first, but the gain has faded",
-            "no_real_change": "made no real difference",
+            "no_clear_change": "made no clear difference",
+            "worsened": "made it worse",
             "too_early": "is too recent to judge",
         }[self.outcome]
         return f"{name} {words}."
@@ -486,7 +478,7 @@ def classify_outcome(
     a = np.asarray(after, dtype=float)
     if b.size < 2 or a.size < max(sustain_points, 2):
         return EventOutcome(
-            event_id=event_id, outcome="too_early",
+            event_id=event_id, outcome=Verdict.TOO_EARLY,
             reasons=(f"{a.size} period(s) after the change and {b.size} before; "
                      f"{max(sustain_points, 2)} after and 2 before are needed",),
         )  # fmt: skip
@@ -499,7 +491,7 @@ def classify_outcome(
         sign = _sign(better)
     if not (_improves(overall, sign) or _improves(early, sign)):
         return EventOutcome(
-            event_id=event_id, outcome="no_real_change", overall=overall, early=early,
+            event_id=event_id, outcome=Verdict.NO_CLEAR_CHANGE, overall=overall, early=early,
             reasons=(
                 f"neither the whole after window nor its first half differs clearly from before "
                 f"({100 * (1 - alpha):g}% CI of the difference includes 0 or points the wrong way)",
@@ -513,7 +505,7 @@ def classify_outcome(
         latest_centre=float(a[-sustain_points:].mean()), concern=flags, better=better,
         sustain_points=sustain_points,
     )  # fmt: skip
-    outcome = "sustained" if sus.is_sustained else "faded"
+    outcome = Verdict.SUSTAINED if sus.is_sustained else Verdict.FADED
     return EventOutcome(
         event_id=event_id, outcome=outcome, overall=overall, early=early, sustainment=sus,
         reasons=("a clear improvement after the change", *sus.reasons),
@@ -608,8 +600,8 @@ def evaluate_events(
     frame: pd.DataFrame,
     events: Sequence[EventDates],
     *,
-    kind: Kind = "continuous",
-    better: Better = "neutral",
+    kind: Kind = Kind.CONTINUOUS,
+    better: Better = Better.NEUTRAL,
     alpha: float = 0.05,
     sustain_points: int = SUSTAIN_POINTS,
     baseline_start: Any = None,
@@ -629,7 +621,7 @@ def evaluate_events(
     if pd.api.types.is_datetime64_any_dtype(times) or not pd.api.types.is_numeric_dtype(times):
         times = pd.to_datetime(times)
     value = pd.to_numeric(frame["value"], errors="coerce").astype(float)
-    rate = value / pd.to_numeric(frame["n"]) if kind != "continuous" and "n" in frame else value
+    rate = value / pd.to_numeric(frame["n"]) if kind != Kind.CONTINUOUS and "n" in frame else value
     flags_all = None if concern is None else np.asarray(concern, dtype=bool)
     for w in windows:
         try:
@@ -640,7 +632,7 @@ def evaluate_events(
         except StatisticsError as exc:
             out.append(
                 EventOutcome(
-                    event_id=w.event_id, outcome="too_early", reasons=(str(exc),), window=w
+                    event_id=w.event_id, outcome=Verdict.TOO_EARLY, reasons=(str(exc),), window=w
                 )
             )
             continue

@@ -47,7 +47,7 @@ import html
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,9 +63,7 @@ from statsmodels.stats.stattools import durbin_watson
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from pipeline.exceptions import StatisticsError
-
-Kind = Literal["continuous", "proportion", "count"]
-Better = Literal["lower", "higher", "neutral"]
+from pipeline.vocabulary import Better, Kind
 
 #: Pearson chi-square / residual df above which a Poisson model is called over-dispersed and the
 #: rate ratio is refitted as a negative binomial (NB2, ML, like ``MASS::glm.nb``). A Poisson model
@@ -967,7 +965,7 @@ def fit_segmented(
     t: Sequence[float],
     post: Sequence[bool],
     t_last_before: float,
-    kind: Kind = "continuous",
+    kind: Kind = Kind.CONTINUOUS,
     n: Sequence[float] | None = None,
     alpha: float = 0.05,
     maxlags: int | None = None,
@@ -1033,7 +1031,7 @@ def segmented_regression(
     values: Sequence[float],
     *,
     window: Sequence[str],
-    kind: Kind = "continuous",
+    kind: Kind = Kind.CONTINUOUS,
     n: Sequence[float] | None = None,
     alpha: float = 0.05,
     maxlags: int | None = None,
@@ -1232,9 +1230,9 @@ def estimate_impact(
     transition_start: Any = None,
     start: Any = None,
     end: Any = None,
-    kind: Kind = "continuous",
+    kind: Kind = Kind.CONTINUOUS,
     alpha: float = 0.05,
-    better: Better = "neutral",
+    better: Better = Better.NEUTRAL,
     maxlags: int | None = None,
 ) -> ImpactEstimate:
     """Before/after impact of one change on one metric.
@@ -1269,9 +1267,9 @@ def estimate_impact(
     """
     if not 0 < alpha < 1:
         raise StatisticsError(f"alpha must be between 0 and 1, got {alpha}")
-    if kind not in ("continuous", "proportion", "count"):
+    if kind not in tuple(Kind):
         raise StatisticsError(f"unknown kind {kind!r}: use continuous, proportion or count")
-    if better not in ("lower", "higher", "neutral"):
+    if better not in tuple(Better):
         raise StatisticsError(f"unknown better {better!r}: use lower, higher or neutral")
     for col in ("time", "value") + (("n",) if kind == "proportion" else ()):
         if col not in frame.columns:

@@ -56,6 +56,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from pipeline.vocabulary import SignalLabel
+
 RULE_SETS: dict[str, tuple[str, ...]] = {
     "we": ("we1", "we2", "we3", "we4"),
     "nelson": tuple(f"nelson{i}" for i in range(1, 9)),
@@ -91,7 +93,7 @@ NEEDS_LIMITS: frozenset[str] = frozenset(
     | {"nhs_outside", "nhs_two_of_three"}
 )
 
-LABELS = ("improvement", "concern", "neutral")
+LABELS = tuple(SignalLabel)
 
 
 def resolve_rules(rules: str | Iterable[str] | None, *, has_limits: bool) -> tuple[str, ...]:
@@ -486,4 +488,6 @@ def label_direction(direction: np.ndarray, better: str) -> np.ndarray:
         good, bad = direction < 0, direction > 0
     else:
         good = bad = np.zeros(direction.shape, dtype=bool)
-    return np.where(good, "improvement", np.where(bad, "concern", "neutral"))
+    return np.where(
+        good, SignalLabel.IMPROVEMENT, np.where(bad, SignalLabel.CONCERN, SignalLabel.NEUTRAL)
+    )

@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 
 from pipeline.data.inputs import period_start
+from pipeline.vocabulary import (
+    ATTRIBUTE_CHARTS,
+    RATE_CHARTS,
+    SIZED_CHARTS,
+    SUBGROUP_CHARTS,
+    Kind,
+)
 
-ATTRIBUTE_CHARTS = ("p", "np", "c", "u", "p_prime", "u_prime")
-SUBGROUP_CHARTS = ("xbar_r", "xbar_s")
-SIZED_CHARTS = ("p", "np", "u", "p_prime", "u_prime")
-PROPORTION_CHARTS = ("p", "np", "p_prime")
-COUNT_CHARTS = ("c", "u", "u_prime")
 _FREQ = {"day": "D", "week": "W-MON", "month": "MS"}
 
 
@@ -40,18 +42,14 @@ class MetricSeries:
     readings: pd.DataFrame | None = None
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> Kind:
         """continuous, proportion or count: how before/after impact is computed."""
-        if self.chart in PROPORTION_CHARTS:
-            return "proportion"
-        if self.chart in COUNT_CHARTS:
-            return "count"
-        return "continuous"
+        return Kind.of_chart(self.chart)
 
     def rates(self) -> pd.Series:
         """The plotted value per point: proportion for p, rate for u, the value otherwise."""
         v = self.points["value"].astype(float)
-        if self.chart in ("p", "p_prime", "u", "u_prime"):
+        if self.chart in RATE_CHARTS:
             return v / self.points["n"].astype(float)
         return v
 

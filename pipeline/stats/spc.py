@@ -75,6 +75,15 @@ from scipy import stats as sps
 from pipeline.exceptions import StatisticsError
 from pipeline.stats import rules as _rules
 from pipeline.stats.rules import RunStats
+from pipeline.vocabulary import (
+    DISPERSION_CHARTS,
+    SIZED_CHARTS,
+    SUBGROUP_CHARTS,
+    Better,
+    ChartType,
+    SignalLabel,
+    VariationIcon,
+)
 
 __all__ = [
     "CHART_TYPES",
@@ -90,13 +99,7 @@ __all__ = [
     "phase_labels_at",
 ]
 
-CHART_TYPES: tuple[str, ...] = (
-    "xmr", "mr", "run", "xbar_r", "r", "xbar_s", "s", "p", "np", "c", "u", "p_prime", "u_prime",
-)  # fmt: skip
-SUBGROUP_CHARTS = frozenset({"xbar_r", "r", "xbar_s", "s"})
-SIZE_CHARTS = frozenset({"p", "np", "u", "p_prime", "u_prime"})
-#: Charts of a spread (moving range, range, SD): a lower value is always the better one.
-DISPERSION_CHARTS = frozenset({"mr", "r", "s"})
+CHART_TYPES: tuple[str, ...] = tuple(ChartType)
 
 SIGMA_METHODS: dict[str, str] = {
     "MR": "mean moving range / d2(2) = 1.128",
@@ -111,7 +114,7 @@ SIGMA_METHODS: dict[str, str] = {
     "none": "no sigma (run chart, median centre line)",
 }
 
-_BETTER = ("lower", "higher", "neutral")
+_BETTER = tuple(Better)
 
 # qcc's tables (qcc.options("exp.R.unscaled") and qcc.options("se.R.unscaled")), index = n.
 _D2_TABLE = (
@@ -356,12 +359,12 @@ class ControlChart:
         return sigs
 
     def has_concern(self, last: int | None = None) -> bool:
-        return bool(self.signals_in(last, label="concern"))
+        return bool(self.signals_in(last, label=SignalLabel.CONCERN))
 
     def has_improvement(self, last: int | None = None) -> bool:
-        return bool(self.signals_in(last, label="improvement"))
+        return bool(self.signals_in(last, label=SignalLabel.IMPROVEMENT))
 
-    def variation(self, last: int = 1) -> str:
+    def variation(self, last: int = 1) -> VariationIcon:
         """NHS Making Data Count variation verdict for the latest points.
 
         Looks at the signals on the last ``last`` points that are not missing and returns
@@ -371,13 +374,13 @@ class ControlChart:
         """
         sigs = self.signals_in(last)
         labels = {s.label for s in sigs}
-        if "concern" in labels:
-            return "special_cause_concern"
-        if "improvement" in labels:
-            return "special_cause_improvement"
+        if SignalLabel.CONCERN in labels:
+            return VariationIcon.SPECIAL_CAUSE_CONCERN
+        if SignalLabel.IMPROVEMENT in labels:
+            return VariationIcon.SPECIAL_CAUSE_IMPROVEMENT
         if labels:
-            return "special_cause_neutral"
-        return "common_cause"
+            return VariationIcon.SPECIAL_CAUSE_NEUTRAL
+        return VariationIcon.COMMON_CAUSE
 
     # -- output --------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
@@ -598,7 +601,7 @@ def _prepare(chart: str, values: Any, n: Any, subgroups: Any, times: Any, phases
             labels=None if labels is None else labels[first],
         )
 
-    if chart in SIZE_CHARTS:
+    if chart in SIZED_CHARTS:
         if n is None:
             raise StatisticsError(f"a {chart} chart needs n (sample size or units per point)")
         ok = ~np.isnan(x) & ~np.isnan(size)

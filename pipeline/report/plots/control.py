@@ -29,24 +29,11 @@ from pipeline.report.plots.style import (
     truncate,
 )
 from pipeline.stats.spc import ControlChart
+from pipeline.vocabulary import ChartType
 
 __all__ = ["plot_control_chart", "plot_sparkline", "describe_chart"]
 
-CHART_NAMES = {
-    "xmr": "Individuals (XmR)",
-    "mr": "Moving range",
-    "run": "Run",
-    "xbar_r": "X-bar (R)",
-    "r": "Range (R)",
-    "xbar_s": "X-bar (S)",
-    "s": "Standard deviation (S)",
-    "p": "Proportion (p)",
-    "np": "Number defective (np)",
-    "c": "Count (c)",
-    "u": "Rate (u)",
-    "p_prime": "Laney p′",
-    "u_prime": "Laney u′",
-}
+CHART_NAMES: dict[str, str] = {c: c.label for c in ChartType}
 _LABEL_COLOUR = {"improvement": IMPROVEMENT, "concern": CONCERN, "neutral": NEUTRAL}
 _VERDICT_COLOUR = {
     "special_cause_improvement": IMPROVEMENT,
