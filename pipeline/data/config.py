@@ -16,7 +16,7 @@ A project is one YAML file plus the input tables it names. Example::
     sites:
       - id: fab-dresden
         name: Dresden Wafer Fab
-        timezone: Europe/Berlin
+        timezone: Europe/Berlin     # naive timestamps in the data are this site's local time
         stakeholders: ["Ana Lange <ana.lange@example.com>"]
         overrides: {min_phase_points: 10}
     email:
@@ -25,30 +25,60 @@ A project is one YAML file plus the input tables it names. Example::
       max_attachment_mb: 10
       smtp: {host: smtp.example.com, port: 587, security: starttls, username: kaizen}
 
-Secrets never live in this file: SMTP and database passwords come from the environment only.
+The file is parsed once into the pydantic models below (``*Spec``: what the file may say) and
+then into the frozen :class:`Project` the pipeline uses (paths absolute, sources resolved). A
+wrong type, a number out of range or an unknown key is a :class:`ConfigError` that names the key
+and its place (``sites[2].stakeholders``), with a "did you mean" for near misses. A number written
+as text (``alpha: "0.1"``) is read as the number, since that is what a person meant; text that is
+not a number, a fraction where a whole number is needed (``sustain_points: 2.7``) and ``yes``/
+``no`` where a number is needed are refused.
+
+Secrets never live in this file: SMTP and database passwords come from the environment only; a
+key that looks like a secret (``password``, ``passwd``, ``api_key``, ``token``...) or a database
+URL that carries a password (``user:pw@``, ``?password=``) is refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
+import typing
+import zoneinfo
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.exceptions import ConfigError
+from pipeline.files import is_slug
 
 TABLES_REQUIRED = ("metrics", "observations", "events")
 TABLES_OPTIONAL = ("goals", "suggestions", "headcount", "surveys")
 TABLES = TABLES_REQUIRED + TABLES_OPTIONAL
 
-SITE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 RULE_SETS = ("we", "nelson", "anhoej", "nhs", "all")
-_LOOKBACK = re.compile(r"^\s*(\d+)\s*(day|week|month|year)s?\s*$", re.IGNORECASE)
-_SECRET_KEYS = {"password", "pass", "secret", "token"}
+_LOOKBACK = re.compile(r"\s*(\d+)\s*(day|week|month|year)s?\s*", re.IGNORECASE)
+#: Key names (lowercase, '-' as '_') that hold a secret; ``*_env`` keys name a variable instead.
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "api_key", "apikey", "credential")
+_SECRET_KEYS = {"pass", "pwd", "private_key", "access_key"}
+#: URL query parameters that carry a secret (libpq's ``?password=``, ODBC's ``PWD``...).
+_SECRET_QUERY = {"password", "passwd", "pwd", "pass", "secret", "token", "access_token"}
+
+
+# --------------------------------------------------------------------------- the resolved project
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,7 +101,7 @@ class TableSource:
         if self.path is not None:
             return str(self.path)
         target = self.sql_table or "query"
-        return f"{target} at {_redact_url(self.url or '')}"
+        return f"{target} at {redact_url(self.url or '')}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,7 +136,8 @@ class EmailSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Site:
-    """One configured site."""
+    """One configured site; ``timezone`` is an IANA zone name (checked), the local time of the
+    site's naive timestamps."""
 
     id: str
     name: str
@@ -164,14 +195,193 @@ class Project:
         known = {k: v for k, v in overrides.items() if k in StatisticsSettings.__slots__}
         return replace(self.statistics, **known)
 
+    def timezones(self) -> dict[str, str]:
+        """Each site's time zone name, by site id."""
+        return {s.id: s.timezone for s in self.sites}
+
     def lookback_start(self, as_of: Any) -> Any:
         """First date of the report window ending at ``as_of`` (a pandas Timestamp)."""
-        import pandas as pd
-
         unit = {"day": "days", "week": "weeks", "month": "months", "year": "years"}[
             self.lookback_unit
         ]
         return pd.Timestamp(as_of) - pd.DateOffset(**{unit: self.lookback_amount})
+
+
+# --------------------------------------------------------------------------- what the file may say
+
+
+def _not_bool(value: Any) -> Any:
+    # YAML reads yes/no/true as booleans, which pydantic would quietly take for 1 and 0
+    if isinstance(value, bool):
+        raise ValueError("bool")
+    return value
+
+
+def _as_list(value: Any) -> Any:
+    # one address may be written without brackets
+    return [value] if isinstance(value, str) else ([] if value is None else value)
+
+
+Whole = Annotated[int, BeforeValidator(_not_bool)]
+Number = Annotated[float, BeforeValidator(_not_bool)]
+Text = Annotated[str, Field(min_length=1)]
+TextList = Annotated[list[Text], BeforeValidator(_as_list)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        coerce_numbers_to_str=True,  # a site named 2024 is a name, not an error
+        allow_inf_nan=False,
+        populate_by_name=True,
+    )
+
+
+def _none_is_empty(value: Any) -> Any:
+    # `email:` with nothing under it means "the defaults", as YAML writes it null
+    return {} if value is None else value
+
+
+class StatisticsSpec(_Spec):
+    """``statistics:`` (and a site's ``overrides:``, where every setting is optional)."""
+
+    rules: Literal["we", "nelson", "anhoej", "nhs", "all"] = "we"
+    min_phase_points: Whole = Field(default=12, ge=2)
+    sustain_points: Whole = Field(default=8, ge=1)
+    alpha: Number = Field(default=0.05, gt=0, le=0.5)
+    screen_mr: bool = False
+
+
+class OverridesSpec(_Spec):
+    rules: Literal["we", "nelson", "anhoej", "nhs", "all"] | None = None
+    min_phase_points: Whole | None = Field(default=None, ge=2)
+    sustain_points: Whole | None = Field(default=None, ge=1)
+    alpha: Number | None = Field(default=None, gt=0, le=0.5)
+    screen_mr: bool | None = None
+
+
+class SmtpSpec(_Spec):
+    host: Text | None = None
+    port: Whole | None = Field(default=None, ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = "starttls"
+    username: Text | None = None
+    timeout: Number = Field(default=30.0, gt=0)
+
+    @field_validator("security", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class EmailSpec(_Spec):
+    sender: Text | None = Field(default=None, alias="from")
+    error_recipients: TextList = []
+    max_attachment_mb: Number = Field(default=10.0, gt=0)
+    smtp: SmtpSpec = Field(default_factory=SmtpSpec)
+
+    _empty = field_validator("smtp", mode="before")(_none_is_empty)
+
+
+class SourceSpec(_Spec):
+    """One table's source: exactly one of ``path``, ``sql`` or ``table``."""
+
+    path: Text | None = None
+    sql: Text | None = None
+    table: Text | None = None
+    url: Text | None = None
+    password_env: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_alone(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceSpec:
+        kinds = [k for k in ("path", "sql", "table") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError("needs exactly one of path, sql or table")
+        return self
+
+
+class TablesSpec(_Spec):
+    metrics: SourceSpec
+    observations: SourceSpec
+    events: SourceSpec
+    goals: SourceSpec | None = None
+    suggestions: SourceSpec | None = None
+    headcount: SourceSpec | None = None
+    surveys: SourceSpec | None = None
+
+
+class DatabaseSpec(_Spec):
+    url: Text | None = None
+    password_env: Text | None = None
+
+
+class SiteSpec(_Spec):
+    id: Text
+    name: Text | None = None
+    timezone: Text = "UTC"
+    stakeholders: TextList = []
+    overrides: OverridesSpec = Field(default_factory=OverridesSpec)
+
+    _empty = field_validator("overrides", mode="before")(_none_is_empty)
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not is_slug(value):
+            raise ValueError(
+                f"site id {value!r} is not a safe slug (lowercase letters, digits, '-' and '_', "
+                "starting with a letter or digit)"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        check_timezone(value)
+        return value
+
+
+class ProjectSpec(_Spec):
+    """The whole of ``kaizen.yaml``."""
+
+    project: Text | None = None
+    output: Text = "reports"
+    lookback: Text = "24 months"
+    tables: TablesSpec
+    database: DatabaseSpec = Field(default_factory=DatabaseSpec)
+    statistics: StatisticsSpec = Field(default_factory=StatisticsSpec)
+    sites: Annotated[list[SiteSpec], Field(min_length=1)]
+    email: EmailSpec = Field(default_factory=EmailSpec)
+
+    _empty = field_validator("database", "statistics", "email", mode="before")(_none_is_empty)
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback(cls, value: str) -> str:
+        m = _LOOKBACK.fullmatch(value)
+        if not m:
+            raise ValueError(f"{value!r} is not of the form 'N days|weeks|months|years'")
+        if int(m.group(1)) < 1:
+            raise ValueError(f"{value!r} is an empty report window; give at least 1")
+        return value
+
+    @field_validator("sites")
+    @classmethod
+    def _unique(cls, sites: list[SiteSpec]) -> list[SiteSpec]:
+        seen: set[str] = set()
+        for s in sites:
+            if s.id in seen:
+                raise ValueError(f"site id {s.id!r} is configured twice")
+            seen.add(s.id)
+        return sites
+
+
+# --------------------------------------------------------------------------- loading
 
 
 def load_project(path: str | Path) -> Project:
@@ -180,7 +390,8 @@ def load_project(path: str | Path) -> Project:
     Raises
     ------
     ConfigError
-        When the file is missing, not YAML, or any setting is invalid; the message names the key.
+        When the file is missing, not YAML, or any setting is invalid; the message names the
+        key and its place in the file.
     """
     path = Path(path).expanduser().resolve()
     if not path.is_file():
@@ -191,185 +402,292 @@ def load_project(path: str | Path) -> Project:
         raise ConfigError(f"{path.name} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name} must be a mapping of settings")
-    return _parse(raw, path)
+    return parse_project(raw, path)
 
 
-def _parse(raw: dict[str, Any], path: Path) -> Project:
+def parse_project(raw: dict[str, Any], path: Path) -> Project:
+    """A :class:`Project` from the settings of the file at ``path`` (already read as YAML)."""
+    _reject_secrets(raw, (), path.name)
+    try:
+        spec = ProjectSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe_errors(exc, raw, path.name)) from None
+    return _resolve(spec, path)
+
+
+def _resolve(spec: ProjectSpec, path: Path) -> Project:
     root = path.parent
-    _reject_secrets(raw, "")
-    name = str(raw.get("project") or path.parent.name)
-    output = root / str(raw.get("output", "reports"))
-
-    amount, unit = 24, "month"
-    if "lookback" in raw:
-        m = _LOOKBACK.match(str(raw["lookback"]))
-        if not m:
-            raise ConfigError(
-                f"lookback {raw['lookback']!r} is not of the form 'N days|weeks|months|years'"
-            )
-        amount, unit = int(m.group(1)), m.group(2).lower()
-
-    database = raw.get("database") or {}
-    if not isinstance(database, dict):
-        raise ConfigError("database must be a mapping with a url")
-    tables_raw = raw.get("tables")
-    if not isinstance(tables_raw, dict):
-        raise ConfigError("tables must map each input table to its source (path, sql or table)")
+    m = _LOOKBACK.fullmatch(spec.lookback)
+    assert m is not None  # checked by ProjectSpec
     tables: dict[str, TableSource] = {}
-    for tname, spec in tables_raw.items():
-        if tname not in TABLES:
+    for name in TABLES:
+        source = getattr(spec.tables, name)
+        if source is None:
+            continue
+        if source.path is not None:
+            p = Path(source.path).expanduser()
+            tables[name] = TableSource(name=name, path=p if p.is_absolute() else root / p)
+            continue
+        url = source.url or spec.database.url
+        if not url:
             raise ConfigError(
-                f"unknown table {tname!r} in tables; known tables: {', '.join(TABLES)}"
+                f"{path.name}: tables.{name}: reads SQL but neither it nor database gives a url"
             )
-        tables[tname] = _parse_source(tname, spec, root, database)
-    missing = [t for t in TABLES_REQUIRED if t not in tables]
-    if missing:
-        raise ConfigError(f"tables is missing the required table(s) {', '.join(missing)}")
-
-    stats = _parse_statistics(raw.get("statistics") or {}, "statistics")
-    sites = _parse_sites(raw.get("sites"))
-    email = _parse_email(raw.get("email") or {})
+        tables[name] = TableSource(
+            name=name,
+            sql=source.sql,
+            sql_table=source.table,
+            url=url,
+            password_env=source.password_env or spec.database.password_env,
+        )
+    stats = spec.statistics
+    smtp = spec.email.smtp
     return Project(
         path=path,
-        name=name,
-        output=output,
-        lookback_amount=amount,
-        lookback_unit=unit,
+        name=spec.project or path.parent.name,
+        output=root / spec.output,
+        lookback_amount=int(m.group(1)),
+        lookback_unit=m.group(2).lower(),
         tables=tables,
-        sites=sites,
-        statistics=stats,
-        email=email,
-    )
-
-
-def _parse_source(name: str, spec: Any, root: Path, database: dict[str, Any]) -> TableSource:
-    if isinstance(spec, str):
-        spec = {"path": spec}
-    if not isinstance(spec, dict):
-        raise ConfigError(f"tables.{name} must be a mapping with path, sql or table")
-    kinds = [k for k in ("path", "sql", "table") if spec.get(k)]
-    if len(kinds) != 1:
-        raise ConfigError(f"tables.{name} needs exactly one of path, sql or table")
-    if "path" in kinds:
-        p = Path(str(spec["path"])).expanduser()
-        return TableSource(name=name, path=p if p.is_absolute() else root / p)
-    url = spec.get("url") or database.get("url")
-    if not url:
-        raise ConfigError(f"tables.{name} reads SQL but neither it nor database gives a url")
-    return TableSource(
-        name=name,
-        sql=spec.get("sql"),
-        sql_table=spec.get("table"),
-        url=str(url),
-        password_env=spec.get("password_env") or database.get("password_env"),
-    )
-
-
-def _parse_statistics(raw: Any, where: str) -> StatisticsSettings:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a mapping")
-    unknown = set(raw) - set(StatisticsSettings.__slots__)
-    if unknown:
-        raise ConfigError(f"{where} has unknown setting(s) {', '.join(sorted(unknown))}")
-    s = StatisticsSettings(**raw)
-    if s.rules not in RULE_SETS:
-        raise ConfigError(f"{where}.rules must be one of {', '.join(RULE_SETS)}, not {s.rules!r}")
-    if int(s.min_phase_points) < 2 or int(s.sustain_points) < 1:
-        raise ConfigError(f"{where}: min_phase_points must be >= 2 and sustain_points >= 1")
-    if not 0 < float(s.alpha) < 1:
-        raise ConfigError(f"{where}.alpha must be between 0 and 1")
-    return s
-
-
-def _parse_sites(raw: Any) -> tuple[Site, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError("sites must be a non-empty list of sites with id and name")
-    sites: list[Site] = []
-    seen: set[str] = set()
-    for i, item in enumerate(raw, start=1):
-        if not isinstance(item, dict) or "id" not in item:
-            raise ConfigError(f"sites[{i}] must be a mapping with at least an id")
-        sid = str(item["id"])
-        if not SITE_ID_PATTERN.match(sid):
-            raise ConfigError(
-                f"site id {sid!r} is not a safe slug (lowercase letters, digits, '-' and '_', "
-                "starting with a letter or digit)"
-            )
-        if sid in seen:
-            raise ConfigError(f"site id {sid!r} is configured twice")
-        seen.add(sid)
-        stakeholders = item.get("stakeholders") or []
-        if isinstance(stakeholders, str):
-            stakeholders = [stakeholders]
-        overrides = item.get("overrides") or {}
-        _parse_statistics(overrides, f"sites[{sid}].overrides")
-        sites.append(
+        sites=tuple(
             Site(
-                id=sid,
-                name=str(item.get("name") or sid),
-                timezone=str(item.get("timezone") or "UTC"),
-                stakeholders=tuple(str(s) for s in stakeholders),
-                overrides=dict(overrides),
+                id=s.id,
+                name=s.name or s.id,
+                timezone=s.timezone,
+                stakeholders=tuple(s.stakeholders),
+                overrides=s.overrides.model_dump(exclude_none=True),
             )
-        )
-    return tuple(sites)
-
-
-def _parse_email(raw: Any) -> EmailSettings:
-    if not isinstance(raw, dict):
-        raise ConfigError("email must be a mapping")
-    smtp_raw = raw.get("smtp") or {}
-    if not isinstance(smtp_raw, dict):
-        raise ConfigError("email.smtp must be a mapping")
-    security = str(smtp_raw.get("security", "starttls")).lower()
-    if security not in ("none", "starttls", "ssl"):
-        raise ConfigError("email.smtp.security must be none, starttls or ssl")
-    port = smtp_raw.get("port")
-    smtp = SmtpSettings(
-        host=smtp_raw.get("host"),
-        port=int(port) if port is not None else None,
-        security=security,
-        username=smtp_raw.get("username"),
-        timeout=float(smtp_raw.get("timeout", 30.0)),
-    )
-    recipients = raw.get("error_recipients") or []
-    if isinstance(recipients, str):
-        recipients = [recipients]
-    return EmailSettings(
-        sender=raw.get("from"),
-        error_recipients=tuple(str(r) for r in recipients),
-        max_attachment_mb=float(raw.get("max_attachment_mb", 10.0)),
-        smtp=smtp,
+            for s in spec.sites
+        ),
+        statistics=StatisticsSettings(**stats.model_dump()),
+        email=EmailSettings(
+            sender=spec.email.sender,
+            error_recipients=tuple(spec.email.error_recipients),
+            max_attachment_mb=spec.email.max_attachment_mb,
+            smtp=SmtpSettings(**smtp.model_dump()),
+        ),
     )
 
 
-def _reject_secrets(raw: Any, where: str) -> None:
+# --------------------------------------------------------------------------- messages
+
+
+def _place(loc: tuple[Any, ...], raw: Any) -> str:
+    """``('sites', 1, 'stakeholder')`` as ``sites[2].stakeholder (site 'south')``: list items
+    counted from 1 as a person counts them, with the site's id when it has one."""
+    text, node, site = "", raw, ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part + 1}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            if (
+                text.startswith("sites[")
+                and isinstance(node, dict)
+                and "id" in node
+                and loc[-1] != "id"
+            ):
+                site = f" (site {str(node['id'])!r})"
+        else:
+            text += f".{part}" if text else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return text + site
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The spec model that holds the key at ``loc`` (for "did you mean")."""
+    model: type[BaseModel] = ProjectSpec
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(str(part))
+        if info is None:
+            return None
+        found = _find_model(info.annotation)
+        if found is None:
+            return None
+        model = found
+    return model
+
+
+def _find_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _find_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _describe_errors(exc: ValidationError, raw: dict[str, Any], filename: str) -> str:
+    """Every problem pydantic found, one clause each, naming the key and its place."""
+    clauses: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        where = f"{_place(loc, raw)}: " if loc else ""
+        text = f"{filename}: {where}{_problem(err, loc)}"
+        if text not in clauses:
+            clauses.append(text)
+    return "; ".join(clauses)
+
+
+def _problem(err: Any, loc: tuple[Any, ...]) -> str:
+    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    shown = repr(value)
+    if kind == "extra_forbidden":
+        model = _model_at(loc)
+        known = _keys_of(model) if model else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        if close:
+            return f"unknown setting; did you mean {close[0]!r}?"
+        return "unknown setting; known settings here: " + ", ".join(known)
+    if kind == "missing":
+        return "is required"
+    if kind in ("int_parsing", "int_type"):
+        return f"{shown} is not a whole number"
+    if kind == "int_from_float":
+        return f"{shown} is not a whole number"
+    if kind in ("float_parsing", "float_type", "finite_number"):
+        return f"{shown} is not a number"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"{shown} is not true or false"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"{shown} is out of range; {_range_of(loc)}"
+    if kind == "literal_error":
+        return f"{shown} is not one of {ctx.get('expected', '')}"
+    if kind in ("string_type", "string_too_short"):
+        return f"{shown} is not a text value" if kind == "string_type" else "must not be empty"
+    if kind in ("list_type",):
+        return f"{shown} is not a list"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{shown} is not a mapping of settings"
+    if kind == "too_short":
+        return "must list at least one"
+    if kind == "value_error":
+        message = str(ctx.get("error", err.get("msg", "")))
+        if message == "bool":
+            return "a yes/no value is not a number"
+        return message
+    return str(err.get("msg", "is not valid"))
+
+
+def _range_of(loc: tuple[Any, ...]) -> str:
+    """The allowed range of the setting at ``loc``, in words, from its pydantic metadata."""
+    model = _model_at(loc)
+    info = model.model_fields.get(str(loc[-1])) if model else None
+    if info is None:
+        return "see the documentation"
+    bounds = []
+    for meta in info.metadata:
+        for attr, word in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+            if getattr(meta, attr, None) is not None:
+                bounds.append(f"{word} {getattr(meta, attr)}")
+    return f"{loc[-1]} must be {' and '.join(bounds)}" if bounds else "see the documentation"
+
+
+# --------------------------------------------------------------------------- secrets and URLs
+
+
+def _looks_secret(key: str) -> bool:
+    k = key.strip().lower().replace("-", "_")
+    if k.endswith("_env"):  # names an environment variable, does not hold the secret
+        return False
+    return k in _SECRET_KEYS or any(word in k for word in _SECRET_WORDS)
+
+
+def _reject_secrets(raw: Any, loc: tuple[Any, ...], filename: str, root: Any = None) -> None:
     """Passwords belong in the environment; refuse a configuration file that holds one."""
+    root = raw if root is None else root
     if isinstance(raw, dict):
         for key, value in raw.items():
-            here = f"{where}.{key}" if where else str(key)
-            if str(key).lower() in _SECRET_KEYS:
-                raise ConfigError(
-                    f"{here}: secrets are not read from the project file; "
-                    "set them in the environment (e.g. KAIZEN_SMTP_PASSWORD)"
+            here = (*loc, str(key))
+            if _looks_secret(str(key)):
+                env = {
+                    "email": "KAIZEN_SMTP_PASSWORD",
+                    "tables": "the variable that password_env names",
+                    "database": "the variable that password_env names",
+                }.get(
+                    here[0],
+                    "KAIZEN_SMTP_PASSWORD for email, the variable that password_env names for a "
+                    "database",
                 )
-            if str(key).lower() == "url" and isinstance(value, str) and _url_has_password(value):
                 raise ConfigError(
-                    f"{here}: the database URL holds a password; name an environment "
-                    "variable with password_env instead"
+                    f"{filename}: {_place(here, root)}: secrets are not read from the project "
+                    f"file; set them in the environment ({env})"
                 )
-            _reject_secrets(value, here)
+            if str(key).lower() == "url" and isinstance(value, str) and url_has_secret(value):
+                raise ConfigError(
+                    f"{filename}: {_place(here, root)}: the database URL {redact_url(value)} "
+                    "holds a password; put it in an environment variable and name that "
+                    "variable with password_env"
+                )
+            _reject_secrets(value, here, filename, root)
     elif isinstance(raw, list):
         for i, value in enumerate(raw):
-            _reject_secrets(value, f"{where}[{i}]")
+            _reject_secrets(value, (*loc, i), filename, root)
 
 
-def _url_has_password(url: str) -> bool:
-    return bool(re.match(r"^[^:/]+://[^/@:]+:[^/@]+@", url))
+def url_has_secret(url: str) -> bool:
+    """True when the SQLAlchemy URL carries a password, in its user part (any characters, an
+    empty user too) or as a query parameter (``?password=``)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        # not a URL SQLAlchemy understands; if it has user:...@ it may still hold a password
+        return bool(re.search(r"://[^@]*:[^@]*@", url))
+    if parsed.password is not None:
+        return True
+    return any(k.lower() in _SECRET_QUERY for k in parsed.query)
 
 
-def _redact_url(url: str) -> str:
-    return re.sub(r"://([^/@:]+):[^/@]+@", r"://\1:***@", url)
+def redact_url(url: str) -> str:
+    """``url`` fit to print: SQLAlchemy's rendering with the password hidden, and secret query
+    parameters masked; a string that is not a URL is not shown at all."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return "(a database URL that SQLAlchemy cannot parse)"
+    text = parsed.set(query={}).render_as_string(hide_password=True)
+    pairs = [
+        f"{k}={'***' if k.lower() in _SECRET_QUERY else v}"
+        for k, values in parsed.query.items()
+        for v in ((values,) if isinstance(values, str) else values)
+    ]
+    return text + ("?" + "&".join(pairs) if pairs else "")
+
+
+# --------------------------------------------------------------------------- time zones and dates
+
+
+@cache
+def _zone_names() -> tuple[str, ...]:
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def check_timezone(name: str) -> zoneinfo.ZoneInfo:
+    """The IANA zone ``name``; ValueError (with a "did you mean") when there is none."""
+    try:
+        if name.strip() != name or not name:
+            raise ValueError(name)
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        close = difflib.get_close_matches(name, _zone_names(), n=1, cutoff=0.6)
+        hint = (
+            f"; did you mean {close[0]!r}?"
+            if close
+            else " (use an IANA name such as Europe/Berlin)"
+        )
+        raise ValueError(f"{name!r} is not a known time zone{hint}") from None
 
 
 def parse_as_of(value: str | dt.date | None) -> pd.Timestamp:
@@ -378,8 +696,10 @@ def parse_as_of(value: str | dt.date | None) -> pd.Timestamp:
         return pd.Timestamp(dt.date.today())
     try:
         ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise ConfigError(f"--as-of {value!r} is not a date (use YYYY-MM-DD)") from None
     if pd.isna(ts):
         raise ConfigError(f"--as-of {value!r} is not a date (use YYYY-MM-DD)")
+    if ts.tzinfo is not None:
+        ts = ts.tz_localize(None)
     return ts.normalize()

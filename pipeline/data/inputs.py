@@ -306,6 +306,7 @@ def _read_sql(source: TableSource) -> pd.DataFrame:
             f"the database URL of tables.{source.name} is not a valid SQLAlchemy URL",
             table=source.name,
         ) from None
+    password = None
     if source.password_env:
         password = os.environ.get(source.password_env)
         if password is None:
@@ -319,11 +320,16 @@ def _read_sql(source: TableSource) -> pd.DataFrame:
     else:
         schema, _, name = (source.sql_table or "").rpartition(".")
         query = sa.select(sa.text("*")).select_from(sa.table(name, schema=schema or None))
+
+    def scrub(text: str) -> str:
+        # a driver may echo what it was given; the password must not reach a log or a terminal
+        return text.replace(password, "***") if password else text
+
     try:
         engine = sa.create_engine(url)
     except (sa.exc.SQLAlchemyError, ImportError) as exc:
         raise InputError(
-            f"cannot connect to {source.describe()}: {exc}", table=source.name
+            f"cannot connect to {source.describe()}: {scrub(str(exc))}", table=source.name
         ) from None
     try:
         with engine.connect() as conn:
@@ -332,7 +338,7 @@ def _read_sql(source: TableSource) -> pd.DataFrame:
         cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ else exc
         detail = str(getattr(cause, "orig", None) or cause).strip().splitlines()
         raise InputError(
-            f"SQL read from {source.describe()} failed: {detail[0] if detail else exc}",
+            f"SQL read from {source.describe()} failed: {scrub(detail[0] if detail else str(exc))}",
             table=source.name,
         ) from None
     finally:

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.data.config import SITE_ID_PATTERN
 from pipeline.data.inputs import SCHEMA
 from pipeline.exceptions import ConfigError
+from pipeline.files import is_slug
 
 WEEKS = 26
 
@@ -68,7 +68,7 @@ def write_new_project(
     ConfigError
         The folder already holds a project, or ``site_id`` is not a safe slug.
     """
-    if not SITE_ID_PATTERN.match(site_id):
+    if not is_slug(site_id):
         raise ConfigError(
             f"site id {site_id!r} is not a safe slug (lowercase letters, digits, '-' and '_')"
         )
