@@ -360,3 +360,158 @@ def test_run_with_one_broken_site_keeps_everything_else(mini_project: Path) -> N
     assert "data contract failed" in (out_dir / "index.html").read_text()
     saved = json.loads((out_dir / "north" / "failed" / "validation.json").read_text())
     assert saved["failures"][0]["rows"] == [line]
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("lookback: 12 months", "lookback: 12 months\nstatistics: {alpha: lots}",
+         "statistics.alpha: 'lots' is not a number"),
+        ("lookback: 12 months", "lookback: 12 months\nstatistics: {alpha: yes}",
+         "statistics.alpha: a yes/no value is not a number"),
+        ("lookback: 12 months", "lookback: 12 months\nstatistics: {alpha: 0.7}",
+         "statistics.alpha: 0.7 is out of range; alpha must be > 0 and <= 0.5"),
+        ("lookback: 12 months", "lookback: 12 months\nstatistics: {alpha: .nan}",
+         "statistics.alpha: nan is not a number"),
+        ("lookback: 12 months", "lookback: 12 months\nstatistics: {min_phase_points: abc}",
+         "statistics.min_phase_points: 'abc' is not a whole number"),
+        ("lookback: 12 months", "lookback: 12 months\nstatistics: {sustain_points: 2.7}",
+         "statistics.sustain_points: 2.7 is not a whole number"),
+        ("lookback: 12 months", "lookback: 12 months\nstatistics: {rules: western}",
+         "statistics.rules: 'western' is not one of 'we', 'nelson', 'anhoej', 'nhs' or 'all'"),
+        ("lookback: 12 months", "lookback: 12 months\nstatistcs: {alpha: 0.1}",
+         "statistcs: unknown setting; did you mean 'statistics'?"),
+        ("lookback: 12 months", "lookback: 0 months",
+         "lookback: '0 months' is an empty report window; give at least 1"),
+        ("lookback: 12 months", "lookback: a while",
+         "lookback: 'a while' is not of the form 'N days|weeks|months|years'"),
+        ("lookback: 12 months", "lookback: 12 months\nemail: {smtp: {port: smtp}}",
+         "email.smtp.port: 'smtp' is not a whole number"),
+        ("lookback: 12 months", "lookback: 12 months\nemail: {smtp: {port: 70000}}",
+         "email.smtp.port: 70000 is out of range; port must be >= 1 and <= 65535"),
+        ("lookback: 12 months", "lookback: 12 months\nemail: {form: a@example.com}",
+         "email.form: unknown setting; did you mean 'from'?"),
+        ("lookback: 12 months", "lookback: 12 months\nemail: {smtp: {security: tls}}",
+         "email.smtp.security: 'tls' is not one of 'none', 'starttls' or 'ssl'"),
+        ("    stakeholders: ['Ops <ops-south", "    stakeholder: ['Ops <ops-south",
+         "sites[2].stakeholder (site 'south'): unknown setting; did you mean 'stakeholders'?"),
+        ("    name: South Plant", "    name: South Plant\n    overrides: {min_phase: 3}",
+         "sites[2].overrides.min_phase (site 'south'): unknown setting; "
+         "did you mean 'min_phase_points'?"),
+        ("    name: South Plant", "    name: South Plant\n    overrides: {alpha: 2}",
+         "sites[2].overrides.alpha (site 'south'): 2 is out of range; alpha must be > 0 and <= 0.5"),
+        ("    name: South Plant", "    name: South Plant\n    timezone: Europe/Berln",
+         "sites[2].timezone (site 'south'): 'Europe/Berln' is not a known time zone; "
+         "did you mean 'Europe/Berlin'?"),
+        ("    name: South Plant", "    name: South Plant\n    timezone: Mars/Olympus",
+         "sites[2].timezone (site 'south'): 'Mars/Olympus' is not a known time zone "
+         "(use an IANA name such as Europe/Berlin)"),
+        ("id: south", 'id: "atelier-florence\\n"',
+         "sites[2].id: site id 'atelier-florence\\n' is not a safe slug (lowercase letters, "
+         "digits, '-' and '_', starting with a letter or digit)"),
+        ("id: south", "id: north", "sites: site id 'north' is configured twice"),
+        ("  events: {path: data/events.csv}", "  evnts: {path: data/events.csv}",
+         "tables.events: is required; kaizen.yaml: tables.evnts: unknown setting; "
+         "did you mean 'events'?"),
+        ("  events: {path: data/events.csv}", "  events: {path: data/events.csv, sql: 'select 1'}",
+         "tables.events: needs exactly one of path, sql or table"),
+        ("  events: {path: data/events.csv}", "  events: {sql: 'select 1'}",
+         "tables.events: reads SQL but neither it nor database gives a url"),
+        ("output: out", "output: out\nflavour: strong",
+         "flavour: unknown setting; known settings here: project, output, lookback, tables, "
+         "database, statistics, sites, email"),
+    ],
+)  # fmt: skip
+def test_configuration_error_names_the_key_and_its_place(
+    mini_project: Path, old: str, new: str, message: str
+) -> None:
+    text = mini_project.read_text()
+    assert old in text
+    mini_project.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_project(mini_project)
+    assert str(err.value) == f"kaizen.yaml: {message}"
+
+
+def test_configuration_error_is_exit_2_without_traceback(mini_project: Path) -> None:
+    mini_project.write_text(mini_project.read_text() + "statistics: {alpha: lots}\n")
+    for command in ("validate", "run", "send"):
+        code, out = cli(command, "--project", str(mini_project), "--as-of", AS_OF)
+        assert code == 2, (command, out)
+        assert out == "error: kaizen.yaml: statistics.alpha: 'lots' is not a number\n"
+
+
+def test_quoted_number_is_read_as_the_number(mini_project: Path) -> None:
+    mini_project.write_text(mini_project.read_text() + 'statistics: {alpha: "0.1"}\n')
+    assert load_project(mini_project).statistics.alpha == 0.1
+
+
+@pytest.mark.parametrize(
+    ("setting", "place", "env"),
+    [
+        ("email: {smtp: {passwd: hunter2}}", "email.smtp.passwd", "KAIZEN_SMTP_PASSWORD"),
+        ("email: {smtp: {password: hunter2}}", "email.smtp.password", "KAIZEN_SMTP_PASSWORD"),
+        ("email: {api_key: hunter2}", "email.api_key", "KAIZEN_SMTP_PASSWORD"),
+        ("database: {url: 'sqlite:///x.db', pwd: hunter2}", "database.pwd",
+         "the variable that password_env names"),
+        ("access_token: hunter2", "access_token", "KAIZEN_SMTP_PASSWORD for email, "
+         "the variable that password_env names for a database"),
+        ("email: {smtp: {Client-Secret: hunter2}}", "email.smtp.Client-Secret",
+         "KAIZEN_SMTP_PASSWORD"),
+    ],
+)  # fmt: skip
+def test_secret_under_any_key_name_is_refused(
+    mini_project: Path, setting: str, place: str, env: str
+) -> None:
+    mini_project.write_text(mini_project.read_text() + setting + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_project(mini_project)
+    assert str(err.value) == (
+        f"kaizen.yaml: {place}: secrets are not read from the project file; "
+        f"set them in the environment ({env})"
+    )
+    assert "hunter2" not in str(err.value)
+
+
+def test_secret_in_a_site_names_the_site(mini_project: Path) -> None:
+    text = mini_project.read_text().replace("name: South Plant", "name: South Plant\n    token: x")
+    mini_project.write_text(text)
+    with pytest.raises(ConfigError, match=r"^kaizen.yaml: sites\[2\]\.token \(site 'south'\): "):
+        load_project(mini_project)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://kaizen:hunter2@db/k", "postgresql://kaizen:***@db/k"),
+        ("postgresql://kaizen:hun/ter2@db/k", "postgresql://kaizen:***@db/k"),
+        ("postgresql://kaizen:hun%40ter2@db/k", "postgresql://kaizen:***@db/k"),
+        ("postgresql://:hunter2@db/k", "postgresql://:***@db/k"),
+        ("postgresql://kaizen@db/k?password=hunter2", "postgresql://kaizen@db/k?password=***"),
+        ("mssql+pyodbc://kaizen@db/k?driver=x&PWD=hunter2", "mssql+pyodbc://kaizen@db/k?driver=x&PWD=***"),
+    ],
+)  # fmt: skip
+def test_database_url_with_a_password_is_refused_and_never_shown(
+    mini_project: Path, url: str, shown: str
+) -> None:
+    for setting, place in (
+        (f"database: {{url: '{url}'}}", "database.url"),
+        (f"  goals: {{table: goals, url: '{url}'}}", "tables.goals.url"),
+    ):
+        text = mini_project.read_text()
+        if setting.startswith("  "):
+            text = text.replace("tables:\n", "tables:\n" + setting + "\n")
+        else:
+            text += setting + "\n"
+        path = mini_project.with_name("other.yaml")
+        path.write_text(text)
+        with pytest.raises(ConfigError) as err:
+            load_project(path)
+        assert str(err.value) == (
+            f"other.yaml: {place}: the database URL {shown} holds a password; put it in an "
+            "environment variable and name that variable with password_env"
+        )
+        assert "hunter2" not in str(err.value) and "ter2" not in str(err.value)
