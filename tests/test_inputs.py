@@ -149,3 +149,91 @@ def test_semicolon_separated_files_from_a_spreadsheet_are_read(mini_project: Pat
     (failure,) = [f for f in report.for_site("north").failures if f.severity == "critical"]
     assert failure.column == "value" and failure.rows == (2,)
     assert "," in failure.examples[0]
+
+
+# --------------------------------------------------------------------------- time zones
+
+
+def _obs(site: str, stamps: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"site_id": site, "metric_id": "m", "timestamp": stamps, "value": "1"})
+
+
+def test_naive_times_are_site_local_and_offsets_are_converted_to_it() -> None:
+    from pipeline.data.inputs import parse_table
+
+    stamps = [
+        "2026-01-12",  # naive: the site's own clock, as written
+        "2026-01-12 08:15",
+        "2026-01-12T08:15:00+01:00",  # CET (winter): 08:15 in Berlin
+        "2026-07-13T08:15:00+02:00",  # CEST (summer): 08:15 in Berlin
+        "2026-07-13T06:15:00Z",  # the same instant in UTC
+        "2026-01-12T02:15:00-05:00",  # New York winter: 07:15 UTC = 08:15 Berlin
+    ]
+    frame, problems = parse_table(
+        "observations", _obs("fab", stamps), timezones={"fab": "Europe/Berlin"}
+    )
+    assert not problems
+    # expected wall times: zoneinfo's Europe/Berlin (UTC+1 in January, UTC+2 in July)
+    assert frame["timestamp"].dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2026-01-12 00:00",
+        "2026-01-12 08:15",
+        "2026-01-12 08:15",
+        "2026-07-13 08:15",
+        "2026-07-13 08:15",
+        "2026-01-12 08:15",
+    ]
+    assert frame["timestamp"].dtype == "datetime64[ns]"
+
+
+def test_each_site_gets_its_own_zone_and_an_unknown_site_utc() -> None:
+    from pipeline.data.inputs import parse_table
+
+    raw = pd.concat(
+        [
+            _obs("lisbon", ["2026-07-13T12:00:00+00:00", "2026-07-13 12:00"]),
+            _obs("tokyo", ["2026-07-13T12:00:00+00:00"]),
+            _obs("nowhere", ["2026-07-13T12:00:00+02:00"]),
+        ],
+        ignore_index=True,
+    )
+    frame, _ = parse_table(
+        "observations", raw, timezones={"lisbon": "Europe/Lisbon", "tokyo": "Asia/Tokyo"}
+    )
+    # Lisbon is UTC+1 in summer (WEST), Tokyo UTC+9 all year
+    assert frame["timestamp"].dt.strftime("%H:%M").tolist() == ["13:00", "12:00", "21:00", "10:00"]
+
+
+def test_aware_parquet_column_is_converted_to_site_time(mini_project: Path) -> None:
+    data = mini_project.parent / "data"
+    frame = pd.read_csv(data / "observations.csv")
+    # the same instants, stored as UTC (what a warehouse export often holds)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"]).dt.tz_localize("Europe/Berlin")
+    frame["timestamp"] = frame["timestamp"].dt.tz_convert("UTC")
+    frame.to_parquet(data / "observations.parquet")
+    text = mini_project.read_text().replace("observations.csv", "observations.parquet")
+    mini_project.write_text(
+        text.replace("name: North Plant", "name: North Plant\n    timezone: Europe/Berlin")
+    )
+    tables = read_tables(load_project(mini_project))
+    obs = tables["observations"]
+    north = obs[obs["site_id"] == "north"]["timestamp"]
+    assert (north == north.dt.normalize()).all()  # back on Berlin midnight
+    south = obs[obs["site_id"] == "south"]["timestamp"]  # south is UTC: 23:00 or 22:00
+    assert set(south.dt.hour) == {22, 23}
+
+
+def test_mixed_offsets_do_not_stop_validation(mini_project: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    path = mini_project.parent / "data" / "observations.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[0, "timestamp"] = frame.loc[0, "timestamp"] + "T09:00:00+01:00"
+    frame.loc[1, "timestamp"] = frame.loc[1, "timestamp"] + "T09:00:00+02:00"
+    frame.to_csv(path, index=False)
+    result = CliRunner().invoke(
+        main, ["validate", "--project", str(mini_project), "--as-of", AS_OF]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 site(s): 2 ok" in result.output

@@ -175,7 +175,7 @@ def read_tables(project: Project) -> Tables:
     """
     raw = {name: read_table(source) for name, source in project.tables.items()}
     offsets = {name: row_offset(source) for name, source in project.tables.items()}
-    tables = parse_tables(raw, row_offsets=offsets)
+    tables = parse_tables(raw, row_offsets=offsets, timezones=project.timezones())
     sources = {name: source.describe() for name, source in project.tables.items()}
     return Tables(
         frames=tables.frames,
@@ -348,12 +348,17 @@ def _read_sql(source: TableSource) -> pd.DataFrame:
 
 
 def parse_tables(
-    raw: Mapping[str, pd.DataFrame], *, row_offsets: Mapping[str, int] | None = None
+    raw: Mapping[str, pd.DataFrame],
+    *,
+    row_offsets: Mapping[str, int] | None = None,
+    timezones: Mapping[str, str] | None = None,
 ) -> Tables:
     """Give every column its type; collect values that do not parse.
 
     A missing column or a table without rows is not an error here: the data contracts report it
     (the column is added, empty, so that the rest of the pipeline can rely on the schema).
+    ``timezones`` (site id to IANA zone name) say what local time is at each site: see
+    :func:`parse_table`.
     """
     offsets = dict(row_offsets or {})
     frames: dict[str, pd.DataFrame] = {}
@@ -363,7 +368,9 @@ def parse_tables(
         if name not in raw:
             continue
         columns[name] = tuple(str(c) for c in raw[name].columns)
-        frame, probs = parse_table(name, raw[name], row_offset=offsets.get(name, CSV_ROW_OFFSET))
+        frame, probs = parse_table(
+            name, raw[name], row_offset=offsets.get(name, CSV_ROW_OFFSET), timezones=timezones
+        )
         frames[name] = frame
         problems.extend(probs)
     for name in TABLES_REQUIRED:
@@ -373,10 +380,22 @@ def parse_tables(
 
 
 def parse_table(
-    name: str, raw: pd.DataFrame, *, row_offset: int = CSV_ROW_OFFSET
+    name: str,
+    raw: pd.DataFrame,
+    *,
+    row_offset: int = CSV_ROW_OFFSET,
+    timezones: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, list[ParseProblem]]:
     """Type one table's columns. Unknown extra columns are kept as they are; missing ones are
-    added empty (the contracts report them)."""
+    added empty (the contracts report them).
+
+    Dates and times are the site's local wall-clock time, as naive timestamps: a naive value
+    (``2026-03-02 08:15``) is taken as it is, in the time zone of the row's site; a value with
+    an offset or ``Z`` (``2026-03-02T08:15+01:00``, a tz-aware Parquet/SQL column) is converted
+    to that zone (``timezones``, site id to IANA name; UTC for a site that has none), so mixed
+    offsets and daylight-saving offsets (+01:00 in winter, +02:00 in summer) land on the
+    same local clock.
+    """
     schema = SCHEMA[name]
     frame = raw.copy()
     frame.index = pd.RangeIndex(len(frame))
@@ -395,7 +414,7 @@ def parse_table(
         if kind == "str":
             frame[column] = _as_text(values)
             continue
-        parsed, bad = _parse_column(values, kind)
+        parsed, bad = _parse_column(values, kind, sites=sites, timezones=timezones)
         frame[column] = parsed
         if bad.any():
             idx = np.flatnonzero(bad.to_numpy())
@@ -462,7 +481,13 @@ def _arrow_float(values: pd.Series) -> pd.Series | None:
     return pd.Series(out.to_numpy(zero_copy_only=False), index=values.index, dtype="float64")
 
 
-def _parse_column(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
+def _parse_column(
+    values: pd.Series,
+    kind: str,
+    *,
+    sites: pd.Series | None = None,
+    timezones: Mapping[str, str] | None = None,
+) -> tuple[pd.Series, pd.Series]:
     """Parsed values and a mask of non-empty values that did not parse."""
     present = values.notna()
     if kind == "float":
@@ -486,16 +511,48 @@ def _parse_column(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = pd.to_datetime(values)
         if getattr(parsed.dt, "tz", None) is not None:
-            parsed = parsed.dt.tz_convert(None)
+            aware = pd.Series(True, index=values.index)
+            parsed = _to_site_time(parsed.dt.tz_convert("UTC"), aware, sites, timezones)
         return parsed.astype("datetime64[ns]"), pd.Series(False, index=values.index)
     text = values.astype("string").str.strip()
     present &= (text != "").fillna(False)
-    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert(None)
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    except ValueError:  # naive values mixed with offsets, or several offsets
+        parsed = None
+    if parsed is None or getattr(parsed.dt, "tz", None) is not None:
+        # only here (some value has an offset) is each value looked at for one
+        aware = text.str.contains(_OFFSET, regex=True).fillna(False).astype(bool)
+        utc = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+        parsed = _to_site_time(utc, aware, sites, timezones)
     parsed = parsed.astype("datetime64[ns]")
     bad = present & parsed.isna()
     return parsed, bad
+
+
+#: The end of an ISO time with a UTC offset or Z (a date alone, 2026-01-05, has none).
+_OFFSET = re.compile(r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")
+
+
+def _to_site_time(
+    utc: pd.Series,
+    aware: pd.Series,
+    sites: pd.Series | None,
+    timezones: Mapping[str, str] | None,
+) -> pd.Series:
+    """Naive local times: ``utc`` holds aware values as UTC and naive ones as written (parsed
+    as if UTC); the aware ones are moved to the zone of their row's site."""
+    wall = utc.dt.tz_localize(None)
+    if not aware.any():
+        return wall
+    zones = pd.Series("UTC", index=utc.index, dtype=object)
+    if sites is not None and timezones:
+        zones = sites.astype("string").str.strip().map(dict(timezones)).fillna("UTC")
+    out = wall.copy()
+    for zone in pd.unique(zones[aware]):
+        rows = aware & (zones == zone)
+        out[rows] = utc[rows].dt.tz_convert(str(zone)).dt.tz_localize(None)
+    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

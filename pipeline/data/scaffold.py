@@ -43,6 +43,7 @@ statistics: {{rules: we, min_phase_points: 12, sustain_points: 8, alpha: 0.05}}
 sites:
   - id: {site_id}
     name: {site_name}
+    timezone: UTC                # e.g. Europe/Berlin: times without an offset are local time
     stakeholders: []             # e.g. ["Ana Lange <ana.lange@example.com>"]
 
 email:                           # used by `kaizen-reports send`
