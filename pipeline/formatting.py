@@ -1,14 +1,26 @@
-"""Numbers, dates and changes written for people: units, sensible precision, no NaN ever."""
+"""Numbers, dates, changes and intervals written for people: units, sensible precision, no NaN ever.
+
+The one home of every formatter the report, the portfolio and the email use. Conventions:
+
+- a negative number is written with the minus sign U+2212 ("−3.2"), never the hyphen, and a
+  value that rounds to zero never shows a sign ("0%", not "−0%");
+- a missing number (None, NaN, inf) reads "not enough data";
+- an interval's label is derived from ``alpha`` (:func:`interval_label`), never typed;
+- a proportion is a percentage ("31%"); a difference of proportions is in percentage points.
+"""
 
 from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
 NOT_ENOUGH = "not enough data"
+#: The minus sign (U+2212) every negative number in text is written with.
+MINUS = "\u2212"
 
 
 def esc(value: object) -> str:
@@ -16,7 +28,24 @@ def esc(value: object) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
+def finite(value: Any) -> float | None:
+    """``value`` as a float, or None when it is missing, not finite or not a number.
+
+    The one NaN-to-None conversion: results.json, the result objects' ``to_dict`` and every
+    reader of them use it, so "no number" is always ``None`` (JSON ``null``). A bool is a flag,
+    not a number, and gives None.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
 def is_missing(value: Any) -> bool:
+    """True for None, NaN, NaT, pd.NA and infinities (a value no sentence may show)."""
     if value is None:
         return True
     try:
@@ -25,28 +54,87 @@ def is_missing(value: Any) -> bool:
         return False
 
 
-def fmt_number(value: Any, *, unit: str = "", digits: int | None = None) -> str:
-    """``1234.5 -> '1,234.5'``; precision follows magnitude unless ``digits`` is given."""
+def _signed(text: str, *, signed: bool) -> str:
+    """``text`` (a number formatted by Python) with U+2212 for its minus, no sign on a zero, and
+    '+' on a positive number when ``signed``."""
+    digits = text.lstrip("+-")
+    is_zero = not any(c in "123456789" for c in digits)
+    if is_zero:
+        return digits
+    if text.startswith("-"):
+        return MINUS + digits
+    return ("+" if signed else "") + digits
+
+
+def fmt_number(
+    value: Any, *, unit: str = "", digits: int | None = None, signed: bool = False
+) -> str:
+    """``1234.5 -> '1,234.5'``, ``-0.25 -> '−0.25'``; precision follows magnitude unless
+    ``digits`` is given (3 significant figures below 100, none after the point from 100)."""
     if is_missing(value):
         return NOT_ENOUGH
     x = float(value)
     if digits is None:
         ax = abs(x)
         digits = 0 if ax >= 100 else 1 if ax >= 10 else 2 if ax >= 0.1 else 3
-    text = f"{x:,.{digits}f}"
-    if text.startswith("-") and float(text.replace(",", "")) == 0:
-        text = text[1:]
+    text = _signed(f"{x:,.{digits}f}", signed=signed)
     return f"{text} {unit}".strip() if unit and unit != "%" else f"{text}{unit}"
 
 
 def fmt_percent(value: Any, *, digits: int = 0, signed: bool = False) -> str:
-    """A fraction as a percentage: ``0.314 -> '31%'``."""
+    """A fraction as a percentage: ``0.314 -> '31%'``, ``-0.004 -> '0%'``."""
     if is_missing(value):
         return NOT_ENOUGH
-    x = float(value) * 100
-    sign = "+" if signed and x > 0 else ""
-    text = f"{sign}{x:,.{digits}f}%"
-    return text.replace("-0%", "0%").replace("+0%", "0%")
+    return _signed(f"{float(value) * 100:,.{digits}f}", signed=signed) + "%"
+
+
+def fmt_percent_value(value: Any, *, digits: int = 0, signed: bool = False) -> str:
+    """A number that already is a percentage: ``-27.4 -> '−27%'``."""
+    if is_missing(value):
+        return NOT_ENOUGH
+    return _signed(f"{float(value):,.{digits}f}", signed=signed) + "%"
+
+
+def fmt_points(value: Any, *, digits: int = 1, signed: bool = True) -> str:
+    """A difference of two proportions (fractions) in percentage points:
+    ``0.032 -> '+3.2 percentage points'``."""
+    if is_missing(value):
+        return NOT_ENOUGH
+    return _signed(f"{float(value) * 100:,.{digits}f}", signed=signed) + " percentage points"
+
+
+def fmt_pvalue(value: Any) -> str:
+    """A p-value with three decimals, and ``'< 0.001'`` below that (never '0.000')."""
+    if is_missing(value):
+        return NOT_ENOUGH
+    p = float(value)
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def confidence_level(alpha: float) -> str:
+    """The confidence level of a two-sided interval at ``alpha``: ``0.05 -> '95%'``,
+    ``0.005 -> '99.5%'`` (rounded so that 1 - 0.1 reads 90, not 89.99999999999999)."""
+    return f"{round(100 * (1 - float(alpha)), 6):g}%"
+
+
+def interval_label(alpha: float) -> str:
+    """The label of a (1 - alpha) confidence interval: ``0.05 -> '95% CI'``, ``0.2 -> '80% CI'``."""
+    return f"{confidence_level(alpha)} CI"
+
+
+def fmt_interval(
+    low: Any,
+    high: Any,
+    *,
+    alpha: float | None = None,
+    fmt: Callable[[Any], str] = fmt_number,
+) -> str:
+    """``'25% to 29%'`` with each end through ``fmt``; with ``alpha``, led by its label
+    (``'95% CI 25% to 29%'``); an open end reads "not enough data" for the whole interval."""
+    if is_missing(low) or is_missing(high):
+        return NOT_ENOUGH
+    text = f"{fmt(low)} to {fmt(high)}"
+    return f"{interval_label(alpha)} {text}" if alpha is not None else text
 
 
 def fmt_date(value: Any) -> str:
@@ -57,13 +145,15 @@ def fmt_date(value: Any) -> str:
 
 
 def fmt_count(value: Any) -> str:
+    """A whole number with thousands separators: ``1234.4 -> '1,234'``."""
     if is_missing(value):
         return NOT_ENOUGH
-    return f"{int(round(float(value))):,}"
+    return _signed(f"{int(round(float(value))):,}", signed=False)
 
 
 def json_safe(value: Any) -> Any:
-    """Plain JSON types: NaN/inf become None, numpy scalars become Python, dates ISO strings."""
+    """Plain JSON types: NaN/inf become None (:func:`finite`), numpy scalars Python ones, dates
+    ISO strings; dicts and sequences are converted throughout."""
     import numpy as np
 
     if isinstance(value, dict):
@@ -73,7 +163,7 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
+        return finite(value)
     if isinstance(value, pd.Timestamp):
         return None if pd.isna(value) else value.isoformat()
     if value is pd.NaT:

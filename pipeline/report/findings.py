@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pipeline.formatting import fmt_date, fmt_number, fmt_percent, is_missing
+from pipeline.formatting import (
+    fmt_date,
+    fmt_number,
+    fmt_percent,
+    fmt_percent_value,
+    interval_label,
+    is_missing,
+)
 from pipeline.vocabulary import AssuranceIcon, GoalStatus, RunStatus, VariationIcon, Verdict
 
 if TYPE_CHECKING:
@@ -67,15 +74,20 @@ def value_text(metric: MetricAnalysis, value: Any) -> str:
     return fmt_number(value, unit=unit)
 
 
-def _pct_words(estimate: float, lo: float | None, hi: float | None) -> str:
-    """'27% (95% CI 25% to 29%)' for a fall or rise of ``estimate`` percent."""
-    mag = abs(estimate)
+def _pct_words(estimate: float, lo: float | None, hi: float | None, *, alpha: float) -> str:
+    """'27% (95% CI 25% to 29%)' for a fall or rise of ``estimate`` percent; an interval that
+    spans no change keeps its signs ('12% (95% CI −72% to +13%)')."""
+    mag = fmt_percent_value(abs(estimate))
     if lo is None or hi is None:
-        return f"{mag:.0f}%"
-    a, b = sorted((abs(lo), abs(hi))) if (lo < 0) == (hi < 0) else (lo, hi)
+        return mag
+    label = interval_label(alpha)
     if (lo < 0) == (hi < 0):
-        return f"{mag:.0f}% (95% CI {a:.0f}% to {b:.0f}%)"
-    return f"{mag:.0f}% (95% CI {lo:+.0f}% to {hi:+.0f}%)"
+        a, b = sorted((abs(lo), abs(hi)))
+        return f"{mag} ({label} {fmt_percent_value(a)} to {fmt_percent_value(b)})"
+    return (
+        f"{mag} ({label} {fmt_percent_value(lo, signed=True)} to "
+        f"{fmt_percent_value(hi, signed=True)})"
+    )
 
 
 def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
@@ -93,7 +105,7 @@ def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
         change = f"changed by {fmt_number(imp.difference.estimate)}"
     else:
         verb = "fell" if pc.estimate < 0 else "rose"
-        change = f"{verb} {_pct_words(pc.estimate, pc.ci_low, pc.ci_high)}"
+        change = f"{verb} {_pct_words(pc.estimate, pc.ci_low, pc.ci_high, alpha=imp.alpha)}"
     if res.outcome == Verdict.SUSTAINED:
         return (
             f"{metric.name} {change} after {title} on {when} and has held for {n_after} {period}s."
@@ -104,7 +116,7 @@ def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
         early = res.early
         start = ""
         if early is not None and not is_missing(early.estimate) and imp.before.mean:
-            start = f" (at first by {abs(early.estimate) / abs(imp.before.mean) * 100:.0f}%)"
+            start = f" (at first by {fmt_percent(abs(early.estimate) / abs(imp.before.mean))})"
         return (
             f"{metric.name} improved after {title} on {when}{start}, but the gain has faded"
             f"{kept_txt}: the latest {period}s are back near the old level."
@@ -125,7 +137,7 @@ def event_headline(metric: MetricAnalysis, event: EventImpact) -> str:
     pc = res.impact.percent_change.estimate
     if res.outcome == Verdict.SUSTAINED and pc is not None:
         verb = "fell" if pc < 0 else "rose"
-        return f"{metric.name} {verb} {abs(pc):.0f}% after {title} and is holding"
+        return f"{metric.name} {verb} {fmt_percent_value(abs(pc))} after {title} and is holding"
     if res.outcome == Verdict.FADED:
         return f"{metric.name} improved after {title}, but the gain has faded"
     if res.outcome == Verdict.NO_CLEAR_CHANGE:
@@ -140,7 +152,8 @@ def goal_share(metric: MetricAnalysis, goal: Any) -> str:
     pct = goal.progress.percent_of_target if goal.progress is not None else None
     if pct is None or is_missing(pct):
         return f"not enough data on the way to {value_text(metric, goal.target)}"
-    return f"{max(float(pct), 0.0) + 0.0:.0f}% of the way to {value_text(metric, goal.target)}"
+    share = fmt_percent_value(max(float(pct), 0.0))
+    return f"{share} of the way to {value_text(metric, goal.target)}"
 
 
 def goal_text(metric: MetricAnalysis) -> str:

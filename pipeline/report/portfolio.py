@@ -9,7 +9,6 @@ sparklines and one small inline script that sorts the site list (the list reads 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -19,7 +18,14 @@ from urllib.parse import quote
 import pandas as pd
 
 from pipeline.data.config import Project
-from pipeline.formatting import esc, fmt_date, is_missing
+from pipeline.formatting import (
+    esc,
+    finite,
+    fmt_date,
+    fmt_percent_value,
+    interval_label,
+    is_missing,
+)
 from pipeline.report.findings import GOAL_STATUS_TEXT, OUTCOME_TEXT, VARIATION_ICON, VARIATION_TEXT
 
 CSS = Path(__file__).parent / "templates" / "kaizen" / "static" / "report.css"
@@ -350,14 +356,7 @@ def _mini_tiles(res: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- sparkline
 
 
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
+_finite = finite
 
 
 def _polylines(
@@ -451,9 +450,7 @@ def _pct(value: Any) -> str:
     x = _finite(value)
     if x is None:
         return "not enough data"
-    digits = 1 if abs(x) < 10 else 0
-    text = f"{x:+,.{digits}f}%"
-    return "0%" if float(text.rstrip("%").replace(",", "")) == 0 else text.replace("-", "−")
+    return fmt_percent_value(x, digits=1 if abs(x) < 10 else 0, signed=True)
 
 
 def collect_improvements(sites: Iterable[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -481,6 +478,7 @@ def collect_improvements(sites: Iterable[tuple[str, dict[str, Any]]]) -> list[di
                         "estimate": est,
                         "ci_low": _finite(pc.get("ci_low")),
                         "ci_high": _finite(pc.get("ci_high")),
+                        "alpha": _finite((res.get("settings") or {}).get("alpha")) or 0.05,
                     }
                 )
     found.sort(key=lambda r: (RANKED_OUTCOMES.index(r["outcome"]), -abs(r["estimate"])))
@@ -505,7 +503,7 @@ def _improvements(sites: list[tuple[str, dict[str, Any]]]) -> str:
             f'<th scope="row">{esc(r["title"])}<small>{esc(r["site"])} · '
             f'<a href="{esc(link)}">{esc(r["metric"])}</a> · effective {esc(when)}</small></th>'
             f'<td class="num"><strong>{esc(_pct(r["estimate"]))}</strong>'
-            f"<small>95% CI {esc(ci)}</small></td>"
+            f"<small>{esc(interval_label(r['alpha']))} {esc(ci)}</small></td>"
             f"<td>{esc(OUTCOME_TEXT.get(r['outcome'], r['outcome']))}</td></tr>"
         )
     more = (
@@ -516,7 +514,7 @@ def _improvements(sites: list[tuple[str, dict[str, Any]]]) -> str:
     return (
         "<p>Best practice worth copying: improvements whose gain is still holding, then those "
         "whose gain faded, each ranked by the size of the change in the metric (after vs before, "
-        "with its 95% confidence interval).</p>"
+        "with its confidence interval).</p>"
         '<div class="table-wrap"><table class="ranked"><caption>Improvements ranked by effect'
         '</caption><thead><tr><th scope="col" class="num">#</th>'
         '<th scope="col">Improvement, site and metric</th><th scope="col" class="num">Change'

@@ -14,7 +14,17 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.formatting import esc, fmt_date, fmt_number, fmt_percent, is_missing
+from pipeline.formatting import (
+    confidence_level,
+    esc,
+    fmt_date,
+    fmt_interval,
+    fmt_number,
+    fmt_percent_value,
+    fmt_pvalue,
+    interval_label,
+    is_missing,
+)
 from pipeline.report.analysis import EventImpact, MetricAnalysis, SiteAnalysis
 from pipeline.report.findings import (
     ASSURANCE_TEXT,
@@ -161,7 +171,7 @@ def strategy(site: SiteAnalysis) -> Html:
             prog = g.progress
             pct = "not enough data"
             if prog is not None and not is_missing(prog.percent_of_target):
-                pct = f"{prog.percent_of_target:.0f}%"
+                pct = fmt_percent_value(prog.percent_of_target)
             rows.append(
                 (
                     g.title,
@@ -263,7 +273,7 @@ def _signal_list(metric: MetricAnalysis) -> str:
     return f"<p>Rule signals in the last 26 points:</p><ul>{items}</ul>"
 
 
-def _impact_table(metric: MetricAnalysis, events: Sequence[EventImpact]) -> str:
+def _impact_table(metric: MetricAnalysis, events: Sequence[EventImpact], *, alpha: float) -> str:
     rows = []
     for e in events:
         res = e.outcome
@@ -273,17 +283,14 @@ def _impact_table(metric: MetricAnalysis, events: Sequence[EventImpact]) -> str:
                          "", "", "", "", ""))  # fmt: skip
             continue
         d, pc = imp.difference, imp.percent_change
-        ci = (
-            f"{value_text(metric, d.ci_low)} to {value_text(metric, d.ci_high)}"
-            if d.ci_low is not None and d.ci_high is not None
-            else "not enough data"
-        )
-        pct = (
-            f"{fmt_number(pc.estimate, digits=1)}% ({fmt_number(pc.ci_low, digits=1)}% to "
-            f"{fmt_number(pc.ci_high, digits=1)}%)"
-            if pc.estimate is not None and pc.ci_low is not None and pc.ci_high is not None
-            else fmt_number(pc.estimate, digits=1) + ("%" if pc.estimate is not None else "")
-        )
+        ci = fmt_interval(d.ci_low, d.ci_high, fmt=lambda v: value_text(metric, v))
+        pct = fmt_percent_value(pc.estimate, digits=1)
+        if pc.estimate is not None and pc.ci_low is not None and pc.ci_high is not None:
+            pct += (
+                " ("
+                + fmt_interval(pc.ci_low, pc.ci_high, fmt=lambda v: fmt_percent_value(v, digits=1))
+                + ")"
+            )
         rows.append(
             (
                 e.title,
@@ -291,16 +298,14 @@ def _impact_table(metric: MetricAnalysis, events: Sequence[EventImpact]) -> str:
                 OUTCOME_TEXT.get(res.outcome, res.outcome) if res else "",
                 f"{value_text(metric, imp.before.mean)} (n={imp.before.n})",
                 f"{value_text(metric, imp.after.mean)} (n={imp.after.n})",
-                f"{value_text(metric, d.estimate)}; 95% CI {ci}",
+                f"{value_text(metric, d.estimate)}; {interval_label(imp.alpha)} {ci}",
                 pct,
-                "<0.001"
-                if d.pvalue is not None and d.pvalue < 0.001
-                else fmt_number(d.pvalue, digits=3),
+                fmt_pvalue(d.pvalue),
             )
         )
     return table(
         ["Event", "Effective", "Outcome", "Before", "After", "Difference (after − before)",
-         "% change (95% CI)", "p-value"],
+         f"% change ({interval_label(alpha)})", "p-value"],
         rows,
         caption="Before and after each improvement (transition period left out)",
         numeric=(6, 7),
@@ -313,16 +318,17 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> str:
     if res is None or imp is None:
         return ""
     parts = []
+    ci_label = interval_label(imp.alpha)
     mw = imp.mann_whitney
     rows = []
     if imp.hedges_g is not None:
         rows.append(("Hedges' g (standardised difference)", fmt_number(imp.hedges_g, digits=2)))
     if mw is not None:
         rows.append(("Mann-Whitney U (before sample)", fmt_number(mw.statistic, digits=1)))
-        rows.append(("Mann-Whitney p-value", fmt_number(mw.pvalue, digits=3)))
+        rows.append(("Mann-Whitney p-value", fmt_pvalue(mw.pvalue)))
         if mw.hodges_lehmann is not None:
             hl_ci = (
-                f" (95% CI {value_text(metric, mw.ci_low)} to {value_text(metric, mw.ci_high)})"
+                f" ({ci_label} {value_text(metric, mw.ci_low)} to {value_text(metric, mw.ci_high)})"
                 if mw.ci_low is not None and mw.ci_high is not None
                 else ""
             )
@@ -333,7 +339,7 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> str:
     ):
         if ratio is not None and ratio.estimate is not None:
             ci = (
-                f" (95% CI {fmt_number(ratio.ci_low, digits=2)} to {fmt_number(ratio.ci_high, digits=2)})"
+                f" ({ci_label} {fmt_number(ratio.ci_low, digits=2)} to {fmt_number(ratio.ci_high, digits=2)})"
                 if ratio.ci_low is not None and ratio.ci_high is not None
                 else ""
             )
@@ -350,7 +356,7 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> str:
         for label, coef in (("Level change at the change point", seg.level_change),
                             ("Slope change per period", seg.slope_change)):  # fmt: skip
             ci = (
-                f" (95% CI {fmt_number(coef.ci_low)} to {fmt_number(coef.ci_high)})"
+                f" ({ci_label} {fmt_number(coef.ci_low)} to {fmt_number(coef.ci_high)})"
                 if coef.ci_low is not None and coef.ci_high is not None
                 else ""
             )
@@ -431,7 +437,7 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
         parts.append(f"<p>{esc(metric.note)}</p>")
     if metric.events:
         parts.append("<h3>Improvements on this metric</h3>")
-        parts.append(_impact_table(metric, metric.events))
+        parts.append(_impact_table(metric, metric.events, alpha=site.settings.alpha))
         for e in metric.events:
             detail = _impact_details(metric, e)
             if detail:
@@ -544,7 +550,7 @@ def methods(site: SiteAnalysis) -> Html:
             ),
             ("Minimum points for a phase's own limits", s.min_phase_points),
             ("Points checked for sustainment", s.sustain_points),
-            ("Significance level / confidence", f"{s.alpha:g} / {fmt_percent(1 - s.alpha)}"),
+            ("Significance level / confidence", f"{s.alpha:g} / {confidence_level(s.alpha)}"),
             ("Moving-range screening", "on" if s.screen_mr else "off"),
             ("Report window", f"{fmt_date(site.window_start)} to {fmt_date(site.as_of)}"),
         ],

@@ -48,7 +48,6 @@ NHS England (2019) *Making Data Count* (XmR charts for survey scores).
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -59,6 +58,7 @@ import pandas as pd
 from pipeline.exceptions import StatisticsError
 from pipeline.formatting import (
     NOT_ENOUGH,
+    finite,
     fmt_count,
     fmt_date,
     fmt_number,
@@ -95,11 +95,7 @@ def prune(value: Any) -> Any:
     return value
 
 
-def _float(x: Any) -> float | None:
-    if is_missing(x):
-        return None
-    v = float(x)
-    return v if math.isfinite(v) else None
+_float = finite
 
 
 def _ratio(num: float, den: float) -> float | None:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.exceptions import StatisticsError
+from pipeline.formatting import finite, interval_label
 from pipeline.stats.impact import (
     Difference,
     ImpactEstimate,
@@ -39,12 +40,7 @@ SUSTAIN_POINTS = 8
 RETAINED_SHARE = 0.5
 
 
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+_num = finite
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
@@ -494,7 +490,7 @@ def classify_outcome(
             event_id=event_id, outcome=Verdict.NO_CLEAR_CHANGE, overall=overall, early=early,
             reasons=(
                 f"neither the whole after window nor its first half differs clearly from before "
-                f"({100 * (1 - alpha):g}% CI of the difference includes 0 or points the wrong way)",
+                f"({interval_label(alpha)} of the difference includes 0 or points the wrong way)",
             ),
         )  # fmt: skip
     flags = np.zeros(a.size, dtype=bool) if concern is None else np.asarray(concern, dtype=bool)

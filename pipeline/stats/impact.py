@@ -63,6 +63,7 @@ from statsmodels.stats.stattools import durbin_watson
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from pipeline.exceptions import StatisticsError
+from pipeline.formatting import confidence_level, finite
 from pipeline.vocabulary import Better, Kind
 
 #: Pearson chi-square / residual df above which a Poisson model is called over-dispersed and the
@@ -83,15 +84,7 @@ MIN_WINDOW_POINTS = 2
 # --------------------------------------------------------------------------------------------
 
 
-def _num(x: Any) -> float | None:
-    """A JSON-safe float: None for None/NaN/inf."""
-    if x is None:
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+_num = finite
 
 
 def _clean(obj: Any) -> Any:
@@ -114,8 +107,7 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1e5 else f"{x:.{digits}e}"
 
 
-def _level(alpha: float) -> str:
-    return f"{100 * (1 - alpha):g}%"
+_level = confidence_level
 
 
 def _flatten(prefix: str, obj: Any, rows: list[tuple[str, str, Any]]) -> None:

@@ -73,6 +73,7 @@ from scipy import integrate, special
 from scipy import stats as sps
 
 from pipeline.exceptions import StatisticsError
+from pipeline.formatting import finite
 from pipeline.stats import rules as _rules
 from pipeline.stats.rules import RunStats
 from pipeline.vocabulary import (
@@ -251,11 +252,7 @@ class PhaseLimits:
         }
 
 
-def _num(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return None if math.isnan(x) or math.isinf(x) else x
+_num = finite
 
 
 def _time_json(t: Any) -> Any:

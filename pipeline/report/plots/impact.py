@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.formatting import confidence_level, interval_label
 from pipeline.report.plots.style import (
     CENTRE,
     COMMON,
@@ -63,7 +64,7 @@ def plot_segmented(estimate: ImpactEstimate, *, name: str = "Metric", unit: str 
     cf_mask = post & s["counterfactual"].notna().to_numpy()
     ax.fill_between(x[cf_mask], s["counterfactual_low"][cf_mask], s["counterfactual_high"][cf_mask],
                     color=COMMON, alpha=0.18, lw=0,
-                    label=f"no change, {100 * (1 - estimate.alpha):g}% CI")  # fmt: skip
+                    label=f"no change, {interval_label(estimate.alpha)}")  # fmt: skip
     ax.plot(x[cf_mask], s["counterfactual"][cf_mask], "--", lw=1.2, color=COMMON,
             label="without the change")  # fmt: skip
     ax.set_ylabel(label)
@@ -71,7 +72,7 @@ def plot_segmented(estimate: ImpactEstimate, *, name: str = "Metric", unit: str 
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=6, fontsize=7)
     c = seg.counterfactual
     lvl = seg.level_change
-    level = f"{100 * (1 - estimate.alpha):g}%"
+    level = confidence_level(estimate.alpha)
     alt = (
         f"{name} per period, {int(pre.sum())} periods before and {int(post.sum())} after the change"
         f"{f', {trans.size} transition periods left out' if trans.size else ''}. "

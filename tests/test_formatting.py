@@ -1,0 +1,74 @@
+"""The one formatting module: signs, zeros, percentages, points, p-values and interval labels."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pipeline import formatting as f
+
+MINUS = "\u2212"
+
+
+@pytest.mark.parametrize(
+    ("alpha", "label"),
+    [(0.05, "95% CI"), (0.1, "90% CI"), (0.2, "80% CI"), (0.01, "99% CI"), (0.005, "99.5% CI")],
+)
+def test_interval_label_is_derived_from_alpha(alpha: float, label: str) -> None:
+    assert f.interval_label(alpha) == label
+
+
+@pytest.mark.parametrize(
+    ("value", "kwargs", "text"),
+    [
+        (-3.25, {}, f"{MINUS}3.25"),
+        (-0.0001, {}, "0.000"),
+        (-0.004, {"digits": 2}, "0.00"),
+        (1234.6, {}, "1,235"),
+        (12.34, {"unit": "hours"}, "12.3 hours"),
+        (2.5, {"signed": True}, "+2.50"),
+        (-1234.5, {"digits": 1}, f"{MINUS}1,234.5"),
+        (math.nan, {}, "not enough data"),
+    ],
+)
+def test_fmt_number(value: float, kwargs: dict[str, object], text: str) -> None:
+    assert f.fmt_number(value, **kwargs) == text  # type: ignore[arg-type]
+
+
+def test_percentages_never_show_minus_zero() -> None:
+    assert f.fmt_percent(-0.004) == "0%"
+    assert f.fmt_percent(-0.004, signed=True) == "0%"
+    assert f.fmt_percent(-0.314) == f"{MINUS}31%"
+    assert f.fmt_percent(0.314, signed=True) == "+31%"
+    assert f.fmt_percent_value(-27.4) == f"{MINUS}27%"
+    assert f.fmt_percent_value(-0.2, digits=0, signed=True) == "0%"
+    assert f.fmt_points(0.032) == "+3.2 percentage points"
+    assert f.fmt_points(-0.2) == f"{MINUS}20.0 percentage points"
+
+
+@pytest.mark.parametrize(
+    ("p", "text"),
+    [(0.0004, "< 0.001"), (0.001, "0.001"), (0.1234, "0.123"), (None, "not enough data")],
+)
+def test_pvalues(p: float | None, text: str) -> None:
+    assert f.fmt_pvalue(p) == text
+
+
+def test_intervals() -> None:
+    assert f.fmt_interval(-1.5, 2.25) == f"{MINUS}1.50 to 2.25"
+    assert f.fmt_interval(0.25, 0.29, alpha=0.1, fmt=f.fmt_percent) == "90% CI 25% to 29%"
+    assert f.fmt_interval(None, 2.0) == "not enough data"
+
+
+@pytest.mark.parametrize("value", [None, math.nan, math.inf, -math.inf, "x", True, float("nan")])
+def test_finite_is_the_one_nan_to_none(value: object) -> None:
+    assert f.finite(value) is None
+
+
+def test_finite_keeps_numbers() -> None:
+    import numpy as np
+
+    assert f.finite(np.float32(1.5)) == 1.5
+    assert f.finite("2") == 2.0
+    assert f.json_safe({"a": [np.nan, np.int64(3)], "b": math.inf}) == {"a": [None, 3], "b": None}
