@@ -38,7 +38,15 @@ def test_json_shape_dates_missing_and_phase_at(lead_time: Path):
               "--phase-at", "2024-05-13", "--rules", "all", "--better", "lower")  # fmt: skip
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
-    assert list(d) == ["chart", "sigma_method", "phases", "points", "run_stats"]
+    assert list(d) == [
+        "chart",
+        "sigma_method",
+        "lower_bound",
+        "upper_bound",
+        "phases",
+        "points",
+        "run_stats",
+    ]
     assert d["chart"] == "xmr" and d["sigma_method"] == "MR"
     assert [(p["phase"], p["first"], p["last"]) for p in d["phases"]] == [(1, 0, 17), (2, 18, 29)]
     assert d["points"][0]["time"] == "2024-01-08"

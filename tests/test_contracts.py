@@ -232,3 +232,39 @@ def test_failure_text_and_reason() -> None:
     )
     v = SiteValidation(site_id="north", failures=(f,))
     assert v.status == "failed" and v.reason().startswith("data contract failed: site 'north'")
+
+
+def test_metric_bounds_are_checked() -> None:
+    """lower_bound/upper_bound: numbers, in order; readings outside them are warnings naming
+    the rows (a sum is not checked against the upper bound of one reading)."""
+    raw = {
+        "metrics": pd.DataFrame(
+            {"metric_id": ["hours", "score", "bad"], "name": ["H", "S", "B"], "unit": ["h"] * 3,
+             "chart": ["xmr", "xmr", "xmr"], "better": ["lower"] * 3, "period": ["week"] * 3,
+             "aggregate": ["sum", "mean", "mean"], "lower_bound": ["0", "0", "5"],
+             "upper_bound": ["", "100", "5"]}
+        ),
+        "observations": pd.DataFrame(
+            {"site_id": ["s1"] * 6, "metric_id": ["hours", "hours", "score", "score", "hours", "bad"],
+             "timestamp": [f"2026-0{m}-01" for m in range(1, 7)],
+             "value": ["-2", "500", "101", "50", "3", "5"]}
+        ),
+        "events": pd.DataFrame(columns=["site_id", "event_id", "title", "kind", "start_date",
+                                        "effective_date", "metric_ids", "owner", "status"]),
+    }  # fmt: skip
+    report = validate_project(
+        parse_tables(raw), _project(["s1"]), as_of=pd.Timestamp("2026-12-31"), site_ids=["s1"]
+    )
+    order = only(report, "s1", "bounds_in_order")
+    assert order.severity == "critical" and order.rows == (4,)
+    low = only(report, "s1", "value_not_below_lower_bound")
+    assert low.severity == "warning" and low.rows == (2,)
+    assert low.examples == ("value=-2, lower_bound=0",)
+    high = only(report, "s1", "value_not_above_upper_bound")
+    assert high.severity == "warning" and high.rows == (4,)  # 500 hours is a sum: not checked
+    raw["metrics"].loc[0, "lower_bound"] = "none"
+    report = validate_project(
+        parse_tables(raw), _project(["s1"]), as_of=pd.Timestamp("2026-12-31"), site_ids=["s1"]
+    )
+    bad = only(report, "s1", "lower_bound_is_number")
+    assert bad.rows == (2,) and bad.examples == ("none",)

@@ -22,7 +22,17 @@ AS_OF = date(2026, 3, 18)
 SITE_IDS = {str(s["id"]) for s in DEMO_SITES}
 
 COLUMNS = {
-    "metrics": ["metric_id", "name", "unit", "chart", "better", "period", "aggregate"],
+    "metrics": [
+        "metric_id",
+        "name",
+        "unit",
+        "chart",
+        "better",
+        "period",
+        "aggregate",
+        "lower_bound",
+        "upper_bound",
+    ],
     "observations": ["site_id", "metric_id", "timestamp", "value", "n", "subgroup"],
     "events": [
         "site_id",
@@ -172,7 +182,11 @@ def test_every_table_has_the_product_columns(tables: dict[str, pd.DataFrame], na
 
 def test_metrics(tables: dict[str, pd.DataFrame], obs: pd.DataFrame) -> None:
     metrics = tables["metrics"]
-    assert metrics.metric_id.is_unique and metrics.notna().all().all()
+    assert metrics.metric_id.is_unique
+    assert metrics.drop(columns=["lower_bound", "upper_bound"]).notna().all().all()
+    # hours and days cannot be negative: the demo says so, so limits stop at 0
+    bounded = metrics.set_index("metric_id")["lower_bound"]
+    assert bounded["fab_eq_downtime"] == 0 and bounded["build_rework_hours"] == 0
     assert set(metrics.chart) <= CHARTS
     assert set(metrics.better) <= {"lower", "higher", "neutral"}
     assert set(metrics.period) <= {"day", "week", "month"}

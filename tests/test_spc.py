@@ -394,7 +394,15 @@ def test_to_dict_is_the_cli_json_shape():
     times = pd.date_range("2024-01-08", periods=len(t), freq="W-MON")
     ch = control_chart(t["viscosity"], times=times, phases=np.where(t["trial"], 1, 2), rules="all")
     d = json.loads(json.dumps(ch.to_dict()))
-    assert list(d) == ["chart", "sigma_method", "phases", "points", "run_stats"]
+    assert list(d) == [
+        "chart",
+        "sigma_method",
+        "lower_bound",
+        "upper_bound",
+        "phases",
+        "points",
+        "run_stats",
+    ]
     assert list(d["phases"][0]) == ["phase", "first", "last", "centre", "sigma", "n_points"]
     assert list(d["points"][0]) == [
         "index", "time", "value", "n", "phase", "centre", "lcl", "ucl", "signals",
@@ -431,3 +439,22 @@ def test_every_chart_type_runs_with_all_rules(chart):
     ok = ~np.isnan(lo)
     assert np.all(lo[ok] <= ch.centre[ok] + 1e-12) and np.all(ch.centre[ok] <= hi[ok] + 1e-12)
     json.dumps(ch.to_dict())
+
+
+def test_metric_bounds_clip_limits_and_zones():
+    t = load("viscosity").query("trial")
+    # qcc vignette: qcc(viscosity[trial], type="xbar.one") gives LCL 32.56504, UCL 35.61096;
+    # bounds inside them clip the limits (and the zones) and leave centre and sigma alone
+    ch = control_chart(t["viscosity"], lower_bound=33.0, upper_bound=35.0)
+    assert_allclose(limits(ch), (34.088, 0.5076521, 33.0, 35.0), rtol=RTOL)
+    lo2, hi2 = ch.zone(2)  # 2 sigma: 33.07670, 35.09930 (centre ± 2 × 0.5076521)
+    assert_allclose((lo2[0], hi2[0]), (34.088 - 2 * 0.5076521, 35.0), rtol=RTOL)
+    assert ch.to_dict()["lower_bound"] == 33.0 and ch.to_dict()["upper_bound"] == 35.0
+    # bounds outside the limits change nothing; NaN means no bound
+    wide = control_chart(t["viscosity"], lower_bound=0, upper_bound=float("nan"))
+    assert_allclose(limits(wide), (34.088, 0.5076521, 32.56504, 35.61096), rtol=RTOL)
+    assert wide.upper_bound is None
+    with pytest.raises(StatisticsError, match="below upper_bound"):
+        control_chart(t["viscosity"], lower_bound=5, upper_bound=5)
+    with pytest.raises(StatisticsError, match="lower_bound must be a number"):
+        control_chart(t["viscosity"], lower_bound="none")

@@ -83,6 +83,7 @@ import pandas as pd
 from pipeline.data.inputs import SCHEMA
 
 __all__ = [
+    "DEMO_BOUNDS",
     "DEMO_CASES",
     "DEMO_METRICS",
     "DEMO_SITES",
@@ -177,6 +178,18 @@ DEMO_METRICS: tuple[tuple[str, str, str, str, str, str, str, str], ...] = (
     ("atelier-florence", "atelier_stitch_density", "Saddle-stitch density", "stitches per cm",
      "xbar_r", "neutral", "week", "mean"),
 )  # fmt: skip
+
+#: The values a demo metric can take (metrics.lower_bound / upper_bound): none below 0 hours or
+#: days, a review score between 0 and 10, schedule variance not capped either way.
+DEMO_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "fab_cycle_time": (0.0, None),
+    "fab_eq_downtime": (0.0, None),
+    "hotel_checkin_time": (0.0, None),
+    "hotel_guest_satisfaction": (0.0, 10.0),
+    "build_rework_hours": (0.0, None),
+    "atelier_lead_time": (0.0, None),
+    "atelier_stitch_density": (0.0, None),
+}
 
 # Column order of each table: the pipeline's own schema (pipeline.data.inputs.SCHEMA).
 OBSERVATION_COLUMNS = tuple(SCHEMA["observations"])
@@ -362,7 +375,10 @@ def build_demo_tables(as_of: date | str | None = None) -> dict[str, pd.DataFrame
         sites.append(site)
         culture.append(_culture(site_id, cal, np.random.default_rng(seed + 1)))
 
-    metrics = pd.DataFrame([m[1:] for m in DEMO_METRICS], columns=list(METRIC_COLUMNS))
+    metrics = pd.DataFrame(
+        [(*m[1:], *DEMO_BOUNDS.get(m[1], (None, None))) for m in DEMO_METRICS],
+        columns=list(METRIC_COLUMNS),
+    )
     obs = pd.DataFrame(
         [(s.site_id, *row) for s in sites for row in s.observations],
         columns=list(OBSERVATION_COLUMNS),

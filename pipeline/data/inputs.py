@@ -34,6 +34,8 @@ SCHEMA: dict[str, dict[str, str]] = {
         "better": "str",
         "period": "str",
         "aggregate": "str",
+        "lower_bound": "float",
+        "upper_bound": "float",
     },
     "observations": {
         "site_id": "str",
@@ -88,6 +90,7 @@ SCHEMA: dict[str, dict[str, str]] = {
 
 #: Columns that may be absent from a file (they are added, empty).
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "metrics": ("lower_bound", "upper_bound"),
     "observations": ("n", "subgroup"),
     "events": ("goal_id", "end_date"),
     "suggestions": ("implemented_on", "estimated_saving"),

@@ -52,6 +52,8 @@ from pipeline.vocabulary import (
 RESULTS_FILE = "results.json"
 #: Event statuses whose effective date starts a new phase (planned and cancelled ones do not).
 PHASE_STATUSES = tuple(s for s in EventStatus if s.starts_phase)
+#: Charts that plot the readings themselves, so the metric's lower_bound/upper_bound clip them.
+BOUNDED_CHARTS = ("xmr", "run", "xbar_r", "xbar_s")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -363,6 +365,9 @@ def analyse_metric(
             "screen_mr": settings.screen_mr,
             "min_phase_points": settings.min_phase_points,
         }
+        if chart_type in BOUNDED_CHARTS:  # attribute charts are bounded by their model already
+            kwargs["lower_bound"] = _bound(definition.get("lower_bound"))
+            kwargs["upper_bound"] = _bound(definition.get("upper_bound"))
         if series.readings is not None:
             r = series.readings
             kwargs.update(values=r["value"].to_numpy(), subgroups=r["subgroup"].to_numpy(),
@@ -404,6 +409,13 @@ def analyse_metric(
         phase_names=phase_names,
         note=note,
     )
+
+
+def _bound(value: Any) -> float | None:
+    """A metric's optional bound: None when blank."""
+    if value is None or pd.isna(value):
+        return None
+    return float(value)
 
 
 def _impact_frame(series: MetricSeries) -> pd.DataFrame:

@@ -304,6 +304,8 @@ class ControlChart:
     sigma: np.ndarray
     flags: dict[str, np.ndarray] = field(default_factory=dict)
     directions: dict[str, np.ndarray] = field(default_factory=dict)
+    lower_bound: float | None = None
+    upper_bound: float | None = None
 
     # -- shape ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -330,7 +332,7 @@ class ControlChart:
         """Lower and upper k-sigma lines per point, clipped like the control limits."""
         lo = self.centre - k * self.sigma
         hi = self.centre + k * self.sigma
-        return _clip(self.chart, lo, hi, self.n)
+        return _clip_bounds(*_clip(self.chart, lo, hi, self.n), self.lower_bound, self.upper_bound)
 
     # -- signals -------------------------------------------------------------------------
     def point_signals(self) -> list[list[str]]:
@@ -423,6 +425,8 @@ class ControlChart:
         return {
             "chart": self.chart,
             "sigma_method": self.sigma_method,
+            "lower_bound": _num(self.lower_bound),
+            "upper_bound": _num(self.upper_bound),
             "phases": [p.to_dict() for p in self.phases],
             "points": pts,
             "run_stats": [r.to_dict() for r in self.run_stats],
@@ -806,6 +810,32 @@ def _clip(
     return lo, hi
 
 
+def _clip_bounds(
+    lo: np.ndarray, hi: np.ndarray, lower: float | None, upper: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clip limits (or zone lines) to the values the metric can take: a limit beyond a bound
+    claims a value the process cannot produce (hours below 0, a score above 100)."""
+    if lower is not None:
+        lo, hi = np.maximum(lo, lower), np.maximum(hi, lower)
+    if upper is not None:
+        lo, hi = np.minimum(lo, upper), np.minimum(hi, upper)
+    return lo, hi
+
+
+def _bound(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        b = float(value)
+    except (TypeError, ValueError):
+        raise StatisticsError(f"{what} must be a number, not {value!r}") from None
+    if math.isnan(b):
+        return None
+    if math.isinf(b):
+        raise StatisticsError(f"{what} must be finite, not {value!r}")
+    return b
+
+
 def _constant(a: np.ndarray) -> float | None:
     a = a[~np.isnan(a)]
     if a.shape[0] == 0:
@@ -859,6 +889,8 @@ def control_chart(
     better: str = "neutral",
     sigma_method: str | None = None,
     min_phase_points: int = 12,
+    lower_bound: float | None = None,
+    upper_bound: float | None = None,
 ) -> ControlChart:
     """Compute a control chart with its limits, phases, run statistics and rule signals.
 
@@ -891,6 +923,10 @@ def control_chart(
         (xbar charts).
     min_phase_points : int
         Phases with fewer points that are not missing are flagged provisional.
+    lower_bound, upper_bound : float, optional
+        The values the charted statistic can take (0 for hours, 0 and 100 for a percentage
+        score); limits and zones are clipped to them, as qicharts2 clips limits of non-negative
+        statistics at 0. None or NaN: no bound.
 
     Returns
     -------
@@ -916,6 +952,10 @@ def control_chart(
     if chart == "mr":  # run statistics are not defined around a moving range's mean
         rule_ids = tuple(r for r in rule_ids if not r.startswith("anhoej"))
     method = _default_method(chart, sigma_method, screen_mr)
+    lower = _bound(lower_bound, "lower_bound")
+    upper = _bound(upper_bound, "upper_bound")
+    if lower is not None and upper is not None and not lower < upper:
+        raise StatisticsError(f"lower_bound {lower:g} must be below upper_bound {upper:g}")
 
     pts = _prepare(chart, values, n, subgroups, times, phases)
     code, phase_labels = _phase_codes(pts.labels, pts.value.shape[0])
@@ -947,7 +987,7 @@ def control_chart(
     if math.isnan(fits[0].centre) and freeze_baseline:
         raise StatisticsError("the baseline phase has no data to estimate its centre line from")
 
-    lcl, ucl = _clip(chart, centre - 3 * se, centre + 3 * se, pts.n)
+    lcl, ucl = _clip_bounds(*_clip(chart, centre - 3 * se, centre + 3 * se, pts.n), lower, upper)
     if chart == "run":
         lcl = np.full(npts, np.nan)
         ucl = np.full(npts, np.nan)
@@ -957,8 +997,8 @@ def control_chart(
     segment = np.zeros(present.shape[0], dtype=np.int64) if freeze_baseline else code[present]
     flags: dict[str, np.ndarray] = {}
     dirs: dict[str, np.ndarray] = {}
-    zl1, zh1 = _clip(chart, centre - se, centre + se, pts.n)
-    zl2, zh2 = _clip(chart, centre - 2 * se, centre + 2 * se, pts.n)
+    zl1, zh1 = _clip_bounds(*_clip(chart, centre - se, centre + se, pts.n), lower, upper)
+    zl2, zh2 = _clip_bounds(*_clip(chart, centre - 2 * se, centre + 2 * se, pts.n), lower, upper)
     zones = _rules.Zones(
         lo1=zl1[present],
         hi1=zh1[present],
@@ -1077,6 +1117,8 @@ def control_chart(
         sigma=ro(se),
         flags={k: ro(v) for k, v in flags.items()},
         directions={k: ro(v) for k, v in dirs.items()},
+        lower_bound=lower,
+        upper_bound=upper,
     )
 
 
