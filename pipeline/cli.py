@@ -454,22 +454,37 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
 )
 @click.option("--force", is_flag=True, help="Send again what the send ledger says was sent.")
 @click.option(
+    "--only-changed",
+    is_flag=True,
+    help="Mail a recipient only if a verdict, icon or goal status changed since the last report "
+    "sent to them, or a new concern signal appeared.",
+)
+@click.option(
+    "--allow-stale", is_flag=True, help="Send reports whose data is stale (refused otherwise)."
+)
+@click.option(
     "--to",
     "to",
     multiple=True,
     help="Send everything to this address instead (repeatable; a test send).",
 )
-def send_command(project_file, output, as_of, sites, dry_run, force, to) -> None:
+def send_command(
+    project_file, output, as_of, sites, dry_run, force, only_changed, allow_stale, to
+) -> None:
     """Email each site's report to its stakeholders; failed sites go to the error recipients.
 
     \b
     Example:
       KAIZEN_SMTP_PASSWORD=... kaizen-reports send --project kaizen.yaml --as-of 2026-11-27
-      kaizen-reports send --project kaizen.yaml --dry-run      # writes OUT/<as_of>/<site>/email.eml
-    SMTP settings: email.smtp in kaizen.yaml, overridden by KAIZEN_SMTP_HOST, _PORT, _SECURITY,
-    _USERNAME, _PASSWORD (environment only), _FROM, _TIMEOUT, _CA_FILE, _RETRIES, _BACKOFF.
+      kaizen-reports send --project kaizen.yaml --only-changed   # only what changed
+      kaizen-reports send --project kaizen.yaml --dry-run  # OUT/<as_of>/<site>/email-<to>.eml
+    One message per recipient (nobody sees the others' addresses); the log states each
+    message's size. SMTP settings: email.smtp in kaizen.yaml, overridden by KAIZEN_SMTP_HOST,
+    _PORT, _SECURITY, _AUTH (password or xoauth2), _USERNAME, _PASSWORD and _TOKEN (environment
+    only), _FROM, _TIMEOUT, _CA_FILE, _RETRIES, _BACKOFF. See docs/email.md.
     Sent messages are recorded in OUT/<as_of>/send-ledger.json; a rerun sends only the rest.
-    Exit codes: 0 all sent, 1 some delivery failed, 2 usage or configuration error.
+    Exit codes: 0 all sent, 1 some delivery failed or a stale report was refused, 2 usage or
+    configuration error.
     """
     from dataclasses import replace
     from pathlib import Path
@@ -489,6 +504,8 @@ def send_command(project_file, output, as_of, sites, dry_run, force, to) -> None
             dry_run=dry_run,
             force=force,
             to=list(to) or None,
+            only_changed=only_changed,
+            allow_stale=allow_stale,
             on_message=lambda m: click.echo(m.describe(), err=True),
         )
     except (ConfigError, DeliveryError, LockHeld) as exc:

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 AS_OF = "2026-06-29"
 PASSWORD = "s3cr3t-Pa55word!"
 USERNAME = "kaizen"
 INJECTED_NAME = "Zürich — Atelier\r\nBcc: evil@example.com"
+TOKEN = "ya29.test-access-token-Zq8"
 
 
 @functools.cache
@@ -132,8 +133,11 @@ def write_run(
     as_of: str = AS_OF,
     report_bytes: int = 30_000,
     results: dict[str, dict[str, Any]] | None = None,
+    pdf: bool = False,
+    stale: tuple[str, ...] = (),
 ) -> Path:
-    """A run folder: ``sites`` maps site_id -> display name; ``failed`` maps site_id -> error."""
+    """A run folder: ``sites`` maps site_id -> display name; ``failed`` maps site_id -> error;
+    ``pdf`` adds a report.pdf per site, ``stale`` marks those sites' validation.json stale."""
     failed = failed or {}
     run = out / as_of
     entries = []
@@ -149,6 +153,10 @@ def write_run(
             f"<!DOCTYPE html><html><body><h1>Report {sid}</h1><p>{filler}</p></body></html>",
             "utf-8",
         )
+        if pdf:
+            (site_dir / "report.pdf").write_bytes(b"%PDF-1.7\n" + b"0" * 20_000 + b"\n%%EOF\n")
+        validation = {"site_id": sid, "status": "ok", "stale": sid in stale}
+        (site_dir / "validation.json").write_text(json.dumps(validation), "utf-8")
         entries.append({"site_id": sid, "status": "ok", "error": None})
     for sid, error in failed.items():
         (run / sid / "failed").mkdir(parents=True, exist_ok=True)
@@ -171,11 +179,12 @@ def write_run(
 def write_project(
     root: Path,
     *,
-    sites: dict[str, tuple[str, list[str]]],
+    sites: dict[str, tuple[str, list[Any]]],
     smtp: dict[str, Any] | None = None,
     error_recipients: list[str] | None = None,
     max_attachment_mb: float = 10,
     sender: str = "Kaizen Reports <kaizen@example.com>",
+    email: dict[str, Any] | None = None,
 ) -> Path:
     """kaizen.yaml with ``sites`` (id -> (name, stakeholders)) and an email section; output ``out``."""
     root.mkdir(parents=True, exist_ok=True)
@@ -201,6 +210,7 @@ def write_project(
         f"  max_attachment_mb: {max_attachment_mb}",
         f"  smtp: {json.dumps(smtp or {})}",
     ]
+    lines += [f"  {key}: {json.dumps(value)}" for key, value in (email or {}).items()]
     path = root / "kaizen.yaml"
     path.write_text("\n".join(lines) + "\n", "utf-8")
     return path
@@ -242,24 +252,54 @@ class RecordingHandler:
         with self.lock:
             self.data_calls += 1
             if self.drops > 0:
+                # queue the message, then hang up before the final reply: the client cannot
+                # know whether it arrived
                 self.drops -= 1
-                server.transport.close()  # hang up before the final reply: a dropped connection
+                self.received.append(self._received(session, envelope))
+                server.transport.close()
                 return "250 never seen"
             if self.tempfail > 0:
                 self.tempfail -= 1
                 return "451 4.3.0 Temporary local problem, try again"
             if self.reject:
                 return "550 5.7.1 Message rejected by policy"
-            self.received.append(
-                Received(
-                    mail_from=envelope.mail_from,
-                    rcpt_tos=list(envelope.rcpt_tos),
-                    data=bytes(envelope.original_content or envelope.content),
-                    authenticated=bool(session.authenticated),
-                    tls=session.ssl is not None,
-                )
-            )
+            self.received.append(self._received(session, envelope))
             return "250 2.0.0 Ok: queued as K41Z3N"
+
+    @staticmethod
+    def _received(session, envelope) -> Received:
+        return Received(
+            mail_from=envelope.mail_from,
+            rcpt_tos=list(envelope.rcpt_tos),
+            data=bytes(envelope.original_content or envelope.content),
+            authenticated=bool(session.authenticated),
+            tls=session.ssl is not None,
+        )
+
+
+@dataclass
+class OAuthHandler(RecordingHandler):
+    """Speaks SASL XOAUTH2 as Gmail and Microsoft 365 do: the initial response is
+    ``user=<mailbox>^Aauth=Bearer <token>^A^A``; a bad token gets a 334 with an error JSON, then,
+    after the client's empty line, 535."""
+
+    token: str = TOKEN
+    user: str = USERNAME
+    seen: list[str] = field(default_factory=list)
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:  # noqa: N802
+        import base64
+
+        raw = args[1] if len(args) > 1 else ""
+        try:
+            text = base64.b64decode(raw).decode()
+        except ValueError:
+            return AuthResult(success=False, message="501 5.5.2 Cannot decode")
+        self.seen.append(text)
+        if text == f"user={self.user}\x01auth=Bearer {self.token}\x01\x01":
+            return AuthResult(success=True, auth_data=self.user)
+        await server.challenge_auth('{"status":"401","schemes":"bearer","scope":"mail"}')
+        return AuthResult(success=False, message="535 5.7.8 Username and Password not accepted")
 
 
 def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
@@ -279,7 +319,7 @@ class SmtpServer:
         handler: RecordingHandler | None = None,
         *,
         mode: str = "plain",
-        auth: bool = False,
+        auth: bool | str = False,
         ca: Any = None,
     ) -> None:
         self.handler = handler or RecordingHandler()
@@ -293,7 +333,13 @@ class SmtpServer:
                 kwargs.update(tls_context=server_ctx, require_starttls=True)
             else:
                 ssl_context = server_ctx
-        if auth:
+        if auth == "xoauth2":  # a server that offers only XOAUTH2, as Gmail can be set up
+            kwargs.update(
+                auth_required=True,
+                auth_require_tls=mode == "starttls",
+                auth_exclude_mechanism=["PLAIN", "LOGIN"],
+            )
+        elif auth:
             # aiosmtpd only counts STARTTLS as TLS for auth_require_tls; implicit TLS is TLS too.
             kwargs.update(
                 authenticator=authenticator, auth_required=True, auth_require_tls=mode == "starttls"
@@ -323,7 +369,7 @@ def smtp_env(
     port: int,
     *,
     security: str = "none",
-    auth: bool = False,
+    auth: bool | str = False,
     ca_file: Path | None = None,
     retries: int = 2,
     backoff: float = 0.01,
@@ -337,7 +383,11 @@ def smtp_env(
         "KAIZEN_SMTP_RETRIES": str(retries),
         "KAIZEN_SMTP_BACKOFF": str(backoff),
     }
-    if auth:
+    if auth == "xoauth2":
+        env.update(
+            KAIZEN_SMTP_AUTH="xoauth2", KAIZEN_SMTP_USERNAME=USERNAME, KAIZEN_SMTP_TOKEN=TOKEN
+        )
+    elif auth:
         env.update(KAIZEN_SMTP_USERNAME=USERNAME, KAIZEN_SMTP_PASSWORD=PASSWORD)
     if ca_file is not None:
         env["KAIZEN_SMTP_CA_FILE"] = str(ca_file)
@@ -376,6 +426,8 @@ def standard_project(root: Path, **kwargs: Any) -> Path:
 __all__ = [
     "AS_OF",
     "INJECTED_NAME",
+    "OAuthHandler",
+    "TOKEN",
     "PASSWORD",
     "USERNAME",
     "Received",

@@ -82,24 +82,35 @@ def _html(msg) -> str:
 # --- the message a stakeholder receives -------------------------------------------------------
 
 
-def test_plain_smtp_delivers_one_message_per_site_with_the_full_structure(project):
+def test_one_message_per_recipient_with_the_full_structure(project):
     with SmtpServer() as server:
         result = send_run(project, env=smtp_env(server.port))
     assert result.exit_code == 0, [m.describe() for m in result.messages]
-    got = _by_site(server)
-    assert set(got) == {"north", "zurich", "failures"}  # south failed: no stakeholder email
-
-    north = got["north"]
-    assert sorted(north.rcpt_tos) == ["ops-north@example.com", "zoe.mueller@example.com"]
-    assert north.mail_from == "kaizen@example.com"
-    msg = north.message
+    # south failed: no stakeholder email; north's two stakeholders get a message each
+    assert sorted(
+        (r.message["X-Kaizen-Site"] or "failures", r.rcpt_tos[0]) for r in server.received
+    ) == [
+        ("failures", "analytics@example.com"),
+        ("north", "ops-north@example.com"),
+        ("north", "zoe.mueller@example.com"),
+        ("zurich", "ops-zurich@example.com"),
+    ]
+    north = [r for r in server.received if r.message["X-Kaizen-Site"] == "north"]
+    assert [len(r.rcpt_tos) for r in north] == [1, 1]
+    # nobody sees anyone else's address
+    assert [[a.addr_spec for a in r.message["To"].addresses] for r in north] == [
+        r.rcpt_tos for r in north
+    ]
+    assert north[0].message["Message-ID"] != north[1].message["Message-ID"]
+    received = north[0]
+    assert received.mail_from == "kaizen@example.com"
+    msg = received.message
     assert mime_tree(msg) == SITE_TREE
     assert msg["Subject"] == (
-        "[Kaizen] North Plant — 2026-06-29: Lot cycle time fell 24% after the SMED kaizen "
-        "and has held for 20 weeks"
+        "North Plant: Lot cycle time fell 24% after the SMED kaizen and has held for…"
     )
     assert msg["From"].addresses[0].addr_spec == "kaizen@example.com"
-    assert [a.display_name for a in msg["To"].addresses] == ["Ops North", "Zoë Müller"]
+    assert [a.display_name for a in msg["To"].addresses] == ["Ops North"]
     assert re.fullmatch(r"<[^<>@\s]+@example\.com>", msg["Message-ID"])
     assert msg["Date"] and msg["Auto-Submitted"] == "auto-generated"
 
@@ -123,6 +134,13 @@ def test_plain_smtp_delivers_one_message_per_site_with_the_full_structure(projec
     report = (project.output / AS_OF / "north" / "report.html").read_bytes()
     assert attachments[0].get_content_type() == "text/html"
     assert attachments[0].get_content().encode() == report
+    # the log states each message's size, and the ledger keeps it
+    sizes = {m.recipient: m.size for m in result.messages}
+    assert sizes["ops-north@example.com"] == len(received.data.replace(b"\r\n", b"\n")) or (
+        abs(sizes["ops-north@example.com"] - len(received.data)) < 200
+    )
+    assert all(re.search(r"sent \(\d+ KB\)", m.describe()) for m in result.messages)
+    assert all(e["size"] > 20_000 for e in _ledger(project)["entries"] if e["kind"] == "report")
 
 
 def test_html_body_is_lean_inline_styled_and_email_safe(project):
@@ -154,8 +172,8 @@ def test_every_string_from_results_is_escaped_in_html(tmp_path: Path):
         send_run(load_project(path), env=smtp_env(server.port))
     html = _html(server.received[0].message)
     assert "<script" not in html and "<img src=x" not in html
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
-    assert 'alt="alt&quot; onerror=&quot;alert(1)"' in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html  # Jinja2's autoescape
+    assert 'alt="alt&#34; onerror=&#34;alert(1)"' in html
 
 
 def test_site_name_with_crlf_and_non_ascii_cannot_inject_headers(tmp_path: Path):
@@ -178,7 +196,7 @@ def test_site_name_with_crlf_and_non_ascii_cannot_inject_headers(tmp_path: Path)
     assert not re.search(rb"^Bcc:", head, re.MULTILINE | re.IGNORECASE)
     msg = received.message
     assert msg["Bcc"] is None
-    assert msg["Subject"].startswith("[Kaizen] Zürich — Atelier Bcc: evil@example.com — 2026")
+    assert msg["Subject"].startswith("Zürich — Atelier Bcc: evil@example.com: Lot cycle")
     assert "\n" not in msg["Subject"] and "\r" not in msg["Subject"]
     html = _html(msg)
     assert "Zürich — Atelier" in html
@@ -201,14 +219,27 @@ def test_address_validation():
     assert header_text("a\r\nBcc: b\x00c") == "a Bcc: b c"
 
 
-def test_invalid_stakeholder_address_is_a_config_error_before_anything_is_sent(tmp_path: Path):
+def test_an_invalid_stakeholder_address_skips_that_address_only(tmp_path: Path):
     path = standard_project(tmp_path)
-    path.write_text(path.read_text("utf-8").replace("ops-zurich@example.com", "ops-zurich"))
+    text = path.read_text("utf-8").replace(
+        '"Ops North <ops-north@example.com>"', '"Ops North <ops-north@example.com>\\r\\nBcc: x@y.z"'
+    )
+    path.write_text(text.replace("ops-zurich@example.com", "ops-zurich"))
     write_run(tmp_path / "out", sites=SITES)
     with SmtpServer() as server:
-        with pytest.raises(ConfigError, match=r"sites\[zurich\]\.stakeholders: 'ops-zurich'"):
-            send_run(load_project(path), env=smtp_env(server.port))
-    assert server.received == []
+        result = send_run(load_project(path), env=smtp_env(server.port))
+    assert [r.rcpt_tos for r in server.received] == [["zoe.mueller@example.com"]]
+    assert result.exit_code == 0
+    assert (
+        "sites[north].stakeholders: 'Ops North <ops-north@example.com>\\r\\nBcc: x@y.z' "
+        "contains control characters (line breaks are not allowed); that address is skipped"
+        in result.warnings
+    ), result.warnings
+    assert (
+        "sites[zurich].stakeholders: 'ops-zurich' is not one email address; "
+        "that address is skipped" in result.warnings
+    )
+    assert [m.outcome for m in result.messages if m.site_id == "zurich"] == ["skipped"]
 
 
 # --- TLS and AUTH -----------------------------------------------------------------------------
@@ -220,7 +251,7 @@ def test_starttls_with_self_signed_certificate_and_auth(project, ca, ca_file, ca
         env = smtp_env(server.port, security="starttls", auth=True, ca_file=ca_file)
         result = send_run(project, env=env)
     assert result.exit_code == 0, [m.describe() for m in result.messages]
-    assert len(server.received) == 3
+    assert len(server.received) == 4
     assert all(r.tls and r.authenticated for r in server.received)
     _assert_no_password(project, caplog.text, result)
 
@@ -231,7 +262,7 @@ def test_implicit_ssl_with_auth(project, ca, ca_file):
         env = smtp_env(server.port, security="ssl", auth=True, ca_file=ca_file)
         result = send_run(project, env=env, site_ids=["north"])
     assert result.exit_code == 0, [m.describe() for m in result.messages]
-    assert [r.authenticated for r in server.received] == [True]
+    assert [r.authenticated for r in server.received] == [True, True]
 
 
 def test_untrusted_certificate_fails_without_retry_and_is_recorded(project, ca):
@@ -328,13 +359,25 @@ def test_550_is_not_retried_and_its_reply_is_recorded(project):
     assert entry["recipient"] == "ops-zurich@example.com" and entry["site_id"] == "zurich"
 
 
-def test_connection_dropped_mid_message_is_retried(project):
+def test_a_server_that_queues_and_hangs_up_gets_one_copy_and_a_retry_keeps_the_message_id(
+    project,
+):
     with SmtpServer(RecordingHandler(drops=1)) as server:
-        result = send_run(project, env=smtp_env(server.port), site_ids=["zurich"])
-    assert result.exit_code == 0
-    assert server.handler.data_calls == 2 and len(server.received) == 1
-    (entry,) = _ledger(project)["entries"]
-    assert entry["attempts"] == 2 and entry["outcome"] == "sent"
+        first = send_run(project, env=smtp_env(server.port, retries=3), site_ids=["zurich"])
+        assert first.exit_code == 1  # the outcome is unknown: said so, not retried
+        assert server.handler.data_calls == 1 and len(server.received) == 1
+        (entry,) = _ledger(project)["entries"]
+        assert entry["outcome"] == "unknown" and entry["attempts"] == 1
+        assert "may have queued it, so it is not sent again in this run" in entry["smtp_reply"]
+        (outcome,) = first.messages
+        assert outcome.outcome == "unknown"
+
+        second = send_run(project, env=smtp_env(server.port), site_ids=["zurich"])
+    assert second.exit_code == 0
+    assert server.handler.data_calls == 2
+    ids = [r.message["Message-ID"] for r in server.received]
+    assert ids[0] == ids[1] == entry["message_id"]  # the receiver can drop the duplicate
+    assert [e["outcome"] for e in _ledger(project)["entries"]] == ["unknown", "sent"]
 
 
 def test_server_down_is_retried_recorded_and_a_rerun_sends_nothing_twice(project):
@@ -344,6 +387,7 @@ def test_server_down_is_retried_recorded_and_a_rerun_sends_nothing_twice(project
     assert down.exit_code == 1
     entries = _ledger(project)["entries"]
     assert len(entries) == 4 and {e["outcome"] for e in entries} == {"failed"}
+    ids = {e["message_id"] for e in entries}
     assert all(e["attempts"] == 3 and "connection refused" in e["smtp_reply"] for e in entries)
 
     # partial success: the server comes up but rejects North's second recipient permanently
@@ -369,7 +413,14 @@ def test_server_down_is_retried_recorded_and_a_rerun_sends_nothing_twice(project
     ]
     # the rerun retries only zoe (refused again), and sends nothing that was delivered
     assert handler.data_calls == 3
-    assert [m.outcome for m in second.messages] == ["failed", "already_sent", "already_sent"]
+    assert [m.outcome for m in second.messages] == [
+        "already_sent",
+        "failed",
+        "already_sent",
+        "already_sent",
+    ]
+    # a message that never left keeps the Message-ID it is derived from (run, site, recipient)
+    assert {r.message["Message-ID"] for r in handler.received} <= ids
     ledger = _ledger(project)
     sent = [(e["site_id"], e["recipient"]) for e in ledger["entries"] if e["outcome"] == "sent"]
     assert len(sent) == len(set(sent)) == 3
@@ -388,6 +439,7 @@ def test_attachment_over_the_limit_fails_that_site_with_a_clear_message(tmp_path
     north = next(m for m in result.messages if m.site_id == "north")
     assert north.outcome == "failed"
     assert "report.html is 80 KB, above the attachment limit of 0.05 MB" in north.error
+    assert len([m for m in result.messages if m.site_id == "north"]) == 2
     entries = _ledger(load_project(path))["entries"]
     assert {(e["site_id"], e["outcome"], e["attempts"]) for e in entries} == {
         ("north", "failed", 0),

@@ -43,9 +43,7 @@ def test_run_send_delivers_each_site_report_from_results_json(tmp_path: Path) ->
         msg = r.message
         site = "north" if "north" in r.rcpt_tos[0] else "south"
         results = json.loads((out / site / "results.json").read_text())
-        assert msg["Subject"] == (
-            f"[Kaizen] {results['site_name']} — {AS_OF}: {results['summary']['headline']}"
-        )
+        assert msg["Subject"] == (f"{results['site_name']}: {results['summary']['headline']}")
         html_part = msg.get_body(preferencelist=("html",))
         body = html_part.get_content()
         for finding in results["summary"]["findings"]:

@@ -56,7 +56,11 @@ def test_dry_run_writes_one_eml_per_message_and_sends_nothing(project_file: Path
     run = project_file.parent / "out" / AS_OF
     assert not (run / "send-ledger.json").exists()
     parse = BytesParser(policy=policy.default).parsebytes
-    north = parse((run / "north" / "email.eml").read_bytes())
+    assert sorted(p.name for p in (run / "north").glob("*.eml")) == [
+        "email-ops-north@example.com.eml",
+        "email-zoe.mueller@example.com.eml",
+    ]
+    north = parse((run / "north" / "email-ops-north@example.com.eml").read_bytes())
     assert mime_tree(north) == [
         "multipart/mixed",
         "  multipart/related",
@@ -67,11 +71,12 @@ def test_dry_run_writes_one_eml_per_message_and_sends_nothing(project_file: Path
         "    image/png",
         "  text/html",
     ]
-    assert north["Subject"].startswith("[Kaizen] North Plant — 2026-06-29: Lot cycle time")
+    assert north["Subject"].startswith("North Plant: Lot cycle time")
+    assert len(north["Subject"]) <= 78 and "2026" not in north["Subject"]
     assert [a.get_filename() for a in north.iter_attachments()] == ["report.html"]
-    zurich = parse((run / "zurich" / "email.eml").read_bytes())
-    assert zurich["Subject"].startswith("[Kaizen] Zürich — Atelier — 2026-06-29:")
-    assert not (run / "south" / "email.eml").exists()  # failed sites get no stakeholder email
+    zurich = parse((run / "zurich" / "email-ops-zurich@example.com.eml").read_bytes())
+    assert zurich["Subject"].startswith("Zürich — Atelier: Lot cycle time")
+    assert not list((run / "south").glob("*.eml"))  # failed sites get no stakeholder email
     failures = parse((run / "failures.eml").read_bytes())
     assert mime_tree(failures) == ["multipart/alternative", "  text/plain", "  text/html"]
     assert [a.addr_spec for a in failures["To"].addresses] == ["analytics@example.com"]
@@ -83,7 +88,7 @@ def test_send_delivers_records_and_a_rerun_sends_nothing_twice(project_file: Pat
         env = smtp_env(server.port)
         first = send("--project", str(project_file), env=env)
         assert first.exit_code == 0, first.output
-        assert len(server.received) == 3
+        assert len(server.received) == 4
         rcpts = sorted(r for m in server.received for r in m.rcpt_tos)
         assert rcpts == [
             "analytics@example.com",
@@ -96,18 +101,18 @@ def test_send_delivers_records_and_a_rerun_sends_nothing_twice(project_file: Pat
         failure = next(
             m.message for m in server.received if m.rcpt_tos == ["analytics@example.com"]
         )
-        assert failure["Subject"] == "[Kaizen] Mini Programme — 2026-06-29: 1 site failed"
+        assert failure["Subject"] == "Mini Programme: 1 site report failed"
         body = failure.get_body(preferencelist=("plain",)).get_content()
         assert "South" in body and FAILED["south"] in body
 
         again = send("--project", str(project_file), "--as-of", AS_OF, env=env)
         assert again.exit_code == 0, again.output
-        assert len(server.received) == 3
-        assert again.output.count("already sent (use --force") == 3
+        assert len(server.received) == 4
+        assert again.output.count("already sent (use --force") == 4
 
         forced = send("--project", str(project_file), "--site", "north", "--force", env=env)
         assert forced.exit_code == 0, forced.output
-        assert len(server.received) == 4
+        assert len(server.received) == 6
 
     ledger = json.loads((project_file.parent / "out" / AS_OF / "send-ledger.json").read_text())
     assert ledger["as_of"] == AS_OF and ledger["run_id"] == "20260629T060000Z-abc123"
@@ -122,6 +127,7 @@ def test_send_delivers_records_and_a_rerun_sends_nothing_twice(project_file: Pat
         "smtp_reply",
         "attempts",
         "run_id",
+        "size",
     }
     assert [e["outcome"] for e in ledger["entries"]] == ["sent"] * 6
 

@@ -1,9 +1,24 @@
-"""The stakeholder message for one site: headers, MIME tree, attachment."""
+"""The stakeholder message for one site and one recipient: subject, headers, MIME tree, attachment.
+
+::
+
+    multipart/mixed
+    ├── multipart/related
+    │   ├── multipart/alternative
+    │   │   ├── text/plain          summary in plain words
+    │   │   └── text/html           inline-styled tables, <img src="cid:...">
+    │   └── image/png ...           the key charts, each with a Content-ID
+    └── application/pdf | text/html (attachment, ``email.attach``)   the full report
+
+One message per recipient: nobody sees anyone else's address, a bad address costs only its own
+message, each recipient's message has its own Message-ID (reused if it is ever sent again), and
+per-metric routing can give each recipient their own tiles.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import re
 from dataclasses import dataclass
 from email import policy
 from email.headerregistry import Address
@@ -16,104 +31,168 @@ from pipeline.delivery.body import render_html, render_text, size_text
 from pipeline.delivery.summary import SiteSummary
 from pipeline.exceptions import DeliveryError
 
-SITE_EML = "email.eml"
 MAX_HTML_BYTES = 100_000
+#: RFC 5322 section 2.1.1: lines SHOULD be at most 78 characters; a subject that fits one line
+#: is never folded, so no client shows the folding whitespace as a double space.
+MAX_SUBJECT = 78
+ATTACH = ("pdf", "html", "none")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Envelope:
-    """One message to deliver, with what the ledger needs to know about it."""
+    """One message to one recipient, with what the ledger needs to know about it."""
 
     kind: str  # report | failure
     site_id: str | None
-    recipients: tuple[Address, ...]
+    recipient: Address
     message: EmailMessage
     eml_path: Path
+    signature: str = ""  # what the message reports, for ``send --only-changed``
 
     @property
     def message_id(self) -> str:
         return str(self.message["Message-ID"])
 
-    def key(self, recipient: str, run_id: str) -> tuple[str, str, str]:
-        """Ledger identity: a site's report once per recipient; a failure email once per run."""
-        scope = self.site_id or f"run:{run_id}"
-        return (self.kind, scope, recipient.lower())
+    @property
+    def size(self) -> int:
+        return len(self.message.as_bytes(policy=policy.SMTP))
+
+
+def new_message_id(*, domain: str, idstring: str) -> str:
+    """A fresh globally unique Message-ID (RFC 5322 section 3.6.4)."""
+    return make_msgid(idstring=idstring, domain=domain)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:-–—") + "…"
+
+
+def site_subject(summary: SiteSummary) -> str:
+    """``<site>: <headline>``, at most 78 characters, no date (the message has a Date header)."""
+    headline = summary.headline or (
+        "report ready" if summary.status != "warnings" else "report ready (data warnings)"
+    )
+    return shorten(f"{header_text(summary.site_name)}: {header_text(headline)}", MAX_SUBJECT)
 
 
 def set_headers(
     msg: EmailMessage,
     *,
     sender: Address,
-    recipients: Sequence[Address],
+    recipient: Address,
     subject: str,
-    domain: str,
-    idstring: str,
+    message_id: str,
 ) -> None:
-    msg["Subject"] = header_text(subject, limit=250)
+    msg["Subject"] = shorten(header_text(subject), MAX_SUBJECT)
     msg["From"] = sender
-    msg["To"] = tuple(recipients)
+    msg["To"] = recipient
     msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-    msg["Message-ID"] = make_msgid(idstring=idstring, domain=domain)
+    msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"
     msg["MIME-Version"] = "1.0"
 
 
-def build_site_message(
-    summary: SiteSummary,
-    report: Path,
-    *,
-    sender: Address,
-    recipients: Sequence[Address],
-    max_attachment_mb: float,
-) -> EmailMessage:
-    """The stakeholder email for one site (see the module docstring for its MIME tree).
+def choose_attachment(site_dir: Path, attach: str | None) -> Path | None:
+    """The file to attach: ``email.attach`` (pdf, html, none); unset means the PDF when the run
+    made one, else the HTML report.
 
     Raises
     ------
     DeliveryError
-        The report is larger than ``max_attachment_mb`` or the HTML body over 100 KB.
+        ``attach: pdf`` but the run made no report.pdf (run with ``--pdf``).
     """
-    data = report.read_bytes()
+    pdf, html = site_dir / "report.pdf", site_dir / "report.html"
+    if attach == "none":
+        return None
+    if attach == "pdf" or (attach is None and pdf.is_file()):
+        if not pdf.is_file():
+            raise DeliveryError(
+                f"email.attach is pdf but {pdf} does not exist: run with --pdf "
+                "(or output.pdf: true in kaizen.yaml), or set email.attach to html or none",
+                site_id=site_dir.name,
+            )
+        return pdf
+    if not html.is_file():
+        raise DeliveryError(f"{html} is missing", site_id=site_dir.name)
+    return html
+
+
+def _note(attachment: Path | None, size: int, report_link: str) -> str:
+    if attachment is None:
+        return "" if report_link else "The full report is on the portfolio page of this run."
+    what = "a PDF" if attachment.suffix == ".pdf" else "report.html (open it in any web browser)"
+    return (
+        f"The full report is attached as {what}, {size_text(size)}: every control chart, the "
+        "before/after statistics, data quality and methods."
+    )
+
+
+def eml_name(recipient: Address) -> str:
+    """The dry-run file of one recipient's message: ``email-<address>.eml``."""
+    return "email-" + re.sub(r"[^A-Za-z0-9@._-]", "_", recipient.addr_spec.lower()) + ".eml"
+
+
+def build_site_message(
+    summary: SiteSummary,
+    attachment: Path | None,
+    *,
+    sender: Address,
+    recipient: Address,
+    message_id: str,
+    max_attachment_mb: float,
+    report_link: str = "",
+) -> EmailMessage:
+    """The stakeholder email of one site for one recipient (MIME tree in the module docstring).
+
+    Raises
+    ------
+    DeliveryError
+        The attachment is larger than ``max_attachment_mb`` or the HTML body over 100 KB.
+    """
+    data = attachment.read_bytes() if attachment is not None else b""
     limit = max_attachment_mb * 1_000_000
-    if len(data) > limit:
+    if attachment is not None and len(data) > limit:
         raise DeliveryError(
-            f"report.html is {size_text(len(data))}, above the attachment limit of "
-            f"{max_attachment_mb:g} MB (email.max_attachment_mb); raise the limit in kaizen.yaml "
-            "or share the report from the portfolio page instead",
+            f"{attachment.name} is {size_text(len(data))}, above the attachment limit of "
+            f"{max_attachment_mb:g} MB (email.max_attachment_mb); raise the limit in kaizen.yaml, "
+            "set email.attach: none and email.report_url, or attach the PDF",
             site_id=summary.site_id,
         )
-    note = (
-        f"The full report is attached as report.html ({size_text(len(data))}): every control "
-        "chart, the before/after statistics, data quality and methods. Open it in any web "
-        "browser; it works offline."
-    )
-    body = render_html(summary, attachment_note=note)
+    note = _note(attachment, len(data), report_link)
+    body = render_html(summary, attachment_note=note, report_link=report_link)
     if len(body.encode("utf-8")) > MAX_HTML_BYTES:
         raise DeliveryError(
             f"the email body is {size_text(len(body.encode()))} of HTML, above the 100 KB that "
             "mail clients show unclipped",
             site_id=summary.site_id,
         )
-    headline = summary.headline or (
-        "report ready" if summary.status != "warnings" else "report ready (data warnings)"
-    )
     msg = EmailMessage(policy=policy.SMTP)
     set_headers(
         msg,
         sender=sender,
-        recipients=recipients,
-        subject=f"[Kaizen] {summary.site_name} — {summary.as_of}: {headline}",
-        domain=sender.domain,
-        idstring=f"kaizen.{summary.site_id}",
+        recipient=recipient,
+        subject=site_subject(summary),
+        message_id=message_id,
     )
     msg["X-Kaizen-Site"] = summary.site_id
+    msg["X-Kaizen-As-Of"] = header_text(summary.as_of)
     if summary.run_id:
         msg["X-Kaizen-Run"] = header_text(summary.run_id)
 
     # multipart/related[ multipart/alternative[plain, html], images ] — built by hand because
     # EmailMessage.add_related() nests the other way round (alternative[plain, related[...]]).
     alternative = MIMEPart(policy=policy.SMTP)
-    alternative.set_content(render_text(summary, attachment_note=note), cte="quoted-printable")
+    alternative.set_content(
+        render_text(summary, attachment_note=note, report_link=report_link),
+        cte="quoted-printable",
+    )
     alternative.add_alternative(body, subtype="html", cte="quoted-printable")
     related = MIMEPart(policy=policy.SMTP)
     related.make_related()
@@ -132,7 +211,14 @@ def build_site_message(
         related.attach(image)
     msg.make_mixed()
     msg.attach(related)  # type: ignore[arg-type]  # typeshed wants EmailMessage; any part works
-    msg.add_attachment(
-        data, maintype="text", subtype="html", filename="report.html", params={"charset": "utf-8"}
-    )
+    if attachment is not None and attachment.suffix == ".pdf":
+        msg.add_attachment(data, maintype="application", subtype="pdf", filename="report.pdf")
+    elif attachment is not None:
+        msg.add_attachment(
+            data,
+            maintype="text",
+            subtype="html",
+            filename="report.html",
+            params={"charset": "utf-8"},
+        )
     return msg

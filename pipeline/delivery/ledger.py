@@ -26,6 +26,7 @@ class Ledger:
         self.run_id = run_id
         self.entries: list[dict[str, Any]] = []
         self._sent: set[tuple[str, str, str]] = set()
+        self._last: dict[tuple[str, str, str], dict[str, Any]] = {}
         if path.is_file():
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
@@ -39,12 +40,21 @@ class Ledger:
             self._remember(e)
 
     def _remember(self, e: Mapping[str, Any]) -> None:
+        key = entry_key(e)
+        self._last[key] = dict(e)
         if e.get("outcome") == "sent":
-            key = (str(e.get("kind")), str(e.get("scope")), str(e.get("recipient", "")).lower())
             self._sent.add(key)
 
     def is_sent(self, key: tuple[str, str, str]) -> bool:
         return key in self._sent
+
+    def message_id(self, key: tuple[str, str, str]) -> str | None:
+        """The Message-ID of an earlier attempt that may have arrived (unknown outcome, or
+        interrupted while sending), so a retry lets the receiving system drop a duplicate."""
+        last = self._last.get(key)
+        if last and last.get("outcome") in ("unknown", "sending") and last.get("message_id"):
+            return str(last["message_id"])
+        return None
 
     def record(self, entry: dict[str, Any]) -> None:
         self.entries.append(entry)
@@ -63,6 +73,36 @@ class Ledger:
             (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode(),
             durable=True,
         )
+
+
+def entry_key(e: Mapping[str, Any]) -> tuple[str, str, str]:
+    """Ledger identity: a site's report once per recipient; a failure email once per run."""
+    return (str(e.get("kind")), str(e.get("scope")), str(e.get("recipient", "")).lower())
+
+
+def last_signatures(output: Path, *, site_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Per recipient (lower-case address), ``(as_of, signature)`` of the last report of
+    ``site_id`` that was sent to them, over every run's ledger in ``output``."""
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for path in sorted(output.glob(f"*/{LEDGER}")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        as_of = str(data.get("as_of") or path.parent.name) if isinstance(data, dict) else ""
+        entries = data.get("entries", []) if isinstance(data, dict) else []
+        for e in entries:
+            if (
+                isinstance(e, dict)
+                and e.get("kind") == "report"
+                and e.get("site_id") == site_id
+                and e.get("outcome") == "sent"
+                and isinstance(e.get("signature"), dict)
+            ):
+                who = str(e.get("recipient", "")).lower()
+                if who not in found or (as_of, str(e.get("time"))) >= (found[who][0], ""):
+                    found[who] = (as_of, e["signature"])
+    return found
 
 
 def now() -> str:

@@ -1,82 +1,95 @@
-"""Send a run: email each site's report to its stakeholders: build MIME messages, deliver over SMTP, keep a ledger.
+"""Send a run: email each site's report to its stakeholders and record every message.
 
-One message per site with a report in the run, to the site's stakeholders::
-
-    multipart/mixed
-    ├── multipart/related
-    │   ├── multipart/alternative
-    │   │   ├── text/plain          summary in plain words
-    │   │   └── text/html           inline-styled tables, <img src="cid:...">
-    │   └── image/png ...           the key charts, each with a Content-ID
-    └── text/html (attachment)      the full report.html
-
-Sites that failed get no stakeholder email; one failure email lists them for the project's error
-recipients. Every message sent (or refused) is recorded in ``OUT/<as_of>/send-ledger.json``, written
-atomically after each message, so a rerun sends only what was not sent yet.
+One message per recipient (see :mod:`pipeline.delivery.compose` for why), to the site's
+stakeholders (or, routed per metric, with only their metrics). Sites that failed get no
+stakeholder email; one failure email lists them for the project's error recipients. Every
+message sent (or refused) is recorded in ``OUT/<as_of>/send-ledger.json``, written atomically
+after each message, so a rerun sends only what was not sent yet, and ``--only-changed`` knows
+what each recipient was last told.
 
 SMTP settings come from ``kaizen.yaml`` (``email.smtp``) and are overridden by the environment:
 ``KAIZEN_SMTP_HOST``, ``KAIZEN_SMTP_PORT``, ``KAIZEN_SMTP_SECURITY`` (none, starttls, ssl),
-``KAIZEN_SMTP_USERNAME``, ``KAIZEN_SMTP_PASSWORD`` (only ever from the environment),
-``KAIZEN_SMTP_FROM``, ``KAIZEN_SMTP_TIMEOUT`` (seconds), ``KAIZEN_SMTP_CA_FILE`` (a PEM bundle of
-certificate authorities to trust, e.g. a company CA), ``KAIZEN_SMTP_RETRIES`` (default 3) and
+``KAIZEN_SMTP_AUTH`` (password, xoauth2), ``KAIZEN_SMTP_USERNAME``, ``KAIZEN_SMTP_PASSWORD`` and
+``KAIZEN_SMTP_TOKEN`` (secrets only ever from the environment), ``KAIZEN_SMTP_FROM``,
+``KAIZEN_SMTP_TIMEOUT`` (seconds), ``KAIZEN_SMTP_CA_FILE`` (a PEM bundle of certificate
+authorities to trust, e.g. a company CA), ``KAIZEN_SMTP_RETRIES`` (default 3) and
 ``KAIZEN_SMTP_BACKOFF`` (first wait in seconds, doubled on each retry; default 2).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email import policy
 from email.headerregistry import Address
 from pathlib import Path
+from typing import Any
 
 from pipeline.data.config import Project
 from pipeline.delivery.addresses import header_text, parse_address, resolve_sender
-from pipeline.delivery.compose import Envelope, build_site_message
+from pipeline.delivery.body import size_text
+from pipeline.delivery.changes import report_signature, what_changed
+from pipeline.delivery.compose import (
+    Envelope,
+    build_site_message,
+    choose_attachment,
+    eml_name,
+    new_message_id,
+)
 from pipeline.delivery.failures import FAILURES_EML, build_failure_message
-from pipeline.delivery.ledger import LEDGER, Ledger, lock_run, now
-from pipeline.delivery.smtp import RecipientOutcome, SmtpClient, SmtpConfig, deliver
+from pipeline.delivery.ledger import LEDGER, Ledger, entry_key, last_signatures, lock_run, now
+from pipeline.delivery.settings import load_delivery_settings
+from pipeline.delivery.smtp import SmtpClient, SmtpConfig, deliver
 from pipeline.delivery.summary import SiteSummary, display_text, find_run, read_results
 from pipeline.exceptions import ConfigError, DeliveryError
 from pipeline.files import atomic_write_bytes
 
-SITE_EML = "email.eml"
+#: Outcomes that make ``send`` exit 1: something that should have gone did not (or may not have).
+FAILED = ("failed", "unknown", "stale")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageOutcome:
-    """What happened to one message: per-recipient results, or why it was not sent."""
+    """What happened to one message (one site, one recipient), or why it was not sent.
+
+    ``outcome``: sent, failed, unknown (the server may have it; see
+    :class:`~pipeline.delivery.smtp.RecipientOutcome`), already_sent, unchanged (``--only-changed``
+    and nothing worth a message), dry_run, skipped (no or bad address), stale (refused).
+    """
 
     kind: str  # report | failure
     site_id: str | None
-    outcome: str  # sent | partial | failed | already_sent | dry_run | skipped
+    outcome: str
+    recipient: str = ""
     message_id: str = ""
-    recipients: tuple[RecipientOutcome, ...] = ()
+    reply: str = ""
+    attempts: int = 0
+    size: int = 0
     error: str | None = None
     eml: Path | None = None
 
     @property
     def is_failed(self) -> bool:
-        return self.outcome in ("failed", "partial")
+        return self.outcome in FAILED
 
     def describe(self) -> str:
         what = f"site {self.site_id}" if self.site_id else "failure email"
+        if self.recipient:
+            what += f" to {self.recipient}"
+        size = f" ({size_text(self.size)})" if self.size else ""
         if self.error:
             return f"{what}: {self.outcome}: {self.error}"
         if self.outcome == "dry_run":
-            return f"{what}: written to {self.eml}"
+            return f"{what}: written to {self.eml}{size}"
         if self.outcome == "already_sent":
             return f"{what}: already sent (use --force to send again)"
-        lines = [f"{what}: {self.outcome}"]
-        lines += [
-            f"  {r.recipient}: {r.outcome} ({r.reply}; {r.attempts} attempt"
-            f"{'s' if r.attempts != 1 else ''})"
-            for r in self.recipients
-        ]
-        return "\n".join(lines)
+        plural = "s" if self.attempts != 1 else ""
+        return f"{what}: {self.outcome}{size}: {self.reply}; {self.attempts} attempt{plural}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +115,10 @@ class SendResult:
     def exit_code(self) -> int:
         return 0 if self.success else 1
 
+    @property
+    def sent(self) -> tuple[MessageOutcome, ...]:
+        return tuple(m for m in self.messages if m.outcome == "sent")
+
     def raise_for_failures(self) -> SendResult:
         if self.failed:
             first = self.failed[0]
@@ -113,7 +130,48 @@ class SendResult:
         for m in self.messages:
             counts[m.outcome] = counts.get(m.outcome, 0) + 1
         parts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
-        return f"{self.as_of}: {len(self.messages)} message(s): {parts or 'nothing to send'}"
+        total = sum(m.size for m in self.messages if m.outcome in ("sent", "dry_run"))
+        size = f" ({size_text(total)} in all)" if total else ""
+        return f"{self.as_of}: {len(self.messages)} message(s): {parts or 'nothing to send'}{size}"
+
+
+def _message_id(
+    ledger: Ledger, key: tuple[str, str, str], *, run_id: str, domain: str, force: bool
+) -> str:
+    """The Message-ID of one message: an earlier attempt's when it may have arrived; else one
+    derived from the run, the message and the recipient, so a retry after a crash carries the
+    same id; a fresh one for ``--force`` (a deliberate second copy)."""
+    earlier = ledger.message_id(key)
+    if earlier:
+        return earlier
+    # short, so the header is never folded
+    if force or not run_id:
+        return new_message_id(domain=domain, idstring="kaizen")
+    digest = hashlib.sha256("\0".join((run_id, *key)).encode()).hexdigest()[:24]
+    return f"<kaizen.{digest}@{domain}>"
+
+
+def _recipients(
+    raw: Iterable[tuple[str, tuple[str, ...]]], *, where: str, warnings: list[str]
+) -> list[tuple[Address, tuple[str, ...]]]:
+    """Checked, de-duplicated recipients; a bad address is a warning and is skipped."""
+    seen: dict[str, tuple[Address, tuple[str, ...]]] = {}
+    for text, metrics in raw:
+        try:
+            address = parse_address(text, where=where)
+        except ConfigError as exc:
+            warnings.append(f"{exc.message}; that address is skipped")
+            continue
+        seen.setdefault(address.addr_spec.lower(), (address, metrics))
+    return list(seen.values())
+
+
+def _is_stale(site_dir: Path) -> bool:
+    try:
+        validation = json.loads((site_dir / "validation.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(validation, dict) and validation.get("stale") is True
 
 
 def send_run(
@@ -124,6 +182,8 @@ def send_run(
     dry_run: bool = False,
     force: bool = False,
     to: Sequence[str] | None = None,
+    only_changed: bool = False,
+    allow_stale: bool = False,
     env: Mapping[str, str] | None = None,
     on_message: Callable[[MessageOutcome], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -142,21 +202,29 @@ def send_run(
         Send again what the ledger says was sent.
     to
         Send everything to these addresses instead of the configured ones (a test send).
+    only_changed
+        Mail a recipient only when a verdict, icon or goal status changed since the last report
+        sent to them, or a new concern signal appeared (see :mod:`pipeline.delivery.changes`).
+    allow_stale
+        Send reports whose validation says their data is stale (refused otherwise).
 
     Raises
     ------
     ConfigError
-        No such run, unknown site, invalid address, no SMTP host/sender (usage errors, exit 2).
+        No such run, unknown site, invalid ``--to``, no SMTP host/sender (usage errors, exit 2).
     LockHeld
         Another ``send`` is running for the same run.
     """
     env = os.environ if env is None else env
     run = find_run(project.output, as_of)
-    smtp = SmtpConfig.from_settings(project.email.smtp, env)
+    extra = load_delivery_settings(project)
+    smtp = SmtpConfig.from_settings(
+        project.email.smtp, env, auth=extra.auth, token_command=extra.token_command
+    )
     if not dry_run:
         smtp.check()
     sender = resolve_sender(project.email, env)
-    override = tuple(parse_address(a, where="--to") for a in to or ())
+    override = [(parse_address(a, where="--to"), ()) for a in to or ()]
 
     in_run = {str(s.get("site_id")): s for s in run.sites}
     if site_ids:
@@ -171,153 +239,201 @@ def send_run(
     else:
         wanted = list(in_run)
     configured = {s.id: s for s in project.sites}
-
-    recipients_of: dict[str, tuple[Address, ...]] = {}
-    for sid in wanted:
-        site = configured.get(sid)
-        raw = site.stakeholders if site else ()
-        recipients_of[sid] = override or _unique(
-            parse_address(a, where=f"sites[{sid}].stakeholders") for a in raw
-        )
-    error_recipients = override or _unique(
-        parse_address(a, where="email.error_recipients") for a in project.email.error_recipients
-    )
-
-    envelopes: list[Envelope] = []
-    outcomes: list[MessageOutcome] = []
-    failures: list[tuple[str, str, str]] = []
     warnings: list[str] = []
-    for sid in wanted:
-        entry = in_run[sid]
-        site = configured.get(sid)
-        name = header_text(site.name if site else sid)
-        if entry.get("status") == "failed":
-            failures.append(
-                (sid, name, display_text(entry.get("error")) or "failed (no reason given)")
-            )
-            continue
-        if not recipients_of[sid]:
-            warnings.append(f"site {sid}: no stakeholders configured; no email")
-            outcomes.append(
-                MessageOutcome(
-                    kind="report",
-                    site_id=sid,
-                    outcome="skipped",
-                    error="no stakeholders configured in kaizen.yaml",
-                )
-            )
-            continue
-        site_dir = run.path / sid
-        try:
-            results = read_results(site_dir, sid)
-            report = site_dir / "report.html"
-            if not report.is_file():
-                raise DeliveryError(f"{report} is missing", site_id=sid)
-            summary = SiteSummary.from_results(
-                results,
-                site_dir=site_dir,
-                site_id=sid,
-                site_name=name,
-                project=project.name,
-                as_of=run.as_of,
-                domain=sender.domain,
-            )
-            for rel in summary.skipped_charts:
-                warnings.append(
-                    f"site {sid}: key chart {rel!r} is missing or not a PNG inside "
-                    "the site folder; left out"
-                )
-            message = build_site_message(
-                summary,
-                report,
-                sender=sender,
-                recipients=recipients_of[sid],
-                max_attachment_mb=project.email.max_attachment_mb,
-            )
-        except DeliveryError as exc:
-            outcomes.append(
-                MessageOutcome(kind="report", site_id=sid, outcome="failed", error=exc.message)
-            )
-            continue
-        envelopes.append(
-            Envelope(
-                kind="report",
-                site_id=sid,
-                recipients=recipients_of[sid],
-                message=message,
-                eml_path=site_dir / SITE_EML,
-            )
-        )
-    if failures:
-        if error_recipients:
-            message = build_failure_message(
-                project.name,
-                run.as_of,
-                failures,
-                sender=sender,
-                recipients=error_recipients,
-                run_id=run.run_id,
-            )
-            envelopes.append(
-                Envelope(
-                    kind="failure",
-                    site_id=None,
-                    recipients=error_recipients,
-                    message=message,
-                    eml_path=run.path / FAILURES_EML,
-                )
-            )
-        else:
-            warnings.append(
-                f"{len(failures)} site(s) failed but email.error_recipients is empty; "
-                "no failure email"
-            )
-    for o in outcomes:
+    outcomes: list[MessageOutcome] = []
+
+    def report(outcome: MessageOutcome) -> None:
+        outcomes.append(outcome)
         if on_message:
-            on_message(o)
+            on_message(outcome)
 
     ledger_path = run.path / LEDGER
-    with lock_run(run.path):
+    with lock_run(run.path), SmtpClient(smtp) as client:
         ledger = Ledger(ledger_path, as_of=run.as_of, run_id=run.run_id)
-        if not dry_run:  # messages that could not even be built are part of the audit trail
-            for o in outcomes:
-                if o.outcome != "failed" or o.site_id is None:
-                    continue
-                for a in recipients_of[o.site_id]:
-                    ledger.record(
-                        {
-                            "kind": o.kind,
-                            "scope": o.site_id,
-                            "site_id": o.site_id,
-                            "recipient": a.addr_spec,
-                            "time": now(),
-                            "message_id": None,
-                            "outcome": "failed",
-                            "smtp_reply": None,
-                            "error": o.error,
-                            "attempts": 0,
-                            "run_id": run.run_id,
-                        }
-                    )
-        client = SmtpClient(smtp)
-        try:
-            for env_ in envelopes:
-                outcome = _send_one(
-                    env_,
+
+        def send(envelope: Envelope, signature: dict[str, Any] | None = None) -> None:
+            report(
+                _send_one(
+                    envelope,
                     ledger,
                     client,
                     smtp,
                     sender=sender,
                     run_id=run.run_id,
                     dry_run=dry_run,
-                    force=force,
+                    signature=signature,
                     sleep=sleep,
                 )
-                outcomes.append(outcome)
-                if on_message:
-                    on_message(outcome)
-        finally:
-            client.close()
+            )
+
+        failures: list[tuple[str, str, str]] = []
+        for sid in wanted:
+            entry = in_run[sid]
+            site = configured.get(sid)
+            name = header_text(site.name if site else sid)
+            if entry.get("status") == "failed":
+                failures.append(
+                    (sid, name, display_text(entry.get("error")) or "failed (no reason given)")
+                )
+                continue
+            routed = extra.stakeholders.get(sid)
+            raw = (
+                [(s.address, s.metrics) for s in routed]
+                if routed is not None
+                else [(a, ()) for a in (site.stakeholders if site else ())]
+            )
+            recipients = override or _recipients(
+                raw, where=f"sites[{sid}].stakeholders", warnings=warnings
+            )
+            if not recipients:
+                warnings.append(f"site {sid}: no valid stakeholder address configured; no email")
+                report(
+                    MessageOutcome(
+                        kind="report",
+                        site_id=sid,
+                        outcome="skipped",
+                        error="no valid stakeholder address in kaizen.yaml",
+                    )
+                )
+                continue
+            site_dir = run.path / sid
+            if _is_stale(site_dir) and not allow_stale:
+                report(
+                    MessageOutcome(
+                        kind="report",
+                        site_id=sid,
+                        outcome="stale",
+                        error="its data is stale (no data in the last periods before as_of, "
+                        "see validation.json); not sent: pass --allow-stale to send it anyway",
+                    )
+                )
+                continue
+            try:
+                results = read_results(site_dir, sid)
+                attachment = choose_attachment(site_dir, extra.attach)
+                summary = SiteSummary.from_results(
+                    results,
+                    site_dir=site_dir,
+                    site_id=sid,
+                    site_name=name,
+                    project=project.name,
+                    as_of=run.as_of,
+                    domain=sender.domain,
+                )
+            except DeliveryError as exc:
+                for address, _ in recipients:
+                    report(
+                        _refused(ledger, "report", sid, address, exc.message, dry_run, run.run_id)
+                    )
+                continue
+            for rel in summary.skipped_charts:
+                warnings.append(
+                    f"site {sid}: key chart {rel!r} is missing or not a PNG inside "
+                    "the site folder; left out"
+                )
+            previous = last_signatures(project.output, site_id=sid) if only_changed else {}
+            link = extra.report_link(as_of=run.as_of, site_id=sid)
+            for address, metrics in recipients:
+                key = ("report", sid, address.addr_spec.lower())
+                if not force and ledger.is_sent(key):
+                    report(
+                        MessageOutcome(
+                            kind="report",
+                            site_id=sid,
+                            outcome="already_sent",
+                            recipient=address.addr_spec,
+                        )
+                    )
+                    continue
+                signature = report_signature(results, metrics)
+                if only_changed and not force:
+                    before = previous.get(address.addr_spec.lower())
+                    if not what_changed(before[1] if before else None, signature):
+                        report(
+                            MessageOutcome(
+                                kind="report",
+                                site_id=sid,
+                                outcome="unchanged",
+                                recipient=address.addr_spec,
+                                reply=f"nothing changed since the report of {before[0]}"
+                                if before
+                                else "",
+                            )
+                        )
+                        continue
+                try:
+                    message = build_site_message(
+                        summary.for_metrics(metrics),
+                        attachment,
+                        sender=sender,
+                        recipient=address,
+                        message_id=_message_id(
+                            ledger, key, run_id=run.run_id, domain=sender.domain, force=force
+                        ),
+                        max_attachment_mb=project.email.max_attachment_mb,
+                        report_link=link,
+                    )
+                except DeliveryError as exc:
+                    report(
+                        _refused(ledger, "report", sid, address, exc.message, dry_run, run.run_id)
+                    )
+                    continue
+                send(
+                    Envelope(
+                        kind="report",
+                        site_id=sid,
+                        recipient=address,
+                        message=message,
+                        eml_path=site_dir / eml_name(address),
+                    ),
+                    signature,
+                )
+
+        if failures:
+            error_recipients = override or _recipients(
+                ((a, ()) for a in project.email.error_recipients),
+                where="email.error_recipients",
+                warnings=warnings,
+            )
+            if not error_recipients:
+                warnings.append(
+                    f"{len(failures)} site(s) failed but email.error_recipients is empty; "
+                    "no failure email"
+                )
+            scope = f"run:{run.run_id}"
+            for i, (address, _) in enumerate(error_recipients):
+                key = ("failure", scope, address.addr_spec.lower())
+                if not force and ledger.is_sent(key):
+                    report(
+                        MessageOutcome(
+                            kind="failure",
+                            site_id=None,
+                            outcome="already_sent",
+                            recipient=address.addr_spec,
+                        )
+                    )
+                    continue
+                message = build_failure_message(
+                    project.name,
+                    run.as_of,
+                    failures,
+                    sender=sender,
+                    recipient=address,
+                    run_id=run.run_id,
+                    message_id=_message_id(
+                        ledger, key, run_id=run.run_id, domain=sender.domain, force=force
+                    ),
+                )
+                name = FAILURES_EML if i == 0 else f"failures-{eml_name(address)[6:]}"
+                send(
+                    Envelope(
+                        kind="failure",
+                        site_id=None,
+                        recipient=address,
+                        message=message,
+                        eml_path=run.path / name,
+                    )
+                )
     return SendResult(
         run=run.path,
         as_of=run.as_of,
@@ -328,11 +444,36 @@ def send_run(
     )
 
 
-def _unique(addresses: Iterator[Address] | Sequence[Address]) -> tuple[Address, ...]:
-    seen: dict[str, Address] = {}
-    for a in addresses:
-        seen.setdefault(a.addr_spec.lower(), a)
-    return tuple(seen.values())
+def _refused(
+    ledger: Ledger,
+    kind: str,
+    site_id: str,
+    address: Address,
+    error: str,
+    dry_run: bool,
+    run_id: str,
+) -> MessageOutcome:
+    """A message that could not even be built: part of the audit trail too."""
+    if not dry_run:
+        ledger.record(
+            {
+                "kind": kind,
+                "scope": site_id,
+                "site_id": site_id,
+                "recipient": address.addr_spec,
+                "time": now(),
+                "message_id": None,
+                "outcome": "failed",
+                "smtp_reply": None,
+                "error": error,
+                "attempts": 0,
+                "size": 0,
+                "run_id": run_id,
+            }
+        )
+    return MessageOutcome(
+        kind=kind, site_id=site_id, outcome="failed", recipient=address.addr_spec, error=error
+    )
 
 
 def _send_one(
@@ -344,75 +485,63 @@ def _send_one(
     sender: Address,
     run_id: str,
     dry_run: bool,
-    force: bool,
+    signature: dict[str, Any] | None,
     sleep: Callable[[float], None],
 ) -> MessageOutcome:
-    pending = [
-        a.addr_spec
-        for a in envelope.recipients
-        if force or not ledger.is_sent(envelope.key(a.addr_spec, run_id))
-    ]
-    if not pending:
-        return MessageOutcome(
-            kind=envelope.kind,
-            site_id=envelope.site_id,
-            outcome="already_sent",
-            message_id=envelope.message_id,
-        )
     data = envelope.message.as_bytes(policy=policy.SMTP)
+    recipient = envelope.recipient.addr_spec
     if dry_run:
         atomic_write_bytes(envelope.eml_path, data)
         return MessageOutcome(
             kind=envelope.kind,
             site_id=envelope.site_id,
             outcome="dry_run",
+            recipient=recipient,
             message_id=envelope.message_id,
+            size=len(data),
             eml=envelope.eml_path,
         )
-    results = deliver(
+    result = deliver(
         client,
         sender.addr_spec,
-        pending,
+        recipient,
         data,
         retries=smtp.retries,
         backoff=smtp.backoff,
         sleep=sleep,
     )
-    redact = _redactor(smtp)
-    for r in results:
-        ledger.record(
-            {
-                "kind": envelope.kind,
-                "scope": envelope.key(r.recipient, run_id)[1],
-                "site_id": envelope.site_id,
-                "recipient": r.recipient,
-                "time": now(),
-                "message_id": envelope.message_id,
-                "outcome": r.outcome,
-                "smtp_reply": redact(r.reply),
-                "attempts": r.attempts,
-                "run_id": run_id,
-            }
-        )
-    results = [
-        RecipientOutcome(
-            recipient=r.recipient, outcome=r.outcome, reply=redact(r.reply), attempts=r.attempts
-        )
-        for r in results
-    ]
-    sent = sum(r.outcome == "sent" for r in results)
-    outcome = "sent" if sent == len(results) else "failed" if sent == 0 else "partial"
+    reply = _redactor(smtp)(result.reply)
+    entry: dict[str, Any] = {
+        "kind": envelope.kind,
+        "scope": envelope.site_id or f"run:{run_id}",
+        "site_id": envelope.site_id,
+        "recipient": recipient,
+        "time": now(),
+        "message_id": envelope.message_id,
+        "outcome": result.outcome,
+        "smtp_reply": reply,
+        "attempts": result.attempts,
+        "size": len(data),
+        "run_id": run_id,
+    }
+    if signature is not None and result.outcome == "sent":
+        entry["signature"] = signature
+    assert entry_key(entry) == (envelope.kind, entry["scope"], recipient.lower())
+    ledger.record(entry)
     return MessageOutcome(
         kind=envelope.kind,
         site_id=envelope.site_id,
-        outcome=outcome,
+        outcome=result.outcome,
+        recipient=recipient,
         message_id=envelope.message_id,
-        recipients=tuple(results),
+        reply=reply,
+        attempts=result.attempts,
+        size=len(data),
     )
 
 
 def _redactor(smtp: SmtpConfig) -> Callable[[str], str]:
-    """Belt and braces: no server reply or error text we keep may carry the password."""
+    """Belt and braces: no server reply or error text we keep may carry a secret."""
     secrets: list[str] = []
     if smtp.password:
         secrets.append(smtp.password)
@@ -420,6 +549,8 @@ def _redactor(smtp: SmtpConfig) -> Callable[[str], str]:
         pw = smtp.password.encode()
         secrets.append(base64.b64encode(b"\0" + user + b"\0" + pw).decode())
         secrets.append(base64.b64encode(pw).decode())
+    if smtp.token:
+        secrets.append(smtp.token)
 
     def redact(text: str) -> str:
         for s in secrets:
@@ -427,3 +558,6 @@ def _redactor(smtp: SmtpConfig) -> Callable[[str], str]:
         return text
 
     return redact
+
+
+__all__ = ["MessageOutcome", "SendResult", "send_run"]

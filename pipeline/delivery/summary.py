@@ -6,7 +6,7 @@ import json
 import re
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,7 @@ def read_results(site_dir: Path, site_id: str) -> dict[str, Any]:
 class Tile:
     """One summary tile, as plain display strings."""
 
+    metric_id: str = ""
     name: str
     latest: str
     change: str = ""
@@ -145,6 +146,18 @@ class SiteSummary:
     charts: tuple[Chart, ...] = ()
     skipped_charts: tuple[str, ...] = ()
 
+    def for_metrics(self, metrics: Sequence[str]) -> SiteSummary:
+        """The summary a stakeholder routed to ``metrics`` gets: only their tiles and charts
+        (the headline and findings are the site's, so every reader sees the same story)."""
+        if not metrics:
+            return self
+        wanted = set(metrics)
+        return replace(
+            self,
+            tiles=tuple(t for t in self.tiles if t.metric_id in wanted),
+            charts=tuple(c for c in self.charts if c.metric_id in wanted),
+        )
+
     @classmethod
     def from_results(
         cls,
@@ -164,6 +177,7 @@ class SiteSummary:
         if not tiles:
             tiles = [
                 Tile(
+                    metric_id=display_text(m.get("metric_id")),
                     name=display_text(m.get("name") or m.get("metric_id")) or "metric",
                     latest=fmt_number(m.get("latest"), unit=display_text(m.get("unit"))),
                 )
@@ -203,6 +217,7 @@ def _tile(t: Mapping[str, Any]) -> Tile:
     if not latest:
         latest = fmt_number(t.get("latest"), unit=display_text(t.get("unit")))
     return Tile(
+        metric_id=display_text(t.get("metric_id")),
         name=display_text(t.get("name") or t.get("metric_id")) or "metric",
         latest=latest,
         change=display_text(t.get("change_text")),
