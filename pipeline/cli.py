@@ -345,7 +345,13 @@ def demo_command(directory, output, as_of, jobs, quiet) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True
 )
-def impact_command(csv_path, value_col, time_col, change_at, transition_start, n_col, kind, better, alpha, fmt) -> None:  # fmt: skip
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="Exact rank test and Hodges-Lehmann interval, as R's wilcox.test(after, before, "
+    "exact=TRUE, conf.int=TRUE); values must have no ties.",
+)
+def impact_command(csv_path, value_col, time_col, change_at, transition_start, n_col, kind, better, alpha, fmt, exact) -> None:  # fmt: skip
     """Before/after impact of one change on one metric, from a CSV with one row per period.
 
     Prints JSON with before, after, difference (after - before, Welch), percent_change, hedges_g,
@@ -358,6 +364,9 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
       kaizen-reports impact cycle_time.csv --time week --value days --change-at 2026-03-02
       kaizen-reports impact defects.csv --time week --value defective --n inspected \\
           --change-at 2026-03-02 --transition-start 2026-02-09 --type proportion --format csv
+      kaizen-reports impact cycle_time.csv --time week --value days --change-at 2026-03-02 --exact
+    --exact: mann_whitney holds the exact two-sided p-value and the exact interval instead
+    (small samples without ties: R's default there).
     """
     import json
 
@@ -423,7 +432,7 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
                 return
             frame[col] = num
     try:
-        result = estimate_impact(frame, change_at=change_at, transition_start=transition_start, kind=kind, alpha=alpha, better=better)  # fmt: skip
+        result = estimate_impact(frame, change_at=change_at, transition_start=transition_start, kind=kind, alpha=alpha, better=better, exact=exact)  # fmt: skip
     except StatisticsError as exc:
         if exc.column in ("time", "value", "n") and exc.column is not None:
             exc.column = {"time": time_col, "value": value_col, "n": n_col}[exc.column]
@@ -590,12 +599,17 @@ def _read_chart_csv(
         for k, start in enumerate(phase_at, start=2):
             if times is None:
                 try:
-                    pos = int(start)
+                    row = int(start)
                 except ValueError:
                     raise InputError(
-                        f"--phase-at {start!r}: without --time give a 0-based row number"
+                        f"--phase-at {start!r}: without --time give a data row number "
+                        "(1 = the first row after the header)"
                     ) from None
-                hit = np.arange(len(df)) >= pos
+                if not 1 <= row <= len(df):
+                    raise InputError(
+                        f"--phase-at {row}: the file has data rows 1 to {len(df)}"
+                    ) from None
+                hit = np.arange(len(df)) >= row - 1
             elif is_date:
                 try:
                     at = pd.Timestamp(start)
@@ -637,9 +651,13 @@ def _read_chart_csv(
             "u",
             "p_prime",
             "u_prime",
+            "g",
+            "t",
+            "ewma",
+            "cusum",
         ]
     ),
-    help="Chart type.",
+    help="Chart type (g, t: rare events as qicharts2; ewma, cusum: small shifts as qcc).",
 )
 @click.option(
     "--value",
@@ -664,7 +682,66 @@ def _read_chart_csv(
     "--phase-at",
     multiple=True,
     metavar="VALUE",
-    help="First time value of a new phase (repeatable; a row number without --time).",
+    help="First time value of a new phase (repeatable); without --time the 1-based number of "
+    "its data row (1 = the first row after the header).",
+)
+@click.option(
+    "--exclude",
+    "exclude_rows",
+    multiple=True,
+    type=click.IntRange(min=1),
+    metavar="ROW",
+    help="Leave data row ROW (1-based, as --phase-at) out of the centre, sigma and runs "
+    "analysis; it is still drawn and judged against the limits (repeatable).",
+)
+@click.option(
+    "--sigma-method",
+    type=click.Choice(["MR", "SD", "UWAVE-R", "UWAVE-SD"], case_sensitive=False),
+    help="Sigma estimator: MR or SD (individuals), UWAVE-R or UWAVE-SD (subgroups); "
+    "default as qcc (MR, UWAVE-R; UWAVE-SD for xbar_s and s).",
+)
+@click.option(
+    "--run-length",
+    type=click.IntRange(min=2),
+    metavar="N",
+    help="N points in a row on one side for Western Electric 4 and NHS (default 8 and 7).",
+)
+@click.option(
+    "--trend-length",
+    type=click.IntRange(min=2),
+    metavar="N",
+    help="N points in a row increasing or decreasing for NHS and Nelson 3 (default 7 and 6).",
+)
+@click.option(
+    "--lambda",
+    "lam",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.2,
+    show_default=True,
+    help="EWMA weight of the newest point.",
+)
+@click.option(
+    "--nsigmas",
+    type=click.FloatRange(0, min_open=True),
+    default=3.0,
+    show_default=True,
+    help="EWMA limits in sigmas of the EWMA statistic.",
+)
+@click.option(
+    "--k",
+    "cusum_k",
+    type=click.FloatRange(0),
+    default=0.5,
+    show_default=True,
+    help="CUSUM reference value: half the shift to detect, in sigmas.",
+)
+@click.option(
+    "--h",
+    "cusum_h",
+    type=click.FloatRange(0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="CUSUM decision interval, in sigmas.",
 )
 @click.option("--freeze-baseline", is_flag=True, help="Judge every phase against phase 1's limits.")
 @click.option(
@@ -698,6 +775,14 @@ def chart_command(
     time_col,
     phase_col,
     phase_at,
+    exclude_rows,
+    sigma_method,
+    run_length,
+    trend_length,
+    lam,
+    nsigmas,
+    cusum_k,
+    cusum_h,
     freeze_baseline,
     rules,
     screen_mr,
@@ -710,10 +795,17 @@ def chart_command(
     \b
     Example:
       kaizen-reports chart lead_time.csv --chart xmr --value hours --time week \\
-          --phase-at 2024-06-03 --rules all --better lower
+          --phase-at 2024-06-03 --rules all --better lower --exclude 7
       kaizen-reports chart defects.csv --chart p --value defective --n inspected \\
           --time day --format png --out defects.png
-    Empty fields are missing values. JSON keys: chart, sigma_method, phases, points, run_stats.
+      kaizen-reports chart incidents.csv --chart g --value days_between --time date
+      kaizen-reports chart rings.csv --chart ewma --value diameter --subgroup sample --lambda 0.2
+      kaizen-reports chart lead_time.csv --chart cusum --value hours --k 0.5 --h 5
+    Empty fields are missing values. JSON keys: chart, sigma_method, phases, points, run_stats;
+    ewma: chart, sigma_method, lambda, nsigmas, centre, sigma, points (with statistic);
+    cusum: chart, sigma_method, k, h, centre, sigma, points (with cusum_upper, cusum_lower).
+    g and t charts judge we1 and the Anhøj rules by default (qicharts2); for t the value is
+    the time since the previous event (leave the first event's field empty).
     Exit codes: 0 ok, 2 bad input.
     """
     import json
@@ -727,6 +819,29 @@ def chart_command(
     if fmt == "png" and not out:
         fail_usage("--format png needs --out FILE")
         return
+    small_shift = chart_type in ("ewma", "cusum")
+    if small_shift:
+        given = [
+            name
+            for name, v in (
+                ("--phase-col", phase_col),
+                ("--phase-at", phase_at),
+                ("--freeze-baseline", freeze_baseline),
+                ("--rules", rules),
+                ("--run-length", run_length),
+                ("--trend-length", trend_length),
+                ("--n", n_col),
+            )
+            if v
+        ]
+        if given:
+            fail_usage(
+                f"--chart {chart_type} has one phase and no run rules: drop {', '.join(given)}"
+            )
+            return
+        if fmt == "png":
+            fail_usage(f"--format png is not available for --chart {chart_type}; use json or csv")
+            return
     rule_sets = tuple(r.strip() for r in rules.split(",") if r.strip()) if rules else None
     try:
         args = _read_chart_csv(
@@ -738,14 +853,40 @@ def chart_command(
             phase_col=phase_col,
             phase_at=phase_at,
         )
-        result = control_chart(
-            **args,
-            chart=chart_type,
-            freeze_baseline=freeze_baseline,
-            rules=rule_sets,
-            screen_mr=screen_mr,
-            better=better,
-        )
+        nrows = len(args["values"])
+        bad = [r for r in exclude_rows if r > nrows]
+        if bad:
+            raise InputError(f"--exclude {bad[0]}: the file has data rows 1 to {nrows}")
+        exclude = [r - 1 for r in exclude_rows] if exclude_rows else None
+        result: Any
+        if small_shift:
+            from pipeline.stats.smallshift import cusum_chart, ewma_chart
+
+            common = {
+                "values": args["values"],
+                "subgroups": args.get("subgroups"),
+                "times": args.get("times"),
+                "sigma_method": sigma_method,
+                "exclude": exclude,
+                "better": better,
+            }
+            if chart_type == "ewma":
+                result = ewma_chart(**common, lam=lam, nsigmas=nsigmas)
+            else:
+                result = cusum_chart(**common, k=cusum_k, h=cusum_h)
+        else:
+            result = control_chart(
+                **args,
+                chart=chart_type,
+                freeze_baseline=freeze_baseline,
+                rules=rule_sets,
+                screen_mr=screen_mr,
+                better=better,
+                sigma_method=sigma_method,
+                exclude=exclude,
+                run_length=run_length,
+                trend_length=trend_length,
+            )
     except (InputError, StatisticsError) as exc:
         fail_usage(exc)
         return
@@ -768,6 +909,158 @@ def chart_command(
             fh.write(text)
     else:
         click.echo(text, nl=False)
+
+
+def _read_table(path: str, columns: dict[str, str | None]):
+    """Read a CSV as text (empty fields stay empty) and check that the named columns exist."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path} as CSV: {exc}") from None
+    for opt, col in columns.items():
+        if col is not None and col not in df.columns:
+            known = ", ".join(map(str, df.columns))
+            raise InputError(f"{opt}: no column {col!r} in {path} (columns: {known})")
+    return df
+
+
+@main.command("pareto")
+@click.argument("csv_file", metavar="CSV", type=click.Path(dir_okay=False))
+@click.option("--category", "category_col", required=True, metavar="COL", help="Category column.")
+@click.option(
+    "--count",
+    "count_col",
+    metavar="COL",
+    help="Column of counts per row (default: each row counts 1).",
+)
+def pareto_command(csv_file, category_col, count_col) -> None:
+    """Pareto table of defect or waste categories, as qcc's paretoChart(), printed as JSON.
+
+    Categories are sorted by count, descending (ties by name); percent and cumulative_percent
+    run from 0 to 100.
+
+    \b
+    Example:
+      kaizen-reports pareto defects.csv --category category --count count
+    JSON: {"categories": [{"category", "count", "percent", "cumulative_percent"}, ...]}.
+    Exit codes: 0 ok, 2 bad input.
+    """
+    import json
+
+    import pandas as pd
+
+    from pipeline.exceptions import StatisticsError
+    from pipeline.stats.pareto import pareto
+
+    try:
+        df = _read_table(csv_file, {"--category": category_col, "--count": count_col})
+        counts = None
+        if count_col:
+            raw = df[count_col].str.strip()
+            counts = pd.to_numeric(raw.where(raw != ""), errors="coerce")
+            bad = counts.isna() & (raw != "")
+            if bad.any():
+                raise InputError(
+                    f"non-numeric counts such as {raw[bad].iloc[0]!r}",
+                    column=count_col,
+                    rows=[int(i) + 2 for i in bad[bad].index[:5]],
+                    hint="CSV line numbers; empty fields count 0",
+                )
+        cats = df[category_col].str.strip()
+        result = pareto(cats.where(cats != ""), counts)
+    except StatisticsError as exc:
+        if exc.rows:
+            exc.rows = [int(r) + 2 for r in exc.rows]
+            exc.hint = (exc.hint + ". " if exc.hint else "") + "rows are CSV line numbers"
+        exc.column = {"category": category_col, "count": count_col}.get(
+            exc.column or "", exc.column
+        )
+        fail_usage(exc)
+        return
+    except InputError as exc:
+        fail_usage(exc)
+        return
+    click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+
+
+@main.command("capability")
+@click.argument("csv_file", metavar="CSV", type=click.Path(dir_okay=False))
+@click.option("--value", required=True, metavar="COL", help="Column of readings.")
+@click.option(
+    "--subgroup",
+    metavar="COL",
+    help="Column of subgroup keys: within sigma = mean R/d2(n) (default: MR/1.128).",
+)
+@click.option("--lsl", type=float, help="Lower specification limit.")
+@click.option("--usl", type=float, help="Upper specification limit.")
+@click.option("--target", type=float, help="Target value (gives Cpm).")
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="1 - confidence level of the intervals.",
+)
+@click.option(
+    "--transform",
+    type=click.Choice(["none", "boxcox"]),
+    default="none",
+    show_default=True,
+    help="boxcox: indices on (y^lambda - 1)/lambda, lambda by maximum likelihood.",
+)
+def capability_command(csv_file, value, subgroup, lsl, usl, target, alpha, transform) -> None:
+    """Process capability (Cp, Cpl, Cpu, Cpk, Cpm, Pp, Ppk with intervals) as qcc's
+    processCapability(), printed as JSON.
+
+    Within sigma from the XmR or X-bar/R chart, overall sigma the sample standard deviation.
+    Intervals: chi-square for Cp and Pp, Bissell with z(1 - alpha/2) for Cpk, Ppk, Cpl, Cpu,
+    Boyles for Cpm. An index whose limit is missing is null. A process with control-chart
+    signals gets a warning (on stderr and in "warnings").
+
+    \b
+    Example:
+      kaizen-reports capability rings.csv --value diameter --subgroup sample \\
+          --lsl 73.95 --usl 74.05 --target 74.02
+      kaizen-reports capability waits.csv --value minutes --usl 30 --transform boxcox
+    Exit codes: 0 ok, 2 bad input (including no limit at all).
+    """
+    import json
+
+    from pipeline.exceptions import StatisticsError
+    from pipeline.stats.capability import process_capability
+
+    if lsl is None and usl is None:
+        fail_usage("give at least one of --lsl and --usl")
+        return
+    try:
+        args = _read_chart_csv(
+            csv_file,
+            value=value,
+            n_col=None,
+            subgroup=subgroup,
+            time_col=None,
+            phase_col=None,
+            phase_at=(),
+        )
+        result = process_capability(
+            args["values"],
+            subgroups=args.get("subgroups"),
+            lsl=lsl,
+            usl=usl,
+            target=target,
+            alpha=alpha,
+            transform=transform,
+        )
+    except (InputError, StatisticsError) as exc:
+        fail_usage(exc)
+        return
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
 
 
 @main.command("validate")

@@ -61,6 +61,8 @@ class ChartType(StrEnum):
     U = "u"
     P_PRIME = "p_prime"
     U_PRIME = "u_prime"
+    G = "g"
+    T = "t"
 
     @property
     def display_name(self) -> str:
@@ -122,6 +124,8 @@ _CHART_TITLES = {
     ChartType.U: "u (rate per unit)",
     ChartType.P_PRIME: "Laney p′",
     ChartType.U_PRIME: "Laney u′",
+    ChartType.G: "g (units or days between events)",
+    ChartType.T: "t (time between events)",
 }
 
 
@@ -139,6 +143,8 @@ _CHART_LABELS = {
     ChartType.U: "Rate (u)",
     ChartType.P_PRIME: "Laney p′",
     ChartType.U_PRIME: "Laney u′",
+    ChartType.G: "Between events (g)",
+    ChartType.T: "Time between events (t)",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -150,3 +151,92 @@ def test_plots_carry_a_text_alternative():
     assert "after" in img.svg  # the phase break is labelled with the phase (event) name
     spark = plot_sparkline(ch)
     assert "special cause improvement" in spark.alt and spark.png[:4] == b"\x89PNG"
+
+
+# --------------------------------------------------------------------------- issue 18 options
+
+
+def _write(tmp_path: Path, name: str, frame: pd.DataFrame) -> Path:
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_phase_at_without_time_is_a_1_based_data_row(tmp_path: Path):
+    path = _write(tmp_path, "x.csv", pd.DataFrame({"x": np.arange(1.0, 21.0)}))
+    res = run(str(path), "--chart", "xmr", "--value", "x", "--phase-at", "11")
+    assert res.exit_code == 0, res.output
+    phases = json.loads(res.output)["phases"]
+    assert [(p["first"], p["last"]) for p in phases] == [(0, 9), (10, 19)]  # row 11 = index 10
+    bad = run(str(path), "--chart", "xmr", "--value", "x", "--phase-at", "0")
+    assert bad.exit_code == 2 and "data rows 1 to 20" in bad.output
+
+
+def test_exclude_row_matches_the_library_and_qcc(tmp_path: Path):
+    v = pd.read_csv(REF / "viscosity.csv")
+    path = _write(tmp_path, "v.csv", v[v["trial"]][["batch", "viscosity"]])
+    res = run(str(path), "--chart", "xmr", "--value", "viscosity", "--exclude", "4")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    # shared reference README: qcc viscosity trial rows without batch 4: centre 33.98947,
+    # sigma 0.4117415
+    assert d["phases"][0]["centre"] == pytest.approx(33.98947, rel=1e-6)
+    assert d["phases"][0]["sigma"] == pytest.approx(0.4117415, rel=1e-6)
+    assert d["points"][3]["excluded"] is True and d["points"][3]["signals"] == ["we1"]
+    assert (
+        run(str(path), "--chart", "xmr", "--value", "viscosity", "--exclude", "99").exit_code == 2
+    )
+
+
+def test_sigma_method_run_and_trend_length(tmp_path: Path):
+    v = pd.read_csv(REF / "viscosity.csv")
+    path = _write(tmp_path, "v.csv", v[v["trial"]][["batch", "viscosity"]])
+    res = run(str(path), "--chart", "xmr", "--value", "viscosity", "--sigma-method", "sd")
+    d = json.loads(res.output)
+    # shared reference README: qcc viscosity trial rows, sigma = sd / c4: 0.5769854
+    assert d["sigma_method"] == "SD"
+    assert d["phases"][0]["sigma"] == pytest.approx(0.5769854, rel=1e-6)
+    x = pd.DataFrame({"x": [1.0, 1.1, 1.0, 1.1, 1.0, 3, 3.1, 3, 3.1, 3.0, 3.1]})
+    path = _write(tmp_path, "r.csv", x)
+    res = run(str(path), "--chart", "xmr", "--value", "x", "--rules", "nhs", "--run-length", "5")
+    sigs = [p["signals"] for p in json.loads(res.output)["points"]]
+    assert "nhs_shift" in sigs[4] and "nhs_shift" in sigs[9]
+    res = run(str(path), "--chart", "xmr", "--value", "x", "--rules", "nhs", "--trend-length", "2")
+    assert res.exit_code == 0
+    assert "nhs_trend" in json.loads(res.output)["points"][1]["signals"]
+
+
+def test_ewma_and_cusum_commands(tmp_path: Path):
+    rings = pd.read_csv(REF / "pistonrings.csv")
+    path = _write(tmp_path, "rings.csv", rings[rings["trial"]])
+    res = run(str(path), "--chart", "ewma", "--value", "diameter", "--subgroup", "sample",
+              "--lambda", "0.2", "--nsigmas", "3")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    # qcc vignette, ewma(pistonrings trial groups, lambda = 0.2, nsigmas = 3): point 1 limits
+    # 73.99855 to 74.00380, point 25 73.99680 to 74.00555
+    assert d["points"][0]["lcl"] == pytest.approx(73.99855, abs=6e-6)
+    assert d["points"][24]["ucl"] == pytest.approx(74.00555, abs=6e-6)
+    assert "statistic" in d["points"][0] and d["lambda"] == 0.2
+    res = run(str(path), "--chart", "cusum", "--value", "diameter", "--subgroup", "sample",
+              "--k", "0.5", "--h", "5", "--format", "csv")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(io.StringIO(res.output))
+    assert {"cusum_upper", "cusum_lower"} <= set(frame.columns) and (
+        frame["cusum_lower"] <= 0
+    ).all()
+    bad = run(str(path), "--chart", "ewma", "--value", "diameter", "--phase-at", "3")
+    assert bad.exit_code == 2 and "one phase" in bad.output
+
+
+def test_g_and_t_charts(tmp_path: Path):
+    days = [np.nan, 12, 3, 40, 7, 22, 1, 15, 9, 30, 4, 18, 65, 11, 6, 27]
+    path = _write(tmp_path, "inc.csv", pd.DataFrame({"days": days}))
+    for chart in ("g", "t"):
+        res = run(str(path), "--chart", chart, "--value", "days")
+        assert res.exit_code == 0, res.output
+        d = json.loads(res.output)
+        assert d["points"][0]["value"] is None  # the first event: empty, a gap
+        assert d["points"][1]["lcl"] == 0.0
+    g = json.loads(run(str(path), "--chart", "g", "--value", "days").output)
+    assert g["phases"][0]["centre"] == pytest.approx(np.nanmedian(days))

@@ -64,6 +64,7 @@ from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from pipeline.exceptions import StatisticsError
 from pipeline.formatting import confidence_level, finite
+from pipeline.stats.wilcoxon import exact_rank_test
 from pipeline.vocabulary import Better, Kind
 
 #: Pearson chi-square / residual df above which a Poisson model is called over-dispersed and the
@@ -794,7 +795,7 @@ def _hodges_lehmann_r(
 
 
 def compare_ranks(
-    before: Sequence[float], after: Sequence[float], *, alpha: float = 0.05
+    before: Sequence[float], after: Sequence[float], *, alpha: float = 0.05, exact: bool = False
 ) -> MannWhitney:
     """Mann-Whitney U test (normal approximation, continuity and tie correction) and the
     Hodges-Lehmann shift after - before with its asymptotic distribution-free interval.
@@ -803,8 +804,26 @@ def compare_ranks(
     ``wilcox.test(before, after, exact=FALSE, correct=TRUE)``). The shift and interval are R's
     ``wilcox.test(after, before, conf.int=TRUE, exact=FALSE, correct=TRUE)`` (Bauer 1972): the
     interval inverts the continuity- and tie-corrected normal approximation of the rank-sum test.
+
+    ``exact=True``: the exact test and interval instead, R's ``wilcox.test(after, before,
+    exact=TRUE, conf.int=TRUE)`` (:mod:`pipeline.stats.wilcoxon`); U is still of the before
+    sample (m n - W of after). Ties are an error there.
     """
     b, a = _as_array(before, "before"), _as_array(after, "after")
+    if exact:
+        ex = exact_rank_test(a, b, alpha=alpha)
+        return MannWhitney(
+            statistic=float(a.shape[0] * b.shape[0] - ex.statistic),
+            pvalue=ex.pvalue,
+            hodges_lehmann=ex.estimate,
+            ci_low=ex.ci_low,
+            ci_high=ex.ci_high,
+            method=(
+                "Mann-Whitney U of the before sample, exact two-sided test; Hodges-Lehmann shift "
+                "after - before with the exact interval of R wilcox.test(exact=TRUE, "
+                f"conf.int=TRUE) (achieved level {100 * ex.achieved_level:.4g}%)"
+            ),
+        )
     res = stats.mannwhitneyu(
         b, a, alternative="two-sided", method="asymptotic", use_continuity=True
     )
@@ -1226,6 +1245,7 @@ def estimate_impact(
     alpha: float = 0.05,
     better: Better = Better.NEUTRAL,
     maxlags: int | None = None,
+    exact: bool = False,
 ) -> ImpactEstimate:
     """Before/after impact of one change on one metric.
 
@@ -1249,6 +1269,9 @@ def estimate_impact(
         or ``count`` (Poisson or negative binomial GLM with offset log(n)).
     better
         Which direction is an improvement; sets :attr:`ImpactEstimate.direction`.
+    exact
+        The exact rank test and Hodges-Lehmann interval in ``mann_whitney`` (R's
+        ``wilcox.test(after, before, exact=TRUE, conf.int=TRUE)``); ties are then an error.
 
     Raises
     ------
@@ -1357,7 +1380,7 @@ def estimate_impact(
             method=f"100 * (ratio - 1) from the {ratio.method}",
         )
     g = hedges_g(rb, ra)
-    mw = compare_ranks(rb, ra, alpha=alpha)
+    mw = compare_ranks(rb, ra, alpha=alpha, exact=exact)
     try:
         seg = segmented_regression(
             list(times), y, window=win, kind=kind, n=nn, alpha=alpha, maxlags=maxlags, family=family

@@ -93,7 +93,30 @@ NEEDS_LIMITS: frozenset[str] = frozenset(
     | {"nhs_outside", "nhs_two_of_three"}
 )
 
+#: Rules that judge a point against the 1- or 2-sigma zones (not drawn on g and t charts).
+NEEDS_ZONES: frozenset[str] = frozenset(
+    {"we2", "we3", "nelson5", "nelson6", "nelson7", "nelson8", "nhs_two_of_three"}
+)
+#: Rules that judge one point against its control limits (they also judge excluded points).
+LIMIT_RULES: frozenset[str] = frozenset({"we1", "nelson1", "nhs_outside"})
+
+#: Defaults of the configurable lengths: "N in a row on one side" and "N in a row trending".
+DEFAULT_RUN_LENGTHS: dict[str, int] = {"we4": 8, "nhs_shift": 7}
+DEFAULT_TREND_LENGTHS: dict[str, int] = {"nelson3": 6, "nhs_trend": 7}
+
 LABELS = tuple(SignalLabel)
+
+
+def describe_rule(
+    rule: str, *, run_length: int | None = None, trend_length: int | None = None
+) -> str:
+    """The rule's description, with the run or trend length actually used."""
+    text = RULE_DESCRIPTIONS[rule]
+    if run_length is not None and rule in DEFAULT_RUN_LENGTHS:
+        text = text.replace(str(DEFAULT_RUN_LENGTHS[rule]), str(run_length), 1)
+    if trend_length is not None and rule in DEFAULT_TREND_LENGTHS:
+        text = text.replace(str(DEFAULT_TREND_LENGTHS[rule]), str(trend_length), 1)
+    return text
 
 
 def resolve_rules(rules: str | Iterable[str] | None, *, has_limits: bool) -> tuple[str, ...]:
@@ -271,6 +294,9 @@ def evaluate_rules(
     zones: Zones,
     segment: np.ndarray,
     rule_ids: Iterable[str],
+    *,
+    run_length: int | None = None,
+    trend_length: int | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Evaluate Western Electric, Nelson and NHS rules on points that are not missing.
 
@@ -280,6 +306,11 @@ def evaluate_rules(
     zones : per-point zone boundaries (:class:`Zones`).
     segment : integer id per point; windows restart where it changes.
     rule_ids : the rules to evaluate (Anhøj rules are ignored here; see :func:`anhoej`).
+    run_length : N of "N or more points in a row strictly on one side" for ``we4`` and
+        ``nhs_shift`` (default 8 and 7); a point on the centre line breaks the run and the rule
+        flags from the N-th point on.
+    trend_length : N of "N points in a row all increasing or all decreasing" for ``nhs_trend``
+        and ``nelson3`` (default 7 and 6).
 
     Returns
     -------
@@ -334,16 +365,12 @@ def evaluate_rules(
             out[rule] = kofm(2, 3, 2)
         elif rule in ("we3", "nelson6"):
             out[rule] = kofm(4, 5, 1)
-        elif rule == "we4":
-            out[rule] = run(8)
+        elif rule in DEFAULT_RUN_LENGTHS:
+            out[rule] = run(run_length or DEFAULT_RUN_LENGTHS[rule])
         elif rule == "nelson2":
             out[rule] = run(9)
-        elif rule == "nhs_shift":
-            out[rule] = run(7)
-        elif rule == "nelson3":
-            out[rule] = trend(6)
-        elif rule == "nhs_trend":
-            out[rule] = trend(7)
+        elif rule in DEFAULT_TREND_LENGTHS:
+            out[rule] = trend(trend_length or DEFAULT_TREND_LENGTHS[rule])
         elif rule == "nelson4":
             out[rule] = _alternating(value, 14, start, pos)
         elif rule == "nelson7":

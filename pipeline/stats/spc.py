@@ -27,7 +27,21 @@ c           x_i                  mean(x)                        sqrt(cbar)
 u           x_i / n_i            ubar = sum(x) / sum(n)         sqrt(ubar / n_i)
 p_prime     x_i / n_i            pbar                           sqrt(pbar (1-pbar) / n_i) * sigma_z
 u_prime     x_i / n_i            ubar                           sqrt(ubar / n_i) * sigma_z
+g           units/days between   median(x)                      limits mean(x) +/- 3 sqrt(mean (mean
+            events                                              + 1)), LCL clipped at 0
+t           time between events  mean(y)^3.6, y = x^(1/3.6)     I chart of y = x^(1/3.6): limits
+                                                                (mean(y) +/- 3 mean MR(y) / 1.128)
+                                                                ^ 3.6, LCL 0 where negative
 ==========  ===================  =============================  =====================================
+
+The g and t charts are qicharts2 0.8.1's ``qic(chart = "g")`` and ``qic(chart = "t")``
+(``R/helper.functions.R``: ``qic.g``, ``qic.t``): the g chart's limits come from the mean gap
+(geometric distribution, Montgomery 2013, p. 319) while its centre line is the median, around which
+the Anhøj rules count runs; the t chart is an individuals chart of the time between events raised to
+1/3.6 (Nelson's transformation of exponential to near-normal data), its lines raised back to 3.6.
+Neither has 1- or 2-sigma zones, so only the rules that use the limits or the centre line apply
+(default: ``we1`` and the Anhøj rules, as qicharts2). The t chart's moving ranges are not screened
+unless ``screen_mr`` (qicharts2 screens them by default).
 
 Laney's sigma_z is the mean moving range of the z-scores z_i = (y_i - centre) / se_i, divided by
 1.128 (qicharts2 ``qic.pprime`` / ``qic.uprime``). Limits of non-negative statistics are clipped
@@ -41,6 +55,11 @@ D4(2) * mean(MR) = (1 + 3 * 0.8525033 / 1.128) * mean(MR) = 3.267296 * mean(MR).
 Missing values (NaN) are gaps: they are kept as points, are not judged by any rule, and a moving
 range that touches one is dropped (qicharts2; qcc instead joins across the gap). Missing readings
 inside a subgroup reduce that subgroup's n.
+
+Exclusions (qicharts2's ``exclude``): an excluded point is drawn and judged against the limits
+(``we1``, ``nelson1``, ``nhs_outside``) but left out of the centre, the sigma, the window and run
+rules and the Anhøj analysis; moving ranges are taken over the remaining points in order, so one
+range bridges each excluded point.
 
 Phases: a change of the ``phases`` label starts a new phase. Limits are recalculated per phase
 (moving ranges never span a boundary) unless ``freeze_baseline=True``, which applies phase 1's
@@ -101,6 +120,10 @@ __all__ = [
 ]
 
 CHART_TYPES: tuple[str, ...] = tuple(ChartType)
+#: Rare-event charts (qicharts2): limits without 1- and 2-sigma zones.
+RARE_EVENT_CHARTS = frozenset({"g", "t"})
+#: Nelson's exponent for times between events (qicharts2 ``qic.t``).
+T_EXPONENT = 3.6
 
 SIGMA_METHODS: dict[str, str] = {
     "MR": "mean moving range / d2(2) = 1.128",
@@ -112,6 +135,9 @@ SIGMA_METHODS: dict[str, str] = {
     "poisson": "sqrt(mean count per unit) (Poisson)",
     "laney-binomial": "binomial sigma x sigma_z, sigma_z = mean moving range of z-scores / 1.128",
     "laney-poisson": "Poisson sigma x sigma_z, sigma_z = mean moving range of z-scores / 1.128",
+    "geometric": "sqrt(mean (mean + 1)) of the gaps between events (geometric)",
+    "MR-t": "mean moving range of x^(1/3.6) / 1.128 (sigma on the transformed scale)",
+    "MR-t-screened": "as MR-t, after dropping moving ranges >= 3.267 x their mean",
     "none": "no sigma (run chart, median centre line)",
 }
 
@@ -306,6 +332,9 @@ class ControlChart:
     directions: dict[str, np.ndarray] = field(default_factory=dict)
     lower_bound: float | None = None
     upper_bound: float | None = None
+    excluded: np.ndarray | None = None
+    run_length: int | None = None
+    trend_length: int | None = None
 
     # -- shape ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -327,6 +356,13 @@ class ControlChart:
     @property
     def is_missing(self) -> np.ndarray:
         return np.isnan(self.value)
+
+    @property
+    def is_excluded(self) -> np.ndarray:
+        """True for points left out of the centre, sigma and runs analysis (``exclude``)."""
+        if self.excluded is None:
+            return np.zeros(len(self), dtype=bool)
+        return self.excluded
 
     def zone(self, k: float) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper k-sigma lines per point, clipped like the control limits."""
@@ -407,21 +443,23 @@ class ControlChart:
         """The JSON shape of ``kaizen-reports chart`` (JSON-safe types, None for NaN)."""
         sig = self.point_signals()
         has_n = not np.all(np.isnan(self.n))
+        excluded = self.is_excluded
         pts = []
         for i in range(len(self)):
-            pts.append(
-                {
-                    "index": i,
-                    "time": _time_json(self.time[i]),
-                    "value": _num(self.value[i]),
-                    "n": _num(self.n[i]) if has_n else None,
-                    "phase": int(self.phase[i]),
-                    "centre": _num(self.centre[i]),
-                    "lcl": _num(self.lcl[i]),
-                    "ucl": _num(self.ucl[i]),
-                    "signals": sig[i],
-                }
-            )
+            point = {
+                "index": i,
+                "time": _time_json(self.time[i]),
+                "value": _num(self.value[i]),
+                "n": _num(self.n[i]) if has_n else None,
+                "phase": int(self.phase[i]),
+                "centre": _num(self.centre[i]),
+                "lcl": _num(self.lcl[i]),
+                "ucl": _num(self.ucl[i]),
+                "signals": sig[i],
+            }
+            if self.excluded is not None:  # the key only where exclusions were asked for
+                point["excluded"] = bool(excluded[i])
+            pts.append(point)
         return {
             "chart": self.chart,
             "sigma_method": self.sigma_method,
@@ -525,6 +563,7 @@ class _Points:
     sd: np.ndarray  # subgroup standard deviation
     time: np.ndarray
     labels: np.ndarray | None  # phase label per point
+    excluded: np.ndarray | None = None  # per point: left out of centre, sigma and runs
 
 
 def _as_float(a: Any, what: str) -> np.ndarray:
@@ -558,11 +597,38 @@ def _as_labels(a: Any, length: int) -> np.ndarray:
     return arr
 
 
-def _prepare(chart: str, values: Any, n: Any, subgroups: Any, times: Any, phases: Any) -> _Points:
+def _as_exclude(exclude: Any, m: int) -> np.ndarray | None:
+    """A boolean mask per reading from a mask or from 0-based reading indexes."""
+    if exclude is None:
+        return None
+    arr = np.asarray(exclude)
+    if arr.dtype == bool:
+        if arr.shape != (m,):
+            raise StatisticsError(
+                f"exclude has {arr.shape[0] if arr.ndim else 1} entries but values has {m}",
+                column="exclude",
+            )
+        return arr.copy()
+    idx = np.asarray(arr, dtype=np.int64).ravel()
+    bad = (idx < 0) | (idx >= m)
+    if bad.any():
+        raise StatisticsError(
+            f"exclude names readings outside 0..{m - 1}: {idx[bad][:10].tolist()}",
+            column="exclude",
+        )
+    mask = np.zeros(m, dtype=bool)
+    mask[idx] = True
+    return mask
+
+
+def _prepare(
+    chart: str, values: Any, n: Any, subgroups: Any, times: Any, phases: Any, exclude: Any = None
+) -> _Points:
     x = _as_float(values, "values")
     m = x.shape[0]
     if m == 0:
         raise StatisticsError("no values to chart")
+    excl = _as_exclude(exclude, m)
     size = np.full(m, np.nan) if n is None else _as_float(n, "n")
     if size.shape[0] != m:
         raise StatisticsError(f"n has {size.shape[0]} entries but values has {m}", column="n")
@@ -592,6 +658,10 @@ def _prepare(chart: str, values: Any, n: Any, subgroups: Any, times: Any, phases
         np.minimum.at(first, codes, np.arange(m))
         rng = np.where(cnt >= 2, rng, np.nan)
         sd = np.where(cnt >= 2, sd, np.nan)
+        sub_excl = None
+        if excl is not None:  # a subgroup is left out when any of its readings is
+            sub_excl = np.zeros(k, dtype=bool)
+            np.logical_or.at(sub_excl, codes, excl)
         return _Points(
             value=mean,
             n=cnt,
@@ -600,6 +670,7 @@ def _prepare(chart: str, values: Any, n: Any, subgroups: Any, times: Any, phases
             sd=sd,
             time=time[first],
             labels=None if labels is None else labels[first],
+            excluded=sub_excl,
         )
 
     if chart in SIZED_CHARTS:
@@ -630,7 +701,10 @@ def _prepare(chart: str, values: Any, n: Any, subgroups: Any, times: Any, phases
         size = np.where(ok, size, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
             value = count if chart == "np" else count / size
-        return _Points(value=value, n=size, count=count, rng=nan, sd=nan, time=time, labels=labels)
+        return _Points(
+            value=value, n=size, count=count, rng=nan, sd=nan, time=time, labels=labels,
+            excluded=excl,
+        )  # fmt: skip
 
     if chart == "c":
         neg = x < 0
@@ -640,10 +714,26 @@ def _prepare(chart: str, values: Any, n: Any, subgroups: Any, times: Any, phases
                 column="values",
                 rows=np.nonzero(neg)[0][:10].tolist(),
             )
-        return _Points(value=x, n=size, count=x, rng=nan, sd=nan, time=time, labels=labels)
+        return _Points(
+            value=x, n=size, count=x, rng=nan, sd=nan, time=time, labels=labels, excluded=excl
+        )
     if not np.isfinite(x[~np.isnan(x)]).all():
         raise StatisticsError("values must be finite numbers", column="values")
-    return _Points(value=x, n=size, count=nan, rng=nan, sd=nan, time=time, labels=labels)
+    if chart == "g" and (x < 0).any():
+        raise StatisticsError(
+            "the number of units or days between events must not be negative",
+            column="values",
+            rows=np.nonzero(x < 0)[0][:10].tolist(),
+        )
+    if chart == "t" and (x <= 0).any():  # qicharts2 stops here too
+        raise StatisticsError(
+            "times between events must be greater than 0 (leave the first event's field empty)",
+            column="values",
+            rows=np.nonzero(x <= 0)[0][:10].tolist(),
+        )
+    return _Points(
+        value=x, n=size, count=nan, rng=nan, sd=nan, time=time, labels=labels, excluded=excl
+    )
 
 
 def _phase_codes(labels: np.ndarray | None, m: int) -> tuple[np.ndarray, list[Any]]:
@@ -671,6 +761,21 @@ class _Fit:
     sigma: float  # process sigma (np: pbar too is needed)
     reported_sigma: float | None
     sigma_z: float | None = None
+    # g and t charts: their limits are not centre +/- 3 se
+    lcl: float | None = None
+    ucl: float | None = None
+
+
+def _bridged_ranges(v: np.ndarray, code: np.ndarray, included: np.ndarray) -> np.ndarray:
+    """Moving ranges over the included points in order (one range bridges each excluded point),
+    placed at the later point of each pair; NaN at excluded points and phase starts."""
+    mr = np.full(v.shape[0], np.nan)
+    idx = np.nonzero(included)[0]
+    if idx.shape[0] > 1:
+        d = np.abs(np.diff(v[idx]))
+        d[code[idx[1:]] != code[idx[:-1]]] = np.nan
+        mr[idx[1:]] = d
+    return mr
 
 
 def _moving_ranges(v: np.ndarray, code: np.ndarray) -> np.ndarray:
@@ -709,6 +814,27 @@ def _fit(
 ) -> _Fit:
     v = pts.value[sel]
     ok = ~np.isnan(v)
+    if chart == "g":
+        # qicharts2 qic.g: limits from the mean gap (Montgomery 2013, p. 319), centre the median
+        m = _mean(v[ok])
+        sd = math.sqrt(m * (m + 1)) if ok.any() else math.nan
+        med = float(np.median(v[ok])) if ok.any() else math.nan
+        return _Fit(med, sd, sd, lcl=max(m - 3 * sd, 0.0), ucl=m + 3 * sd)
+    if chart == "t":
+        # qicharts2 qic.t: an I chart of y = x^(1/3.6), lines raised back to the power 3.6
+        y = v ** (1 / T_EXPONENT)
+        ym = _mean(y[ok])
+        yr = np.abs(np.diff(y)) if y.shape[0] > 1 else np.array([])
+        sd = _mean_mr(yr, screen) / D2_MR
+        lo = ym - 3 * sd
+        # a negative lower line has no real 3.6th power (NaN in R): qicharts2 sets it to 0
+        return _Fit(
+            ym**T_EXPONENT,
+            sd,
+            sd,
+            lcl=lo**T_EXPONENT if lo >= 0 else 0.0,
+            ucl=(ym + 3 * sd) ** T_EXPONENT,
+        )
     if chart == "xmr":
         centre = _mean(v[ok])
         if method == "SD":
@@ -775,7 +901,9 @@ def _per_point(
     n = pts.n[sel]
     centre = np.full(k, fit.centre)
     with np.errstate(invalid="ignore", divide="ignore"):
-        if chart == "xmr":
+        if chart in RARE_EVENT_CHARTS:  # no zones; limits come from the fit
+            se = np.full(k, np.nan)
+        elif chart == "xmr":
             se = np.full(k, fit.sigma)
         elif chart == "mr":
             se = np.full(k, D3_MR * fit.sigma)
@@ -851,6 +979,7 @@ def _default_method(chart: str, sigma_method: str | None, screen: bool) -> str:
         "xmr": "MR", "mr": "MR", "run": "none", "xbar_r": "UWAVE-R", "r": "UWAVE-R",
         "xbar_s": "UWAVE-SD", "s": "UWAVE-SD", "p": "binomial", "np": "binomial",
         "c": "poisson", "u": "poisson", "p_prime": "laney-binomial", "u_prime": "laney-poisson",
+        "g": "geometric", "t": "MR-t",
     }  # fmt: skip
     allowed = {
         "xmr": {"MR", "SD"}, "mr": {"MR"}, "xbar_r": {"UWAVE-R", "UWAVE-SD"},
@@ -867,8 +996,8 @@ def _default_method(chart: str, sigma_method: str | None, screen: bool) -> str:
                 f"choose from {', '.join(sorted(ok | {method}))}"
             )
         method = match[want]
-    if screen and method == "MR":
-        method = "MR-screened"
+    if screen and method in ("MR", "MR-t"):
+        method += "-screened"
     return method
 
 
@@ -891,6 +1020,9 @@ def control_chart(
     min_phase_points: int = 12,
     lower_bound: float | None = None,
     upper_bound: float | None = None,
+    exclude: Any = None,
+    run_length: int | None = None,
+    trend_length: int | None = None,
 ) -> ControlChart:
     """Compute a control chart with its limits, phases, run statistics and rule signals.
 
@@ -927,6 +1059,16 @@ def control_chart(
         The values the charted statistic can take (0 for hours, 0 and 100 for a percentage
         score); limits and zones are clipped to them, as qicharts2 clips limits of non-negative
         statistics at 0. None or NaN: no bound.
+    exclude : array-like, optional
+        A boolean per reading, or 0-based reading indexes: points left out of the centre, the
+        sigma, the window and run rules and the Anhøj analysis but still judged against the
+        limits (qicharts2 ``exclude``); a subgroup is excluded when any of its readings is.
+    run_length : int, optional
+        N for the "N or more points in a row strictly on one side" rule of Western Electric 4
+        (default 8) and the NHS set (default 7).
+    trend_length : int, optional
+        N for the "N points in a row all increasing or all decreasing" rules: NHS (default 7)
+        and Nelson 3 (default 6).
 
     Returns
     -------
@@ -945,22 +1087,34 @@ def control_chart(
     better = str(better).strip().lower()
     if better not in _BETTER:
         raise StatisticsError(f"better must be one of {', '.join(_BETTER)}, not {better!r}")
+    for name, length in (("run_length", run_length), ("trend_length", trend_length)):
+        if length is not None and int(length) < 2:
+            raise StatisticsError(f"{name} must be at least 2, not {length}")
+    if rules is None and chart in RARE_EVENT_CHARTS:
+        rules = ("we1", "anhoej")  # qicharts2's sigma signal and runs analysis
     try:
         rule_ids = _rules.resolve_rules(rules, has_limits=chart != "run")
     except ValueError as exc:
         raise StatisticsError(str(exc)) from None
     if chart == "mr":  # run statistics are not defined around a moving range's mean
         rule_ids = tuple(r for r in rule_ids if not r.startswith("anhoej"))
+    if chart in RARE_EVENT_CHARTS:  # no 1- and 2-sigma zones to judge against
+        rule_ids = tuple(r for r in rule_ids if r not in _rules.NEEDS_ZONES)
     method = _default_method(chart, sigma_method, screen_mr)
     lower = _bound(lower_bound, "lower_bound")
     upper = _bound(upper_bound, "upper_bound")
     if lower is not None and upper is not None and not lower < upper:
         raise StatisticsError(f"lower_bound {lower:g} must be below upper_bound {upper:g}")
 
-    pts = _prepare(chart, values, n, subgroups, times, phases)
+    pts = _prepare(chart, values, n, subgroups, times, phases, exclude)
     code, phase_labels = _phase_codes(pts.labels, pts.value.shape[0])
     npts = pts.value.shape[0]
+    excluded = pts.excluded if pts.excluded is not None else np.zeros(npts, dtype=bool)
+    if chart == "mr" and excluded.any():
+        raise StatisticsError("exclusions are not supported on a moving-range chart")
     mr = _moving_ranges(pts.value, code) if chart in ("xmr", "mr") else np.full(npts, np.nan)
+    # the moving ranges the sigma comes from: bridged over excluded points
+    mr_fit = _bridged_ranges(pts.value, code, ~excluded) if excluded.any() else mr
     value = mr if chart == "mr" else pts.value
     if chart == "r":
         value = pts.rng
@@ -976,24 +1130,34 @@ def control_chart(
     nphase = int(code[-1])
     bounds = np.searchsorted(code, np.arange(1, nphase + 2))  # start index of each phase
     fits: list[_Fit] = []
+    fixed_lcl = np.full(npts, np.nan)
+    fixed_ucl = np.full(npts, np.nan)
     for ph in range(1, nphase + 1):
         sel = slice(bounds[ph - 1], bounds[ph])
+        idx = np.arange(sel.start, sel.stop)
         if freeze_baseline and ph > 1:
             fit = fits[0]
         else:
-            fit = _fit(chart, pts, mr, np.arange(sel.start, sel.stop), method, screen_mr)
+            fit = _fit(chart, pts, mr_fit, idx[~excluded[idx]], method, screen_mr)
         fits.append(fit)
-        centre[sel], se[sel] = _per_point(chart, fit, pts, np.arange(sel.start, sel.stop))
+        centre[sel], se[sel] = _per_point(chart, fit, pts, idx)
+        if fit.lcl is not None:
+            fixed_lcl[sel], fixed_ucl[sel] = fit.lcl, fit.ucl
     if math.isnan(fits[0].centre) and freeze_baseline:
         raise StatisticsError("the baseline phase has no data to estimate its centre line from")
 
-    lcl, ucl = _clip_bounds(*_clip(chart, centre - 3 * se, centre + 3 * se, pts.n), lower, upper)
+    if chart in RARE_EVENT_CHARTS:
+        lcl, ucl = _clip_bounds(fixed_lcl, fixed_ucl, lower, upper)
+    else:
+        lcl, ucl = _clip_bounds(
+            *_clip(chart, centre - 3 * se, centre + 3 * se, pts.n), lower, upper
+        )
     if chart == "run":
         lcl = np.full(npts, np.nan)
         ucl = np.full(npts, np.nan)
 
-    # ---- rules (on the points that are not missing)
-    present = np.nonzero(~missing)[0]
+    # ---- rules (on the points that are neither missing nor excluded)
+    present = np.nonzero(~missing & ~excluded)[0]
     segment = np.zeros(present.shape[0], dtype=np.int64) if freeze_baseline else code[present]
     flags: dict[str, np.ndarray] = {}
     dirs: dict[str, np.ndarray] = {}
@@ -1008,7 +1172,9 @@ def control_chart(
         ucl=ucl[present],
     )
     vp, cp = value[present], centre[present]
-    evaluated = _rules.evaluate_rules(vp, cp, zones, segment, rule_ids)
+    evaluated = _rules.evaluate_rules(
+        vp, cp, zones, segment, rule_ids, run_length=run_length, trend_length=trend_length
+    )
     run_stats: tuple[RunStats, ...] = ()
     if chart != "mr":
         phase_map: dict[int, int | None] | None = {0: None} if freeze_baseline else None
@@ -1046,6 +1212,13 @@ def control_chart(
         dd[present] = d
         flags[rule] = full
         dirs[rule] = dd
+    if excluded.any():  # excluded points are still judged against the limits (qicharts2)
+        with np.errstate(invalid="ignore"):
+            up = excluded & ~missing & (value > ucl)
+            down = excluded & ~missing & (value < lcl)
+        for rule in _rules.LIMIT_RULES.intersection(rule_ids):
+            flags[rule] = flags[rule] | up | down
+            dirs[rule] = np.where(up, 1, np.where(down, -1, dirs[rule])).astype(np.int8)
 
     # ---- signals, ordered by point then rule
     sig_idx, sig_rule = [], []
@@ -1119,6 +1292,9 @@ def control_chart(
         directions={k: ro(v) for k, v in dirs.items()},
         lower_bound=lower,
         upper_bound=upper,
+        excluded=None if pts.excluded is None else ro(excluded),
+        run_length=None if run_length is None else int(run_length),
+        trend_length=None if trend_length is None else int(trend_length),
     )
 
 
