@@ -27,6 +27,7 @@ from pipeline.formatting import (
     is_missing,
 )
 from pipeline.report.findings import GOAL_STATUS_TEXT, OUTCOME_TEXT, VARIATION_ICON, VARIATION_TEXT
+from pipeline.report.palette import css_custom_properties
 
 CSS = Path(__file__).parent / "templates" / "kaizen" / "static" / "report.css"
 
@@ -162,7 +163,7 @@ def render_portfolio(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="Kaizen Reports">
 <title>{esc(project_name)} — Kaizen portfolio, {esc(_date_text(as_of))}</title>
-<style>{CSS.read_text(encoding="utf-8")}</style></head>
+<style>{css_custom_properties()}{CSS.read_text(encoding="utf-8")}</style></head>
 <body><main class="report portfolio">
 <header><p class="meta">{esc(project_name)} · Kaizen portfolio</p>
 <h1>Improvement portfolio, {esc(_date_text(as_of))}</h1>

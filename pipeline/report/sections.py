@@ -1,25 +1,28 @@
-"""The site report's sections as HTML fragments built from a :class:`SiteAnalysis`.
+"""The site report's sections, each rendered from a Jinja2 template under ``templates/site/``.
 
-Every string that comes from data or configuration passes through :func:`esc`, so a title such as
-``<script>alert(1)</script>`` is shown as text and never runs. Numbers go through
-:mod:`pipeline.formatting`, so no table or sentence ever shows NaN, None or inf.
+Each function gathers typed values and text formatted by :mod:`pipeline.formatting` from a
+:class:`SiteAnalysis` and hands them to its template; the templates autoescape every value, so a
+title such as ``<script>alert(1)</script>`` is shown as text and never runs, and no table or
+sentence ever shows NaN, None or inf. Each returns an :class:`Html` that a notebook cell displays
+as itself, so the notebook stays thin.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
 from pipeline.formatting import (
+    NOT_ENOUGH,
     confidence_level,
-    esc,
+    fmt_count,
     fmt_date,
     fmt_interval,
     fmt_number,
+    fmt_percent,
     fmt_percent_value,
     fmt_pvalue,
     interval_label,
@@ -37,8 +40,10 @@ from pipeline.report.findings import (
     value_text,
 )
 from pipeline.report.plots.style import ChartImage
+from pipeline.report.templating import Html, render
 from pipeline.vocabulary import AssuranceIcon, Better, ChartType, RunStatus, Severity
 
+#: NHS Making Data Count assurance icons: (letter, css class); colour is never the only signal.
 ASSURANCE_ICON: dict[str, tuple[str, str]] = {
     AssuranceIcon.CONSISTENTLY_MEETS: ("P", "met"),
     AssuranceIcon.HIT_AND_MISS: ("?", "hitmiss"),
@@ -46,118 +51,56 @@ ASSURANCE_ICON: dict[str, tuple[str, str]] = {
     AssuranceIcon.NOT_APPLICABLE: ("–", "common"),
     AssuranceIcon.NO_TARGET: ("–", "common"),
 }
+#: How many of the latest points the signal list looks at.
+SIGNAL_WINDOW = 26
 
 
-@dataclass(frozen=True, slots=True)
-class Html:
-    """An HTML fragment that a notebook cell displays as itself."""
-
-    body: str
-
-    def __repr__(self) -> str:  # the text/plain twin of every output: keep it short
-        return f"<report section, {len(self.body):,} characters of HTML>"
-
-    def _repr_html_(self) -> str:
-        return self.body
-
-
-def table(
-    headers: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    *,
-    caption: str = "",
-    numeric: Sequence[int] = (),
-    raw: Sequence[int] = (),
-) -> str:
-    """A real <table>: cells are escaped unless their column is listed in ``raw``."""
-    head = "".join(
-        f'<th scope="col"{" class=num" if i in numeric else ""}>{esc(h)}</th>'
-        for i, h in enumerate(headers)
-    )
-    body = []
-    for row in rows:
-        cells = []
-        for i, v in enumerate(row):
-            text = str(v) if i in raw else esc(v)
-            cls = ' class="num"' if i in numeric else ""
-            cells.append(f"<td{cls}>{text}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return (
-        f'<div class="table-wrap"><table>{cap}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table></div>"
-    )
-
-
-def badge(text: str, cls: str, icon: str = "") -> str:
-    icon_html = f'<span aria-hidden="true">{esc(icon)}</span> ' if icon else ""
-    return f'<span class="badge {esc(cls)}">{icon_html}{esc(text)}</span>'
-
-
-def csv_link(frame: pd.DataFrame, filename: str, label: str = "Download the data (CSV)") -> str:
-    data = base64.b64encode(frame.to_csv(index=False).encode("utf-8")).decode("ascii")
-    return (
-        f'<p class="no-print"><a download="{esc(filename)}" '
-        f'href="data:text/csv;base64,{data}">{esc(label)}</a></p>'
-    )
+def csv_data(frame: pd.DataFrame) -> str:
+    """``frame`` as CSV in base64, for a ``data:text/csv`` download link."""
+    return base64.b64encode(frame.to_csv(index=False).encode("utf-8")).decode("ascii")
 
 
 # --------------------------------------------------------------------------- header and summary
 
 
 def header(site: SiteAnalysis) -> Html:
-    banner = ""
     warnings = [
         f for f in site.validation.get("failures", []) if f.get("severity") == Severity.WARNING
     ]
+    banner = None
     if site.status == RunStatus.WARNINGS or warnings:
-        tables = sorted({str(f.get("table")) for f in warnings})
-        banner = (
-            '<div class="banner" role="note"><strong>Data-quality warning.</strong> '
-            f"{len(warnings)} data-contract rule(s) raised warnings ({esc(', '.join(tables))}). "
-            "The report was produced; read the affected charts with care. "
-            '<a href="#data-quality">See data quality</a>.</div>'
-        )
+        banner = {
+            "count": len(warnings),
+            "tables": sorted({str(f.get("table")) for f in warnings}),
+        }
     toc = [("summary", "Executive summary"), ("strategy", "Strategic alignment")]
     toc += [(f"metric-{m.metric_id}", m.name) for m in site.metrics]
     if site.culture is not None:
         toc.append(("culture", "Culture of continuous improvement"))
     toc += [("data-quality", "Data quality"), ("methods", "Methods and glossary")]
-    items = "".join(f'<li><a href="#{esc(a)}">{esc(t)}</a></li>' for a, t in toc)
-    return Html(
-        f'<header><p class="meta">{esc(site.project_name)} · Kaizen impact report</p>'
-        f"<h1>{esc(site.site_name)}</h1>"
-        f'<p class="meta">Report window {esc(fmt_date(site.window_start))} to '
-        f"{esc(fmt_date(site.as_of))} · as of {esc(fmt_date(site.as_of))} · data up to "
-        f"{esc(fmt_date(site.data_freshness))} · run {esc(site.run_id or 'manual')}</p>"
-        f'{banner}<nav class="toc" aria-label="Contents"><strong>Contents</strong>'
-        f"<ol>{items}</ol></nav></header>"
+    return render(
+        "site/header.html.j2",
+        project_name=site.project_name,
+        site_name=site.site_name,
+        window_start=site.window_start,
+        as_of=site.as_of,
+        data_freshness=site.data_freshness,
+        run_id=site.run_id,
+        banner=banner,
+        toc=toc,
     )
 
 
 def summary(site: SiteAnalysis) -> Html:
     s = summarise_site(site)
-    tiles = []
-    for t in s.tiles:
-        v_icon, v_cls = VARIATION_ICON.get(t.variation, ("", "common"))
-        a_icon, a_cls = ASSURANCE_ICON.get(t.assurance, ("", "common"))
-        tiles.append(
-            f'<div class="tile"><h3><a href="#metric-{esc(t.metric_id)}">{esc(t.name)}</a></h3>'
-            f'<div class="big">{esc(t.latest_text)}</div>'
-            f'<div class="row">latest · {esc(t.change_text)}</div>'
-            f'<div class="row">{badge(t.variation_text, v_cls, v_icon)}</div>'
-            f'<div class="row">{badge(t.assurance_text, a_cls, a_icon)}</div>'
-            f'<div class="row">Goal: {esc(t.goal_text)}</div></div>'
-        )
-    findings = "".join(f"<li>{esc(f)}</li>" for f in s.findings)
-    return Html(
-        '<section id="summary"><h2>Executive summary</h2>'
-        f'<p class="lead"><strong>{esc(s.headline.rstrip("."))}{"" if s.headline.endswith("…") else "."}</strong></p>'
-        f'<h3>Findings</h3><ul class="findings">{findings}</ul>'
-        f'<h3>Metrics</h3><div class="tiles">{"".join(tiles)}</div>'
-        '<p class="muted">Icons follow NHS “Making Data Count”: ▲ special cause improving, '
-        "▼ special cause concerning, ○ common cause; assurance P = consistently meets the "
-        "target, ? = hit and miss, F = consistently fails.</p></section>"
+    headline = s.headline.rstrip(".") + ("" if s.headline.endswith("…") else ".")
+    return render(
+        "site/summary.html.j2",
+        headline=headline,
+        findings=s.findings,
+        tiles=s.tiles,
+        variation_icons=VARIATION_ICON,
+        assurance_icons=ASSURANCE_ICON,
     )
 
 
@@ -169,14 +112,14 @@ def strategy(site: SiteAnalysis) -> Html:
     for m in site.metrics:
         for g in m.goals:
             prog = g.progress
-            pct = "not enough data"
+            pct = NOT_ENOUGH
             if prog is not None and not is_missing(prog.percent_of_target):
                 pct = fmt_percent_value(prog.percent_of_target)
             rows.append(
                 (
                     g.title,
                     m.name,
-                    value_text(m, g.target) if g.target is not None else "not enough data",
+                    value_text(m, g.target) if g.target is not None else NOT_ENOUGH,
                     fmt_date(g.due_date),
                     pct,
                     GOAL_STATUS_TEXT.get(g.status, g.status),
@@ -186,26 +129,16 @@ def strategy(site: SiteAnalysis) -> Html:
                     ),
                 )
             )
-    goals_html = (
-        table(
-            ["Goal", "Metric", "Target", "Due", "Progress", "Status", "Assurance"],
-            rows,
-            caption="Goals and progress toward them",
-            numeric=(4,),
-        )
-        if rows
-        else "<p>No goals are set for this site's metrics.</p>"
-    )
-    road = ""
+    roadmap_chart = None
     if site.roadmap is not None:
         from pipeline.report.plots.roadmap import plot_roadmap
 
-        road = plot_roadmap(site.roadmap)._repr_html_() + site.roadmap._repr_html_()
-    return Html(
-        '<section id="strategy"><h2>Strategic alignment</h2>'
-        "<p>Every improvement serves a goal. Progress is the share of the targeted change "
-        "achieved so far (current process centre against the goal's baseline).</p>"
-        f"{goals_html}<h3>Roadmap</h3>{road}</section>"
+        roadmap_chart = plot_roadmap(site.roadmap)
+    return render(
+        "site/strategy.html.j2",
+        goal_rows=rows,
+        roadmap_chart=roadmap_chart,
+        roadmap=site.roadmap,
     )
 
 
@@ -225,77 +158,62 @@ def _metric_sentence(metric: MetricAnalysis) -> str:
     )
 
 
-def _phase_table(metric: MetricAnalysis) -> str:
+def _limit_text(metric: MetricAnalysis, value: float | None, *, has_limits: bool) -> str:
+    if value is not None:
+        return value_text(metric, value)
+    return "varies with n" if has_limits else "none"
+
+
+def _phase_rows(metric: MetricAnalysis) -> list[tuple[Any, ...]]:
     chart = metric.chart
     if chart is None:
-        return ""
-    rows = []
-    for p in chart.phases:
-        lcl = p.lcl if p.lcl is not None else None
-        ucl = p.ucl if p.ucl is not None else None
-        rows.append(
-            (
-                metric.phase_names.get(p.phase, f"Phase {p.phase}"),
-                fmt_date(chart.time[p.first]) if chart.time[p.first] is not None else "",
-                p.n_points,
-                value_text(metric, p.centre) if p.centre is not None else "varies with n",
-                value_text(metric, lcl)
-                if lcl is not None
-                else ("varies with n" if chart.has_limits else "none"),
-                value_text(metric, ucl)
-                if ucl is not None
-                else ("varies with n" if chart.has_limits else "none"),
-                "provisional" if p.is_provisional else "",
-            )
+        return []
+    return [
+        (
+            metric.phase_names.get(p.phase, f"Phase {p.phase}"),
+            fmt_date(chart.time[p.first]) if chart.time[p.first] is not None else "",
+            p.n_points,
+            value_text(metric, p.centre) if p.centre is not None else "varies with n",
+            _limit_text(metric, p.lcl, has_limits=chart.has_limits),
+            _limit_text(metric, p.ucl, has_limits=chart.has_limits),
+            "provisional" if p.is_provisional else "",
         )
-    return table(
-        ["Phase", "From", "Points", "Centre", "Lower limit", "Upper limit", "Note"],
-        rows,
-        caption="Phases (limits recalculated per phase)",
-        numeric=(2, 3, 4, 5),
-    )
+        for p in chart.phases
+    ]
 
 
-def _signal_list(metric: MetricAnalysis) -> str:
-    chart = metric.chart
-    if chart is None:
-        return ""
-    recent = [s for s in chart.signals_in(last=26)]
-    if not recent:
-        return "<p>No rule signals in the last 26 points of the recalculated chart.</p>"
+def _signal_rows(metric: MetricAnalysis) -> list[tuple[str, int, Any]]:
+    """(rule (label), number of points, latest time) of the signals in the latest points."""
+    if metric.chart is None:
+        return []
     by_rule: dict[str, list[Any]] = {}
-    for s in recent:
-        by_rule.setdefault(f"{s.rule} ({s.label})", []).append(s)
-    items = "".join(
-        f"<li>{esc(rule)}: {len(sigs)} point(s), latest {esc(fmt_date(sigs[-1].time))}</li>"
-        for rule, sigs in by_rule.items()
-    )
-    return f"<p>Rule signals in the last 26 points:</p><ul>{items}</ul>"
+    for sig in metric.chart.signals_in(last=SIGNAL_WINDOW):
+        by_rule.setdefault(f"{sig.rule} ({sig.label})", []).append(sig)
+    return [(rule, len(sigs), sigs[-1].time) for rule, sigs in by_rule.items()]
 
 
-def _impact_table(metric: MetricAnalysis, events: Sequence[EventImpact], *, alpha: float) -> str:
-    rows = []
+def _impact_rows(metric: MetricAnalysis, events: Sequence[EventImpact]) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
     for e in events:
         res = e.outcome
         imp = res.impact if res is not None else None
-        if imp is None:
-            rows.append((e.title, fmt_date(e.effective_date), e.note or "not enough data",
+        if res is None or imp is None:
+            rows.append((e.title, fmt_date(e.effective_date), e.note or NOT_ENOUGH,
                          "", "", "", "", ""))  # fmt: skip
             continue
         d, pc = imp.difference, imp.percent_change
         ci = fmt_interval(d.ci_low, d.ci_high, fmt=lambda v: value_text(metric, v))
         pct = fmt_percent_value(pc.estimate, digits=1)
         if pc.estimate is not None and pc.ci_low is not None and pc.ci_high is not None:
-            pct += (
-                " ("
-                + fmt_interval(pc.ci_low, pc.ci_high, fmt=lambda v: fmt_percent_value(v, digits=1))
-                + ")"
+            pct_ci = fmt_interval(
+                pc.ci_low, pc.ci_high, fmt=lambda v: fmt_percent_value(v, digits=1)
             )
+            pct = f"{pct} ({pct_ci})"
         rows.append(
             (
                 e.title,
                 fmt_date(e.effective_date),
-                OUTCOME_TEXT.get(res.outcome, res.outcome) if res else "",
+                OUTCOME_TEXT.get(res.outcome, res.outcome),
                 f"{value_text(metric, imp.before.mean)} (n={imp.before.n})",
                 f"{value_text(metric, imp.after.mean)} (n={imp.after.n})",
                 f"{value_text(metric, d.estimate)}; {interval_label(imp.alpha)} {ci}",
@@ -303,21 +221,15 @@ def _impact_table(metric: MetricAnalysis, events: Sequence[EventImpact], *, alph
                 fmt_pvalue(d.pvalue),
             )
         )
-    return table(
-        ["Event", "Effective", "Outcome", "Before", "After", "Difference (after − before)",
-         f"% change ({interval_label(alpha)})", "p-value"],
-        rows,
-        caption="Before and after each improvement (transition period left out)",
-        numeric=(6, 7),
-    )  # fmt: skip
+    return rows
 
 
-def _impact_details(metric: MetricAnalysis, event: EventImpact) -> str:
+def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any] | None:
+    """The rows and chart of an event's statistics panel (None when there is nothing to show)."""
     res = event.outcome
     imp = res.impact if res is not None else None
     if res is None or imp is None:
-        return ""
-    parts = []
+        return None
     ci_label = interval_label(imp.alpha)
     mw = imp.mann_whitney
     rows = []
@@ -368,13 +280,14 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> str:
             rows.append(("Autocorrelation", seg.note))
     if res.sustainment is not None:
         rows.append(("Sustainment", res.sustainment.sentence(metric.name)))
-    if rows:
-        parts.append(table(["Statistic", "Value"], rows, caption=f"Details: {event.title}"))
+    chart = None
     if seg is not None:
         from pipeline.report.plots.impact import plot_segmented
 
-        parts.append(plot_segmented(imp, name=metric.name, unit=metric.unit)._repr_html_())
-    return "".join(parts)
+        chart = plot_segmented(imp, name=metric.name, unit=metric.unit)
+    if not rows and chart is None:
+        return None
+    return {"title": event.title, "rows": rows, "chart": chart}
 
 
 _CHART_CACHE: dict[int, tuple[Any, ChartImage]] = {}
@@ -404,46 +317,44 @@ def control_chart_image(metric: MetricAnalysis, *, frozen: bool = False) -> Char
     return image
 
 
-def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
+def _metric_meta(metric: MetricAnalysis) -> str:
+    """'XmR (individuals) chart · one point per week (mean) · lower is better · unit: days'."""
+    direction = f"{metric.better} is better" if metric.better != Better.NEUTRAL else "no direction"
     parts = [
-        f'<section id="metric-{esc(metric.metric_id)}"><h2>{esc(metric.name)}</h2>',
-        f'<p class="meta">{esc(metric.chart_type.display_name)} chart · '
-        f"one point per {esc(metric.period)} ({esc(metric.aggregate)}) · "
-        f"{esc(metric.better if metric.better != Better.NEUTRAL else 'no direction')}"
-        f"{' is better' if metric.better != Better.NEUTRAL else ''}"
-        f"{' · unit: ' + esc(metric.unit) if metric.unit else ''}</p>",
-        f"<p><strong>{esc(_metric_sentence(metric))}</strong></p>",
+        f"{metric.chart_type.display_name} chart",
+        f"one point per {metric.period} ({metric.aggregate})",
+        direction,
     ]
+    if metric.unit:
+        parts.append(f"unit: {metric.unit}")
+    return " · ".join(parts)
+
+
+def _csv_frame(metric: MetricAnalysis) -> pd.DataFrame:
+    chart = metric.chart
+    assert chart is not None
+    return pd.DataFrame(
+        {
+            "time": list(chart.time),
+            "value": chart.value,
+            "n": chart.n,
+            "phase": chart.phase,
+            "centre": chart.centre,
+            "lcl": chart.lcl,
+            "ucl": chart.ucl,
+            "signals": [";".join(s) for s in chart.point_signals()],
+        }
+    )
+
+
+def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
+    charts: list[ChartImage] = []
     if metric.chart is not None:
         for image in (control_chart_image(metric), control_chart_image(metric, frozen=True)):
             if image is not None:
-                parts.append(image._repr_html_())
-        parts.append(_phase_table(metric))
-        parts.append(_signal_list(metric))
-        frame = pd.DataFrame(
-            {
-                "time": [t for t in metric.chart.time],
-                "value": metric.chart.value,
-                "n": metric.chart.n,
-                "phase": metric.chart.phase,
-                "centre": metric.chart.centre,
-                "lcl": metric.chart.lcl,
-                "ucl": metric.chart.ucl,
-                "signals": [";".join(s) for s in metric.chart.point_signals()],
-            }
-        )
-        parts.append(csv_link(frame, f"{site.site_id}-{metric.metric_id}.csv"))
-    else:
-        parts.append(f"<p>{esc(metric.note)}</p>")
-    if metric.events:
-        parts.append("<h3>Improvements on this metric</h3>")
-        parts.append(_impact_table(metric, metric.events, alpha=site.settings.alpha))
-        for e in metric.events:
-            detail = _impact_details(metric, e)
-            if detail:
-                parts.append(
-                    f"<details><summary>Statistics for “{esc(e.title)}”</summary>{detail}</details>"
-                )
+                charts.append(image)
+    details = [d for d in (_impact_details(metric, e) for e in metric.events) if d is not None]
+    goals = []
     for g in metric.goals:
         lines = []
         if g.progress is not None:
@@ -452,83 +363,122 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
             lines.append(g.assurance.sentence(metric.name))
         if not lines:
             lines.append(g.note or "Not enough data to judge progress.")
-        parts.append(f"<h3>Goal: {esc(g.title)}</h3>" + "".join(f"<p>{esc(x)}</p>" for x in lines))
-    parts.append("</section>")
-    return Html("".join(parts))
+        goals.append({"title": g.title, "lines": lines})
+    has_chart = metric.chart is not None
+    return render(
+        "site/metric.html.j2",
+        metric_id=metric.metric_id,
+        name=metric.name,
+        meta=_metric_meta(metric),
+        sentence=_metric_sentence(metric),
+        has_chart=has_chart,
+        charts=charts,
+        phase_rows=_phase_rows(metric),
+        signal_rows=_signal_rows(metric),
+        csv_data=csv_data(_csv_frame(metric)) if has_chart else "",
+        csv_name=f"{site.site_id}-{metric.metric_id}.csv",
+        note=metric.note,
+        impact_rows=_impact_rows(metric, metric.events) if metric.events else [],
+        alpha=site.settings.alpha,
+        details=details,
+        goals=goals,
+    )
 
 
 # --------------------------------------------------------------------------- culture, quality, methods
 
 
 def culture(site: SiteAnalysis) -> Html:
-    if site.culture is None:
+    c = site.culture
+    if c is None:
         return Html("")
     from pipeline.report.plots import culture as plots
 
     charts = [
-        plots.plot_idea_funnel(site.culture),
-        plots.plot_ideas_per_employee(site.culture),
-        plots.plot_participation(site.culture),
-        plots.plot_time_to_implement(site.culture),
-        *plots.plot_surveys(site.culture),
+        plots.plot_idea_funnel(c),
+        plots.plot_ideas_per_employee(c),
+        plots.plot_participation(c),
+        plots.plot_time_to_implement(c),
+        *plots.plot_surveys(c),
     ]
-    return Html(
-        '<section id="culture"><h2>Culture of continuous improvement</h2>'
-        f'<div class="grid2">{"".join(c._repr_html_() for c in charts)}</div>'
-        f"{site.culture._repr_html_()}</section>"
+    area_rows = []
+    if len(c.by_area):
+        area_rows = [
+            (
+                area,
+                fmt_count(ideas),
+                fmt_count(done),
+                fmt_percent(share),
+                fmt_number(saving, digits=0) if estimates else "none estimated",
+            )
+            for area, ideas, done, share, saving, estimates in zip(
+                c.by_area["area"],
+                c.by_area["ideas"],
+                c.by_area["implemented"],
+                c.by_area["share_implemented"],
+                c.by_area["savings"],
+                c.by_area["savings_estimates"],
+                strict=True,
+            )  # fmt: skip
+        ]
+    survey_rows = [
+        (
+            s.name,
+            fmt_count(s.n_surveys),
+            fmt_number(s.latest_score),
+            fmt_number(s.change) if s.change is not None else NOT_ENOUGH,
+            (s.variation or NOT_ENOUGH).replace("_", " "),
+        )
+        for s in c.surveys
+    ]
+    return render(
+        "site/culture.html.j2",
+        charts=charts,
+        findings=list(c.findings),
+        headline_rows=[tuple(r) for r in c.headline()],
+        headline_caption=(
+            f"Culture of improvement, {fmt_date(c.window_start)} to {fmt_date(c.as_of)}"
+        ),
+        area_rows=area_rows,
+        survey_rows=survey_rows,
+        notes=list(c.notes),
     )
 
 
 def data_quality(site: SiteAnalysis) -> Html:
     failures = site.validation.get("failures", [])
-    if failures:
-        body = table(
-            ["Severity", "Table", "Column", "Rule", "Rows", "Examples"],
-            (
-                (
-                    f.get("severity"),
-                    f.get("table"),
-                    f.get("column") or "",
-                    f.get("description"),
-                    ", ".join(str(r) for r in f.get("rows", [])[:8])
-                    + (" …" if f.get("unexpected_count", 0) > 8 else ""),
-                    ", ".join(str(x) for x in f.get("examples", [])[:3]),
-                )
-                for f in failures
-            ),
-            caption="Data-contract results",
+    failure_rows = [
+        (
+            f.get("severity"),
+            f.get("table"),
+            f.get("column") or "",
+            f.get("description"),
+            ", ".join(str(r) for r in f.get("rows", [])[:8])
+            + (" …" if f.get("unexpected_count", 0) > 8 else ""),
+            ", ".join(str(x) for x in f.get("examples", [])[:3]),
         )
-    else:
-        body = "<p>Every data-contract rule passed for this site.</p>"
+        for f in failures
+    ]
     counts = site.validation.get("row_counts", {})
-    if counts:
-        body += table(
-            ["Table", "Rows"],
-            ((t, f"{int(c):,}") for t, c in counts.items()),
-            caption="Rows read for this site",
-            numeric=(1,),
-        )
+    count_rows = [(t, fmt_count(c)) for t, c in counts.items()]
     coverage = []
     for m in site.metrics:
         pts = m.series.points
-        missing = int(m.values.isna().sum())
         coverage.append(
             (
                 m.name,
                 fmt_date(pts["time"].min()) if len(pts) else "no data",
                 fmt_date(pts["time"].max()) if len(pts) else "no data",
                 int(m.values.notna().sum()),
-                missing,
+                int(m.values.isna().sum()),
             )
         )
-    if coverage:
-        body += table(
-            ["Metric", "First period", "Last period", "Points", "Missing periods"],
-            coverage,
-            caption="Date coverage in the report window",
-            numeric=(3, 4),
-        )
-    return Html(f'<section id="data-quality"><h2>Data quality</h2>{body}</section>')
+    return render(
+        "site/data_quality.html.j2",
+        failure_rows=failure_rows,
+        count_rows=count_rows,
+        coverage_rows=coverage,
+    )
 
 
 def methods(site: SiteAnalysis) -> Html:
@@ -540,22 +490,18 @@ def methods(site: SiteAnalysis) -> Html:
         "nhs": "NHS Making Data Count rules",
         "all": "all rule sets",
     }
-    params = table(
-        ["Parameter", "Value"],
-        [
-            ("Rules for charts with limits", rule_names.get(s.rules, s.rules)),
-            (
-                "Rules for run charts",
-                "Anhøj rules" if s.rules == "we" else rule_names.get(s.rules, s.rules),
-            ),
-            ("Minimum points for a phase's own limits", s.min_phase_points),
-            ("Points checked for sustainment", s.sustain_points),
-            ("Significance level / confidence", f"{s.alpha:g} / {confidence_level(s.alpha)}"),
-            ("Moving-range screening", "on" if s.screen_mr else "off"),
-            ("Report window", f"{fmt_date(site.window_start)} to {fmt_date(site.as_of)}"),
-        ],
-        caption="Parameters of this run",
-    )
+    parameters = [
+        ("Rules for charts with limits", rule_names.get(s.rules, s.rules)),
+        (
+            "Rules for run charts",
+            "Anhøj rules" if s.rules == "we" else rule_names.get(s.rules, s.rules),
+        ),
+        ("Minimum points for a phase's own limits", s.min_phase_points),
+        ("Points checked for sustainment", s.sustain_points),
+        ("Significance level / confidence", f"{s.alpha:g} / {confidence_level(s.alpha)}"),
+        ("Moving-range screening", "on" if s.screen_mr else "off"),
+        ("Report window", f"{fmt_date(site.window_start)} to {fmt_date(site.as_of)}"),
+    ]
     glossary = [
         (
             "Control chart",
@@ -598,26 +544,18 @@ def methods(site: SiteAnalysis) -> Html:
             "No concern signal in the last points of the latest phase and the centre still at least half the achieved gain better than the baseline.",
         ),
     ]
-    gl = "".join(f"<dt>{esc(t)}</dt><dd>{esc(d)}</dd>" for t, d in glossary)
-    return Html(
-        '<section id="methods"><h2>Methods and glossary</h2>'
-        f"{params}<dl>{gl}</dl>"
-        '<p class="muted">Sources: Montgomery, Introduction to Statistical Quality Control; '
-        "Wheeler, Understanding Variation; NIST/SEMATECH e-Handbook of Statistical Methods; "
-        "Anhøj &amp; Olesen (2014); Laney (2002); NHS England, Making Data Count. "
-        "Statistics computed with statsmodels and scipy.</p></section>"
-    )
+    return render("site/methods.html.j2", parameter_rows=parameters, glossary=glossary)
 
 
 __all__ = [
+    "ASSURANCE_ICON",
     "Html",
+    "control_chart_image",
     "culture",
     "data_quality",
-    "esc",
     "header",
     "methods",
     "metric_section",
     "strategy",
     "summary",
-    "table",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import html
 import io
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,16 +14,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-# NHS "Making Data Count" palette: improvement blue, concern orange, common cause grey.
-IMPROVEMENT = "#289de0"
-CONCERN = "#fab428"
-COMMON = "#7b7d7d"
-NEUTRAL = "#490092"
-CENTRE = "#231f20"
-LIMIT = "#8a8a8a"
-TARGET = "#de1b1b"
-ZONE = "#f2f2f2"
-INK = "#1f2933"
+from pipeline.report import palette  # noqa: E402
+
+# NHS "Making Data Count" palette (pipeline.report.palette): improvement blue, concern orange,
+# common cause grey; the charts use the published chart-point shades of blue and orange.
+IMPROVEMENT = palette.IMPROVEMENT_POINT
+CONCERN = palette.CONCERN_POINT
+COMMON = palette.COMMON
+NEUTRAL = palette.NEUTRAL
+CENTRE = palette.CENTRE
+LIMIT = palette.LIMIT
+TARGET = palette.TARGET
+ZONE = palette.ZONE
+INK = palette.INK
 
 RC: Any = {
     "figure.dpi": 100,
@@ -137,7 +139,6 @@ class ChartImage:
         return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
 
     def _repr_html_(self) -> str:
-        label = html.escape(self.alt, quote=True)
-        svg = self.svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1)
-        cap = f"<figcaption>{html.escape(self.caption)}</figcaption>" if self.caption else ""
-        return f'<figure class="chart">{svg}{cap}</figure>'
+        from pipeline.report.templating import render
+
+        return render("site/figure.html.j2", image=self).body

@@ -1,0 +1,111 @@
+"""The presentation layer in-process: findings, sections, the email body and the portfolio, built
+from a SiteAnalysis of the demo data without kernels, notebooks or a browser."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import pytest
+
+from pipeline.data.config import load_project
+from pipeline.data.demo import write_demo_project
+from pipeline.data.inputs import read_tables, split_by_site
+from pipeline.report import sections
+from pipeline.report.analysis import SiteAnalysis, analyse_site
+from pipeline.report.findings import summarise_site
+from pipeline.report.results import site_results
+from pipeline.report.templating import TEMPLATES, environment, render
+
+AS_OF = "2026-11-30"
+SITE = "atelier-florence"
+
+
+def _analyse(root: Path, *, alpha: float) -> SiteAnalysis:
+    project_file = write_demo_project(root, as_of=AS_OF)
+    text = project_file.read_text(encoding="utf-8")
+    assert "alpha: 0.05" in text
+    project_file.write_text(text.replace("alpha: 0.05", f"alpha: {alpha}"), encoding="utf-8")
+    project = load_project(project_file)
+    data = split_by_site(read_tables(project), [SITE])[SITE]
+    return analyse_site(data, project=project, site_id=SITE, as_of=pd.Timestamp(AS_OF))
+
+
+@pytest.fixture(scope="module", params=[0.1, 0.2])
+def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SiteAnalysis:
+    return _analyse(tmp_path_factory.mktemp(f"alpha{request.param}"), alpha=request.param)
+
+
+def _page(site: SiteAnalysis) -> str:
+    parts = [sections.header(site), sections.summary(site), sections.strategy(site)]
+    parts += [sections.metric_section(site, m) for m in site.metrics]
+    parts += [sections.culture(site), sections.data_quality(site), sections.methods(site)]
+    return "".join(p._repr_html_() for p in parts)
+
+
+def _text(html: str) -> str:
+    """The page's text: no tags, no inline SVG (chart labels are matplotlib's)."""
+    html = re.sub(r"<svg.*?</svg>", "", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_interval_label_follows_alpha_everywhere(site: SiteAnalysis) -> None:
+    level = {0.05: "95", 0.1: "90", 0.2: "80"}[site.settings.alpha]
+    others = {"95", "90", "80"} - {level}
+    summary = summarise_site(site)
+    page = _text(_page(site))
+    findings = " ".join(summary.findings)
+    # The demo's sustained gains are reported with their interval in the findings and tables.
+    assert f"{level}% CI" in findings
+    assert page.count(f"{level}% CI") >= 5
+    for other in others:
+        assert f"{other}% CI" not in page and f"{other}% CI" not in findings
+    assert f"% change ({level}% CI)" in page
+    assert f"Significance level / confidence {site.settings.alpha:g} / {level}%" in " ".join(
+        page.split()
+    )
+
+
+def test_results_json_carries_the_same_words(site: SiteAnalysis) -> None:
+    level = {0.05: "95", 0.1: "90", 0.2: "80"}[site.settings.alpha]
+    data = site_results(site)
+    assert data["settings"]["alpha"] == site.settings.alpha
+    assert any(f"{level}% CI" in f for f in data["summary"]["findings"])
+
+
+def test_sections_show_no_missing_values_and_one_minus_sign(site: SiteAnalysis) -> None:
+    page = _text(_page(site))
+    for bad in ("nan", "NaN", "None", "inf", "-0%", "0.000 "):
+        assert bad not in page.split(), bad
+    # a hyphen directly before a digit is a minus typed by hand (dates are "3 Mar 2026")
+    assert not re.search(r"(?<![\w/])-\d", page), re.findall(r".{20}(?<![\w/])-\d.{10}", page)
+
+
+def test_every_section_is_a_template(site: SiteAnalysis) -> None:
+    html = sections.summary(site)._repr_html_()
+    assert html.startswith('<section id="summary">')
+    assert repr(sections.summary(site)).startswith("<report section,")
+
+
+def test_templates_escape_and_are_strict() -> None:
+    hostile = "<script>alert(1)</script>"
+    out = render(
+        "site/header.html.j2",
+        project_name=hostile, site_name=hostile, window_start=None, as_of=None,
+        data_freshness=None, run_id="", banner=None, toc=[("x", hostile)],
+    ).body  # fmt: skip
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    with pytest.raises(jinja2.UndefinedError):
+        render("site/header.html.j2", project_name="x")
+    assert environment().autoescape is True
+
+
+def test_no_html_built_in_the_report_modules() -> None:
+    """sections and findings hand values to templates; markup lives in the templates only."""
+    src = Path(sections.__file__).parent
+    for name in ("sections.py", "findings.py", "analysis.py", "results.py"):
+        code = (src / name).read_text(encoding="utf-8")
+        assert not re.search(r"<(div|table|tr|td|th|p|span|ul|li|section|h\d)\b", code), name
+    assert (TEMPLATES / "site" / "metric.html.j2").is_file()
