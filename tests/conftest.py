@@ -62,6 +62,8 @@ def write_mini_project(root: Path, *, sites: tuple[str, ...] = ("north", "south"
                 "lead_time",
                 "Dispatch team",
                 "done",
+                "5S",
+                "",
             )
             for s in sites
         ],

@@ -422,7 +422,7 @@ def test_run_with_one_broken_site_keeps_everything_else(mini_project: Path) -> N
          "tables.events: reads SQL but neither it nor database gives a url"),
         ("output: out", "output: out\nflavour: strong",
          "flavour: unknown setting; known settings here: project, output, lookback, tables, "
-         "database, statistics, sites, email"),
+         "database, statistics, sites, email, currency"),
     ],
 )  # fmt: skip
 def test_configuration_error_names_the_key_and_its_place(

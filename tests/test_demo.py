@@ -46,6 +46,8 @@ COLUMNS = {
         "metric_ids",
         "owner",
         "status",
+        "practice",
+        "claimed_saving",
     ],
     "goals": [
         "goal_id",

@@ -13,6 +13,7 @@ A project is one YAML file plus the input tables it names. Example::
       goals:        {table: goals}  # a table in the default database below
     database: {url: "sqlite:///warehouse.db"}
     statistics: {rules: we, min_phase_points: 12, sustain_points: 8, alpha: 0.05}
+    currency: EUR                   # ISO 4217 code of events' claimed_saving (optional)
     sites:
       - id: fab-dresden
         name: Dresden Wafer Fab
@@ -159,6 +160,8 @@ class Project:
     sites: tuple[Site, ...]
     statistics: StatisticsSettings
     email: EmailSettings
+    #: ISO 4217 code of the events' ``claimed_saving`` amounts; None when not configured.
+    currency: str | None = None
 
     @property
     def root(self) -> Path:
@@ -357,8 +360,16 @@ class ProjectSpec(_Spec):
     statistics: StatisticsSpec = Field(default_factory=StatisticsSpec)
     sites: Annotated[list[SiteSpec], Field(min_length=1)]
     email: EmailSpec = Field(default_factory=EmailSpec)
+    currency: Text | None = None
 
     _empty = field_validator("database", "statistics", "email", mode="before")(_none_is_empty)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"{value!r} is not an ISO 4217 code of three capital letters (EUR)")
+        return value
 
     @field_validator("lookback")
     @classmethod
@@ -466,6 +477,7 @@ def _resolve(spec: ProjectSpec, path: Path) -> Project:
             max_attachment_mb=spec.email.max_attachment_mb,
             smtp=SmtpSettings(**smtp.model_dump()),
         ),
+        currency=spec.currency,
     )
 
 

@@ -67,6 +67,14 @@ variance and PPC), ``BLD-E3`` (done, monthly c chart: 9 months before, 11 after)
 (done; names DPU and first-pass yield, both improve) and ``ATL-E3`` (cancelled, with past dates:
 it must not start a phase). Goal ``HOT-G2`` (complaints) is the one overdue goal: due at the end of
 the month two months before ``as_of``'s month, and not met.
+
+Practices and claimed savings (the portfolio's "what worked where" and "verified impact")
+-----------------------------------------------------------------------------------------
+Events carry a ``practice`` and a ``claimed_saving`` in euros (``currency: EUR``). Poka-yoke runs at
+two sites and works at one (``ATL-E1``, sustained) but not at the other (``BLD-E2``, no change):
+:data:`DEMO_PRACTICE`. Flow runs at two sites and works at both (``FAB-E1``, ``ATL-E2``); standard
+work runs twice at one site (``HOT-E1`` faded, ``HOT-E2`` too early). ``BLD-E3`` claims no saving,
+so a missing claim is shown as such; ``ATL-E3`` (cancelled) has no practice.
 """
 
 from __future__ import annotations
@@ -86,6 +94,7 @@ __all__ = [
     "DEMO_BOUNDS",
     "DEMO_CASES",
     "DEMO_METRICS",
+    "DEMO_PRACTICE",
     "DEMO_SITES",
     "HISTORY_WEEKS",
     "build_demo_tables",
@@ -101,6 +110,14 @@ DEMO_CASES: dict[str, tuple[str, str, str]] = {
     "no_change": ("build-manchester", "build_rework_hours", "BLD-E2"),
     "data_warning": ("atelier-florence", "atelier_lead_time", "ATL-E2"),
 }
+
+#: The practice used at two sites that worked at one and not at the other: (practice, (site, event)
+#: where it worked, (site, event) where it did not).
+DEMO_PRACTICE: tuple[str, tuple[str, str], tuple[str, str]] = (
+    "Poka-yoke",
+    ("atelier-florence", "ATL-E1"),
+    ("build-manchester", "BLD-E2"),
+)
 
 DEMO_SITES: tuple[dict[str, object], ...] = (
     {
@@ -282,6 +299,8 @@ class _Site:
         metric_ids: tuple[str, ...],
         owner: str,
         status: str,
+        practice: str = "",
+        claimed_saving: float | None = None,
     ) -> None:
         self.events.append(
             {
@@ -296,6 +315,8 @@ class _Site:
                 "metric_ids": ";".join(metric_ids),
                 "owner": owner,
                 "status": status,
+                "practice": practice,
+                "claimed_saving": "" if claimed_saving is None else _number(claimed_saving),
             }
         )
 
@@ -477,6 +498,8 @@ def _fab(site: _Site, cal: _Calendar, rng: np.random.Generator) -> None:
         ("fab_cycle_time",),
         "Lithography area team",
         "done",
+        practice="Flow",
+        claimed_saving=420000,
     )
     site.event(
         "FAB-E2",
@@ -489,6 +512,8 @@ def _fab(site: _Site, cal: _Calendar, rng: np.random.Generator) -> None:
         ("fab_eq_downtime",),
         "Equipment engineering",
         "done",
+        practice="TPM",
+        claimed_saving=180000,
     )
     future = cal.as_of + timedelta(days=21)
     site.event(
@@ -502,6 +527,8 @@ def _fab(site: _Site, cal: _Calendar, rng: np.random.Generator) -> None:
         ("fab_defective_wafers", "fab_particle_adders"),
         "Wet process team",
         "planned",
+        practice="5S",
+        claimed_saving=60000,
     )
 
     site.goal(
@@ -580,6 +607,8 @@ def _hotel(site: _Site, cal: _Calendar, rng: np.random.Generator) -> None:
         ("hotel_checkin_time",),
         "Front office team",
         "done",
+        practice="Standard work",
+        claimed_saving=48000,
     )
     site.event(
         "HOT-E2",
@@ -592,6 +621,8 @@ def _hotel(site: _Site, cal: _Calendar, rng: np.random.Generator) -> None:
         ("hotel_complaints",),
         "Guest relations",
         "in_progress",
+        practice="Standard work",
+        claimed_saving=15000,
     )
 
     site.goal(
@@ -662,6 +693,8 @@ def _build(site: _Site, cal: _Calendar, rng: np.random.Generator) -> None:
         ("build_schedule_variance", "build_plan_complete"),
         "Site management",
         "done",
+        practice="Last Planner",
+        claimed_saving=250000,
     )
     site.event(
         "BLD-E2",
@@ -674,6 +707,8 @@ def _build(site: _Site, cal: _Calendar, rng: np.random.Generator) -> None:
         ("build_rework_hours",),
         "Finishing trades crew",
         "done",
+        practice="Poka-yoke",
+        claimed_saving=36000,
     )
     site.event(
         "BLD-E3",
@@ -686,6 +721,7 @@ def _build(site: _Site, cal: _Calendar, rng: np.random.Generator) -> None:
         ("build_safety_incidents",),
         "HSE team",
         "done",
+        practice="Visual management",
     )
 
     site.goal(
@@ -763,6 +799,8 @@ def _atelier(site: _Site, cal: _Calendar, rng: np.random.Generator) -> None:
         ("atelier_defects_per_unit", "atelier_first_pass_yield"),
         "Leather goods cell",
         "done",
+        practice="Poka-yoke",
+        claimed_saving=95000,
     )
     site.event(
         "ATL-E2",
@@ -775,6 +813,8 @@ def _atelier(site: _Site, cal: _Calendar, rng: np.random.Generator) -> None:
         ("atelier_lead_time",),
         "Production planning",
         "done",
+        practice="Flow",
+        claimed_saving=120000,
     )
     site.event(
         "ATL-E3",
@@ -1001,6 +1041,7 @@ def _project_yaml(as_of: date, output: str) -> str:
         lines.append(f"  {name}: {{path: data/{name}.csv}}")
     lines += [
         "statistics: {rules: we, min_phase_points: 12, sustain_points: 8, alpha: 0.05}",
+        "currency: EUR",
         "sites:",
     ]
     for spec in DEMO_SITES:

@@ -57,6 +57,8 @@ SCHEMA: dict[str, dict[str, str]] = {
         "metric_ids": "str",
         "owner": "str",
         "status": "str",
+        "practice": "str",
+        "claimed_saving": "float",
     },
     "goals": {
         "goal_id": "str",
@@ -92,7 +94,7 @@ SCHEMA: dict[str, dict[str, str]] = {
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "metrics": ("lower_bound", "upper_bound"),
     "observations": ("n", "subgroup"),
-    "events": ("goal_id", "end_date"),
+    "events": ("goal_id", "end_date", "practice", "claimed_saving"),
     "suggestions": ("implemented_on", "estimated_saving"),
     "surveys": ("responses",),
 }

@@ -104,7 +104,7 @@ def write_new_project(
         [
             (site_id, "E1", "Example: pull system in dispatch", "kaizen_event", "",
              (change - pd.Timedelta(days=7)).date().isoformat(), change.date().isoformat(), "",
-             "order_lead_time", "Dispatch team", "done"),
+             "order_lead_time", "Dispatch team", "done", "Pull system", ""),
         ],
         columns=list(SCHEMA["events"]),
     )  # fmt: skip

@@ -20,7 +20,7 @@ import pandas as pd
 from pipeline.data.config import Project, StatisticsSettings, load_project
 from pipeline.data.inputs import SiteTables
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import json_safe
+from pipeline.formatting import is_missing, json_safe
 from pipeline.stats.goals import (
     Assurance,
     EventDates,
@@ -70,6 +70,10 @@ class EventImpact:
     effective_date: pd.Timestamp | None
     outcome: EventOutcome | None = None
     note: str = ""
+    #: The kind of kaizen (events' optional ``practice`` column, e.g. "5S", "SMED").
+    practice: str | None = None
+    #: The saving claimed for the event (optional column), in the project currency.
+    claimed_saving: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +83,8 @@ class EventImpact:
             "owner": self.owner,
             "status": self.status,
             "goal_id": self.goal_id,
+            "practice": self.practice,
+            "claimed_saving": self.claimed_saving,
             "start_date": self.start_date,
             "effective_date": self.effective_date,
             "outcome": self.outcome.outcome if self.outcome else None,
@@ -481,6 +487,7 @@ def _event_impacts(
             note = "Not enough data around this change to compare before and after."
         else:
             note = ""
+        saving = e.get("claimed_saving")
         out.append(
             EventImpact(
                 event_id=eid,
@@ -493,6 +500,8 @@ def _event_impacts(
                 effective_date=_date(e["effective_date"]),
                 outcome=outcomes.get(eid),
                 note=note,
+                practice=_text(e.get("practice")).strip() or None,
+                claimed_saving=None if is_missing(saving) else float(saving),
             )
         )
     return tuple(out)
