@@ -515,3 +515,51 @@ def test_database_url_with_a_password_is_refused_and_never_shown(
             "environment variable and name that variable with password_env"
         )
         assert "hunter2" not in str(err.value) and "ter2" not in str(err.value)
+
+
+# --------------------------------------------------------------------------- hostile ids
+
+
+HOSTILE = ("../../../../x", "/etc/kaizen", "..", "a/../../b", "x\ny", "c:\\x", "e\x00f")
+
+
+@pytest.mark.parametrize("part", HOSTILE)
+def test_child_path_refuses_a_name_that_leaves_the_folder(tmp_path: Path, part: str) -> None:
+    from pipeline.files import child_path
+
+    with pytest.raises(ConfigError, match="cannot be used as a file or folder name"):
+        child_path(tmp_path, "charts", part)
+
+
+def test_hostile_ids_write_nothing_outside_the_output_folder(mini_project: Path) -> None:
+    """Metric, event and goal ids that try to leave the folder fail their sites' contracts,
+    and the run writes nothing outside its output folder."""
+    root = mini_project.parent
+    metric, event = "../../../../x", str(root / "abs")
+
+    def rename_metric(frame: pd.DataFrame) -> None:
+        frame.loc[frame["metric_id"] == "lead_time", "metric_id"] = metric
+
+    edit_csv(data(mini_project, "metrics"), rename_metric)
+    edit_csv(data(mini_project, "observations"), rename_metric)
+
+    def events(frame: pd.DataFrame) -> None:
+        frame["metric_ids"] = metric
+        frame.loc[0, "event_id"] = event
+        frame.loc[1, "event_id"] = "south\ne1"
+
+    edit_csv(data(mini_project, "events"), events)
+    before = {p for p in root.rglob("*")}
+    code, out = cli("run", "--project", str(mini_project), "--as-of", AS_OF, "--jobs", "1", "-q")
+    assert code == 1 and "Traceback" not in out
+    assert (
+        "FAILED north: data contract failed: site 'north', table 'metrics', column 'metric_id': "
+        "metric_id is a safe slug (it names files and links): lowercase letters, digits, '-' "
+        "and '_', starting with a letter or digit (rows 2); e.g. '../../../../x' "
+        "(+1 more critical rule(s))"
+    ) in out
+    created = {p for p in root.rglob("*")} - before
+    out_dir = (root / "out").resolve()
+    assert created and all(p.resolve().is_relative_to(out_dir) for p in created), sorted(created)
+    report = validate(mini_project)
+    assert only(report, "south", "event_id_is_safe").examples == ("south\ne1",)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.files import atomic_write_json
+from pipeline.files import atomic_write_json, child_path
 from pipeline.report.analysis import RESULTS_FILE, SiteAnalysis
 from pipeline.report.findings import summarise_site
 from pipeline.report.plots.style import figure_to_png
@@ -54,7 +54,8 @@ def write_key_charts(site: SiteAnalysis, output_dir: str | Path) -> list[Path]:
         )
         assert image.figure is not None
         png = figure_to_png(image.figure, dpi=round(EMAIL_CHART_PX / EMAIL_CHART_WIDTH_IN))
-        path = Path(output_dir) / item["file"]
+        # the name holds the metric id: child_path refuses one that would leave the folder
+        path = child_path(output_dir, *str(item["file"]).split("/"))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
         written.append(path)

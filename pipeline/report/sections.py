@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.files import child_path
 from pipeline.formatting import (
     NOT_ENOUGH,
     confidence_level,
@@ -376,7 +377,8 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
         phase_rows=_phase_rows(metric),
         signal_rows=_signal_rows(metric),
         csv_data=csv_data(_csv_frame(metric)) if has_chart else "",
-        csv_name=f"{site.site_id}-{metric.metric_id}.csv",
+        # the download's name holds data ids: child_path refuses one that is not a plain name
+        csv_name=child_path(".", f"{site.site_id}-{metric.metric_id}.csv").name,
         note=metric.note,
         impact_rows=_impact_rows(metric, metric.events) if metric.events else [],
         alpha=site.settings.alpha,

@@ -28,6 +28,7 @@ import pandas as pd
 
 from pipeline.data.config import Project, parse_as_of
 from pipeline.exceptions import ConfigError, KaizenError, LockHeld, NotebookFailed
+from pipeline.files import child_path
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "site_report.ipynb"
 STAGING = ".staging"
@@ -272,13 +273,13 @@ def _run_sites(
             log.write(f"data outside the selected sites: {f['message']}")
         for site in todo:
             validation = report.for_site(site.id)
-            stage = stage_root / site.id
+            stage = child_path(stage_root, site.id)
             stage.mkdir(parents=True, exist_ok=True)
             vfile = stage / "validation.json"
             _write_json(vfile, validation.to_dict())
             if validation.has_critical:
                 error = validation.reason()
-                _record_failure(out_root / site.id, vfile, error)
+                _record_failure(child_path(out_root, site.id), vfile, error)
                 done(SiteOutcome(site_id=site.id, status="failed", error=error))
                 continue
             data_file = stage_root / f"{site.id}.inputs.pkl"
@@ -292,7 +293,7 @@ def _run_sites(
                     site_data=str(data_file),
                     validation_file=str(vfile),
                     stage_dir=str(stage),
-                    final_dir=str(out_root / site.id),
+                    final_dir=str(child_path(out_root, site.id)),
                     trash_dir=str(out_root / TRASH),
                     validation_status=validation.status,
                     notebook=str(notebook or NOTEBOOK),
