@@ -91,7 +91,7 @@ def probe(project_file: str) -> None:
     out["status"] = report.for_site(sid).status
     t0 = time.perf_counter()
     slices = inputs.split_by_site(tables, [sid])
-    slice_file = Path(project_file).parent / "slice.pkl"
+    slice_file = Path(project_file).parent / "slice.inputs"
     slices[sid].save(slice_file)
     out["split_save"] = time.perf_counter() - t0
     out["maxrss_after_validate"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

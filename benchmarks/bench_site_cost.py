@@ -184,7 +184,7 @@ def main() -> None:
         slices = inputs.split_by_site(tables, site_ids)
         staged: dict[str, tuple[Path, Path, str]] = {}
         for sid in site_ids:
-            slice_file = tmp / "slices" / f"{sid}.inputs.pkl"
+            slice_file = tmp / "slices" / f"{sid}.inputs"
             slices[sid].save(slice_file)
             vfile = tmp / "slices" / f"{sid}.validation.json"
             validation = report.for_site(sid)

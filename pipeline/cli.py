@@ -51,95 +51,6 @@ def main() -> None:
 # Commands are added below, one function per command; each calls one pipeline function.
 
 
-def _progress(quiet: bool, verbose: bool = False, jobs: int | None = None):
-    """Callbacks for run progress: a live bar on a terminal; on anything else (cron, a pipe)
-    one plain, timestamped line per site, e.g.
-    ``2026-11-27T06:00:41Z site fab-dresden: ok (3.2s) [3/24 done, 0 failed, 41s elapsed]``."""
-    import datetime as _dt
-    import os as _os
-    import time as _time
-
-    state: dict[str, Any] = {
-        "total": 0,
-        "done": 0,
-        "failed": 0,
-        "t0": _time.perf_counter(),
-        "bar": None,
-    }
-    is_tty = sys.stderr.isatty()
-    workers = jobs or _os.cpu_count() or 1
-
-    def stamp() -> str:
-        return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    def on_start(total: int) -> None:
-        state["total"] = total
-        if quiet:
-            return
-        if is_tty:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            bar = Progress(
-                TextColumn("[bold]sites"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("done · {task.fields[failed]} failed · {task.fields[running]} running"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                transient=True,
-            )
-            bar.start()
-            state["bar"] = bar
-            state["task"] = bar.add_task(
-                "sites", total=total, failed=0, running=min(workers, total)
-            )
-        else:
-            click.echo(f"{stamp()} run: {total} site(s)", err=True)
-
-    def on_site_done(outcome) -> None:
-        state["done"] += 1
-        state["failed"] += outcome.is_failed
-        if quiet:
-            return
-        bar = state["bar"]
-        if bar is not None:
-            running = min(workers, state["total"] - state["done"])
-            bar.update(state["task"], advance=1, failed=state["failed"], running=running)
-            if verbose or outcome.error:
-                bar.console.print(
-                    f"site {outcome.site_id}: {outcome.status} "
-                    f"({outcome.seconds:.1f}s) {outcome.error or ''}"
-                )
-        else:
-            elapsed = _time.perf_counter() - state["t0"]
-            timing = ""
-            if verbose and outcome.timings:
-                timing = " " + " ".join(f"{k}={v:.2f}s" for k, v in outcome.timings.items())
-            line = (
-                f"{stamp()} site {outcome.site_id}: {outcome.status} ({outcome.seconds:.1f}s"
-                f"{timing}) "
-                f"[{state['done']}/{state['total'] or '?'} done, {state['failed']} failed, "
-                f"{elapsed:.0f}s elapsed]"
-            )
-            if outcome.error:
-                line += f" - {outcome.error}"
-            click.echo(line, err=True)
-
-    def close() -> None:
-        if state["bar"] is not None:
-            state["bar"].stop()
-
-    return on_start, on_site_done, close
-
-
 def _report_run(result, quiet: bool) -> None:
     for outcome in result.failed_sites:
         click.echo(f"FAILED {outcome.site_id}: {outcome.error}", err=True)
@@ -159,6 +70,7 @@ def _run(project_file: str, output: str | None, **kwargs) -> None:
 
     from pipeline.data.config import load_project
     from pipeline.run.execute import run_project
+    from pipeline.run.progress import console_progress
 
     quiet = kwargs.pop("quiet", False)
     verbose = kwargs.pop("verbose", False)
@@ -167,7 +79,7 @@ def _run(project_file: str, output: str | None, **kwargs) -> None:
         project = load_project(project_file)
         if output:
             project = replace(project, output=Path(output).resolve())
-        on_start, on_site_done, close = _progress(quiet, verbose, kwargs.get("jobs"))
+        on_start, on_site_done, close = console_progress(quiet, verbose, kwargs.get("jobs"))
         try:
             result = run_project(project, on_start=on_start, on_site_done=on_site_done, **kwargs)
         finally:

@@ -1,21 +1,26 @@
-"""Files the pipeline writes: atomic replacement, and paths from ids that cannot leave their folder.
+"""Files the pipeline writes: atomic replacement, locks, and paths from ids that cannot leave their folder.
 
 Every file another process may read while we write it (results.json, the manifest, the portfolio,
 the send ledger) is written to a temporary file beside it and moved into place with
 :func:`os.replace`, so a reader sees the old file or the new one, never half of either. Every path
-built from an id that comes from data or configuration goes through :func:`child_path`.
+built from an id that comes from data or configuration goes through :func:`child_path`. The run's
+and the mailer's exclusive locks are :func:`exclusive_lock` (``filelock``); a folder the pipeline
+may not write to is a :class:`ConfigError` that names it (:func:`writing_to`), never a traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipeline.exceptions import ConfigError
+from pipeline.exceptions import ConfigError, LockHeld
 
 #: What an id that becomes part of a path may look like (site ids, metric ids, event ids).
 SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -85,3 +90,74 @@ def atomic_write_json(path: str | Path, data: Any, *, durable: bool = False) -> 
     """:func:`atomic_write_text` of ``data`` as JSON (no NaN: plain JSON only)."""
     text = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
     return atomic_write_text(path, text, durable=durable)
+
+
+def atomic_symlink(link: str | Path, target: str | Path) -> Path:
+    """Point the symlink ``link`` at ``target`` (made beside it, then :func:`os.replace`d), so a
+    reader follows the old target or the new one, never a missing link."""
+    link = Path(link)
+    fd, tmp = tempfile.mkstemp(prefix=f".{link.name}.", suffix=".tmp", dir=link.parent)
+    os.close(fd)
+    os.unlink(tmp)  # mkstemp reserved a free name; the symlink takes it
+    try:
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return link
+
+
+#: errno values that mean "this process may not write here" (not a bug, not a full disk).
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+@contextmanager
+def writing_to(folder: str | Path, *, what: str = "the output folder") -> Iterator[None]:
+    """Turn a permission or read-only-file-system error inside the block into a
+    :class:`ConfigError` that names the path and says what to do.
+
+    Raises
+    ------
+    ConfigError
+        e.g. ``cannot write to the output folder reports/2026-11-27: '.kaizen.lock': Read-only
+        file system. Make it writable, or choose another folder with --output``.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _NOT_WRITABLE:
+            raise
+        where = f": {Path(exc.filename).name!r}" if exc.filename else ""
+        raise ConfigError(
+            f"cannot write to {what} {folder}{where}: {exc.strerror}",
+            hint="Make it writable, or choose another folder with --output",
+        ) from None
+
+
+@contextmanager
+def exclusive_lock(path: str | Path, *, held: str | Callable[[], str]) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the block (``filelock``: ``flock`` on POSIX, so the
+    operating system releases it when the holder dies, however it dies).
+
+    Raises
+    ------
+    LockHeld
+        with the message ``held`` (or what ``held()`` returns, asked only then) when another
+        process holds the lock.
+    ConfigError
+        when the lock file cannot be created (a read-only folder), naming it.
+    """
+    from filelock import FileLock, Timeout
+
+    target = Path(path)
+    lock = FileLock(target, is_singleton=False, thread_local=False)
+    with writing_to(target.parent):
+        try:
+            lock.acquire(blocking=False)
+        except Timeout:
+            raise LockHeld(held() if callable(held) else held) from None
+    try:
+        yield
+    finally:
+        lock.release()

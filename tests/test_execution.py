@@ -18,7 +18,8 @@ import pytest
 
 from pipeline.data.config import load_project
 from pipeline.exceptions import LockHeld
-from pipeline.run.execute import NOTEBOOK, RunLock, run_project
+from pipeline.run.execute import NOTEBOOK, run_project
+from pipeline.run.lock import RunLock
 from tests.conftest import AS_OF, write_mini_project
 
 pytestmark = pytest.mark.slow

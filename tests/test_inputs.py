@@ -111,9 +111,12 @@ def test_split_by_site_and_hand_off(tmp_path: Path, mini_project: Path) -> None:
     assert len(north["metrics"]) == 2
     total = len(parts["north"]["observations"]) + len(parts["south"]["observations"])
     assert total == len(tables["observations"])
-    north.save(tmp_path / "north.pkl")
-    back = SiteTables.load(tmp_path / "north.pkl")
-    pd.testing.assert_frame_equal(back["observations"], north["observations"])
+    # the hand-off is Arrow IPC (data only, never pickle); every table comes back as it was
+    north.save(tmp_path / "north.inputs")
+    back = SiteTables.load(tmp_path / "north.inputs")
+    assert back.site_id == "north" and set(back.frames) == set(north.frames)
+    for name, frame in north.frames.items():
+        pd.testing.assert_frame_equal(back[name], frame, obj=name)
 
 
 def test_clean_numbers_take_the_fast_path_and_inf_is_refused() -> None:

@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -14,7 +16,7 @@ import pytest
 
 from pipeline.data.config import load_project
 from pipeline.run.execute import NOTEBOOK, run_project
-from tests.conftest import AS_OF
+from tests.conftest import AS_OF, write_mini_project
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "pipeline"]
@@ -151,3 +153,94 @@ def test_data_for_an_unconfigured_site_is_named_in_manifest_and_index(mini_proje
     assert outside and "west" in outside[0]["message"]
     index = (result.output / "index.html").read_text()
     assert "belongs to no configured" in index and "west" in index
+
+
+EMAIL = """
+email:
+  from: "Kaizen Reports <kaizen@example.com>"
+"""
+
+
+def test_a_partial_rerun_keeps_every_other_published_site(tmp_path: Path) -> None:
+    """After a full run, ``run --site north`` (a step of the README's tour) replaces north's
+    report only: south and west keep theirs, in the manifest, the portfolio and ``send``."""
+    from pipeline.delivery.send import send_run
+    from tests.mail_fixtures import SmtpServer, smtp_env
+
+    project_file = write_mini_project(tmp_path / "p", sites=("north", "south", "west"))
+    project_file.write_text(project_file.read_text() + EMAIL)
+    project = load_project(project_file)
+    full = run_project(project, as_of=AS_OF, jobs=1)
+    assert full.success
+    kept_html = {s: (full.output / s / "report.html").read_bytes() for s in ("south", "west")}
+
+    partial = run_project(project, as_of=AS_OF, site_ids=["north"], jobs=1)
+    assert partial.success and [o.site_id for o in partial.sites] == ["north"]
+    assert [o.site_id for o in partial.kept_sites] == ["south", "west"]
+    manifest = json.loads((partial.output / "manifest.json").read_text())
+    assert manifest["run_id"] == partial.run_id
+    assert [(s["site_id"], s["status"], s["run_id"]) for s in manifest["sites"]] == [
+        ("north", "ok", partial.run_id),
+        ("south", "ok", full.run_id),
+        ("west", "ok", full.run_id),
+    ]
+    assert manifest["summary"] == {"ok": 3, "warnings": 0, "failed": 0}
+    for site, html in kept_html.items():
+        assert (partial.output / site / "report.html").read_bytes() == html
+    index = (partial.output / "index.html").read_text()
+    for site in ("north", "south", "west"):
+        assert f'href="{site}/report.html"' in index
+    log = (partial.output / "logs" / f"{partial.run_id}.log").read_text()
+    assert "1 ok, 0 failed, 2 kept from earlier runs" in log
+
+    with SmtpServer() as server:
+        sent = send_run(project, as_of=AS_OF, env=smtp_env(server.port))
+        received = sorted(r.rcpt_tos[0] for r in server.received)
+    assert sent.exit_code == 0
+    assert received == ["ops-north@example.com", "ops-south@example.com", "ops-west@example.com"]
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """``folder`` made read-only for real: chmod for a normal user; as root (whom permissions do
+    not stop) a read-only tmpfs mounted over it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    mount = ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)]
+    if subprocess.run(mount, capture_output=True).returncode != 0:
+        pytest.skip("running as root without the right to mount: no way to make a folder read-only")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("out", "error: cannot write to the output folder {out}: '.kaizen.lock': "),
+        (f"out/{AS_OF}", f"error: cannot write to the output folder {{out}}/{AS_OF}: 'logs': "),
+        (
+            f"out/{AS_OF}/.staging",
+            f"error: cannot write to the staging folder in {{out}}/{AS_OF}: '20",
+        ),
+    ],
+)
+def test_a_read_only_output_folder_is_a_clear_error(
+    mini_project: Path, where: str, message: str
+) -> None:
+    out = mini_project.parent / "out"
+    (mini_project.parent / where).mkdir(parents=True)
+    with read_only(mini_project.parent / where):
+        proc = cli("run", "--project", str(mini_project), "--as-of", AS_OF)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    first = proc.stderr.strip().splitlines()[-1]
+    assert first.startswith(message.format(out=out)), first
+    assert first.endswith("Make it writable, or choose another folder with --output"), first

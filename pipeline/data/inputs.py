@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import os
-import pickle
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -574,19 +573,47 @@ class SiteTables:
         return self.frames.get(name)
 
     def save(self, path: Path) -> None:
-        """Write the slice for a site's notebook (a private hand-off file, not an output)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump({"site_id": self.site_id, "frames": self.frames}, fh, protocol=5)
-        os.replace(tmp, path)
+        """Write the slice for a site's notebook into the folder ``path``: one Arrow IPC file per
+        table (a private hand-off, not an output). Arrow IPC holds data and never code, so a
+        file planted there cannot make the next run execute anything."""
+        import pyarrow as pa
+        import pyarrow.feather as feather
+
+        path.mkdir(parents=True, exist_ok=True)
+        for name, frame in self.frames.items():
+            table = pa.Table.from_pandas(frame)
+            meta = {**(table.schema.metadata or {}), b"kaizen_site_id": self.site_id.encode()}
+            feather.write_feather(
+                table.replace_schema_metadata(meta),
+                path / f"{name}.arrow",
+                compression="uncompressed",
+            )
 
     @classmethod
     def load(cls, path: str | Path) -> SiteTables:
-        """Read a slice written by :meth:`save` (the file is the pipeline's own)."""
-        with Path(path).open("rb") as fh:
-            data = pickle.load(fh)  # noqa: S301 - written by this pipeline in its own run folder
-        return cls(site_id=data["site_id"], frames=data["frames"])
+        """Read a slice written by :meth:`save`."""
+        import pyarrow.feather as feather
+
+        site_id, frames = Path(path).name.split(".")[0], {}
+        for file in sorted(Path(path).glob("*.arrow")):
+            table = feather.read_table(file, memory_map=False)
+            site_id = (
+                (table.schema.metadata or {}).get(b"kaizen_site_id", site_id.encode()).decode()
+            )
+            frame = table.to_pandas()
+            # pandas 3 reads Arrow strings as its ``str`` dtype; the notebook gets the object
+            # columns (None for missing) that the parent held, so results cannot drift
+            for col in (table.schema.pandas_metadata or {}).get("columns", []):
+                name = col.get("field_name")
+                if (
+                    col.get("numpy_type") == "object"
+                    and name in frame
+                    and frame[name].dtype != object
+                ):
+                    values = table.column(name).to_numpy(zero_copy_only=False)
+                    frame[name] = pd.Series(values, index=frame.index, dtype=object)
+            frames[file.stem] = frame
+        return cls(site_id=site_id, frames=frames)
 
 
 def split_by_site(tables: Tables, site_ids: Iterable[str]) -> dict[str, SiteTables]:

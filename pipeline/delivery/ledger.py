@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipeline.exceptions import DeliveryError, LockHeld
-from pipeline.files import atomic_write_bytes
+from pipeline.exceptions import DeliveryError
+from pipeline.files import atomic_write_bytes, exclusive_lock, writing_to
 
 LEDGER = "send-ledger.json"
 LOCK = ".send.lock"
@@ -112,15 +111,9 @@ def now() -> str:
 @contextmanager
 def lock_run(folder: Path) -> Iterator[None]:
     """One ``send`` per run folder at a time, so two cron jobs cannot both send a message."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOCK, "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockHeld(
-                f"another `send` is running for {folder}; try again when it ends"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with writing_to(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(
+        folder / LOCK, held=f"another `send` is running for {folder}; try again when it ends"
+    ):
+        yield

@@ -9,7 +9,6 @@ sparklines and one small inline script that sorts the site list (the list reads 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from pipeline.data.config import Project
+from pipeline.files import atomic_symlink, atomic_write_text
 from pipeline.formatting import (
     esc,
     finite,
@@ -107,10 +107,7 @@ def write_portfolio(project: Project, out_root: Path, *, as_of: str, run_id: str
         as_of=as_of,
         run_id=run_id,
     )
-    path = out_root / "index.html"
-    tmp = path.with_name(".index.html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
+    path = atomic_write_text(out_root / "index.html", page)
     _point_latest(out_root)
     return path
 
@@ -630,9 +627,4 @@ def _point_latest(out_root: Path) -> None:
     runs = _runs(base)
     if not runs:
         return
-    link = base / "latest"
-    tmp = base / ".latest.tmp"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    os.symlink(runs[-1], tmp)
-    os.replace(tmp, link)
+    atomic_symlink(base / "latest", runs[-1])

@@ -5,21 +5,24 @@ staging folder, and hands the sites to a pool of worker processes (or a Dask clu
 executes ``notebooks/site_report.ipynb`` for a site, renders it with one reused nbconvert exporter,
 and publishes the site's folder in one rename, so a crash never leaves a half-written report in
 place of a good one. The parent then writes ``manifest.json`` and the portfolio page.
+
+This module is the orchestration; its parts live beside it: :mod:`~pipeline.run.lock` (one run
+per output folder), :mod:`~pipeline.run.journal` (``--resume``), :mod:`~pipeline.run.publish`
+(staging and publishing), :mod:`~pipeline.run.manifest`, :mod:`~pipeline.run.progress` (log file
+and console) and :mod:`~pipeline.run.kernels` (how notebooks get their kernels).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import os
 import shutil
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -27,12 +30,24 @@ from typing import Any
 import pandas as pd
 
 from pipeline.data.config import Project, parse_as_of
-from pipeline.exceptions import ConfigError, KaizenError, LockHeld, NotebookFailed
-from pipeline.files import child_path
+from pipeline.exceptions import ConfigError, KaizenError
+from pipeline.files import atomic_write_text, child_path, writing_to
+from pipeline.run.journal import JOURNAL, Journal
+from pipeline.run.lock import RunLock
+from pipeline.run.manifest import kept_sites, write_manifest
+from pipeline.run.outcome import ProgressCallback, RunResult, SiteOutcome
+from pipeline.run.progress import RunLog
+from pipeline.run.publish import (
+    STAGING,
+    TRASH,
+    publish,
+    record_failure,
+    recover_interrupted,
+    remove_if_empty,
+    stage_site,
+)
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "site_report.ipynb"
-STAGING = ".staging"
-TRASH = ".trash"
 KERNEL_RETRIES = 3
 
 #: Messages of kernel start-up problems worth retrying (a cell error is never retried).
@@ -63,62 +78,6 @@ class SiteTask:
     notebook: str = str(NOTEBOOK)
     validation_status: str = "ok"
     kernel_name: str = "python3"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SiteOutcome:
-    """What happened to one site."""
-
-    site_id: str
-    status: str  # ok | warnings | failed
-    error: str | None = None
-    seconds: float = 0.0
-    attempts: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
-    published: bool = False
-
-    @property
-    def is_failed(self) -> bool:
-        return self.status == "failed"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunResult:
-    """The outcome of one ``run``: where it wrote, and each site's outcome."""
-
-    run_id: str
-    as_of: str
-    output: Path
-    sites: tuple[SiteOutcome, ...]
-    seconds: float
-    validation_seconds: float = 0.0
-    #: contract failures of rows that belong to no selected site (e.g. an unconfigured site id)
-    data_outside_sites: tuple[dict[str, Any], ...] = ()
-
-    @property
-    def failed_sites(self) -> tuple[SiteOutcome, ...]:
-        return tuple(s for s in self.sites if s.is_failed)
-
-    @property
-    def success(self) -> bool:
-        return not self.failed_sites
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.success else 1
-
-    @property
-    def index(self) -> Path:
-        return self.output / "index.html"
-
-    def raise_for_failures(self) -> RunResult:
-        if self.failed_sites:
-            first = self.failed_sites[0]
-            raise NotebookFailed(first.error or "failed", site_id=first.site_id)
-        return self
-
-
-ProgressCallback = Callable[[SiteOutcome], None]
 
 
 def run_project(
@@ -156,47 +115,66 @@ def run_project(
     stamp = parse_as_of(as_of)
     if executor not in ("local", "dask"):
         raise ConfigError(f"unknown executor {executor!r}; use local or dask")
-    project.output.mkdir(parents=True, exist_ok=True)
+    with writing_to(project.output):
+        project.output.mkdir(parents=True, exist_ok=True)
     run_id = f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
-    with RunLock(project.output, run_id=run_id, as_of=stamp.date().isoformat()):
-        return _run_locked(
-            project, sites=sites, stamp=stamp, run_id=run_id, jobs=jobs, executor=executor,
-            scheduler=scheduler, resume=resume, on_site_done=on_site_done, on_start=on_start,
-            notebook=notebook, kernel_name=kernel_name, started=started,
-        )  # fmt: skip
+    as_of_text = stamp.date().isoformat()
+    plan = RunPlan(
+        project=project, sites=sites, stamp=stamp, run_id=run_id,
+        out_root=child_path(project.output, as_of_text), jobs=max(1, jobs or os.cpu_count() or 1),
+        executor=executor, scheduler=scheduler, resume=resume,
+        notebook=str(notebook or NOTEBOOK), kernel_name=kernel_name, started=started,
+    )  # fmt: skip
+    with RunLock(project.output, run_id=run_id, as_of=as_of_text):
+        return _run_locked(plan, on_start=on_start, on_site_done=on_site_done)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunPlan:
+    """What one run does, decided before it starts (passed down instead of a dozen arguments)."""
+
+    project: Project
+    sites: tuple[Any, ...]
+    stamp: pd.Timestamp
+    run_id: str
+    out_root: Path
+    jobs: int
+    executor: str
+    scheduler: str | None
+    resume: bool
+    notebook: str
+    kernel_name: str
+    started: float
+
+    @property
+    def as_of(self) -> str:
+        return self.stamp.date().isoformat()
 
 
 def _run_locked(
-    project: Project,
+    plan: RunPlan,
     *,
-    sites: tuple[Any, ...],
-    stamp: pd.Timestamp,
-    run_id: str,
-    jobs: int | None,
-    executor: str,
-    scheduler: str | None,
-    resume: bool,
-    on_site_done: ProgressCallback | None,
     on_start: Callable[[int], None] | None,
-    notebook: str | Path | None,
-    kernel_name: str,
-    started: float,
+    on_site_done: ProgressCallback | None,
 ) -> RunResult:
-
-    as_of_text = stamp.date().isoformat()
-    out_root = project.output / as_of_text
-    out_root.mkdir(parents=True, exist_ok=True)
-    recover_interrupted(out_root)
-    log = RunLog(out_root / "logs" / f"{run_id}.log")
-    journal = Journal(out_root / JOURNAL)
-    finished = journal.finished() if resume else {}
-    if not resume:
-        journal.reset(run_id)
-    log.write(f"run {run_id} as_of {as_of_text}: {len(sites)} site(s), executor {executor}")
+    out_root, run_id, sites = plan.out_root, plan.run_id, plan.sites
+    with writing_to(out_root):
+        out_root.mkdir(parents=True, exist_ok=True)
+        recover_interrupted(out_root)
+        log = RunLog(out_root / "logs" / f"{run_id}.log")
+        journal = Journal(out_root / JOURNAL)
+        finished = journal.finished() if plan.resume else {}
+        if not plan.resume:
+            journal.reset(run_id)
+        log.write(
+            f"run {run_id} as_of {plan.as_of}: {len(sites)} site(s), executor {plan.executor}"
+        )
 
     outcomes: list[SiteOutcome] = []
 
     def done(outcome: SiteOutcome) -> None:
+        if not outcome.run_id:
+            outcome = replace(outcome, run_id=run_id)
         outcomes.append(outcome)
         journal.record(outcome)
         log.site(outcome)
@@ -206,103 +184,111 @@ def _run_locked(
     if on_start:
         on_start(len(sites))
     for sid in [s.id for s in sites if s.id in finished]:
-        prior = finished[sid]
         log.write(f"site {sid}: finished by the interrupted run, skipped (--resume)")
-        done(prior)
+        done(finished[sid])
     todo = [s for s in sites if s.id not in finished]
 
-    n_jobs = max(1, jobs or os.cpu_count() or 1)
     pool = None
-    if executor == "local" and n_jobs > 1 and len(todo) > 1:
+    if plan.executor == "local" and plan.jobs > 1 and len(todo) > 1:
         # started first, so that workers warm up while this process reads and validates
-        pool = _start_pool(min(n_jobs, len(todo)))
+        pool = _start_pool(min(plan.jobs, len(todo)))
     try:
-        return _run_sites(
-            project, sites=sites, todo=todo, stamp=stamp, run_id=run_id, out_root=out_root,
-            log=log, journal=journal, outcomes=outcomes, done=done, pool=pool, n_jobs=n_jobs,
-            executor=executor, scheduler=scheduler, notebook=notebook, kernel_name=kernel_name,
-            started=started,
-        )  # fmt: skip
+        validation_seconds, outside = _run_sites(plan, todo=todo, log=log, done=done, pool=pool)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-
-def _run_sites(
-    project: Project,
-    *,
-    sites: tuple[Any, ...],
-    todo: list[Any],
-    stamp: pd.Timestamp,
-    run_id: str,
-    out_root: Path,
-    log: RunLog,
-    journal: Journal,
-    outcomes: list[SiteOutcome],
-    done: Callable[[SiteOutcome], None],
-    pool: ProcessPoolExecutor | None,
-    n_jobs: int,
-    executor: str,
-    scheduler: str | None,
-    notebook: str | Path | None,
-    kernel_name: str,
-    started: float,
-) -> RunResult:
-    from pipeline.data import contracts, inputs
+    order = {s.id: i for i, s in enumerate(sites)}
+    outcomes.sort(key=lambda o: order[o.site_id])
+    configured = [s.id for s in plan.project.sites]
+    result = RunResult(
+        run_id=run_id,
+        as_of=plan.as_of,
+        output=out_root,
+        sites=tuple(outcomes),
+        seconds=time.perf_counter() - plan.started,
+        validation_seconds=validation_seconds,
+        data_outside_sites=outside,
+        kept_sites=tuple(kept_sites(out_root, configured=configured, rerun=order)),
+    )
     from pipeline.report import portfolio
 
-    as_of_text = stamp.date().isoformat()
+    write_manifest(result, project_name=plan.project.name, order=configured)
+    portfolio.write_portfolio(plan.project, out_root, as_of=plan.as_of, run_id=run_id)
+    journal.close()
+    failed = len(result.failed_sites)
+    kept = f", {len(result.kept_sites)} kept from earlier runs" if result.kept_sites else ""
+    log.write(
+        f"run {run_id} done in {result.seconds:.1f}s: {len(outcomes) - failed} ok, "
+        f"{failed} failed{kept}"
+    )
+    return result
+
+
+def _run_sites(
+    plan: RunPlan,
+    *,
+    todo: list[Any],
+    log: RunLog,
+    done: Callable[[SiteOutcome], None],
+    pool: ProcessPoolExecutor | None,
+) -> tuple[float, tuple[dict[str, Any], ...]]:
+    """Read and validate the inputs once, stage each site, run the sites; returns the
+    validation time and the contract failures of rows that belong to no selected site."""
+    from pipeline.data import contracts, inputs
+
+    if not todo:
+        return 0.0, ()
+    out_root = plan.out_root
     t0 = time.perf_counter()
-    tables = inputs.read_tables(project) if todo else None
-    outside: tuple[dict[str, Any], ...] = ()
-    validation_seconds = 0.0
+    tables = inputs.read_tables(plan.project)
+    report = contracts.validate_project(
+        tables, plan.project, as_of=plan.stamp, site_ids=[s.id for s in todo]
+    )
+    slices = inputs.split_by_site(tables, [s.id for s in todo])
+    validation_seconds = time.perf_counter() - t0
+    log.write(f"read and validated the inputs in {validation_seconds:.2f}s")
+    outside = tuple(
+        {**f.to_dict(), "site_id": f.site_id, "message": str(f)} for f in report.project_failures
+    )
+    for f in outside:
+        log.write(f"data outside the selected sites: {f['message']}")
     tasks: list[SiteTask] = []
-    stage_root = out_root / STAGING / run_id
-    if tables is not None:
-        report = contracts.validate_project(
-            tables, project, as_of=stamp, site_ids=[s.id for s in todo]
-        )
-        slices = inputs.split_by_site(tables, [s.id for s in todo])
-        validation_seconds = time.perf_counter() - t0
-        log.write(f"read and validated the inputs in {validation_seconds:.2f}s")
-        outside = tuple(
-            {**f.to_dict(), "site_id": f.site_id, "message": str(f)}
-            for f in report.project_failures
-        )
-        for f in outside:
-            log.write(f"data outside the selected sites: {f['message']}")
-        for site in todo:
-            validation = report.for_site(site.id)
-            stage = child_path(stage_root, site.id)
-            stage.mkdir(parents=True, exist_ok=True)
-            vfile = stage / "validation.json"
-            _write_json(vfile, validation.to_dict())
-            if validation.has_critical:
-                error = validation.reason()
-                _record_failure(child_path(out_root, site.id), vfile, error)
-                done(SiteOutcome(site_id=site.id, status="failed", error=error))
-                continue
-            data_file = stage_root / f"{site.id}.inputs.pkl"
-            slices[site.id].save(data_file)
-            tasks.append(
-                SiteTask(
-                    site_id=site.id,
-                    as_of=as_of_text,
-                    run_id=run_id,
-                    project_file=str(project.path),
-                    site_data=str(data_file),
-                    validation_file=str(vfile),
-                    stage_dir=str(stage),
-                    final_dir=str(child_path(out_root, site.id)),
-                    trash_dir=str(out_root / TRASH),
-                    validation_status=validation.status,
-                    notebook=str(notebook or NOTEBOOK),
-                    kernel_name=kernel_name,
-                )  # fmt: skip
+    stage_root = out_root / STAGING / plan.run_id
+    for site in todo:
+        validation = report.for_site(site.id)
+        with writing_to(out_root, what="the staging folder in"):
+            stage, vfile, slice_dir = stage_site(
+                stage_root,
+                site.id,
+                validation=validation.to_dict(),
+                data=None if validation.has_critical else slices.pop(site.id),
             )
+        if validation.has_critical:
+            error = validation.reason()
+            record_failure(child_path(out_root, site.id), vfile, error)
+            done(SiteOutcome(site_id=site.id, status="failed", error=error))
+            continue
+        tasks.append(
+            SiteTask(
+                site_id=site.id,
+                as_of=plan.as_of,
+                run_id=plan.run_id,
+                project_file=str(plan.project.path),
+                site_data=str(slice_dir),
+                validation_file=str(vfile),
+                stage_dir=str(stage),
+                final_dir=str(child_path(out_root, site.id)),
+                trash_dir=str(out_root / TRASH),
+                validation_status=validation.status,
+                notebook=plan.notebook,
+                kernel_name=plan.kernel_name,
+            )  # fmt: skip
+        )
+    del tables, slices  # the workers read their slices from disk: free the parent's copy
     if tasks:
-        if executor == "dask":
-            runner = _run_dask(tasks, n_jobs, scheduler)
+        if plan.executor == "dask":
+            runner = _run_dask(tasks, plan.jobs, plan.scheduler)
         elif pool is not None:
             runner = _run_pool(pool, tasks)
         else:
@@ -310,28 +296,9 @@ def _run_sites(
         for outcome in runner:
             done(outcome)
     shutil.rmtree(stage_root, ignore_errors=True)
-    _remove_if_empty(out_root / STAGING)
-    _remove_if_empty(out_root / TRASH)
-
-    order = {s.id: i for i, s in enumerate(sites)}
-    outcomes.sort(key=lambda o: order[o.site_id])
-    result = RunResult(
-        run_id=run_id,
-        as_of=as_of_text,
-        output=out_root,
-        sites=tuple(outcomes),
-        seconds=time.perf_counter() - started,
-        validation_seconds=validation_seconds,
-        data_outside_sites=outside,
-    )
-    write_manifest(result, project)
-    portfolio.write_portfolio(project, out_root, as_of=as_of_text, run_id=run_id)
-    journal.close()
-    failed = len(result.failed_sites)
-    log.write(
-        f"run {run_id} done in {result.seconds:.1f}s: {len(outcomes) - failed} ok, {failed} failed"
-    )
-    return result
+    remove_if_empty(out_root / STAGING)
+    remove_if_empty(out_root / TRASH)
+    return validation_seconds, outside
 
 
 def _start_pool(workers: int) -> ProcessPoolExecutor:
@@ -441,7 +408,7 @@ def run_site(task: SiteTask) -> SiteOutcome:
     def failed(error: str) -> SiteOutcome:
         """The site failed: keep its executed notebook (if any) as evidence, report why."""
         if nb_path.exists():
-            _record_failure(Path(task.final_dir), nb_path, error, notebook=True)
+            record_failure(Path(task.final_dir), nb_path, error, notebook=True)
         return SiteOutcome(
             site_id=task.site_id,
             status="failed",
@@ -485,7 +452,7 @@ def run_site(task: SiteTask) -> SiteOutcome:
         html = render_notebook(nb, site_id=task.site_id)
     except KaizenError as exc:
         return failed(str(exc))
-    _write_text(stage / "report.html", html)
+    atomic_write_text(stage / "report.html", html)
     timings["render"] = time.perf_counter() - t0
     publish(stage, Path(task.final_dir), Path(task.trash_dir))
     return SiteOutcome(
@@ -506,220 +473,4 @@ def _cell_error(exc: Any) -> str:
     return f"notebook error{where}: {ename}: {evalue[0] if evalue else ''}".rstrip(": ")
 
 
-JOURNAL = ".journal.jsonl"
-LOCK = ".kaizen.lock"
-
-
-class RunLock:
-    """An exclusive lock on an output folder, released by the OS if the holder dies.
-
-    The lock file says who holds it (pid, host, run id, start time), so a second run can name
-    the holder in its error message.
-    """
-
-    def __init__(self, output: Path, *, run_id: str, as_of: str) -> None:
-        self.path = output / LOCK
-        self.info = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "run_id": run_id,
-            "as_of": as_of,
-            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
-        self._fd: int | None = None
-
-    def __enter__(self) -> RunLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 4096).decode("utf-8", "replace")
-            os.close(fd)
-            try:
-                h = json.loads(holder)
-                who = (
-                    f"run {h.get('run_id')} (pid {h.get('pid')} on {h.get('host')}, as_of "
-                    f"{h.get('as_of')}, started {h.get('started')})"
-                )
-            except ValueError:
-                who = "another run"
-            raise LockHeld(
-                f"{who} is writing to {self.path.parent}; wait for it to finish or use "
-                "another --output folder"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(self.info).encode())
-        os.fsync(fd)
-        self._fd = fd
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-
-class Journal:
-    """Sites finished by the current run, one JSON line each, flushed as they finish."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def reset(self, run_id: str) -> None:
-        _write_text(self.path, json.dumps({"run_id": run_id}) + "\n")
-
-    def record(self, outcome: SiteOutcome) -> None:
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(asdict(outcome)) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    def finished(self) -> dict[str, SiteOutcome]:
-        """Sites the interrupted run published (ok or warnings), by site id."""
-        out: dict[str, SiteOutcome] = {}
-        if not self.path.is_file():
-            return out
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue  # a line cut by the crash
-            if "site_id" in row and row.get("published") and row.get("status") != "failed":
-                out[row["site_id"]] = SiteOutcome(**row)
-        return out
-
-    def close(self) -> None:
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
-
-
-class RunLog:
-    """The run's log file (one per run, next to the manifest): plain, timestamped lines."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-
-    def write(self, message: str) -> None:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(f"{stamp} {message}\n")
-
-    def site(self, outcome: SiteOutcome) -> None:
-        timings = " ".join(f"{k}={v:.2f}s" for k, v in outcome.timings.items())
-        line = f"site {outcome.site_id}: {outcome.status} in {outcome.seconds:.2f}s"
-        if outcome.attempts > 1:
-            line += f" after {outcome.attempts} attempts"
-        if timings:
-            line += f" ({timings})"
-        if outcome.error:
-            line += f": {outcome.error}"
-        self.write(line)
-
-
-def publish(stage: Path, final: Path, trash: Path) -> None:
-    """Replace ``final`` by ``stage`` so that a reader sees either the old folder or the new one.
-
-    The old folder is first renamed into ``trash`` (same file system), then the new one renamed
-    into place; :func:`recover_interrupted` puts the old one back if a crash fell between the two.
-    """
-    trash.mkdir(parents=True, exist_ok=True)
-    old = trash / f"{final.name}.{uuid.uuid4().hex[:8]}"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(stage, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def recover_interrupted(out_root: Path) -> None:
-    """Undo what a killed run left behind: restore moved-away reports, drop stale staging."""
-    trash = out_root / TRASH
-    if trash.is_dir():
-        for old in sorted(trash.iterdir()):
-            site = old.name.rsplit(".", 1)[0]
-            target = out_root / site
-            if not target.exists() and (old / "report.html").exists():
-                os.replace(old, target)
-            else:
-                shutil.rmtree(old, ignore_errors=True)
-        _remove_if_empty(trash)
-    staging = out_root / STAGING
-    if staging.is_dir():
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _record_failure(final: Path, source: Path, error: str, *, notebook: bool = False) -> None:
-    """Keep the evidence of a failed site beside (never in place of) its last good report."""
-    failed = final / "failed"
-    failed.mkdir(parents=True, exist_ok=True)
-    if source.exists():
-        name = "report.ipynb" if notebook else source.name
-        shutil.copyfile(source, failed / (name + ".tmp"))
-        os.replace(failed / (name + ".tmp"), failed / name)
-    _write_text(failed / "error.txt", error + "\n")
-
-
-def write_manifest(result: RunResult, project: Project) -> Path:
-    """``manifest.json``: run id, timings, per-site status and error (no secrets)."""
-    from pipeline import __version__
-
-    manifest = {
-        "run_id": result.run_id,
-        "as_of": result.as_of,
-        "project": project.name,
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "version": __version__,
-        "seconds": round(result.seconds, 3),
-        "validation_seconds": round(result.validation_seconds, 3),
-        "sites": [
-            {
-                **{k: v for k, v in asdict(o).items() if k not in ("timings",)},
-                "seconds": round(o.seconds, 3),
-                "timings": {k: round(v, 3) for k, v in o.timings.items()},
-            }
-            for o in result.sites
-        ],
-        "data_outside_sites": list(result.data_outside_sites),
-        "summary": {
-            "ok": sum(o.status == "ok" for o in result.sites),
-            "warnings": sum(o.status == "warnings" for o in result.sites),
-            "failed": sum(o.status == "failed" for o in result.sites),
-        },
-    }
-    path = result.output / "manifest.json"
-    _write_json(path, manifest)
-    return path
-
-
-def _write_json(path: Path, data: Any) -> None:
-    _write_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _remove_if_empty(path: Path) -> None:
-    try:
-        path.rmdir()
-    except OSError:
-        pass
-
-
-__all__ = [
-    "RunResult",
-    "SiteOutcome",
-    "SiteTask",
-    "publish",
-    "recover_interrupted",
-    "run_project",
-    "run_site",
-    "write_manifest",
-]
+__all__ = ["NOTEBOOK", "RunPlan", "RunResult", "SiteOutcome", "SiteTask", "run_project", "run_site"]

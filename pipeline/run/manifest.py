@@ -1,0 +1,86 @@
+"""``manifest.json``: what a run folder holds — each site's status, error, timings and the run
+that produced its report. A partial rerun (``run --site A``) merges into it: the sites it did not
+run keep their entries, so the portfolio and ``send`` still find their published reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from pipeline.files import atomic_write_json
+from pipeline.run.outcome import RunResult, SiteOutcome
+
+MANIFEST = "manifest.json"
+
+
+def read_manifest(out_root: Path) -> dict[str, Any] | None:
+    """The run folder's manifest, or None when there is none (or it cannot be read)."""
+    try:
+        data = json.loads((out_root / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def kept_sites(
+    out_root: Path, *, configured: Iterable[str], rerun: Iterable[str]
+) -> list[SiteOutcome]:
+    """The entries of the folder's previous manifest for configured sites this run does not
+    run, as they were (with the id of the run that produced each)."""
+    previous = read_manifest(out_root)
+    if previous is None:
+        return []
+    skip = set(rerun)
+    wanted = [s for s in configured if s not in skip]
+    fields = set(SiteOutcome.__dataclass_fields__)
+    by_id: dict[str, SiteOutcome] = {}
+    for entry in previous.get("sites") or []:
+        if not isinstance(entry, dict) or entry.get("site_id") not in wanted:
+            continue
+        row = {k: v for k, v in entry.items() if k in fields}
+        row["run_id"] = row.get("run_id") or str(previous.get("run_id") or "")
+        try:
+            by_id[str(entry["site_id"])] = SiteOutcome(**row)
+        except TypeError:
+            continue  # an entry this version cannot read: the site is simply not listed
+    return [by_id[s] for s in wanted if s in by_id]
+
+
+def write_manifest(result: RunResult, *, project_name: str, order: Iterable[str]) -> Path:
+    """Write ``manifest.json`` for ``result`` (its sites and the sites it kept), sites in
+    ``order`` (the configuration's). No secrets: ids, statuses, errors and timings only."""
+    from pipeline import __version__
+
+    rank = {s: i for i, s in enumerate(order)}
+    sites = sorted(
+        [*result.sites, *result.kept_sites], key=lambda o: rank.get(o.site_id, len(rank))
+    )
+    manifest = {
+        "run_id": result.run_id,
+        "as_of": result.as_of,
+        "project": project_name,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "version": __version__,
+        "seconds": round(result.seconds, 3),
+        "validation_seconds": round(result.validation_seconds, 3),
+        "sites": [
+            {
+                **{k: v for k, v in asdict(o).items() if k not in ("timings", "run_id")},
+                "run_id": o.run_id or result.run_id,
+                "seconds": round(o.seconds, 3),
+                "timings": {k: round(v, 3) for k, v in o.timings.items()},
+            }
+            for o in sites
+        ],
+        "data_outside_sites": list(result.data_outside_sites),
+        "summary": {
+            "ok": sum(o.status == "ok" for o in sites),
+            "warnings": sum(o.status == "warnings" for o in sites),
+            "failed": sum(o.status == "failed" for o in sites),
+        },
+    }
+    return atomic_write_json(result.output / MANIFEST, manifest)
