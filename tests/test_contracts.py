@@ -125,7 +125,7 @@ def test_site_validation_dict_has_what_the_report_reads(demo_project: Path) -> N
     report = validate(demo_project, as_of=DEMO_AS_OF)
     doc = report.for_site("atelier-florence").to_dict()
     assert doc["status"] == "warnings" and doc["rules_checked"] > 100
-    assert doc["row_counts"]["observations"] > 0 and doc["row_counts"]["metrics"] == 16
+    assert doc["row_counts"]["observations"] > 0 and doc["row_counts"]["metrics"] == 17
     (f,) = doc["failures"]
     for key in ("severity", "table", "column", "description", "rows", "examples", "rule"):
         assert key in f

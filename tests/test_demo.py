@@ -32,6 +32,9 @@ COLUMNS = {
         "aggregate",
         "lower_bound",
         "upper_bound",
+        "lsl",
+        "usl",
+        "target",
     ],
     "observations": ["site_id", "metric_id", "timestamp", "value", "n", "subgroup"],
     "events": [
@@ -71,8 +74,10 @@ COLUMNS = {
     ],
     "headcount": ["site_id", "month", "headcount"],
     "surveys": ["site_id", "date", "instrument", "score", "responses"],
+    "defects": ["site_id", "timestamp", "category", "count", "metric_id"],
+    "annotations": ["site_id", "metric_id", "timestamp", "note", "exclude"],
 }
-CHARTS = {"xmr", "xbar_r", "xbar_s", "p", "np", "c", "u", "p_prime", "u_prime", "run"}
+CHARTS = {"xmr", "xbar_r", "xbar_s", "p", "np", "c", "u", "p_prime", "u_prime", "run", "g"}
 CONTINUOUS = {"xmr", "xbar_r", "xbar_s", "run"}
 PROPORTION = {"p", "np", "p_prime"}
 COUNT = {"c", "u", "u_prime"}
@@ -185,7 +190,11 @@ def test_every_table_has_the_product_columns(tables: dict[str, pd.DataFrame], na
 def test_metrics(tables: dict[str, pd.DataFrame], obs: pd.DataFrame) -> None:
     metrics = tables["metrics"]
     assert metrics.metric_id.is_unique
-    assert metrics.drop(columns=["lower_bound", "upper_bound"]).notna().all().all()
+    optional = ["lower_bound", "upper_bound", "lsl", "usl", "target"]
+    assert metrics.drop(columns=optional).notna().all().all()
+    # one metric has specification limits (its capability is in the report)
+    specs = metrics.set_index("metric_id").loc["atelier_stitch_density", ["lsl", "usl", "target"]]
+    assert specs.tolist() == [3.7, 4.3, 4.0]
     # hours and days cannot be negative: the demo says so, so limits stop at 0
     bounded = metrics.set_index("metric_id")["lower_bound"]
     assert bounded["fab_eq_downtime"] == 0 and bounded["build_rework_hours"] == 0
@@ -361,3 +370,18 @@ def test_faded_case_improves_then_loses_most_of_the_gain(
 def test_no_change_case_does_not_shift(tables: dict[str, pd.DataFrame], obs: pd.DataFrame) -> None:
     before, after = _before_after(obs, tables["events"], "no_change")
     assert abs(_z(before, after)) < 2
+
+
+def test_defects_annotations_and_the_rare_event_metric(
+    tables: dict[str, pd.DataFrame], obs: pd.DataFrame
+) -> None:
+    defects = tables["defects"]
+    assert set(defects.site_id) == {"atelier-florence", "fab-dresden"}
+    assert (defects["count"] > 0).all()
+    notes = tables["annotations"]
+    excluded = notes[notes.exclude.astype(str).str.lower() == "true"]
+    assert list(excluded.metric_id) == ["fab_eq_downtime"]
+    # days between incidents: one row per incident after the first, at least a day apart
+    gaps = obs[obs.metric_id == "build_days_between_incidents"]
+    incidents = obs[obs.metric_id == "build_safety_incidents"].value.sum()
+    assert len(gaps) == incidents - 1 and (gaps.value >= 1).all()

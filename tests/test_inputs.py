@@ -120,7 +120,7 @@ def test_split_by_site_and_hand_off(tmp_path: Path, mini_project: Path) -> None:
 
 
 def test_clean_numbers_take_the_fast_path_and_inf_is_refused() -> None:
-    metrics = pd.DataFrame({c: ["m"] for c in SCHEMA["metrics"] if not c.endswith("_bound")})
+    metrics = pd.DataFrame({c: ["m"] for c, kind in SCHEMA["metrics"].items() if kind != "float"})
     events = pd.DataFrame({c: [] for c in SCHEMA["events"]})
     obs = pd.DataFrame(
         {"site_id": "a", "metric_id": "m", "timestamp": "2026-01-05",

@@ -67,7 +67,7 @@ from pipeline.exceptions import ConfigError
 from pipeline.files import is_slug
 
 TABLES_REQUIRED = ("metrics", "observations", "events")
-TABLES_OPTIONAL = ("goals", "suggestions", "headcount", "surveys")
+TABLES_OPTIONAL = ("goals", "suggestions", "headcount", "surveys", "defects", "annotations")
 TABLES = TABLES_REQUIRED + TABLES_OPTIONAL
 
 RULE_SETS = ("we", "nelson", "anhoej", "nhs", "all")
@@ -114,6 +114,10 @@ class StatisticsSettings:
     sustain_points: int = 8
     alpha: float = 0.05
     screen_mr: bool = False
+    #: N of "N points in a row on one side" (Western Electric 4, NHS); None: 8 and 7
+    run_length: int | None = None
+    #: N of "N points in a row increasing or decreasing" (NHS, Nelson 3); None: 7 and 6
+    trend_length: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -254,6 +258,8 @@ class StatisticsSpec(_Spec):
     sustain_points: Whole = Field(default=8, ge=1)
     alpha: Number = Field(default=0.05, gt=0, le=0.5)
     screen_mr: bool = False
+    run_length: Whole | None = Field(default=None, ge=2)
+    trend_length: Whole | None = Field(default=None, ge=2)
 
 
 class OverridesSpec(_Spec):
@@ -262,6 +268,8 @@ class OverridesSpec(_Spec):
     sustain_points: Whole | None = Field(default=None, ge=1)
     alpha: Number | None = Field(default=None, gt=0, le=0.5)
     screen_mr: bool | None = None
+    run_length: Whole | None = Field(default=None, ge=2)
+    trend_length: Whole | None = Field(default=None, ge=2)
 
 
 class SmtpSpec(_Spec):
@@ -316,6 +324,8 @@ class TablesSpec(_Spec):
     suggestions: SourceSpec | None = None
     headcount: SourceSpec | None = None
     surveys: SourceSpec | None = None
+    defects: SourceSpec | None = None
+    annotations: SourceSpec | None = None
 
 
 class DatabaseSpec(_Spec):

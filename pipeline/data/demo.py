@@ -31,13 +31,20 @@ Sites and metrics
     week, mean, lower); ``build_rework_hours`` rework hours per working day (xmr, week, sum, lower);
     ``build_plan_complete`` Last Planner's percent plan complete, one row per crew and week with
     n = tasks planned (p, week, sum, higher); ``build_safety_incidents`` recordable incidents, one
-    row per month (c, month, sum, lower).
+    row per month (c, month, sum, lower); ``build_days_between_incidents`` the same incidents as
+    days since the previous one, one row per incident (g, day, mean, higher: the rare-event view).
 ``atelier-florence`` (luxury leather-goods workshop, Europe/Rome)
     ``atelier_defects_per_unit`` defects found at final inspection, n = units inspected per day (u,
     week, sum, lower); ``atelier_first_pass_yield`` units right first time, n = units inspected
     (p, week, sum, higher); ``atelier_lead_time`` order lead time, whole days, one row per order
     (xmr, week, mean, lower); ``atelier_stitch_density`` saddle-stitch density, stitches per cm,
     a weekly audit of 5 pieces with ``subgroup`` = the audit label (xbar_r, week, mean, neutral).
+
+``atelier_stitch_density`` carries specification limits 3.7 to 4.3 with target 4.0 (the report
+shows its capability). The optional ``defects`` table has monthly defect counts by category for
+``atelier-florence`` and ``fab-dresden`` (a Pareto chart each); ``annotations`` marks
+fab-dresden's worst downtime day as a grid power outage (left out of the limits) and puts a note on
+atelier-florence's lead time.
 
 For p and u charts ``value`` is the count (defectives, defects, complaints or good units) and ``n``
 the units inspected; the charted statistic is sum(value) / sum(n) per period, so absolute goal
@@ -186,6 +193,8 @@ DEMO_METRICS: tuple[tuple[str, str, str, str, str, str, str, str], ...] = (
      "share of planned tasks done", "p", "higher", "week", "sum"),
     ("build-manchester", "build_safety_incidents", "Recordable safety incidents", "incidents", "c",
      "lower", "month", "sum"),
+    ("build-manchester", "build_days_between_incidents", "Days between recordable incidents",
+     "days", "g", "higher", "day", "mean"),
     ("atelier-florence", "atelier_defects_per_unit", "Defects per unit at final inspection",
      "defects per unit", "u", "lower", "week", "sum"),
     ("atelier-florence", "atelier_first_pass_yield", "First-pass yield", "share right first time",
@@ -208,6 +217,24 @@ DEMO_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "atelier_stitch_density": (0.0, None),
 }
 
+#: Specification limits and target (metrics.lsl / usl / target): the report shows capability.
+DEMO_SPECS: dict[str, tuple[float | None, float | None, float | None]] = {
+    "atelier_stitch_density": (3.7, 4.3, 4.0),
+}
+
+#: Defect categories per site (the defects table, one row per category and month) with their
+#: expected monthly counts: a few vital categories and a trivial many, as real defect data are.
+DEMO_DEFECTS: dict[str, dict[str, float]] = {
+    "atelier-florence": {
+        "Edge paint runs": 38.0, "Stitch skipped or loose": 21.0, "Leather scar missed": 9.0,
+        "Hardware scratched": 5.0, "Glue marks": 4.0, "Colour mismatch": 1.5,
+    },
+    "fab-dresden": {
+        "Particles": 44.0, "Pattern defects": 19.0, "Scratches": 8.0, "Film thickness": 6.0,
+        "Edge chipping": 2.5,
+    },
+}  # fmt: skip
+
 # Column order of each table: the pipeline's own schema (pipeline.data.inputs.SCHEMA).
 OBSERVATION_COLUMNS = tuple(SCHEMA["observations"])
 EVENT_COLUMNS = tuple(SCHEMA["events"])
@@ -216,6 +243,8 @@ METRIC_COLUMNS = tuple(SCHEMA["metrics"])
 SUGGESTION_COLUMNS = tuple(SCHEMA["suggestions"])
 HEADCOUNT_COLUMNS = tuple(SCHEMA["headcount"])
 SURVEY_COLUMNS = tuple(SCHEMA["surveys"])
+DEFECT_COLUMNS = tuple(SCHEMA["defects"])
+ANNOTATION_COLUMNS = tuple(SCHEMA["annotations"])
 
 # Month names spelled out here so titles do not depend on the machine's locale.
 _MONTHS = (
@@ -397,7 +426,10 @@ def build_demo_tables(as_of: date | str | None = None) -> dict[str, pd.DataFrame
         culture.append(_culture(site_id, cal, np.random.default_rng(seed + 1)))
 
     metrics = pd.DataFrame(
-        [(*m[1:], *DEMO_BOUNDS.get(m[1], (None, None))) for m in DEMO_METRICS],
+        [
+            (*m[1:], *DEMO_BOUNDS.get(m[1], (None, None)), *DEMO_SPECS.get(m[1], (None,) * 3))
+            for m in DEMO_METRICS
+        ],
         columns=list(METRIC_COLUMNS),
     )
     obs = pd.DataFrame(
@@ -415,6 +447,8 @@ def build_demo_tables(as_of: date | str | None = None) -> dict[str, pd.DataFrame
         "suggestions": pd.concat([c["suggestions"] for c in culture], ignore_index=True),
         "headcount": pd.concat([c["headcount"] for c in culture], ignore_index=True),
         "surveys": pd.concat([c["surveys"] for c in culture], ignore_index=True),
+        "defects": _defects(cal),
+        "annotations": _annotations(sites),
     }
 
 
@@ -667,9 +701,12 @@ def _build(site: _Site, cal: _Calendar, rng: np.random.Generator) -> None:
             site.observe("build_rework_hours", cal.day(w, d), round(hours * 2) / 2)
 
     # the monthly stream is drawn for a fixed number of months, so it does not depend on as_of
+    incidents: list[tuple[int, int]] = []
     for k in range(-MONTHS_OF_INCIDENTS, 0):
         rate = 2.4 if k < -11 else 1.1  # daily safety huddles from month -12, effective -11
-        site.observe("build_safety_incidents", cal.month(k), int(rng.poisson(rate)))
+        count = int(rng.poisson(rate))
+        incidents.append((k, count))
+        site.observe("build_safety_incidents", cal.month(k), count)
 
     # Last Planner's own measure: each crew's weekly planned tasks and those done as planned
     crew_effect = rng.normal(0.0, 0.15, 4)
@@ -718,7 +755,7 @@ def _build(site: _Site, cal: _Calendar, rng: np.random.Generator) -> None:
         cal.month(-12),
         cal.month(-11),
         cal.month(-11) + timedelta(days=14),
-        ("build_safety_incidents",),
+        ("build_safety_incidents", "build_days_between_incidents"),
         "HSE team",
         "done",
         practice="Visual management",
@@ -751,6 +788,19 @@ def _build(site: _Site, cal: _Calendar, rng: np.random.Generator) -> None:
         -0.5,
         cal.month_end(6),
     )
+
+    # the same incidents, each on its own day, as days since the previous one (a g chart, the
+    # rare-event view of safety); drawn last, so every stream above is unchanged. The first
+    # incident has no previous one, so no gap: it has no row (a blank would be a data warning).
+    previous: date | None = None
+    for k, count in incidents:
+        first = cal.month(k)
+        days = (cal.month(k + 1) - first).days
+        for d in sorted(rng.choice(days, size=min(count, days), replace=False).tolist()):
+            day = first + timedelta(days=int(d))
+            if previous is not None:
+                site.observe("build_days_between_incidents", day, float((day - previous).days))
+            previous = day
 
 
 def _atelier(site: _Site, cal: _Calendar, rng: np.random.Generator) -> None:
@@ -987,6 +1037,36 @@ def _culture(site_id: str, cal: _Calendar, rng: np.random.Generator) -> dict[str
 # --- writing -------------------------------------------------------------------------------------
 
 
+def _defects(cal: _Calendar) -> pd.DataFrame:
+    """The defects table: each category's count per month over the 21 months before as_of's
+    month, from its own generator (seed 2026), so no other demo stream changes."""
+    rng = np.random.default_rng(2026)
+    rows = []
+    for site_id, categories in DEMO_DEFECTS.items():
+        metric = "atelier_defects_per_unit" if site_id == "atelier-florence" else ""
+        for k in range(-MONTHS_OF_INCIDENTS, 0):
+            for category, mean in categories.items():
+                count = int(rng.poisson(mean))
+                if count:
+                    rows.append((site_id, cal.month(k).isoformat(), category, count, metric))
+    return pd.DataFrame(rows, columns=list(DEFECT_COLUMNS))
+
+
+def _annotations(sites: list[_Site]) -> pd.DataFrame:
+    """Assignable-cause notes: fab-dresden's worst downtime day was a grid power outage (left out
+    of the limits); a note only on atelier-florence's lead time."""
+    rows = []
+    by_id = {s.site_id: s for s in sites}
+    downtime = [o for o in by_id["fab-dresden"].observations if o[0] == "fab_eq_downtime"]
+    worst = max(downtime, key=lambda o: o[2])
+    rows.append(("fab-dresden", "fab_eq_downtime", worst[1][:10],
+                 "Grid power outage: the fab ran on emergency power", "true"))  # fmt: skip
+    lead = [o for o in by_id["atelier-florence"].observations if o[0] == "atelier_lead_time"]
+    rows.append(("atelier-florence", "atelier_lead_time", lead[len(lead) // 3][1][:10],
+                 "Tannery supplier changed", "false"))  # fmt: skip
+    return pd.DataFrame(rows, columns=list(ANNOTATION_COLUMNS))
+
+
 def _as_date(value: date | str | None) -> date:
     if value is None:
         return date.today()
@@ -1037,6 +1117,8 @@ def _project_yaml(as_of: date, output: str) -> str:
         "suggestions",
         "headcount",
         "surveys",
+        "defects",
+        "annotations",
     ):
         lines.append(f"  {name}: {{path: data/{name}.csv}}")
     lines += [

@@ -35,6 +35,9 @@ SCHEMA: dict[str, dict[str, str]] = {
         "aggregate": "str",
         "lower_bound": "float",
         "upper_bound": "float",
+        "lsl": "float",
+        "usl": "float",
+        "target": "float",
     },
     "observations": {
         "site_id": "str",
@@ -87,15 +90,31 @@ SCHEMA: dict[str, dict[str, str]] = {
         "score": "float",
         "responses": "float",
     },
+    "defects": {
+        "site_id": "str",
+        "timestamp": "date",
+        "category": "str",
+        "count": "float",
+        "metric_id": "str",
+    },
+    "annotations": {
+        "site_id": "str",
+        "metric_id": "str",
+        "timestamp": "date",
+        "note": "str",
+        "exclude": "str",
+    },
 }
 
 #: Columns that may be absent from a file (they are added, empty).
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
-    "metrics": ("lower_bound", "upper_bound"),
+    "metrics": ("lower_bound", "upper_bound", "lsl", "usl", "target"),
     "observations": ("n", "subgroup"),
     "events": ("goal_id", "end_date", "practice", "claimed_saving"),
     "suggestions": ("implemented_on", "estimated_saving"),
     "surveys": ("responses",),
+    "defects": ("metric_id",),
+    "annotations": ("exclude",),
 }
 
 #: Tables without a site_id column (shared by every site).

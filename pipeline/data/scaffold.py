@@ -97,7 +97,22 @@ def write_new_project(
         }
     )
     metrics = pd.DataFrame(
-        [("order_lead_time", "Order lead time", "days", "xmr", "lower", "week", "mean", 0, "")],
+        [
+            (
+                "order_lead_time",
+                "Order lead time",
+                "days",
+                "xmr",
+                "lower",
+                "week",
+                "mean",
+                0,
+                "",
+                "",
+                "",
+                "",
+            )
+        ],
         columns=list(SCHEMA["metrics"]),
     )
     events = pd.DataFrame(

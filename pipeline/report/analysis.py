@@ -21,6 +21,7 @@ from pipeline.data.config import Project, StatisticsSettings, load_project
 from pipeline.data.inputs import SiteTables
 from pipeline.exceptions import StatisticsError
 from pipeline.formatting import is_missing, json_safe
+from pipeline.stats.capability import ProcessCapability, process_capability
 from pipeline.stats.goals import (
     Assurance,
     EventDates,
@@ -31,6 +32,7 @@ from pipeline.stats.goals import (
     evaluate_events,
     target_level,
 )
+from pipeline.stats.pareto import Pareto, pareto
 from pipeline.stats.series import MetricSeries, build_series
 from pipeline.stats.spc import ControlChart, control_chart, phase_labels_at
 from pipeline.vocabulary import (
@@ -131,6 +133,19 @@ class GoalResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Annotation:
+    """An assignable-cause note on one point of a metric's chart (the annotations table)."""
+
+    index: int
+    time: pd.Timestamp
+    note: str
+    exclude: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "time": self.time, "note": self.note, "exclude": self.exclude}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MetricAnalysis:
     """One metric at one site: its definition, series, charts, events and goals."""
 
@@ -148,6 +163,11 @@ class MetricAnalysis:
     goals: tuple[GoalResult, ...] = ()
     phase_names: dict[int, str] = field(default_factory=dict)
     note: str = ""
+    #: assignable-cause notes from the annotations table, on the chart's points
+    annotations: tuple[Annotation, ...] = ()
+    #: capability of the current phase, where the metric has specification limits
+    capability: ProcessCapability | None = None
+    capability_note: str = ""
 
     @property
     def kind(self) -> Kind:
@@ -231,6 +251,8 @@ class MetricAnalysis:
             "frozen_chart": self.frozen.to_dict() if self.frozen else None,
             "events": [e.to_dict() for e in self.events],
             "goals": [g.to_dict() for g in self.goals],
+            "annotations": [a.to_dict() for a in self.annotations],
+            "capability": self.capability.to_dict() if self.capability else None,
             "series": [
                 {"time": t, "value": v, "n": n}
                 for t, v, n in zip(pts["time"], pts["value"], pts["n"], strict=True)
@@ -256,6 +278,8 @@ class SiteAnalysis:
     roadmap: Any = None
     validation: dict[str, Any] = field(default_factory=dict)
     data_freshness: pd.Timestamp | None = None
+    #: defect categories in the report window (the optional defects table)
+    pareto: Pareto | None = None
 
     @property
     def status(self) -> RunStatus:
@@ -286,10 +310,13 @@ class SiteAnalysis:
                     "sustain_points": self.settings.sustain_points,
                     "alpha": self.settings.alpha,
                     "screen_mr": self.settings.screen_mr,
+                    "run_length": self.settings.run_length,
+                    "trend_length": self.settings.trend_length,
                 },
                 "metrics": [m.to_dict() for m in self.metrics],
                 "culture": self.culture.to_dict() if self.culture is not None else None,
                 "roadmap": self.roadmap.to_dict() if self.roadmap is not None else None,
+                "pareto": self.pareto.to_dict() if self.pareto is not None else None,
                 "validation": self.validation,
             }
         )
@@ -335,8 +362,13 @@ def analyse_metric(
     settings: StatisticsSettings,
     window_start: pd.Timestamp,
     as_of: pd.Timestamp,
+    annotations: pd.DataFrame | None = None,
 ) -> MetricAnalysis:
-    """Series, charts, event impacts and goals of one metric."""
+    """Series, charts, event impacts and goals of one metric.
+
+    ``annotations`` (the site's rows of the annotations table) put notes on the chart's points;
+    a point whose note says ``exclude`` is left out of the limits (qicharts2's ``exclude``).
+    """
     metric_id = str(definition["metric_id"])
     chart_type = parse(ChartType, definition["chart"], what="chart")
     better = parse(Better, _text(definition.get("better")) or Better.NEUTRAL, what="better")
@@ -363,13 +395,17 @@ def analyse_metric(
     chart = frozen = None
     note = ""
     if series.points["value"].notna().sum() >= 2:
-        rules = None if chart_type == ChartType.RUN and settings.rules == "we" else settings.rules
+        # run, g and t charts: their own defaults (Anhøj; we1 and Anhøj as qicharts2)
+        own_default = chart_type in (ChartType.RUN, ChartType.G, ChartType.T)
+        rules = None if own_default and settings.rules == "we" else settings.rules
         kwargs: dict[str, Any] = {
             "chart": chart_type,
             "better": better,
             "rules": rules,
             "screen_mr": settings.screen_mr,
             "min_phase_points": settings.min_phase_points,
+            "run_length": settings.run_length,
+            "trend_length": settings.trend_length,
         }
         if chart_type in BOUNDED_CHARTS:  # attribute charts are bounded by their model already
             kwargs["lower_bound"] = _bound(definition.get("lower_bound"))
@@ -383,6 +419,15 @@ def analyse_metric(
                           phases=phase_labels_at(pts["time"], starts))  # fmt: skip
             if chart_type in SIZED_CHARTS:
                 kwargs["n"] = pts["n"].to_numpy()
+        notes = _annotations(annotations, metric_id, pts["time"])
+        if any(a.exclude for a in notes) and chart_type != ChartType.MR:
+            excluded = np.zeros(len(pts), dtype=bool)
+            excluded[[a.index for a in notes if a.exclude]] = True
+            if series.readings is not None:  # per reading: its subgroup's point
+                order = pd.factorize(series.readings["subgroup"], sort=False)[0]
+                kwargs["exclude"] = excluded[order]
+            else:
+                kwargs["exclude"] = excluded
         try:
             chart = control_chart(**kwargs)
             if starts:
@@ -390,7 +435,9 @@ def analyse_metric(
         except StatisticsError as exc:
             note = f"No control chart: {exc.message}"
     else:
+        notes = ()
         note = "Not enough data for a control chart (fewer than two values in the window)."
+    capability, capability_note = _capability(definition, series, chart)
 
     impacts = _event_impacts(
         series, mine, chart=chart, goals=goals, better=better, settings=settings,
@@ -414,7 +461,81 @@ def analyse_metric(
         goals=goal_results,
         phase_names=phase_names,
         note=note,
+        annotations=notes,
+        capability=capability,
+        capability_note=capability_note,
     )
+
+
+_TRUE = frozenset({"true", "yes", "1"})
+
+
+def _site_pareto(
+    defects: pd.DataFrame | None, *, window_start: pd.Timestamp, as_of: pd.Timestamp
+) -> Pareto | None:
+    """Pareto of the site's defect categories in the report window (None without defects)."""
+    if defects is None or not len(defects):
+        return None
+    t = defects["timestamp"]
+    rows = defects[(t >= window_start).to_numpy() & (t < as_of + pd.Timedelta(days=1)).to_numpy()]
+    rows = rows.dropna(subset=["category"])
+    if not len(rows) or not (rows["count"].fillna(0) > 0).any():
+        return None
+    return pareto(rows["category"].astype(str).to_numpy(), rows["count"].to_numpy())
+
+
+def _annotations(
+    table: pd.DataFrame | None, metric_id: str, times: pd.Series
+) -> tuple[Annotation, ...]:
+    """The metric's annotations, each on the last point at or before its timestamp."""
+    if table is None or not len(table) or not len(times):
+        return ()
+    rows = table[table["metric_id"] == metric_id].dropna(subset=["timestamp"])
+    t = pd.to_datetime(pd.Series(times)).to_numpy()
+    out = []
+    for _, row in rows.sort_values("timestamp", kind="stable").iterrows():
+        i = int(np.searchsorted(t, pd.Timestamp(row["timestamp"]).to_datetime64(), side="right"))
+        if i == 0:  # before the window
+            continue
+        exclude = _text(row.get("exclude")).strip().lower() in _TRUE
+        out.append(
+            Annotation(
+                index=i - 1,
+                time=pd.Timestamp(t[i - 1]),
+                note=_text(row.get("note")),
+                exclude=exclude,
+            )
+        )
+    return tuple(out)
+
+
+def _capability(
+    definition: pd.Series, series: MetricSeries, chart: ControlChart | None
+) -> tuple[ProcessCapability | None, str]:
+    """Capability of the current phase, for a metric with lsl and/or usl."""
+    lsl, usl = _bound(definition.get("lsl")), _bound(definition.get("usl"))
+    if lsl is None and usl is None:
+        return None, ""
+    if chart is None or series.chart not in ("xmr", "xbar_r", "xbar_s"):
+        return None, "Capability is computed for individuals and X-bar charts only."
+    last = chart.phases[-1]
+    keep = ~chart.is_excluded
+    try:
+        if series.readings is not None:
+            r = series.readings
+            codes = pd.factorize(r["subgroup"], sort=False)[0]
+            sel = (codes >= last.first) & (codes <= last.last) & keep[codes]
+            cap = process_capability(
+                r["value"].to_numpy()[sel], subgroups=r["subgroup"].to_numpy()[sel],
+                lsl=lsl, usl=usl, target=_bound(definition.get("target")),
+            )  # fmt: skip
+        else:
+            v = np.asarray(chart.value[last.first : last.last + 1], dtype=float)
+            v = v[keep[last.first : last.last + 1]]
+            cap = process_capability(v, lsl=lsl, usl=usl, target=_bound(definition.get("target")))
+    except StatisticsError as exc:
+        return None, f"No capability: {exc.message}"
+    return cap, ""
 
 
 def _bound(value: Any) -> float | None:
@@ -612,6 +733,7 @@ def analyse_site(
             settings=settings,
             window_start=window_start,
             as_of=as_of,
+            annotations=data.get("annotations"),
         )  # fmt: skip
         for _, row in metrics_table.iterrows()
         if row["metric_id"] in used
@@ -628,6 +750,7 @@ def analyse_site(
     )
     freshness = obs["timestamp"].max() if len(obs) else None
     return SiteAnalysis(
+        pareto=_site_pareto(data.get("defects"), window_start=window_start, as_of=as_of),
         site_id=site_id,
         site_name=site.name,
         project_name=project.name,

@@ -82,6 +82,18 @@ def build_series(
     rows = rows.sort_values("timestamp", kind="stable")
     keys = period_start(rows["timestamp"], period)
 
+    if chart in ("g", "t"):
+        # rare-event charts plot one point per event (its gap since the previous one): no
+        # grouping into periods and no empty periods as gaps
+        points = pd.DataFrame(
+            {
+                "time": rows["timestamp"].to_numpy(),
+                "value": rows["value"].astype(float).to_numpy(),
+                "n": np.nan,
+            }
+        )
+        return MetricSeries(metric_id=metric_id, chart=chart, period=period, points=points)
+
     if chart in SUBGROUP_CHARTS:
         sub = rows["subgroup"].where(rows["subgroup"].notna(), keys.dt.strftime("%Y-%m-%d"))
         readings = pd.DataFrame(
