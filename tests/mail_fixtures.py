@@ -59,8 +59,9 @@ def results_for(
     n_charts: int = 2,
     findings: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A results.json as the report notebook writes it (the keys the mailer reads)."""
+    """A results.json as the report notebook writes it (valid against its schema)."""
     return {
+        "schema_version": "1.0",
         "site_id": site_id,
         "site_name": site_name,
         "project": "Mini Programme",
@@ -69,6 +70,7 @@ def results_for(
         "run_id": "20260629T060000Z-abc123",
         "status": status,
         "data_freshness": "2026-06-28",
+        "settings": {"rules": "we", "min_phase_points": 12, "sustain_points": 8, "alpha": 0.05},
         "summary": {
             "headline": "Lot cycle time fell 24% after the SMED kaizen and has held for 20 weeks",
             "findings": findings
@@ -104,7 +106,16 @@ def results_for(
                     "assurance_text": "Hit and miss",
                     "goal_text": "",
                 },
-                {"metric_id": "oee", "name": "OEE", "unit": "%", "latest": None},
+                {
+                    "metric_id": "oee",
+                    "name": "OEE",
+                    "unit": "%",
+                    "latest": None,
+                    "latest_text": "",
+                    "change_text": "",
+                    "variation": "not_enough_data",
+                    "assurance": "no_target",
+                },
             ],
             "key_charts": [
                 {"metric_id": m, "file": f"charts/{m}.png", "alt": f"Control chart of {m}"}
@@ -119,6 +130,8 @@ def results_for(
                 "chart": "xmr",
                 "better": "lower",
                 "latest": 16.02,
+                "events": [],
+                "goals": [],
             }
         ],
         "validation": {"status": status},

@@ -453,7 +453,9 @@ def test_missing_chart_is_left_out_with_a_warning(tmp_path: Path):
     run = write_run(tmp_path / "out", sites={"north": "North"})
     (run / "north" / "charts" / "defects.png").unlink()
     data = json.loads((run / "north" / "results.json").read_text())
-    data["summary"]["key_charts"].append({"metric_id": "x", "file": "../../../etc/passwd"})
+    data["summary"]["key_charts"].append(
+        {"metric_id": "x", "file": "../../../etc/passwd", "alt": "x"}
+    )
     (run / "north" / "results.json").write_text(json.dumps(data))
     with SmtpServer() as server:
         result = send_run(load_project(path), env=smtp_env(server.port))

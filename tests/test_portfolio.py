@@ -45,6 +45,7 @@ def _event(title: str, outcome: str | None, estimate: float | None) -> dict[str,
     return {
         "event_id": title[:8],
         "title": title,
+        "status": "done" if outcome else "planned",
         "effective_date": "2026-03-02T00:00:00",
         "outcome": outcome,
         "detail": detail,
@@ -58,11 +59,16 @@ def _results(
     points += [_point(12 + i, 7.0 + (i % 2), phase=2) for i in range(12)]
     points[5]["value"] = None  # a gap
     return {
+        "schema_version": "1.0",
         "site_id": site_id,
         "site_name": name,
+        "as_of": "2026-06-29",
         "run_id": "run-1",
+        "status": "ok",
+        "settings": {"rules": "we", "min_phase_points": 12, "sustain_points": 8, "alpha": 0.05},
         "summary": {
             "headline": f"Lead time fell after {events[0]['title'] if events else 'nothing'}",
+            "findings": [],
             "tiles": [
                 {
                     "metric_id": "lead",
@@ -79,7 +85,7 @@ def _results(
                     "metric_id": "defects",
                     "name": "Defects",
                     "latest_text": "not enough data",
-                    "change_text": None,
+                    "change_text": "",
                     "variation": "not_enough_data",
                     "variation_text": "Not enough data",
                     "assurance": "no_target",
@@ -87,20 +93,24 @@ def _results(
                     "goal_text": "",
                 },
             ],
-            "key_charts": [{"metric_id": "lead"}],
+            "key_charts": [{"metric_id": "lead", "file": "charts/lead.png", "alt": "Lead time"}],
         },
         "metrics": [
             {
                 "metric_id": "lead",
                 "name": "Lead time",
-                "control_chart": {"points": points},
+                "chart": "xmr",
+                "better": "lower",
+                "control_chart": {"chart": "xmr", "phases": [], "points": points},
                 "events": events,
                 "goals": goals,
             },
             {
                 "metric_id": "defects",
                 "name": "Defects",
-                "control_chart": {"points": [_point(0, float("nan"))]},
+                "chart": "p",
+                "better": "lower",
+                "control_chart": {"chart": "p", "phases": [], "points": [_point(0, float("nan"))]},
                 "events": [],
                 "goals": [],
             },

@@ -9,8 +9,9 @@ from typing import Any
 import jinja2
 
 from pipeline.delivery.style import ASSURANCE, COLOURS, FONT, VARIATION, badge
-from pipeline.delivery.summary import SiteSummary, Tile
+from pipeline.delivery.summary import SiteSummary
 from pipeline.formatting import fmt_date
+from pipeline.report.results import Tile
 
 #: The content column of the email (600 px less the padding): key charts are drawn for it.
 CHART_WIDTH = 560
@@ -58,13 +59,13 @@ def _tile(t: Tile) -> dict[str, Any]:
         )
         if b
     ]
-    details = [d for d in (t.change, *(label for label, _ in badges), t.goal) if d]
+    details = [d for d in (t.change_text, *(label for label, _ in badges), t.goal_text) if d]
     return {
         "name": t.name,
-        "latest": t.latest,
-        "change": t.change,
+        "latest": t.latest_text,
+        "change": t.change_text,
         "badges": badges,
-        "goal": t.goal,
+        "goal": t.goal_text,
         "details": details,
     }
 

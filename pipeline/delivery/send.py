@@ -345,7 +345,7 @@ def send_run(
                         )
                     )
                     continue
-                signature = report_signature(results, metrics)
+                signature = report_signature(results.to_dict(), metrics)
                 if only_changed and not force:
                     before = previous.get(address.addr_spec.lower())
                     if not what_changed(before[1] if before else None, signature):

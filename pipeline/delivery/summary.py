@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import re
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
 from pipeline.data.config import parse_as_of
-from pipeline.exceptions import ConfigError, DeliveryError
+from pipeline.exceptions import ConfigError, DeliveryError, InputError
 from pipeline.formatting import fmt_date, fmt_number, is_missing
+from pipeline.report.results import RESULTS_FILE, SiteResults, Tile, load_results
 
 MAX_CHARTS = 3
 MAX_FINDINGS = 5
@@ -87,32 +88,12 @@ def display_text(value: Any, *, limit: int = MAX_TEXT) -> str:
     return s if len(s) <= limit else s[: limit - 1].rstrip() + "…"
 
 
-def read_results(site_dir: Path, site_id: str) -> dict[str, Any]:
-    path = site_dir / "results.json"
+def read_results(site_dir: Path, site_id: str) -> SiteResults:
+    """The site's results.json through the report's typed loader (schema-checked)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DeliveryError(f"{path} is missing", site_id=site_id) from None
-    except (OSError, ValueError) as exc:
-        raise DeliveryError(f"{path} cannot be read: {exc}", site_id=site_id) from None
-    if not isinstance(data, dict):
-        raise DeliveryError(f"{path} is not a JSON object", site_id=site_id)
-    return data
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Tile:
-    """One summary tile, as plain display strings."""
-
-    metric_id: str = ""
-    name: str
-    latest: str
-    change: str = ""
-    variation: str = ""
-    variation_text: str = ""
-    assurance: str = ""
-    assurance_text: str = ""
-    goal: str = ""
+        return load_results(site_dir / RESULTS_FILE)
+    except InputError as exc:
+        raise DeliveryError(exc.message, site_id=site_id) from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,7 +142,7 @@ class SiteSummary:
     @classmethod
     def from_results(
         cls,
-        results: Mapping[str, Any],
+        results: SiteResults,
         *,
         site_dir: Path,
         site_id: str,
@@ -170,41 +151,41 @@ class SiteSummary:
         as_of: str,
         domain: str,
     ) -> SiteSummary:
-        """Read the summary; missing optional keys give sensible text, never None or NaN."""
-        raw = results.get("summary")
-        summary: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
-        tiles = [_tile(t) for t in summary.get("tiles") or [] if isinstance(t, dict)]
+        """The email's summary of a site's (schema-checked) results; every text is capped."""
+        summary = results.summary
+        tiles = [_tile(t) for t in summary.tiles]
         if not tiles:
             tiles = [
                 Tile(
-                    metric_id=display_text(m.get("metric_id")),
-                    name=display_text(m.get("name") or m.get("metric_id")) or "metric",
-                    latest=fmt_number(m.get("latest"), unit=display_text(m.get("unit"))),
-                )
-                for m in results.get("metrics") or []
-                if isinstance(m, dict)
+                    metric_id=m.metric_id,
+                    name=display_text(m.name) or m.metric_id,
+                    unit=m.unit,
+                    latest=m.latest,
+                    latest_text=fmt_number(m.latest, unit=display_text(m.unit)),
+                    change_text="",
+                    variation=m.variation,
+                    variation_text="",
+                    assurance=m.assurance,
+                    assurance_text="",
+                    goal_text="",
+                )  # fmt: skip
+                for m in results.metrics
             ]
-        findings = tuple(t for t in (display_text(f) for f in summary.get("findings") or []) if t)[
-            :MAX_FINDINGS
-        ]
-        charts, skipped = _charts(summary.get("key_charts") or [], site_dir, domain)
-        freshness = results.get("data_freshness")
-        if isinstance(freshness, dict):
-            freshness = freshness.get("text") or freshness.get("latest")
-        if isinstance(freshness, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ].*)?", freshness):
+        findings = tuple(t for t in (display_text(f) for f in summary.findings) if t)[:MAX_FINDINGS]
+        charts, skipped = _charts(summary.key_charts, site_dir, domain)
+        freshness = results.data_freshness or ""
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ].*)?", freshness):
             freshness = fmt_date(freshness)
         return cls(
             site_id=site_id,
             site_name=site_name,
             project=project,
             as_of=as_of,
-            window_start=fmt_date(results["window_start"]) if results.get("window_start") else "",
-            run_id=display_text(results.get("run_id")),
-            status=display_text(results.get("status")) or "ok",
-            data_freshness=display_text(freshness)
-            if isinstance(freshness, str | int | float)
-            else "",
-            headline=display_text(summary.get("headline"), limit=200),
+            window_start=fmt_date(results.window_start) if results.window_start else "",
+            run_id=display_text(results.run_id),
+            status=results.status,
+            data_freshness=display_text(freshness),
+            headline=display_text(summary.headline, limit=200),
             findings=findings,
             tiles=tuple(tiles[:MAX_TILES]),
             charts=tuple(charts),
@@ -212,20 +193,17 @@ class SiteSummary:
         )
 
 
-def _tile(t: Mapping[str, Any]) -> Tile:
-    latest = display_text(t.get("latest_text"))
-    if not latest:
-        latest = fmt_number(t.get("latest"), unit=display_text(t.get("unit")))
-    return Tile(
-        metric_id=display_text(t.get("metric_id")),
-        name=display_text(t.get("name") or t.get("metric_id")) or "metric",
-        latest=latest,
-        change=display_text(t.get("change_text")),
-        variation=display_text(t.get("variation")),
-        variation_text=display_text(t.get("variation_text")),
-        assurance=display_text(t.get("assurance")),
-        assurance_text=display_text(t.get("assurance_text")),
-        goal=display_text(t.get("goal_text")),
+def _tile(t: Tile) -> Tile:
+    """A results tile with every text capped (a tile without text shows its number)."""
+    return replace(
+        t,
+        metric_id=display_text(t.metric_id),
+        name=display_text(t.name or t.metric_id) or "metric",
+        latest_text=display_text(t.latest_text) or fmt_number(t.latest, unit=display_text(t.unit)),
+        change_text=display_text(t.change_text),
+        variation_text=display_text(t.variation_text),
+        assurance_text=display_text(t.assurance_text),
+        goal_text=display_text(t.goal_text),
     )
 
 

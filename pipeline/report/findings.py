@@ -167,17 +167,19 @@ def goal_text(metric: MetricAnalysis) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Tile:
+    """One metric's tile in the executive summary (and the email): display texts and icons."""
+
     metric_id: str
     name: str
-    unit: str
-    latest: float | None
+    unit: str = ""
+    latest: float | None = None
     latest_text: str
     change_text: str
-    variation: str
-    variation_text: str
-    assurance: str
-    assurance_text: str
-    goal_text: str
+    variation: VariationIcon
+    variation_text: str = ""
+    assurance: AssuranceIcon
+    assurance_text: str = ""
+    goal_text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}

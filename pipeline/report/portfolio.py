@@ -17,6 +17,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from pipeline.data.config import Project
+from pipeline.exceptions import InputError
 from pipeline.files import atomic_symlink, atomic_write_text
 from pipeline.formatting import (
     esc,
@@ -28,6 +29,7 @@ from pipeline.formatting import (
 )
 from pipeline.report.findings import GOAL_STATUS_TEXT, OUTCOME_TEXT, VARIATION_ICON, VARIATION_TEXT
 from pipeline.report.palette import css_custom_properties
+from pipeline.report.results import load_results
 
 CSS = Path(__file__).parent / "templates" / "kaizen" / "static" / "report.css"
 
@@ -88,8 +90,8 @@ def load_run(out_root: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]
         path = out_root / str(entry["site_id"]) / "results.json"
         if path.is_file():
             try:
-                results[entry["site_id"]] = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                results[entry["site_id"]] = load_results(path).to_dict()
+            except InputError:
                 continue  # an unreadable results file is shown as "no results", not a crash
     return manifest, results
 

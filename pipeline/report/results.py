@@ -1,14 +1,262 @@
-"""results.json: every number a site's report shows, written once by the pipeline's own function."""
+"""results.json: every number a site's report shows, written once and read back through one loader.
+
+The file carries a ``schema_version`` and is described by the JSON Schema shipped in the package
+(``pipeline/report/schemas/results.schema.json``, draft 2020-12). :func:`write_results` checks
+what it writes against that schema; :func:`load_results` checks what it reads and returns a typed
+:class:`SiteResults`, so the portfolio, the mailer and the tests never guess the file's shape.
+"""
 
 from __future__ import annotations
 
+import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from pipeline.exceptions import InputError
 from pipeline.files import atomic_write_json, child_path
 from pipeline.report.analysis import RESULTS_FILE, SiteAnalysis
-from pipeline.report.findings import summarise_site
+from pipeline.report.findings import SiteSummary, Tile, summarise_site
 from pipeline.report.plots.style import figure_to_png
+from pipeline.vocabulary import (
+    Aggregate,
+    AssuranceIcon,
+    Better,
+    ChartType,
+    EventStatus,
+    GoalStatus,
+    Kind,
+    Period,
+    RunStatus,
+    VariationIcon,
+    Verdict,
+)
+
+#: major.minor: a reader accepts every file of its major version (minor versions only add keys).
+SCHEMA_VERSION = "1.0"
+SCHEMA_FILE = Path(__file__).parent / "schemas" / "results.schema.json"
+
+__all__ = [
+    "RESULTS_FILE",
+    "SCHEMA_FILE",
+    "SCHEMA_VERSION",
+    "EventResults",
+    "GoalResults",
+    "MetricResults",
+    "SiteResults",
+    "SiteSummary",
+    "Tile",
+    "load_results",
+    "results_schema",
+    "site_results",
+    "validate_results",
+    "write_results",
+]
+
+
+# --------------------------------------------------------------------------- the typed view
+
+
+class _Model(BaseModel):
+    # frozen like every result object; extra keys are kept (a newer minor version adds keys)
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class Settings(_Model):
+    rules: str
+    min_phase_points: int
+    sustain_points: int
+    alpha: float
+    screen_mr: bool = False
+
+
+class SeriesPoint(_Model):
+    time: str | None
+    value: float | None
+    n: float | None = None
+
+
+class EventResults(_Model):
+    """One improvement event on one metric, with its verdict (``outcome``)."""
+
+    event_id: str
+    title: str
+    kind: str = ""
+    owner: str = ""
+    status: EventStatus
+    goal_id: str | None = None
+    start_date: str | None = None
+    effective_date: str | None = None
+    outcome: Verdict | None
+    note: str = ""
+    detail: dict[str, Any] | None = None
+
+
+class GoalResults(_Model):
+    goal_id: str
+    title: str
+    target_kind: str = ""
+    target_value: float | None = None
+    baseline_start: str | None = None
+    baseline_end: str | None = None
+    due_date: str | None = None
+    target: float | None = None
+    status: GoalStatus
+    progress: dict[str, Any] | None = None
+    assurance: dict[str, Any] | None = None
+    note: str = ""
+
+
+class MetricResults(_Model):
+    metric_id: str
+    name: str
+    unit: str = ""
+    chart: ChartType
+    better: Better
+    period: Period | None = None
+    aggregate: Aggregate | None = None
+    kind: Kind | None = None
+    is_rate: bool = False
+    latest: float | None = None
+    latest_time: str | None = None
+    n_points: int = 0
+    baseline_centre: float | None = None
+    current_centre: float | None = None
+    change: float | None = None
+    variation: VariationIcon = VariationIcon.NOT_ENOUGH_DATA
+    assurance: AssuranceIcon = AssuranceIcon.NO_TARGET
+    note: str = ""
+    phase_names: dict[str, str] = {}
+    control_chart: dict[str, Any] | None = None
+    frozen_chart: dict[str, Any] | None = None
+    events: tuple[EventResults, ...]
+    goals: tuple[GoalResults, ...]
+    series: tuple[SeriesPoint, ...] = ()
+
+
+class SiteResults(_Model):
+    """A site's results.json, typed (see the JSON Schema for what each field means)."""
+
+    schema_version: str
+    site_id: str
+    site_name: str
+    project: str = ""
+    as_of: str
+    window_start: str = ""
+    run_id: str = ""
+    status: RunStatus
+    data_freshness: str | None = None
+    settings: Settings
+    metrics: tuple[MetricResults, ...]
+    summary: SiteSummary
+    culture: dict[str, Any] | None = None
+    roadmap: dict[str, Any] | None = None
+    validation: dict[str, Any] = {}
+
+    def metric(self, metric_id: str) -> MetricResults:
+        for m in self.metrics:
+            if m.metric_id == metric_id:
+                return m
+        raise KeyError(metric_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types, as the file holds them (enum members become their strings)."""
+        return self.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@cache
+def results_schema() -> dict[str, Any]:
+    """The JSON Schema of results.json (draft 2020-12)."""
+    schema: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return schema
+
+
+@cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    schema = results_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _where(path: Any) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def validate_results(data: Any, *, source: str = RESULTS_FILE, site_id: str | None = None) -> None:
+    """Check ``data`` against the schema and its major version.
+
+    Raises
+    ------
+    InputError
+        naming the file, the first offending field (``metrics[2].events[0].outcome``) and why.
+    """
+    if not isinstance(data, dict):
+        raise InputError(f"{source} is not a JSON object", site_id=site_id)
+    version = str(data.get("schema_version", ""))
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise InputError(
+            f"{source} has schema_version {data.get('schema_version')!r}; this version of Kaizen "
+            f"Reports reads {SCHEMA_VERSION.split('.')[0]}.x",
+            site_id=site_id or data.get("site_id"),
+            hint="re-run the site's report to write it again",
+        )
+    errors = list(_validator().iter_errors(data))
+    if errors:
+        from jsonschema.exceptions import best_match
+
+        first = best_match(errors)
+        message = first.message if len(first.message) <= 200 else first.message[:199] + "…"
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise InputError(
+            f"{source} does not match its schema at {_where(first.absolute_path)}: {message}{more}",
+            site_id=site_id or data.get("site_id"),
+        )
+
+
+def load_results(path: str | Path) -> SiteResults:
+    """Read a site's results.json (a file, or a site folder holding one) into :class:`SiteResults`.
+
+    Raises
+    ------
+    InputError
+        when the file is missing, is not JSON, or does not match the schema.
+    """
+    file = Path(path)
+    if file.is_dir():
+        file = file / RESULTS_FILE
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{file} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{file} cannot be read: {exc}") from None
+    return parse_results(data, source=str(file))
+
+
+def parse_results(data: Any, *, source: str = RESULTS_FILE) -> SiteResults:
+    """:class:`SiteResults` from the parsed JSON of a results.json (checked as
+    :func:`load_results` checks a file)."""
+    validate_results(data, source=source)
+    try:
+        return SiteResults.model_validate(data)
+    except ValidationError as exc:  # the schema and the model disagree: a bug, said plainly
+        err = exc.errors()[0]
+        raise InputError(
+            f"{source} cannot be read as site results at {_where(err['loc'])}: {err['msg']}"
+        ) from None
+
+
+# --------------------------------------------------------------------------- writing
 
 #: The email's key charts are drawn for its content column of 560 CSS px (a 600-px email less
 #: its padding), at 1.5 times the pixels: sharp enough on phones (twice costs 0.2 s more per
@@ -22,15 +270,18 @@ EMAIL_CHART_PX = 840
 
 def site_results(site: SiteAnalysis) -> dict[str, Any]:
     """The content of results.json: the site model's numbers plus the executive summary."""
-    data = site.to_dict()
+    data = {"schema_version": SCHEMA_VERSION, **site.to_dict()}
     data["summary"] = summarise_site(site).to_dict()
     return data
 
 
 def write_results(site: SiteAnalysis, output_dir: str | Path) -> Path:
-    """Write ``results.json`` (and the email's key-chart PNGs) into ``output_dir``."""
+    """Write ``results.json`` (checked against its schema) and the email's key-chart PNGs into
+    ``output_dir``."""
+    data = site_results(site)
+    validate_results(data, site_id=site.site_id)
     write_key_charts(site, output_dir)
-    return atomic_write_json(Path(output_dir) / RESULTS_FILE, site_results(site))
+    return atomic_write_json(Path(output_dir) / RESULTS_FILE, data)
 
 
 def write_key_charts(site: SiteAnalysis, output_dir: str | Path) -> list[Path]:

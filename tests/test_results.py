@@ -1,0 +1,105 @@
+"""results.json: its JSON Schema, the demo's files against it, and the one typed loader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from jsonschema import Draft202012Validator
+
+from pipeline import vocabulary as v
+from pipeline.data.config import load_project
+from pipeline.data.demo import write_demo_project
+from pipeline.data.inputs import read_tables, split_by_site
+from pipeline.exceptions import InputError
+from pipeline.report.analysis import analyse_site
+from pipeline.report.results import (
+    SCHEMA_VERSION,
+    SiteResults,
+    load_results,
+    parse_results,
+    results_schema,
+    site_results,
+    validate_results,
+)
+
+AS_OF = "2026-11-30"
+
+
+@pytest.fixture(scope="module")
+def demo_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """Every demo site's results.json content, as the notebook writes it (JSON round trip)."""
+    project = load_project(write_demo_project(tmp_path_factory.mktemp("demo"), as_of=AS_OF))
+    ids = [s.id for s in project.sites]
+    sliced = split_by_site(read_tables(project), ids)
+    out = {}
+    for sid in ids:
+        site = analyse_site(sliced[sid], project=project, site_id=sid, as_of=pd.Timestamp(AS_OF))
+        out[sid] = json.loads(json.dumps(site_results(site), allow_nan=False))
+    return out
+
+
+def test_schema_is_valid_draft_2020_12() -> None:
+    schema = results_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(schema)
+
+
+def test_schema_enums_are_the_vocabulary() -> None:
+    defs = results_schema()["$defs"]
+    assert defs["metric"]["properties"]["chart"]["enum"] == [c.value for c in v.ChartType]
+    assert defs["event"]["properties"]["outcome"]["enum"] == [*(x.value for x in v.Verdict), None]
+    assert defs["goal"]["properties"]["status"]["enum"] == [s.value for s in v.GoalStatus]
+    assert defs["tile"]["properties"]["variation"]["enum"] == [s.value for s in v.VariationIcon]
+    assert defs["tile"]["properties"]["assurance"]["enum"] == [s.value for s in v.AssuranceIcon]
+    top = results_schema()["properties"]
+    assert top["status"]["enum"] == [s.value for s in v.RunStatus]
+
+
+def test_every_demo_site_matches_the_schema(demo_results: dict[str, dict]) -> None:
+    assert len(demo_results) == 4
+    validator = Draft202012Validator(results_schema())
+    for sid, data in demo_results.items():
+        assert data["schema_version"] == SCHEMA_VERSION
+        errors = [
+            f"{list(e.absolute_path)}: {e.message[:120]}" for e in validator.iter_errors(data)
+        ]
+        assert not errors, (sid, errors[:5])
+
+
+def test_loader_gives_typed_results(demo_results: dict[str, dict], tmp_path: Path) -> None:
+    data = demo_results["atelier-florence"]
+    (tmp_path / "results.json").write_text(json.dumps(data), encoding="utf-8")
+    res = load_results(tmp_path)  # a site folder or the file itself
+    assert isinstance(res, SiteResults) and res == load_results(tmp_path / "results.json")
+    assert res.site_id == "atelier-florence" and res.settings.alpha == 0.05
+    assert res.status is v.RunStatus.OK
+    metric = res.metric(data["metrics"][0]["metric_id"])
+    assert isinstance(metric.chart, v.ChartType)
+    outcomes = [e.outcome for m in res.metrics for e in m.events]
+    assert all(o is None or isinstance(o, v.Verdict) for o in outcomes) and any(outcomes)
+    assert res.summary.headline == data["summary"]["headline"]
+    assert res.summary.tiles[0].variation in set(v.VariationIcon)
+    assert res.to_dict()["summary"]["tiles"][0]["name"] == data["summary"]["tiles"][0]["name"]
+
+
+def test_bad_files_name_the_field(demo_results: dict[str, dict], tmp_path: Path) -> None:
+    data = json.loads(json.dumps(demo_results["hotel-lisbon"]))
+    data["metrics"][0]["events"][0]["outcome"] = "improved"
+    with pytest.raises(InputError, match=r"metrics\[0\]\.events\[0\]\.outcome: 'improved' is not"):
+        parse_results(data)
+    with pytest.raises(InputError, match="schema_version '2.0'; .* reads 1.x"):
+        validate_results({**demo_results["hotel-lisbon"], "schema_version": "2.0"})
+    with pytest.raises(InputError, match="missing"):
+        load_results(tmp_path / "nowhere" / "results.json")
+    (tmp_path / "results.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(InputError, match="cannot be read"):
+        load_results(tmp_path)
+
+
+def test_a_newer_minor_version_with_more_keys_is_read(demo_results: dict[str, dict]) -> None:
+    data = {**demo_results["fab-dresden"], "schema_version": "1.7", "portfolio_rank": 3}
+    res = parse_results(data)
+    assert res.schema_version == "1.7" and res.portfolio_rank == 3
