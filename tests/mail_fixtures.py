@@ -312,7 +312,9 @@ class OAuthHandler(RecordingHandler):
         if text == f"user={self.user}\x01auth=Bearer {self.token}\x01\x01":
             return AuthResult(success=True, auth_data=self.user)
         await server.challenge_auth('{"status":"401","schemes":"bearer","scope":"mail"}')
-        return AuthResult(success=False, message="535 5.7.8 Username and Password not accepted")
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.8 Username and Password not accepted"
+        )
 
 
 def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:

@@ -6,8 +6,9 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
-import subprocess
+import sys
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from tests.mail_fixtures import (
     INJECTED_NAME,
     PASSWORD,
     SITES,
+    TOKEN,
+    USERNAME,
+    OAuthHandler,
     RecordingHandler,
     SmtpServer,
     free_port,
@@ -33,6 +37,7 @@ from tests.mail_fixtures import (
     results_for,
     smtp_env,
     standard_project,
+    write_project,
     write_run,
 )
 
@@ -481,47 +486,100 @@ def test_find_run_resolves_latest_and_rejects_missing_runs(project):
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
+def _email_charts(run: Path, site: str) -> float:
+    """Replace the fixture's key charts with real ones drawn for the email's column, as
+    ``write_key_charts`` draws them; returns their smallest text in points."""
+    import matplotlib.text
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.report.results import email_chart, email_chart_png
+    from pipeline.stats.spc import control_chart
+
+    rng = np.random.default_rng(7)
+    values = np.r_[rng.normal(21, 1, 60), rng.normal(16, 0.8, 40)]
+    times = pd.date_range("2024-07-01", periods=100, freq="W-MON")
+    chart = control_chart(
+        values, chart="xmr", times=times, phases=np.r_[[1] * 60, [2] * 40], better="lower"
+    )
+    image = email_chart(chart, unit="h", phase_names={1: "Baseline", 2: "SMED kaizen"})
+    png = email_chart_png(image)
+    for path in (run / site / "charts").glob("*.png"):
+        path.write_bytes(png)
+    sizes = [
+        t.get_fontsize()
+        for t in image.figure.findobj(matplotlib.text.Text)
+        if t.get_visible() and t.get_text().strip()
+    ]
+    return float(min(sizes))
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="chromium is not installed"
-)
-def test_received_html_renders_in_headless_chromium(project, tmp_path: Path):
+def test_the_email_fits_600_and_390_px_with_readable_chart_text(tmp_path: Path):
+    """Chromium at 600 and 390 px: no horizontal overflow, one column on the phone, body text of
+    at least 13 px, and chart text of at least 11 px in the 600-px column (the smallest point
+    size in the figure times the shown width over the figure's width in points)."""
+    from pipeline.report.results import EMAIL_CHART_WIDTH_IN
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
+        pytest.skip("Debian's chromium is not installed")
+    path = standard_project(
+        tmp_path, site_ids=["north"], email={"report_url": "https://reports.example.com/k"}
+    )
+    run = write_run(tmp_path / "out", sites={"north": "North Plant"}, pdf=True)
+    smallest_pt = _email_charts(run, "north")
     with SmtpServer() as server:
-        send_run(project, env=smtp_env(server.port), site_ids=["zurich"])
-    msg = message_from_bytes(server.received[0].data, policy=policy.default)
+        send_run(load_project(path), env=smtp_env(server.port))
+    received = server.received[0]
+    msg = message_from_bytes(received.data, policy=policy.default)
     html = _html(msg)
-    shots = tmp_path / "shot"
-    shots.mkdir()
+    assert len(html.encode()) < MAX_HTML_BYTES
+    assert len(received.data) < 400_000, len(received.data)  # body, 2 charts and a PDF
     for i, part in enumerate(p for p in msg.walk() if p.get_content_type() == "image/png"):
-        img = shots / f"img{i}.png"
+        img = tmp_path / f"img{i}.png"
         img.write_bytes(part.get_content())
         html = html.replace(f"cid:{part['Content-ID'].strip('<>')}", img.as_uri())
-    assert "cid:" not in html
-    page = shots / "email.html"
-    page.write_text(html, "utf-8")
-    png = shots / "email.png"
-    subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'chrome'}",
-            "--window-size=800,1400",
-            f"--screenshot={png}",
-            page.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 20_000
-    keep = os.environ.get("KAIZEN_SCREENSHOT_DIR")
-    if keep:  # for a person to look at the rendering
-        shutil.copyfile(png, Path(keep) / "email-zurich.png")
+    page_file = tmp_path / "email.html"
+    page_file.write_text(html, "utf-8")
+    measure = """() => {
+        const texts = [...document.querySelectorAll('body *')].filter(e =>
+            [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()) &&
+            e.offsetParent !== null);
+        const tiles = [...document.querySelectorAll('div[style*="max-width:282px"]')];
+        return {
+            scroll: document.documentElement.scrollWidth, inner: window.innerWidth,
+            imgs: [...document.images].map(i => i.getBoundingClientRect().width),
+            font: Math.min(...texts.map(e => parseFloat(getComputedStyle(e).fontSize))),
+            tileLefts: [...new Set(tiles.map(t => Math.round(t.getBoundingClientRect().left)))],
+        };
+    }"""
+    seen = {}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            for width in (600, 390):
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.goto(page_file.as_uri())
+                seen[width] = page.evaluate(measure)
+                keep = os.environ.get("KAIZEN_SCREENSHOT_DIR")
+                if keep:  # for a person to look at the rendering
+                    page.screenshot(path=str(Path(keep) / f"email-{width}.png"), full_page=True)
+                page.close()
+        finally:
+            browser.close()
+    for width, m in seen.items():
+        assert m["scroll"] <= m["inner"], (width, m)  # no horizontal overflow
+        assert m["font"] >= 13, (width, m)
+        assert len(m["imgs"]) == 2
+    assert seen[600]["imgs"] == [560, 560]
+    chart_px = smallest_pt * seen[600]["imgs"][0] / (EMAIL_CHART_WIDTH_IN * 72)
+    assert chart_px >= 11, chart_px
+    assert len(seen[600]["tileLefts"]) >= 2 and len(seen[390]["tileLefts"]) == 1  # one column
 
 
 def test_a_server_that_never_answers_times_out_and_is_retried(project):
@@ -548,3 +606,254 @@ def test_a_second_send_on_the_same_run_is_refused_while_one_is_running(project):
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(LockHeld, match="another `send` is running"):
             send_run(project, env=smtp_env(free_port()), dry_run=True)
+
+
+# --- issue 15: subjects, links, attachments, routing, OAuth 2, only what changed --------------
+
+
+def test_subjects_are_short_led_by_the_site_and_never_folded(tmp_path: Path):
+    long_name = "Werk Nord — Montage und Endprüfung der Baugruppen für Schienenfahrzeuge"
+    path = standard_project(tmp_path, site_ids=["north"])
+    path.write_text(path.read_text("utf-8").replace('"North Plant"', json.dumps(long_name)))
+    write_run(tmp_path / "out", sites={"north": long_name})
+    with SmtpServer() as server:
+        send_run(load_project(path), env=smtp_env(server.port))
+    for r in server.received:
+        subject = r.message["Subject"]
+        assert len(subject) <= 78 and "  " not in subject, subject
+        assert not re.search(r"\d{4}-\d{2}-\d{2}", subject)
+        assert subject.startswith("Werk Nord — Montage")
+        raw = r.data.split(b"\r\n\r\n", 1)[0].decode()
+        folded = re.search(r"^Subject:.*(?:\r\n[ \t].*)*", raw, re.M).group(0)
+        assert "\r\n" not in folded or "=?utf-8?" in folded  # only encoded-words may fold
+
+
+def test_report_url_link_and_the_pdf_attached_by_default(tmp_path: Path):
+    path = standard_project(
+        tmp_path, site_ids=["north"], email={"report_url": "https://reports.example.com/kaizen/"}
+    )
+    run = write_run(tmp_path / "out", sites={"north": "North Plant"}, pdf=True)
+    with SmtpServer() as server:
+        result = send_run(load_project(path), env=smtp_env(server.port))
+    assert result.exit_code == 0
+    msg = server.received[0].message
+    link = "https://reports.example.com/kaizen/2026-06-29/north/report.html"
+    html = _html(msg)
+    assert f'<a href="{link}"' in html and "Read the full report" in html
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    assert f"Read the full report: {link}" in text
+    (attachment,) = msg.iter_attachments()
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_filename() == "report.pdf"
+    assert attachment.get_content() == (run / "north" / "report.pdf").read_bytes()
+    assert "It is also attached as a PDF (20 KB)." in text
+
+
+@pytest.mark.parametrize(
+    ("attach", "pdf", "files", "error"),
+    [
+        ("html", True, ["report.html"], None),
+        ("none", True, [], None),
+        (None, False, ["report.html"], None),
+        ("pdf", False, [], "email.attach is pdf but"),
+    ],
+)
+def test_email_attach_chooses_the_attachment(tmp_path: Path, attach, pdf, files, error):
+    email = {"attach": attach} if attach else {}
+    path = standard_project(tmp_path, site_ids=["zurich"], email=email)
+    write_run(tmp_path / "out", sites={"zurich": "Zürich"}, pdf=pdf)
+    with SmtpServer() as server:
+        result = send_run(load_project(path), env=smtp_env(server.port))
+    if error:
+        assert result.exit_code == 1 and server.received == []
+        assert error in result.messages[0].error and "--pdf" in result.messages[0].error
+        return
+    msg = server.received[0].message
+    assert [a.get_filename() for a in msg.iter_attachments()] == files
+
+
+def test_stale_reports_are_refused_unless_allowed(tmp_path: Path):
+    path = standard_project(tmp_path, site_ids=["north", "zurich"])
+    write_run(tmp_path / "out", sites={"north": "North", "zurich": "Zürich"}, stale=("north",))
+    project = load_project(path)
+    with SmtpServer() as server:
+        refused = send_run(project, env=smtp_env(server.port))
+        assert refused.exit_code == 1
+        assert [r.rcpt_tos for r in server.received] == [["ops-zurich@example.com"]]
+        (north,) = [m for m in refused.messages if m.site_id == "north"]
+        assert north.outcome == "stale" and "pass --allow-stale" in north.error
+        allowed = send_run(project, env=smtp_env(server.port), allow_stale=True)
+    assert allowed.exit_code == 0
+    assert sorted(r.rcpt_tos[0] for r in server.received[1:]) == [
+        "ops-north@example.com",
+        "zoe.mueller@example.com",
+    ]
+
+
+def test_stakeholders_routed_per_metric_get_only_their_metrics(tmp_path: Path):
+    path = write_project(
+        tmp_path,
+        sites={
+            "north": (
+                "North Plant",
+                [
+                    "ops-north@example.com",
+                    {"address": "Quality <quality@example.com>", "metrics": ["defects"]},
+                ],
+            )
+        },
+    )
+    write_run(tmp_path / "out", sites={"north": "North Plant"})
+    with SmtpServer() as server:
+        result = send_run(load_project(path), env=smtp_env(server.port))
+    assert result.exit_code == 0
+    got = {r.rcpt_tos[0]: r.message for r in server.received}
+    quality, ops = _html(got["quality@example.com"]), _html(got["ops-north@example.com"])
+    assert "Defective units" in quality and "Lot cycle time</div>" not in quality
+    assert "Lot cycle time</div>" in ops and "Defective units" in ops
+    assert len(re.findall(r'src="cid:', quality)) == 1 and len(re.findall(r'src="cid:', ops)) == 2
+
+
+def test_many_stakeholders_get_one_message_each_and_see_only_themselves(tmp_path: Path):
+    people = [f"person{i:03d}@example.com" for i in range(150)]
+    path = write_project(tmp_path, sites={"north": ("North Plant", people)})
+    write_run(tmp_path / "out", sites={"north": "North Plant"}, report_bytes=2_000)
+    with SmtpServer() as server:
+        result = send_run(load_project(path), env=smtp_env(server.port))
+    assert result.exit_code == 0
+    assert sorted(r.rcpt_tos[0] for r in server.received) == people
+    for r in server.received:
+        assert len(r.rcpt_tos) == 1
+        assert [a.addr_spec for a in r.message["To"].addresses] == r.rcpt_tos
+        assert r.message["Cc"] is None and r.message["Bcc"] is None
+    assert len({r.message["Message-ID"] for r in server.received}) == 150
+
+
+def _xoauth2_project(tmp_path: Path, **smtp: object) -> Path:
+    return standard_project(tmp_path, smtp={"username": USERNAME, **smtp})
+
+
+def test_xoauth2_over_starttls_with_the_token_from_the_environment(tmp_path: Path, ca, ca_file):
+    path = _xoauth2_project(tmp_path)
+    write_run(tmp_path / "out", sites=SITES, failed={"south": "boom"})
+    handler = OAuthHandler()
+    with SmtpServer(handler, mode="starttls", auth="xoauth2", ca=ca) as server:
+        env = smtp_env(server.port, security="starttls", auth="xoauth2", ca_file=ca_file)
+        result = send_run(load_project(path), env=env)
+    assert result.exit_code == 0, [m.describe() for m in result.messages]
+    assert len(server.received) == 4 and all(r.authenticated and r.tls for r in server.received)
+    assert handler.seen[0] == f"user={USERNAME}\x01auth=Bearer {TOKEN}\x01\x01"
+    everything = json.dumps(_ledger(load_project(path))) + repr(result)
+    assert TOKEN not in everything
+
+
+def test_xoauth2_token_printed_by_token_command(tmp_path: Path, ca, ca_file):
+    command = f"{shlex.quote(sys.executable)} -c \"print('{TOKEN}')\""
+    path = _xoauth2_project(tmp_path, auth="xoauth2", token_command=command)
+    write_run(tmp_path / "out", sites={"north": "North Plant"})
+    with SmtpServer(OAuthHandler(), mode="starttls", auth="xoauth2", ca=ca) as server:
+        env = smtp_env(server.port, security="starttls", ca_file=ca_file)
+        result = send_run(load_project(path), env=env)
+    assert result.exit_code == 0, [m.describe() for m in result.messages]
+    assert len(server.received) == 2 and all(r.authenticated for r in server.received)
+
+
+def test_a_refused_token_is_recorded_without_retry_and_never_echoed(tmp_path: Path, ca, ca_file):
+    path = _xoauth2_project(tmp_path)
+    write_run(tmp_path / "out", sites={"zurich": "Zürich"})
+    handler = OAuthHandler(token="the-right-one")
+    with SmtpServer(handler, mode="starttls", auth="xoauth2", ca=ca) as server:
+        env = smtp_env(server.port, security="starttls", auth="xoauth2", ca_file=ca_file)
+        result = send_run(load_project(path), env=env)
+    assert result.exit_code == 1 and server.received == []
+    (entry,) = _ledger(load_project(path))["entries"]
+    assert entry["smtp_reply"].startswith("535 5.7.8") and entry["attempts"] == 1
+    assert TOKEN not in json.dumps(entry) and len(handler.seen) == 1
+
+
+def test_xoauth2_settings_are_checked():
+    base = SmtpSettings(host="smtp.office365.com", port=587, username="kaizen@example.com")
+    with pytest.raises(ConfigError, match="no access token: set KAIZEN_SMTP_TOKEN"):
+        SmtpConfig.from_settings(base, {"KAIZEN_SMTP_AUTH": "xoauth2"}).check()
+    with pytest.raises(ConfigError, match="must be password or xoauth2, not 'oauth'"):
+        SmtpConfig.from_settings(base, {"KAIZEN_SMTP_AUTH": "oauth"})
+    cfg = SmtpConfig.from_settings(
+        base, {"KAIZEN_SMTP_AUTH": "XOAUTH2", "KAIZEN_SMTP_TOKEN": TOKEN}
+    )
+    assert cfg.check().auth == "xoauth2" and TOKEN not in repr(cfg)
+    assert cfg.describe() == "smtp://kaizen@example.com@smtp.office365.com:587 (starttls, OAuth 2)"
+
+
+def _changed(data: dict, variation: str) -> dict:
+    data = json.loads(json.dumps(data))
+    data["metrics"][0]["variation"] = variation
+    return data
+
+
+def test_only_changed_sends_nothing_unchanged_and_one_message_for_the_site_that_changed(
+    tmp_path: Path,
+):
+    path = standard_project(tmp_path, site_ids=["north", "zurich"])
+    project = load_project(path)
+    out = tmp_path / "out"
+    base = {s: results_for(s, n) for s, n in (("north", "North"), ("zurich", "Zürich"))}
+    sites = {"north": "North", "zurich": "Zürich"}
+    with SmtpServer() as server:
+        write_run(out, sites=sites, as_of="2026-06-01", results=base)
+        first = send_run(project, as_of="2026-06-01", env=smtp_env(server.port), only_changed=True)
+        assert len(first.sent) == 3  # nothing was sent before: everyone gets the first report
+
+        write_run(out, sites=sites, as_of="2026-06-08", results=base)
+        same = send_run(project, as_of="2026-06-08", env=smtp_env(server.port), only_changed=True)
+        assert same.sent == () and len(server.received) == 3
+        assert {m.outcome for m in same.messages} == {"unchanged"}
+        assert "nothing changed since the report of 2026-06-01" in same.messages[0].describe()
+
+        moved = {**base, "zurich": _changed(base["zurich"], "special_cause_concern")}
+        write_run(out, sites=sites, as_of="2026-06-15", results=moved)
+        one = send_run(project, as_of="2026-06-15", env=smtp_env(server.port), only_changed=True)
+    assert [(m.site_id, m.recipient) for m in one.sent] == [("zurich", "ops-zurich@example.com")]
+    assert len(server.received) == 4
+
+
+def test_a_new_concern_signal_always_sends(tmp_path: Path):
+    from pipeline.delivery.changes import report_signature, what_changed
+
+    data = {
+        "metrics": [
+            {
+                "metric_id": "lead_time",
+                "better": "lower",
+                "variation": "special_cause_concern",
+                "control_chart": {
+                    "points": [
+                        {"time": "2026-06-01", "value": 30, "centre": 20, "signals": ["we1"]},
+                        {"time": "2026-06-08", "value": 19, "centre": 20, "signals": []},
+                    ]
+                },
+            }
+        ]
+    }
+    before = report_signature(data)
+    assert before["concerns"] == ["lead_time@2026-06-01"]
+    data["metrics"][0]["control_chart"]["points"][1].update(value=31, signals=["we1"])
+    after = report_signature(data)
+    assert what_changed(before, before) == []
+    assert what_changed(before, after) == ["1 new concern signal(s)"]  # icon unchanged, still sent
+    # an improvement signal (below the centre when lower is better) is not a concern
+    data["metrics"][0]["control_chart"]["points"][1].update(value=5)
+    assert what_changed(before, report_signature(data)) == []
+
+
+def test_the_failure_mail_lists_sites_and_reasons_and_no_data(tmp_path: Path):
+    path = standard_project(tmp_path)
+    reason = "critical data contract failure: observations.value is blank in rows 4, 9"
+    write_run(tmp_path / "out", sites={"north": "North"}, failed={"south": reason, "zurich": "x"})
+    with SmtpServer() as server:
+        send_run(load_project(path), env=smtp_env(server.port))
+    (failure,) = [r.message for r in server.received if r.message["X-Kaizen-Site"] is None]
+    assert failure["Subject"] == "Mini Programme: 2 site reports failed"
+    text = failure.get_body(preferencelist=("plain",)).get_content()
+    assert "* south (south)" in text and reason in text and "* Zürich — Atelier (zurich)" in text
+    html = _html(failure)
+    assert reason in html and "Lot cycle time" not in html and "16.0 h" not in text

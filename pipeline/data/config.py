@@ -3,7 +3,7 @@
 A project is one YAML file plus the input tables it names. Example::
 
     project: Northwind Lean Programme
-    output: reports                 # relative to this file
+    output: reports                 # relative to this file; or {path: reports, pdf: true}
     lookback: 24 months             # report window before as_of: N days|weeks|months|years
     tables:                         # every table of PRODUCT.md "Inputs"
       metrics:      {path: data/metrics.csv}
@@ -18,13 +18,18 @@ A project is one YAML file plus the input tables it names. Example::
       - id: fab-dresden
         name: Dresden Wafer Fab
         timezone: Europe/Berlin     # naive timestamps in the data are this site's local time
-        stakeholders: ["Ana Lange <ana.lange@example.com>"]
+        stakeholders:               # an address, or one with the metrics it reads
+          - "Ana Lange <ana.lange@example.com>"
+          - {address: jonas.becker@example.com, metrics: [fab_cycle_time]}
         overrides: {min_phase_points: 10}
     email:
       from: "Kaizen Reports <kaizen@example.com>"
       error_recipients: [analytics@example.com]
       max_attachment_mb: 10
-      smtp: {host: smtp.example.com, port: 587, security: starttls, username: kaizen}
+      report_url: https://reports.example.com/kaizen   # adds "read the full report" links
+      attach: pdf                   # pdf | html | none (default: the PDF when there is one)
+      smtp: {host: smtp.example.com, port: 587, security: starttls, username: kaizen,
+             auth: password}        # or xoauth2, with token_command: "get-token --smtp"
 
 The file is parsed once into the pydantic models below (``*Spec``: what the file may say) and
 then into the frozen :class:`Project` the pipeline uses (paths absolute, sources resolved). A
@@ -129,6 +134,8 @@ class SmtpSettings:
     security: str = "starttls"
     username: str | None = None
     timeout: float = 30.0
+    auth: str = "password"  # password | xoauth2 (the token only ever from the environment)
+    token_command: str | None = None  # prints an OAuth 2 access token, as git's credential helpers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,6 +144,16 @@ class EmailSettings:
     error_recipients: tuple[str, ...] = ()
     max_attachment_mb: float = 10.0
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    report_url: str | None = None  # where the reports are published: a "read the full report" link
+    attach: str | None = None  # pdf | html | none; unset: the PDF when the run made one
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stakeholder:
+    """One recipient of a site's email; ``metrics`` empty means all of them."""
+
+    address: str
+    metrics: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,6 +166,8 @@ class Site:
     timezone: str = "UTC"
     stakeholders: tuple[str, ...] = ()
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: the stakeholders with their metrics (``stakeholders`` holds their addresses alone)
+    recipients: tuple[Stakeholder, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,6 +185,7 @@ class Project:
     email: EmailSettings
     #: ISO 4217 code of the events' ``claimed_saving`` amounts; None when not configured.
     currency: str | None = None
+    pdf: bool = False  # output.pdf: a report.pdf beside each report.html
 
     @property
     def root(self) -> Path:
@@ -278,8 +298,10 @@ class SmtpSpec(_Spec):
     security: Literal["none", "starttls", "ssl"] = "starttls"
     username: Text | None = None
     timeout: Number = Field(default=30.0, gt=0)
+    auth: Literal["password", "xoauth2"] = "password"
+    token_command: Text | None = None
 
-    @field_validator("security", mode="before")
+    @field_validator("security", "auth", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
@@ -290,8 +312,24 @@ class EmailSpec(_Spec):
     error_recipients: TextList = []
     max_attachment_mb: Number = Field(default=10.0, gt=0)
     smtp: SmtpSpec = Field(default_factory=SmtpSpec)
+    report_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")] | None = None
+    attach: Literal["pdf", "html", "none"] | None = None
 
     _empty = field_validator("smtp", mode="before")(_none_is_empty)
+
+
+class StakeholderSpec(_Spec):
+    """``{address: ..., metrics: [...]}``: a stakeholder who reads only some metrics."""
+
+    address: Text
+    metrics: TextList = []
+
+
+class OutputSpec(_Spec):
+    """``output: {path: reports, pdf: true}`` (``output: reports`` is the path alone)."""
+
+    path: Text = "reports"
+    pdf: bool = False
 
 
 class SourceSpec(_Spec):
@@ -337,7 +375,7 @@ class SiteSpec(_Spec):
     id: Text
     name: Text | None = None
     timezone: Text = "UTC"
-    stakeholders: TextList = []
+    stakeholders: Annotated[list[Text | StakeholderSpec], BeforeValidator(_as_list)] = []
     overrides: OverridesSpec = Field(default_factory=OverridesSpec)
 
     _empty = field_validator("overrides", mode="before")(_none_is_empty)
@@ -363,7 +401,7 @@ class ProjectSpec(_Spec):
     """The whole of ``kaizen.yaml``."""
 
     project: Text | None = None
-    output: Text = "reports"
+    output: Text | OutputSpec = "reports"
     lookback: Text = "24 months"
     tables: TablesSpec
     database: DatabaseSpec = Field(default_factory=DatabaseSpec)
@@ -466,7 +504,8 @@ def _resolve(spec: ProjectSpec, path: Path) -> Project:
     return Project(
         path=path,
         name=spec.project or path.parent.name,
-        output=root / spec.output,
+        output=root / (spec.output if isinstance(spec.output, str) else spec.output.path),
+        pdf=not isinstance(spec.output, str) and spec.output.pdf,
         lookback_amount=int(m.group(1)),
         lookback_unit=m.group(2).lower(),
         tables=tables,
@@ -475,7 +514,13 @@ def _resolve(spec: ProjectSpec, path: Path) -> Project:
                 id=s.id,
                 name=s.name or s.id,
                 timezone=s.timezone,
-                stakeholders=tuple(s.stakeholders),
+                stakeholders=tuple(r if isinstance(r, str) else r.address for r in s.stakeholders),
+                recipients=tuple(
+                    Stakeholder(address=r)
+                    if isinstance(r, str)
+                    else Stakeholder(address=r.address, metrics=tuple(r.metrics))
+                    for r in s.stakeholders
+                ),
                 overrides=s.overrides.model_dump(exclude_none=True),
             )
             for s in spec.sites
@@ -486,6 +531,8 @@ def _resolve(spec: ProjectSpec, path: Path) -> Project:
             error_recipients=tuple(spec.email.error_recipients),
             max_attachment_mb=spec.email.max_attachment_mb,
             smtp=SmtpSettings(**smtp.model_dump()),
+            report_url=spec.email.report_url,
+            attach=spec.email.attach,
         ),
         currency=spec.currency,
     )
@@ -616,7 +663,7 @@ def _range_of(loc: tuple[Any, ...]) -> str:
 
 def _looks_secret(key: str) -> bool:
     k = key.strip().lower().replace("-", "_")
-    if k.endswith("_env"):  # names an environment variable, does not hold the secret
+    if k.endswith(("_env", "_command")):  # names a variable or a command, holds no secret
         return False
     return k in _SECRET_KEYS or any(word in k for word in _SECRET_WORDS)
 

@@ -25,6 +25,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from urllib.parse import quote
 
 from pipeline.delivery.addresses import header_text
 from pipeline.delivery.body import render_html, render_text, size_text
@@ -125,13 +126,28 @@ def choose_attachment(site_dir: Path, attach: str | None) -> Path | None:
 
 
 def _note(attachment: Path | None, size: int, report_link: str) -> str:
+    what = "a PDF" if attachment is not None and attachment.suffix == ".pdf" else "report.html"
     if attachment is None:
         return "" if report_link else "The full report is on the portfolio page of this run."
-    what = "a PDF" if attachment.suffix == ".pdf" else "report.html (open it in any web browser)"
+    if report_link:
+        return f"It is also attached as {what} ({size_text(size)})."
+    opener = " (open it in any web browser)" if what == "report.html" else ""
     return (
-        f"The full report is attached as {what}, {size_text(size)}: every control chart, the "
-        "before/after statistics, data quality and methods."
+        f"The full report is attached as {what}{opener}, {size_text(size)}: every control chart, "
+        "the before/after statistics, data quality and methods."
     )
+
+
+def report_link(report_url: str | None, *, as_of: str, site_id: str) -> str:
+    """Where a site's published report is: ``email.report_url`` with ``{as_of}`` and
+    ``{site_id}`` filled in, or, without placeholders, ``<report_url>/<as_of>/<site_id>/report.html``
+    (the layout of the output folder)."""
+    if not report_url:
+        return ""
+    values = {"as_of": quote(as_of), "site_id": quote(site_id)}
+    if "{" in report_url:
+        return report_url.format(**values)
+    return f"{report_url.rstrip('/')}/{values['as_of']}/{values['site_id']}/report.html"
 
 
 def eml_name(recipient: Address) -> str:

@@ -40,10 +40,10 @@ from pipeline.delivery.compose import (
     choose_attachment,
     eml_name,
     new_message_id,
+    report_link,
 )
 from pipeline.delivery.failures import FAILURES_EML, build_failure_message
 from pipeline.delivery.ledger import LEDGER, Ledger, entry_key, last_signatures, lock_run, now
-from pipeline.delivery.settings import load_delivery_settings
 from pipeline.delivery.smtp import SmtpClient, SmtpConfig, deliver
 from pipeline.delivery.summary import SiteSummary, display_text, find_run, read_results
 from pipeline.exceptions import ConfigError, DeliveryError
@@ -217,10 +217,7 @@ def send_run(
     """
     env = os.environ if env is None else env
     run = find_run(project.output, as_of)
-    extra = load_delivery_settings(project)
-    smtp = SmtpConfig.from_settings(
-        project.email.smtp, env, auth=extra.auth, token_command=extra.token_command
-    )
+    smtp = SmtpConfig.from_settings(project.email.smtp, env)
     if not dry_run:
         smtp.check()
     sender = resolve_sender(project.email, env)
@@ -276,12 +273,7 @@ def send_run(
                     (sid, name, display_text(entry.get("error")) or "failed (no reason given)")
                 )
                 continue
-            routed = extra.stakeholders.get(sid)
-            raw = (
-                [(s.address, s.metrics) for s in routed]
-                if routed is not None
-                else [(a, ()) for a in (site.stakeholders if site else ())]
-            )
+            raw = [(s.address, s.metrics) for s in (site.recipients if site else ())]
             recipients = override or _recipients(
                 raw, where=f"sites[{sid}].stakeholders", warnings=warnings
             )
@@ -310,7 +302,7 @@ def send_run(
                 continue
             try:
                 results = read_results(site_dir, sid)
-                attachment = choose_attachment(site_dir, extra.attach)
+                attachment = choose_attachment(site_dir, project.email.attach)
                 summary = SiteSummary.from_results(
                     results,
                     site_dir=site_dir,
@@ -332,7 +324,7 @@ def send_run(
                     "the site folder; left out"
                 )
             previous = last_signatures(project.output, site_id=sid) if only_changed else {}
-            link = extra.report_link(as_of=run.as_of, site_id=sid)
+            link = report_link(project.email.report_url, as_of=run.as_of, site_id=sid)
             for address, metrics in recipients:
                 key = ("report", sid, address.addr_spec.lower())
                 if not force and ledger.is_sent(key):

@@ -46,9 +46,6 @@ class SmtpConfig:
         cls,
         settings: SmtpSettings,
         env: Mapping[str, str] | None = None,
-        *,
-        auth: str | None = None,
-        token_command: str | None = None,
     ) -> SmtpConfig:
         """``email.smtp`` from kaizen.yaml with every ``KAIZEN_SMTP_*`` variable applied on top.
 
@@ -81,7 +78,7 @@ class SmtpConfig:
         if ca_file is not None and not Path(ca_file).is_file():
             raise ConfigError(f"KAIZEN_SMTP_CA_FILE {ca_file} is not a file")
         password = env.get("KAIZEN_SMTP_PASSWORD") or None
-        mechanism = (get("AUTH") or auth or "password").lower()
+        mechanism = (get("AUTH") or settings.auth or "password").lower()
         if mechanism not in AUTH:
             raise ConfigError(
                 f"KAIZEN_SMTP_AUTH / email.smtp.auth must be password or xoauth2, not {mechanism!r}"
@@ -89,7 +86,7 @@ class SmtpConfig:
         return cls(
             auth=mechanism,
             token=env.get("KAIZEN_SMTP_TOKEN") or None,
-            token_command=token_command,
+            token_command=settings.token_command,
             host=get("HOST") or settings.host,
             port=int(port),
             security=security,

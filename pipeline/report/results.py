@@ -19,7 +19,8 @@ from pipeline.exceptions import InputError
 from pipeline.files import atomic_write_json, child_path
 from pipeline.report.analysis import RESULTS_FILE, SiteAnalysis
 from pipeline.report.findings import SiteSummary, Tile, summarise_site
-from pipeline.report.plots.style import figure_to_png
+from pipeline.report.plots.style import ChartImage, figure_to_png
+from pipeline.stats.spc import ControlChart
 from pipeline.vocabulary import (
     Aggregate,
     AssuranceIcon,
@@ -284,27 +285,37 @@ def write_results(site: SiteAnalysis, output_dir: str | Path) -> Path:
     return atomic_write_json(Path(output_dir) / RESULTS_FILE, data)
 
 
-def write_key_charts(site: SiteAnalysis, output_dir: str | Path) -> list[Path]:
-    """PNG files of the key charts (for the email's ``cid:`` images): the same charts the
-    report shows, against the frozen baseline where the metric has improvement events."""
+def email_chart(chart: ControlChart, *, unit: str = "", phase_names: Any = None) -> ChartImage:
+    """A control chart drawn for the email's column (see ``EMAIL_CHART_WIDTH_IN``)."""
     from pipeline.report.plots.control import plot_control_chart
 
+    return plot_control_chart(
+        chart,
+        title=None,
+        unit=unit,
+        phase_names=phase_names,
+        width=EMAIL_CHART_WIDTH_IN,
+        height=EMAIL_CHART_HEIGHT_IN,
+    )
+
+
+def email_chart_png(image: ChartImage) -> bytes:
+    """The PNG of :func:`email_chart`, ``EMAIL_CHART_PX`` wide."""
+    assert image.figure is not None
+    return figure_to_png(image.figure, dpi=round(EMAIL_CHART_PX / EMAIL_CHART_WIDTH_IN))
+
+
+def write_key_charts(site: SiteAnalysis, output_dir: str | Path) -> list[Path]:
+    """PNG files of the key charts (for the email's ``cid:`` images): the charts the report
+    shows, against the frozen baseline where the metric has improvement events, drawn for the
+    email's column."""
     written = []
     for item in summarise_site(site).key_charts:
         metric = site.metric(item["metric_id"])
         chart = metric.frozen if metric.frozen is not None else metric.chart
         if chart is None:
             continue
-        image = plot_control_chart(
-            chart,
-            title=None,
-            unit=metric.unit,
-            phase_names=metric.phase_names,
-            width=EMAIL_CHART_WIDTH_IN,
-            height=EMAIL_CHART_HEIGHT_IN,
-        )
-        assert image.figure is not None
-        png = figure_to_png(image.figure, dpi=round(EMAIL_CHART_PX / EMAIL_CHART_WIDTH_IN))
+        png = email_chart_png(email_chart(chart, unit=metric.unit, phase_names=metric.phase_names))
         # the name holds the metric id: child_path refuses one that would leave the folder
         path = child_path(output_dir, *str(item["file"]).split("/"))
         path.parent.mkdir(parents=True, exist_ok=True)
