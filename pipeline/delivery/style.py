@@ -1,35 +1,31 @@
-"""The email's colours and labels, in one place (the report's palette module will replace the
-colours when it lands; the email keeps only these names).
+"""The email's colours and icon labels: the report's one palette, as inline styles need it.
 
 Email clients ignore stylesheets unevenly (Outlook on Windows renders with Word), so the body is
-styled inline from these values by the templates.
+styled inline from these names by the templates; every colour comes from
+:mod:`pipeline.report.palette` (text-safe shades for text and badges).
 """
 
 from __future__ import annotations
 
-#: NHS "Making Data Count" icon colours: improvement blue, concern orange, common-cause grey;
-#: ``ink`` and friends are the text and rule colours of the body.
+from pipeline.report import palette
+
+#: Template colour names -> palette colours.
 COLOURS: dict[str, str] = {
-    "improvement": "#1f5fa8",
-    "concern": "#c25400",
-    "neutral": "#6a3d9a",
-    "common": "#5f6b7a",
-    "ink": "#111111",
-    "text": "#222222",
-    "muted": "#44505c",
-    "faint": "#5f6b7a",
-    "rule": "#e1e5ea",
-    "page": "#f2f4f7",
-    "panel": "#ffffff",
-    "tile": "#f7f9fb",
-    "header": "#1d3557",
-    "header_text": "#ffffff",
-    "header_muted": "#c9d6e8",
-    "warning_bg": "#fff4e5",
-    "warning_text": "#6b3d00",
-    "warning_rule": "#f0c36d",
-    "error_text": "#8a1f11",
-    "link": "#1d3557",
+    **palette.EMAIL,
+    "text": palette.INK,
+    "faint": palette.COMMON_TEXT,
+    "rule": palette.LINE,
+    "page": palette.SOFT,
+    "panel": palette.BACKGROUND,
+    "tile": palette.SOFT,
+    "header": palette.INK,
+    "header_text": palette.BACKGROUND,
+    "header_muted": palette.LINE,
+    "warning_bg": palette.WARN_BACKGROUND,
+    "warning_text": palette.CONCERN_TEXT,
+    "warning_rule": palette.WARN,
+    "error_text": palette.FAIL,
+    "link": palette.LINK,
 }
 
 FONT = "Arial,Helvetica,sans-serif"
