@@ -14,13 +14,15 @@ one above (``make lint`` checks it with import-linter, see ``pyproject.toml``)::
       │             (no files, no clock, no environment)
     data/           configuration, input tables, data contracts, the demo and scaffold projects
       │
-    exceptions.py, formatting.py, files.py    the exception tree; numbers and dates for people;
-                                              atomic writes and paths that stay in their folder
+    exceptions.py, vocabulary.py,             the exception tree; chart types, verdicts and statuses;
+    formatting.py, files.py                   numbers, intervals and dates for people; atomic
+                                              writes and paths that stay in their folder
 
 A number in a report travels upwards only: ``stats`` computes it into a frozen result,
 ``report.analysis`` gathers the results for a site, ``report.findings`` and ``report.sections``
-put it into words and HTML, ``report.results`` writes it to results.json, and ``delivery`` and
-``report.portfolio`` read it back from there.
+hand it, formatted, to a Jinja2 template (``report/templates/site/``), ``report.results`` writes
+it to results.json (schema: ``report/schemas/results.schema.json``), and ``delivery`` and
+``report.portfolio`` read it back from there through ``report.results.load_results``.
 """
 
 __version__ = "0.1.0"

@@ -3,6 +3,7 @@ from a SiteAnalysis of the demo data without kernels, notebooks or a browser."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -109,3 +110,54 @@ def test_no_html_built_in_the_report_modules() -> None:
         code = (src / name).read_text(encoding="utf-8")
         assert not re.search(r"<(div|table|tr|td|th|p|span|ul|li|section|h\d)\b", code), name
     assert (TEMPLATES / "site" / "metric.html.j2").is_file()
+
+
+def _site_folder(site: SiteAnalysis, root: Path) -> Path:
+    """The site's results.json as the notebook writes it (no charts: the email skips them)."""
+    from pipeline.files import atomic_write_json
+
+    folder = root / site.site_id
+    atomic_write_json(folder / "results.json", site_results(site))
+    return folder
+
+
+def test_email_body_reads_the_interval_label_from_results(
+    site: SiteAnalysis, tmp_path: Path
+) -> None:
+    from pipeline.delivery.body import render_html, render_text
+    from pipeline.delivery.summary import SiteSummary as EmailSummary
+    from pipeline.delivery.summary import read_results
+
+    level = {0.1: "90", 0.2: "80"}[site.settings.alpha]
+    folder = _site_folder(site, tmp_path)
+    summary = EmailSummary.from_results(
+        read_results(folder, site.site_id), site_dir=folder, site_id=site.site_id,
+        site_name=site.site_name, project=site.project_name, as_of=AS_OF, domain="example.com",
+    )  # fmt: skip
+    html = render_html(summary, attachment_note="")
+    text = render_text(summary, attachment_note="")
+    assert f"{level}% CI" in html and f"{level}% CI" in text
+    assert "95% CI" not in html and "95% CI" not in text
+    assert summary.tiles[0].latest_text == summarise_site(site).tiles[0].latest_text
+
+
+def test_portfolio_reads_the_interval_label_from_results(
+    site: SiteAnalysis, tmp_path: Path
+) -> None:
+    from pipeline.report.portfolio import load_run, render_portfolio
+
+    level = {0.1: "90", 0.2: "80"}[site.settings.alpha]
+    _site_folder(site, tmp_path)
+    manifest = {
+        "run_id": "r1", "as_of": AS_OF, "generated_at": f"{AS_OF}T06:00:00+00:00",
+        "sites": [{"site_id": site.site_id, "status": "ok", "error": None}],
+        "summary": {"ok": 1, "warnings": 0, "failed": 0},
+    }  # fmt: skip
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    manifest, results = load_run(tmp_path)
+    assert set(results) == {site.site_id}
+    page = render_portfolio(
+        manifest, results, out_root=tmp_path, project_name=site.project_name,
+        site_names={site.site_id: site.site_name}, as_of=AS_OF, run_id="r1",
+    )  # fmt: skip
+    assert f"{level}% CI" in page and "95% CI" not in page
