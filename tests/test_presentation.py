@@ -42,7 +42,8 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 def _page(site: SiteAnalysis) -> str:
     parts = [sections.header(site), sections.summary(site), sections.strategy(site)]
     parts += [sections.metric_section(site, m) for m in site.metrics]
-    parts += [sections.culture(site), sections.data_quality(site), sections.methods(site)]
+    parts += [sections.pareto(site), sections.culture(site), sections.data_quality(site)]
+    parts += [sections.methods(site)]
     return "".join(p._repr_html_() for p in parts)
 
 

@@ -43,7 +43,7 @@ Sites and metrics
 ``atelier_stitch_density`` carries specification limits 3.7 to 4.3 with target 4.0 (the report
 shows its capability). The optional ``defects`` table has monthly defect counts by category for
 ``atelier-florence`` and ``fab-dresden`` (a Pareto chart each); ``annotations`` marks
-fab-dresden's worst downtime day as a grid power outage (left out of the limits) and puts a note on
+fab-dresden's worst downtime week as a grid power outage (left out of the limits) and puts a note on
 atelier-florence's lead time.
 
 For p and u charts ``value`` is the count (defectives, defects, complaints or good units) and ``n``
@@ -1053,13 +1053,17 @@ def _defects(cal: _Calendar) -> pd.DataFrame:
 
 
 def _annotations(sites: list[_Site]) -> pd.DataFrame:
-    """Assignable-cause notes: fab-dresden's worst downtime day was a grid power outage (left out
-    of the limits); a note only on atelier-florence's lead time."""
+    """Assignable-cause notes: fab-dresden's worst downtime week had a grid power outage (left
+    out of the limits); a note only on atelier-florence's lead time."""
     rows = []
     by_id = {s.site_id: s for s in sites}
-    downtime = [o for o in by_id["fab-dresden"].observations if o[0] == "fab_eq_downtime"]
-    worst = max(downtime, key=lambda o: o[2])
-    rows.append(("fab-dresden", "fab_eq_downtime", worst[1][:10],
+    downtime = pd.DataFrame(
+        [o[1:3] for o in by_id["fab-dresden"].observations if o[0] == "fab_eq_downtime"],
+        columns=["timestamp", "value"],
+    )
+    day = pd.to_datetime(downtime["timestamp"])
+    weekly = downtime.groupby(day.dt.to_period("W-SUN").dt.start_time)["value"].sum()
+    rows.append(("fab-dresden", "fab_eq_downtime", weekly.idxmax().date().isoformat(),
                  "Grid power outage: the fab ran on emergency power", "true"))  # fmt: skip
     lead = [o for o in by_id["atelier-florence"].observations if o[0] == "atelier_lead_time"]
     rows.append(("atelier-florence", "atelier_lead_time", lead[len(lead) // 3][1][:10],

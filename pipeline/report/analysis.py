@@ -437,7 +437,7 @@ def analyse_metric(
     else:
         notes = ()
         note = "Not enough data for a control chart (fewer than two values in the window)."
-    capability, capability_note = _capability(definition, series, chart)
+    capability, capability_note = _capability(definition, series, chart, alpha=settings.alpha)
 
     impacts = _event_impacts(
         series, mine, chart=chart, goals=goals, better=better, settings=settings,
@@ -510,7 +510,7 @@ def _annotations(
 
 
 def _capability(
-    definition: pd.Series, series: MetricSeries, chart: ControlChart | None
+    definition: pd.Series, series: MetricSeries, chart: ControlChart | None, *, alpha: float
 ) -> tuple[ProcessCapability | None, str]:
     """Capability of the current phase, for a metric with lsl and/or usl."""
     lsl, usl = _bound(definition.get("lsl")), _bound(definition.get("usl"))
@@ -527,12 +527,14 @@ def _capability(
             sel = (codes >= last.first) & (codes <= last.last) & keep[codes]
             cap = process_capability(
                 r["value"].to_numpy()[sel], subgroups=r["subgroup"].to_numpy()[sel],
-                lsl=lsl, usl=usl, target=_bound(definition.get("target")),
+                lsl=lsl, usl=usl, target=_bound(definition.get("target")), alpha=alpha,
             )  # fmt: skip
         else:
             v = np.asarray(chart.value[last.first : last.last + 1], dtype=float)
             v = v[keep[last.first : last.last + 1]]
-            cap = process_capability(v, lsl=lsl, usl=usl, target=_bound(definition.get("target")))
+            cap = process_capability(
+                v, lsl=lsl, usl=usl, target=_bound(definition.get("target")), alpha=alpha
+            )
     except StatisticsError as exc:
         return None, f"No capability: {exc.message}"
     return cap, ""

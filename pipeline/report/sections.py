@@ -313,7 +313,10 @@ def control_chart_image(metric: MetricAnalysis, *, frozen: bool = False) -> Char
         title = (
             "Run chart around the median" if metric.chart_type == ChartType.RUN else "Control chart"
         )
-    image = plot_control_chart(chart, title=title, unit=metric.unit, phase_names=metric.phase_names)
+    notes = [(a.index, a.note) for a in metric.annotations]
+    image = plot_control_chart(
+        chart, title=title, unit=metric.unit, phase_names=metric.phase_names, notes=notes
+    )
     _CHART_CACHE[id(chart)] = (chart, image)  # keeps the chart alive, so its id stays unique
     return image
 
@@ -384,6 +387,88 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
         alpha=site.settings.alpha,
         details=details,
         goals=goals,
+        annotation_rows=[
+            (k, fmt_date(a.time), a.note, "yes" if a.exclude else "")
+            for k, a in enumerate(metric.annotations, start=1)
+        ],
+        capability=_capability_view(metric),
+    )
+
+
+def _capability_view(metric: MetricAnalysis) -> dict[str, Any] | None:
+    """The capability block's values, formatted (None when the metric has no spec limits)."""
+    c = metric.capability
+    if c is None:
+        return {"note": metric.capability_note, "rows": []} if metric.capability_note else None
+    names = {"cp": "Cp", "cpl": "Cpl", "cpu": "Cpu", "cpk": "Cpk", "cpm": "Cpm", "pp": "Pp",
+             "ppk": "Ppk"}  # fmt: skip
+
+    def two(v: Any) -> str:
+        return fmt_number(v, digits=2)
+
+    rows = [
+        (names[k], two(v.estimate), fmt_interval(v.ci_low, v.ci_high, fmt=two))
+        for k, v in c.indices().items()
+        if v.estimate is not None
+    ]
+    limits = ", ".join(
+        f"{label} {fmt_number(v)}"
+        for label, v in (("LSL", c.lsl), ("USL", c.usl), ("target", c.target))
+        if v is not None
+    )
+
+    def ppm(v: float | None) -> str:
+        return "" if v is None else fmt_number(v, digits=0)
+
+    outside = [
+        ("below LSL", c.observed_below_lsl, c.expected_ppm_below_lsl),
+        ("above USL", c.observed_above_usl, c.expected_ppm_above_usl),
+    ]
+    return {
+        "note": "",
+        "rows": rows,
+        "alpha": c.alpha,
+        "summary": (
+            f"{fmt_count(c.n)} readings of the current phase; {limits}; mean "
+            f"{fmt_number(c.mean)}, within sigma {fmt_number(c.sigma_within)} "
+            f"({c.sigma_method}), overall sigma {fmt_number(c.sigma_overall)}."
+        ),
+        "outside_rows": [
+            (what, fmt_percent(obs, digits=1), ppm(exp))
+            for what, obs, exp in outside
+            if obs is not None
+        ],
+        "warnings": list(c.warnings),
+    }
+
+
+def pareto(site: SiteAnalysis) -> Html:
+    """The site's Pareto chart of defect categories (nothing without a defects table)."""
+    if site.pareto is None:
+        return Html("")
+    from pipeline.report.plots.pareto import plot_pareto
+
+    p = site.pareto
+    few = p.vital_few()
+    return render(
+        "site/pareto.html.j2",
+        chart=plot_pareto(p),
+        total=fmt_count(p.total),
+        window_start=site.window_start,
+        as_of=site.as_of,
+        vital=[c.category for c in few],
+        vital_share=fmt_number(few[-1].cumulative_percent, digits=0) if few else "",
+        rows=[
+            (
+                c.category,
+                fmt_count(c.count),
+                fmt_number(c.percent, digits=1),
+                fmt_number(c.cumulative_percent, digits=1),
+            )
+            for c in p.categories
+        ],  # fmt: skip
+        csv_data=csv_data(p.to_frame()),
+        csv_name=child_path(".", f"{site.site_id}-defects-pareto.csv").name,
     )
 
 

@@ -8,7 +8,7 @@ centre line and limits, and a phase break is labelled with the phase's label (th
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -136,6 +136,7 @@ def plot_control_chart(
     width: float = 7.5,
     height: float = 3.0,
     caption: str = "",
+    notes: Sequence[tuple[int, str]] = (),
 ) -> ChartImage:
     """Draw a control chart: points, centre line, limits, optional zones, phases and signals.
 
@@ -146,6 +147,8 @@ def plot_control_chart(
     zones : shade the 1- and 2-sigma zones.
     phase_names : name per phase number for the phase-break labels (default: each phase's label,
         e.g. the event that started it).
+    notes : (point index, note) pairs, assignable-cause notes: each point gets a numbered marker
+        (the report lists the notes by number); points the chart excludes get an open ring.
     """
     fig, ax = new_figure(width, height, margins=SERIES_MARGINS)
     x, is_date = _x_axis(chart)
@@ -191,6 +194,17 @@ def plot_control_chart(
             ax.scatter(x[sel], y[sel], s=22, color=colour, zorder=5, linewidths=0,
                        label=lab)  # fmt: skip
 
+    excluded = chart.is_excluded & ok
+    if excluded.any():
+        ax.scatter(x[excluded], y[excluded], s=70, facecolors="none", edgecolors=INK, lw=0.9,
+                   zorder=6, label="left out of limits")  # fmt: skip
+    for k, (i, _note) in enumerate(notes, start=1):
+        if 0 <= i < len(chart) and ok[i]:
+            ax.annotate(
+                str(k), xy=(x[i], y[i]), xytext=(0, 7), textcoords="offset points",
+                ha="center", va="bottom", fontsize=7, color=INK, fontweight="bold", zorder=7,
+            )  # fmt: skip
+
     if is_date:
         loc = mdates.AutoDateLocator(minticks=3, maxticks=8)
         ax.xaxis.set_major_locator(loc)
@@ -215,6 +229,8 @@ def plot_control_chart(
         handlelength=1.6, columnspacing=1.0, borderaxespad=0.2,
     )  # fmt: skip
     alt = describe_chart(chart, title=title, unit=unit)
+    if notes:
+        alt += " Notes: " + "; ".join(f"{k}. {n}" for k, (_, n) in enumerate(notes, start=1)) + "."
     return ChartImage.from_figure(fig, alt=alt, caption=caption)
 
 
