@@ -806,8 +806,7 @@ def chart_command(
         from pipeline.report.plots.control import plot_control_chart
 
         image = plot_control_chart(result, title=value)
-        with open(out, "wb") as fh:
-            fh.write(image.png)
+        _write_out(out, image.png)
         click.echo(f"wrote {out}", err=True)
         return
     if fmt == "json":
@@ -817,10 +816,25 @@ def chart_command(
         frame["signals"] = [";".join(s) for s in frame["signals"]]
         text = frame.to_csv(index=False)
     if out:
-        with open(out, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        _write_out(out, text.encode("utf-8"))
     else:
         click.echo(text, nl=False)
+
+
+def _write_out(out: str, data: bytes) -> None:
+    """Write ``--out``; a folder that does not exist is a usage error (exit 2), not created:
+    a typo in the path should not scatter new folders."""
+    from pathlib import Path
+
+    from pipeline.files import atomic_write_bytes
+
+    folder = Path(out).parent
+    if not folder.is_dir():
+        fail_usage(f"--out {out}: the folder {str(folder)!r} does not exist")
+    try:
+        atomic_write_bytes(out, data)
+    except OSError as exc:
+        fail_usage(f"--out {out}: cannot write the file ({exc.strerror or exc})")
 
 
 def _read_table(path: str, columns: dict[str, str | None]):
@@ -1002,6 +1016,7 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from pipeline.data.config import load_project
     from pipeline.data.contracts import validate_inputs
@@ -1035,16 +1050,14 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
             if f.hint:
                 what += f". {f.hint}"
             colour = "red" if f.severity == "critical" else "yellow"
+            # cells quote data (values such as "[/bold]"): Text objects are never read as markup
             table.add_row(
-                label,
-                f.table,
-                f.column or "",
-                f.rule,
-                f"[{colour}]{f.severity}[/{colour}]",
-                rows,
-                what,
+                *(Text(cell) for cell in (label, f.table, f.column or "", f.rule)),
+                Text(str(f.severity), style=colour),
+                Text(rows),
+                Text(what),
             )
-        console.print(table, markup=True)
+        console.print(table)
     counts = {"ok": 0, "warnings": 0, "failed": 0}
     for validation in report.sites.values():
         counts[validation.status] += 1

@@ -563,3 +563,117 @@ def test_hostile_ids_write_nothing_outside_the_output_folder(mini_project: Path)
     assert created and all(p.resolve().is_relative_to(out_dir) for p in created), sorted(created)
     report = validate(mini_project)
     assert only(report, "south", "event_id_is_safe").examples == ("south\ne1",)
+
+
+# --------------------------------------------------------------------------- ordinary data
+
+
+def _analyse_and_render(project_file: Path) -> dict[str, str]:
+    """Each site's report sections, built in-process from the real analysis (no kernel)."""
+    from pipeline.data.inputs import split_by_site
+    from pipeline.report import sections
+    from pipeline.report.analysis import analyse_site
+    from pipeline.report.results import write_results
+
+    project = load_project(project_file)
+    slices = split_by_site(read_tables(project), project.site_ids)
+    pages = {}
+    for sid in project.site_ids:
+        site = analyse_site(slices[sid], project=project, site_id=sid, as_of=pd.Timestamp(AS_OF))
+        write_results(site, project_file.parent / "out" / sid)
+        parts = [sections.header(site), sections.summary(site), sections.strategy(site)]
+        parts += [sections.metric_section(site, m) for m in site.metrics]
+        parts += [sections.culture(site), sections.data_quality(site), sections.methods(site)]
+        pages[sid] = "".join(str(p) for p in parts)
+    return pages
+
+
+def test_events_table_with_only_its_header_still_gives_reports(mini_project: Path) -> None:
+    path = data(mini_project, "events")
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    report = validate(mini_project)
+    assert not report.for_site("north").has_critical
+    pages = _analyse_and_render(mini_project)
+    assert set(pages) == {"north", "south"} and "Order lead time" in pages["north"]
+
+
+def test_a_site_without_events_gets_its_report(mini_project: Path) -> None:
+    edit_csv(data(mini_project, "events"), lambda f: f[f["site_id"] != "south"])
+    assert not validate(mini_project).for_site("south").has_critical
+    pages = _analyse_and_render(mini_project)
+    assert "Order lead time" in pages["south"]
+
+
+def test_dollar_signs_in_names_and_titles_are_text_not_mathtext(mini_project: Path) -> None:
+    def names(frame: pd.DataFrame) -> None:
+        frame.loc[0, "name"] = "Cycle time in $ per $ spent"
+        frame.loc[1, "name"] = r"Defects $\alert$"
+
+    edit_csv(data(mini_project, "metrics"), names)
+    edit_csv(data(mini_project, "events"), lambda f: f.assign(title=r"Fix $\alert$ now"))
+    pages = _analyse_and_render(mini_project)
+    # the SVG charts keep text as text: the names appear as written, with their dollars
+    assert "Cycle time in $ per $ spent" in pages["north"]
+    assert r"Defects $\alert$" in pages["north"] and r"Fix $\alert$ now" in pages["north"]
+    assert (mini_project.parent / "out" / "north" / "charts").is_dir()
+
+
+def test_huge_values_are_a_contract_failure_naming_column_and_rows(mini_project: Path) -> None:
+    line = set_cell(mini_project, "observations", north_row(mini_project, "lead_time", 2),
+                    value="1e300")  # fmt: skip
+    report = validate(mini_project)
+    failure = only(report, "north", "value_not_huge")
+    assert str(failure) == (
+        "site 'north', table 'observations', column 'value': value is between -1e15 and 1e15 "
+        "(larger numbers overflow the statistics; check the unit or a stray exponent) "
+        f"(rows {line}); e.g. '1e+300'"
+    )
+    assert failure.severity == "critical"
+    assert_south_ok(report)
+
+
+@pytest.mark.parametrize("text", ["[/bold]", "[red]x", "[link=file:///etc/passwd]y[/link]"])
+def test_console_markup_in_data_is_printed_as_text(mini_project: Path, text: str) -> None:
+    set_cell(mini_project, "observations", north_row(mini_project, "lead_time", 1), value=text)
+    code, out = validate_cli(mini_project)
+    assert code == 1 and "Traceback" not in out
+    assert repr(text) in out.replace("\n", "")
+
+
+def test_chart_out_in_a_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
+    csv = tmp_path / "x.csv"
+    csv.write_text("v\n" + "\n".join(str(i % 5) for i in range(20)) + "\n")
+    missing = tmp_path / "nodir" / "x.png"
+    for fmt in ("png", "json"):
+        code, out = cli("chart", str(csv), "--chart", "xmr", "--value", "v",
+                        "--format", fmt, "--out", str(missing))  # fmt: skip
+        assert code == 2
+        assert out == f"error: --out {missing}: the folder {str(missing.parent)!r} does not exist\n"
+    assert not missing.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("as_of", "rules", "examples"),
+    [
+        ("2099-01-01", ("window_has_data", "data_is_current"),
+         ("window 2098-01-01 to 2099-01-01", "newest observation 2026-06-24, as_of 2099-01-01")),
+        ("2026-07-20", ("data_is_current",),
+         ("newest observation 2026-06-24, as_of 2026-07-20",)),
+        ("2020-01-01", ("window_has_data", "data_is_current"),
+         ("window 2019-01-01 to 2020-01-01", "newest observation none, as_of 2020-01-01")),
+    ],
+)  # fmt: skip
+def test_stale_as_of_and_empty_window_are_warnings_in_validation_json(
+    mini_project: Path, as_of: str, rules: tuple[str, ...], examples: tuple[str, ...]
+) -> None:
+    report = validate(mini_project, as_of=as_of)
+    north = report.for_site("north")
+    found = [f for f in north.failures if f.rule in ("window_has_data", "data_is_current")]
+    assert tuple(f.rule for f in found) == rules
+    assert tuple(f.examples[0] for f in found) == examples
+    assert all(f.severity == "warning" for f in found)
+    assert north.stale is True and north.empty_window is ("window_has_data" in rules)
+    doc = north.to_dict()
+    assert doc["stale"] is True and doc["empty_window"] is ("window_has_data" in rules)
+    fresh = validate(mini_project).for_site("north").to_dict()
+    assert fresh["stale"] is False and fresh["empty_window"] is False

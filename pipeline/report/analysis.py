@@ -346,8 +346,10 @@ def _text(value: Any) -> str:
 
 def metric_events(events: pd.DataFrame, metric_id: str) -> pd.DataFrame:
     """The events that name ``metric_id`` in their ``;``-separated metric_ids."""
-    if events is None or events.empty:
-        return pd.DataFrame(columns=["event_id"])
+    if events is None:
+        return pd.DataFrame(columns=["event_id", "status", "effective_date", "metric_ids"])
+    if events.empty:  # keep every column: a site before its first event still gets a report
+        return events.iloc[0:0]
     lists = events["metric_ids"].fillna("").astype(str).str.split(";")
     mask = lists.map(lambda ids: metric_id in [i.strip() for i in ids])
     return events[mask.to_numpy(dtype=bool)]

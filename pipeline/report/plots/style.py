@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 
 from pipeline.report import palette  # noqa: E402
 
@@ -29,6 +30,8 @@ ZONE = palette.ZONE
 INK = palette.INK
 
 RC: Any = {
+    # every label is data (metric names, event titles): "$" is a currency sign, never mathtext
+    "text.parse_math": False,
     "figure.dpi": 100,
     "savefig.dpi": 100,
     "font.family": "DejaVu Sans",
@@ -79,9 +82,17 @@ def new_figure(
     return fig, ax
 
 
+def _plain_text(fig: Figure) -> None:
+    """Texts made outside :data:`RC`'s context (titles, legends, annotations) took the global
+    ``text.parse_math``; set it off on each, so ``$\\alert$`` or ``$ per $`` shows as written."""
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+
+
 def figure_to_svg(fig: Figure) -> str:
     """The figure as an SVG document (text kept as text, deterministic ids)."""
     buf = io.StringIO()
+    _plain_text(fig)
     with matplotlib.rc_context(RC):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     svg = buf.getvalue()
@@ -92,6 +103,7 @@ def figure_to_svg(fig: Figure) -> str:
 def figure_to_png(fig: Figure, *, dpi: int = 110) -> bytes:
     """The figure as PNG bytes (for email ``cid:`` images and ``--format png``)."""
     buf = io.BytesIO()
+    _plain_text(fig)
     with matplotlib.rc_context(RC):
         fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     return buf.getvalue()
