@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 AS_OF ?=
-SYSPKGS := chromium postgresql fonts-dejavu-core
+SYSPKGS := chromium postgresql fonts-dejavu-core poppler-utils
 
 .PHONY: install sysdeps demo test test-fast lint bench screenshots clean
 
@@ -18,9 +18,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the test suite drives for real: headless Chromium and a PostgreSQL server.
+# Debian packages the test suite drives for real: headless Chromium, a PostgreSQL server and
+# poppler-utils (pdftotext, pdftoppm: the PDF reports read back).
 sysdeps:
 	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \

@@ -133,14 +133,20 @@ def _send_after_run(project: Any, as_of: str, quiet: bool) -> int:
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the portfolio path.")
 @click.option("-v", "--verbose", is_flag=True, help="Per-site timings on every line.")
 @click.option("--send", is_flag=True, help="Then email the reports, as the send command does.")
+@click.option(
+    "--pdf/--no-pdf",
+    default=None,
+    help="Also print each report to report.pdf (headless Chromium); default: output.pdf.",
+)
 def run_command(
-    project_file, output, as_of, sites, jobs, executor, scheduler, resume, quiet, verbose, send
+    project_file, output, as_of, sites, jobs, executor, scheduler, resume, quiet, verbose, send, pdf
 ) -> None:
     """Validate the inputs and write every site's report, the portfolio page and the manifest.
 
     \b
     Example:
       kaizen-reports run --project kaizen.yaml --as-of 2026-11-27 --site fab-dresden
+      kaizen-reports run --project kaizen.yaml --pdf --send   # report.pdf too, then email
     Exit codes: 0 all sites ok, 1 some site failed, 2 usage or configuration error.
     """
     _run(
@@ -155,6 +161,7 @@ def run_command(
         quiet=quiet,
         verbose=verbose,
         send=send,
+        pdf=pdf,
     )
 
 

@@ -30,7 +30,7 @@ def test_run_send_delivers_each_site_report_from_results_json(tmp_path: Path) ->
         env = {**os.environ, **smtp_env(server.port)}
         proc = subprocess.run(
             [sys.executable, "-m", "pipeline", "run", "--project", str(project_file),
-             "--as-of", AS_OF, "--send"],
+             "--as-of", AS_OF, "--pdf", "--send"],
             capture_output=True, text=True, env=env, timeout=300,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
@@ -53,9 +53,19 @@ def test_run_send_delivers_each_site_report_from_results_json(tmp_path: Path) ->
         }
         referenced = set(__import__("re").findall(r'src="cid:([^"]+)"', body))
         assert referenced and referenced <= cids
-        attachments = [p for p in msg.iter_attachments() if p.get_filename() == "report.html"]
-        assert len(attachments) == 1
-        assert attachments[0].get_content() == (out / site / "report.html").read_text()
+        # run --pdf printed report.pdf beside report.html; the email attaches it by default
+        (attachment,) = msg.iter_attachments()
+        assert attachment.get_filename() == "report.pdf"
+        assert attachment.get_content_type() == "application/pdf"
+        assert attachment.get_content() == (out / site / "report.pdf").read_bytes()
+        text = subprocess.run(
+            ["pdftotext", "-layout", str(out / site / "report.pdf"), "-"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        pages = text.split("\f")[:-1]
+        assert results["site_name"] in pages[0] and AS_OF in pages[-1]
+        assert f"Page {len(pages)} of {len(pages)}" in pages[-1]
+        assert results["summary"]["findings"][0][:30] in " ".join(text.split())
         assert msg.get_body(preferencelist=("plain",)) is not None
     ledger = json.loads((out / "send-ledger.json").read_text())
     assert {e["outcome"] for e in ledger["entries"]} == {"sent"}

@@ -78,6 +78,7 @@ class SiteTask:
     notebook: str = str(NOTEBOOK)
     validation_status: str = "ok"
     kernel_name: str = "python3"
+    pdf: bool = False
 
 
 def run_project(
@@ -93,6 +94,7 @@ def run_project(
     on_start: Callable[[int], None] | None = None,
     notebook: str | Path | None = None,
     kernel_name: str = "python3",
+    pdf: bool | None = None,
 ) -> RunResult:
     """Validate the inputs, run the selected sites, publish reports, manifest and portfolio page.
 
@@ -100,6 +102,7 @@ def run_project(
     site is recorded in a journal as soon as it is published, so ``resume=True`` after an
     interrupted run skips the sites it already finished. ``notebook`` replaces the site template
     (a customised copy with the same parameters); ``kernel_name`` picks the Jupyter kernel.
+    ``pdf`` (default: ``output.pdf`` in kaizen.yaml) prints each report to report.pdf beside it.
 
     Raises
     ------
@@ -124,6 +127,7 @@ def run_project(
         out_root=child_path(project.output, as_of_text), jobs=max(1, jobs or os.cpu_count() or 1),
         executor=executor, scheduler=scheduler, resume=resume,
         notebook=str(notebook or NOTEBOOK), kernel_name=kernel_name, started=started,
+        pdf=project.pdf if pdf is None else pdf,
     )  # fmt: skip
     with RunLock(project.output, run_id=run_id, as_of=as_of_text):
         return _run_locked(plan, on_start=on_start, on_site_done=on_site_done)
@@ -145,6 +149,7 @@ class RunPlan:
     notebook: str
     kernel_name: str
     started: float
+    pdf: bool = False
 
     @property
     def as_of(self) -> str:
@@ -283,6 +288,7 @@ def _run_sites(
                 validation_status=validation.status,
                 notebook=plan.notebook,
                 kernel_name=plan.kernel_name,
+                pdf=plan.pdf,
             )  # fmt: skip
         )
     del tables, slices  # the workers read their slices from disk: free the parent's copy
@@ -454,6 +460,15 @@ def run_site(task: SiteTask) -> SiteOutcome:
         return failed(str(exc))
     atomic_write_text(stage / "report.html", html)
     timings["render"] = time.perf_counter() - t0
+    if task.pdf:  # the print step lives in report/pdf.py; a failure fails the site, as asked
+        from pipeline.report.pdf import write_pdf
+
+        t0 = time.perf_counter()
+        try:
+            write_pdf(stage / "report.html", site_name=site_name or task.site_id, as_of=task.as_of)
+        except KaizenError as exc:
+            return failed(str(exc))
+        timings["pdf"] = time.perf_counter() - t0
     publish(stage, Path(task.final_dir), Path(task.trash_dir))
     return SiteOutcome(
         site_id=task.site_id,
