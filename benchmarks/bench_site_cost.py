@@ -4,7 +4,7 @@ On the 4 demo sites, measured in this run and interleaved site by site (medians 
 ``--repeat`` rounds):
 
 * kernel start — a bare ``python3`` kernel started with ``jupyter_client`` until it answers
-  ``kernel_info`` (cold), and the same through our ``IPCKernelManager`` (a fork of the warm kernel
+  ``kernel_info`` (cold), and the same through our kernel provisioner (a fork of the warm kernel
   process);
 * imports in the kernel — the stack the notebook needs (``pipeline.run.kernels.WARM_IMPORTS``),
   imported in a cold kernel, and in a warm-forked kernel (where it should cost nothing);
@@ -83,10 +83,14 @@ def _probe_imports(kc, names) -> float:
 
 
 async def _warm_kernel_start() -> tuple[float, float]:
-    from pipeline.run.kernels import WARM_IMPORTS, IPCKernelManager
+    from jupyter_client.manager import AsyncKernelManager
 
+    from pipeline.run.kernels import WARM_IMPORTS
+    from pipeline.run.provisioner import use_warm_fork_provisioner
+
+    use_warm_fork_provisioner()
     t0 = time.perf_counter()
-    km = IPCKernelManager(kernel_name="python3")
+    km = AsyncKernelManager(kernel_name="python3")
     await km.start_kernel()
     kc = km.client()
     kc.start_channels()

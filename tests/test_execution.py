@@ -258,3 +258,45 @@ def _processes_tagged(tag: str) -> list[str]:
         except OSError:  # gone meanwhile, or not ours to read
             continue
     return found
+
+
+def _template_with(tmp_path: Path, code: str) -> Path:
+    """The real template with one more cell (after the parameters) running ``code``."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell(textwrap.dedent(code)))
+    path = tmp_path / "custom.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_kernel_that_dies_mid_run_is_retried_in_a_fresh_ipc_kernel(tmp_path: Path) -> None:
+    marker = tmp_path / "died-once"
+    template = _template_with(
+        tmp_path,
+        f"""\
+        import os
+        from ipykernel.kernelapp import IPKernelApp
+        with open(os.path.join(output_dir, "transport.txt"), "w") as fh:
+            fh.write(IPKernelApp.instance().transport)
+        if not os.path.exists({str(marker)!r}):
+            open({str(marker)!r}, "w").close()
+            os._exit(1)  # the kernel process dies: nbclient raises DeadKernelError
+        """,
+    )
+    project = load_project(write_mini_project(tmp_path / "p", sites=("north",)))
+    result = run_project(project, as_of=AS_OF, jobs=1, notebook=template)
+    assert result.success, result.sites[0].error
+    assert result.sites[0].attempts == 2
+    # the kernel was started by our provisioner: IPC sockets, no TCP ports
+    assert (result.output / "north" / "transport.txt").read_text() == "ipc"
+
+
+def test_a_cell_error_is_never_retried_whatever_its_message(tmp_path: Path) -> None:
+    # the very words the retry decision once matched: the exception type decides now
+    template = _template_with(tmp_path, 'raise RuntimeError("Kernel died before replying")\n')
+    project = load_project(write_mini_project(tmp_path / "p", sites=("north",)))
+    result = run_project(project, as_of=AS_OF, jobs=1, notebook=template)
+    (site,) = result.sites
+    assert site.status == "failed" and site.attempts == 1
+    # cell 3: papermill puts the injected parameters cell after the template's own
+    assert site.error == "notebook error in cell 3: RuntimeError: Kernel died before replying"

@@ -1,5 +1,12 @@
 """Turn an executed site notebook into a self-contained HTML report (nbconvert, code hidden).
 
+Rendering goes through nbconvert's public exporter API: a ``TemplateExporter`` configured with
+``template_name``, ``exclude_input`` and friends, called with ``from_notebook_node``. It is the
+class ``HTMLExporter`` builds on; ``HTMLExporter.from_notebook_node`` adds a BeautifulSoup pass over
+the finished page (``alt`` placeholders, focusable JupyterLab cell wrappers) that our template does
+not need — every chart carries its own text alternative, and there are no cell wrappers — and that
+pass costs about 30 times the rendering itself on a report with a dozen inline SVG charts.
+
 One exporter is built per process and reused: building it costs far more than rendering.
 """
 
@@ -17,38 +24,11 @@ _EXPORTER: Any = None
 def _exporter() -> Any:
     global _EXPORTER
     if _EXPORTER is None:
-        from nbconvert import HTMLExporter
-        from nbconvert.exporters.templateexporter import TemplateExporter
-        from nbconvert.filters.highlight import Highlight2HTML
-        from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+        from nbconvert.exporters import TemplateExporter
 
-        class ReportExporter(HTMLExporter):
-            """nbconvert's HTML exporter without its BeautifulSoup pass over the finished page.
-
-            That pass gives <img> tags without ``alt`` a placeholder text and makes JupyterLab's
-            cell wrappers focusable; our template emits neither (every chart carries its own
-            text alternative), and re-parsing the page costs as much as rendering it.
-            """
-
-            def from_notebook_node(  # type: ignore[override]
-                self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
-            ) -> tuple[str, dict[str, Any]]:
-                langinfo = nb.metadata.get("language_info", {})
-                lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
-                self.register_filter(
-                    "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)
-                )
-                resources = self._init_resources(resources)
-                self.register_filter(
-                    "filter_data_type",
-                    WidgetsDataTypeFilter(
-                        notebook_metadata=self._nb_metadata, parent=self, resources=resources
-                    ),
-                )
-                return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
-
-        _EXPORTER = ReportExporter(
+        _EXPORTER = TemplateExporter(
             template_name="kaizen",
+            template_file="index.html.j2",
             extra_template_basedirs=[str(TEMPLATES)],
             exclude_input=True,
             exclude_input_prompt=True,
@@ -58,8 +38,8 @@ def _exporter() -> Any:
 
 
 def warm_up() -> None:
-    """Build this process's exporter ahead of the first report."""
-    _exporter()
+    """Build this process's exporter (and load its template) ahead of the first report."""
+    _ = _exporter().template
 
 
 def render_notebook(notebook: Any, *, site_id: str | None = None) -> str:

@@ -50,17 +50,6 @@ from pipeline.run.publish import (
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "site_report.ipynb"
 KERNEL_RETRIES = 3
 
-#: Messages of kernel start-up problems worth retrying (a cell error is never retried).
-_TRANSIENT = (
-    "Kernel died before replying",
-    "Kernel didn't respond",
-    "Address already in use",
-    "kernel_info",
-    "DeadKernelError",
-    "Kernel died",
-    "Timeout waiting for",
-)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SiteTask:
@@ -390,10 +379,13 @@ def init_worker() -> None:
 def run_site(task: SiteTask) -> SiteOutcome:
     """Execute, render and publish one site (runs in a worker process)."""
     import papermill as pm
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     from pipeline.report.render import render_notebook
-    from pipeline.run.kernels import IPCKernelManager
+    from pipeline.run.provisioner import use_warm_fork_provisioner
+
+    use_warm_fork_provisioner()
 
     started = time.perf_counter()
     stage = Path(task.stage_dir)
@@ -435,18 +427,22 @@ def run_site(task: SiteTask) -> SiteOutcome:
                 progress_bar=False,
                 log_output=False,
                 request_save_on_cell_execute=False,
-                kernel_manager_class=IPCKernelManager,
                 start_timeout=120,
             )
             timings["execute"] = time.perf_counter() - t0
             break
-        except PapermillExecutionError as exc:
-            return failed(_cell_error(exc))
-        except Exception as exc:
+        except (PapermillExecutionError, CellExecutionError) as exc:
+            return failed(_cell_error(exc))  # the notebook's own error: running again repeats it
+        except (DeadKernelError, RuntimeError) as exc:
+            # The kernel died, or did not start or answer (jupyter_client and nbclient raise
+            # RuntimeError for those): worth another attempt in a fresh kernel.
             text = f"{type(exc).__name__}: {exc}"
-            if attempts < KERNEL_RETRIES and any(m in text for m in _TRANSIENT):
+            if attempts < KERNEL_RETRIES:
                 time.sleep(0.5 * 2 ** (attempts - 1))
                 continue
+            return failed(f"the notebook could not run: {text.splitlines()[0]}")
+        except Exception as exc:
+            text = f"{type(exc).__name__}: {exc}"
             return failed(f"the notebook could not run: {text.splitlines()[0]}")
     results_file = stage / "results.json"
     if not results_file.exists():

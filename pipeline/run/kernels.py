@@ -8,7 +8,9 @@ new process with its own globals, matplotlib state, warnings filters and working
 nothing one site does can reach the next — while its imports are already done. Kernels talk over
 IPC sockets in a private folder, which cannot collide and need no loopback network.
 
-Set ``KAIZEN_WARM_KERNELS=0`` to start every kernel cold (the plain ``ipykernel_launcher``).
+The kernel manager reaches this through jupyter_client's kernel-provisioner extension point
+(:mod:`pipeline.run.provisioner`). Set ``KAIZEN_WARM_KERNELS=0`` to start every kernel cold (the
+plain ``ipykernel_launcher``).
 """
 
 from __future__ import annotations
@@ -27,8 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jupyter_client.manager import AsyncKernelManager
-
 LAUNCHER = str(Path(__file__).with_name("kernel_launcher.py"))
 #: What the warm process imports once, so that forked kernels need not.
 WARM_IMPORTS = (
@@ -45,37 +45,6 @@ WARM_IMPORTS = (
 
 def warm_kernels_enabled() -> bool:
     return os.environ.get("KAIZEN_WARM_KERNELS", "1") not in ("0", "false", "no")
-
-
-class IPCKernelManager(AsyncKernelManager):
-    """An ``AsyncKernelManager`` whose kernel talks over IPC sockets in a private temp folder and,
-    for the native Python kernel, is forked from this process's warm kernel process."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        # Unix socket paths are limited to ~107 bytes: keep the folder short.
-        self._socket_dir = tempfile.mkdtemp(prefix="kz-", dir="/tmp")
-        self.transport = "ipc"
-        self.ip = str(Path(self._socket_dir) / "k")
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        cmd = super().format_kernel_cmd(extra_arguments)
-        if warm_kernels_enabled() and cmd[1:3] == ["-m", "ipykernel_launcher"]:
-            server = WarmKernelServer.for_this_process()
-            return [sys.executable, "-I", "-S", LAUNCHER, server.socket_path, *cmd[3:]]
-        return cmd
-
-    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        # Kernel chatter on stderr ("KeyboardInterrupt caught in kernel" at shutdown) is noise
-        # for a scheduled run; what matters is captured in the executed notebook.
-        kw.setdefault("stdout", subprocess.DEVNULL)
-        kw.setdefault("stderr", subprocess.DEVNULL)
-        await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        await super()._async_cleanup_resources(restart=restart)
-        if not restart:
-            shutil.rmtree(self._socket_dir, ignore_errors=True)
 
 
 class WarmKernelServer:
