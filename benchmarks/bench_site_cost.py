@@ -49,9 +49,12 @@ print("IMPORT_SECONDS", time.perf_counter() - _t)
 def bare_kernel_start() -> tuple[float, float]:
     """A cold kernel with plain jupyter_client: (start seconds, seconds to import the stack)."""
     from jupyter_client.manager import start_new_kernel
+    from jupyter_client.provisioning import KernelProvisionerFactory
 
     from pipeline.run.kernels import WARM_IMPORTS
 
+    # run_site makes our provisioner this process's default: the cold kernel uses jupyter_client's
+    KernelProvisionerFactory.instance().default_provisioner_name = "local-provisioner"
     t0 = time.perf_counter()
     km, kc = start_new_kernel(
         kernel_name="python3",

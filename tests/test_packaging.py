@@ -1,12 +1,20 @@
-"""The package's metadata, environment.yml and notebook template stay consistent."""
+"""The package's metadata, environment.yml and notebook template stay consistent, and a wheel
+built from the repository works on its own."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+import sysconfig
 import tomllib
+import zipfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,3 +106,86 @@ def test_readme_tree_and_commands_match_the_repository() -> None:
     for command in listed:
         assert f"  {command} " in help_text or f"  {command}\n" in help_text, command
     assert listed >= {"run", "validate", "send", "chart", "impact", "demo"}
+
+
+@pytest.mark.slow
+def test_a_wheel_built_from_the_repository_runs_the_demo_in_a_fresh_venv(tmp_path: Path) -> None:
+    """The wheel carries what a run needs (the notebook, the contract suites, the templates),
+    installs into a virtual environment outside the repository, and ``kaizen-reports demo``
+    there writes every report. The fresh environment sees this test environment's packages
+    through a ``.pth`` line (so nothing is downloaded) but not its editable install of the
+    repository: a ``.pth`` line adds a folder to ``sys.path`` without running the ``.pth`` files
+    in it, and the editable install works through one of those."""
+    # a copy of the tracked files, so that building leaves nothing in the working tree
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    src = tmp_path / "src"
+    for name in files:
+        path = ROOT / name
+        if path.is_file() and not path.is_symlink():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, src / name)
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+         "-q", "-w", str(wheels), str(src)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    (wheel,) = wheels.glob("kaizen_reports-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in (
+        "pipeline/notebooks/site_report.ipynb",
+        "pipeline/data/suites/observations.json",
+        "pipeline/report/templates/kaizen/index.html.j2",
+        "pipeline/report/templates/kaizen/static/report.css",
+        "pipeline/py.typed",
+    ):
+        assert needed in names, needed
+    assert not [n for n in names if n.startswith(("tools/", "tests/", "benchmarks/"))]
+    assert not [n for n in names if "screenshots" in n]
+    entry_points = zipfile.ZipFile(wheel).read(
+        next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    )
+    assert b"kaizen-warm-fork = pipeline.run.provisioner:WarmForkProvisioner" in entry_points
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    bin_dir = venv / "bin"
+    purelib = subprocess.run(
+        [str(bin_dir / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    (Path(purelib) / "test-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    # nbconvert's base templates are data files of its install, in the test environment's prefix
+    # (an ordinary install puts them in the new environment's own prefix)
+    env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")
+    subprocess.run(
+        [str(bin_dir / "python"), "-m", "pip", "install", "--no-deps", "--no-index", "-q",
+         str(wheel)],
+        check=True, capture_output=True, env=env, timeout=600,
+    )  # fmt: skip
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    where = subprocess.run(
+        [str(bin_dir / "python"), "-c", "import pipeline; print(pipeline.__file__)"],
+        capture_output=True, text=True, check=True, cwd=work, env=env,
+    ).stdout.strip()  # fmt: skip
+    assert where.startswith(purelib), where  # the wheel's copy, not the repository's
+
+    proc = subprocess.run(
+        [str(bin_dir / "kaizen-reports"), "demo", "--dir", "demo", "--output", "reports",
+         "--as-of", "2026-11-27", "--jobs", "1", "-q"],
+        capture_output=True, text=True, cwd=work, env=env, timeout=1200,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = work / "reports" / "2026-11-27"
+    assert proc.stdout.strip() == str(out / "index.html")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["sites"] and all(s["status"] != "failed" for s in manifest["sites"])
+    for site in manifest["sites"]:
+        html = (out / site["site_id"] / "report.html").read_text()
+        assert html.rstrip().endswith("</html>")
