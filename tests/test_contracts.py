@@ -268,3 +268,40 @@ def test_metric_bounds_are_checked() -> None:
     )
     bad = only(report, "s1", "lower_bound_is_number")
     assert bad.rows == (2,) and bad.examples == ("none",)
+
+
+def test_spec_limits_defects_and_annotations_are_checked() -> None:
+    """lsl < usl; the defects table's counts are numbers >= 0 with a category; an annotation's
+    metric is defined and its exclude is a yes/no value."""
+    raw = {
+        "metrics": pd.DataFrame(
+            {"metric_id": ["hours", "gap"], "name": ["H", "G"], "unit": ["h", "days"],
+             "chart": ["xmr", "g"], "better": ["lower", "higher"], "period": ["week", "day"],
+             "aggregate": ["mean", "mean"], "lsl": ["5", ""], "usl": ["2", ""]}
+        ),
+        "observations": pd.DataFrame(
+            {"site_id": ["s1"] * 3, "metric_id": ["hours", "hours", "gap"],
+             "timestamp": ["2026-01-05", "2026-01-12", "2026-01-20"], "value": ["3", "4", "9"]}
+        ),
+        "events": pd.DataFrame(columns=["site_id", "event_id", "title", "kind", "start_date",
+                                        "effective_date", "metric_ids", "owner", "status"]),
+        "defects": pd.DataFrame(
+            {"site_id": ["s1"] * 3, "timestamp": ["2026-01-05"] * 3,
+             "category": ["paint", "", "dent"], "count": ["3", "2", "-1"]}
+        ),
+        "annotations": pd.DataFrame(
+            {"site_id": ["s1", "s1"], "metric_id": ["hours", "nope"],
+             "timestamp": ["2026-01-05", "2026-01-12"], "note": ["outage", "x"],
+             "exclude": ["maybe", "true"]}
+        ),
+    }  # fmt: skip
+    report = validate_project(
+        parse_tables(raw), _project(["s1"]), as_of=pd.Timestamp("2026-12-31"), site_ids=["s1"]
+    )
+    assert only(report, "s1", "spec_limits_in_order").rows == (2,)
+    assert only(report, "s1", "category_not_blank").rows == (3,)
+    assert only(report, "s1", "count_not_negative").rows == (4,)
+    assert only(report, "s1", "exclude_is_yes_or_no").rows == (2,)
+    assert only(report, "s1", "metric_is_defined").table == "annotations"
+    rules = {f.rule for f in report.for_site("s1").failures}
+    assert "chart_allowed" not in rules  # g is a metric chart

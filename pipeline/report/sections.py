@@ -587,6 +587,8 @@ def methods(site: SiteAnalysis) -> Html:
         ("Points checked for sustainment", s.sustain_points),
         ("Significance level / confidence", f"{s.alpha:g} / {confidence_level(s.alpha)}"),
         ("Moving-range screening", "on" if s.screen_mr else "off"),
+        ("Points in a row on one side (WE 4 / NHS)", s.run_length or "8 / 7"),
+        ("Points in a row trending (NHS / Nelson 3)", s.trend_length or "7 / 6"),
         ("Report window", f"{fmt_date(site.window_start)} to {fmt_date(site.as_of)}"),
     ]
     glossary = [
@@ -605,6 +607,22 @@ def methods(site: SiteAnalysis) -> Html:
         (
             "Laney p′ / u′",
             "Attribute charts whose limits widen by the between-period variation of large samples (Laney 2002).",
+        ),
+        (
+            "g and t charts",
+            "Rare events (e.g. safety incidents): the g chart plots the days or units between events, centre line the median, limits from the mean gap (geometric model); the t chart plots the time between events as an individuals chart of time^(1/3.6), back-transformed (qicharts2). A longer gap means rarer events.",
+        ),
+        (
+            "Process capability",
+            "Cp, Cpk (within-subgroup sigma: moving range / 1.128 or mean R / d2) and Pp, Ppk (overall standard deviation) of the current phase against the specification limits; Cpm with a target. Intervals: chi-square for Cp and Pp, Bissell for Cpk and Ppk, Boyles for Cpm (Montgomery; qcc). Indices of a process with signals describe no stable process.",
+        ),
+        (
+            "Pareto chart",
+            "Defect or waste categories largest first with the cumulative percentage; the few that make up 80% are where improvement pays most.",
+        ),
+        (
+            "Excluded point",
+            "A point with an assignable cause (annotations table, exclude): drawn and judged against the limits but left out of the centre line, sigma and runs analysis; moving ranges bridge it (qicharts2).",
         ),
         (
             "Phase",
