@@ -184,3 +184,21 @@ def test_usage_and_configuration_errors_exit_2(project_file: Path, args, env, me
     result = send("--project", str(project_file), *args, env=env)
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_stale_refused_then_allowed_and_only_changed_from_the_command_line(tmp_path: Path):
+    path = standard_project(tmp_path, site_ids=["north", "zurich"])
+    write_run(tmp_path / "out", sites=SITES, stale=("zurich",))
+    with SmtpServer() as server:
+        env = smtp_env(server.port)
+        refused = send("--project", str(path), "--only-changed", env=env)
+        assert refused.exit_code == 1, refused.output
+        assert "site zurich: stale: its data is stale" in refused.output
+        assert "pass --allow-stale to send it anyway" in refused.output
+        assert len(server.received) == 2  # north's two stakeholders
+        assert "sent (" in refused.output and " KB): 250 " in refused.output  # each size logged
+
+        allowed = send("--project", str(path), "--allow-stale", "--only-changed", env=env)
+        assert allowed.exit_code == 0, allowed.output
+        assert [r.rcpt_tos for r in server.received[2:]] == [["ops-zurich@example.com"]]
+        assert allowed.output.count("already sent (use --force") == 2
