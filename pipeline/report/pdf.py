@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -22,11 +23,11 @@ from markupsafe import Markup
 
 from pipeline.exceptions import RenderError
 from pipeline.files import atomic_write_bytes
+from pipeline.report import palette
 
 #: Where Debian puts it; ``KAIZEN_CHROMIUM`` names another binary.
 CHROMIUM = "/usr/bin/chromium"
 PDF_FILE = "report.pdf"
-FONT = "DejaVu Sans, Arial, Helvetica, sans-serif"
 
 
 def css_string(value: object) -> Markup:
@@ -39,6 +40,13 @@ def css_string(value: object) -> Markup:
     return Markup('"' + "".join(out) + '"')
 
 
+def css_colour(value: str) -> Markup:
+    """A ``#rrggbb`` palette colour for a stylesheet (refuses anything else)."""
+    if not re.fullmatch(r"#[0-9A-Fa-f]{6}", value):
+        raise ValueError(f"not a colour: {value!r}")
+    return Markup(value)
+
+
 @functools.cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -47,6 +55,7 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["css_string"] = css_string
+    env.filters["css_colour"] = css_colour
     return env
 
 
@@ -66,7 +75,7 @@ def print_html(html: str, *, site_name: str, as_of: str) -> str:
     head = (
         _environment()
         .get_template("print/print-head.html.j2")
-        .render(header=site_name, as_of=as_of, font=FONT)
+        .render(header=site_name, as_of=as_of, muted=palette.MUTED)
     )
     # the head is a rendered template, inserted whole; nothing from data is spliced in here
     at = html.lower().rfind("</head>")
