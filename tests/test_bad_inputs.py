@@ -677,3 +677,78 @@ def test_stale_as_of_and_empty_window_are_warnings_in_validation_json(
     assert doc["stale"] is True and doc["empty_window"] is ("window_has_data" in rules)
     fresh = validate(mini_project).for_site("north").to_dict()
     assert fresh["stale"] is False and fresh["empty_window"] is False
+
+
+# --------------------------------------------------------------------------- more of each kind
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("sites:\n", "sites:\n  north: {name: x}\nunused:\n",
+         "sites: {'north': {'name': 'x'}} is not a list; kaizen.yaml: unused: unknown setting; "
+         "known settings here: project, output, lookback, tables, database, statistics, sites, "
+         "email, currency"),
+        ("    name: North Plant", '    name: ""', "sites[1].name (site 'north'): must not be empty"),
+        ("  events: {path: data/events.csv}", "  events: 42",
+         "tables.events: 42 is not a mapping of settings"),
+        ("    stakeholders: ['Ops <ops-north@example.com>']", "    stakeholders: 5",
+         "sites[1].stakeholders (site 'north'): 5 is not a list"),
+        ("    name: North Plant", "    name: North Plant\n    timezone: ' Europe/Berlin'",
+         "sites[1].timezone (site 'north'): ' Europe/Berlin' is not a known time zone; "
+         "did you mean 'Europe/Berlin'?"),
+        ("lookback: 12 months", "lookback: -3 months",
+         "lookback: '-3 months' is not of the form 'N days|weeks|months|years'"),
+        ("lookback: 12 months", "lookback: 12 months\nemail: {smtp: {timeout: 0}}",
+         "email.smtp.timeout: 0 is out of range; timeout must be > 0"),
+        ("lookback: 12 months", "lookback: 12 months\nemail: {max_attachment_mb: lots}",
+         "email.max_attachment_mb: 'lots' is not a number"),
+        ("lookback: 12 months", "lookback: 12 months\nstatistics: {screen_mr: maybe}",
+         "statistics.screen_mr: 'maybe' is not true or false"),
+        ("lookback: 12 months", "lookback: 12 months\nstatistics: [we]",
+         "statistics: ['we'] is not a mapping of settings"),
+    ],
+)  # fmt: skip
+def test_more_configuration_mistakes(mini_project: Path, old: str, new: str, message: str) -> None:
+    text = mini_project.read_text()
+    assert old in text
+    mini_project.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_project(mini_project)
+    assert str(err.value) == f"kaizen.yaml: {message}"
+
+
+@pytest.mark.parametrize("as_of", ["2026-13-45", "99999-01-01", "tomorrow", "2026-06-29; rm -rf /"])
+def test_bad_as_of_is_exit_2_for_every_command(mini_project: Path, as_of: str) -> None:
+    for command in ("validate", "run", "send"):
+        code, out = cli(command, "--project", str(mini_project), "--as-of", as_of)
+        assert code == 2 and "Traceback" not in out, (command, out)
+        assert f"{as_of!r}" in out and "not a date" in out
+
+
+def test_database_password_never_reaches_an_error_message(
+    mini_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # nothing listens on port 1: the driver's connection error is what a user would see
+    monkeypatch.setenv("KZ_TEST_DB_PASSWORD", "hunter2-secret")
+    text = mini_project.read_text().replace(
+        "  events: {path: data/events.csv}",
+        "  events: {table: events, url: 'postgresql+psycopg2://kaizen@127.0.0.1:1/k', "
+        "password_env: KZ_TEST_DB_PASSWORD}",
+    )
+    mini_project.write_text(text)
+    code, out = validate_cli(mini_project)
+    assert code == 2 and "Traceback" not in out
+    assert out.startswith(
+        "error: table 'events': SQL read from events at "
+        "postgresql+psycopg2://kaizen@127.0.0.1:1/k failed: "
+    )
+    assert "hunter2" not in out
+
+
+def test_stale_as_of_shows_in_validate_and_keeps_exit_0(mini_project: Path) -> None:
+    code, out = cli("validate", "--project", str(mini_project), "--as-of", "2099-01-01")
+    assert code == 0, out
+    flat = out.replace("\n", " ")
+    assert "window_has_data" in flat and "data_is_current" in flat
+    assert "2 site(s): 0 ok, 2 with warnings, 0 failed" in out
