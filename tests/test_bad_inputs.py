@@ -752,3 +752,14 @@ def test_stale_as_of_shows_in_validate_and_keeps_exit_0(mini_project: Path) -> N
     flat = out.replace("\n", " ")
     assert "window_has_data" in flat and "data_is_current" in flat
     assert "2 site(s): 0 ok, 2 with warnings, 0 failed" in out
+
+
+def test_a_key_given_twice_is_refused(mini_project: Path) -> None:
+    text = mini_project.read_text()
+    lines = text.count("\n")
+    mini_project.write_text(text + "lookback: 3 months\n")
+    with pytest.raises(ConfigError) as err:
+        load_project(mini_project)
+    assert str(err.value) == (
+        f"kaizen.yaml: line {lines + 1}: the key 'lookback' is given twice in the same mapping"
+    )

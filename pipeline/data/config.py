@@ -34,7 +34,8 @@ A project is one YAML file plus the input tables it names. Example::
 The file is parsed once into the pydantic models below (``*Spec``: what the file may say) and
 then into the frozen :class:`Project` the pipeline uses (paths absolute, sources resolved). A
 wrong type, a number out of range or an unknown key is a :class:`ConfigError` that names the key
-and its place (``sites[2].stakeholders``), with a "did you mean" for near misses. A number written
+and its place (``sites[2].stakeholders``), with a "did you mean" for near misses; a key given
+twice in one mapping is refused (YAML would keep the last one silently). A number written
 as text (``alpha: "0.1"``) is read as the number, since that is what a person meant; text that is
 not a number, a fraction where a whole number is needed (``sustain_points: 2.7``) and ``yes``/
 ``no`` where a number is needed are refused.
@@ -456,12 +457,35 @@ def load_project(path: str | Path) -> Project:
     if not path.is_file():
         raise ConfigError(f"project file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{path.name}: {exc}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path.name} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name} must be a mapping of settings")
     return parse_project(raw, path)
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping: YAML would keep the last
+    one silently, so a second ``statistics:`` further down would undo the first."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise _DuplicateKey(
+                    f"line {key_node.start_mark.line + 1}: the key {key!r} is given twice "
+                    "in the same mapping"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_project(raw: dict[str, Any], path: Path) -> Project:
