@@ -529,11 +529,17 @@ def test_the_email_fits_600_and_390_px_with_readable_chart_text(tmp_path: Path):
     path = standard_project(
         tmp_path, site_ids=["north"], email={"report_url": "https://reports.example.com/k"}
     )
-    run = write_run(tmp_path / "out", sites={"north": "North Plant"}, pdf=True)
+    reason = "critical contract failure: observations.value " + "not a number; " * 20
+    run = write_run(
+        tmp_path / "out", sites={"north": "North Plant"}, pdf=True, failed={"south": reason}
+    )
     smallest_pt = _email_charts(run, "north")
     with SmtpServer() as server:
         send_run(load_project(path), env=smtp_env(server.port))
-    received = server.received[0]
+    received = next(r for r in server.received if r.message["X-Kaizen-Site"] == "north")
+    failure = next(r for r in server.received if r.message["X-Kaizen-Site"] is None)
+    failure_file = tmp_path / "failure.html"
+    failure_file.write_text(_html(failure.message), "utf-8")
     msg = message_from_bytes(received.data, policy=policy.default)
     html = _html(msg)
     assert len(html.encode()) < MAX_HTML_BYTES
@@ -566,6 +572,9 @@ def test_the_email_fits_600_and_390_px_with_readable_chart_text(tmp_path: Path):
                 page = browser.new_page(viewport={"width": width, "height": 900})
                 page.goto(page_file.as_uri())
                 seen[width] = page.evaluate(measure)
+                page.goto(failure_file.as_uri())
+                seen[("failure", width)] = page.evaluate(measure)
+                page.goto(page_file.as_uri())
                 keep = os.environ.get("KAIZEN_SCREENSHOT_DIR")
                 if keep:  # for a person to look at the rendering
                     page.screenshot(path=str(Path(keep) / f"email-{width}.png"), full_page=True)
@@ -575,7 +584,7 @@ def test_the_email_fits_600_and_390_px_with_readable_chart_text(tmp_path: Path):
     for width, m in seen.items():
         assert m["scroll"] <= m["inner"], (width, m)  # no horizontal overflow
         assert m["font"] >= 13, (width, m)
-        assert len(m["imgs"]) == 2
+        assert len(m["imgs"]) == (0 if isinstance(width, tuple) else 2)
     assert seen[600]["imgs"] == [560, 560]
     chart_px = smallest_pt * seen[600]["imgs"][0] / (EMAIL_CHART_WIDTH_IN * 72)
     assert chart_px >= 11, chart_px
