@@ -15,6 +15,11 @@ only and extrapolates linearly to N (the output says so). Wall times are medians
 they depend less on what else the machine is doing. Nothing here asserts a time. The last line is
 ``speedup_vs_naive: X.XX`` (naive wall time for N sites / ours).
 
+Then, on the last round's output, the incremental case: the same run again with nothing changed
+(every site "unchanged"), and again after one site's configuration changed (that site runs);
+printed as fractions of the full run's wall time (targets: at most 5%; about one site plus
+reading and validation).
+
     .venv/bin/python benchmarks/bench_run.py [--sites 24] [--naive-sites 4] [--repeat 1]
 """
 
@@ -66,14 +71,16 @@ def run_ours(project: Path, out: Path, jobs: int | None) -> dict:
     manifest = json.loads((out / AS_OF / "manifest.json").read_text(encoding="utf-8"))
     sites = manifest["sites"]
     published = sum(bool(s["published"]) for s in sites)
+    ran = [s for s in sites if s.get("change") != "unchanged"]
     return {
+        "ran": len(ran),
         "wall": wall,
         "cpu": cpu,
         "published": published,
         "validation": manifest["validation_seconds"],
-        "site_seconds": [s["seconds"] for s in sites if s["published"]],
-        "execute": [s["timings"].get("execute", 0.0) for s in sites if s["published"]],
-        "render": [s["timings"].get("render", 0.0) for s in sites if s["published"]],
+        "site_seconds": [s["seconds"] for s in ran if s["published"]] or [0.0],
+        "execute": [s["timings"].get("execute", 0.0) for s in ran if s["published"]] or [0.0],
+        "render": [s["timings"].get("render", 0.0) for s in ran if s["published"]] or [0.0],
     }
 
 
@@ -139,7 +146,8 @@ def main() -> None:
                     naive.append(res)
                     print(f"round {r + 1}: naive {k} sites in {res['wall']:7.1f}s wall, "
                           f"{res['cpu']:7.1f}s CPU")  # fmt: skip
-                shutil.rmtree(tmp / f"{which}-{r}", ignore_errors=True)
+                if r < args.repeat - 1 or which != "ours":
+                    shutil.rmtree(tmp / f"{which}-{r}", ignore_errors=True)
         if any(o["published"] != n for o in ours):
             raise SystemExit("our run did not publish every site; see its manifest")
 
@@ -168,6 +176,24 @@ def main() -> None:
         print(f"CPU seconds, naive / ours       {naive_cpu:8.1f} / {ours_cpu:.1f} s   "
               f"(ratio {naive_cpu / ours_cpu:.2f})")  # fmt: skip
         print(f"speedup_vs_naive: {naive_wall / ours_wall:.2f}")
+
+        last = tmp / f"ours-{args.repeat - 1}"
+        full = ours[-1]
+        same = run_ours(project, last, args.jobs)
+        text = project.read_text(encoding="utf-8")
+        first = demo_site_ids(n)[0]
+        marker = "name: "
+        at = text.index(marker, text.index(f"id: {first}"))
+        project.write_text(text[: at + len(marker)] + "Changed " + text[at + len(marker) :])
+        one = run_ours(project, last, args.jobs)
+        print()
+        print(f"incremental, nothing changed    {same['wall']:8.1f} s   ({same['ran']} site(s) ran; "
+              f"{same['wall'] / full['wall']:.1%} of the full run; validation "
+              f"{same['validation']:.1f} s)")  # fmt: skip
+        print(f"incremental, one site changed   {one['wall']:8.1f} s   ({one['ran']} site(s) ran; "
+              f"{one['wall'] / full['wall']:.1%} of the full run; one site in a worker "
+              f"{median(full['site_seconds']):.1f} s)")  # fmt: skip
+        print(f"unchanged_rerun_fraction: {same['wall'] / full['wall']:.3f}")
     finally:
         if args.keep:
             print(f"kept {tmp}", file=sys.stderr)

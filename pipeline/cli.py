@@ -130,6 +130,11 @@ def _send_after_run(project: Any, as_of: str, quiet: bool) -> int:
     "--scheduler", help="Dask scheduler address (with --executor dask; default: a local cluster)."
 )
 @click.option("--resume", is_flag=True, help="Skip sites an interrupted run already finished.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Run every site, even those whose inputs match their published report.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the portfolio path.")
 @click.option("-v", "--verbose", is_flag=True, help="Per-site timings on every line.")
 @click.option("--send", is_flag=True, help="Then email the reports, as the send command does.")
@@ -139,9 +144,13 @@ def _send_after_run(project: Any, as_of: str, quiet: bool) -> int:
     help="Also print each report to report.pdf (headless Chromium); default: output.pdf.",
 )
 def run_command(
-    project_file, output, as_of, sites, jobs, executor, scheduler, resume, quiet, verbose, send, pdf
-) -> None:
+    project_file, output, as_of, sites, jobs, executor, scheduler, resume, force, quiet, verbose,
+    send, pdf,
+) -> None:  # fmt: skip
     """Validate the inputs and write every site's report, the portfolio page and the manifest.
+
+    A site whose rows, configuration, notebook, contracts and report date all match its
+    published report is not run again (the manifest says "unchanged"); --force runs it anyway.
 
     \b
     Example:
@@ -158,6 +167,7 @@ def run_command(
         executor=executor,
         scheduler=scheduler,
         resume=resume,
+        force=force,
         quiet=quiet,
         verbose=verbose,
         send=send,

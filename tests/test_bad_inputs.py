@@ -346,7 +346,10 @@ def test_run_with_one_broken_site_keeps_everything_else(mini_project: Path) -> N
     old_south_mtime = (out_dir / "south" / "report.html").stat().st_mtime_ns
 
     line = set_cell(mini_project, "observations", north_row(mini_project, "defects", 4), value="60")
-    code, out = cli("run", "--project", str(mini_project), "--as-of", AS_OF, "--jobs", "2", "-q")
+    # --force: south's inputs did not change, and an incremental run would keep its report as is
+    code, out = cli(
+        "run", "--project", str(mini_project), "--as-of", AS_OF, "--jobs", "2", "-q", "--force"
+    )
     assert code == 1
     assert "FAILED north: data contract failed: site 'north', table 'observations'" in out
     assert f"(rows {line})" in out

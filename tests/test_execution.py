@@ -36,7 +36,8 @@ def test_dask_local_cluster_gives_the_same_reports_as_the_pool(tmp_path: Path) -
     local = run_project(project, as_of=AS_OF, jobs=2)
     assert local.success
     first = {s: _results(local.output, s) for s in ("north", "south")}
-    dask = run_project(project, as_of=AS_OF, jobs=2, executor="dask")
+    # force: the inputs are those of the pool's run, which an incremental run would not repeat
+    dask = run_project(project, as_of=AS_OF, jobs=2, executor="dask", force=True)
     assert dask.success, [o.error for o in dask.sites]
     assert {s: _results(dask.output, s) for s in ("north", "south")} == first
 
@@ -203,8 +204,8 @@ def test_sigkill_at_any_moment_loses_nothing_and_resume_completes(
     assert len(before) == 6
 
     tag = f"kill-{moment}-{os.getpid()}-{time.monotonic_ns()}"  # marks every process of this run
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen(  # --force: every site really runs again (none is "unchanged")
+        [*cmd, "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "KAIZEN_TEST_RUN_TAG": tag},
     )  # fmt: skip
     journal = out / ".journal.jsonl"

@@ -244,3 +244,66 @@ def test_a_read_only_output_folder_is_a_clear_error(
     first = proc.stderr.strip().splitlines()[-1]
     assert first.startswith(message.format(out=out)), first
     assert first.endswith("Make it writable, or choose another folder with --output"), first
+
+
+def _ran(result) -> list[str]:
+    return [o.site_id for o in result.sites if not o.is_unchanged]
+
+
+def test_an_incremental_run_reruns_exactly_the_sites_whose_inputs_changed(
+    tmp_path: Path,
+) -> None:
+    project_file = write_mini_project(tmp_path / "p", sites=("north", "south", "west"))
+    data = tmp_path / "p" / "data"
+    run = lambda **kw: run_project(load_project(project_file), as_of=AS_OF, jobs=1, **kw)  # noqa: E731
+    first = run()
+    assert _ran(first) == ["north", "south", "west"]
+    assert {o.change for o in first.sites} == {"new"}
+
+    # nothing changed: nothing runs, every report stays, the manifest and log say so
+    again = run()
+    assert _ran(again) == [] and again.success
+    manifest = json.loads((again.output / "manifest.json").read_text())
+    assert {(s["change"], s["run_id"]) for s in manifest["sites"]} == {("unchanged", first.run_id)}
+    log = (again.output / "logs" / f"{again.run_id}.log").read_text()
+    assert f"site south: unchanged since run {first.run_id}, not run again" in log
+
+    # one site's rows: that site only, and the log says why
+    obs = data / "observations.csv"
+    obs.write_text(obs.read_text() + "south,lead_time,2026-06-23,17.5,,\n")
+    rows = run()
+    assert _ran(rows) == ["south"]
+    assert next(o for o in rows.sites if o.site_id == "south").change == "data, validation"
+    assert (
+        "site south: runs (data, validation)"
+        in (rows.output / "logs" / f"{rows.run_id}.log").read_text()
+    )
+
+    # one site's configuration (its name): that site only
+    project_file.write_text(
+        project_file.read_text().replace("name: West Plant", "name: West Works")
+    )
+    config = run()
+    assert _ran(config) == ["west"]
+    assert next(o for o in config.sites if o.site_id == "west").change == "configuration"
+
+    # a setting every site shares: every site
+    project_file.write_text(
+        project_file.read_text().replace("lookback: 12 months", "lookback: 11 months")
+    )
+    assert _ran(run()) == ["north", "south", "west"]
+
+    # the notebook template: every site
+    template = tmp_path / "custom.ipynb"
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("Prepared by the continuous improvement office."))
+    nbformat.write(nb, template)
+    changed = run(notebook=template)
+    assert _ran(changed) == ["north", "south", "west"]
+    assert {o.change for o in changed.sites} == {"notebook"}
+    assert _ran(run(notebook=template)) == []
+
+    # --force: every site, whatever changed
+    forced = run(notebook=template, force=True)
+    assert _ran(forced) == ["north", "south", "west"]
+    assert {o.change for o in forced.sites} == {"--force"}

@@ -32,9 +32,15 @@ import pandas as pd
 from pipeline.data.config import Project, parse_as_of
 from pipeline.exceptions import ConfigError, KaizenError
 from pipeline.files import atomic_write_text, child_path, writing_to
+from pipeline.run.fingerprint import (
+    changed_parts,
+    read_fingerprint,
+    site_fingerprint,
+    write_fingerprint,
+)
 from pipeline.run.journal import JOURNAL, Journal
 from pipeline.run.lock import RunLock
-from pipeline.run.manifest import kept_sites, write_manifest
+from pipeline.run.manifest import kept_sites, read_manifest, write_manifest
 from pipeline.run.outcome import ProgressCallback, RunResult, SiteOutcome
 from pipeline.run.progress import RunLog
 from pipeline.run.publish import (
@@ -68,6 +74,7 @@ class SiteTask:
     validation_status: str = "ok"
     kernel_name: str = "python3"
     pdf: bool = False
+    change: str = ""
 
 
 def run_project(
@@ -84,8 +91,12 @@ def run_project(
     notebook: str | Path | None = None,
     kernel_name: str = "python3",
     pdf: bool | None = None,
+    force: bool = False,
 ) -> RunResult:
     """Validate the inputs, run the selected sites, publish reports, manifest and portfolio page.
+
+    A site whose inputs (rows, configuration, notebook, contracts, version, as_of) all match the
+    fingerprint of its published report is not executed again; ``force=True`` runs every site.
 
     Only one run at a time may write to an output folder (a lock names the holder). Each finished
     site is recorded in a journal as soon as it is published, so ``resume=True`` after an
@@ -116,7 +127,7 @@ def run_project(
         out_root=child_path(project.output, as_of_text), jobs=max(1, jobs or os.cpu_count() or 1),
         executor=executor, scheduler=scheduler, resume=resume,
         notebook=str(notebook or NOTEBOOK), kernel_name=kernel_name, started=started,
-        pdf=project.pdf if pdf is None else pdf,
+        pdf=project.pdf if pdf is None else pdf, force=force,
     )  # fmt: skip
     with RunLock(project.output, run_id=run_id, as_of=as_of_text):
         return _run_locked(plan, on_start=on_start, on_site_done=on_site_done)
@@ -139,6 +150,7 @@ class RunPlan:
     kernel_name: str
     started: float
     pdf: bool = False
+    force: bool = False
 
     @property
     def as_of(self) -> str:
@@ -249,6 +261,11 @@ def _run_sites(
         log.write(f"data outside the selected sites: {f['message']}")
     tasks: list[SiteTask] = []
     stage_root = out_root / STAGING / plan.run_id
+    previous = {
+        str(e.get("site_id")): e
+        for e in (read_manifest(out_root) or {}).get("sites") or []
+        if isinstance(e, dict)
+    }
     for site in todo:
         validation = report.for_site(site.id)
         with writing_to(out_root, what="the staging folder in"):
@@ -263,8 +280,48 @@ def _run_sites(
             record_failure(child_path(out_root, site.id), vfile, error)
             done(SiteOutcome(site_id=site.id, status="failed", error=error))
             continue
+        final = child_path(out_root, site.id)
+        parts = site_fingerprint(
+            project=plan.project, site=site, as_of=plan.as_of, notebook=plan.notebook,
+            kernel_name=plan.kernel_name, slice_dir=Path(str(slice_dir)),
+            validation=validation.to_dict(), suites_dir=contracts.SUITES_DIR, pdf=plan.pdf,
+        )  # fmt: skip
+        write_fingerprint(stage, parts)  # published with the report it describes
+        published = read_fingerprint(final)
+        changed = changed_parts(published, parts)
+        before = previous.get(site.id) or {}
+        if (
+            not plan.force
+            and not changed
+            and before.get("published")
+            and before.get("status") in ("ok", "warnings")
+            and (final / "report.html").is_file()
+        ):
+            shutil.rmtree(stage, ignore_errors=True)
+            shutil.rmtree(str(slice_dir), ignore_errors=True)
+            log.write(f"site {site.id}: unchanged since run {before.get('run_id')}, not run again")
+            done(
+                SiteOutcome(
+                    site_id=site.id,
+                    status=str(before["status"]),
+                    published=True,
+                    run_id=str(before.get("run_id") or ""),
+                    change="unchanged",
+                )  # fmt: skip
+            )
+            continue
+        if plan.force:
+            change = "--force"
+        elif published is None or not before:
+            change = "new"
+        elif changed:
+            change = ", ".join(changed)
+        else:
+            change = "last run failed"
+        log.write(f"site {site.id}: runs ({change})")
         tasks.append(
             SiteTask(
+                change=change,
                 site_id=site.id,
                 as_of=plan.as_of,
                 run_id=plan.run_id,
@@ -413,6 +470,7 @@ def run_site(task: SiteTask) -> SiteOutcome:
             error=error,
             attempts=attempts,
             seconds=time.perf_counter() - started,
+            change=task.change,
         )
 
     while True:
@@ -473,6 +531,7 @@ def run_site(task: SiteTask) -> SiteOutcome:
         seconds=time.perf_counter() - started,
         timings=timings,
         published=True,
+        change=task.change,
     )
 
 

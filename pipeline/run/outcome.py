@@ -24,6 +24,13 @@ class SiteOutcome:
     #: the run that produced the site's published report (another run's, for a site that a
     #: partial rerun kept as it was)
     run_id: str = ""
+    #: why the site ran ("data, configuration" changed, "new", "--force"), or "unchanged" when
+    #: its published report already matched every input (an incremental run)
+    change: str = ""
+
+    @property
+    def is_unchanged(self) -> bool:
+        return self.change == "unchanged"
 
     @property
     def is_failed(self) -> bool:

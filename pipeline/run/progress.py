@@ -31,7 +31,8 @@ class RunLog:
 
     def site(self, outcome: SiteOutcome) -> None:
         timings = " ".join(f"{k}={v:.2f}s" for k, v in outcome.timings.items())
-        line = f"site {outcome.site_id}: {outcome.status} in {outcome.seconds:.2f}s"
+        status = f"{outcome.status}, unchanged" if outcome.is_unchanged else outcome.status
+        line = f"site {outcome.site_id}: {status} in {outcome.seconds:.2f}s"
         if outcome.attempts > 1:
             line += f" after {outcome.attempts} attempts"
         if timings:
@@ -111,8 +112,9 @@ def console_progress(
         timing = ""
         if verbose and outcome.timings:
             timing = " " + " ".join(f"{k}={v:.2f}s" for k, v in outcome.timings.items())
+        status = f"{outcome.status}, unchanged" if outcome.is_unchanged else outcome.status
         line = (
-            f"{_stamp()} site {outcome.site_id}: {outcome.status} ({outcome.seconds:.1f}s"
+            f"{_stamp()} site {outcome.site_id}: {status} ({outcome.seconds:.1f}s"
             f"{timing}) [{state['done']}/{state['total'] or '?'} done, {state['failed']} failed, "
             f"{elapsed:.0f}s elapsed]"
         )
