@@ -230,11 +230,13 @@ class GoalStatus(StrEnum):
     AT_RISK = "at_risk"
     OFF_TRACK = "off_track"
     MISSED = "missed"
+    WITHIN = "within"
+    OUTSIDE = "outside"
     NOT_ENOUGH_DATA = "not_enough_data"
 
     @property
     def is_on_track(self) -> bool:
-        return self in (GoalStatus.ACHIEVED, GoalStatus.ON_TRACK)
+        return self in (GoalStatus.ACHIEVED, GoalStatus.ON_TRACK, GoalStatus.WITHIN)
 
 
 class TargetKind(StrEnum):
@@ -242,6 +244,7 @@ class TargetKind(StrEnum):
 
     RELATIVE = "relative"
     ABSOLUTE = "absolute"
+    HOLD = "hold"
 
 
 class RunStatus(StrEnum):

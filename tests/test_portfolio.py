@@ -281,15 +281,15 @@ def test_sparkline_breaks_at_gaps_and_phases() -> None:
     assert "lim" not in svg and "centre line shown." in svg
 
 
-def test_improvements_ranked_sustained_then_faded_by_size(page: str) -> None:
+def test_improvements_ranked_sustained_only_by_size(page: str) -> None:
     section = _section(page, "improvements")
     titles = re.findall(r'<th scope="row">(.*?)<small>', section)
     assert titles == [
         "Big sustained gain",
         "&lt;script&gt;alert(1)&lt;/script&gt;",
         "Small sustained gain",
-        "Faded big gain",
     ]
+    assert "Faded big gain" not in section  # best practice is sustained only
     assert "No change here" not in section and "Planned" not in section
     assert "−45%" in section and "95% CI −50% to −40%" in section
     assert "+3.0%" in section  # small changes keep a decimal
@@ -305,8 +305,9 @@ def test_collect_improvements_handles_missing_numbers() -> None:
                 "name": "M",
                 "events": [
                     _event("nan estimate", "sustained", float("nan")),
-                    _event("no detail", "faded", None),
-                    _event("ok", "faded", -5.0),
+                    _event("no detail", "sustained", None),
+                    _event("ok", "sustained", -5.0),
+                    _event("faded", "faded", -9.0),
                 ],
             }
         ],
@@ -368,5 +369,5 @@ def test_first_run_and_site_without_results(tmp_path: Path) -> None:
     page = portfolio.write_portfolio(_project(), out, as_of=AS_OF, run_id="r").read_text("utf-8")
     assert "This is the first run." in page
     assert "No results were published for this site." in page
-    assert "No improvement has a measured" in page and "No goal is off track" in page
+    assert "No improvement has a sustained gain" in page and "No goal is off track" in page
     assert "failed/report.ipynb" not in page  # only links to files that exist

@@ -45,9 +45,9 @@ from pipeline.vocabulary import (
     GoalStatus,
     Kind,
     RunStatus,
-    SignalLabel,
     TargetKind,
     VariationIcon,
+    Verdict,
     parse,
 )
 
@@ -90,6 +90,7 @@ class EventImpact:
             "start_date": self.start_date,
             "effective_date": self.effective_date,
             "outcome": self.outcome.outcome if self.outcome else None,
+            "verdict": self.outcome.verdict.to_dict() if self.outcome else None,
             "note": self.note,
             "detail": self.outcome.to_dict() if self.outcome else None,
         }
@@ -446,8 +447,9 @@ def analyse_metric(
         window_start=window_start, as_of=as_of,
     )  # fmt: skip
     goal_results = _goal_results(
-        series, goals, metric_id=metric_id, chart=chart, better=better, as_of=as_of
-    )
+        series, goals, metric_id=metric_id, chart=chart, better=better, as_of=as_of,
+        impacts=impacts, sustain_points=settings.sustain_points,
+    )  # fmt: skip
     return MetricAnalysis(
         metric_id=metric_id,
         name=_text(definition.get("name")) or metric_id,
@@ -570,23 +572,20 @@ def _event_impacts(
     window_start: pd.Timestamp,
     as_of: pd.Timestamp,
 ) -> tuple[EventImpact, ...]:
+    # the full period grid: a period without a usable value stays as a gap, so the verdict's
+    # time axis (and its autocorrelation) keeps every period in its place
     frame = _impact_frame(series)
-    concern = np.zeros(len(frame), dtype=bool)
-    if chart is not None and len(chart) == len(frame):
-        for s in chart.signals:
-            if s.label == SignalLabel.CONCERN:
-                concern[s.index] = True
-    keep = frame["value"].notna().to_numpy().copy()
+    bad = frame["value"].isna().to_numpy().copy()
     if "n" in frame:
-        keep &= frame["n"].notna().to_numpy() & (frame["n"] > 0).to_numpy()
-    frame, concern = frame[keep].reset_index(drop=True), concern[keep]
+        bad |= frame["n"].isna().to_numpy() | ~(frame["n"] > 0).to_numpy()
+    frame.loc[bad, "value"] = np.nan
 
     judged = events[
         events["status"].isin(PHASE_STATUSES).to_numpy()
         & (events["effective_date"] <= as_of).to_numpy()
     ].sort_values("effective_date")
     outcomes: dict[str, EventOutcome] = {}
-    if len(judged) and len(frame) >= 4:
+    if len(judged) and int((~bad).sum()) >= 4:
         baseline_start = _goal_baseline_start(judged.iloc[0], goals) or window_start
         dates = [
             EventDates(
@@ -596,8 +595,8 @@ def _event_impacts(
         ]
         for res in evaluate_events(
             frame, dates, kind=series.kind, better=better, alpha=settings.alpha,
-            sustain_points=settings.sustain_points, baseline_start=max(baseline_start, window_start),
-            as_of=as_of, concern=concern,
+            sustain_points=settings.sustain_points, min_phase_points=settings.min_phase_points,
+            baseline_start=max(baseline_start, window_start), as_of=as_of,
         ):  # fmt: skip
             outcomes[res.event_id] = res
     out = []
@@ -648,6 +647,8 @@ def _goal_results(
     chart: ControlChart | None,
     better: Better,
     as_of: pd.Timestamp,
+    impacts: tuple[EventImpact, ...] = (),
+    sustain_points: int = 8,
 ) -> tuple[GoalResult, ...]:
     if goals is None or goals.empty:
         return ()
@@ -674,14 +675,15 @@ def _goal_results(
             baseline = float(pts["value"].sum()) / size if size > 0 else np.nan
             if series.chart == "np":
                 baseline *= float(pts["n"].mean())
-        current = _phase_centre(chart, -1)
+        current = _current_level(series, sustain_points)
         if not np.isfinite(baseline) or current is None:
             out.append(_replace(result, note="Not enough data in the baseline window."))
             continue
-        target = target_level(baseline, kind, value)
+        target = target_level(baseline, kind, value, better)
         progress = assess_goal_progress(
             baseline=baseline, current=current, target_kind=kind, target_value=value,
-            start=b1 or as_of, due=result.due_date or as_of, as_of=as_of,
+            start=b1 or as_of, due=result.due_date or as_of, as_of=as_of, better=better,
+            is_fading=_is_fading(impacts, result.goal_id),
         )  # fmt: skip
         assurance = None
         if chart is not None and chart.has_limits:
@@ -696,6 +698,34 @@ def _goal_results(
                 )  # fmt: skip
         out.append(_replace(result, target=target, progress=progress, assurance=assurance))
     return tuple(out)
+
+
+def _current_level(series: MetricSeries, points: int) -> float | None:
+    """The current level: the mean of the last ``points`` points with data (pooled counts over
+    pooled sizes for p, np, u charts, as the baseline is)."""
+    pts = series.points
+    rates = series.rates()
+    ok = rates.notna().to_numpy()
+    if not ok.any():
+        return None
+    last = pts[ok].tail(points)
+    if series.chart in SIZED_CHARTS:
+        size = float(last["n"].sum())
+        if size <= 0:
+            return None
+        level = float(last["value"].sum()) / size
+        return level * float(last["n"].mean()) if series.chart == "np" else level
+    return float(rates[ok].tail(points).mean())
+
+
+def _is_fading(impacts: tuple[EventImpact, ...], goal_id: str) -> bool:
+    """True when the improvement behind a goal has faded: the verdict of the latest judged event
+    linked to the goal (or, if none is linked, of the metric's latest judged event)."""
+    judged = [
+        e for e in impacts if e.outcome is not None and e.outcome.outcome != Verdict.TOO_EARLY
+    ]
+    linked = [e for e in judged if e.goal_id == goal_id] or judged
+    return bool(linked) and linked[-1].outcome.outcome == Verdict.FADED  # type: ignore[union-attr]
 
 
 def _replace(obj: Any, **changes: Any) -> Any:

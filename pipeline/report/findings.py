@@ -50,6 +50,8 @@ GOAL_STATUS_TEXT: dict[str, str] = {
     GoalStatus.AT_RISK: "at risk",
     GoalStatus.OFF_TRACK: "off track",
     GoalStatus.MISSED: "missed (due date passed)",
+    GoalStatus.WITHIN: "within tolerance",
+    GoalStatus.OUTSIDE: "outside tolerance",
     GoalStatus.NOT_ENOUGH_DATA: "not enough data",
 }
 OUTCOME_TEXT: dict[str, str] = {
@@ -74,82 +76,130 @@ def value_text(metric: MetricAnalysis, value: Any) -> str:
     return fmt_number(value, unit=unit)
 
 
-def _pct_words(estimate: float, lo: float | None, hi: float | None, *, alpha: float) -> str:
-    """'27% (95% CI 25% to 29%)' for a fall or rise of ``estimate`` percent; an interval that
-    spans no change keeps its signs ('12% (95% CI −72% to +13%)')."""
-    mag = fmt_percent_value(abs(estimate))
-    if lo is None or hi is None:
-        return mag
-    label = interval_label(alpha)
-    if (lo < 0) == (hi < 0):
+def effect_text(metric: MetricAnalysis, event: EventImpact) -> str:
+    """The one effect figure of an event on a metric, in words: 'fell 31% (95% CI 27% to 35%)',
+    'fell 2.1 percentage points (95% CI 0.4 to 3.8)', or with an interval across zero
+    'fell 12% (95% CI −30% to +6%)'. Read from the verdict's ``figure``: the tile, the findings,
+    the headline and (through results.json) the portfolio and the email show this number."""
+    res = event.outcome
+    fig = res.verdict.figure if res is not None else None
+    if res is None or fig is None or is_missing(fig["estimate"]):
+        return "not enough data"
+    est, lo, hi, unit = fig["estimate"], fig["ci_low"], fig["ci_high"], fig["unit"]
+    label = interval_label(res.verdict.alpha)
+    verb = "fell" if est < 0 else "rose" if est > 0 else "stayed level"
+    if unit == "percent":
+        digits = 0 if abs(est) >= 10 else 1
+
+        def num(v: float, signed: bool = False) -> str:
+            return fmt_percent_value(v, digits=digits, signed=signed)
+
+        size = num(abs(est))
+    elif unit == "percentage_points":
+
+        def num(v: float, signed: bool = False) -> str:
+            return fmt_number(v, digits=1, signed=signed)
+
+        size = f"{num(abs(est))} percentage points"
+    else:
+
+        def num(v: float, signed: bool = False) -> str:
+            return fmt_number(v, signed=signed)
+
+        size = value_text(metric, abs(est))
+    if is_missing(lo) or is_missing(hi):
+        return f"{verb} {size}"
+    if (lo < 0) == (hi < 0) and lo != 0 and hi != 0:
         a, b = sorted((abs(lo), abs(hi)))
-        return f"{mag} ({label} {fmt_percent_value(a)} to {fmt_percent_value(b)})"
-    return (
-        f"{mag} ({label} {fmt_percent_value(lo, signed=True)} to "
-        f"{fmt_percent_value(hi, signed=True)})"
-    )
+        return f"{verb} {size} ({label} {num(a)} to {num(b)})"
+    return f"{verb} {size} ({label} {num(lo, True)} to {num(hi, True)})"
 
 
 def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
-    """One sentence on what an improvement did to a metric."""
+    """One sentence on what an improvement did to a metric, from its verdict."""
     title = f"“{event.title}”"
     when = fmt_date(event.effective_date)
     res = event.outcome
-    if res is None or res.impact is None:
+    if res is None:
         return f"{title} ({when}): {event.note or 'not enough data to judge its effect on ' + metric.name}."
-    imp = res.impact
-    pc = imp.percent_change
-    period = PERIOD_WORD.get(metric.period, "period")
-    n_after = imp.after.n
-    if pc.estimate is None:
-        change = f"changed by {fmt_number(imp.difference.estimate)}"
-    else:
-        verb = "fell" if pc.estimate < 0 else "rose"
-        change = f"{verb} {_pct_words(pc.estimate, pc.ci_low, pc.ci_high, alpha=imp.alpha)}"
-    if res.outcome == Verdict.SUSTAINED:
+    v = res.verdict
+    # a g or t chart has one point per event (days between incidents), not one per period
+    period = (
+        "point" if metric.chart_type in ("g", "t") else PERIOD_WORD.get(metric.period, "period")
+    )
+    change = effect_text(metric, event)
+    provisional = (
+        f" This is provisional: {v.n_before} {period}s before and {v.n_after} after are fewer "
+        "than a phase needs."
+        if v.is_provisional and v.outcome != Verdict.TOO_EARLY
+        else ""
+    )
+    trend = " (against the trend it was already on)" if v.has_trend else ""
+    if v.outcome == Verdict.SUSTAINED:
         return (
-            f"{metric.name} {change} after {title} on {when} and has held for {n_after} {period}s."
+            f"{metric.name} {change}{trend} after {title} on {when} and has held for "
+            f"{v.n_after} {period}s.{provisional}"
         )
-    if res.outcome == Verdict.FADED:
-        kept = res.sustainment.retained_share if res.sustainment else None
-        kept_txt = f"; only {fmt_percent(kept)} of the gain remains" if not is_missing(kept) else ""
-        early = res.early
+    if v.outcome == Verdict.FADED:
+        e = v.early
         start = ""
-        if early is not None and not is_missing(early.estimate) and imp.before.mean:
-            start = f" (at first by {fmt_percent(abs(early.estimate) / abs(imp.before.mean))})"
+        if e is not None and e.scale == "percentage_points" and not is_missing(e.estimate):
+            start = f" (at first by {fmt_number(abs(e.estimate), digits=1)} percentage points)"
+        elif e is not None and e.relative is not None:
+            start = f" (at first by {fmt_percent_value(abs(e.relative))})"
         return (
-            f"{metric.name} improved after {title} on {when}{start}, but the gain has faded"
-            f"{kept_txt}: the latest {period}s are back near the old level."
+            f"{metric.name} improved after {title} on {when}{start}, but the gain has faded: "
+            f"over the whole {v.n_after} {period}s it {change}.{provisional}"
         )
-    if res.outcome == Verdict.NO_CLEAR_CHANGE:
-        return f"{title} on {when} made no clear difference to {metric.name}: it {change}."
-    if res.outcome == Verdict.WORSENED:
-        return f"{metric.name} got worse after {title} on {when}: it {change}."
-    return f"{title} on {when} is too recent to judge ({n_after} {period}s of data since)."
+    if v.outcome == Verdict.NO_CLEAR_CHANGE:
+        return (
+            f"{title} on {when} made no clear difference to {metric.name}{trend}: it "
+            f"{change}.{provisional}"
+        )
+    if v.outcome == Verdict.WORSENED:
+        return f"{metric.name} got worse after {title} on {when}{trend}: it {change}.{provisional}"
+    return f"{title} on {when} is too recent to judge ({v.n_after} {period}s of data since)."
 
 
 def event_headline(metric: MetricAnalysis, event: EventImpact) -> str:
     """A subject-line version of :func:`event_sentence`."""
     res = event.outcome
     title = f"“{event.title}”"
-    if res is None or res.impact is None:
+    if res is None:
         return f"{metric.name}: {event.note or 'not enough data'}".rstrip(".")
-    pc = res.impact.percent_change.estimate
-    if res.outcome == Verdict.SUSTAINED and pc is not None:
-        verb = "fell" if pc < 0 else "rose"
-        return f"{metric.name} {verb} {fmt_percent_value(abs(pc))} after {title} and is holding"
-    if res.outcome == Verdict.FADED:
+    outcome = res.verdict.outcome
+    change = effect_text(metric, event)
+    if outcome == Verdict.SUSTAINED:
+        return f"{metric.name} {change} after {title} and is holding"
+    if outcome == Verdict.FADED:
         return f"{metric.name} improved after {title}, but the gain has faded"
-    if res.outcome == Verdict.NO_CLEAR_CHANGE:
+    if outcome == Verdict.NO_CLEAR_CHANGE:
         return f"{title} made no clear difference to {metric.name}"
-    if res.outcome == Verdict.WORSENED:
-        return f"{metric.name} got worse after {title}"
+    if outcome == Verdict.WORSENED:
+        return f"{metric.name} got worse after {title}: it {change}"
     return f"{title} is too recent to judge"
 
 
+def latest_judged(metric: MetricAnalysis) -> EventImpact | None:
+    """The metric's most recent event with a verdict other than too_early (the tile's change)."""
+    judged = [
+        e
+        for e in metric.events
+        if e.outcome is not None and e.outcome.verdict.outcome != Verdict.TOO_EARLY
+    ]
+    return judged[-1] if judged else None
+
+
 def goal_share(metric: MetricAnalysis, goal: Any) -> str:
-    """'62% of the way to 33.3 days' (never negative: moving away reads 0%)."""
-    pct = goal.progress.percent_of_target if goal.progress is not None else None
+    """'62% of the way to 33.3 days' (never negative: moving away reads 0%); for a hold target
+    'now 7.1 minutes against the limit 7.5 minutes'."""
+    prog = goal.progress
+    if prog is not None and prog.target_kind == "hold":
+        return (
+            f"now {value_text(metric, prog.current)} against the limit "
+            f"{value_text(metric, goal.target)}"
+        )
+    pct = prog.percent_of_target if prog is not None else None
     if pct is None or is_missing(pct):
         return f"not enough data on the way to {value_text(metric, goal.target)}"
     share = fmt_percent_value(max(float(pct), 0.0))
@@ -204,11 +254,13 @@ class SiteSummary:
 
 
 def make_tile(metric: MetricAnalysis) -> Tile:
-    change = metric.change
-    if is_missing(change):
-        change_text = "No change point yet" if metric.chart is not None else "Not enough data"
+    event = latest_judged(metric)
+    if event is not None:
+        change_text = f"{effect_text(metric, event)} after “{event.title}”"
+    elif metric.chart is None:
+        change_text = "Not enough data"
     else:
-        change_text = f"{fmt_percent(change, signed=True)} vs baseline"
+        change_text = "No change point yet"
     return Tile(
         metric_id=metric.metric_id,
         name=metric.name,
@@ -225,15 +277,16 @@ def make_tile(metric: MetricAnalysis) -> Tile:
 
 
 def _score(metric: MetricAnalysis, event: EventImpact) -> float:
-    """Rank findings: sustained gains first (by size), then faded, then no change."""
+    """Rank findings: sustained gains first (by the size of the effect figure), then faded,
+    worsened, no clear change."""
     res = event.outcome
-    if res is None or res.impact is None:
+    if res is None:
         return -1.0
-    base = {Verdict.SUSTAINED: 3.0, Verdict.FADED: 2.0, Verdict.WORSENED: 1.5}.get(
-        res.outcome, 1.0 if res.outcome == Verdict.NO_CLEAR_CHANGE else 0.0
-    )
-    pc = res.impact.percent_change.estimate
-    return base + (min(abs(pc), 99.0) / 100.0 if pc is not None else 0.0)
+    v = res.verdict
+    base = {Verdict.SUSTAINED: 3.0, Verdict.FADED: 2.0, Verdict.WORSENED: 1.5,
+            Verdict.NO_CLEAR_CHANGE: 1.0}.get(v.outcome, 0.0)  # fmt: skip
+    rel = v.effect.relative if v.effect is not None else None
+    return base + (min(abs(rel), 99.0) / 100.0 if rel is not None else 0.0)
 
 
 def _highlights(ranked: list[tuple[Any, Any]], limit: int) -> list[tuple[Any, Any]]:
@@ -264,7 +317,11 @@ def summarise_site(site: SiteAnalysis) -> SiteSummary:
     findings: list[str] = [event_sentence(m, e) for m, e in _highlights(ranked, 3)]
     for m in site.metrics:
         for g in m.goals:
-            if g.status in (GoalStatus.OFF_TRACK, GoalStatus.MISSED) and len(findings) < 4:
+            if (
+                g.status
+                in (GoalStatus.OFF_TRACK, GoalStatus.MISSED, GoalStatus.AT_RISK, GoalStatus.OUTSIDE)
+                and len(findings) < 4
+            ):
                 findings.append(
                     f"Goal “{g.title}” is {GOAL_STATUS_TEXT[g.status]}: {goal_share(m, g)}."
                 )

@@ -23,6 +23,7 @@ from pipeline.formatting import (
     esc,
     finite,
     fmt_date,
+    fmt_number,
     fmt_percent_value,
     interval_label,
     is_missing,
@@ -37,7 +38,9 @@ CSS = Path(__file__).parent / "templates" / "kaizen" / "static" / "report.css"
 STATUS_RANK = {"failed": 0, "warnings": 1, "ok": 2}
 STATUS_TEXT = {"ok": "ok", "warnings": "warnings", "failed": "failed"}
 #: Outcomes worth copying, best first: still holding, then gains that faded.
-RANKED_OUTCOMES = ("sustained", "faded")
+#: Best practice worth copying lists sustained improvements only (a faded gain needs
+#: sustainment, not copying).
+RANKED_OUTCOMES = ("sustained",)
 OFF_TRACK = ("missed", "off_track")
 MAX_IMPROVEMENTS = 25
 SPARK_W, SPARK_H, SPARK_PAD = 160.0, 40.0, 3.0
@@ -453,6 +456,13 @@ def _pct(value: Any) -> str:
     return fmt_percent_value(x, digits=1 if abs(x) < 10 else 0, signed=True)
 
 
+def _pp(value: Any) -> str:
+    """A difference already in percentage points, signed: '−2.1 pp'."""
+    if _finite(value) is None:
+        return "not enough data"
+    return fmt_number(value, digits=1, signed=True) + " pp"
+
+
 def collect_improvements(sites: Iterable[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
     """Sustained, then faded, (event, metric) gains across sites, each ranked by |% change|."""
     found = []
@@ -462,7 +472,11 @@ def collect_improvements(sites: Iterable[tuple[str, dict[str, Any]]]) -> list[di
                 outcome = e.get("outcome")
                 if outcome not in RANKED_OUTCOMES:
                     continue
-                pc = ((e.get("detail") or {}).get("impact") or {}).get("percent_change") or {}
+                # the verdict's one effect figure (the number the site's tiles and findings
+                # show); results written before verdicts carried one fall back to the classical
+                pc = (e.get("verdict") or {}).get("figure") or (
+                    ((e.get("detail") or {}).get("impact") or {}).get("percent_change") or {}
+                )
                 est = _finite(pc.get("estimate"))
                 if est is None:
                     continue
@@ -478,21 +492,24 @@ def collect_improvements(sites: Iterable[tuple[str, dict[str, Any]]]) -> list[di
                         "estimate": est,
                         "ci_low": _finite(pc.get("ci_low")),
                         "ci_high": _finite(pc.get("ci_high")),
+                        "unit": pc.get("unit", "percent"),
+                        "rank_by": abs(_finite(pc.get("relative")) or est),
                         "alpha": _finite((res.get("settings") or {}).get("alpha")) or 0.05,
                     }
                 )
-    found.sort(key=lambda r: (RANKED_OUTCOMES.index(r["outcome"]), -abs(r["estimate"])))
+    found.sort(key=lambda r: (RANKED_OUTCOMES.index(r["outcome"]), -r["rank_by"]))
     return found
 
 
 def _improvements(sites: list[tuple[str, dict[str, Any]]]) -> str:
     rows = collect_improvements(sites)
     if not rows:
-        return "<p>No improvement has a measured, sustained or faded gain in this run yet.</p>"
+        return "<p>No improvement has a sustained gain in this run yet.</p>"
     body = []
     for rank, r in enumerate(rows[:MAX_IMPROVEMENTS], start=1):
+        fmt = _pp if r.get("unit") == "percentage_points" else _pct
         ci = (
-            f"{_pct(r['ci_low'])} to {_pct(r['ci_high'])}"
+            f"{fmt(r['ci_low'])} to {fmt(r['ci_high'])}"
             if r["ci_low"] is not None and r["ci_high"] is not None
             else "not enough data"
         )
@@ -502,7 +519,7 @@ def _improvements(sites: list[tuple[str, dict[str, Any]]]) -> str:
             f'<tr class="{esc(r["outcome"])}"><td class="num">{rank}</td>'
             f'<th scope="row">{esc(r["title"])}<small>{esc(r["site"])} · '
             f'<a href="{esc(link)}">{esc(r["metric"])}</a> · effective {esc(when)}</small></th>'
-            f'<td class="num"><strong>{esc(_pct(r["estimate"]))}</strong>'
+            f'<td class="num"><strong>{esc(fmt(r["estimate"]))}</strong>'
             f"<small>{esc(interval_label(r['alpha']))} {esc(ci)}</small></td>"
             f"<td>{esc(OUTCOME_TEXT.get(r['outcome'], r['outcome']))}</td></tr>"
         )
@@ -512,9 +529,9 @@ def _improvements(sites: list[tuple[str, dict[str, Any]]]) -> str:
         else ""
     )
     return (
-        "<p>Best practice worth copying: improvements whose gain is still holding, then those "
-        "whose gain faded, each ranked by the size of the change in the metric (after vs before, "
-        "with its confidence interval).</p>"
+        "<p>Best practice worth copying: improvements whose verdict is sustained (the gain is "
+        "clear and holding), ranked by the size of the change in the metric against what it "
+        "would have been without the change, with its confidence interval.</p>"
         '<div class="table-wrap"><table class="ranked"><caption>Improvements ranked by effect'
         '</caption><thead><tr><th scope="col" class="num">#</th>'
         '<th scope="col">Improvement, site and metric</th><th scope="col" class="num">Change'

@@ -36,7 +36,7 @@ from pipeline.vocabulary import (
 )
 
 #: major.minor: a reader accepts every file of its major version (minor versions only add keys).
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_FILE = Path(__file__).parent / "schemas" / "results.schema.json"
 
 __all__ = [
@@ -91,6 +91,7 @@ class EventResults(_Model):
     start_date: str | None = None
     effective_date: str | None = None
     outcome: Verdict | None
+    verdict: dict[str, Any] | None = None
     note: str = ""
     detail: dict[str, Any] | None = None
 

@@ -36,13 +36,14 @@ from pipeline.report.findings import (
     OUTCOME_TEXT,
     VARIATION_ICON,
     VARIATION_TEXT,
+    effect_text,
     event_sentence,
     summarise_site,
     value_text,
 )
 from pipeline.report.plots.style import ChartImage
 from pipeline.report.templating import Html, render
-from pipeline.vocabulary import AssuranceIcon, Better, ChartType, RunStatus, Severity
+from pipeline.vocabulary import AssuranceIcon, Better, ChartType, RunStatus, Severity, Verdict
 
 #: NHS Making Data Count assurance icons: (letter, css class); colour is never the only signal.
 ASSURANCE_ICON: dict[str, tuple[str, str]] = {
@@ -200,7 +201,7 @@ def _impact_rows(metric: MetricAnalysis, events: Sequence[EventImpact]) -> list[
         imp = res.impact if res is not None else None
         if res is None or imp is None:
             rows.append((e.title, fmt_date(e.effective_date), e.note or NOT_ENOUGH,
-                         "", "", "", "", ""))  # fmt: skip
+                         "", "", "", "", "", ""))  # fmt: skip
             continue
         d, pc = imp.difference, imp.percent_change
         ci = fmt_interval(d.ci_low, d.ci_high, fmt=lambda v: value_text(metric, v))
@@ -210,11 +211,16 @@ def _impact_rows(metric: MetricAnalysis, events: Sequence[EventImpact]) -> list[
                 pc.ci_low, pc.ci_high, fmt=lambda v: fmt_percent_value(v, digits=1)
             )
             pct = f"{pct} ({pct_ci})"
+        verdict = res.verdict
+        outcome = OUTCOME_TEXT.get(verdict.outcome, verdict.outcome)
+        if verdict.is_provisional and verdict.outcome != Verdict.TOO_EARLY:
+            outcome += " (provisional)"
         rows.append(
             (
                 e.title,
                 fmt_date(e.effective_date),
-                OUTCOME_TEXT.get(res.outcome, res.outcome),
+                outcome,
+                effect_text(metric, e),
                 f"{value_text(metric, imp.before.mean)} (n={imp.before.n})",
                 f"{value_text(metric, imp.after.mean)} (n={imp.after.n})",
                 f"{value_text(metric, d.estimate)}; {interval_label(imp.alpha)} {ci}",
@@ -233,7 +239,15 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
         return None
     ci_label = interval_label(imp.alpha)
     mw = imp.mann_whitney
-    rows = []
+    v = res.verdict
+    rows = [
+        ("Verdict", OUTCOME_TEXT.get(v.outcome, v.outcome)),
+        ("Why", "; ".join(v.reasons)),
+        ("Effect (verdict)", effect_text(metric, event)),
+        ("Method (verdict)", v.method),
+        ("Periods used (verdict)", f"{v.n_before} before, {v.n_after} after, {v.n_missing} gaps"),
+        ("Classical figures below", "assume independent periods; for reference only"),
+    ]
     if imp.hedges_g is not None:
         rows.append(("Hedges' g (standardised difference)", fmt_number(imp.hedges_g, digits=2)))
     if mw is not None:
@@ -279,8 +293,6 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
         rows.append(("Durbin-Watson", fmt_number(seg.durbin_watson, digits=2)))
         if seg.note:
             rows.append(("Autocorrelation", seg.note))
-    if res.sustainment is not None:
-        rows.append(("Sustainment", res.sustainment.sentence(metric.name)))
     chart = None
     if seg is not None:
         from pipeline.report.plots.impact import plot_segmented

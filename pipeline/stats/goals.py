@@ -26,13 +26,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import finite, interval_label
-from pipeline.stats.impact import (
-    Difference,
-    ImpactEstimate,
-    compare_means,
-    estimate_impact,
-)
+from pipeline.formatting import finite
+from pipeline.stats.impact import ImpactEstimate, estimate_impact
+from pipeline.stats.verdicts import EventVerdict, judge_change
 from pipeline.vocabulary import AssuranceIcon, Better, GoalStatus, Kind, TargetKind, Verdict
 
 SUSTAIN_POINTS = 8
@@ -98,25 +94,44 @@ def _sign(better: str) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def target_level(baseline: float, target_kind: TargetKind, target_value: float) -> float:
+def target_level(
+    baseline: float, target_kind: TargetKind, target_value: float, better: Better = Better.NEUTRAL
+) -> float:
     """The level a goal aims at: ``baseline * (1 + target_value)`` for a relative target
-    (-0.5 halves the baseline), ``target_value`` itself for an absolute one."""
-    if target_kind == "relative":
+    (-0.5 halves the baseline), ``target_value`` itself for an absolute one. For a ``hold``
+    target ``target_value`` is the tolerance as a share of the baseline level (0.05 = keep within
+    5% of it) and the level returned is the limit on the worse side: ``baseline * (1 + tol)`` when
+    lower is better, ``baseline * (1 - tol)`` when higher is better (the upper limit for neutral
+    metrics, whose band is symmetric)."""
+    if target_kind == TargetKind.RELATIVE:
         return float(baseline * (1.0 + target_value))
-    if target_kind == "absolute":
+    if target_kind == TargetKind.ABSOLUTE:
         return float(target_value)
-    raise StatisticsError(f"unknown target_kind {target_kind!r}: use relative or absolute")
+    if target_kind == TargetKind.HOLD:
+        tol = abs(float(target_value)) * abs(baseline)
+        return float(baseline - tol if better == Better.HIGHER else baseline + tol)
+    raise StatisticsError(f"unknown target_kind {target_kind!r}: use relative, absolute or hold")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GoalProgress(_Verdict):
     """How far a metric has moved toward its goal, and whether it is on track for the due date.
 
-    ``percent_of_target`` = 100 * achieved change / target change, where both changes are
-    measured from the baseline mean. ``status`` is ``achieved`` (the current level is at or beyond
-    the target), ``missed`` (due date passed without it), ``on_track`` (the share of the target
-    change achieved is at least the share of the time from ``start`` to ``due`` that has elapsed:
-    a straight glide path), or ``off_track``.
+    ``current`` is the current level: the mean of the last ``sustain_points`` points (pooled for
+    attribute charts), not the mean of the whole latest phase, so a gain that is fading shows.
+    ``percent_of_target`` = 100 * achieved change / target change, both measured from the
+    baseline mean. ``status``:
+
+    - ``achieved``: the current level is at or beyond the target;
+    - ``missed``: the due date has passed without reaching it;
+    - ``on_track``: the share of the target change achieved is at least the share of the time
+      from ``start`` to ``due`` that has elapsed (a straight glide path), and the improvement
+      toward it is not fading;
+    - ``at_risk``: on that pace, but the verdict on the improvement behind it is ``faded``
+      (a fading gain never reads on track);
+    - ``off_track``: behind the pace;
+    - for ``hold`` targets (keep the metric within a tolerance of its baseline) ``within`` or
+      ``outside`` the tolerance instead ("x% of the way" means nothing there).
     """
 
     baseline: float
@@ -129,14 +144,23 @@ class GoalProgress(_Verdict):
     is_achieved: bool
     is_on_track: bool
     status: GoalStatus
+    target_kind: TargetKind = TargetKind.RELATIVE
+    is_fading: bool = False
 
     def sentence(self, name: str = "The metric") -> str:
+        if self.target_kind == TargetKind.HOLD:
+            where = "within" if self.status == GoalStatus.WITHIN else "outside"
+            return (
+                f"{name} is {where} its tolerance: now {self.current:.3g} against the limit "
+                f"{self.target:.3g} around its baseline {self.baseline:.3g}."
+            )
         pct = "n/a" if self.percent_of_target is None else f"{self.percent_of_target:.0f}%"
         words = {
-            "achieved": "the goal is achieved",
-            "missed": "the due date has passed without reaching the goal",
-            "on_track": "on track for the due date",
-            "off_track": "behind the pace needed for the due date",
+            GoalStatus.ACHIEVED: "the goal is achieved",
+            GoalStatus.MISSED: "the due date has passed without reaching the goal",
+            GoalStatus.ON_TRACK: "on track for the due date",
+            GoalStatus.AT_RISK: "at risk: on pace so far, but the gain is fading",
+            GoalStatus.OFF_TRACK: "behind the pace needed for the due date",
         }[self.status]
         return (
             f"{name} has moved {pct} of the way from its baseline {self.baseline:.3g} to the "
@@ -149,13 +173,15 @@ class GoalProgress(_Verdict):
                 "baseline": self.baseline,
                 "current": self.current,
                 "target": self.target,
+                "target_kind": str(self.target_kind),
                 "target_change": self.target_change,
                 "achieved_change": self.achieved_change,
                 "percent_of_target": self.percent_of_target,
                 "elapsed_fraction": self.elapsed_fraction,
                 "is_achieved": self.is_achieved,
                 "is_on_track": self.is_on_track,
-                "status": self.status,
+                "is_fading": self.is_fading,
+                "status": str(self.status),
             }
         )
 
@@ -169,20 +195,18 @@ def assess_goal_progress(
     start: Any,
     due: Any,
     as_of: Any,
+    better: Better = Better.NEUTRAL,
+    is_fading: bool = False,
 ) -> GoalProgress:
-    """Progress toward a goal from the baseline mean to the current level (e.g. the latest phase's
-    centre). ``start`` is when work toward the goal began (e.g. the end of the baseline window);
-    ``start``, ``due`` and ``as_of`` are dates (anything ``pd.Timestamp`` reads) or numbers. The
-    improving direction is the sign of the target change."""
-    target = target_level(baseline, target_kind, target_value)
+    """Progress toward a goal from the baseline mean to the current level (the mean of the last
+    ``sustain_points`` points). ``start`` is when work toward the goal began (e.g. the end of the
+    baseline window); ``start``, ``due`` and ``as_of`` are dates (anything ``pd.Timestamp``
+    reads) or numbers. The improving direction is the sign of the target change. ``is_fading``
+    (the verdict on the improvement behind the goal is ``faded``) turns ``on_track`` into
+    ``at_risk``. See :class:`GoalProgress` for every status."""
+    target = target_level(baseline, target_kind, target_value, better)
     target_change = target - baseline
     achieved = float(current - baseline)
-    if target_change == 0:
-        pct = None
-        is_achieved = True
-    else:
-        pct = 100.0 * achieved / target_change
-        is_achieved = bool((current - target) * math.copysign(1.0, target_change) >= 0)
 
     def num(x: Any) -> float:
         if isinstance(x, (int, float, np.integer, np.floating)):
@@ -191,19 +215,41 @@ def assess_goal_progress(
 
     s, d, a = num(start), num(due), num(as_of)
     elapsed = None if d <= s else min(max((a - s) / (d - s), 0.0), 1.0)
+    if target_kind == TargetKind.HOLD:
+        tol = abs(target_change)
+        if better == Better.LOWER:
+            within = current <= target
+        elif better == Better.HIGHER:
+            within = current >= target
+        else:
+            within = abs(current - baseline) <= tol
+        status = GoalStatus.WITHIN if within else GoalStatus.OUTSIDE
+        return GoalProgress(
+            baseline=float(baseline), current=float(current), target=target,
+            target_change=target_change, achieved_change=achieved, percent_of_target=None,
+            elapsed_fraction=elapsed, is_achieved=bool(within), is_on_track=bool(within),
+            status=status, target_kind=target_kind, is_fading=is_fading,
+        )  # fmt: skip
+    if target_change == 0:
+        pct = None
+        is_achieved = True
+    else:
+        pct = 100.0 * achieved / target_change
+        is_achieved = bool((current - target) * math.copysign(1.0, target_change) >= 0)
     if is_achieved:
         status = GoalStatus.ACHIEVED
     elif a >= d:
         status = GoalStatus.MISSED
     elif pct is not None and elapsed is not None and pct / 100.0 >= elapsed:
-        status = GoalStatus.ON_TRACK
+        status = GoalStatus.AT_RISK if is_fading else GoalStatus.ON_TRACK
     else:
         status = GoalStatus.OFF_TRACK
     return GoalProgress(
         baseline=float(baseline), current=float(current), target=target,
         target_change=target_change, achieved_change=achieved, percent_of_target=pct,
         elapsed_fraction=elapsed, is_achieved=is_achieved,
-        is_on_track=status.is_on_track, status=status,
+        is_on_track=status.is_on_track, status=status, target_kind=target_kind,
+        is_fading=is_fading,
     )  # fmt: skip
 
 
@@ -385,45 +431,44 @@ def assess_sustainment(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventOutcome:
-    """What became of one improvement: ``sustained``, ``faded``, ``no_clear_change`` or
-    ``too_early``.
+    """What became of one improvement on one metric: its verdict (computed once, by
+    :func:`pipeline.stats.verdicts.judge_change`) and the classical before/after figures
+    (:func:`pipeline.stats.impact.estimate_impact`) that the statistics panel shows for reference.
 
-    Rule (documented so the report can say it): with ``k = sustain_points``,
-    - ``too_early`` when the after window has fewer than ``k`` periods (or the windows could not be
-      compared at all);
-    - a real change happened when the Welch interval for (after - before) *or* for (first half of
-      after - before) excludes 0 on the improving side (the first half catches a gain that later
-      faded); otherwise ``no_clear_change``;
-    - then the sustainment rule: achieved centre = mean of the first half of the after window,
-      latest centre = mean of its last ``k`` periods, concern flags = the caller's rule signals for
-      those periods (optional). Held -> ``sustained``, otherwise ``faded``.
+    ``outcome`` is the verdict: ``sustained``, ``faded``, ``no_clear_change``, ``worsened`` or
+    ``too_early``.
     """
 
     event_id: str
-    outcome: Verdict
-    reasons: tuple[str, ...]
-    overall: Difference | None = None
-    early: Difference | None = None
-    sustainment: Sustainment | None = None
+    verdict: EventVerdict
     impact: ImpactEstimate | None = None
     window: EventWindow | None = None
+
+    @property
+    def outcome(self) -> Verdict:
+        return self.verdict.outcome
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return self.verdict.reasons
 
     def sentence(self, name: str = "The change") -> str:
         words = {
             "sustained": "worked and the gain is holding",
             "faded": "worked at first, but the gain has faded",
             "no_clear_change": "made no clear difference",
-            "worsened": "made it worse",
+            "worsened": "was followed by a change for the worse",
             "too_early": "is too recent to judge",
         }[self.outcome]
-        return f"{name} {words}."
+        tail = " (provisional: short phases)" if self.verdict.is_provisional else ""
+        return f"{name} {words}{tail}."
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "event_id": self.event_id,
             "outcome": self.outcome,
             "reasons": list(self.reasons),
-            "sustainment": self.sustainment.to_dict() if self.sustainment else None,
+            "verdict": self.verdict.to_dict(),
             "impact": self.impact.to_dict() if self.impact else None,
         }
         if self.window is not None:
@@ -449,63 +494,6 @@ class EventOutcome:
             f"<div><p>{html.escape(self.sentence(self.event_id))}</p>"
             f"<p>{html.escape('; '.join(self.reasons))}</p></div>"
         )
-
-
-def _improves(d: Difference, sign: int) -> bool:
-    if d.ci_low is None or d.ci_high is None:
-        return False
-    return bool(d.ci_low > 0) if sign > 0 else bool(d.ci_high < 0)
-
-
-def classify_outcome(
-    before: Sequence[float] | np.ndarray,
-    after: Sequence[float] | np.ndarray,
-    *,
-    better: Better,
-    alpha: float = 0.05,
-    sustain_points: int = SUSTAIN_POINTS,
-    concern: Sequence[bool] | np.ndarray | None = None,
-    event_id: str = "",
-) -> EventOutcome:
-    """Classify an event from its before and after values (in time order); see
-    :class:`EventOutcome` for the rule. ``concern`` (optional) flags concern signals per after
-    period, aligned with ``after``."""
-    b = np.asarray(before, dtype=float)
-    a = np.asarray(after, dtype=float)
-    if b.size < 2 or a.size < max(sustain_points, 2):
-        return EventOutcome(
-            event_id=event_id, outcome=Verdict.TOO_EARLY,
-            reasons=(f"{a.size} period(s) after the change and {b.size} before; "
-                     f"{max(sustain_points, 2)} after and 2 before are needed",),
-        )  # fmt: skip
-    overall = compare_means(b, a, alpha=alpha)
-    half = max(2, a.size // 2)
-    early = compare_means(b, a[:half], alpha=alpha)
-    if better == "neutral":
-        sign = 1 if overall.estimate >= 0 else -1
-    else:
-        sign = _sign(better)
-    if not (_improves(overall, sign) or _improves(early, sign)):
-        return EventOutcome(
-            event_id=event_id, outcome=Verdict.NO_CLEAR_CHANGE, overall=overall, early=early,
-            reasons=(
-                f"neither the whole after window nor its first half differs clearly from before "
-                f"({interval_label(alpha)} of the difference includes 0 or points the wrong way)",
-            ),
-        )  # fmt: skip
-    flags = np.zeros(a.size, dtype=bool) if concern is None else np.asarray(concern, dtype=bool)
-    if flags.size != a.size:
-        raise StatisticsError(f"concern has {flags.size} flags for {a.size} after periods")
-    sus = assess_sustainment(
-        baseline_centre=float(b.mean()), achieved_centre=float(a[:half].mean()),
-        latest_centre=float(a[-sustain_points:].mean()), concern=flags, better=better,
-        sustain_points=sustain_points,
-    )  # fmt: skip
-    outcome = Verdict.SUSTAINED if sus.is_sustained else Verdict.FADED
-    return EventOutcome(
-        event_id=event_id, outcome=outcome, overall=overall, early=early, sustainment=sus,
-        reasons=("a clear improvement after the change", *sus.reasons),
-    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -600,55 +588,32 @@ def evaluate_events(
     better: Better = Better.NEUTRAL,
     alpha: float = 0.05,
     sustain_points: int = SUSTAIN_POINTS,
+    min_phase_points: int = 12,
     baseline_start: Any = None,
     as_of: Any = None,
-    concern: Sequence[bool] | np.ndarray | None = None,
 ) -> list[EventOutcome]:
-    """Impact and outcome of every event on one metric, handled in sequence.
+    """Verdict and classical impact of every event on one metric, handled in sequence.
 
-    ``frame`` is what :func:`pipeline.stats.impact.estimate_impact` takes (``time``, ``value``, optional
-    ``n``); ``concern`` (optional) is one flag per row of ``frame``. For proportions and counts the
-    outcome is judged on the per-period rates ``value / n``. An event whose windows are too short
-    is ``too_early`` with the reason; it never raises.
+    ``frame`` is what :func:`pipeline.stats.impact.estimate_impact` takes (``time``, ``value``,
+    optional ``n``), ideally one row per period of the full grid with missing values as gaps.
+    An event whose windows are too short is ``too_early`` with the reason; it never raises.
     """
     out: list[EventOutcome] = []
     windows = sequence_windows(frame["time"], events, baseline_start=baseline_start, as_of=as_of)
-    times = frame["time"]
-    if pd.api.types.is_datetime64_any_dtype(times) or not pd.api.types.is_numeric_dtype(times):
-        times = pd.to_datetime(times)
-    value = pd.to_numeric(frame["value"], errors="coerce").astype(float)
-    rate = value / pd.to_numeric(frame["n"]) if kind != Kind.CONTINUOUS and "n" in frame else value
-    flags_all = None if concern is None else np.asarray(concern, dtype=bool)
+    observed = frame[pd.to_numeric(frame["value"], errors="coerce").notna()]
     for w in windows:
+        verdict = judge_change(
+            frame, change_at=w.change_at, transition_start=w.transition_start, start=w.start,
+            end=w.end, kind=kind, better=better, alpha=alpha, min_phase_points=min_phase_points,
+            sustain_points=sustain_points,
+        )  # fmt: skip
+        impact = None
         try:
             impact = estimate_impact(
-                frame, change_at=w.change_at, transition_start=w.transition_start, start=w.start,
-                end=w.end, kind=kind, alpha=alpha, better=better,
+                observed, change_at=w.change_at, transition_start=w.transition_start,
+                start=w.start, end=w.end, kind=kind, alpha=alpha, better=better,
             )  # fmt: skip
-        except StatisticsError as exc:
-            out.append(
-                EventOutcome(
-                    event_id=w.event_id, outcome=Verdict.TOO_EARLY, reasons=(str(exc),), window=w
-                )
-            )
-            continue
-        bmask = (times >= w.start) & (times < w.transition_start) & rate.notna()
-        amask = (times >= w.change_at) & (times <= w.end) & rate.notna()
-        flags = None if flags_all is None else flags_all[amask.to_numpy()]
-        res = classify_outcome(
-            rate[bmask].to_numpy(), rate[amask].to_numpy(), better=better, alpha=alpha,
-            sustain_points=sustain_points, concern=flags, event_id=w.event_id,
-        )  # fmt: skip
-        out.append(
-            EventOutcome(
-                event_id=res.event_id,
-                outcome=res.outcome,
-                reasons=res.reasons,
-                overall=res.overall,
-                early=res.early,
-                sustainment=res.sustainment,
-                impact=impact,
-                window=w,
-            )  # fmt: skip
-        )
+        except StatisticsError:
+            impact = None
+        out.append(EventOutcome(event_id=w.event_id, verdict=verdict, impact=impact, window=w))
     return out

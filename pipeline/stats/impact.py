@@ -17,9 +17,10 @@ Conventions (they match R, which the numbers are checked against):
   that R finds by ``uniroot`` on the standardised rank-sum statistic (for an odd number of pairs this
   is the median of the pairwise differences after_j - before_i; for an even number, R's root lies
   between the two middle differences, and so does ours — we reproduce R's root finder).
-- Segmented regression ``y = b0 + b1*t + b2*post + b3*t_after``: ``t`` numbers the rows of the frame
-  between ``start`` and ``end`` 1, 2, ... (transition rows keep their number but are left out of the
-  fit), ``post`` is 1 from ``change_at`` on and ``t_after = (t - t_last_before) * post``.
+- Segmented regression ``y = b0 + b1*t + b2*post + b3*t_after``: ``t`` numbers the periods on the
+  full period grid (:func:`period_numbers`: a period without data is a gap and shifts nothing; the
+  first period is 1), transition rows keep their number but are left out of the fit, ``post`` is 1
+  from ``change_at`` on and ``t_after = (t - t_last_before) * post``.
   Classical errors = ``summary(lm(y ~ t + post + t_after))``; HAC errors =
   ``lmtest::coeftest(fit, vcov = sandwich::NeweyWest(fit, lag = L, prewhite = FALSE))``
   (Bartlett kernel, no small-sample adjustment, t distribution on the residual df).
@@ -965,6 +966,33 @@ def compare_rates(
     return diff, ratio, choice
 
 
+def period_numbers(times: Sequence[Any] | pd.Series) -> np.ndarray:
+    """Position of each time on its regular period grid, the first time being 1.
+
+    Month starts are numbered by calendar month; other dates by their distance from the first
+    time in units of the smallest gap between consecutive times (7 days for weekly data, 1 for
+    daily); numbers likewise. So a period without a row still takes its place on the grid and
+    ``t`` keeps meaning "periods since the start" (as R's ``lm(y ~ t + ...)`` with ``t = week``).
+    """
+    ts = pd.Series(list(times))
+    if ts.empty:
+        return np.array([], dtype=float)
+    if pd.api.types.is_numeric_dtype(ts):
+        x = ts.to_numpy(dtype=float)
+    else:
+        d = pd.to_datetime(ts)
+        if getattr(d.dt, "tz", None) is not None:
+            d = d.dt.tz_localize(None)
+        gaps = np.diff(np.unique(d.to_numpy(dtype="datetime64[ns]"))).astype("timedelta64[D]")
+        if gaps.size and gaps.min() >= np.timedelta64(28, "D") and (d.dt.day == 1).all():
+            months = (d.dt.year * 12 + d.dt.month).to_numpy(dtype=float)
+            return months - months.min() + 1.0
+        x = (d - d.min()).dt.total_seconds().to_numpy(dtype=float) / 86_400.0
+    u = np.unique(x[np.isfinite(x)])
+    step = float(np.min(np.diff(u))) if u.size > 1 else 1.0
+    return np.round((x - np.nanmin(x)) / step) + 1.0
+
+
 def newey_west_lags(nobs: int) -> int:
     """Rule-of-thumb HAC lag ``floor(4 (T/100)^(2/9))``, at least 1 (Newey & West 1994)."""
     return max(1, int(math.floor(4 * (nobs / 100) ** (2 / 9))))
@@ -1048,9 +1076,12 @@ def segmented_regression(
     maxlags: int | None = None,
     family: str | None = None,
     ljung_box_lags: int = 1,
+    t: Sequence[float] | None = None,
 ) -> SegmentedRegression:
     """Interrupted time series on one series whose rows are labelled ``before``, ``transition``
-    or ``after`` (in time order). ``t`` numbers all rows 1..T; transition rows are not fitted.
+    or ``after`` (in time order). ``t`` is each row's position on the period grid (default
+    :func:`period_numbers` of ``times``, so a missing period shifts nothing); transition rows are
+    not fitted.
 
     HAC lag ``maxlags`` defaults to :func:`newey_west_lags` of the number of fitted periods. The
     counterfactual is ``b0 + b1 t_end`` (the pre-change line carried to the last after period)
@@ -1062,7 +1093,7 @@ def segmented_regression(
     """
     win = np.asarray(window, dtype=object)
     y_all = np.asarray(values, dtype=float)
-    t_all = np.arange(1, len(win) + 1, dtype=float)
+    t_all = np.asarray(t, dtype=float) if t is not None else period_numbers(list(times))
     keep = win != "transition"
     post_all = (win == "after").astype(float)
     before_idx = np.flatnonzero(win == "before")
@@ -1313,6 +1344,7 @@ def estimate_impact(
         order = np.argsort(df["time"].to_numpy(), kind="stable")
         df, value, n = df.iloc[order], value.iloc[order], n.iloc[order]
     notes: list[str] = []
+    grid = pd.Series(period_numbers(df["time"]), index=df.index)
     if value.isna().any():
         notes.append(f"{int(value.isna().sum())} period(s) without a value were left out.")
     keep = value.notna()
@@ -1335,6 +1367,7 @@ def estimate_impact(
     in_range = labels.notna()
     win = labels[in_range].to_numpy()
     times = df["time"][in_range]
+    t_grid = grid[keep][in_range].to_numpy()
     y = value[in_range].to_numpy()
     nn = n[in_range].to_numpy()
     bm, am = win == "before", win == "after"
@@ -1383,7 +1416,15 @@ def estimate_impact(
     mw = compare_ranks(rb, ra, alpha=alpha, exact=exact)
     try:
         seg = segmented_regression(
-            list(times), y, window=win, kind=kind, n=nn, alpha=alpha, maxlags=maxlags, family=family
+            list(times),
+            y,
+            window=win,
+            kind=kind,
+            n=nn,
+            alpha=alpha,
+            maxlags=maxlags,
+            family=family,
+            t=t_grid,
         )
     except StatisticsError as exc:
         seg = None

@@ -1,0 +1,158 @@
+"""Benchmark: how often each verdict comes out on simulated sites whose truth is known.
+
+Every simulated series goes through :func:`pipeline.stats.verdicts.judge_change`, the one function
+that computes the verdict the site report shows (``evaluate_events`` calls it per event), with the default
+settings (alpha 0.05, sustain_points 8, min_phase_points 12). Weekly series, 52 weeks before the
+event and 26 after, no transition. The metric is better when lower. Not a test: nothing here
+asserts; the shares are reported in benchmarks/README.md.
+
+Noise: a stationary AR(1) process with autocorrelation ``phi`` and marginal standard deviation 1
+("1 SD" below is that marginal SD, what a site would see as its metric's SD). For the p chart
+(200 inspected a week, 10% defective) and the u chart (50 units a week, 2 defects per unit) the
+AR(1) process moves the logit / log of the true rate (SD 0.1), and the counts are binomial /
+Poisson around it; "1 SD" is then the total SD of the weekly proportion or rate (latent plus
+sampling), and shifts are applied on the logit / log scale so that they move the weekly rate by
+that many SDs.
+
+Scenarios: ``null`` (no change; phi 0, 0.3, 0.5, 0.6), ``sustained`` (1.2 SD better from the event
+on; phi 0 and 0.5), ``faded`` (1.5 SD better for 13 weeks, then back; phi 0 and 0.5), ``trend``
+(an improving trend of 1 SD per 26 weeks through the whole series, nothing at the event; phi 0
+and 0.5), ``worse`` (1.2 SD worse; phi 0 and 0.5).
+
+    .venv/bin/python benchmarks/bench_verdicts.py [--series 500] [--processes 2]
+        [--chart xmr p u] [--scenario null sustained ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # `python benchmarks/x.py` from a clean checkout
+    sys.path.insert(0, str(REPO))
+
+from pipeline.stats.verdicts import OUTCOMES, judge_change  # noqa: E402
+
+N_BEFORE, N_AFTER = 52, 26
+TIMES = pd.date_range("2025-01-06", periods=N_BEFORE + N_AFTER, freq="W-MON")
+CHANGE_AT = TIMES[N_BEFORE]
+#: (scenario, phi) pairs, in the order they are printed
+SCENARIOS = [
+    ("null", 0.0), ("null", 0.3), ("null", 0.5), ("null", 0.6),
+    ("sustained", 0.0), ("sustained", 0.5),
+    ("faded", 0.0), ("faded", 0.5),
+    ("trend", 0.0), ("trend", 0.5),
+    ("worse", 0.0), ("worse", 0.5),
+]  # fmt: skip
+P0, N_P = 0.10, 200.0
+LAMBDA0, N_U = 2.0, 50.0
+LATENT_SD = 0.1
+
+
+def ar1(rng: np.random.Generator, phi: float, size: int) -> np.ndarray:
+    """Stationary AR(1) with marginal SD 1."""
+    e = rng.standard_normal(size)
+    u = np.empty(size)
+    u[0] = e[0]
+    for i in range(1, size):
+        u[i] = phi * u[i - 1] + math.sqrt(1 - phi**2) * e[i]
+    return u
+
+
+def signal(scenario: str) -> np.ndarray:
+    """The true change in SDs per week (negative = better, the metric is better when lower)."""
+    t = np.arange(N_BEFORE + N_AFTER, dtype=float)
+    s = np.zeros_like(t)
+    if scenario == "sustained":
+        s[N_BEFORE:] = -1.2
+    elif scenario == "faded":
+        s[N_BEFORE : N_BEFORE + 13] = -1.5
+    elif scenario == "trend":
+        s = -(t - t.mean()) / 26.0
+    elif scenario == "worse":
+        s[N_BEFORE:] = 1.2
+    return s
+
+
+def simulate(chart: str, scenario: str, phi: float, rng: np.random.Generator) -> pd.DataFrame:
+    u = ar1(rng, phi, N_BEFORE + N_AFTER)
+    s = signal(scenario)
+    if chart == "xmr":
+        return pd.DataFrame({"time": TIMES, "value": 10.0 + u + s})
+    if chart == "p":
+        p_mid = P0
+        sd = math.sqrt((LATENT_SD * p_mid * (1 - p_mid)) ** 2 + p_mid * (1 - p_mid) / N_P)
+        target = np.clip(p_mid + s * sd, 1e-4, 1 - 1e-4)
+        eta = np.log(target / (1 - target)) + LATENT_SD * u
+        x = rng.binomial(int(N_P), 1 / (1 + np.exp(-eta)))
+        return pd.DataFrame({"time": TIMES, "value": x.astype(float), "n": N_P})
+    sd = math.sqrt((LATENT_SD * LAMBDA0) ** 2 + LAMBDA0 / N_U)
+    target = np.maximum(LAMBDA0 + s * sd, 1e-3)
+    x = rng.poisson(N_U * target * np.exp(LATENT_SD * u))
+    return pd.DataFrame({"time": TIMES, "value": x.astype(float), "n": N_U})
+
+
+KIND = {"xmr": "continuous", "p": "proportion", "u": "count"}
+
+
+def run_one(args: tuple[str, str, float, int, int]) -> list[str]:
+    chart, scenario, phi, seed, count = args
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        frame = simulate(chart, scenario, phi, rng)
+        verdict = judge_change(
+            frame,
+            change_at=CHANGE_AT,
+            transition_start=CHANGE_AT,
+            kind=KIND[chart],  # type: ignore[arg-type]
+            better="lower",
+        )
+        out.append(verdict.outcome)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--series", type=int, default=500)
+    parser.add_argument("--processes", type=int, default=2, choices=(1, 2))
+    parser.add_argument("--chart", nargs="*", default=["xmr", "p", "u"], choices=list(KIND))
+    parser.add_argument("--scenario", nargs="*", default=None)
+    parser.add_argument("--seed", type=int, default=20260601)
+    a = parser.parse_args()
+    jobs = []
+    for ci, chart in enumerate(a.chart):
+        for si, (scenario, phi) in enumerate(SCENARIOS):
+            if a.scenario and scenario not in a.scenario:
+                continue
+            # two halves per scenario so that two processes share the work evenly
+            half = a.series // 2
+            for part, count in enumerate((half, a.series - half)):
+                seed = a.seed + 1000 * ci + 10 * si + part
+                jobs.append((chart, scenario, phi, seed, count))
+    t0 = time.perf_counter()
+    with Pool(a.processes) as pool:
+        results = pool.map(run_one, jobs, chunksize=1)
+    merged: dict[tuple[str, str, float], list[str]] = {}
+    for (chart, scenario, phi, _, _), res in zip(jobs, results, strict=True):
+        merged.setdefault((chart, scenario, phi), []).extend(res)
+    head = f"{'chart':5} {'scenario':10} {'phi':>4} " + " ".join(f"{o:>15}" for o in OUTCOMES)
+    print(head + f" {'credited':>9}")
+    for (chart, scenario, phi), res in merged.items():
+        shares = {o: res.count(o) / len(res) for o in OUTCOMES}
+        credited = shares["sustained"] + shares["faded"]
+        cells = " ".join(f"{100 * shares[o]:14.1f}%" for o in OUTCOMES)
+        print(f"{chart:5} {scenario:10} {phi:4.1f} {cells} {100 * credited:8.1f}%")
+    print(f"{sum(len(r) for r in merged.values())} series in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,617 @@
+"""One verdict per (event, metric): did the improvement work, and is it holding?
+
+The verdict is a claim, so it rests on one pre-specified testing procedure whose false-credit rate
+is controlled on process data that are autocorrelated and may already be trending
+(``benchmarks/bench_verdicts.py`` measures it by simulation).
+
+The model. On the full period grid (a missing period is a gap, it shifts nothing), the before and
+after windows (the transition is left out) are fitted with
+
+    g(E y_t) = b0 [+ b1 (t - t0)] + d_post * after_t + d_late * late_t
+
+where ``after_t`` is 1 in the after window, ``late_t`` is 1 in its second half, and the trend term
+is there only when the baseline itself has a trend (a test on the before window alone; then every
+effect is measured against the baseline's extrapolated line, the counterfactual). ``g`` is the
+identity for continuous metrics (OLS), the logit for proportions (binomial GLM on events out of
+n) and the log for counts (Poisson GLM, offset log n; c charts have n = 1). The coefficients are
+generalised least squares estimates with AR(1) errors on the period grid,
+
+    b = (X'W^1/2 R^-1 W^1/2 X)^-1 X'W^1/2 R^-1 W^1/2 z,   V = s2 (X'W^1/2 R^-1 W^1/2 X)^-1,
+    R_ij = phi^|t_i - t_j|
+
+(feasible GLS for OLS; for GLMs one scoring step from the independence fit of GEE with an AR(1)
+working correlation, Liang & Zeger 1986, with z the working response and W the GLM weights). ``phi`` is the lag-1
+autocorrelation of the (Pearson) residuals, bias-corrected for the design by solving
+E[e'Ae] / E[e'e] = r_obs with E[e'Ae] = tr(M A M R(phi)) (M the residual maker; this is the
+first-order correction of Marriott & Pope 1954 generalised to any regression design), clipped to
+[0, 0.98] (never narrower than independence). ``s2 = e'R^-1 e / (n - k)`` is the residual variance (the
+dispersion for GLMs, at least 1, which allows for over-dispersion as Laney's charts do). Tests use the t distribution on the GLS residual
+degrees of freedom ``n - k`` (the simulation showed the effective-sample-size df
+``n (1 - phi) / (1 + phi) - k`` of Bayley & Hammersley 1946 is not needed once the estimates are
+GLS with the design-corrected phi: it only cost power).
+
+The procedure (a graphical multiple-testing procedure, Bretz et al. 2009; it controls the
+family-wise error rate at ``alpha``):
+
+1. ``H_overall``: d_post + d_late * (share of late points) = 0, the mean effect over the whole
+   after window, at level ``alpha * (1 - EARLY_SHARE)``;
+2. ``H_early``: d_post = 0, the first half only (a gain that later faded), at
+   ``alpha * EARLY_SHARE``;
+3. ``H_fade``: d_late = 0 (late half against early half), tested once ``H_overall`` is rejected
+   at its level (the graph's edge H_overall -> H_fade passes that alpha on; not adding H_early's
+   share keeps the verdict monotone in the size of the gain).
+
+The direction comes from ``H_overall`` when it is rejected, else from ``H_early``. A rejection on
+the improving side is a credited improvement: ``faded`` when ``H_fade`` is rejected with the late
+half worse, or when only the early half was a clear gain; otherwise ``sustained``. A rejection on
+the worsening side is ``worsened``; no rejection is ``no_clear_change``. Fewer than ``sustain_points`` observed periods after the change (or fewer
+than ``MIN_BEFORE_POINTS`` before) is ``too_early``; a window shorter than ``min_phase_points``
+makes the verdict provisional.
+
+References
+----------
+Bayley, G. V. & Hammersley, J. M. (1946). The "effective" number of independent observations in an
+autocorrelated time series. JRSS Suppl. 8, 184-197.
+Bretz, F., Maurer, W., Brannath, W. & Posch, M. (2009). A graphical approach to sequentially
+rejective multiple test procedures. Statistics in Medicine 28, 586-604.
+Liang, K.-Y. & Zeger, S. L. (1986). Longitudinal data analysis using generalized linear models.
+Biometrika 73, 13-22.
+Marriott, F. H. C. & Pope, J. A. (1954). Bias in the estimation of autocorrelations.
+Biometrika 41, 390-402.
+Wagner, A. K. et al. (2002). Segmented regression analysis of interrupted time series studies in
+medication use research. J Clin Pharm Ther 27, 299-309 (the counterfactual from the baseline line).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import optimize, stats
+
+from pipeline.exceptions import StatisticsError
+from pipeline.stats.impact import label_windows, period_numbers
+from pipeline.vocabulary import Better, Kind, Verdict
+
+#: The verdict values, in the order the report ranks them.
+OUTCOMES = tuple(Verdict)
+#: Share of alpha spent on the early-half look (the rest goes to the whole after window).
+EARLY_SHARE = 0.1
+#: Level of the test for a trend in the baseline (a trend found makes the counterfactual the
+#: baseline's extrapolated line). Missing a real trend credits it to the event; modelling a trend
+#: that is not there widens the interval a lot (the line is extrapolated over the whole after
+#: window), which costs power on the many series without one: 0.05 measured the better balance
+#: (benchmarks/README.md).
+TREND_ALPHA = 0.05
+#: Fewest observed periods before the change for any verdict.
+MIN_BEFORE_POINTS = 4
+#: Largest autocorrelation used (beyond it the series is close to a random walk).
+MAX_PHI = 0.98
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Effect:
+    """One effect with its interval on the data's scale, and its test on the model's scale.
+
+    ``scale``: ``difference`` (continuous: after - counterfactual in the metric's unit),
+    ``percentage_points`` (proportions: 100 * (p_after - p_counterfactual)) or
+    ``rate_difference`` (counts per unit of n). ``relative`` is the change relative to the
+    counterfactual in percent, with its interval (named relative wherever it is shown).
+    """
+
+    estimate: float
+    ci_low: float | None
+    ci_high: float | None
+    pvalue: float | None
+    scale: str
+    relative: float | None = None
+    relative_low: float | None = None
+    relative_high: float | None = None
+    nobs: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "estimate": _num(self.estimate),
+            "ci_low": _num(self.ci_low),
+            "ci_high": _num(self.ci_high),
+            "pvalue": _num(self.pvalue),
+            "scale": self.scale,
+            "relative": _num(self.relative),
+            "relative_low": _num(self.relative_low),
+            "relative_high": _num(self.relative_high),
+            "nobs": int(self.nobs),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventVerdict:
+    """What became of one improvement on one metric (see the module docstring for the rule).
+
+    ``effect`` is the one effect figure every page shows: the mean effect over the whole after
+    window against the counterfactual, with its ``1 - alpha`` interval. ``early``, ``late`` and
+    ``fade`` (late - early) are the halves the procedure also looks at.
+    """
+
+    outcome: Verdict
+    reasons: tuple[str, ...]
+    is_provisional: bool
+    alpha: float
+    method: str
+    effect: Effect | None = None
+    early: Effect | None = None
+    late: Effect | None = None
+    fade: Effect | None = None
+    baseline_level: float | None = None
+    after_level: float | None = None
+    has_trend: bool = False
+    trend_pvalue: float | None = None
+    autocorrelation: float | None = None
+    dispersion: float | None = None
+    df: float | None = None
+    levels: tuple[float, float, float] | None = None  # alpha of H_overall, H_early, H_fade
+    n_before: int = 0
+    n_after: int = 0
+    n_missing: int = 0
+
+    @property
+    def is_credited(self) -> bool:
+        """True when the verdict credits the event with an improvement."""
+        return self.outcome.is_credited
+
+    @property
+    def interval_level(self) -> float:
+        return 1.0 - self.alpha
+
+    @property
+    def figure(self) -> dict[str, Any] | None:
+        """The one effect figure every page shows: for proportions the difference in
+        percentage points, otherwise the change relative to the counterfactual in percent
+        (comparable across metrics and sites); None when there is no effect."""
+        e = self.effect
+        if e is None:
+            return None
+        if e.scale == "percentage_points" or e.relative is None:
+            unit = "percentage_points" if e.scale == "percentage_points" else "difference"
+            return {"estimate": e.estimate, "ci_low": e.ci_low, "ci_high": e.ci_high,
+                    "unit": unit, "relative": e.relative}  # fmt: skip
+        return {"estimate": e.relative, "ci_low": e.relative_low, "ci_high": e.relative_high,
+                "unit": "percent", "relative": e.relative}  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": str(self.outcome),
+            "reasons": list(self.reasons),
+            "is_provisional": self.is_provisional,
+            "alpha": self.alpha,
+            "method": self.method,
+            "figure": None
+            if self.figure is None
+            else {k: (_num(v) if k != "unit" else v) for k, v in self.figure.items()},
+            "effect": self.effect.to_dict() if self.effect else None,
+            "early": self.early.to_dict() if self.early else None,
+            "late": self.late.to_dict() if self.late else None,
+            "fade": self.fade.to_dict() if self.fade else None,
+            "baseline_level": _num(self.baseline_level),
+            "after_level": _num(self.after_level),
+            "has_trend": self.has_trend,
+            "trend_pvalue": _num(self.trend_pvalue),
+            "autocorrelation": _num(self.autocorrelation),
+            "dispersion": _num(self.dispersion),
+            "df": _num(self.df),
+            "levels": None
+            if self.levels is None
+            else {"overall": self.levels[0], "early": self.levels[1], "fade": self.levels[2]},
+            "n_before": self.n_before,
+            "n_after": self.n_after,
+            "n_missing": self.n_missing,
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = []
+        for name in ("effect", "early", "late", "fade"):
+            e = getattr(self, name)
+            if e is not None:
+                rows.append({"term": name, **e.to_dict()})
+        return pd.DataFrame(rows)
+
+    def summary(self) -> str:
+        return f"{self.outcome}{' (provisional)' if self.is_provisional else ''}: " + "; ".join(
+            self.reasons
+        )
+
+    def _repr_html_(self) -> str:
+        items = "".join(f"<li>{html.escape(r)}</li>" for r in self.reasons)
+        return f"<div><p>{html.escape(self.outcome)}</p><ul>{items}</ul></div>"
+
+
+# --------------------------------------------------------------------------------------------
+# the model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Fit:
+    params: np.ndarray
+    cov: np.ndarray
+    df: float
+    phi: float
+    scale: float
+    link_inv: Any
+    eta_offset: np.ndarray  # offset per fitted row (log n for counts), else zeros
+
+
+def _design_phi(e: np.ndarray, Xw: np.ndarray, tt: np.ndarray) -> tuple[float, np.ndarray]:
+    """Design-corrected lag-1 autocorrelation of residuals ``e`` on grid positions ``tt``, and
+    the residual maker M (see the module docstring)."""
+    n = e.size
+    H = Xw @ np.linalg.pinv(Xw.T @ Xw) @ Xw.T
+    M = np.eye(n) - H
+    lag = np.abs(np.subtract.outer(tt, tt))
+    A = (lag == 1).astype(float) / 2.0
+    denom = float(e @ e)
+    if denom <= 0 or not A.any():
+        return 0.0, M
+    r_obs = float(e @ A @ e) / denom
+    MAM = M @ A @ M
+
+    def expected(phi: float) -> float:
+        R = phi**lag
+        return float(np.sum(MAM * R) / np.sum(M * R))
+
+    lo, hi = expected(0.0), expected(MAX_PHI)
+    if r_obs <= lo:
+        return 0.0, M
+    if r_obs >= hi:
+        return MAX_PHI, M
+    return float(optimize.brentq(lambda p: expected(p) - r_obs, 0.0, MAX_PHI, xtol=1e-6)), M
+
+
+def _fit(y: np.ndarray, n: np.ndarray, tt: np.ndarray, X: np.ndarray, kind: Kind) -> _Fit:
+    """Quasi-likelihood fit with an AR(1) working covariance (module docstring)."""
+    k = X.shape[1]
+    offset = np.zeros_like(y)
+    with warnings.catch_warnings():
+        # a perfect fit or a zero count makes statsmodels warn; the covariance below copes
+        warnings.simplefilter("ignore")
+        if kind == "continuous":
+            res = sm.OLS(y, X).fit()
+            w = np.ones_like(y)
+            e = np.asarray(res.resid, dtype=float)
+
+            def link_inv(v: Any) -> Any:
+                return v
+
+        elif kind == "proportion":
+            res = sm.GLM(np.column_stack([y, n - y]), X, family=sm.families.Binomial()).fit()
+            mu = np.asarray(res.fittedvalues, dtype=float)
+            w = n * mu * (1 - mu)
+            e = (y - n * mu) / np.sqrt(np.maximum(w, 1e-12))
+
+            def link_inv(v: Any) -> Any:
+                return 1.0 / (1.0 + np.exp(-v))
+
+        else:
+            offset = np.log(n)
+            res = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit()
+            mu = np.asarray(res.fittedvalues, dtype=float)
+            w = mu
+            e = (y - mu) / np.sqrt(np.maximum(w, 1e-12))
+
+            def link_inv(v: Any) -> Any:
+                return np.exp(v)
+
+    params = np.asarray(res.params, dtype=float)
+    Xw = X * np.sqrt(w)[:, None]
+    phi, M = _design_phi(e, Xw, tt)
+    R = phi ** np.abs(np.subtract.outer(tt, tt))
+    # one generalised least squares step with the AR(1) correlation (for OLS this is feasible
+    # GLS; for a GLM one Fisher-scoring step of GEE with an AR(1) working correlation)
+    Rinv = np.linalg.inv(R)
+    bread = np.linalg.pinv(Xw.T @ Rinv @ Xw)
+    delta = bread @ Xw.T @ Rinv @ e
+    params = params + delta
+    e_g = e - Xw @ delta
+    scale = float(e_g @ Rinv @ e_g) / max(y.size - k, 1)
+    if kind != "continuous":
+        scale = max(scale, 1.0)  # never less variable than the binomial/Poisson model itself
+    cov = scale * bread
+    df = float(max(y.size - k, 1))
+    return _Fit(
+        params=params, cov=cov, df=df, phi=phi, scale=scale, link_inv=link_inv,
+        eta_offset=offset,
+    )  # fmt: skip
+
+
+def _test(fit: _Fit, c: np.ndarray) -> tuple[float, float, float]:
+    """Contrast estimate, its standard error and two-sided p-value (t on ``fit.df``)."""
+    est = float(c @ fit.params)
+    se = float(math.sqrt(max(float(c @ fit.cov @ c), 0.0)))
+    if not se > 1e-12 * (1.0 + float(np.max(np.abs(fit.params)))):
+        # a series fitted exactly: a change is certain if there is one at all (rounding aside)
+        tiny = abs(est) <= 1e-9 * (1.0 + float(np.max(np.abs(fit.params))))
+        return (0.0 if tiny else est), 0.0, (1.0 if tiny else 0.0)
+    return est, se, float(2 * stats.t.sf(abs(est / se), fit.df))
+
+
+def _effect(
+    fit: _Fit,
+    c: np.ndarray,
+    eta_cf: np.ndarray,
+    *,
+    kind: Kind,
+    alpha: float,
+    nobs: int,
+) -> Effect:
+    """The contrast ``c`` (link scale) as an effect on the data's scale at the counterfactual
+    ``eta_cf`` of the periods it covers: ``mean(g^-1(eta_cf + c)) - mean(g^-1(eta_cf))``.
+    The interval is the image of the link-scale interval (monotone in c), so it excludes zero
+    exactly when the test rejects at ``alpha``."""
+    est, se, p = _test(fit, c)
+    q = float(stats.t.ppf(1 - alpha / 2, fit.df))
+    lo, hi = est - q * se, est + q * se
+    base = float(np.mean(fit.link_inv(eta_cf)))
+
+    def on_scale(v: float) -> float:
+        return float(np.mean(fit.link_inv(eta_cf + v))) - base
+
+    factor = 100.0 if kind == "proportion" else 1.0
+    d, dlo, dhi = on_scale(est), on_scale(lo), on_scale(hi)
+    rel = rlo = rhi = None
+    if base != 0:
+        rel, rlo, rhi = (100.0 * v / base for v in (d, dlo, dhi))
+    return Effect(
+        estimate=factor * d,
+        ci_low=factor * dlo,
+        ci_high=factor * dhi,
+        pvalue=p,
+        scale={"continuous": "difference", "proportion": "percentage_points"}.get(
+            kind, "rate_difference"
+        ),
+        relative=rel,
+        relative_low=rlo,
+        relative_high=rhi,
+        nobs=nobs,
+    )
+
+
+def _method(kind: Kind, has_trend: bool) -> str:
+    model = {
+        "continuous": "OLS",
+        "proportion": "binomial GLM (logit)",
+        "count": "Poisson GLM (log, offset log n)",
+    }[kind]
+    against = "the baseline's extrapolated trend line" if has_trend else "the baseline level"
+    return (
+        f"{model} on the period grid, after window against {against}; AR(1) and "
+        "over-dispersion allowed for in the covariance; whole window, early half and fade tested "
+        "in one procedure that controls the family-wise error rate"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the entry point
+# --------------------------------------------------------------------------------------------
+
+
+def judge_change(
+    frame: pd.DataFrame,
+    *,
+    change_at: Any,
+    transition_start: Any = None,
+    start: Any = None,
+    end: Any = None,
+    kind: Kind = Kind.CONTINUOUS,
+    better: Better = Better.NEUTRAL,
+    alpha: float = 0.05,
+    min_phase_points: int = 12,
+    sustain_points: int = 8,
+) -> EventVerdict:
+    """The verdict on one change for one metric (module docstring: model and procedure).
+
+    Parameters
+    ----------
+    frame
+        One row per period (``time``, ``value`` and for proportions and counts ``n``); periods
+        without a value may be rows with a missing value or absent rows: time is numbered on the
+        period grid either way. For proportions ``value`` is the number of events out of ``n``.
+    change_at, transition_start, start, end
+        As for :func:`pipeline.stats.impact.estimate_impact`.
+    better
+        ``lower`` or ``higher``; for ``neutral`` a clear change in either direction counts as
+        the change having worked.
+    """
+    if not 0 < alpha < 1:
+        raise StatisticsError(f"alpha must be between 0 and 1, got {alpha}")
+    df = frame.sort_values("time", kind="stable").reset_index(drop=True)
+    labels = label_windows(
+        df["time"], change_at=change_at, transition_start=transition_start, start=start, end=end
+    )
+    y_all = pd.to_numeric(df["value"], errors="coerce").to_numpy(dtype=float)
+    n_all = (
+        pd.to_numeric(df["n"], errors="coerce").to_numpy(dtype=float)
+        if "n" in df.columns and kind != "continuous"
+        else np.ones_like(y_all)
+    )
+    if (
+        kind == "proportion"
+        and np.nanmax(np.append(y_all, 0)) <= 1
+        and np.any((y_all != np.round(y_all)) & np.isfinite(y_all))
+    ):
+        y_all = y_all * n_all  # proportions given: events = p * n
+    grid = period_numbers(df["time"])
+    win = labels.to_numpy(dtype=object)
+    ok = np.isfinite(y_all) & np.isfinite(n_all) & (n_all > 0)
+    bm, am = (win == "before") & ok, (win == "after") & ok
+    n_before, n_after = int(bm.sum()), int(am.sum())
+    inside = (win == "before") | (win == "after")
+    n_missing = int((inside & ~ok).sum())
+    for label in ("before", "after"):  # periods absent from the frame are missing too
+        span = grid[win == label]
+        if span.size:
+            n_missing += int(span.max() - span.min() + 1 - np.unique(span).size)
+    method = _method(kind, False)
+    common = {"alpha": alpha, "n_before": n_before, "n_after": n_after, "n_missing": n_missing}
+    if n_after < sustain_points or n_before < MIN_BEFORE_POINTS:
+        return EventVerdict(
+            outcome=Verdict.TOO_EARLY,
+            reasons=(
+                f"{n_after} period(s) with data after the change and {n_before} before; "
+                f"{sustain_points} after and {MIN_BEFORE_POINTS} before are needed",
+            ),
+            is_provisional=True,
+            method=method,
+            **common,  # type: ignore[arg-type]
+        )
+    sel = bm | am
+    y, n, tt = y_all[sel], n_all[sel], grid[sel].astype(float)
+    after = am[sel].astype(float)
+    t_first_after = float(grid[am].min())
+    t_last_after = float(grid[am].max())
+    # halves of the after window by period (first ceil(half) periods of its span are early)
+    split = t_first_after + math.ceil((t_last_after - t_first_after + 1) / 2)
+    late = (after > 0) & (tt >= split)
+    n_late = int(late.sum())
+    n_early = n_after - n_late
+
+    # 1. a trend in the baseline? (before window alone)
+    t0 = float(grid[bm].max())
+    Xb = np.column_stack([np.ones(n_before), tt[after == 0] - t0])
+    trend_p = None
+    has_trend = False
+    try:
+        fb = _fit(y[after == 0], n[after == 0], tt[after == 0], Xb, kind)
+        _, _, trend_p = _test(fb, np.array([0.0, 1.0]))
+        has_trend = bool(trend_p < TREND_ALPHA)
+    except (np.linalg.LinAlgError, ValueError):
+        trend_p = None
+
+    cols = [np.ones_like(tt)]
+    if has_trend:
+        cols.append(tt - t0)
+    cols += [after, late.astype(float)]
+    X = np.column_stack(cols)
+    k = X.shape[1]
+    fit = _fit(y, n, tt, X, kind)
+    j_post, j_late = k - 2, k - 1
+    share_late = n_late / n_after if n_after else 0.0
+
+    def contrast(post: float, lt: float) -> np.ndarray:
+        c = np.zeros(k)
+        c[j_post], c[j_late] = post, lt
+        return c
+
+    base_cols = X.copy()
+    base_cols[:, j_post:] = 0.0
+    eta_cf = base_cols @ fit.params + fit.eta_offset
+    link_after = eta_cf[after > 0] - fit.eta_offset[after > 0]  # per unit of n
+    early_mask = (after > 0) & ~late
+    link_early = eta_cf[early_mask] - fit.eta_offset[early_mask]
+    link_late = eta_cf[late] - fit.eta_offset[late]
+    a1, a2 = alpha * (1 - EARLY_SHARE), alpha * EARLY_SHARE
+    overall = _effect(fit, contrast(1, share_late), link_after, kind=kind, alpha=alpha,
+                      nobs=n_after)  # fmt: skip
+    early = _effect(fit, contrast(1, 0), link_early, kind=kind, alpha=alpha, nobs=n_early)
+    late_e = _effect(fit, contrast(1, 1), link_late, kind=kind, alpha=alpha, nobs=n_late)
+    fade = _effect(fit, contrast(0, 1), link_late, kind=kind, alpha=alpha, nobs=n_late)
+    if better == "neutral":
+        sign = 1 if overall.estimate >= 0 else -1
+    else:
+        sign = 1 if better == "higher" else -1
+    p_o = overall.pvalue if overall.pvalue is not None else 1.0
+    p_e = early.pvalue if early.pvalue is not None else 1.0
+    rej_o, rej_e = p_o < a1, p_e < a2
+    # the whole window decides the direction when it is clear; the early half only otherwise
+    # (so swapping the better direction swaps improvement and worsening exactly)
+    good_o = rej_o and sign * overall.estimate > 0
+    bad_o = rej_o and sign * overall.estimate < 0
+    good_e = not rej_o and rej_e and sign * early.estimate > 0
+    bad_e = not rej_o and rej_e and sign * early.estimate < 0
+    # H_fade inherits H_overall's level once that is rejected (it decides sustained vs faded
+    # only then); a level that does not depend on the size of the gain keeps a bigger gain from
+    # ever turning "sustained" into "faded"
+    level_fade = a1 if rej_o else 0.0
+    p_f = fade.pvalue if fade.pvalue is not None else 1.0
+    has_faded = good_o and p_f < level_fade and sign * fade.estimate < 0
+
+    lvl = f"{100 * (1 - alpha):g}%"
+    reasons: list[str] = []
+    against = "the baseline's extrapolated trend" if has_trend else "the baseline level"
+    if has_trend:
+        reasons.append(
+            f"the baseline already had a trend (p = {trend_p:.2g}), so the after window is "
+            "judged against its extrapolation"
+        )
+    if good_o or good_e:
+        if has_faded:
+            outcome = Verdict.FADED
+            reasons.append(
+                "a clear improvement at first, but the second half of the after window is clearly "
+                "worse than the first"
+            )
+        elif not good_o:
+            outcome = Verdict.FADED
+            reasons.append(
+                "a clear improvement in the first half of the after window only; over the whole "
+                f"window the gain is not clear ({lvl} interval includes no change)"
+            )
+        else:
+            outcome = Verdict.SUSTAINED
+            reasons.append(
+                f"a clear improvement over the whole after window against {against}, and the "
+                "second half is not clearly worse than the first"
+            )
+    elif bad_o or bad_e:
+        outcome = Verdict.WORSENED
+        reasons.append(f"a clear change for the worse against {against}")
+    else:
+        outcome = Verdict.NO_CLEAR_CHANGE
+        reasons.append(
+            f"neither the whole after window nor its first half differs clearly from {against}"
+        )
+    if fit.phi > 0.2:
+        reasons.append(
+            f"neighbouring periods are correlated (autocorrelation {fit.phi:.2f}); the intervals "
+            "allow for it"
+        )
+    provisional = n_before < min_phase_points or n_after < min_phase_points
+    if provisional:
+        reasons.append(
+            f"provisional: {n_before} period(s) before and {n_after} after the change, fewer than "
+            f"the {min_phase_points} a phase needs"
+        )
+    if n_missing:
+        reasons.append(f"{n_missing} period(s) without data inside the windows are gaps")
+    base_level = float(np.mean(fit.link_inv(link_after)))
+    return EventVerdict(
+        outcome=outcome,
+        reasons=tuple(reasons),
+        is_provisional=provisional,
+        method=_method(kind, has_trend),
+        effect=overall,
+        early=early,
+        late=late_e,
+        fade=fade,
+        baseline_level=base_level,
+        after_level=base_level + overall.estimate / (100.0 if kind == "proportion" else 1.0),
+        has_trend=has_trend,
+        trend_pvalue=trend_p,
+        autocorrelation=fit.phi,
+        dispersion=fit.scale,
+        df=fit.df,
+        levels=(a1, a2, level_fade),
+        **common,  # type: ignore[arg-type]
+    )

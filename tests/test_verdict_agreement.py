@@ -1,0 +1,144 @@
+"""One verdict, shown the same everywhere: from the demo's results.json, the tiles, the findings,
+the headline and the portfolio agree with ``metrics[].events[].verdict`` for every
+(event, metric); and the demo's known cases get the verdicts a statistician would sign."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from pipeline.data.config import load_project
+from pipeline.data.demo import DEMO_SITES, write_demo_project
+from pipeline.data.inputs import read_tables, split_by_site
+from pipeline.report import portfolio
+from pipeline.report.analysis import analyse_site
+from pipeline.report.findings import effect_text
+from pipeline.report.results import site_results
+from pipeline.vocabulary import Verdict
+
+AS_OF = "2026-06-29"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """site id -> (analysis, results.json content as written and read back)."""
+    project_file = write_demo_project(tmp_path_factory.mktemp("demo"), as_of=AS_OF)
+    project = load_project(project_file)
+    ids = [str(s["id"]) for s in DEMO_SITES]
+    parts = split_by_site(read_tables(project), ids)
+    out = {}
+    for sid in ids:
+        site = analyse_site(parts[sid], project=project, site_id=sid, as_of=pd.Timestamp(AS_OF))
+        out[sid] = (site, json.loads(json.dumps(site_results(site))))
+    return out
+
+
+def _judged(site):
+    for m in site.metrics:
+        for e in m.events:
+            if e.outcome is not None:
+                yield m, e
+
+
+def test_outcome_is_the_verdict_and_its_block_is_complete(demo):
+    for _, results in demo.values():
+        for m in results["metrics"]:
+            for e in m["events"]:
+                if e["verdict"] is None:
+                    assert e["outcome"] is None  # planned or cancelled: not judged
+                    continue
+                v = e["verdict"]
+                assert e["outcome"] == v["outcome"] in set(Verdict)
+                assert v["reasons"] and v["method"] and v["n_before"] >= 0
+                if v["outcome"] != Verdict.TOO_EARLY:
+                    eff = v["effect"]
+                    assert eff["ci_low"] <= eff["estimate"] <= eff["ci_high"]
+                    assert v["figure"]["unit"] in ("percent", "percentage_points", "difference")
+
+
+def test_tiles_findings_headline_and_portfolio_show_the_verdicts_figure(demo):
+    for site, results in demo.values():
+        summary = results["summary"]
+        tiles = {t["metric_id"]: t for t in summary["tiles"]}
+        for m, e in _judged(site):
+            v = e.outcome.verdict
+            if v.outcome == Verdict.TOO_EARLY:
+                continue
+            figure = effect_text(m, e)
+            # the tile's change is the figure of the metric's latest judged event
+            latest = [x for x in m.events if x.outcome is not None
+                      and x.outcome.verdict.outcome != Verdict.TOO_EARLY][-1]  # fmt: skip
+            if latest is e:
+                assert tiles[m.metric_id]["change_text"].startswith(figure)
+            # every finding about this event shows this figure; so does a headline that
+            # states a change (sustained or worsened)
+            for text in summary["findings"]:
+                if f"“{e.title}”" in text and m.name in text:
+                    assert figure in text, (text, figure)
+                    assert v.outcome != Verdict.FADED or "faded" in text
+            head = summary["headline"]
+            names_it = f"“{e.title}”" in head and head.startswith(m.name)
+            if names_it and v.outcome in (Verdict.SUSTAINED, Verdict.WORSENED):
+                assert figure in head, (head, figure)
+        # the portfolio ranks the same figure
+        rows = portfolio.collect_improvements([(site.site_name, results)])
+        for row in rows:
+            event = next(
+                e for m, e in _judged(site)
+                if m.metric_id == row["metric_id"] and e.title == row["title"]
+            )  # fmt: skip
+            fig = event.outcome.verdict.figure
+            assert row["outcome"] == event.outcome.verdict.outcome
+            assert row["outcome"] in (Verdict.SUSTAINED, Verdict.FADED)
+            assert row["estimate"] == pytest.approx(fig["estimate"])
+            assert row["ci_low"] == pytest.approx(fig["ci_low"])
+
+
+def test_manchester_safety_huddles_are_not_best_practice(demo):
+    site, results = demo["build-manchester"]
+    (event,) = [e for m, e in _judged(site) if m.metric_id == "build_safety_incidents"]
+    v = event.outcome.verdict
+    assert v.outcome == Verdict.NO_CLEAR_CHANGE and v.is_provisional
+    rows = portfolio.collect_improvements([(site.site_name, results)])
+    assert event.title not in [r["title"] for r in rows]
+    assert any("provisional" in f for f in results["summary"]["findings"])
+
+
+def test_the_hotels_check_in_goal_is_not_on_track(demo):
+    site, results = demo["hotel-lisbon"]
+    metric = site.metric("hotel_checkin_time")
+    (event,) = [e for e in metric.events if e.outcome is not None]
+    assert event.outcome.verdict.outcome == Verdict.FADED
+    goal = metric.goals[0]
+    assert goal.status not in ("on_track", "achieved")
+    # progress is measured from the current level (the last sustain_points weeks)
+    assert goal.progress is not None
+    last = metric.values.dropna().tail(site.settings.sustain_points).mean()
+    assert goal.progress.current == pytest.approx(last)
+
+
+def test_demo_cases_get_their_verdicts(demo):
+    expected = {
+        ("fab-dresden", "fab_cycle_time"): Verdict.SUSTAINED,
+        ("hotel-lisbon", "hotel_checkin_time"): Verdict.FADED,
+        ("build-manchester", "build_rework_hours"): Verdict.NO_CLEAR_CHANGE,
+    }
+    for (sid, metric_id), outcome in expected.items():
+        site, _ = demo[sid]
+        got = [e.outcome.verdict.outcome for e in site.metric(metric_id).events if e.outcome]
+        assert got == [outcome], (sid, metric_id, got)
+
+
+def test_results_json_is_what_write_results_writes(demo, tmp_path: Path):
+    from pipeline.report.results import write_results
+
+    site, results = demo["fab-dresden"]
+    path = write_results(site, tmp_path)
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert [e["outcome"] for m in written["metrics"] for e in m["events"]] == [
+        e["outcome"] for m in results["metrics"] for e in m["events"]
+    ]

@@ -1,0 +1,191 @@
+"""The verdict on each (event, metric): its procedure, its properties, and the period grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+from pipeline.stats.impact import estimate_impact, period_numbers
+from pipeline.stats.verdicts import OUTCOMES, judge_change
+
+WEEKS = pd.date_range("2025-01-06", periods=78, freq="W-MON")
+CHANGE = WEEKS[52]
+#: verdicts from worst to best, for "a bigger effect never lowers the verdict"
+ORDER = {"worsened": 0, "no_clear_change": 1, "faded": 2, "sustained": 3}
+
+
+def _frame(values, n=None):
+    f = pd.DataFrame({"time": WEEKS[: len(values)], "value": np.asarray(values, dtype=float)})
+    if n is not None:
+        f["n"] = n
+    return f
+
+
+def _judge(values, better="lower", **kw):
+    return judge_change(_frame(values), change_at=CHANGE, transition_start=CHANGE, better=better,
+                        **kw)  # fmt: skip
+
+
+def _noise(seed, phi=0.0):
+    rng = np.random.default_rng(seed)
+    e = rng.standard_normal(78)
+    u = np.empty(78)
+    u[0] = e[0]
+    for i in range(1, 78):
+        u[i] = phi * u[i - 1] + np.sqrt(1 - phi**2) * e[i]
+    return 10 + u
+
+
+def test_the_five_verdicts_on_clear_cases():
+    y = _noise(1)
+    step = np.r_[np.zeros(52), np.ones(26)]
+    fade = np.r_[np.zeros(52), np.ones(13), np.zeros(13)]
+    assert _judge(y - 3 * step).outcome == "sustained"
+    assert _judge(y - 3 * fade).outcome == "faded"
+    assert _judge(y + 3 * step).outcome == "worsened"
+    assert _judge(y).outcome == "no_clear_change"
+    v = judge_change(_frame(y[:58]), change_at=CHANGE, better="lower")
+    assert v.outcome == "too_early" and v.n_after == 6 and "8 after" in v.reasons[0]
+    assert set(ORDER) | {"too_early"} == set(OUTCOMES)
+
+
+def test_verdict_carries_effect_interval_method_and_counts():
+    v = _judge(_noise(2) - 2 * np.r_[np.zeros(52), np.ones(26)], alpha=0.1)
+    d = v.to_dict()
+    assert d["outcome"] == "sustained" and d["n_before"] == 52 and d["n_after"] == 26
+    e = d["effect"]
+    assert e["ci_low"] < e["estimate"] < e["ci_high"] < 0  # a fall, the 90% interval below 0
+    assert d["figure"]["unit"] == "percent" and d["figure"]["estimate"] == e["relative"]
+    assert "AR(1)" in d["method"] and d["alpha"] == 0.1
+    assert d["levels"]["overall"] + d["levels"]["early"] == pytest.approx(0.1)
+    assert not d["is_provisional"]
+
+
+def test_short_phases_make_the_verdict_provisional():
+    y = _noise(3)[42:64] - 3 * np.r_[np.zeros(10), np.ones(12)]
+    f = pd.DataFrame({"time": WEEKS[42:64], "value": y})
+    v = judge_change(f, change_at=CHANGE, better="lower", min_phase_points=12)
+    assert v.is_provisional and v.n_before == 10
+    assert any(r.startswith("provisional") for r in v.reasons)
+
+
+def test_an_earlier_trend_is_not_credited_to_the_event():
+    t = np.arange(78.0)
+    y = _noise(4) - 0.08 * t  # improving all along, nothing at the event
+    v = _judge(y)
+    assert v.has_trend and v.outcome == "no_clear_change"
+    assert "extrapolat" in " ".join(v.reasons)
+
+
+def test_proportions_report_percentage_points():
+    rng = np.random.default_rng(5)
+    n = np.full(78, 400.0)
+    p = np.r_[np.full(52, 0.10), np.full(26, 0.06)]
+    x = rng.binomial(400, p).astype(float)
+    v = judge_change(_frame(x, n), change_at=CHANGE, kind="proportion", better="lower")
+    assert v.outcome == "sustained"
+    fig = v.figure
+    assert fig is not None and fig["unit"] == "percentage_points"
+    # pooled difference in percentage points is close to the true -4 points
+    assert fig["ci_low"] < -4 < fig["ci_high"] < 0
+    assert v.effect is not None and v.effect.relative is not None  # relative is named relative
+
+
+def test_counts_use_the_poisson_glm_with_exposure():
+    rng = np.random.default_rng(6)
+    n = rng.uniform(40, 60, 78)
+    rate = np.r_[np.full(52, 2.0), np.full(26, 1.4)]
+    x = rng.poisson(n * rate).astype(float)
+    v = judge_change(_frame(x, n), change_at=CHANGE, kind="count", better="lower")
+    assert v.outcome == "sustained" and "Poisson" in v.method
+    assert v.effect is not None and v.effect.relative == pytest.approx(-30, abs=8)
+
+
+def test_a_missing_period_is_a_gap_not_a_shift():
+    y = _noise(7) - 3 * np.r_[np.zeros(52), np.ones(26)]
+    full = _frame(y)
+    gappy = full.drop(index=[10, 60]).reset_index(drop=True)  # rows absent
+    as_nan = full.copy()
+    as_nan.loc[[10, 60], "value"] = np.nan  # rows present, values missing
+    a = judge_change(gappy, change_at=CHANGE, better="lower")
+    b = judge_change(as_nan, change_at=CHANGE, better="lower")
+    assert a.outcome == b.outcome == "sustained"
+    assert a.effect is not None and b.effect is not None
+    assert_allclose(a.effect.estimate, b.effect.estimate, rtol=1e-9)
+    assert a.n_missing == b.n_missing == 2
+
+
+# --------------------------------------------------------------------------- properties
+
+series = st.lists(st.floats(-3, 3, allow_nan=False, width=32), min_size=78, max_size=78)
+
+
+@settings(max_examples=25, deadline=None)
+@given(series, st.floats(-3, 3))
+def test_mirroring_the_direction_swaps_improvement_and_worsening(noise, shift):
+    y = 10 + np.asarray(noise) + shift * np.r_[np.zeros(52), np.ones(26)]
+    lower, higher = _judge(y, "lower").outcome, _judge(y, "higher").outcome
+    credited = ("sustained", "faded")
+    if lower in credited:
+        assert higher == "worsened"
+    elif lower == "worsened":
+        assert higher in credited
+    else:
+        assert higher == lower  # no_clear_change either way
+    # mirroring the values (y -> 20 - y) with the same direction is the same as flipping it
+    assert _judge(20 - y, "lower").outcome == higher
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.floats(-1e3, 1e3, allow_nan=False), st.sampled_from(["lower", "higher", "neutral"]))
+def test_a_constant_series_is_no_clear_change(level, better):
+    assert _judge(np.full(78, level), better).outcome == "no_clear_change"
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31), st.floats(0, 0.6), st.floats(-2, 2), st.floats(0.01, 3))
+def test_a_bigger_true_effect_never_lowers_the_verdict(seed, phi, gain, extra):
+    y = _noise(seed, phi)
+    step = np.r_[np.zeros(52), np.ones(26)]
+    smaller = _judge(y - gain * step).outcome  # lower is better: a gain is a fall
+    bigger = _judge(y - (gain + extra) * step).outcome
+    assert ORDER[bigger] >= ORDER[smaller], (smaller, bigger)
+
+
+# --------------------------------------------------------------------------- the period grid
+
+
+def test_period_numbers_keep_every_period_in_its_place():
+    weeks = pd.date_range("2026-01-05", periods=6, freq="W-MON").delete(2)
+    assert period_numbers(weeks).tolist() == [1, 2, 4, 5, 6]
+    months = pd.date_range("2025-01-01", periods=14, freq="MS").delete([3, 4])
+    assert period_numbers(months).tolist() == [1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+    assert period_numbers([3.0, 4.0, 6.0]).tolist() == [1, 2, 4]
+
+
+def test_segmented_regression_numbers_time_on_the_full_grid():
+    # the issue's example: slope 2 a week, a level drop of -5 at week 8, week 3 empty, plus a
+    # small fixed wiggle so that the fit is not exact
+    weeks = np.array([w for w in range(1, 21) if w != 3], dtype=float)
+    wiggle = 0.3 * np.sin(weeks)
+    y = 2 * weeks - 5 * (weeks >= 8) + wiggle
+    dates = pd.date_range("2026-01-05", periods=20, freq="W-MON")[weeks.astype(int) - 1]
+    seg = estimate_impact(
+        pd.DataFrame({"time": dates, "value": y}), change_at=dates[6]
+    ).segmented_regression
+    assert seg is not None
+    # reference: R lm(value ~ t + post + t_after) with t = week, post = week >= 8 and
+    # t_after = (week - 7) * post; computed independently here by least squares on that design
+    post = (weeks >= 8).astype(float)
+    X = np.column_stack([np.ones_like(weeks), weeks, post, (weeks - 7) * post])
+    ref, *_ = np.linalg.lstsq(X, y, rcond=None)
+    got = [seg.coefficients[k].estimate for k in ("intercept", "pre_slope", "level_change",
+                                                  "slope_change")]  # fmt: skip
+    assert_allclose(got, ref, rtol=1e-6, atol=1e-9)
+    assert abs(seg.slope_change.estimate) < 0.1  # numbering by row gave about -0.46
+    assert_allclose(seg.classical["slope_change"].se, sm.OLS(y, X).fit().bse[3], rtol=1e-6)
