@@ -359,6 +359,11 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
                     )
                 )
                 return
+            try:
+                _refuse_huge(num, name)
+            except InputError as exc:
+                fail_usage(exc)
+                return
             frame[col] = num
     try:
         result = estimate_impact(frame, change_at=change_at, transition_start=transition_start, kind=kind, alpha=alpha, better=better, exact=exact)  # fmt: skip
@@ -455,6 +460,24 @@ def send_command(
     sys.exit(result.exit_code)
 
 
+def _refuse_huge(num: Any, column: str) -> None:
+    """InputError naming the column and CSV lines of numbers beyond ±1e15 (or infinite), which
+    would overflow the statistics instead of giving a message."""
+    import numpy as np
+
+    from pipeline.data.inputs import MAX_MAGNITUDE
+
+    values = np.asarray(num, dtype="float64")
+    huge = np.flatnonzero(~np.isnan(values) & (np.abs(values) > MAX_MAGNITUDE))
+    if len(huge):
+        raise InputError(
+            f"numbers beyond ±1e15 such as {values[huge[0]]:g} (check the unit or a stray exponent)",
+            column=column,
+            rows=[int(i) + 2 for i in huge],
+            hint="CSV line numbers",
+        )
+
+
 def _read_chart_csv(
     path: str,
     *,
@@ -501,6 +524,7 @@ def _read_chart_csv(
                 rows=rows,
                 hint="CSV line numbers; empty fields are missing values",
             )
+        _refuse_huge(num, col)
         return num.astype(float)
 
     args: dict = {"values": numbers(value).to_numpy()}
@@ -913,6 +937,7 @@ def pareto_command(csv_file, category_col, count_col) -> None:
                     rows=[int(i) + 2 for i in bad[bad].index[:5]],
                     hint="CSV line numbers; empty fields count 0",
                 )
+            _refuse_huge(counts, count_col)
         cats = df[category_col].str.strip()
         result = pareto(cats.where(cats != ""), counts)
     except StatisticsError as exc:

@@ -766,3 +766,26 @@ def test_a_key_given_twice_is_refused(mini_project: Path) -> None:
     assert str(err.value) == (
         f"kaizen.yaml: line {lines + 1}: the key 'lookback' is given twice in the same mapping"
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("chart", "{csv}", "--chart", "xmr", "--value", "v"),
+        ("chart", "{csv}", "--chart", "c", "--value", "v", "--format", "png", "--out", "{png}"),
+        ("impact", "{csv}", "--time", "week", "--value", "v", "--change-at", "2026-01-10"),
+        ("capability", "{csv}", "--value", "v", "--lsl", "0", "--usl", "10"),
+    ],
+)
+def test_huge_numbers_in_a_command_csv_are_a_clear_error(tmp_path: Path, args) -> None:
+    csv = tmp_path / "huge.csv"
+    rows = [f"2026-01-{d:02d},{d % 5}" for d in range(1, 21)]
+    rows[3] = "2026-01-04,1e300"  # line 5 of the file
+    csv.write_text("week,v\n" + "\n".join(rows) + "\n")
+    png = tmp_path / "x.png"
+    code, out = cli(*(a.format(csv=csv, png=png) for a in args))
+    assert code == 2 and not png.exists()
+    assert out == (
+        "error: column 'v': numbers beyond ±1e15 such as 1e+300 (check the unit or a stray "
+        "exponent) (rows 5). CSV line numbers\n"
+    )

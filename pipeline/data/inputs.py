@@ -121,6 +121,9 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
 GLOBAL_TABLES = ("metrics",)
 
 _MAX_EXAMPLES = 5
+#: The largest magnitude a number may have (the *_not_huge contracts say the same): beyond it,
+#: squares and sums overflow float64 in the statistics.
+MAX_MAGNITUDE = 1e15
 #: A CSV file's header is line 1, so the first data row (position 0) is line 2.
 CSV_ROW_OFFSET = 2
 
