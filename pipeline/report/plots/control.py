@@ -3,6 +3,11 @@
 Colours follow NHS "Making Data Count": special-cause improvement blue, concern orange, neutral
 purple, common cause grey. Limits are drawn as steps where they vary with n; each phase has its own
 centre line and limits, and a phase break is labelled with the phase's label (the event name).
+A provisional phase (fewer points than ``min_phase_points``) is drawn dashed and lighter and
+labelled "provisional (n points)". A signal colours the whole pattern that raised it — every point
+of the run or trend, the points beyond the zone of a 2-of-3 or 4-of-5 — as Making Data Count does;
+the chart object (and results.json) keeps the exact points each rule flagged. Each point carries a
+``<title>`` (date, value, signals) that a browser shows on hover.
 """
 
 from __future__ import annotations
@@ -10,10 +15,10 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping, Sequence
 
-import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 
+from pipeline.formatting import fmt_number, fmt_percent
 from pipeline.report.plots.style import (
     CENTRE,
     COMMON,
@@ -22,16 +27,26 @@ from pipeline.report.plots.style import (
     INK,
     LIMIT,
     NEUTRAL,
+    POINTS_GID,
     SERIES_MARGINS,
     ZONE,
     ChartImage,
+    date_axis,
     new_figure,
+    number_axis,
+    percent_axis,
     truncate,
 )
 from pipeline.stats.spc import ControlChart
 from pipeline.vocabulary import ChartType
 
-__all__ = ["plot_control_chart", "plot_sparkline", "describe_chart"]
+__all__ = [
+    "describe_chart",
+    "pattern_labels",
+    "plot_control_chart",
+    "plot_sparkline",
+    "signal_name",
+]
 
 CHART_NAMES: dict[str, str] = {c: c.label for c in ChartType}
 _LABEL_COLOUR = {"improvement": IMPROVEMENT, "concern": CONCERN, "neutral": NEUTRAL}
@@ -60,23 +75,139 @@ def _x_axis(chart: ControlChart) -> tuple[np.ndarray, bool]:
     return np.arange(len(chart), dtype=float), False
 
 
-def _point_labels(chart: ControlChart) -> np.ndarray:
-    """Strongest label per point: concern over improvement over neutral; '' if no signal."""
-    out = np.full(len(chart), "", dtype=object)
+#: Charts of proportions: axes and values in percent.
+PERCENT_CHARTS = ("p", "p_prime")
+#: Charts whose statistic cannot be negative (counts, rates, proportions, dispersions).
+NON_NEGATIVE_CHARTS = ("p", "np", "c", "u", "p_prime", "u_prime", "mr", "r", "s")
+_RUN_RULES = {"we4": 8, "nelson2": 9, "nhs_shift": 7, "anhoej_run": 0}
+_TREND_RULES = {"nelson3": 6, "nhs_trend": 7}
+_WINDOW_RULES = {"nelson4": 14, "nelson7": 15, "nelson8": 8}
+_K_OF_M_RULES = {"we2": (3, 2), "nelson5": (3, 2), "nhs_two_of_three": (3, 2),
+                 "we3": (5, 1), "nelson6": (5, 1)}  # fmt: skip
+
+
+def signal_name(rule: str, direction: int = 0) -> str:
+    """A rule signal in plain words, with its direction where it has one:
+    ``signal_name("we4", -1) -> "8 points in a row below the centre line"``."""
+    side = "above" if direction > 0 else "below" if direction < 0 else "on one side of"
+    limit = (
+        "the upper limit" if direction > 0 else "the lower limit" if direction < 0 else "a limit"
+    )
+    way = "rising" if direction > 0 else "falling" if direction < 0 else "rising or falling"
+    if rule in ("we1", "nelson1", "nhs_outside"):
+        return f"a point {'outside' if direction == 0 else side} {limit}"
+    if rule in _RUN_RULES and rule != "anhoej_run":
+        return f"{_RUN_RULES[rule]} points in a row {side} the centre line"
+    if rule == "anhoej_run":
+        return f"a longer run {side} the centre line than chance allows (Anhøj)"
+    if rule == "anhoej_crossings":
+        return "fewer crossings of the centre line than chance allows (Anhøj)"
+    if rule in _TREND_RULES:
+        return f"{_TREND_RULES[rule]} points in a row {way}"
+    if rule in _K_OF_M_RULES:
+        m, z = _K_OF_M_RULES[rule]
+        k = m - 1
+        return f"{k} of {m} points more than {z} sigma {side} the centre line"
+    if rule == "nelson4":
+        return "14 points in a row alternating up and down"
+    if rule == "nelson7":
+        return "15 points in a row within 1 sigma of the centre line"
+    if rule == "nelson8":
+        return "8 points in a row more than 1 sigma from the centre line, on both sides"
+    return rule
+
+
+def pattern_labels(chart: ControlChart) -> np.ndarray:
+    """Per point, the strongest label of any signal pattern it belongs to ('' for none).
+
+    A rule flags the point that completes its pattern and every point that continues it; the
+    pattern itself starts earlier: the whole run on one side of the centre (every point back to
+    where the run began), the whole trend, the window of an alternating or a within-1-sigma run,
+    and, for 2 of 3 / 4 of 5, the points of the window beyond the zone on the signal's side.
+    """
+    n = len(chart)
     rank = {"neutral": 1, "improvement": 2, "concern": 3}
-    best = np.zeros(len(chart), dtype=int)
-    for s in chart.signals:
-        r = rank[s.label]
-        if r > best[s.index]:
-            best[s.index] = r
-            out[s.index] = s.label
+    best = np.zeros(n, dtype=int)
+    out = np.full(n, "", dtype=object)
+    present = np.nonzero(~chart.is_missing)[0]
+    pos = {int(i): k for k, i in enumerate(present)}
+    v, c = chart.value, chart.centre
+    phase = chart.phase
+
+    def mark(i: int, label: str) -> None:
+        r = rank.get(label, 0)
+        if r > best[i]:
+            best[i], out[i] = r, label
+
+    def same_segment(i: int, j: int) -> bool:
+        return chart.frozen or phase[i] == phase[j]
+
+    for sig in chart.signals:
+        i = int(sig.index)
+        mark(i, sig.label)
+        direction = int(chart.directions.get(sig.rule, np.zeros(n, dtype=np.int8))[i])
+        k = pos.get(i)
+        if k is None:
+            continue
+        back = [int(j) for j in present[:k][::-1] if same_segment(int(j), i)]
+        if sig.rule in _RUN_RULES:
+            for j in back:
+                if np.sign(v[j] - c[j]) != np.sign(v[i] - c[i]):
+                    break
+                mark(j, sig.label)
+        elif sig.rule in _TREND_RULES:
+            prev = i
+            for j in back:
+                step = v[prev] - v[j]
+                if not (step > 0 if direction > 0 else step < 0):
+                    break
+                mark(j, sig.label)
+                prev = j
+        elif sig.rule in _WINDOW_RULES:
+            for j in back[: _WINDOW_RULES[sig.rule] - 1]:
+                mark(j, sig.label)
+        elif sig.rule in _K_OF_M_RULES:
+            m, z = _K_OF_M_RULES[sig.rule]
+            lo, hi = chart.zone(z)
+            for j in back[: m - 1]:
+                if (direction > 0 and v[j] > hi[j]) or (direction < 0 and v[j] < lo[j]):
+                    mark(j, sig.label)
     return out
 
 
-def _fmt(v: float | None) -> str:
+def _fmt(v: float | None, *, percent: bool = False) -> str:
+    """A chart value as the report's tables show it: percent for proportions, 3 significant
+    figures below 100, one minus sign."""
     if v is None or not np.isfinite(v):
         return "n/a"
-    return f"{v:.4g}"
+    if percent:
+        return fmt_percent(v, digits=1 if abs(v) < 0.1 else 0)
+    return fmt_number(v)
+
+
+def _value_text(v: float, chart: ControlChart, unit: str) -> str:
+    if chart.chart in PERCENT_CHARTS:
+        return _fmt(v, percent=True)
+    return f"{_fmt(v)} {unit}".strip()
+
+
+def point_titles(chart: ControlChart, *, unit: str = "") -> list[str]:
+    """One hover text per point that is not missing: date, value, and its signals in words."""
+    present = np.nonzero(~chart.is_missing)[0]
+    by_point: dict[int, list[str]] = {}
+    for sig in chart.signals:
+        d = int(chart.directions.get(sig.rule, np.zeros(len(chart), dtype=np.int8))[sig.index])
+        by_point.setdefault(int(sig.index), []).append(f"{signal_name(sig.rule, d)} ({sig.label})")
+    out = []
+    for i in present:
+        head = " · ".join(
+            x
+            for x in (_time_text(chart.time[i]), _value_text(float(chart.value[i]), chart, unit))
+            if x
+        )
+        sigs = by_point.get(int(i), [])
+        out.append(head + ("\n" + "\n".join(sigs) if sigs else ""))
+    return out
 
 
 def _time_text(v) -> str:
@@ -102,22 +233,23 @@ def describe_chart(chart: ControlChart, *, title: str | None = None, unit: str =
     missing = len(chart) - present.shape[0]
     if missing:
         parts.append(f"{missing} missing")
-    u = f" {unit}" if unit else ""
+    pct = chart.chart in PERCENT_CHARTS
+    u = f" {unit}" if unit and not pct else ""
     for p in chart.phases:
         text = f"phase {p.phase}" + (f" ({p.label})" if len(chart.phases) > 1 else "")
-        text += f": centre {_fmt(p.centre)}{u}"
+        text += f": centre {_fmt(p.centre, percent=pct)}{u}"
         if chart.has_limits:
             if p.lcl is not None and p.ucl is not None:
-                text += f", limits {_fmt(p.lcl)} to {_fmt(p.ucl)}{u}"
+                text += f", limits {_fmt(p.lcl, percent=pct)} to {_fmt(p.ucl, percent=pct)}{u}"
             else:
                 text += ", limits vary with sample size"
         if p.is_provisional:
-            text += " (provisional)"
+            text += f" (provisional, {p.n_points} points)"
         parts.append(text)
     if chart.frozen:
         parts.append("limits frozen at the first phase")
     counts = {"improvement": 0, "concern": 0, "neutral": 0}
-    for lab in _point_labels(chart):
+    for lab in pattern_labels(chart):
         if lab:
             counts[lab] += 1
     sig = [f"{v} point{'s' if v != 1 else ''} signal {k}" for k, v in counts.items() if v]
@@ -143,7 +275,7 @@ def plot_control_chart(
     Parameters
     ----------
     chart : the computed chart.
-    title, unit : shown above the chart and on the y axis.
+    title, unit : shown above the chart and on the y axis (proportions are shown in percent).
     zones : shade the 1- and 2-sigma zones.
     phase_names : name per phase number for the phase-break labels (default: each phase's label,
         e.g. the event that started it).
@@ -155,44 +287,59 @@ def plot_control_chart(
     y = np.asarray(chart.value, dtype=float)
     ends = [(p.first, p.last + 1) for p in chart.phases]
     names = dict(phase_names or {})
+    pct = chart.chart in PERCENT_CHARTS
 
     for k, (a, b) in enumerate(ends):
         xs = x[a:b]
+        phase = chart.phases[k]
+        # a provisional phase's limits rest on too few points: drawn lighter and dashed
+        prov = phase.is_provisional and not chart.frozen
+        alpha = 0.5 if prov else 1.0
         if zones and chart.has_limits:
             lo1, hi1 = chart.zone(1)
             lo2, hi2 = chart.zone(2)
             ax.fill_between(xs, lo2[a:b], hi2[a:b], step="mid", color=ZONE, lw=0, zorder=0)
             ax.fill_between(xs, lo1[a:b], hi1[a:b], step="mid", color="#e6e6e6", lw=0, zorder=0)
-        ax.step(xs, chart.centre[a:b], where="mid", color=CENTRE, lw=1.1, zorder=2,
-                label="centre" if k == 0 else None)  # fmt: skip
+        ax.step(xs, chart.centre[a:b], where="mid", color=CENTRE, lw=1.1, zorder=2, alpha=alpha,
+                ls=(0, (4, 2)) if prov else "-", label="centre" if k == 0 else None)  # fmt: skip
         if chart.has_limits:
             ax.step(xs, chart.lcl[a:b], where="mid", color=LIMIT, lw=1, ls="--", zorder=2,
-                    label="limits" if k == 0 else None)  # fmt: skip
-            ax.step(xs, chart.ucl[a:b], where="mid", color=LIMIT, lw=1, ls="--", zorder=2)
+                    alpha=alpha, label="limits" if k == 0 else None)  # fmt: skip
+            ax.step(xs, chart.ucl[a:b], where="mid", color=LIMIT, lw=1, ls="--", zorder=2,
+                    alpha=alpha)  # fmt: skip
         # the line joins points within a phase; a missing value leaves a gap
         ax.plot(xs, y[a:b], color=COMMON, lw=1, zorder=3)
+        name = str(names.get(phase.phase, phase.label))
+        if prov:
+            name = f"{truncate(name, 22)}: provisional ({phase.n_points} points)"
+        else:
+            name = truncate(name, 36)
         if k > 0:
             prev_end = x[a - 1]
             bx = prev_end + (xs[0] - prev_end) / 2 if len(xs) else prev_end
             ax.axvline(bx, color=INK, lw=0.8, ls=":", zorder=1)
-            name = truncate(str(names.get(chart.phases[k].phase, chart.phases[k].label)), 36)
+        else:
+            bx = x[0] if len(x) else 0
+        if k > 0 or prov:
             # a break in the right part of the chart gets its label on the left of the line
             on_left = a > 0.6 * len(chart)
             ax.annotate(
-                str(name), xy=(bx, 1), xycoords=("data", "axes fraction"),
+                name, xy=(bx, 1), xycoords=("data", "axes fraction"),
                 xytext=(-3 if on_left else 3, -2), textcoords="offset points",
-                ha="right" if on_left else "left", va="top", fontsize=7.5, color=INK,
+                ha="right" if on_left else "left", va="top", fontsize=8, color=INK,
             )  # fmt: skip
 
-    labels = _point_labels(chart)
+    labels = pattern_labels(chart)
     ok = ~np.isnan(y)
-    common = ok & (labels == "")
-    ax.scatter(x[common], y[common], s=12, color=COMMON, zorder=4, linewidths=0)
-    for lab, colour in _LABEL_COLOUR.items():
-        sel = ok & (labels == lab)
-        if sel.any():
-            ax.scatter(x[sel], y[sel], s=22, color=colour, zorder=5, linewidths=0,
-                       label=lab)  # fmt: skip
+    colour = np.array([_LABEL_COLOUR.get(str(lab), COMMON) for lab in labels], dtype=object)
+    size = np.where(labels == "", 12.0, 22.0)
+    # one scatter for every point, in chart order: the SVG then gets one <title> per point
+    points = ax.scatter(x[ok], y[ok], s=size[ok], c=list(colour[ok]), zorder=5, linewidths=0,
+                        clip_on=False)  # fmt: skip
+    points.set_gid(POINTS_GID)
+    for lab, col in _LABEL_COLOUR.items():  # legend entries for the signal colours present
+        if (ok & (labels == lab)).any():
+            ax.scatter([], [], s=22, color=col, linewidths=0, label=lab)
 
     excluded = chart.is_excluded & ok
     if excluded.any():
@@ -202,16 +349,20 @@ def plot_control_chart(
         if 0 <= i < len(chart) and ok[i]:
             ax.annotate(
                 str(k), xy=(x[i], y[i]), xytext=(0, 7), textcoords="offset points",
-                ha="center", va="bottom", fontsize=7, color=INK, fontweight="bold", zorder=7,
+                ha="center", va="bottom", fontsize=8, color=INK, fontweight="bold", zorder=7,
             )  # fmt: skip
 
     if is_date:
-        loc = mdates.AutoDateLocator(minticks=3, maxticks=8)
-        ax.xaxis.set_major_locator(loc)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+        date_axis(ax)
     else:
         ax.set_xlabel("point")
-    ax.set_ylabel(unit or CHART_NAMES.get(chart.chart, chart.chart))
+    _y_limits(ax, chart)
+    if pct:
+        percent_axis(ax)
+        ax.set_ylabel(_percent_label(unit))
+    else:
+        number_axis(ax)
+        ax.set_ylabel(unit or CHART_NAMES.get(chart.chart, chart.chart))
     if title:
         ax.set_title(title, loc="left")
     last = chart.latest_phase
@@ -219,19 +370,49 @@ def plot_control_chart(
         for v, txt in ((last.ucl, "UCL"), (last.centre, "CL"), (last.lcl, "LCL")):
             if v is not None and np.isfinite(v):
                 ax.annotate(
-                    f"{txt} {v:.4g}", xy=(1, v), xycoords=("axes fraction", "data"),
-                    xytext=(2, 0), textcoords="offset points", va="center", fontsize=7,
+                    f"{txt} {_fmt(v, percent=pct)}", xy=(1, v), xycoords=("axes fraction", "data"),
+                    xytext=(2, 0), textcoords="offset points", va="center", fontsize=8,
                     color=INK, annotation_clip=False,
                 )  # fmt: skip
     # legend above the axes on the right, clear of the title (left) and of the date offset text
     ax.legend(
-        loc="lower right", bbox_to_anchor=(1, 1.0), ncol=5, frameon=False, fontsize=7.5,
+        loc="lower right", bbox_to_anchor=(1, 1.0), ncol=5, frameon=False, fontsize=8,
         handlelength=1.6, columnspacing=1.0, borderaxespad=0.2,
     )  # fmt: skip
     alt = describe_chart(chart, title=title, unit=unit)
     if notes:
         alt += " Notes: " + "; ".join(f"{k}. {n}" for k, (_, n) in enumerate(notes, start=1)) + "."
-    return ChartImage.from_figure(fig, alt=alt, caption=caption)
+    return ChartImage.from_figure(
+        fig, alt=alt, caption=caption, point_titles=point_titles(chart, unit=unit)
+    )
+
+
+def _percent_label(unit: str) -> str:
+    """The y label of a proportion: "share of arrivals" -> "% of arrivals", "wafers" -> "% of
+    wafers" (the unit of a p chart names what n counts)."""
+    unit = unit.strip()
+    if not unit or unit == "%":
+        return "%"
+    if unit.startswith("share "):
+        return "% " + unit.removeprefix("share ")
+    return f"% of {unit}"
+
+
+def _y_limits(ax, chart: ControlChart) -> None:
+    """Keep the axis inside the values the statistic can take: no axis down to -10 hours."""
+    lo, hi = ax.get_ylim()
+    lower = chart.lower_bound
+    upper = chart.upper_bound
+    if chart.chart in NON_NEGATIVE_CHARTS:
+        lower = 0.0 if lower is None else max(lower, 0.0)
+    if chart.chart in PERCENT_CHARTS:
+        upper = 1.0 if upper is None else min(upper, 1.0)
+    if lower is not None and lo < lower:
+        lo = lower
+    if upper is not None and hi > upper:
+        hi = upper
+    if hi > lo:
+        ax.set_ylim(lo, hi)
 
 
 def plot_sparkline(
@@ -262,4 +443,4 @@ def plot_sparkline(
         f"{_fmt(float(y[present[-1]])) if present.shape[0] else 'n/a'}; "
         f"{verdict.replace('_', ' ')}."
     )
-    return ChartImage.from_figure(fig, alt=alt)
+    return ChartImage.from_figure(fig, alt=alt, has_narrow=False)

@@ -3,7 +3,8 @@ implement by quarter, and survey scores on control charts — each with a text a
 
 from __future__ import annotations
 
-import matplotlib.dates as mdates
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -15,6 +16,7 @@ from pipeline.report.plots.style import (
     INK,
     SERIES_MARGINS,
     ChartImage,
+    date_axis,
     new_figure,
 )
 from pipeline.stats.culture import CultureSummary, SurveyTrend
@@ -28,6 +30,9 @@ __all__ = [
     "plot_surveys",
 ]
 
+#: Width (inches) of a culture chart: two sit side by side in a 1,000-px page, where their
+#: smallest text (8.5 pt) is 11 px or more.
+WIDTH = 5.2
 #: time-series margins with room for the title above the legend line
 _TITLED = (SERIES_MARGINS[0], SERIES_MARGINS[1], 0.62, SERIES_MARGINS[3])
 
@@ -48,7 +53,7 @@ _FUNNEL_COLOURS = {
 
 
 def _empty(title: str, message: str, alt: str) -> ChartImage:
-    fig, ax = new_figure(7.5, 1.6)
+    fig, ax = new_figure(WIDTH, 1.6)
     ax.set_axis_off()
     ax.set_title(title, loc="left", pad=16)
     ax.text(0.5, 0.45, message, ha="center", va="center", color=COMMON, transform=ax.transAxes)
@@ -56,14 +61,12 @@ def _empty(title: str, message: str, alt: str) -> ChartImage:
 
 
 def _month_axis(ax) -> None:
-    loc = mdates.AutoDateLocator(minticks=4, maxticks=10)
-    ax.xaxis.set_major_locator(loc)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    date_axis(ax, maxticks=7)
 
 
 def _legend(ax) -> None:
     """Legend above the plot, right-aligned on the title's line, so it never hides data."""
-    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False, fontsize=8,
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False, fontsize=8.5,
               borderaxespad=0.2)  # fmt: skip
 
 
@@ -85,7 +88,7 @@ def plot_idea_funnel(summary: CultureSummary) -> ChartImage:
                       f"Idea funnel: no ideas were submitted from {_period(summary)}.")  # fmt: skip
     stages = list(f.stages())
     counts = [getattr(f, s) for s in stages]
-    fig, ax = new_figure(7.5, 2.4, margins=(2.15, 0.45, 0.42, 0.5))
+    fig, ax = new_figure(WIDTH, 2.4, margins=(2.15, 0.45, 0.42, 0.5))
     y = np.arange(len(stages))[::-1]
     ax.barh(y, counts, color=[_FUNNEL_COLOURS[s] for s in stages], height=0.62, zorder=2)
     top = max(counts)
@@ -114,7 +117,7 @@ def plot_ideas_per_employee(summary: CultureSummary) -> ChartImage:
     title = "Ideas per 100 employees per month"
     if not len(m):
         return _empty(title, NOT_ENOUGH, f"{title}: {NOT_ENOUGH} in the window.")
-    fig, ax = new_figure(7.5, 2.8, margins=_TITLED)
+    fig, ax = new_figure(WIDTH, 2.8, margins=_TITLED)
     x = pd.to_datetime(m["month"]) + pd.Timedelta(days=14)
     rate = 100 * m["ideas_per_employee"].astype(float)
     if rate.notna().any():
@@ -158,7 +161,7 @@ def plot_participation(summary: CultureSummary) -> ChartImage:
     title = "Participation: share of areas submitting ideas each month"
     if not len(m) or summary.n_areas == 0:
         return _empty(title, NOT_ENOUGH, f"{title}: {NOT_ENOUGH}.")
-    fig, ax = new_figure(7.5, 2.6, margins=_TITLED)
+    fig, ax = new_figure(WIDTH, 2.6, margins=_TITLED)
     x = pd.to_datetime(m["month"]) + pd.Timedelta(days=14)
     share = 100 * m["area_share"].astype(float)
     ax.bar(x, share, width=20, color=IMPROVEMENT, alpha=0.85, zorder=2)
@@ -189,7 +192,7 @@ def plot_time_to_implement(summary: CultureSummary) -> ChartImage:
     if not len(q):
         return _empty(title, f"No ideas implemented in the window: {NOT_ENOUGH}",
                       f"{title}: no ideas were implemented in the window.")  # fmt: skip
-    fig, ax = new_figure(7.5, 2.6, margins=_TITLED)
+    fig, ax = new_figure(WIDTH, 2.6, margins=_TITLED)
     x = np.arange(len(q))
     days = q["median_days"].astype(float).to_numpy()
     ax.bar(x, days, color=IMPROVEMENT, width=0.6, zorder=2)
@@ -198,7 +201,7 @@ def plot_time_to_implement(summary: CultureSummary) -> ChartImage:
                 color=INK)  # fmt: skip
     labels = [f"{lab}\n{fmt_count(n)} ideas" for lab, n in zip(q["quarter"], q["implemented"],
                                                              strict=True)]  # fmt: skip
-    ax.set_xticks(x, labels, fontsize=7.5)
+    ax.set_xticks(x, labels, fontsize=8.5)
     ax.grid(axis="x", visible=False)
     if summary.median_days_to_implement is not None:
         ax.axhline(summary.median_days_to_implement, color=INK, lw=0.9, ls="--", zorder=3,
@@ -232,9 +235,8 @@ def plot_survey(trend: SurveyTrend) -> ChartImage:
             f"{title}: one survey, score {fmt_number(trend.latest_score)} on "
             f"{fmt_date(trend.latest_date)}; {NOT_ENOUGH} for a control chart.",
         )
-    image = plot_control_chart(trend.chart, title=title, unit="score")
-    alt = f"{image.alt} {trend.sentence()}"
-    return ChartImage(svg=image.svg, figure=image.figure, alt=alt, caption=image.caption)
+    image = plot_control_chart(trend.chart, title=title, unit="score", width=WIDTH, height=2.8)
+    return replace(image, alt=f"{image.alt} {trend.sentence()}")
 
 
 def plot_surveys(summary: CultureSummary) -> list[ChartImage]:

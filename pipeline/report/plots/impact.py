@@ -16,7 +16,10 @@ from pipeline.report.plots.style import (
     NEUTRAL,
     ZONE,
     ChartImage,
+    date_axis,
     new_figure,
+    number_axis,
+    percent_axis,
 )
 from pipeline.stats.impact import ImpactEstimate
 
@@ -35,7 +38,7 @@ def plot_segmented(estimate: ImpactEstimate, *, name: str = "Metric", unit: str 
     """Observed points, fitted pre/post lines, the counterfactual (no-change) line with its
     confidence band, the change point, and the transition shaded."""
     seg = estimate.segmented_regression
-    fig, ax = new_figure(margins=(0.75, 0.3, 0.35, 0.72))
+    fig, ax = new_figure(margins=(0.75, 0.3, 0.35, 0.9))
     label = f"{name} ({unit})" if unit else name
     if seg is None:
         ax.text(0.5, 0.5, "not enough data for segmented regression", ha="center", va="center",
@@ -68,8 +71,14 @@ def plot_segmented(estimate: ImpactEstimate, *, name: str = "Metric", unit: str 
     ax.plot(x[cf_mask], s["counterfactual"][cf_mask], "--", lw=1.2, color=COMMON,
             label="without the change")  # fmt: skip
     ax.set_ylabel(label)
+    if pd.api.types.is_datetime64_any_dtype(s["time"]):
+        date_axis(ax)
+    if estimate.kind == "proportion":
+        percent_axis(ax)
+    else:
+        number_axis(ax)
     ax.set_title(f"{name}: before and after the change", loc="left")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=6, fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=3, fontsize=8)
     c = seg.counterfactual
     lvl = seg.level_change
     level = confidence_level(estimate.alpha)

@@ -17,6 +17,7 @@ from pipeline.report.plots.style import (
     INK,
     NEUTRAL,
     ChartImage,
+    date_axis,
     new_figure,
     truncate,
 )
@@ -119,7 +120,7 @@ def plot_roadmap(roadmap: Roadmap, *, width: float = 7.5) -> ChartImage:
             ax.plot([_num(g.due_date)] * 2, [y - len(g.items) - 0.45, y - 0.5], color=colour,
                     lw=1.3, ls=":", zorder=2)  # fmt: skip
         ax.text(0.004, y, head, transform=ax.get_yaxis_transform(), va="center", ha="left",
-                fontsize=7.5, fontweight="bold", color=OVERDUE_TEXT if g.is_overdue else INK,
+                fontsize=8, fontweight="bold", color=OVERDUE_TEXT if g.is_overdue else INK,
                 zorder=5, bbox={"facecolor": GROUP_BAND, "edgecolor": "none", "pad": 0.5})  # fmt: skip
         y -= 1
         for it in g.items:
@@ -141,9 +142,7 @@ def plot_roadmap(roadmap: Roadmap, *, width: float = 7.5) -> ChartImage:
     ax.set_xlim(xmin, xmax)
     ax.grid(axis="y", visible=False)
     ax.tick_params(axis="y", length=0)
-    loc = mdates.AutoDateLocator(minticks=4, maxticks=9)
-    ax.xaxis.set_major_locator(loc)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    date_axis(ax, maxticks=9)
 
     present = {i.status for i in roadmap.items if not i.is_overdue}
     handles: list[Artist] = [
@@ -164,9 +163,10 @@ def plot_roadmap(roadmap: Roadmap, *, width: float = 7.5) -> ChartImage:
         Line2D([], [], color=INK, ls="--", lw=1, label=f"as of {fmt_date(roadmap.as_of)}")
     )
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5),
-               frameon=False, fontsize=7.5, handlelength=1.6)  # fmt: skip
+               frameon=False, fontsize=8, handlelength=1.6)  # fmt: skip
     ax.set_title("Roadmap: improvements by goal", loc="left")
-    return ChartImage.from_figure(fig, alt=_describe(roadmap))
+    # a timeline's labels cannot shrink with the page: a phone scrolls it sideways instead
+    return ChartImage.from_figure(fig, alt=_describe(roadmap), has_narrow=False)
 
 
 def _draw_item(ax: Axes, it: RoadmapItem, y: float) -> None:
@@ -189,9 +189,9 @@ def _draw_item(ax: Axes, it: RoadmapItem, y: float) -> None:
         return
     if it.status == "cancelled":
         ax.annotate("cancelled", xy=(_num(last), y), xytext=(7, 0), textcoords="offset points",
-                    va="center", fontsize=7, color=COMMON)  # fmt: skip
+                    va="center", fontsize=8, color=COMMON)  # fmt: skip
     elif it.is_overdue:
         ax.annotate(f"{OVERDUE_SYMBOL} overdue {it.days_overdue} day"
                     f"{'s' if it.days_overdue != 1 else ''}", xy=(_num(last), y), xytext=(7, 0),
-                    textcoords="offset points", va="center", fontsize=7, color=OVERDUE_TEXT,
+                    textcoords="offset points", va="center", fontsize=8, color=OVERDUE_TEXT,
                     fontweight="bold")  # fmt: skip

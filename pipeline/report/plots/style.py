@@ -1,9 +1,19 @@
-"""Shared look of every chart, and turning a figure into SVG/PNG for reports and emails."""
+"""Shared look of every chart, and turning a figure into SVG/PNG for reports and emails.
+
+Every chart is drawn once and saved twice: at its own size for wide screens and print, and as a
+narrow variant (:data:`NARROW_WIDTH` inches, type scaled up) that the page shows below 600 px, so
+chart text stays at least 10 px on a 390-px phone. Charts use the page's font stack
+(:data:`FONT_STACK`, the same list as ``report.css``), one style of date axis
+(:func:`date_axis`) and percent axes for proportions (:func:`percent_axis`).
+"""
 
 from __future__ import annotations
 
 import base64
+import html
 import io
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,9 +21,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
+from matplotlib.ticker import FixedFormatter, FuncFormatter  # noqa: E402
+
+from pipeline.formatting import fmt_number  # noqa: E402
 
 from pipeline.report import palette  # noqa: E402
 
@@ -29,12 +43,33 @@ TARGET = palette.TARGET
 ZONE = palette.ZONE
 INK = palette.INK
 
+#: One font stack for the page (``report.css``'s ``--font``) and the charts' SVG text. Chart text
+#: is laid out with DejaVu Sans; Verdana, which most machines without DejaVu have, is as wide.
+FONT_STACK = (
+    "DejaVu Sans",
+    "Verdana",
+    "Segoe UI",
+    "Roboto",
+    "Helvetica Neue",
+    "Arial",
+    "sans-serif",
+)
+#: Smallest type on any chart (points at the figure's own size).
+MIN_FONT = 8.0
+#: Width (inches) of the narrow variant, and its smallest type: 10 pt on a 4.6-inch (331 pt)
+#: figure shown 370 px wide is 11.2 px.
+NARROW_WIDTH = 4.6
+NARROW_MIN_FONT = 10.0
+#: Longest text (characters) on a narrow chart; longer labels are shortened at a word boundary.
+NARROW_TEXT = 30
+
 RC: Any = {
     # every label is data (metric names, event titles): "$" is a currency sign, never mathtext
     "text.parse_math": False,
     "figure.dpi": 100,
     "savefig.dpi": 100,
-    "font.family": "DejaVu Sans",
+    "font.family": "sans-serif",
+    "font.sans-serif": list(FONT_STACK[:-1]),
     "font.size": 9,
     "axes.titlesize": 10,
     "axes.labelsize": 9,
@@ -50,6 +85,11 @@ RC: Any = {
     "text.color": INK,
     "legend.frameon": False,
     "legend.fontsize": 8,
+    "xtick.labelsize": 8.5,
+    "ytick.labelsize": 8.5,
+    "axes.formatter.use_mathtext": False,
+    "axes.unicode_minus": True,
+    "text.parse_math": False,
     "svg.fonttype": "none",
     "svg.hashsalt": "kaizen",
 }
@@ -74,11 +114,9 @@ def new_figure(
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(width, height), layout=None if margins else "constrained")
         ax = fig.add_subplot()
+    setattr(fig, _MARGINS_ATTR, margins)  # the narrow variant scales them
     if margins:
-        left, right, top, bottom = margins
-        fig.subplots_adjust(
-            left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height
-        )
+        _place(fig, margins, width, height)
     return fig, ax
 
 
@@ -89,15 +127,181 @@ def _plain_text(fig: Figure) -> None:
         text.set_parse_math(False)
 
 
-def figure_to_svg(fig: Figure) -> str:
-    """The figure as an SVG document (text kept as text, deterministic ids)."""
+_MARGINS_ATTR = "_kaizen_margins"
+
+
+def _place(fig: Figure, margins: tuple[float, float, float, float], width: float, height: float):
+    left, right, top, bottom = margins
+    fig.subplots_adjust(
+        left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height
+    )
+
+
+def date_axis(ax: plt.Axes, *, maxticks: int = 8) -> None:
+    """The one date axis of every chart: month names, the year where it changes ("2026", "Feb",
+    "Mar"), no offset text in the corner."""
+    loc = mdates.AutoDateLocator(minticks=3, maxticks=maxticks)
+    fmt = mdates.ConciseDateFormatter(
+        loc,
+        formats=["%Y", "%b", "%d %b", "%H:%M", "%H:%M", "%S.%f"],
+        zero_formats=["", "%Y", "%b", "%d %b", "%H:%M", "%H:%M"],
+        offset_formats=["", "", "", "", "", ""],
+    )
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(fmt)
+
+
+def percent_axis(ax: plt.Axes, *, axis: str = "y") -> None:
+    """Tick labels of a proportion (0-1) as percentages: 0.25 -> "25%"."""
+
+    def label(v: float, _pos: int) -> str:
+        pct = v * 100
+        return fmt_number(pct, digits=0 if abs(pct) >= 10 or pct == 0 else 1) + "%"
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(label))
+
+
+def number_axis(ax: plt.Axes, *, axis: str = "y") -> None:
+    """Tick labels through the report's number formatter (one minus sign, thousands separators)."""
+
+    def label(v: float, _pos: int) -> str:
+        return fmt_number(v, digits=_tick_digits(ax, axis))
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(label))
+
+
+def _tick_digits(ax: plt.Axes, axis: str) -> int:
+    locs = (ax.yaxis if axis == "y" else ax.xaxis).get_majorticklocs()
+    if len(locs) < 2:
+        return 0
+    step = abs(float(locs[1] - locs[0]))
+    digits = 0
+    while step and step * 10**digits < 0.999 and digits < 6:
+        digits += 1
+    return digits
+
+
+def figure_to_svg(fig: Figure, *, point_titles: Sequence[str] = ()) -> str:
+    """The figure as an SVG document (text kept as text, deterministic ids).
+
+    ``point_titles``: one tooltip per point of the scatter whose gid is :data:`POINTS_GID`, in
+    the order its points were given; each point becomes ``<g><title>…</title>point</g>``, which
+    browsers show on hover (no JavaScript).
+    """
     buf = io.StringIO()
     _plain_text(fig)
     with matplotlib.rc_context(RC):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     svg = buf.getvalue()
     start = svg.find("<svg")
-    return svg[start:] if start >= 0 else svg
+    svg = svg[start:] if start >= 0 else svg
+    return _with_titles(svg, point_titles) if point_titles else svg
+
+
+#: gid of the scatter whose points get a ``<title>`` each (see :func:`figure_to_svg`).
+POINTS_GID = "kz-points"
+_POINT = re.compile(r"<(?:path|use)\b[^>]*?/>", re.S)
+
+
+def _with_titles(svg: str, titles: Sequence[str]) -> str:
+    head = f'<g id="{POINTS_GID}">'
+    a = svg.find(head)
+    if a < 0:
+        return svg
+    b = svg.find("\n   </g>", a)  # the group's own closing tag (matplotlib indents by level)
+    body = svg[a + len(head) : b]
+    defs_end = body.rfind("</defs>")
+    offset = defs_end + len("</defs>") if defs_end >= 0 else 0
+    items = iter(titles)
+
+    def wrap(m: re.Match[str]) -> str:
+        title = next(items, None)
+        if title is None:
+            return m.group(0)
+        return f"<g><title>{html.escape(title, quote=False)}</title>{m.group(0)}</g>"
+
+    body = body[:offset] + _POINT.sub(wrap, body[offset:])
+    return svg[: a + len(head)] + body + svg[b:]
+
+
+def narrow_svg(fig: Figure, *, point_titles: Sequence[str] = ()) -> str:
+    """The figure redrawn for a phone: :data:`NARROW_WIDTH` inches wide, every text scaled so
+    the smallest is :data:`NARROW_MIN_FONT` pt, margins scaled alike; the figure is restored
+    afterwards (the PNG for emails keeps the full size). Ids are prefixed so the two SVGs of
+    one chart never share one."""
+    width, height = (float(v) for v in fig.get_size_inches())
+    texts = [t for t in fig.findobj(Text) if t.get_text()]
+    ticks = []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = axis.get_ticklabels()
+            if labels:
+                ticks.append((ax, axis, float(labels[0].get_fontsize())))
+    sizes = [float(t.get_fontsize()) for t in texts] + [s for _, _, s in ticks]
+    smallest = min(sizes) if sizes else NARROW_MIN_FONT
+    k = max(1.0, NARROW_MIN_FONT / smallest)
+    new_w = min(width, NARROW_WIDTH)
+    new_h = height * max(1.0, min(k, 1.5)) * (1.0 if new_w == width else 1.12)
+    saved_text = [(t, t.get_fontsize()) for t in texts]
+    saved_words = [(t, t.get_text()) for t in texts if len(t.get_text()) > NARROW_TEXT]
+    formatters = []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            f = axis.get_major_formatter()
+            if isinstance(f, FixedFormatter):
+                formatters.append((f, list(f.seq)))
+    # a legend above the axes (beside the title) moves under the chart: no room beside it
+    legends: list[tuple[Any, Any, Any]] = []
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        if leg is not None and leg.get_bbox_to_anchor().y0 >= ax.bbox.y1 - 1:
+            legends.append((leg, getattr(leg, "_loc", 0), leg.get_bbox_to_anchor()))
+    saved_pars = (
+        fig.subplotpars.left,
+        fig.subplotpars.right,
+        fig.subplotpars.top,
+        fig.subplotpars.bottom,
+    )
+    try:
+        for t, size in saved_text:
+            t.set_fontsize(float(size) * k)
+        for t, words in saved_words:
+            t.set_text(truncate(words, NARROW_TEXT))
+        for f, seq in formatters:
+            f.seq = [truncate(str(w), NARROW_TEXT) for w in seq]
+        for leg, _loc, _box in legends:
+            leg.set_bbox_to_anchor((0.01, 0.0), transform=fig.transFigure)
+            leg.set_loc("lower left")
+        for ax, axis, size in ticks:
+            ax.tick_params(axis="x" if axis is ax.xaxis else "y", labelsize=size * k)
+        fig.set_size_inches(new_w, new_h)
+        margins = getattr(fig, _MARGINS_ATTR, None)
+        if margins:
+            left, right, top, bottom = margins
+            extra = 0.28 * k if legends else 0.0
+            new_h += extra
+            fig.set_size_inches(new_w, new_h)
+            _place(fig, (left * k, right * k, top * k, bottom * k + extra), new_w, new_h)
+        svg = figure_to_svg(fig, point_titles=point_titles)
+    finally:
+        for t, size in saved_text:
+            t.set_fontsize(size)
+        for t, words in saved_words:
+            t.set_text(words)
+        for f, seq in formatters:
+            f.seq = seq
+        for leg, loc, box in legends:
+            leg.set_bbox_to_anchor(box)
+            leg.set_loc(loc)
+        for ax, axis, size in ticks:
+            ax.tick_params(axis="x" if axis is ax.xaxis else "y", labelsize=size)
+        fig.set_size_inches(width, height)
+        if getattr(fig, _MARGINS_ATTR, None):
+            left_, right_, top_, bottom_ = saved_pars
+            fig.subplots_adjust(left=left_, right=right_, top=top_, bottom=bottom_)
+    svg = re.sub(r'\bid="', 'id="n-', svg)
+    svg = svg.replace("url(#", "url(#n-").replace('xlink:href="#', 'xlink:href="#n-')
+    return svg
 
 
 def figure_to_png(fig: Figure, *, dpi: int = 110) -> bytes:
@@ -132,12 +336,32 @@ class ChartImage:
     svg: str
     alt: str
     caption: str = ""
+    narrow: str = ""
+    min_width: int = 0
     figure: Figure | None = field(default=None, repr=False, compare=False)
     png_bytes: bytes | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_figure(cls, fig: Figure, *, alt: str, caption: str = "") -> ChartImage:
-        return cls(svg=figure_to_svg(fig), alt=alt, caption=caption, figure=fig)
+    def from_figure(
+        cls,
+        fig: Figure,
+        *,
+        alt: str,
+        caption: str = "",
+        point_titles: Sequence[str] = (),
+        has_narrow: bool = True,
+    ) -> ChartImage:
+        """Render ``fig`` as SVG, and as its narrow phone variant unless ``has_narrow`` is
+        False: then a phone scrolls the chart sideways at ``min_width`` px, the width at which
+        its smallest text is 10.5 px (a timeline whose labels cannot shrink with the page)."""
+        svg = figure_to_svg(fig, point_titles=point_titles)
+        small = narrow_svg(fig, point_titles=point_titles) if has_narrow else ""
+        min_width = 0
+        if not has_narrow:
+            sizes = [float(t.get_fontsize()) for t in fig.findobj(Text) if t.get_text()]
+            if sizes:
+                min_width = int(float(fig.get_size_inches()[0]) * 72 * 10.5 / min(sizes)) + 1
+        return cls(svg=svg, alt=alt, caption=caption, narrow=small, min_width=min_width, figure=fig)
 
     @property
     def png(self) -> bytes:

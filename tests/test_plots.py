@@ -1,0 +1,95 @@
+"""Charts as a reader sees them: whole signal patterns coloured, a hover title per point, a
+narrow drawing for phones with legible type, provisional phases marked, bounded axes, percent
+axes for proportions, and one font stack for page and charts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.report.plots.control import pattern_labels, plot_control_chart, signal_name
+from pipeline.report.plots.style import FONT_STACK, NARROW_MIN_FONT, NARROW_WIDTH
+from pipeline.stats.spc import control_chart
+
+CSS = Path(__file__).parents[1] / "pipeline/report/templates/kaizen/static/report.css"
+WEEKS = pd.date_range("2025-01-06", periods=30, freq="W-MON")
+
+
+def _run_series() -> np.ndarray:
+    """20 points alternating around 10, then 10 points at 9.5 (all below the centre line)."""
+    return np.r_[np.tile([9.0, 11.0], 10), np.full(10, 9.5)]
+
+
+def test_a_run_is_coloured_whole_and_the_chart_keeps_the_exact_flags():
+    ch = control_chart(_run_series(), times=WEEKS, rules="we", better="lower")
+    # Western Electric rule 4: 8 consecutive points on one side; it flags the 8th point of the
+    # run (index 27) and the points that continue it (28, 29)
+    assert np.flatnonzero(ch.flags["we4"]).tolist() == [27, 28, 29]
+    labels = pattern_labels(ch)
+    # the run began at index 20 (index 19 is 11.0, above the centre): all ten points coloured
+    assert np.flatnonzero(labels == "improvement").tolist() == list(range(20, 30))
+    assert signal_name("we4", -1) == "8 points in a row below the centre line"
+
+
+def test_every_point_has_a_hover_title_with_date_value_and_signals():
+    ch = control_chart(_run_series(), times=WEEKS, rules="we", better="lower")
+    image = plot_control_chart(ch, title="Lead time", unit="days")
+    titles = re.findall(r"<title>(.*?)</title>", image.svg, re.S)
+    assert len(titles) == 30
+    assert titles[0] == "2025-01-06 · 9.00 days"
+    assert titles[29].startswith("2025-07-28 · 9.50 days\n8 points in a row below the centre line")
+    assert "(improvement)" in titles[29]
+    assert len(re.findall(r"<title>", image.narrow)) == 30
+
+
+def _font_sizes(svg: str) -> list[float]:
+    return [float(v) for v in re.findall(r"font-size: ([0-9.]+)px", svg)]
+
+
+def test_the_narrow_drawing_keeps_text_legible_on_a_phone():
+    ch = control_chart(_run_series(), times=WEEKS, rules="we")
+    image = plot_control_chart(ch, title="Lead time", unit="days")
+    width_pt = float(re.search(r'width="([0-9.]+)pt"', image.narrow).group(1))
+    assert width_pt == NARROW_WIDTH * 72
+    # shown 370 px wide (a 390-px phone less the page's padding), the smallest text is 10 px+
+    assert min(_font_sizes(image.narrow)) * 370 / width_pt >= 10
+    assert min(_font_sizes(image.narrow)) >= NARROW_MIN_FONT - 1e-9
+    html = image._repr_html_()
+    assert 'class="chart-wide"' in html and 'class="chart-narrow"' in html
+    # the two drawings share no id (a hidden SVG's clip path would blank the visible one)
+    wide_ids = set(re.findall(r'id="([^"]+)"', image.svg))
+    assert wide_ids and not wide_ids & set(re.findall(r'id="([^"]+)"', image.narrow))
+    # the wide drawing (and the email PNG from the same figure) is left as it was
+    assert image.figure.get_size_inches()[0] == 7.5
+
+
+def test_a_provisional_phase_is_labelled_with_its_points():
+    values = np.r_[np.tile([9.0, 11.0], 10), np.tile([6.0, 7.0], 3)]
+    ch = control_chart(values, times=WEEKS[:26], phases=[1] * 20 + [2] * 6, min_phase_points=12)
+    assert ch.phases[1].is_provisional
+    image = plot_control_chart(ch, phase_names={1: "Baseline", 2: "Kanban"})
+    assert "Kanban: provisional (6 points)" in image.svg
+    assert "provisional, 6 points" in image.alt
+
+
+def test_bounds_and_non_negative_statistics_keep_the_axis_in_range():
+    hours = np.r_[0.5, 9.0, 0.2, 12.0, 0.1, 8.0, 0.3, 11.0, 0.4, 10.0]
+    free = plot_control_chart(control_chart(hours))
+    assert free.figure.axes[0].get_ylim()[0] < 0  # an XmR LCL below 0 without a bound
+    bounded = plot_control_chart(control_chart(hours, lower_bound=0))
+    assert bounded.figure.axes[0].get_ylim()[0] == 0
+    p = control_chart([3, 5, 4, 6, 2, 5], chart="p", n=[50] * 6)
+    ax = plot_control_chart(p, unit="share of arrivals").figure.axes[0]
+    assert ax.get_ylim()[0] >= 0 and ax.get_ylabel() == "% of arrivals"
+    assert all(t.get_text().endswith("%") for t in ax.get_yticklabels() if t.get_text())
+
+
+def test_page_and_charts_use_one_font_stack():
+    css = CSS.read_text(encoding="utf-8")
+    declared = re.search(r"--font: ([^;]+);", css).group(1)
+    assert [f.strip().strip('"') for f in declared.split(",")] == list(FONT_STACK)
+    image = plot_control_chart(control_chart([1.0, 2.0, 3.0, 2.0]))
+    assert "font-family: 'DejaVu Sans', 'Verdana', 'Segoe UI'" in image.svg
