@@ -28,7 +28,6 @@ from matplotlib.text import Text  # noqa: E402
 from matplotlib.ticker import FixedFormatter, FuncFormatter  # noqa: E402
 
 from pipeline.formatting import fmt_number  # noqa: E402
-
 from pipeline.report import palette  # noqa: E402
 
 # NHS "Making Data Count" palette (pipeline.report.palette): improvement blue, concern orange,
