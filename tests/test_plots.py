@@ -93,3 +93,27 @@ def test_page_and_charts_use_one_font_stack():
     assert [f.strip().strip('"') for f in declared.split(",")] == list(FONT_STACK)
     image = plot_control_chart(control_chart([1.0, 2.0, 3.0, 2.0]))
     assert "font-family: 'DejaVu Sans', 'Verdana', 'Segoe UI'" in image.svg
+
+
+def test_companion_chart_is_computed_shown_and_in_results(mini_project: Path):
+    """An XmR metric carries its moving-range chart (results.json ``companion_chart``), shown
+    in a panel under the chart; a p chart has none."""
+    from pipeline.report import sections
+    from pipeline.report.analysis import load_site_analysis
+    from tests.conftest import AS_OF
+
+    site = load_site_analysis(
+        project_file=str(mini_project), site_data="", site_id="north", as_of=AS_OF
+    )
+    lead, defects = site.metric("lead_time"), site.metric("defects")
+    assert lead.companion is not None and lead.companion.chart == "mr"
+    # the moving ranges of the chart's own values, phase by phase (none across a phase break)
+    v = lead.chart.value
+    mr = lead.companion.value
+    same = np.r_[False, lead.chart.phase[1:] == lead.chart.phase[:-1]]
+    assert np.allclose(mr[same], np.abs(np.diff(v))[same[1:]], equal_nan=True)
+    assert lead.to_dict()["companion_chart"]["chart"] == "mr"
+    assert defects.companion is None and defects.to_dict()["companion_chart"] is None
+    html = sections.metric_section(site, lead)._repr_html_()
+    assert "<summary>Moving ranges (the XmR chart" in html
+    assert "Order lead time: moving ranges" in html

@@ -54,6 +54,9 @@ from pipeline.vocabulary import (
 RESULTS_FILE = "results.json"
 #: Event statuses whose effective date starts a new phase (planned and cancelled ones do not).
 PHASE_STATUSES = tuple(s for s in EventStatus if s.starts_phase)
+#: The dispersion chart shown with each chart of individuals or subgroup means: the moving
+#: ranges of an XmR chart, the ranges or standard deviations of an X-bar chart (Montgomery 6.2).
+COMPANION_CHARTS = {"xmr": "mr", "xbar_r": "r", "xbar_s": "s"}
 #: Charts that plot the readings themselves, so the metric's lower_bound/upper_bound clip them.
 BOUNDED_CHARTS = ("xmr", "run", "xbar_r", "xbar_s")
 
@@ -160,6 +163,7 @@ class MetricAnalysis:
     series: MetricSeries
     chart: ControlChart | None = None
     frozen: ControlChart | None = None
+    companion: ControlChart | None = None
     events: tuple[EventImpact, ...] = ()
     goals: tuple[GoalResult, ...] = ()
     phase_names: dict[int, str] = field(default_factory=dict)
@@ -250,6 +254,7 @@ class MetricAnalysis:
             "phase_names": {str(k): v for k, v in self.phase_names.items()},
             "control_chart": self.chart.to_dict() if self.chart else None,
             "frozen_chart": self.frozen.to_dict() if self.frozen else None,
+            "companion_chart": self.companion.to_dict() if self.companion else None,
             "events": [e.to_dict() for e in self.events],
             "goals": [g.to_dict() for g in self.goals],
             "annotations": [a.to_dict() for a in self.annotations],
@@ -395,7 +400,7 @@ def analyse_metric(
     for k, (_, e) in enumerate(phase_events.iterrows(), start=2):
         phase_names[k] = _text(e["title"]) or _text(e["event_id"])
 
-    chart = frozen = None
+    chart = frozen = companion = None
     note = ""
     if series.points["value"].notna().sum() >= 2:
         # run, g and t charts: their own defaults (Anhøj; we1 and Anhøj as qicharts2)
@@ -435,6 +440,10 @@ def analyse_metric(
             chart = control_chart(**kwargs)
             if starts:
                 frozen = control_chart(**kwargs, freeze_baseline=True)
+            spread = COMPANION_CHARTS.get(chart_type)
+            if spread is not None:  # dispersion: lower is better, the metric's bounds do not apply
+                ckw = {k: v for k, v in kwargs.items() if not k.endswith("_bound")}
+                companion = control_chart(**{**ckw, "chart": spread, "better": "lower"})
         except StatisticsError as exc:
             note = f"No control chart: {exc.message}"
     else:
@@ -461,6 +470,7 @@ def analyse_metric(
         series=series,
         chart=chart,
         frozen=frozen,
+        companion=companion,
         events=impacts,
         goals=goal_results,
         phase_names=phase_names,

@@ -318,19 +318,41 @@ def control_chart_image(metric: MetricAnalysis, *, frozen: bool = False) -> Char
     if cached is not None and cached[0] is chart:
         return cached[1]
     if frozen:
-        title = "Against the frozen baseline"
+        title = f"{metric.name}: against the frozen baseline"
     elif metric.frozen is not None:
-        title = "Limits recalculated per phase"
+        title = f"{metric.name}: limits recalculated per phase"
     else:
-        title = (
-            "Run chart around the median" if metric.chart_type == ChartType.RUN else "Control chart"
-        )
+        kind = "run chart" if metric.chart_type == ChartType.RUN else "control chart"
+        title = f"{metric.name}: {kind}"
     notes = [(a.index, a.note) for a in metric.annotations]
     image = plot_control_chart(
         chart, title=title, unit=metric.unit, phase_names=metric.phase_names, notes=notes
     )
     _CHART_CACHE[id(chart)] = (chart, image)  # keeps the chart alive, so its id stays unique
     return image
+
+
+#: What the companion chart of each chart type shows (its title and the summary that opens it).
+COMPANION_TITLES = {
+    ChartType.MR: "moving ranges (the XmR chart's companion)",
+    ChartType.R: "subgroup ranges (R chart)",
+    ChartType.S: "subgroup standard deviations (S chart)",
+}
+
+
+def companion_chart_image(metric: MetricAnalysis) -> ChartImage | None:
+    """The dispersion chart beside the metric's chart: moving ranges for XmR, R or S for X-bar."""
+    from pipeline.report.plots.control import plot_control_chart
+
+    chart = metric.companion
+    if chart is None:
+        return None
+    what = COMPANION_TITLES.get(ChartType(chart.chart), chart.chart)
+    unit = metric.unit
+    return plot_control_chart(
+        chart, title=f"{metric.name}: {what}", unit=unit, phase_names=metric.phase_names,
+        height=2.4,
+    )  # fmt: skip
 
 
 def _metric_meta(metric: MetricAnalysis) -> str:
@@ -381,6 +403,7 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
             lines.append(g.note or "Not enough data to judge progress.")
         goals.append({"title": g.title, "lines": lines})
     has_chart = metric.chart is not None
+    companion = companion_chart_image(metric)
     return render(
         "site/metric.html.j2",
         metric_id=metric.metric_id,
@@ -389,6 +412,13 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
         sentence=_metric_sentence(metric),
         has_chart=has_chart,
         charts=charts,
+        companion=companion,
+        # X-bar charts are read with their R or S chart; an XmR chart's moving ranges are there
+        # for whoever wants them
+        companion_open=metric.chart_type in (ChartType.XBAR_R, ChartType.XBAR_S),
+        companion_title=COMPANION_TITLES.get(ChartType(metric.companion.chart), "")
+        if metric.companion is not None
+        else "",
         phase_rows=_phase_rows(metric),
         signal_rows=_signal_rows(metric),
         csv_data=csv_data(_csv_frame(metric)) if has_chart else "",

@@ -182,7 +182,7 @@ def _fmt(v: float | None, *, percent: bool = False) -> str:
         return "n/a"
     if percent:
         return fmt_percent(v, digits=1 if abs(v) < 0.1 else 0)
-    return fmt_number(v)
+    return "0" if v == 0 else fmt_number(v)
 
 
 def _value_text(v: float, chart: ControlChart, unit: str) -> str:
@@ -282,7 +282,9 @@ def plot_control_chart(
     notes : (point index, note) pairs, assignable-cause notes: each point gets a numbered marker
         (the report lists the notes by number); points the chart excludes get an open ring.
     """
-    fig, ax = new_figure(width, height, margins=SERIES_MARGINS)
+    # a title gets its own line above the legend's, so a long metric name never runs into it
+    left, right, top, bottom = SERIES_MARGINS
+    fig, ax = new_figure(width, height, margins=(left, right, top + 0.2 if title else top, bottom))
     x, is_date = _x_axis(chart)
     y = np.asarray(chart.value, dtype=float)
     ends = [(p.first, p.last + 1) for p in chart.phases]
@@ -309,9 +311,11 @@ def plot_control_chart(
                     alpha=alpha)  # fmt: skip
         # the line joins points within a phase; a missing value leaves a gap
         ax.plot(xs, y[a:b], color=COMMON, lw=1, zorder=3)
-        name = str(names.get(phase.phase, phase.label))
+        # a lone phase without a name (a survey's scores) needs no name beside its note
+        name = str(names.get(phase.phase, phase.label if len(ends) > 1 else ""))
         if prov:
-            name = f"{truncate(name, 22)}: provisional ({phase.n_points} points)"
+            note = f"provisional ({phase.n_points} points)"
+            name = f"{truncate(name, 22)}: {note}" if name else note
         else:
             name = truncate(name, 36)
         if k > 0:
@@ -364,7 +368,7 @@ def plot_control_chart(
         number_axis(ax)
         ax.set_ylabel(unit or CHART_NAMES.get(chart.chart, chart.chart))
     if title:
-        ax.set_title(title, loc="left")
+        ax.set_title(truncate(title, 84), loc="left", pad=17)
     last = chart.latest_phase
     if chart.has_limits and last.lcl is not None and last.ucl is not None:
         for v, txt in ((last.ucl, "UCL"), (last.centre, "CL"), (last.lcl, "LCL")):

@@ -55,7 +55,7 @@ _FUNNEL_COLOURS = {
 def _empty(title: str, message: str, alt: str) -> ChartImage:
     fig, ax = new_figure(WIDTH, 1.6)
     ax.set_axis_off()
-    ax.set_title(title, loc="left", pad=16)
+    _title(ax, title, pad=16)
     ax.text(0.5, 0.45, message, ha="center", va="center", color=COMMON, transform=ax.transAxes)
     return ChartImage.from_figure(fig, alt=alt)
 
@@ -64,10 +64,26 @@ def _month_axis(ax) -> None:
     date_axis(ax, maxticks=7)
 
 
+def _title(ax, text: str, *, pad: float = 6) -> None:
+    """A title that starts at the figure's left edge, not the axes': a long title then fits a
+    chart whose axes leave room for labels on the left."""
+    left = ax.get_position().x0  # figure fraction
+    width = ax.get_position().width
+    title = ax.set_title(text, loc="left", pad=pad)
+    title.set_x(-(left - 0.02) / width)
+
+
 def _legend(ax) -> None:
     """Legend above the plot, right-aligned on the title's line, so it never hides data."""
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False, fontsize=8.5,
               borderaxespad=0.2)  # fmt: skip
+
+
+def _quarter_label(quarter: str, ideas: int) -> str:
+    """'2025 Q3', 12 -> "Q3 ’25" over "12 ideas": eight quarters fit under a half-page chart."""
+    year, _, q = quarter.partition(" ")
+    head = f"{q} \u2019{year[-2:]}" if q and len(year) == 4 else quarter
+    return f"{head}\n{fmt_count(ideas)} idea{'' if ideas == 1 else 's'}"
 
 
 def _month(value) -> str:
@@ -99,7 +115,7 @@ def plot_idea_funnel(summary: CultureSummary) -> ChartImage:
     ax.set_xlim(0, top * 1.18)
     ax.grid(axis="y", visible=False)
     ax.set_xlabel("ideas")
-    ax.set_title(f"{title}: ideas submitted {_period(summary)}", loc="left")
+    _title(ax, f"{title}: ideas submitted {_period(summary)}")
     alt = (
         f"Idea funnel, ideas submitted from {_period(summary)}: {fmt_count(f.submitted)} submitted, "
         f"{fmt_count(f.accepted)} accepted ({fmt_percent(f.share('accepted'))}, including those "
@@ -151,7 +167,7 @@ def plot_ideas_per_employee(summary: CultureSummary) -> ChartImage:
             f"{fmt_count(m['ideas'].iloc[-1])}; ideas per employee: {NOT_ENOUGH} (no headcount)."
         )
     _month_axis(ax)
-    ax.set_title(title, loc="left", pad=16)
+    _title(ax, title, pad=16)
     return ChartImage.from_figure(fig, alt=alt)
 
 
@@ -174,7 +190,7 @@ def plot_participation(summary: CultureSummary) -> ChartImage:
     ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
     ax.set_ylabel(f"of {summary.n_areas} areas")
     _month_axis(ax)
-    ax.set_title(title, loc="left", pad=16)
+    _title(ax, title, pad=16)
     alt = (
         f"{title}, {len(m)} months from {_month(m['month'].iloc[0])} to "
         f"{_month(m['month'].iloc[-1])}, out of {summary.n_areas} areas: between "
@@ -199,8 +215,8 @@ def plot_time_to_implement(summary: CultureSummary) -> ChartImage:
     for xi, d in zip(x, days, strict=True):
         ax.text(float(xi), d, f"{fmt_number(d, digits=0)}", ha="center", va="bottom", fontsize=8.5,
                 color=INK)  # fmt: skip
-    labels = [f"{lab}\n{fmt_count(n)} ideas" for lab, n in zip(q["quarter"], q["implemented"],
-                                                             strict=True)]  # fmt: skip
+    labels = [_quarter_label(str(lab), int(n))
+              for lab, n in zip(q["quarter"], q["implemented"], strict=True)]  # fmt: skip
     ax.set_xticks(x, labels, fontsize=8.5)
     ax.grid(axis="x", visible=False)
     if summary.median_days_to_implement is not None:
@@ -210,7 +226,7 @@ def plot_time_to_implement(summary: CultureSummary) -> ChartImage:
         _legend(ax)
     ax.set_ylim(0, float(np.nanmax(days)) * 1.15)
     ax.set_ylabel("days (median)")
-    ax.set_title(title, loc="left", pad=16)
+    _title(ax, title, pad=16)
     parts = ", ".join(
         f"{lab} {fmt_number(d, digits=0)} days ({fmt_count(n)} ideas)"
         for lab, d, n in zip(q["quarter"], days, q["implemented"], strict=True)
