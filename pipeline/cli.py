@@ -1113,6 +1113,48 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
     sys.exit(exit_code)
 
 
+@main.command("notebook")
+@project_option
+@click.option("--site", "site_id", required=True, help="The site id.")
+@click.option("--as-of", "as_of", help="Report date, YYYY-MM-DD (default: today).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Where to write it (default: notebooks/SITE-ASOF beside kaizen.yaml).",
+)
+def notebook_command(project_file: str, site_id: str, as_of: str | None, directory) -> None:
+    """Write one site's parameterised report notebook, with its validated data beside it, to
+    explore in JupyterLab (every chart there is the report's own).
+
+    \b
+    Example:
+      kaizen-reports notebook --project kaizen.yaml --site fab-dresden --as-of 2026-03-18
+      jupyter lab notebooks/fab-dresden-2026-03-18/fab-dresden-2026-03-18.ipynb
+    Prints the notebook's path and how to open it. Exit codes: 0 written, 1 the site's data
+    fails a critical contract rule, 2 usage or configuration error.
+    """
+    from pathlib import Path
+
+    from pipeline.data.config import load_project
+    from pipeline.exceptions import ContractViolation
+    from pipeline.run.explore import write_site_notebook
+
+    try:
+        project = load_project(project_file)
+        written = write_site_notebook(
+            project, site_id=site_id, as_of=as_of, directory=Path(directory) if directory else None
+        )
+    except (ConfigError, InputError) as exc:
+        fail_usage(exc)
+        return
+    except ContractViolation as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(written.summary(), err=True)
+    click.echo(str(written.notebook))
+
+
 @main.command("init")
 @click.argument("directory", type=click.Path(file_okay=False), default=".")
 @click.option(
