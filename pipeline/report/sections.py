@@ -340,6 +340,11 @@ COMPANION_TITLES = {
 }
 
 
+def _sentence_case(text: str) -> str:
+    """First letter upper case, the rest as written ('XmR' stays 'XmR')."""
+    return text[:1].upper() + text[1:]
+
+
 def companion_chart_image(metric: MetricAnalysis) -> ChartImage | None:
     """The dispersion chart beside the metric's chart: moving ranges for XmR, R or S for X-bar."""
     from pipeline.report.plots.control import plot_control_chart
@@ -416,7 +421,7 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
         # X-bar charts are read with their R or S chart; an XmR chart's moving ranges are there
         # for whoever wants them
         companion_open=metric.chart_type in (ChartType.XBAR_R, ChartType.XBAR_S),
-        companion_title=COMPANION_TITLES.get(ChartType(metric.companion.chart), "")
+        companion_title=_sentence_case(COMPANION_TITLES.get(ChartType(metric.companion.chart), ""))
         if metric.companion is not None
         else "",
         phase_rows=_phase_rows(metric),
