@@ -230,6 +230,10 @@ class Tile:
     assurance: AssuranceIcon
     assurance_text: str = ""
     goal_text: str = ""
+    #: When the latest value was measured ("week of 9 Mar 2026"), and the current level (the
+    #: latest phase's centre line), which the change figure compares with the baseline's.
+    latest_label: str = ""
+    current_text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -261,6 +265,8 @@ def make_tile(metric: MetricAnalysis) -> Tile:
         change_text = "Not enough data"
     else:
         change_text = "No change point yet"
+    current = metric.current_centre
+    when = metric.latest_time
     return Tile(
         metric_id=metric.metric_id,
         name=metric.name,
@@ -273,6 +279,8 @@ def make_tile(metric: MetricAnalysis) -> Tile:
         assurance=metric.assurance,
         assurance_text=ASSURANCE_TEXT.get(metric.assurance, metric.assurance),
         goal_text=goal_text(metric),
+        latest_label=f"latest {metric.period}, {fmt_date(when)}" if when is not None else "latest",
+        current_text="" if current is None else value_text(metric, current),
     )
 
 

@@ -55,6 +55,10 @@ ASSURANCE_ICON: dict[str, tuple[str, str]] = {
 }
 #: How many of the latest points the signal list looks at.
 SIGNAL_WINDOW = 26
+#: Points behind a metric's variation icon (MetricAnalysis.variation looks at the last 8).
+VARIATION_POINTS = 8
+#: Rules that flag a single point beyond a limit.
+OUTSIDE_RULES = ("we1", "nelson1", "nhs_outside")
 
 
 def csv_data(frame: pd.DataFrame) -> str:
@@ -154,10 +158,21 @@ def _metric_sentence(metric: MetricAnalysis) -> str:
     if metric.chart is None:
         return f"{metric.name}: {metric.note or 'not enough data for a control chart'}."
     text = VARIATION_TEXT.get(metric.variation, metric.variation).lower()
-    return (
+    sentence = (
         f"{metric.name} is at {value_text(metric, metric.latest)} in the latest "
-        f"{metric.period}; the chart shows {text}."
+        f"{metric.period}; the latest {VARIATION_POINTS} points show {text}"
     )
+    # the sentence must agree with the chart: signals earlier in the window are said too
+    flagged = {s.index for s in metric.chart.signals}
+    outside = {s.index for s in metric.chart.signals if s.rule in OUTSIDE_RULES}
+    if flagged and metric.variation == "common_cause":
+        if outside:
+            n = len(outside)
+            sentence += f", though earlier {n} point{'s' if n != 1 else ''} fell outside the limits"
+        else:
+            n = len(flagged)
+            sentence += f", though earlier {n} point{'s' if n != 1 else ''} raised rule signals"
+    return sentence + "."
 
 
 def _limit_text(metric: MetricAnalysis, value: float | None, *, has_limits: bool) -> str:
@@ -185,12 +200,20 @@ def _phase_rows(metric: MetricAnalysis) -> list[tuple[Any, ...]]:
 
 
 def _signal_rows(metric: MetricAnalysis) -> list[tuple[str, int, Any]]:
-    """(rule (label), number of points, latest time) of the signals in the latest points."""
-    if metric.chart is None:
+    """(signal in words, number of points, latest time) of the signals in the latest points:
+    "8 points in a row below the centre line (Western Electric 4): improvement"."""
+    from pipeline.report.signals import rule_label, signal_name
+
+    chart = metric.chart
+    if chart is None:
         return []
     by_rule: dict[str, list[Any]] = {}
-    for sig in metric.chart.signals_in(last=SIGNAL_WINDOW):
-        by_rule.setdefault(f"{sig.rule} ({sig.label})", []).append(sig)
+    for sig in chart.signals_in(last=SIGNAL_WINDOW):
+        direction = chart.directions.get(sig.rule)
+        d = int(direction[sig.index]) if direction is not None else 0
+        words = signal_name(sig.rule, d)
+        key = f"{words[:1].upper()}{words[1:]} ({rule_label(sig.rule)}), {sig.label}"
+        by_rule.setdefault(key, []).append(sig)
     return [(rule, len(sigs), sigs[-1].time) for rule, sigs in by_rule.items()]
 
 
@@ -374,20 +397,42 @@ def _metric_meta(metric: MetricAnalysis) -> str:
 
 
 def _csv_frame(metric: MetricAnalysis) -> pd.DataFrame:
+    """The chart's points as a reader downloads them: the metric and unit on every row, the
+    phase by name, the recalculated and the frozen-baseline limits, the signals by rule id and
+    in words."""
+    from pipeline.report.signals import signal_name
+
     chart = metric.chart
     assert chart is not None
-    return pd.DataFrame(
+    words: list[list[str]] = [[] for _ in range(len(chart))]
+    for sig in chart.signals:
+        direction = chart.directions.get(sig.rule)
+        d = int(direction[sig.index]) if direction is not None else 0
+        words[sig.index].append(f"{signal_name(sig.rule, d)} ({sig.label})")
+    frame = pd.DataFrame(
         {
+            "metric_id": metric.metric_id,
+            "metric": metric.name,
+            "unit": metric.unit,
             "time": list(chart.time),
             "value": chart.value,
             "n": chart.n,
             "phase": chart.phase,
+            "phase_name": [metric.phase_names.get(int(p), f"Phase {int(p)}") for p in chart.phase],
             "centre": chart.centre,
             "lcl": chart.lcl,
             "ucl": chart.ucl,
-            "signals": [";".join(s) for s in chart.point_signals()],
         }
     )
+    frozen = metric.frozen
+    if frozen is not None and len(frozen) == len(chart):
+        frame["frozen_centre"] = frozen.centre
+        frame["frozen_lcl"] = frozen.lcl
+        frame["frozen_ucl"] = frozen.ucl
+        frame["frozen_signals"] = [";".join(x) for x in frozen.point_signals()]
+    frame["signals"] = [";".join(x) for x in chart.point_signals()]
+    frame["signals_in_words"] = ["; ".join(x) for x in words]
+    return frame
 
 
 def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
@@ -696,7 +741,25 @@ def methods(site: SiteAnalysis) -> Html:
             "No concern signal in the last points of the latest phase and the centre still at least half the achieved gain better than the baseline.",
         ),
     ]
-    return render("site/methods.html.j2", parameter_rows=parameters, glossary=glossary)
+    from pipeline.report.signals import glossary_rows
+
+    glossary.append(
+        (
+            "Signals: improvement, concern, neutral",
+            "A rule signal is labelled from the metric's better direction: improvement (blue) "
+            "when the pattern points the good way, concern (orange) when it points the bad way, "
+            "neutral (purple) for a metric without a direction or a pattern without one. The "
+            "chart colours every point of the pattern; the CSV download lists, per point, the "
+            "rules that flagged it (the point that completes the pattern and those that "
+            "continue it).",
+        )
+    )
+    return render(
+        "site/methods.html.j2",
+        parameter_rows=parameters,
+        glossary=glossary,
+        rule_glossary=glossary_rows(),
+    )
 
 
 __all__ = [

@@ -37,6 +37,7 @@ from pipeline.report.plots.style import (
     percent_axis,
     truncate,
 )
+from pipeline.report.signals import signal_name
 from pipeline.stats.spc import ControlChart
 from pipeline.vocabulary import ChartType
 
@@ -84,37 +85,6 @@ _TREND_RULES = {"nelson3": 6, "nhs_trend": 7}
 _WINDOW_RULES = {"nelson4": 14, "nelson7": 15, "nelson8": 8}
 _K_OF_M_RULES = {"we2": (3, 2), "nelson5": (3, 2), "nhs_two_of_three": (3, 2),
                  "we3": (5, 1), "nelson6": (5, 1)}  # fmt: skip
-
-
-def signal_name(rule: str, direction: int = 0) -> str:
-    """A rule signal in plain words, with its direction where it has one:
-    ``signal_name("we4", -1) -> "8 points in a row below the centre line"``."""
-    side = "above" if direction > 0 else "below" if direction < 0 else "on one side of"
-    limit = (
-        "the upper limit" if direction > 0 else "the lower limit" if direction < 0 else "a limit"
-    )
-    way = "rising" if direction > 0 else "falling" if direction < 0 else "rising or falling"
-    if rule in ("we1", "nelson1", "nhs_outside"):
-        return f"a point {'outside' if direction == 0 else side} {limit}"
-    if rule in _RUN_RULES and rule != "anhoej_run":
-        return f"{_RUN_RULES[rule]} points in a row {side} the centre line"
-    if rule == "anhoej_run":
-        return f"a longer run {side} the centre line than chance allows (Anhøj)"
-    if rule == "anhoej_crossings":
-        return "fewer crossings of the centre line than chance allows (Anhøj)"
-    if rule in _TREND_RULES:
-        return f"{_TREND_RULES[rule]} points in a row {way}"
-    if rule in _K_OF_M_RULES:
-        m, z = _K_OF_M_RULES[rule]
-        k = m - 1
-        return f"{k} of {m} points more than {z} sigma {side} the centre line"
-    if rule == "nelson4":
-        return "14 points in a row alternating up and down"
-    if rule == "nelson7":
-        return "15 points in a row within 1 sigma of the centre line"
-    if rule == "nelson8":
-        return "8 points in a row more than 1 sigma from the centre line, on both sides"
-    return rule
 
 
 def pattern_labels(chart: ControlChart) -> np.ndarray:

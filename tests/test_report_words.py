@@ -1,0 +1,99 @@
+"""What the report says about signals, tiles and downloads: plain words a reader can check
+against the chart beside them."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+import pandas as pd
+import pytest
+
+from pipeline.report.signals import glossary_rows, rule_label, signal_name
+from pipeline.stats.rules import RULE_SETS
+
+
+def test_every_rule_of_every_set_is_in_the_glossary():
+    terms = [t for t, _ in glossary_rows()]
+    for rules in RULE_SETS.values():
+        for rule in rules:
+            assert any(f"({rule};" in t for t in terms), rule
+    assert rule_label("we4") == "Western Electric 4" and rule_label("nhs_shift") == "NHS shift"
+    assert signal_name("nhs_trend", 1) == "7 points in a row rising"
+    assert signal_name("we2", 1) == "2 of 3 points more than 2 sigma above the centre line"
+    assert signal_name("we1", -1) == "a point below the lower limit"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory):
+    from pipeline.report.analysis import load_site_analysis
+    from tests.conftest import AS_OF, write_mini_project
+
+    project = write_mini_project(tmp_path_factory.mktemp("words") / "project")
+    return load_site_analysis(project_file=str(project), site_data="", site_id="north", as_of=AS_OF)
+
+
+def test_methods_and_signal_lists_use_words_not_codes(site) -> None:
+    from pipeline.report import sections
+
+    methods = sections.methods(site)._repr_html_()
+    assert "Western Electric 4 (we4; Western Electric set)" in methods
+    assert "Anhøj crossings (anhoej_crossings; Anhøj set)" in methods
+    for m in site.metrics:
+        html = sections.metric_section(site, m)._repr_html_()
+        listed = re.findall(r"<li>(.*?): \d+ point\(s\)", html)
+        for item in listed:
+            assert not re.match(r"^(we|nelson|nhs|anhoej)", item), item
+
+
+def test_tiles_label_the_latest_value_and_the_current_level(site) -> None:
+    from pipeline.report.findings import make_tile
+
+    lead = site.metric("lead_time")
+    tile = make_tile(lead)
+    assert tile.latest_label.startswith("latest week, ")
+    from pipeline.report import sections
+    from pipeline.report.findings import value_text
+
+    assert tile.current_text == value_text(lead, lead.current_centre)
+
+    html = sections.summary(site)._repr_html_()
+    assert "current level <strong>" in html
+
+
+def test_csv_download_names_metric_unit_phases_and_frozen_limits(site) -> None:
+    from pipeline.report import sections
+
+    lead = site.metric("lead_time")
+    html = sections.metric_section(site, lead)._repr_html_()
+    data = re.search(r'href="data:text/csv;base64,([^"]+)"', html).group(1)
+    frame = pd.read_csv(io.StringIO(base64.b64decode(data).decode("utf-8")))
+    assert set(frame["metric"]) == {"Order lead time"} and set(frame["unit"]) == {"days"}
+    assert set(frame["phase_name"]) == {"Baseline", "5S in dispatch"}
+    # frozen-baseline limits are the first phase's, carried forward to every point
+    base = frame[frame["phase"] == 1]
+    assert frame["frozen_ucl"].nunique() == 1
+    assert frame["frozen_ucl"].iloc[-1] == pytest.approx(base["ucl"].iloc[0])
+    assert "signals_in_words" in frame
+
+
+def test_sentence_agrees_with_a_chart_that_had_signals(site) -> None:
+    """A chart whose latest points are common cause but which had a point outside its limits
+    earlier says both (the workshop's X-bar chart said only 'common cause')."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from pipeline.report.sections import _metric_sentence
+    from pipeline.stats.spc import control_chart
+
+    values = np.r_[np.tile([9.0, 11.0], 5), [30.0], np.tile([9.0, 11.0], 10)]
+    chart = control_chart(values, rules="we")
+    assert [s.index for s in chart.signals if s.rule == "we1"] == [10]
+    metric = replace(site.metric("lead_time"), chart=chart, frozen=None, events=())
+    assert metric.variation == "common_cause"
+    assert _metric_sentence(metric).endswith(
+        "the latest 8 points show common cause variation, though earlier 1 point fell outside "
+        "the limits."
+    )
