@@ -251,7 +251,8 @@ def plot_survey(trend: SurveyTrend) -> ChartImage:
             f"{title}: one survey, score {fmt_number(trend.latest_score)} on "
             f"{fmt_date(trend.latest_date)}; {NOT_ENOUGH} for a control chart.",
         )
-    image = plot_control_chart(trend.chart, title=title, unit="score", width=WIDTH, height=2.8)
+    # a little narrower than the other culture charts: its limit labels are 8 pt
+    image = plot_control_chart(trend.chart, title=title, unit="score", width=4.9, height=2.8)
     return replace(image, alt=f"{image.alt} {trend.sentence()}")
 
 
