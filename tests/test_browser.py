@@ -57,6 +57,7 @@ class PageCheck:
     text: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
     sorted_by_site: list[str] = field(default_factory=list)
+    chart_text: list[dict[str, Any]] = field(default_factory=list)
 
 
 FACTS_JS = """() => {
@@ -73,6 +74,21 @@ FACTS_JS = """() => {
     title: document.title,
   };
 }"""
+
+
+#: Every visible text of every chart, with the size a reader sees: the SVG's font size in its own
+#: units times the scale at which the page draws the SVG (its screen transform).
+CHART_TEXT_JS = """() => [...document.querySelectorAll('figure.chart svg text')]
+  .filter(t => t.getClientRects().length && t.textContent.trim())
+  .map(t => {
+    const m = t.getScreenCTM();
+    return {px: parseFloat(getComputedStyle(t).fontSize) * Math.hypot(m.a, m.b),
+            text: t.textContent.trim().slice(0, 40), culture: !!t.closest('#culture')};
+  })"""
+DESKTOP = 1280
+#: Printed A4 pages per site report, measured (Chromium print-to-PDF) on the demo at AS_OF,
+#: with a page of room: the statistics panels print open and every chart stays whole.
+MAX_PAGES = {"atelier-florence": 16, "build-manchester": 15, "fab-dresden": 14, "hotel-lisbon": 12}
 
 
 def _inject_hostile_strings(project_file: Path) -> None:
@@ -162,6 +178,7 @@ def _visit(context: Any, path: Path, *, sorting: bool) -> PageCheck:
     page.goto(path.as_uri(), wait_until="load")
     check.text = page.inner_text("body")
     check.facts = page.evaluate(FACTS_JS)
+    check.chart_text = page.evaluate(CHART_TEXT_JS)
     if sorting:
         page.click("#site-sort button[data-key=site]")
         check.sorted_by_site = page.eval_on_selector_all(
@@ -318,3 +335,83 @@ def test_report_carries_the_data_warning_case(run_dir: Path) -> None:
     failures = results["validation"]["failures"]
     assert [f["severity"] for f in failures] == ["warning"]
     assert failures[0]["table"] == "observations" and failures[0]["column"] == "value"
+
+
+# --------------------------------------------------------------------------- legible and printable
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_chart_text_is_legible_on_a_phone(seen: dict[str, PageCheck], site: str) -> None:
+    """At 390 px the narrow drawings are shown: no chart text under 10 px."""
+    texts = seen[site].chart_text
+    assert texts, "no chart text measured"
+    smallest = min(texts, key=lambda t: t["px"])
+    assert smallest["px"] >= 10, smallest
+
+
+@pytest.fixture(scope="session")
+def desktop(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Each site report at 1280 px: its chart text, and its printed PDF (pages and text)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    if not shutil.which("pdfinfo"):
+        if os.environ.get("CI"):
+            pytest.fail("poppler-utils (pdfinfo, pdftotext) is not installed (.ci/run installs it)")
+        pytest.skip("poppler-utils is not installed")
+    out: dict[str, Any] = {}
+    pdfs = tmp_path_factory.mktemp("pdf")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            context = browser.new_context(viewport={"width": DESKTOP, "height": 900})
+            for site in SITES:
+                page = context.new_page()
+                page.goto((run_dir / site / "report.html").as_uri(), wait_until="load")
+                texts = page.evaluate(CHART_TEXT_JS)
+                pdf = pdfs / f"{site}.pdf"
+                page.pdf(path=str(pdf), format="A4", print_background=True,
+                         prefer_css_page_size=True)  # fmt: skip
+                page.close()
+                info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
+                                      check=True).stdout  # fmt: skip
+                pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+                text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                                      text=True, check=True).stdout  # fmt: skip
+                out[site] = {"texts": texts, "pages": pages, "text": text}
+        finally:
+            browser.close()
+    return out
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_chart_text_is_legible_on_a_desktop(desktop: dict[str, Any], site: str) -> None:
+    """At 1280 px no chart text is under 10 px, and the culture charts (two to a row) none
+    under 11 px."""
+    texts = desktop[site]["texts"]
+    assert min(t["px"] for t in texts) >= 10, min(texts, key=lambda t: t["px"])
+    culture = [t for t in texts if t["culture"]]
+    if culture:
+        assert min(t["px"] for t in culture) >= 11, min(culture, key=lambda t: t["px"])
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_printed_report_is_compact_and_keeps_the_statistics(
+    desktop: dict[str, Any], run_dir: Path, site: str
+) -> None:
+    printed = desktop[site]
+    assert 1 <= printed["pages"] <= MAX_PAGES[site], printed["pages"]
+    results = json.loads((run_dir / site / "results.json").read_text(encoding="utf-8"))
+    fitted = [
+        m["name"]
+        for m in results["metrics"]
+        for e in m["events"]
+        if (e.get("detail") or {}).get("impact", {}).get("segmented_regression")
+    ]
+    text = " ".join(printed["text"].split())
+    # the segmented-regression charts sit in collapsed panels on screen: they print open
+    for name in fitted:
+        assert f"{name}: before and after the change" in text, name
+    assert "Download the data" not in text

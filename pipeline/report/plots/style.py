@@ -88,7 +88,6 @@ RC: Any = {
     "ytick.labelsize": 8.5,
     "axes.formatter.use_mathtext": False,
     "axes.unicode_minus": True,
-    "text.parse_math": False,
     "svg.fonttype": "none",
     "svg.hashsalt": "kaizen",
 }
