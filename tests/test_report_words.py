@@ -97,3 +97,20 @@ def test_sentence_agrees_with_a_chart_that_had_signals(site) -> None:
         "the latest 8 points show common cause variation, though earlier 1 point fell outside "
         "the limits."
     )
+
+
+def test_sentence_counts_the_points_the_chart_colours(site) -> None:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from pipeline.report.sections import _metric_sentence
+    from pipeline.stats.spc import control_chart
+
+    # 10 points at 9.5 then 9, 11 alternating: centre 9.83, so indices 0-10 are one run below
+    # it; Western Electric 4 flags its 8th to 11th points (7-10), the chart colours all 11
+    values = np.r_[np.full(10, 9.5), np.tile([9.0, 11.0], 10)]
+    chart = control_chart(values, rules="we")
+    assert np.flatnonzero(chart.flags["we4"]).tolist() == [7, 8, 9, 10]
+    metric = replace(site.metric("lead_time"), chart=chart, frozen=None, events=())
+    assert _metric_sentence(metric).endswith("though earlier 11 points formed rule signals.")

@@ -170,8 +170,11 @@ def _metric_sentence(metric: MetricAnalysis) -> str:
             n = len(outside)
             sentence += f", though earlier {n} point{'s' if n != 1 else ''} fell outside the limits"
         else:
-            n = len(flagged)
-            sentence += f", though earlier {n} point{'s' if n != 1 else ''} raised rule signals"
+            from pipeline.report.plots.control import pattern_labels
+
+            # as many points as the chart colours: every point of the runs and trends
+            n = int((pattern_labels(metric.chart) != "").sum())
+            sentence += f", though earlier {n} point{'s' if n != 1 else ''} formed rule signals"
     return sentence + "."
 
 
