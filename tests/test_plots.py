@@ -117,3 +117,14 @@ def test_companion_chart_is_computed_shown_and_in_results(mini_project: Path):
     html = sections.metric_section(site, lead)._repr_html_()
     assert "<summary>Moving ranges (the XmR chart" in html
     assert "Order lead time: moving ranges" in html
+
+
+def test_tick_labels_write_the_ticks_exactly():
+    from pipeline.report.plots.style import new_figure, number_axis
+
+    fig, ax = new_figure(4, 3, margins=(0.6, 0.2, 0.2, 0.4))
+    ax.set_ylim(2.2, 4.1)
+    ax.set_yticks([2.25, 2.5, 2.75, 3.0])
+    number_axis(ax)
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["2.25", "2.50", "2.75", "3.00"]

@@ -174,7 +174,8 @@ def _tick_digits(ax: plt.Axes, axis: str) -> int:
         return 0
     step = abs(float(locs[1] - locs[0]))
     digits = 0
-    while step and step * 10**digits < 0.999 and digits < 6:
+    # enough decimals to write the step exactly: ticks 0.25 apart need two (2.75, not 2.8)
+    while step and abs(step * 10**digits - round(step * 10**digits)) > 1e-6 and digits < 6:
         digits += 1
     return digits
 
