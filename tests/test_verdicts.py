@@ -189,3 +189,28 @@ def test_segmented_regression_numbers_time_on_the_full_grid():
     assert_allclose(got, ref, rtol=1e-6, atol=1e-9)
     assert abs(seg.slope_change.estimate) < 0.1  # numbering by row gave about -0.46
     assert_allclose(seg.classical["slope_change"].se, sm.OLS(y, X).fit().bse[3], rtol=1e-6)
+
+
+def test_the_count_figure_is_the_rate_ratio_minus_one():
+    # a gain that fades inside the after window (rates 2.0 -> 0.5 -> 2.0): the mean of the log
+    # rate (a geometric mean) would say -56%, the observed rates say -43%
+    rng = np.random.default_rng(11)
+    n = rng.uniform(40, 60, 78)
+    rate = np.r_[np.full(52, 2.0), np.full(13, 0.5), np.full(13, 2.0)]
+    x = rng.poisson(n * rate).astype(float)
+    v = judge_change(_frame(x, n), change_at=CHANGE, kind="count", better="lower")
+    assert v.autocorrelation == 0.0 and not v.has_trend  # so the reference below is the model
+    # reference: statsmodels' Poisson GLM of value on the phase indicator with offset log n
+    # (R: glm(value ~ after, family = poisson, offset = log(n))); the rate ratio is
+    # exp(coef) = (sum after / exposure after) / (sum before / exposure before)
+    after = np.r_[np.zeros(52), np.ones(26)]
+    ref = sm.GLM(x, sm.add_constant(after), family=sm.families.Poisson(), offset=np.log(n)).fit()
+    ratio = float(np.exp(ref.params[1]))
+    assert_allclose(ratio, (x[52:].sum() / n[52:].sum()) / (x[:52].sum() / n[:52].sum()))
+    fig = v.figure
+    assert fig is not None and fig["unit"] == "percent"
+    assert_allclose(fig["estimate"], 100 * (ratio - 1), atol=1e-6)
+    assert fig["ci_low"] < fig["estimate"] < fig["ci_high"]
+    # the levels shown beside it agree with the figure
+    assert v.baseline_level is not None and v.after_level is not None
+    assert_allclose(v.after_level / v.baseline_level - 1, ratio - 1, atol=1e-9)

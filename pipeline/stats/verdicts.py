@@ -34,7 +34,8 @@ The procedure (a graphical multiple-testing procedure, Bretz et al. 2009; it con
 family-wise error rate at ``alpha``):
 
 1. ``H_overall``: d_post + d_late * (share of late points) = 0, the mean effect over the whole
-   after window, at level ``alpha * (1 - EARLY_SHARE)``;
+   after window (for GLMs: the exposure-weighted mean fitted level of the after window equals the
+   counterfactual's, tested on the log / logit of those means; see ``_mean_effect``), at level ``alpha * (1 - EARLY_SHARE)``;
 2. ``H_early``: d_post = 0, the first half only (a gain that later faded), at
    ``alpha * EARLY_SHARE``;
 3. ``H_fade``: d_late = 0 (late half against early half), tested once ``H_overall`` is rejected
@@ -388,6 +389,67 @@ def _effect(
     )
 
 
+def _mean_effect(
+    fit: _Fit,
+    X_after: np.ndarray,
+    X_cf: np.ndarray,
+    weights: np.ndarray,
+    *,
+    kind: Kind,
+    alpha: float,
+    nobs: int,
+) -> Effect:
+    """The whole after window's effect for a GLM: the exposure-weighted mean fitted level over
+    the after periods against the counterfactual's, ``m1 = sum(w g^-1(X_after b)) / sum(w)`` and
+    ``m0`` likewise from ``X_cf``. Counts: tested as ``log(m1 / m0)``, so the relative change is
+    the rate ratio minus 1 (with no trend and no fade column, exactly the ratio of a Poisson GLM
+    of value on the phase indicator with offset log n); proportions: ``logit(m1) - logit(m0)``,
+    shown as ``100 (m1 - m0)`` percentage points. The mean of the link scale (a geometric mean for
+    log) understates a level that moved within the window, so it is not used. Standard error by
+    the delta method (Agresti 2013, sec. 16.1.6); the interval is the image of the test scale's
+    interval, so it excludes zero exactly when the test rejects at ``alpha``."""
+    w = weights / weights.sum()
+    b = fit.params
+    mu1, mu0 = fit.link_inv(X_after @ b), fit.link_inv(X_cf @ b)
+    m1, m0 = float(w @ mu1), float(w @ mu0)
+    if kind == "proportion":
+        d1 = (w * mu1 * (1 - mu1)) @ X_after
+        d0 = (w * mu0 * (1 - mu0)) @ X_cf
+        est = math.log(m1 / (1 - m1)) - math.log(m0 / (1 - m0))
+        grad = d1 / (m1 * (1 - m1)) - d0 / (m0 * (1 - m0))
+    else:
+        est = math.log(m1) - math.log(m0)
+        grad = ((w * mu1) @ X_after) / m1 - ((w * mu0) @ X_cf) / m0
+    se = float(math.sqrt(max(float(grad @ fit.cov @ grad), 0.0)))
+    if se > 1e-12 * (1.0 + abs(est)):
+        p = float(2 * stats.t.sf(abs(est / se), fit.df))
+    else:
+        p = 1.0 if abs(est) <= 1e-9 else 0.0
+    q = float(stats.t.ppf(1 - alpha / 2, fit.df))
+
+    def level(v: float) -> float:
+        if kind == "proportion":
+            return float(1.0 / (1.0 + (1 - m0) / m0 * math.exp(-v)))
+        return m0 * math.exp(v)
+
+    d, dlo, dhi = (level(v) - m0 for v in (est, est - q * se, est + q * se))
+    factor = 100.0 if kind == "proportion" else 1.0
+    rel = rlo = rhi = None
+    if m0 != 0:
+        rel, rlo, rhi = (100.0 * v / m0 for v in (d, dlo, dhi))
+    return Effect(
+        estimate=factor * d,
+        ci_low=factor * dlo,
+        ci_high=factor * dhi,
+        pvalue=p,
+        scale="percentage_points" if kind == "proportion" else "rate_difference",
+        relative=rel,
+        relative_low=rlo,
+        relative_high=rhi,
+        nobs=nobs,
+    )
+
+
 def _method(kind: Kind, has_trend: bool) -> str:
     model = {
         "continuous": "OLS",
@@ -522,8 +584,12 @@ def judge_change(
     link_early = eta_cf[early_mask] - fit.eta_offset[early_mask]
     link_late = eta_cf[late] - fit.eta_offset[late]
     a1, a2 = alpha * (1 - EARLY_SHARE), alpha * EARLY_SHARE
-    overall = _effect(fit, contrast(1, share_late), link_after, kind=kind, alpha=alpha,
-                      nobs=n_after)  # fmt: skip
+    if kind == "continuous":
+        overall = _effect(fit, contrast(1, share_late), link_after, kind=kind, alpha=alpha,
+                          nobs=n_after)  # fmt: skip
+    else:
+        overall = _mean_effect(fit, X[after > 0], base_cols[after > 0], n[after > 0], kind=kind,
+                               alpha=alpha, nobs=n_after)  # fmt: skip
     early = _effect(fit, contrast(1, 0), link_early, kind=kind, alpha=alpha, nobs=n_early)
     late_e = _effect(fit, contrast(1, 1), link_late, kind=kind, alpha=alpha, nobs=n_late)
     fade = _effect(fit, contrast(0, 1), link_late, kind=kind, alpha=alpha, nobs=n_late)
@@ -595,7 +661,9 @@ def judge_change(
         )
     if n_missing:
         reasons.append(f"{n_missing} period(s) without data inside the windows are gaps")
-    base_level = float(np.mean(fit.link_inv(link_after)))
+    # exposure-weighted, as the whole window's effect is (for continuous metrics n is 1)
+    w_after = n[after > 0] / n[after > 0].sum()
+    base_level = float(w_after @ fit.link_inv(link_after))
     return EventVerdict(
         outcome=outcome,
         reasons=tuple(reasons),
