@@ -92,6 +92,29 @@ DESKTOP = 1280
 MAX_PAGES = {"atelier-florence": 15, "build-manchester": 16, "fab-dresden": 13, "hotel-lisbon": 11}
 
 
+SCORECARD_JS = """() => {
+  const rows = [...document.querySelectorAll('#scorecard-body > tr')];
+  const right = el => el.getBoundingClientRect().right;
+  return {
+    rows: rows.map(r => ({
+      site: r.getAttribute('data-site-id'),
+      variation: r.querySelectorAll('svg.mdc-variation').length,
+      assurance: r.querySelectorAll('svg.mdc-assurance').length,
+      cells: r.querySelectorAll('.score-cell').length,
+      right: Math.max(...[r, ...r.querySelectorAll('*')].map(right)),
+    })),
+    lists: Object.fromEntries(['best-practice', 'needs-sustainment', 'did-not-work'].map(id => {
+      const table = document.getElementById(id).nextElementSibling.querySelector('tbody');
+      return [id, table ? [...table.rows].map(r => r.querySelector('th').firstChild.textContent) : []];
+    })),
+    goals: [...document.querySelectorAll('#goals tbody th')].map(t => t.firstChild.textContent),
+    practices: document.getElementById('practices').innerText,
+    savings: document.getElementById('savings').innerText,
+    sortbarVisible: !document.getElementById('score-sort').hidden,
+  };
+}"""
+
+
 def _inject_hostile_strings(project_file: Path) -> None:
     data = project_file.parent / "data"
     events = pd.read_csv(data / "events.csv", dtype=str, keep_default_na=False)
@@ -181,9 +204,10 @@ def _visit(context: Any, path: Path, *, sorting: bool) -> PageCheck:
     check.facts = page.evaluate(FACTS_JS)
     check.chart_text = page.evaluate(CHART_TEXT_JS)
     if sorting:
-        page.click("#site-sort button[data-key=site]")
+        check.facts["scorecard"] = page.evaluate(SCORECARD_JS)
+        page.click("#score-sort button[data-key=site]")
         check.sorted_by_site = page.eval_on_selector_all(
-            "#site-list > li", "items => items.map(i => i.getAttribute('data-site'))"
+            "#scorecard-body > tr", "rows => rows.map(r => r.getAttribute('data-site'))"
         )
     page.close()
     return check
@@ -273,10 +297,69 @@ def test_portfolio_lists_every_site_and_sorts_without_errors(seen: dict[str, Pag
     check = seen["index"]
     assert check.sorted_by_site == sorted(check.sorted_by_site)
     assert len(check.sorted_by_site) == len(SITES)
-    assert "Most effective improvements" in check.text
-    assert "Goals off track" in check.text
-    assert "1 with data-quality warnings" in " ".join(check.text.split())
+    text = " ".join(check.text.split())
+    assert "Run status" in text and "1 produced with data-quality warnings" in text
+    assert "Best practice worth copying: sustained, ranked by effect" in text
+    assert "Needs sustainment: the gain faded" in text and "Did not work (yet)" in text
+    assert "Goals off track or at risk" in text
     assert check.console == [] and check.page_errors == []
+
+
+def test_portfolio_scorecard_on_a_phone(seen: dict[str, PageCheck], run_dir: Path) -> None:
+    """Every site a row, every metric a cell with both Making Data Count icons, nothing wider
+    than the 390-px viewport once the scorecard has reflowed."""
+    card = seen["index"].facts["scorecard"]
+    assert card["sortbarVisible"]
+    assert len(card["rows"]) == len(SITES)
+    for row in card["rows"]:
+        results = json.loads((run_dir / row["site"] / "results.json").read_text(encoding="utf-8"))
+        n = len(results["metrics"])
+        assert row["cells"] == row["variation"] == row["assurance"] == n, row
+        assert row["right"] <= VIEWPORT, row
+
+
+def test_portfolio_lists_follow_the_verdicts(seen: dict[str, PageCheck], run_dir: Path) -> None:
+    """Best practice holds sustained improvements only, faded ones need sustainment, the rest
+    did not work (yet); the lists on the page are the verdicts in results.json."""
+    verdicts: dict[str, set[str]] = {}
+    for site in SITES:
+        results = json.loads((run_dir / site / "results.json").read_text(encoding="utf-8"))
+        for m in results["metrics"]:
+            for e in m["events"]:
+                if e["outcome"]:
+                    verdicts.setdefault(e["outcome"], set()).add(e["title"])
+    lists = seen["index"].facts["scorecard"]["lists"]
+    assert set(lists["best-practice"]) == verdicts["sustained"]
+    assert set(lists["needs-sustainment"]) == verdicts["faded"]
+    not_worked = set().union(
+        *(verdicts.get(v, set()) for v in ("no_clear_change", "no_real_change", "worsened",
+                                             "too_early"))
+    )  # fmt: skip
+    assert set(lists["did-not-work"]) == not_worked
+    assert SCRIPT_TITLE in lists["needs-sustainment"]  # HOT-E1, the demo's faded case
+    assert seen["index"].facts["scorecard"]["goals"]
+
+
+def test_portfolio_practice_and_savings(seen: dict[str, PageCheck], run_dir: Path) -> None:
+    """The demo's Poka-yoke runs at two sites and did not work at one; claims are counted."""
+    import jsonschema
+
+    from pipeline.data.demo import DEMO_PRACTICE
+    from pipeline.report import portfolio
+
+    name, worked, failed = DEMO_PRACTICE
+    data = json.loads((run_dir / "portfolio.json").read_text(encoding="utf-8"))
+    jsonschema.validate(data, json.loads(portfolio.SCHEMA_FILE.read_text(encoding="utf-8")))
+    practice = next(p for p in data["practices"] if p["name"] == name)
+    assert practice["pooled"] is not None and practice["pooled"]["n_sites"] == 2
+    assert {i["event_id"] for i in practice["not_worked"]} == {failed[1]}
+    assert worked[1] in {i["event_id"] for i in practice["uses"]}
+    text = seen["index"].facts["scorecard"]["practices"]
+    assert f"{name} used at 2 site(s)" in " ".join(text.split())
+    assert "Did not work at: Northern Quarter Construction, Manchester" in text
+    savings = " ".join(seen["index"].facts["scorecard"]["savings"].split())
+    assert "All sites" in savings and "EUR" in savings
+    assert data["saving_total"]["verified"] < data["saving_total"]["claimed"]
 
 
 def test_latest_points_at_the_run(run_dir: Path) -> None:

@@ -1,36 +1,42 @@
-"""The portfolio page from a hand-made manifest and results.json files (no notebooks, no browser)."""
+"""The portfolio page and portfolio.json from hand-made runs (no notebooks, no browser), and the
+pooling of one practice across sites."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import jsonschema
+import numpy as np
 import pytest
+from numpy.testing import assert_allclose
+from statsmodels.stats.meta_analysis import combine_effects
 
+from pipeline.exceptions import ConfigError, StatisticsError
 from pipeline.report import portfolio
+from pipeline.report.portfolio.page import interval_label, money_text, pct_text
+from pipeline.stats.pooling import StudyEffect, pool_effects
 
 AS_OF = "2026-11-27"
+EARLIER = "2026-10-30"
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_NAME = "North <b>&\"'"
 
 
-def _point(i: int, value: float | None, *, phase: int = 1, limits: bool = True) -> dict[str, Any]:
-    return {
-        "index": i,
-        "time": f"2026-{1 + i // 4:02d}-{1 + (i % 4) * 7:02d}",
-        "value": value,
-        "phase": phase,
-        "centre": 10.0 if phase == 1 else 7.0,
-        "lcl": (7.0 if phase == 1 else 5.0) if limits else None,
-        "ucl": (13.0 if phase == 1 else 9.0) if limits else None,
-        "signals": [],
-    }
-
-
-def _event(title: str, outcome: str | None, estimate: float | None) -> dict[str, Any]:
+def _event(
+    event_id: str,
+    title: str,
+    outcome: str | None,
+    estimate: float | None,
+    *,
+    practice: str | None = None,
+    saving: float | None = None,
+    status: str = "done",
+) -> dict[str, Any]:
     detail = None
     if estimate is not None:
         detail = {
@@ -43,92 +49,37 @@ def _event(title: str, outcome: str | None, estimate: float | None) -> dict[str,
             }
         }
     return {
-        "event_id": title[:8],
+        "event_id": event_id,
         "title": title,
-        "status": "done" if outcome else "planned",
+        "status": status,
         "effective_date": "2026-03-02T00:00:00",
         "outcome": outcome,
+        "practice": practice,
+        "claimed_saving": saving,
         "detail": detail,
     }
 
 
-def _results(
-    site_id: str, name: str, events: list[dict[str, Any]], goals: list[dict[str, Any]]
+def _metric(
+    metric_id: str,
+    name: str,
+    *,
+    better: str = "lower",
+    variation: str = "common_cause",
+    assurance: str = "hit_and_miss",
+    events: list[dict[str, Any]] | None = None,
+    goals: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    points = [_point(i, 10.0 + (i % 3), phase=1) for i in range(12)]
-    points += [_point(12 + i, 7.0 + (i % 2), phase=2) for i in range(12)]
-    points[5]["value"] = None  # a gap
     return {
-        "schema_version": "1.0",
-        "site_id": site_id,
-        "site_name": name,
-        "as_of": "2026-06-29",
-        "run_id": "run-1",
-        "status": "ok",
-        "settings": {"rules": "we", "min_phase_points": 12, "sustain_points": 8, "alpha": 0.05},
-        "summary": {
-            "headline": f"Lead time fell after {events[0]['title'] if events else 'nothing'}",
-            "findings": [],
-            "tiles": [
-                {
-                    "metric_id": "lead",
-                    "name": "Lead time",
-                    "latest_text": "7.5 days",
-                    "change_text": "-25% vs baseline",
-                    "variation": "special_cause_improvement",
-                    "variation_text": "Special cause: improving",
-                    "assurance": "hit_and_miss",
-                    "assurance_text": "Hit and miss against the target",
-                    "goal_text": "No goal",
-                },
-                {
-                    "metric_id": "defects",
-                    "name": "Defects",
-                    "latest_text": "not enough data",
-                    "change_text": "",
-                    "variation": "not_enough_data",
-                    "variation_text": "Not enough data",
-                    "assurance": "no_target",
-                    "assurance_text": "No target set",
-                    "goal_text": "",
-                },
-            ],
-            "key_charts": [{"metric_id": "lead", "file": "charts/lead.png", "alt": "Lead time"}],
-        },
-        "metrics": [
-            {
-                "metric_id": "lead",
-                "name": "Lead time",
-                "chart": "xmr",
-                "better": "lower",
-                "control_chart": {"chart": "xmr", "phases": [], "points": points},
-                "events": events,
-                "goals": goals,
-            },
-            {
-                "metric_id": "defects",
-                "name": "Defects",
-                "chart": "p",
-                "better": "lower",
-                "control_chart": {"chart": "p", "phases": [], "points": [_point(0, float("nan"))]},
-                "events": [],
-                "goals": [],
-            },
-        ],
-        "roadmap": {
-            "goals": [{"goal_id": g["goal_id"], "target_text": "cut it by 50%"} for g in goals]
-        },
-        "validation": {
-            "failures": [
-                {
-                    "table": "observations",
-                    "column": "value",
-                    "description": "value is filled in",
-                    "severity": "warning",
-                    "unexpected_count": 5,
-                }
-            ]
-        },
+        "metric_id": metric_id,
+        "name": name,
+        "chart": "xmr",
+        "better": better,
+        "variation": variation,
+        "assurance": assurance,
+        "change": -0.25,
+        "events": events or [],
+        "goals": goals or [],
     }
 
 
@@ -142,7 +93,101 @@ def _goal(goal_id: str, title: str, status: str, percent: float | None, due: str
     }
 
 
-def _write_run(base: Path, as_of: str, *, with_results: bool = True) -> Path:
+def _results(
+    site_id: str, name: str, metrics: list[dict[str, Any]], *, alpha: float = 0.05
+) -> dict[str, Any]:
+    goals = [g for m in metrics for g in m["goals"]]
+    return {
+        "schema_version": "1.0",
+        "site_id": site_id,
+        "site_name": name,
+        "as_of": AS_OF,
+        "run_id": "run-1",
+        "status": "ok",
+        "settings": {"rules": "we", "min_phase_points": 12, "sustain_points": 8, "alpha": alpha},
+        "summary": {
+            "headline": "",
+            "findings": [],
+            "key_charts": [],
+            "tiles": [
+                {
+                    "metric_id": m["metric_id"],
+                    "name": m["name"],
+                    "latest_text": f"{m['name']} latest",
+                    "change_text": "-25% vs baseline",
+                    "variation": m["variation"],
+                    "assurance": m["assurance"],
+                }
+                for m in metrics
+            ],
+        },
+        "metrics": metrics,
+        "roadmap": {"goals": [{"goal_id": g["goal_id"], "title": g["title"],
+                               "target_text": "cut it by 50%"} for g in goals]},
+        "validation": {
+            "failures": [
+                {"table": "observations", "column": "value", "description": "value is filled in",
+                 "severity": "warning", "unexpected_count": 5}
+            ]
+        },
+    }  # fmt: skip
+
+
+def _north(*, earlier: bool = False) -> dict[str, Any]:
+    return _results(
+        "north",
+        HOSTILE_NAME,
+        [
+            _metric(
+                "lead",
+                "Lead time",
+                variation="special_cause_improvement",
+                events=[
+                    _event("N1", HOSTILE, "faded" if earlier else "sustained", -12.0,
+                           practice="5S", saving=1000.0),
+                    _event("N2", "Small sustained gain", "sustained", -3.0),
+                    _event("N3", "Faded big gain", "sustained" if earlier else "faded", -60.0,
+                           practice="SMED", saving=5000.0),
+                    _event("N4", "No change here", "no_clear_change", 4.0, practice="SMED",
+                           saving=800.0),
+                    _event("N5", "Planned", None, None, status="planned", saving=300.0),
+                ]
+                + ([] if earlier else [_event("N6", "Worse", "worsened", 20.0, practice="5S")]),
+                goals=[_goal("G1", "Halve lead time", "off_track", 20.0, "2027-03-31T00:00:00")],
+            ),
+            _metric("shared", "Shared defects", variation="special_cause_concern",
+                    assurance="consistently_fails"),
+        ],
+    )  # fmt: skip
+
+
+def _south() -> dict[str, Any]:
+    return _results(
+        "south",
+        "South",
+        [
+            _metric(
+                "cycle",
+                "Cycle time",
+                events=[
+                    _event("S1", "Big sustained gain", "sustained", -45.0, practice="smed",
+                           saving=9000.0),
+                    _event("S2", "Too early", "too_early", -10.0, practice="5S"),
+                ],
+                goals=[
+                    _goal("G2", "Missed goal", "missed", -0.0, "2026-09-30T00:00:00"),
+                    _goal("G3", "At risk goal", "at_risk", 50.0, "2027-01-31T00:00:00"),
+                    _goal("G4", "On track goal", "on_track", 80.0, "2027-01-31T00:00:00"),
+                ],
+            ),
+            _metric("shared", "Shared defects", better="higher",
+                    variation="special_cause_improvement", assurance="consistently_meets"),
+        ],
+        alpha=0.1,
+    )  # fmt: skip
+
+
+def _write_run(base: Path, as_of: str, *, with_results: bool = True, earlier: bool = False) -> Path:
     out = base / as_of
     sites = [
         {"site_id": "north", "status": "warnings", "error": None},
@@ -154,33 +199,11 @@ def _write_run(base: Path, as_of: str, *, with_results: bool = True) -> Path:
         "as_of": as_of,
         "generated_at": f"{as_of}T06:00:00+00:00",
         "sites": sites,
-        "summary": {"ok": 1, "warnings": 1, "failed": 1},
     }
     out.mkdir(parents=True)
     (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     if with_results:
-        north = _results(
-            "north",
-            HOSTILE_NAME,
-            [
-                _event(HOSTILE, "sustained", -12.0),
-                _event("Small sustained gain", "sustained", 3.0),
-                _event("Faded big gain", "faded", -60.0),
-                _event("No change here", "no_clear_change", -40.0),
-                _event("Planned", None, None),
-            ],
-            [_goal("G1", "Halve lead time", "off_track", 20.0, "2027-03-31T00:00:00")],
-        )
-        south = _results(
-            "south",
-            "South",
-            [_event("Big sustained gain", "sustained", -45.0)],
-            [
-                _goal("G2", "Missed goal", "missed", -0.0, "2026-09-30T00:00:00"),
-                _goal("G3", "On track goal", "on_track", 80.0, "2027-01-31T00:00:00"),
-            ],
-        )
-        for sid, res in (("north", north), ("south", south)):
+        for sid, res in (("north", _north(earlier=earlier)), ("south", _south())):
             (out / sid).mkdir()
             (out / sid / "results.json").write_text(json.dumps(res), encoding="utf-8")
             (out / sid / "report.html").write_text("<p>report</p>", encoding="utf-8")
@@ -191,19 +214,34 @@ def _write_run(base: Path, as_of: str, *, with_results: bool = True) -> Path:
     return out
 
 
-def _project(names: dict[str, str] | None = None) -> Any:
-    names = names or {"north": HOSTILE_NAME, "south": "South", "east": "East"}
+def _project(currency: str | None = "EUR") -> Any:
+    names = {"north": HOSTILE_NAME, "south": "South", "east": "East"}
     return SimpleNamespace(
         name="Demo & <co>",
         sites=tuple(SimpleNamespace(id=k, name=v) for k, v in names.items()),
+        currency=currency,
+        statistics=SimpleNamespace(alpha=0.05),
     )
 
 
 @pytest.fixture
-def page(tmp_path: Path) -> str:
-    out = _write_run(tmp_path / "reports", AS_OF)
-    path = portfolio.write_portfolio(_project(), out, as_of=AS_OF, run_id="run-x")
-    return path.read_text(encoding="utf-8")
+def run(tmp_path: Path) -> Path:
+    base = tmp_path / "reports"
+    older = _write_run(base, EARLIER, earlier=True)
+    portfolio.write_portfolio(_project(), older, as_of=EARLIER, run_id="r0")
+    out = _write_run(base, AS_OF)
+    portfolio.write_portfolio(_project(), out, as_of=AS_OF, run_id="run-x")
+    return out
+
+
+@pytest.fixture
+def page(run: Path) -> str:
+    return (run / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def data(run: Path) -> dict[str, Any]:
+    return json.loads((run / "portfolio.json").read_text(encoding="utf-8"))
 
 
 def _section(page: str, section_id: str) -> str:
@@ -211,163 +249,259 @@ def _section(page: str, section_id: str) -> str:
     return page[start : page.index("</section>", start)]
 
 
-def test_header_counts_and_run(page: str) -> None:
-    assert "run run-x" in page
-    assert "27 Nov 2026" in page
-    stats = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page[page.index('class="stats"') :]))
-    assert "1 ok 1 with data-quality warnings 1 failed" in stats
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-def test_failed_site_shows_reason_and_evidence_links(page: str) -> None:
-    card = page[page.index('data-site="east"') :]
-    card = card[: card.index("</li>")]
-    assert "cell 7 raised ValueError: &lt;bad&gt; &amp; worse" in card
-    assert 'href="east/failed/report.ipynb"' in card
-    assert 'href="east/failed/error.txt"' in card
-    assert 'class="badge failed"' in card
+# --------------------------------------------------------------------------- run status
 
 
-def test_sites_start_problems_first_and_sorting_controls_exist(page: str) -> None:
-    order = re.findall(r'<li class="card (\w+)" data-rank="(\d)"', page)
-    assert [s for s, _ in order] == ["failed", "warnings", "ok"]
-    assert [r for _, r in order] == ["0", "1", "2"]
-    assert 'data-key="rank"' in page and 'data-key="site"' in page
-    assert 'id="site-sort" class="sortbar no-print" hidden' in page  # shown by the script only
+def test_run_status_is_apart_from_performance(page: str) -> None:
+    status = _section(page, "run-status")
+    assert "1 report(s) produced 1 produced with data-quality warnings 1 failed" in _text(status)
+    rows = re.findall(r'<tr class="run (\w+)"', status)
+    assert rows == ["failed", "warnings", "ok"]  # problems first
+    assert "cell 7 raised ValueError: &lt;bad&gt; &amp; worse" in status
+    assert 'href="east/failed/report.ipynb"' in status and 'href="east/failed/error.txt"' in status
+    assert "observations.value: value is filled in; 5 rows" in status
+    # The performance sections carry no run status.
+    for section in ("scorecard", "improvements", "practices", "savings"):
+        assert "run-badge" not in _section(page, section)
+        assert "report ok" not in _section(page, section)
+
+
+def test_scorecard_rows_columns_icons_and_order(page: str, data: dict[str, Any]) -> None:
+    card = data["scorecard"]
+    # "shared" is measured at both sites: its own column; the rest grouped by goal.
+    assert [c["metric_id"] for c in card["columns"]] == ["shared"]
+    # North has a concerning signal and a failing target: it needs attention first.
+    # The failed site has a row without numbers (its folder's results are an earlier run's).
+    assert [r["site_id"] for r in card["rows"]] == ["north", "south", "east"]
+    assert [r["has_results"] for r in card["rows"]] == [True, True, False]
+    north = card["rows"][0]
+    assert north["cells"][0]["variation"] == "special_cause_concern"
+    assert north["cells"][0]["direction"] == "H"  # lower is better: a concern is high
+    assert card["rows"][1]["cells"][0]["direction"] == "H"  # higher is better, improving
+    assert [g["title"] for g in north["groups"]] == ["Halve lead time"]
+    section = _section(page, "scorecard")
+    assert section.count('class="mdc mdc-variation') == 4
+    assert section.count('class="mdc mdc-assurance') == 4
+    assert 'class="mdc mdc-variation concern"' in section
     assert (
-        page.count("<script>") == 1
-        and "src=" not in page.split("<script>")[1].split("</script>")[0]
+        'class="mdc mdc-assurance fail"' in section and 'class="mdc mdc-assurance pass"' in section
     )
+    assert 'aria-label="Variation: Special cause: concerning"' in section
+    assert "Lead time latest" in section and "-25% vs baseline" in section
+    assert 'data-label="Shared defects"' in section  # the phone layout labels each cell
+    assert 'id="score-sort" class="sortbar no-print" hidden' in section  # shown by the script
 
 
-def test_tiles_sparkline_and_warning_reason(page: str) -> None:
-    card = page[page.index('data-site="north') :]
-    card = card[: card.index("</li>")]
-    assert "7.5 days" in card and "Special cause: improving" in card
-    assert "Goal: none set" in card
-    assert card.count('<svg class="spark" role="img"') == 1  # only the key metric
-    label = re.search(r'<svg class="spark" role="img" aria-label="([^"]+)"', card)
-    assert label and "Lead time: control chart of 23 points" in label.group(1)
-    assert "latest 7.5 days" in label.group(1)
-    assert 'class="last improvement"' in card
-    assert "observations.value: value is filled in; 5 rows" in card
-    assert 'href="north/report.html"' in card
-
-
-def test_sparkline_breaks_at_gaps_and_phases() -> None:
-    points = [_point(i, float(i), phase=1 + (i >= 6)) for i in range(12)]
-    points[3]["value"] = None
-    svg = portfolio.sparkline(
-        {"points": points},
-        name="X",
-        latest_text="11",
-        variation="special_cause_concern",
-        variation_text="Special cause: concerning",
-    )
-    assert svg.count('class="val"') == 2  # split by the gap
-    assert svg.count('class="cl"') == 2  # one centre line per phase
-    assert svg.count('class="lim"') == 4
-    assert 'class="last concern"' in svg
-    assert "11 points" in svg
-    assert (
-        portfolio.sparkline(
-            {"points": [_point(0, 1.0)]}, name="X", latest_text="1", variation="", variation_text=""
-        )
-        == ""
-    )
-    run_chart = [_point(i, float(i % 2), limits=False) for i in range(5)]
-    svg = portfolio.sparkline(
-        {"points": run_chart}, name="X", latest_text="1", variation="", variation_text=""
-    )
-    assert "lim" not in svg and "centre line shown." in svg
-
-
-def test_improvements_ranked_sustained_only_by_size(page: str) -> None:
-    section = _section(page, "improvements")
-    titles = re.findall(r'<th scope="row">(.*?)<small>', section)
-    assert titles == [
-        "Big sustained gain",
-        "&lt;script&gt;alert(1)&lt;/script&gt;",
-        "Small sustained gain",
-    ]
-    assert "Faded big gain" not in section  # best practice is sustained only
-    assert "No change here" not in section and "Planned" not in section
-    assert "−45%" in section and "95% CI −50% to −40%" in section
-    assert "+3.0%" in section  # small changes keep a decimal
-    assert 'href="south/report.html#metric-lead"' in section
-
-
-def test_collect_improvements_handles_missing_numbers() -> None:
-    res = {
-        "site_id": "a",
-        "metrics": [
-            {
-                "metric_id": "m",
-                "name": "M",
-                "events": [
-                    _event("nan estimate", "sustained", float("nan")),
-                    _event("no detail", "sustained", None),
-                    _event("ok", "sustained", -5.0),
-                    _event("faded", "faded", -9.0),
-                ],
-            }
-        ],
-    }
-    rows = portfolio.collect_improvements([("A", res)])
-    assert [r["title"] for r in rows] == ["ok"]
-
-
-def test_goals_off_track_missed_first(page: str) -> None:
-    section = _section(page, "goals")
-    titles = re.findall(r'<th scope="row">(.*?)<small>', section)
-    assert titles == ["Missed goal", "Halve lead time"]
-    assert "On track goal" not in section
-    assert "missed (due date passed)" in section and "off track" in section
-    assert "-0%" not in section and ">0%<" in section
-    assert "target: cut it by 50%" in section
-
-
-def test_every_string_is_escaped(page: str) -> None:
-    assert HOSTILE not in page
-    assert "<b>" not in page
-    assert "North &lt;b&gt;&amp;&quot;&#x27;" in page
-    assert "Demo &amp; &lt;co&gt;" in page
-    for word in ("NaN", "None", "inf", "nan"):
-        assert not re.search(rf"\b{word}\b", re.sub(r"<[^>]+>", " ", page)), word
-
-
-def test_self_contained(page: str) -> None:
+def test_one_small_script_and_self_contained(page: str) -> None:
+    scripts = re.findall(r"<script>(.*?)</script>", page, flags=re.S)
+    assert len(scripts) == 1 and "scorecard-body" in scripts[0]
+    assert not re.search(r"<script[^>]+src=", page)
     assert "<style>" in page
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     assert "url(" not in page and "@import" not in page and "@font-face" not in page
 
 
-def test_earlier_runs_and_latest_symlink(tmp_path: Path) -> None:
-    base = tmp_path / "reports"
-    older = _write_run(base, "2026-10-30", with_results=False)
-    portfolio.write_portfolio(_project(), older, as_of="2026-10-30", run_id="r0")
-    (base / "2026-09-01").mkdir()  # no manifest: not a run
-    newest = _write_run(base, AS_OF)
-    page = portfolio.write_portfolio(_project(), newest, as_of=AS_OF, run_id="r1").read_text(
-        "utf-8"
+# --------------------------------------------------------------------------- lists
+
+
+def test_improvement_lists_by_verdict(page: str, data: dict[str, Any]) -> None:
+    best = [i["title"] for i in data["best_practice"]]
+    assert best == ["Big sustained gain", HOSTILE, "Small sustained gain"]  # ranked by effect
+    assert [i["title"] for i in data["needs_sustainment"]] == ["Faded big gain"]
+    assert [(i["title"], i["verdict"]) for i in data["did_not_work"]] == [
+        ("Worse", "worsened"),
+        ("No change here", "no_clear_change"),
+        ("Too early", "too_early"),
+    ]
+    section = _section(page, "improvements")
+    best_html = section[section.index('id="best-practice"') : section.index('id="needs-sust')]
+    assert "Faded big gain" not in best_html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in best_html
+    assert "−45%" in best_html and "90% CI −50% to −40%" in best_html  # south's alpha is 0.1
+    assert "95% CI −17% to −7.0%" in best_html
+    assert 'href="south/report.html#metric-cycle"' in best_html
+
+
+def test_goals_missed_off_track_and_at_risk(page: str, data: dict[str, Any]) -> None:
+    assert [g["title"] for g in data["goals"]] == ["Missed goal", "Halve lead time", "At risk goal"]
+    section = _section(page, "goals")
+    assert "On track goal" not in section
+    assert "missed (due date passed)" in section and "at risk" in section
+    assert "-0%" not in section and ">0%<" in section
+    assert "target: cut it by 50%" in section
+
+
+# --------------------------------------------------------------------------- practices
+
+
+def test_practices_pooled_across_sites(data: dict[str, Any], page: str) -> None:
+    practices = {p["name"]: p for p in data["practices"]}
+    smed = practices["SMED"]  # "SMED" and "smed" are one practice
+    assert smed["sites"] == [HOSTILE_NAME, "South"]
+    assert smed["pooled"]["k"] == 3 and smed["pooled"]["n_sites"] == 2
+    assert [i["title"] for i in smed["not_worked"]] == ["No change here"]
+    assert [i["title"] for i in smed["faded"]] == ["Faded big gain"]
+    five_s = practices["5S"]  # worsened at north, too early at south: one site measured
+    assert five_s["pooled"] is None and "fewer than two sites" in five_s["note"]
+    assert [i["verdict"] for i in five_s["not_worked"]] == ["worsened"]
+    section = _section(page, "practices")
+    assert section.count('<figure class="chart forest">') == 1
+    assert "Did not work at:" in section and "No change here" in section
+    assert "I² " in section
+
+
+def test_pooled_effect_equals_statsmodels_on_the_same_numbers() -> None:
+    # Three studies as the portfolio builds them: % changes with 95% intervals, two metrics
+    # where lower is better and one where higher is better.
+    studies = [
+        StudyEffect.from_percent_change(label="a", site_id="x", estimate=-51.4, ci_low=-57.2,
+                                        ci_high=-44.9, alpha=0.05, lower_is_better=True),
+        StudyEffect.from_percent_change(label="b", site_id="x", estimate=17.7, ci_low=14.5,
+                                        ci_high=21.1, alpha=0.05, lower_is_better=False),
+        StudyEffect.from_percent_change(label="c", site_id="y", estimate=0.83, ci_low=-9.2,
+                                        ci_high=11.8, alpha=0.05, lower_is_better=True),
+    ]  # fmt: skip
+    assert all(s is not None for s in studies)
+    ok = [s for s in studies if s is not None]
+    pooled = pool_effects(ok, alpha=0.05)
+    effect = np.array([s.effect for s in ok])
+    variance = np.array([s.variance for s in ok])
+    ref = combine_effects(effect, variance, method_re="iterated")
+    frame = ref.summary_frame()
+    assert_allclose(pooled.estimate, frame.loc["random effect", "eff"], rtol=1e-10)
+    assert_allclose(pooled.se, frame.loc["random effect", "sd_eff"], rtol=1e-10)
+    assert_allclose(
+        [pooled.ci_low, pooled.ci_high],
+        frame.loc["random effect", ["ci_low", "ci_upp"]].to_numpy(dtype=float),
+        rtol=1e-10,
     )
-    earlier = _section(page, "earlier")
-    assert 'href="../2026-10-30/index.html"' in earlier
-    assert "2026-09-01" not in earlier and "latest" not in earlier and AS_OF not in earlier
-    assert "1 ok, 1 with warnings, 1 failed" in earlier
-    assert (base / "latest").is_symlink() and (base / "latest").readlink() == Path(AS_OF)
+    assert_allclose(pooled.tau2, ref.tau2, rtol=1e-10)
+    assert_allclose(pooled.weights, frame["w_re"].to_numpy(dtype=float)[:3], rtol=1e-10)
+    # I² by its definition (Higgins & Thompson 2002): (Q - df) / Q, with Q by hand.
+    w = 1 / variance
+    q = float(np.sum(w * (effect - np.sum(w * effect) / np.sum(w)) ** 2))
+    assert_allclose(pooled.q, q, rtol=1e-10)
+    assert_allclose(pooled.i2, (q - 2) / q, rtol=1e-10)
+    # The study effect: log ratio, sign turned for lower-is-better; the SE from the interval on
+    # the log scale over 2 z(0.975) (Cochrane Handbook 6.5.2.2).
+    assert_allclose(ok[0].effect, -math.log(1 - 0.514), rtol=1e-12)
+    se = (math.log(1 - 0.449) - math.log(1 - 0.572)) / (2 * 1.959963984540054)
+    assert_allclose(ok[0].variance, se**2, rtol=1e-9)
 
-    # Re-rendering the older run keeps latest on the newest and says a newer run exists.
-    again = portfolio.write_portfolio(_project(), older, as_of="2026-10-30", run_id="r0b")
-    text = again.read_text("utf-8")
-    assert (base / "latest").readlink() == Path(AS_OF)
-    assert 'A newer run exists: <a href="../2026-11-27/index.html">' in text
-    assert 'href="../2026-11-27/index.html"' in _section(text, "earlier")
+
+def test_pooling_edge_cases() -> None:
+    same = [StudyEffect(label=str(i), site_id=str(i), effect=0.2, variance=0.01) for i in range(3)]
+    pooled = pool_effects(same)
+    assert pooled.i2 == 0.0 and pooled.tau2 == 0.0  # no spread: I² is 0, never negative
+    assert_allclose(pooled.estimate, 0.2)
+    with pytest.raises(StatisticsError):
+        pool_effects(same[:1])
+    # A bound at or below -100% has no log ratio: not a study.
+    assert (
+        StudyEffect.from_percent_change(label="x", site_id="x", estimate=-90, ci_low=-100,
+                                        ci_high=-80, alpha=0.05, lower_is_better=True)
+        is None
+    )  # fmt: skip
 
 
-def test_first_run_and_site_without_results(tmp_path: Path) -> None:
-    out = _write_run(tmp_path / "reports", AS_OF, with_results=False)
-    page = portfolio.write_portfolio(_project(), out, as_of=AS_OF, run_id="r").read_text("utf-8")
-    assert "This is the first run." in page
-    assert "No results were published for this site." in page
-    assert "No improvement has a sustained gain" in page and "No goal is off track" in page
+# --------------------------------------------------------------------------- savings
+
+
+def test_claimed_against_verified_savings(data: dict[str, Any], page: str) -> None:
+    by_event = {s["event_id"]: s for s in data["savings"]}
+    assert by_event["N1"]["status"] == "verified"  # sustained
+    assert by_event["N3"]["status"] == "at_risk"  # faded
+    assert by_event["N4"]["status"] == "unverified"  # no clear change
+    assert by_event["N5"]["status"] == "unverified"  # planned
+    assert "planned" in by_event["N5"]["reason"]
+    total = data["saving_total"]
+    assert total["claimed"] == 16100.0
+    assert (total["verified"], total["at_risk"], total["unverified"]) == (10000.0, 5000.0, 1100.0)
+    north = next(t for t in data["saving_totals"] if t["site_id"] == "north")
+    assert (north["claimed"], north["verified"]) == (7100.0, 1000.0)
+    section = _section(page, "savings")
+    assert "EUR 16,100" in section and "EUR 10,000" in section
+    assert money_text(1234.4, None) == "1,234"
+
+
+def test_interval_label_and_percent_texts() -> None:
+    assert interval_label(0.05) == "95% CI" and interval_label(0.1) == "90% CI"
+    assert interval_label(0.2) == "80% CI"
+    assert pct_text(-45.2) == "−45%" and pct_text(3.04) == "+3.0%" and pct_text(-0.01) == "0.0%"
+    assert pct_text(None) == "not enough data"
+
+
+# --------------------------------------------------------------------------- history
+
+
+def test_history_marks_what_changed_since_the_previous_run(data: dict[str, Any], page: str) -> None:
+    history = data["history"]
+    assert history["runs"] == [EARLIER, AS_OF] and history["previous"] == EARLIER
+    changes = {(c["item_id"], c["change"]) for c in history["changes"]}
+    assert ("N1:lead", "changed") in changes  # faded -> sustained
+    assert ("N3:lead", "changed") in changes  # sustained -> faded
+    assert ("N6:lead", "new") in changes
+    assert not any(item.startswith("N2") for item, _ in changes)
+    section = _section(page, "history")
+    assert "New since the previous run (30 Oct 2026)" in section
+    assert "improvement faded → sustained improvement" in section
+    assert 'href="../2026-10-30/index.html"' in section
+    assert "1 ok, 1 with warnings, 1 failed" in section
+
+
+def test_first_run_site_without_results_and_latest(tmp_path: Path) -> None:
+    base = tmp_path / "reports"
+    out = _write_run(base, AS_OF, with_results=False)
+    page = portfolio.write_portfolio(_project(None), out, as_of=AS_OF, run_id="r").read_text()
+    assert "This is the first run" in page
+    assert "no results were published for this site" in page
+    assert "No site published results in this run." in page
+    assert "No improvement is sustained" in page and "No goal is missed" in page
     assert "failed/report.ipynb" not in page  # only links to files that exist
+    assert (base / "latest").is_symlink() and (base / "latest").readlink() == Path(AS_OF)
+    older = _write_run(base, EARLIER)
+    text = portfolio.write_portfolio(_project(), older, as_of=EARLIER, run_id="r0").read_text()
+    assert (base / "latest").readlink() == Path(AS_OF)  # re-rendering an older run keeps it
+    assert 'A newer run exists: <a href="../2026-11-27/index.html">' in text
+
+
+# --------------------------------------------------------------------------- escaping, JSON
+
+
+def test_every_string_is_escaped(page: str) -> None:
+    assert HOSTILE not in page
+    assert "<b>" not in page
+    assert "North &lt;b&gt;&amp;&#34;&#39;" in page or "North &lt;b&gt;&amp;&quot;&#x27;" in page
+    assert "Demo &amp; &lt;co&gt;" in page
+    for word in ("NaN", "None", "inf", "nan", "null"):
+        assert not re.search(rf"\b{word}\b", _text(page)), word
+
+
+def test_portfolio_json_validates_against_its_schema(run: Path, data: dict[str, Any]) -> None:
+    schema = json.loads(portfolio.SCHEMA_FILE.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(data, schema)
+    assert data["schema_version"] == portfolio.SCHEMA_VERSION
+    assert data["currency"] == "EUR"
+    earlier = json.loads((run.parent / EARLIER / "portfolio.json").read_text(encoding="utf-8"))
+    jsonschema.validate(earlier, schema)
+    broken = {**data, "saving_total": {**data["saving_total"], "claimed": "lots"}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def test_currency_must_be_an_iso_code(tmp_path: Path) -> None:
+    from pipeline.data.demo import write_demo_project
+
+    project_file = write_demo_project(tmp_path / "demo", as_of=AS_OF)
+    from pipeline.data.config import load_project
+
+    assert load_project(project_file).currency == "EUR"
+    text = project_file.read_text(encoding="utf-8").replace("currency: EUR", "currency: euro")
+    project_file.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="currency: 'euro' is not an ISO 4217 code"):
+        load_project(project_file)

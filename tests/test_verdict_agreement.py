@@ -14,9 +14,9 @@ import pytest
 from pipeline.data.config import load_project
 from pipeline.data.demo import DEMO_SITES, write_demo_project
 from pipeline.data.inputs import read_tables, split_by_site
-from pipeline.report import portfolio
 from pipeline.report.analysis import analyse_site
 from pipeline.report.findings import effect_text
+from pipeline.report.portfolio.model import collect_improvements
 from pipeline.report.results import site_results
 from pipeline.vocabulary import Verdict
 
@@ -85,17 +85,18 @@ def test_tiles_findings_headline_and_portfolio_show_the_verdicts_figure(demo):
             if names_it and v.outcome in (Verdict.SUSTAINED, Verdict.WORSENED):
                 assert figure in head, (head, figure)
         # the portfolio ranks the same figure
-        rows = portfolio.collect_improvements([(site.site_name, results)])
+        rows = collect_improvements([(site.site_id, site.site_name, results)])
         for row in rows:
             event = next(
                 e for m, e in _judged(site)
-                if m.metric_id == row["metric_id"] and e.title == row["title"]
+                if m.metric_id == row.metric_id and e.title == row.title
             )  # fmt: skip
             fig = event.outcome.verdict.figure
-            assert row["outcome"] == event.outcome.verdict.outcome
-            assert row["outcome"] in (Verdict.SUSTAINED, Verdict.FADED)
-            assert row["estimate"] == pytest.approx(fig["estimate"])
-            assert row["ci_low"] == pytest.approx(fig["ci_low"])
+            assert row.verdict == event.outcome.verdict.outcome
+            if fig is None:
+                continue
+            assert row.estimate == pytest.approx(fig["estimate"])
+            assert row.ci_low == pytest.approx(fig["ci_low"])
 
 
 def test_manchester_safety_huddles_are_not_best_practice(demo):
@@ -103,8 +104,8 @@ def test_manchester_safety_huddles_are_not_best_practice(demo):
     (event,) = [e for m, e in _judged(site) if m.metric_id == "build_safety_incidents"]
     v = event.outcome.verdict
     assert v.outcome == Verdict.NO_CLEAR_CHANGE and v.is_provisional
-    rows = portfolio.collect_improvements([(site.site_name, results)])
-    assert event.title not in [r["title"] for r in rows]
+    rows = collect_improvements([(site.site_id, site.site_name, results)])
+    assert event.title not in [r.title for r in rows if r.verdict == Verdict.SUSTAINED]
     assert any("provisional" in f for f in results["summary"]["findings"])
 
 
