@@ -13,6 +13,7 @@ import click
 
 from pipeline import __version__
 from pipeline.exceptions import ConfigError, InputError, KaizenError, LockHeld
+from pipeline.vocabulary import RunStatus, Severity
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -1091,7 +1092,7 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
                 what += "; e.g. " + ", ".join(repr(e) for e in f.examples[:3])
             if f.hint:
                 what += f". {f.hint}"
-            colour = "red" if f.severity == "critical" else "yellow"
+            colour = "red" if f.severity == Severity.CRITICAL else "yellow"
             # cells quote data (values such as "[/bold]"): Text objects are never read as markup
             table.add_row(
                 *(Text(cell) for cell in (label, f.table, f.column or "", f.rule)),
@@ -1100,7 +1101,7 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
                 Text(what),
             )
         console.print(table)
-    counts = {"ok": 0, "warnings": 0, "failed": 0}
+    counts = {status.value: 0 for status in RunStatus}
     for validation in report.sites.values():
         counts[validation.status] += 1
     console.print(

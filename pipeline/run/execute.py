@@ -52,6 +52,7 @@ from pipeline.run.publish import (
     remove_if_empty,
     stage_site,
 )
+from pipeline.vocabulary import RunStatus
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "site_report.ipynb"
 KERNEL_RETRIES = 3
@@ -71,7 +72,7 @@ class SiteTask:
     final_dir: str
     trash_dir: str
     notebook: str = str(NOTEBOOK)
-    validation_status: str = "ok"
+    validation_status: RunStatus = RunStatus.OK
     kernel_name: str = "python3"
     pdf: bool = False
     change: str = ""
@@ -278,7 +279,7 @@ def _run_sites(
         if validation.has_critical:
             error = validation.reason()
             record_failure(child_path(out_root, site.id), vfile, error)
-            done(SiteOutcome(site_id=site.id, status="failed", error=error))
+            done(SiteOutcome(site_id=site.id, status=RunStatus.FAILED, error=error))
             continue
         final = child_path(out_root, site.id)
         parts = site_fingerprint(
@@ -303,7 +304,7 @@ def _run_sites(
             done(
                 SiteOutcome(
                     site_id=site.id,
-                    status=str(before["status"]),
+                    status=RunStatus(before["status"]),
                     published=True,
                     run_id=str(before.get("run_id") or ""),
                     change="unchanged",
@@ -384,7 +385,9 @@ def _run_pool(pool: ProcessPoolExecutor, tasks: list[SiteTask]) -> Iterable[Site
         try:
             yield fut.result()
         except Exception as exc:  # a worker process died: the site failed, the run goes on
-            yield SiteOutcome(site_id=task.site_id, status="failed", error=f"worker died: {exc}")
+            yield SiteOutcome(
+                site_id=task.site_id, status=RunStatus.FAILED, error=f"worker died: {exc}"
+            )
 
 
 def _run_dask(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterable[SiteOutcome]:
@@ -413,7 +416,7 @@ def _run_dask(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterab
             except Exception as exc:
                 task = by_key[fut.key]
                 yield SiteOutcome(
-                    site_id=task.site_id, status="failed", error=f"worker died: {exc}"
+                    site_id=task.site_id, status=RunStatus.FAILED, error=f"worker died: {exc}"
                 )
     finally:
         client.close()
@@ -466,7 +469,7 @@ def run_site(task: SiteTask) -> SiteOutcome:
             record_failure(Path(task.final_dir), nb_path, error, notebook=True)
         return SiteOutcome(
             site_id=task.site_id,
-            status="failed",
+            status=RunStatus.FAILED,
             error=error,
             attempts=attempts,
             seconds=time.perf_counter() - started,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipeline.files import atomic_write_text
 from pipeline.run.outcome import SiteOutcome
+from pipeline.vocabulary import RunStatus
 
 JOURNAL = ".journal.jsonl"
 
@@ -41,7 +42,7 @@ class Journal:
                 row = json.loads(line)
             except ValueError:
                 continue  # a line cut by the crash
-            if "site_id" in row and row.get("published") and row.get("status") != "failed":
+            if "site_id" in row and row.get("published") and row.get("status") != RunStatus.FAILED:
                 out[row["site_id"]] = SiteOutcome(**{k: v for k, v in row.items() if k in fields})
         return out
 

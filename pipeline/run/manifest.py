@@ -13,6 +13,7 @@ from typing import Any
 
 from pipeline.files import atomic_write_json
 from pipeline.run.outcome import RunResult, SiteOutcome
+from pipeline.vocabulary import RunStatus
 
 MANIFEST = "manifest.json"
 
@@ -77,10 +78,6 @@ def write_manifest(result: RunResult, *, project_name: str, order: Iterable[str]
             for o in sites
         ],
         "data_outside_sites": list(result.data_outside_sites),
-        "summary": {
-            "ok": sum(o.status == "ok" for o in sites),
-            "warnings": sum(o.status == "warnings" for o in sites),
-            "failed": sum(o.status == "failed" for o in sites),
-        },
+        "summary": {status.value: sum(o.status == status for o in sites) for status in RunStatus},
     }
     return atomic_write_json(result.output / MANIFEST, manifest)

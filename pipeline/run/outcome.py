@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.exceptions import NotebookFailed
+from pipeline.vocabulary import RunStatus
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -15,7 +16,7 @@ class SiteOutcome:
     """What happened to one site."""
 
     site_id: str
-    status: str  # ok | warnings | failed
+    status: RunStatus
     error: str | None = None
     seconds: float = 0.0
     attempts: int = 0
@@ -34,7 +35,7 @@ class SiteOutcome:
 
     @property
     def is_failed(self) -> bool:
-        return self.status == "failed"
+        return self.status == RunStatus.FAILED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -67,6 +67,7 @@ from pipeline.formatting import (
     json_safe,
 )
 from pipeline.stats.spc import ControlChart, control_chart
+from pipeline.vocabulary import VariationIcon
 
 __all__ = [
     "CultureSummary",
@@ -683,9 +684,15 @@ def _findings(c: CultureSummary) -> tuple[str, ...]:
                 p += f" ({_change_text(s.change, s.latest_score)} on the first year's average)"
             parts.append(p)
         if parts:
-            concern = [s.name.lower() for s in c.surveys if s.variation == "special_cause_concern"]
+            concern = [
+                s.name.lower()
+                for s in c.surveys
+                if s.variation == VariationIcon.SPECIAL_CAUSE_CONCERN
+            ]
             better = [
-                s.name.lower() for s in c.surveys if s.variation == "special_cause_improvement"
+                s.name.lower()
+                for s in c.surveys
+                if s.variation == VariationIcon.SPECIAL_CAUSE_IMPROVEMENT
             ]
             text = "Latest survey scores: " + "; ".join(parts)
             if concern:

@@ -39,7 +39,7 @@ from pipeline.report.plots.style import (
 )
 from pipeline.report.signals import signal_name
 from pipeline.stats.spc import ControlChart
-from pipeline.vocabulary import ChartType
+from pipeline.vocabulary import ChartType, SignalLabel, VariationIcon
 
 __all__ = [
     "describe_chart",
@@ -50,12 +50,16 @@ __all__ = [
 ]
 
 CHART_NAMES: dict[str, str] = {c: c.label for c in ChartType}
-_LABEL_COLOUR = {"improvement": IMPROVEMENT, "concern": CONCERN, "neutral": NEUTRAL}
+_LABEL_COLOUR: dict[str, str] = {
+    SignalLabel.IMPROVEMENT: IMPROVEMENT,
+    SignalLabel.CONCERN: CONCERN,
+    SignalLabel.NEUTRAL: NEUTRAL,
+}
 _VERDICT_COLOUR = {
-    "special_cause_improvement": IMPROVEMENT,
-    "special_cause_concern": CONCERN,
-    "special_cause_neutral": NEUTRAL,
-    "common_cause": COMMON,
+    VariationIcon.SPECIAL_CAUSE_IMPROVEMENT: IMPROVEMENT,
+    VariationIcon.SPECIAL_CAUSE_CONCERN: CONCERN,
+    VariationIcon.SPECIAL_CAUSE_NEUTRAL: NEUTRAL,
+    VariationIcon.COMMON_CAUSE: COMMON,
 }
 
 
