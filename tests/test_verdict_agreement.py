@@ -15,7 +15,7 @@ from pipeline.data.config import load_project
 from pipeline.data.demo import DEMO_SITES, write_demo_project
 from pipeline.data.inputs import read_tables, split_by_site
 from pipeline.report.analysis import analyse_site
-from pipeline.report.findings import effect_text
+from pipeline.report.findings import effect_text, verdict_label
 from pipeline.report.portfolio.model import collect_improvements
 from pipeline.report.results import site_results
 from pipeline.vocabulary import Verdict
@@ -73,7 +73,10 @@ def test_tiles_findings_headline_and_portfolio_show_the_verdicts_figure(demo):
             latest = [x for x in m.events if x.outcome is not None
                       and x.outcome.verdict.outcome != Verdict.TOO_EARLY][-1]  # fmt: skip
             if latest is e:
-                assert tiles[m.metric_id]["change_text"].startswith(figure)
+                # the tile names the verdict beside its figure (a figure alone reads like a
+                # success); the email and the portfolio's mini tiles show this same text
+                label = verdict_label(v.outcome, provisional=v.is_provisional)
+                assert tiles[m.metric_id]["change_text"].startswith(f"{label}: {figure}")
             # every finding about this event shows this figure; so does a headline that
             # states a change (sustained or worsened)
             for text in summary["findings"]:
@@ -101,12 +104,15 @@ def test_tiles_findings_headline_and_portfolio_show_the_verdicts_figure(demo):
 
 def test_manchester_safety_huddles_are_not_best_practice(demo):
     site, results = demo["build-manchester"]
-    (event,) = [e for m, e in _judged(site) if m.metric_id == "build_safety_incidents"]
+    m_id = "build_safety_incidents"
+    (event,) = [e for m, e in _judged(site) if m.metric_id == m_id]
     v = event.outcome.verdict
     assert v.outcome == Verdict.NO_CLEAR_CHANGE and v.is_provisional
     rows = collect_improvements([(site.site_id, site.site_name, results)])
     assert event.title not in [r.title for r in rows if r.verdict == Verdict.SUSTAINED]
     assert any("provisional" in f for f in results["summary"]["findings"])
+    (tile,) = [t for t in results["summary"]["tiles"] if t["metric_id"] == m_id]
+    assert tile["change_text"].startswith("No clear change (provisional): fell ")
 
 
 def test_the_hotels_check_in_goal_is_not_on_track(demo):

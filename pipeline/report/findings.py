@@ -64,6 +64,15 @@ OUTCOME_TEXT: dict[str, str] = {
 PERIOD_WORD = {"day": "day", "week": "week", "month": "month"}
 
 
+def verdict_label(outcome: str, *, provisional: bool = False) -> str:
+    """The verdict's plain label ("No clear change", "Improvement faded (provisional)"), the one
+    every page shows beside the change figure, so a figure never reads without its verdict."""
+    label = OUTCOME_TEXT.get(outcome, str(outcome))
+    if provisional and outcome != Verdict.TOO_EARLY:
+        label += " (provisional)"
+    return label
+
+
 def value_text(metric: MetricAnalysis, value: Any) -> str:
     """A metric's value as people read it: percentages for proportions, units otherwise."""
     if is_missing(value):
@@ -260,7 +269,11 @@ class SiteSummary:
 def make_tile(metric: MetricAnalysis) -> Tile:
     event = latest_judged(metric)
     if event is not None:
-        change_text = f"{effect_text(metric, event)} after “{event.title}”"
+        v = event.outcome.verdict if event.outcome is not None else None
+        label = verdict_label(v.outcome, provisional=v.is_provisional) if v else ""
+        # the verdict first: the figure alone ("fell 44%") reads like a success even when the
+        # verdict is no clear change; the email and the portfolio show this same text
+        change_text = f"{label}: {effect_text(metric, event)} after “{event.title}”"
     elif metric.chart is None:
         change_text = "Not enough data"
     else:

@@ -33,17 +33,17 @@ from pipeline.report.analysis import EventImpact, MetricAnalysis, SiteAnalysis
 from pipeline.report.findings import (
     ASSURANCE_TEXT,
     GOAL_STATUS_TEXT,
-    OUTCOME_TEXT,
     VARIATION_ICON,
     VARIATION_TEXT,
     effect_text,
     event_sentence,
     summarise_site,
     value_text,
+    verdict_label,
 )
 from pipeline.report.plots.style import ChartImage
 from pipeline.report.templating import Html, render
-from pipeline.vocabulary import AssuranceIcon, Better, ChartType, RunStatus, Severity, Verdict
+from pipeline.vocabulary import AssuranceIcon, Better, ChartType, RunStatus, Severity
 
 #: NHS Making Data Count assurance icons: (letter, css class); colour is never the only signal.
 ASSURANCE_ICON: dict[str, tuple[str, str]] = {
@@ -238,9 +238,7 @@ def _impact_rows(metric: MetricAnalysis, events: Sequence[EventImpact]) -> list[
             )
             pct = f"{pct} ({pct_ci})"
         verdict = res.verdict
-        outcome = OUTCOME_TEXT.get(verdict.outcome, verdict.outcome)
-        if verdict.is_provisional and verdict.outcome != Verdict.TOO_EARLY:
-            outcome += " (provisional)"
+        outcome = verdict_label(verdict.outcome, provisional=verdict.is_provisional)
         rows.append(
             (
                 e.title,
@@ -267,7 +265,7 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
     mw = imp.mann_whitney
     v = res.verdict
     rows = [
-        ("Verdict", OUTCOME_TEXT.get(v.outcome, v.outcome)),
+        ("Verdict", verdict_label(v.outcome, provisional=v.is_provisional)),
         ("Why", "; ".join(v.reasons)),
         ("Effect (verdict)", effect_text(metric, event)),
         ("Method (verdict)", v.method),

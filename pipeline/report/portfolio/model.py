@@ -25,6 +25,7 @@ from pipeline.report.findings import (
     GOAL_STATUS_TEXT,
     OUTCOME_TEXT,
     VARIATION_TEXT,
+    verdict_label,
 )
 from pipeline.report.results import load_results
 from pipeline.stats.pooling import PooledEffect, StudyEffect, pool_effects
@@ -640,7 +641,7 @@ def collect_improvements(
                         practice=_text(e.get("practice")) or None,
                         effective_date=e.get("effective_date"),
                         verdict=verdict,
-                        verdict_text=OUTCOME_TEXT.get(verdict, verdict),
+                        verdict_text=verdict_label(verdict),
                         better=_text(m.get("better"), "neutral"),
                         estimate=finite(pc.get("estimate")),
                         ci_low=finite(pc.get("ci_low")),
@@ -888,7 +889,7 @@ def _history_items(res: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, s
                 continue
             label = f"{_text(e.get('title'), str(e.get('event_id')))} ({name})"
             key = ("verdict", f"{e.get('event_id')}:{mid}")
-            items[key] = (label, verdict.value, OUTCOME_TEXT.get(verdict, verdict), "")
+            items[key] = (label, verdict.value, verdict_label(verdict), "")
         for g in m.get("goals", []):
             status = _text(g.get("status"), GoalStatus.NOT_ENOUGH_DATA)
             label = _text(g.get("title"), str(g.get("goal_id")))
