@@ -145,7 +145,8 @@ def test_email_body_reads_the_interval_label_from_results(
 def test_portfolio_reads_the_interval_label_from_results(
     site: SiteAnalysis, tmp_path: Path
 ) -> None:
-    from pipeline.report.portfolio import load_run, render_portfolio
+    from pipeline.report.portfolio.model import build_portfolio, load_run
+    from pipeline.report.portfolio.page import render_portfolio
 
     level = {0.1: "90", 0.2: "80"}[site.settings.alpha]
     _site_folder(site, tmp_path)
@@ -157,8 +158,10 @@ def test_portfolio_reads_the_interval_label_from_results(
     (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     manifest, results = load_run(tmp_path)
     assert set(results) == {site.site_id}
-    page = render_portfolio(
+    portfolio = build_portfolio(
         manifest, results, out_root=tmp_path, project_name=site.project_name,
         site_names={site.site_id: site.site_name}, as_of=AS_OF, run_id="r1",
+        alpha=site.settings.alpha,
     )  # fmt: skip
+    page = render_portfolio(portfolio)
     assert f"{level}% CI" in page and "95% CI" not in page
