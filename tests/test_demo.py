@@ -278,7 +278,9 @@ def test_goals(tables: dict[str, pd.DataFrame]) -> None:
     assert goals.goal_id.is_unique and goals.notna().all().all()
     assert set(goals.site_id) <= SITE_IDS | {"*"}
     assert set(goals.metric_id) <= set(tables["metrics"].metric_id)
-    assert set(goals.target_kind) <= {"relative", "absolute"}
+    assert set(goals.target_kind) <= {"relative", "absolute", "hold"}
+    hold = goals[goals.target_kind == "hold"].target_value  # tolerance as a share of baseline
+    assert len(hold) and hold.between(0, 1, inclusive="neither").all()
     relative = goals[goals.target_kind == "relative"].target_value
     assert relative.between(-1, 1).all()
     baseline_start = pd.to_datetime(goals.baseline_start)

@@ -149,3 +149,13 @@ def test_results_json_is_what_write_results_writes(demo, tmp_path: Path):
     assert [e["outcome"] for m in written["metrics"] for e in m["events"]] == [
         e["outcome"] for m in results["metrics"] for e in m["events"]
     ]
+
+
+def test_the_stitch_density_goal_is_a_hold_target(demo):
+    # "Hold ... at 4.0 per cm" is kept within a tolerance, not approached: within / outside
+    site, results = demo["atelier-florence"]
+    (goal,) = site.metric("atelier_stitch_density").goals
+    assert goal.progress is not None and goal.progress.target_kind == "hold"
+    assert goal.status in ("within", "outside")
+    (tile,) = [t for t in results["summary"]["tiles"] if t["metric_id"] == "atelier_stitch_density"]
+    assert "tolerance" in tile["goal_text"] and "of the way" not in tile["goal_text"]
