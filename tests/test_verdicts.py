@@ -214,3 +214,19 @@ def test_the_count_figure_is_the_rate_ratio_minus_one():
     # the levels shown beside it agree with the figure
     assert v.baseline_level is not None and v.after_level is not None
     assert_allclose(v.after_level / v.baseline_level - 1, ratio - 1, atol=1e-9)
+
+
+def test_g_chart_points_are_numbered_by_event_order():
+    # one point per incident at irregular dates: judged with event_order the verdict is the one
+    # of the same values on a regular grid (each point one period), with no calendar gaps
+    rng = np.random.default_rng(12)
+    y = _noise(13) + 2 * np.r_[np.zeros(52), np.ones(26)]
+    days = np.cumsum(rng.integers(1, 30, 78))
+    times = pd.Timestamp("2025-01-01") + pd.to_timedelta(days, unit="D")
+    irregular = pd.DataFrame({"time": times, "value": y})
+    v = judge_change(irregular, change_at=times[52], better="higher", event_order=True)
+    ref = judge_change(_frame(y), change_at=CHANGE, better="higher")
+    assert v.n_missing == 0 and (v.n_before, v.n_after) == (ref.n_before, ref.n_after) == (52, 26)
+    assert v.outcome == ref.outcome
+    assert v.effect is not None and ref.effect is not None
+    assert_allclose(v.effect.estimate, ref.effect.estimate)

@@ -607,6 +607,7 @@ def _event_impacts(
             frame, dates, kind=series.kind, better=better, alpha=settings.alpha,
             sustain_points=settings.sustain_points, min_phase_points=settings.min_phase_points,
             baseline_start=max(baseline_start, window_start), as_of=as_of,
+            event_order=series.chart in (ChartType.G, ChartType.T),
         ):  # fmt: skip
             outcomes[res.event_id] = res
     out = []

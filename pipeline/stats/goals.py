@@ -591,12 +591,14 @@ def evaluate_events(
     min_phase_points: int = 12,
     baseline_start: Any = None,
     as_of: Any = None,
+    event_order: bool = False,
 ) -> list[EventOutcome]:
     """Verdict and classical impact of every event on one metric, handled in sequence.
 
     ``frame`` is what :func:`pipeline.stats.impact.estimate_impact` takes (``time``, ``value``,
     optional ``n``), ideally one row per period of the full grid with missing values as gaps.
     An event whose windows are too short is ``too_early`` with the reason; it never raises.
+    ``event_order`` (g and t charts) numbers time by event, see :func:`judge_change`.
     """
     out: list[EventOutcome] = []
     windows = sequence_windows(frame["time"], events, baseline_start=baseline_start, as_of=as_of)
@@ -605,7 +607,7 @@ def evaluate_events(
         verdict = judge_change(
             frame, change_at=w.change_at, transition_start=w.transition_start, start=w.start,
             end=w.end, kind=kind, better=better, alpha=alpha, min_phase_points=min_phase_points,
-            sustain_points=sustain_points,
+            sustain_points=sustain_points, event_order=event_order,
         )  # fmt: skip
         impact = None
         try:

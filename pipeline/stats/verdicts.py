@@ -481,6 +481,7 @@ def judge_change(
     alpha: float = 0.05,
     min_phase_points: int = 12,
     sustain_points: int = 8,
+    event_order: bool = False,
 ) -> EventVerdict:
     """The verdict on one change for one metric (module docstring: model and procedure).
 
@@ -495,10 +496,16 @@ def judge_change(
     better
         ``lower`` or ``higher``; for ``neutral`` a clear change in either direction counts as
         the change having worked.
+    event_order
+        Number time by event order (each observed row one period) instead of the calendar grid:
+        for g and t charts, whose points are events (days between incidents), not periods.
     """
     if not 0 < alpha < 1:
         raise StatisticsError(f"alpha must be between 0 and 1, got {alpha}")
     df = frame.sort_values("time", kind="stable").reset_index(drop=True)
+    if event_order:
+        # one point per event: rows without a value are not gaps on any grid
+        df = df[pd.to_numeric(df["value"], errors="coerce").notna()].reset_index(drop=True)
     labels = label_windows(
         df["time"], change_at=change_at, transition_start=transition_start, start=start, end=end
     )
@@ -514,7 +521,7 @@ def judge_change(
         and np.any((y_all != np.round(y_all)) & np.isfinite(y_all))
     ):
         y_all = y_all * n_all  # proportions given: events = p * n
-    grid = period_numbers(df["time"])
+    grid = np.arange(1.0, len(df) + 1.0) if event_order else period_numbers(df["time"])
     win = labels.to_numpy(dtype=object)
     ok = np.isfinite(y_all) & np.isfinite(n_all) & (n_all > 0)
     bm, am = (win == "before") & ok, (win == "after") & ok
