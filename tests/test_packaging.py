@@ -91,16 +91,34 @@ def test_readme_tree_and_commands_match_the_repository() -> None:
     ]
     for name in names:
         assert (ROOT / name).exists(), f"README lists {name}, which does not exist"
+    # "  run/   execute, kernels, ... — what they do": the names before the dash (an entry may
+    # run on over indented lines) are exactly the folder's modules and subfolders
+    entries: dict[str, str] = {}
+    folder = None
     for line in tree.splitlines():
-        # "  run/   execute, kernels — what they do": every module named before the dash exists
-        if not line.startswith("  ") or " — " not in line:
-            continue
-        folder = line.split()[0]
-        folder = "" if folder in ("(top", "cli.py") else folder
-        names = line.split(" — ", 1)[0].split(None, 1)[1].replace("level)", "")
-        for module in re.findall(r"[a-z_]+", names):
+        if line.startswith("  ") and not line.startswith("   "):
+            folder = line.split()[0]
+            folder = "" if folder in ("(top", "cli.py") else folder
+            entries[folder] = entries.get(folder, "") + " " + line.split(None, 1)[1]
+        elif line.startswith("   ") and folder is not None and " — " not in entries[folder]:
+            entries[folder] += " " + line.strip()
+        elif not line.startswith(" "):
+            folder = None
+    for folder, text in entries.items():
+        names = set(re.findall(r"[a-z_]+", text.split(" — ", 1)[0].replace("level)", "")))
+        for module in names:
             path = ROOT / "pipeline" / folder / module
             assert path.with_suffix(".py").exists() or path.is_dir(), f"README names {path}"
+        if folder:
+            present = {
+                p.stem if p.suffix == ".py" else p.name
+                for p in (ROOT / "pipeline" / folder).iterdir()
+                if (p.suffix == ".py" and p.stem != "__init__")
+                or (p.is_dir() and p.name != "__pycache__")
+            }
+            assert present <= names, (
+                f"README's tree does not name pipeline/{folder}{sorted(present - names)}"
+            )
     listed = set(re.findall(r"^\| `(\w+)` \|", readme, flags=re.M))
     help_text = CliRunner().invoke(main, ["--help"]).output
     for command in listed:
