@@ -171,3 +171,30 @@ def json_safe(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+def html_tables(*tables: tuple[str, pd.DataFrame]) -> str:
+    """A notebook display of result tables, each under its caption: a result object's
+    ``_repr_html_``.
+
+    pandas writes the markup (its Styler escapes every cell and column heading); the caption,
+    the one text the Styler leaves as it is, is escaped here. So the statistics layer gives a
+    notebook cell tables without building HTML itself or importing the report's templates (the
+    report's own pages come from the Jinja2 templates in ``pipeline/report/templates``). Cells
+    are shown as they are: hand over text already formatted for people.
+    """
+    return "\n".join(
+        frame.style.hide(axis="index")
+        .format(escape="html", na_rep="")
+        .format_index(escape="html", axis=1)
+        .set_caption(esc(caption))
+        .to_html()
+        for caption, frame in tables
+    )
+
+
+def html_summary(summary: str) -> str:
+    """A plain-text ``summary()`` as a notebook display: its first line as the caption, each
+    further line a row (:func:`html_tables` escapes them)."""
+    title, *lines = summary.splitlines() or [""]
+    return html_tables((title, pd.DataFrame({"": [line.strip() for line in lines]})))

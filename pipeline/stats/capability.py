@@ -38,7 +38,6 @@ Box, G. E. P. & Cox, D. R. (1964) An analysis of transformations. *JRSS B* 26, 2
 
 from __future__ import annotations
 
-import html
 import math
 import warnings as warnings_module
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ from scipy import special
 from scipy import stats as sps
 
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import interval_label
+from pipeline.formatting import html_summary, interval_label
 from pipeline.stats.spc import control_chart
 
 __all__ = ["CapabilityIndex", "ProcessCapability", "process_capability"]
@@ -183,7 +182,7 @@ class ProcessCapability:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        return "<pre>" + html.escape(self.summary()) + "</pre>"
+        return html_summary(self.summary())
 
 
 def _chisq(idx: float | None, df: float, alpha: float) -> CapabilityIndex:

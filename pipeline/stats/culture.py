@@ -47,7 +47,6 @@ NHS England (2019) *Making Data Count* (XmR charts for survey scores).
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -63,6 +62,7 @@ from pipeline.formatting import (
     fmt_date,
     fmt_number,
     fmt_percent,
+    html_tables,
     is_missing,
     json_safe,
 )
@@ -111,22 +111,6 @@ def instrument_name(instrument: str) -> str:
 
 def _rows(frame: pd.DataFrame | None) -> pd.DataFrame | None:
     return frame if frame is not None and len(frame) else None
-
-
-def _esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _html_table(frame: pd.DataFrame, caption: str) -> str:
-    head = "".join(f'<th scope="col">{_esc(c)}</th>' for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in row) + "</tr>"
-        for row in frame.itertuples(index=False)
-    )
-    return (
-        f"<table><caption>{_esc(caption)}</caption><thead><tr>{head}</tr></thead>"
-        f"<tbody>{body}</tbody></table>"
-    )
 
 
 def _month_start(p: pd.Period) -> pd.Timestamp:
@@ -388,16 +372,15 @@ class CultureSummary:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        findings = "".join(f"<li>{_esc(f)}</li>" for f in self.findings)
         head = pd.DataFrame(self.headline(), columns=["measure", "value"])
         parts = [
-            '<div class="culture">',
-            f"<ul>{findings}</ul>" if findings else "",
-            _html_table(
-                head,
+            (
                 f"Culture of improvement, {fmt_date(self.window_start)} to {fmt_date(self.as_of)}",
-            ),
+                head,
+            )
         ]
+        if self.findings:
+            parts.append(("Findings", pd.DataFrame({"finding": list(self.findings)})))
         if len(self.by_area):
             area = pd.DataFrame(
                 {
@@ -415,7 +398,7 @@ class CultureSummary:
                     ],
                 }
             )
-            parts.append(_html_table(area, "Ideas by area (submitted in the window)"))
+            parts.append(("Ideas by area (submitted in the window)", area))
         if self.surveys:
             surv = pd.DataFrame(
                 {
@@ -431,11 +414,10 @@ class CultureSummary:
                     ],
                 }
             )
-            parts.append(_html_table(surv, "Survey scores"))
+            parts.append(("Survey scores", surv))
         if self.notes:
-            parts.append("".join(f'<p class="note">{_esc(n)}</p>' for n in self.notes))
-        parts.append("</div>")
-        return "".join(parts)
+            parts.append(("Notes", pd.DataFrame({"note": list(self.notes)})))
+        return html_tables(*parts)
 
 
 # --------------------------------------------------------------------------- computation

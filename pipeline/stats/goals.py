@@ -16,7 +16,6 @@ on the improved side of the baseline by at least half the achieved gain.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import finite
+from pipeline.formatting import finite, html_tables
 from pipeline.stats.impact import ImpactEstimate, estimate_impact
 from pipeline.stats.verdicts import EventVerdict, judge_change
 from pipeline.vocabulary import AssuranceIcon, Better, GoalStatus, Kind, TargetKind, Verdict
@@ -76,13 +75,11 @@ class _Verdict:
         return self.sentence()
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th scope='row'>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in self.to_dict().items()
+        fields = pd.DataFrame(
+            [(k, "" if v is None else str(v)) for k, v in self.to_dict().items()],
+            columns=["field", "value"],
         )
-        return (
-            f"<div><p>{html.escape(self.sentence())}</p><table><tbody>{rows}</tbody></table></div>"
-        )
+        return html_tables((self.sentence(), fields))
 
 
 def _sign(better: str) -> int:
@@ -490,10 +487,8 @@ class EventOutcome:
         return f"{self.event_id}: {self.outcome} - " + "; ".join(self.reasons)
 
     def _repr_html_(self) -> str:
-        return (
-            f"<div><p>{html.escape(self.sentence(self.event_id))}</p>"
-            f"<p>{html.escape('; '.join(self.reasons))}</p></div>"
-        )
+        reasons = pd.DataFrame({"reason": list(self.reasons)})
+        return html_tables((self.sentence(self.event_id), reasons))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

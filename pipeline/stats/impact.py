@@ -44,7 +44,6 @@ Biometrics 34, 469-474 (log method for the ratio of proportions).
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -64,7 +63,7 @@ from statsmodels.stats.stattools import durbin_watson
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import confidence_level, finite
+from pipeline.formatting import confidence_level, finite, html_tables
 from pipeline.stats.wilcoxon import exact_rank_test
 from pipeline.vocabulary import Better, Kind
 
@@ -119,14 +118,6 @@ def _flatten(prefix: str, obj: Any, rows: list[tuple[str, str, Any]]) -> None:
     else:
         block, _, name = prefix.partition(".")
         rows.append((block, name, obj))
-
-
-def _table_html(rows: Sequence[tuple[str, str]], caption: str = "") -> str:
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    body = "".join(
-        f"<tr><th scope='row'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows
-    )
-    return f"<table class='kaizen-stats'>{cap}<tbody>{body}</tbody></table>"
 
 
 # --------------------------------------------------------------------------------------------
@@ -572,9 +563,9 @@ class ImpactEstimate:
                         f"{_fmt(c.estimate)} ({_fmt(c.ci_low)} to {_fmt(c.ci_high)})",
                     )
                 )
-        sentence = html.escape(self.sentence())
-        note = f"<p>{html.escape(s.note)}</p>" if s is not None else ""
-        return f"<div class='impact'><p>{sentence}</p>{_table_html(rows)}{note}</div>"
+        if s is not None and s.note:
+            rows.append(("Note", s.note))
+        return html_tables((self.sentence(), pd.DataFrame(rows, columns=["measure", "value"])))
 
 
 # --------------------------------------------------------------------------------------------

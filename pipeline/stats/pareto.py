@@ -12,7 +12,6 @@ Scrucca, L. qcc: ``R/paretochart.R``.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.exceptions import StatisticsError
+from pipeline.formatting import html_tables
 
 __all__ = ["Pareto", "ParetoCategory", "pareto"]
 
@@ -81,7 +81,7 @@ class Pareto:
         )
 
     def _repr_html_(self) -> str:
-        return f"<p>{html.escape(self.summary())}</p>"
+        return html_tables((self.summary(), self.to_frame()))
 
 
 def pareto(categories: Any, counts: Any = None) -> Pareto:

@@ -12,19 +12,18 @@ Overdue rules (``as_of`` is the report date; a date *before* ``as_of`` has passe
 * a goal is overdue when its ``due_date`` has passed and it is not known to be achieved
   (``achieved`` maps goal_id to the verdict computed elsewhere, e.g. :mod:`pipeline.stats.goals`).
 
-Every string from the data is HTML-escaped in :meth:`Roadmap._repr_html_`.
+Every string from the data is HTML-escaped in :meth:`Roadmap._repr_html_` (by pandas).
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from pipeline.formatting import fmt_date, is_missing
+from pipeline.formatting import fmt_date, html_tables, is_missing
 from pipeline.stats.culture import prune
 
 __all__ = ["GoalRow", "Roadmap", "RoadmapGroup", "RoadmapItem", "build_roadmap", "describe_target"]
@@ -49,10 +48,6 @@ def _date(v: Any) -> pd.Timestamp | None:
         return None
     t = pd.Timestamp(v)
     return None if pd.isna(t) else t.normalize()
-
-
-def _esc(v: Any) -> str:
-    return html.escape("" if v is None else str(v), quote=True)
 
 
 def _days(n: int) -> str:
@@ -294,72 +289,57 @@ class Roadmap:
                 )
         return "\n".join(lines)
 
-    def _goals_html(self) -> str:
-        head = "".join(
-            f'<th scope="col">{h}</th>'
-            for h in ("Goal", "Metric", "Target", "Baseline", "Due", "Time left")
-        )
-        rows = []
-        for g in self.goals:
-            flag = '<span class="overdue">⚠ ' if g.is_overdue else "<span>"
-            rows.append(
-                "<tr"
-                + (' class="overdue"' if g.is_overdue else "")
-                + f'><th scope="row">{_esc(g.title)} <small>({_esc(g.goal_id)})</small></th>'
-                f"<td>{_esc(g.metric_name)}</td><td>{_esc(g.target_text)}</td>"
-                f"<td>{_esc(g.baseline_text)}</td><td>{_esc(fmt_date(g.due_date))}</td>"
-                f"<td>{flag}{_esc(g.due_text)}</span></td></tr>"
-            )
-        return (
-            '<table class="goals"><caption>Goals</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        )
-
-    def _events_html(self) -> str:
-        head = "".join(
-            f'<th scope="col">{h}</th>'
-            for h in ("Improvement", "Kind", "Owner", "Status", "Start", "Effective", "End")
-        )
-        body = []
-        for g in self.groups:
-            gflag = " ⚠ goal overdue" if g.is_overdue else ""
-            body.append(
-                f'<tr class="group"><th scope="rowgroup" colspan="7">{_esc(g.title)}'
-                f"{_esc(gflag)}</th></tr>"
-            )
-            for i in g.items:
-                status = _esc(i.status_name)
-                if i.is_overdue:
-                    status = (
-                        f'<span class="overdue">⚠ overdue</span> ({status}): '
-                        f"{_esc(i.overdue_reason)}"
-                    )
-                body.append(
-                    "<tr"
-                    + (' class="overdue"' if i.is_overdue else "")
-                    + f'><th scope="row">{_esc(i.title)}</th><td>{_esc(i.kind_name)}</td>'
-                    f"<td>{_esc(i.owner)}</td><td>{status}</td>"
-                    f"<td>{_esc(fmt_date(i.start_date))}</td>"
-                    f"<td>{_esc(fmt_date(i.effective_date))}</td>"
-                    f"<td>{_esc(fmt_date(i.end_date) if i.end_date is not None else '—')}</td>"
-                    "</tr>"
-                )
-        return (
-            '<table class="roadmap"><caption>Roadmap: improvements by goal, as of '
-            f"{_esc(fmt_date(self.as_of))}</caption><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>"
-        )
-
     def _repr_html_(self) -> str:
-        parts = ['<div class="roadmap">']
-        if self.goals:
-            parts.append(self._goals_html())
-        if self.items:
-            parts.append(self._events_html())
         if self.is_empty:
-            parts.append("<p>No goals or improvement events for this site.</p>")
-        parts.append("</div>")
-        return "".join(parts)
+            return html_tables(("No goals or improvement events for this site.", pd.DataFrame()))
+        tables = []
+        if self.goals:
+            goals = pd.DataFrame(
+                [
+                    (
+                        f"{g.title} ({g.goal_id})",
+                        g.metric_name,
+                        g.target_text,
+                        g.baseline_text,
+                        fmt_date(g.due_date),
+                        f"⚠ {g.due_text}" if g.is_overdue else g.due_text,
+                    )
+                    for g in self.goals
+                ],
+                columns=["Goal", "Metric", "Target", "Baseline", "Due", "Time left"],
+            )
+            tables.append(("Goals", goals))
+        if self.items:
+            events = pd.DataFrame(
+                [
+                    (
+                        g.title + (" ⚠ goal overdue" if g.is_overdue else ""),
+                        i.title,
+                        i.kind_name,
+                        i.owner,
+                        f"⚠ overdue ({i.status_name}): {i.overdue_reason}"
+                        if i.is_overdue
+                        else i.status_name,
+                        fmt_date(i.start_date),
+                        fmt_date(i.effective_date),
+                        fmt_date(i.end_date) if i.end_date is not None else "—",
+                    )
+                    for g in self.groups
+                    for i in g.items
+                ],
+                columns=[
+                    "Goal",
+                    "Improvement",
+                    "Kind",
+                    "Owner",
+                    "Status",
+                    "Start",
+                    "Effective",
+                    "End",
+                ],
+            )
+            tables.append((f"Roadmap: improvements by goal, as of {fmt_date(self.as_of)}", events))
+        return html_tables(*tables)
 
 
 def _event_overdue(

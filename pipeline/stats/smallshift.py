@@ -28,7 +28,6 @@ Scrucca, L. qcc: ``R/ewma.R``, ``R/cusum.R``.
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.exceptions import StatisticsError
+from pipeline.formatting import html_summary
 from pipeline.stats.rules import label_direction
 from pipeline.stats.spc import ControlChart, _num, _time_json, control_chart
 
@@ -160,7 +160,7 @@ class EwmaChart:
         )
 
     def _repr_html_(self) -> str:
-        return f"<p>{html.escape(self.summary())}</p>"
+        return html_summary(self.summary())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -248,7 +248,7 @@ class CusumChart:
         )
 
     def _repr_html_(self) -> str:
-        return f"<p>{html.escape(self.summary())}</p>"
+        return html_summary(self.summary())
 
 
 def ewma_chart(

@@ -79,7 +79,6 @@ NHS England (2019) *Making Data Count* (moving-range screening at 3.267 x mean M
 from __future__ import annotations
 
 import datetime
-import html
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -92,7 +91,7 @@ from scipy import integrate, special
 from scipy import stats as sps
 
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import finite
+from pipeline.formatting import finite, html_tables
 from pipeline.stats import rules as _rules
 from pipeline.stats.rules import RunStats
 from pipeline.vocabulary import (
@@ -499,11 +498,9 @@ class ControlChart:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(str(v))}</td>"
-                for v in (
+        phases = pd.DataFrame(
+            [
+                (
                     p.phase,
                     p.label,
                     f"{p.first}-{p.last}",
@@ -514,13 +511,9 @@ class ControlChart:
                     p.n_points,
                     "yes" if p.is_provisional else "",
                 )
-            )
-            + "</tr>"
-            for p in self.phases
-        )
-        head = "".join(
-            f"<th>{h}</th>"
-            for h in (
+                for p in self.phases
+            ],
+            columns=[
                 "phase",
                 "label",
                 "points",
@@ -530,19 +523,16 @@ class ControlChart:
                 "UCL",
                 "n",
                 "provisional",
-            )
+            ],
         )
-        title = html.escape(
+        nsig = len(self.signals)
+        title = (
             f"{self.chart} chart — sigma {self.sigma_method}"
             + (" — frozen baseline" if self.frozen else "")
+            + f": {len(self)} points, {nsig} signal{'s' if nsig != 1 else ''}; latest point: "
+            + self.variation().replace("_", " ")
         )
-        verdict = html.escape(self.variation().replace("_", " "))
-        nsig = len(self.signals)
-        return (
-            f'<div class="control-chart"><p><strong>{title}</strong>: {len(self)} points, '
-            f"{nsig} signal{'s' if nsig != 1 else ''}; latest point: {verdict}</p>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
-        )
+        return html_tables((title, phases))
 
 
 def _fmt(x: float | None) -> str:

@@ -65,7 +65,6 @@ medication use research. J Clin Pharm Ther 27, 299-309 (the counterfactual from 
 
 from __future__ import annotations
 
-import html
 import math
 import warnings
 from dataclasses import dataclass
@@ -77,6 +76,7 @@ import statsmodels.api as sm
 from scipy import optimize, stats
 
 from pipeline.exceptions import StatisticsError
+from pipeline.formatting import html_tables
 from pipeline.stats.impact import label_windows, period_numbers
 from pipeline.vocabulary import Better, Kind, Verdict
 
@@ -235,8 +235,7 @@ class EventVerdict:
         )
 
     def _repr_html_(self) -> str:
-        items = "".join(f"<li>{html.escape(r)}</li>" for r in self.reasons)
-        return f"<div><p>{html.escape(self.outcome)}</p><ul>{items}</ul></div>"
+        return html_tables((str(self.outcome), pd.DataFrame({"reason": list(self.reasons)})))
 
 
 # --------------------------------------------------------------------------------------------
