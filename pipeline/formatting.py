@@ -103,6 +103,27 @@ def fmt_points(value: Any, *, digits: int = 1, signed: bool = True) -> str:
     return _signed(f"{float(value) * 100:,.{digits}f}", signed=signed) + " percentage points"
 
 
+def fmt_ratio(value: Any) -> str:
+    """A ratio (odds ratio, rate ratio) as the factor it multiplies by: ``0.083 -> '×0.083'``,
+    ``1.5 -> '×1.50'``, ``12.3 -> '×12.3'`` (two significant figures at least, never '×0.00')."""
+    if is_missing(value):
+        return NOT_ENOUGH
+    x = abs(float(value))
+    digits = 2 if x >= 0.1 or x == 0 else 1 - math.floor(math.log10(x))
+    if x >= 10:
+        digits = 1 if x < 100 else 0
+    return "\u00d7" + _signed(f"{float(value):,.{digits}f}", signed=False)
+
+
+def fmt_money(value: Any, currency: str | None = None, *, digits: int = 0) -> str:
+    """An amount in the project currency: ``(132440, 'EUR') -> 'EUR 132,440'``; without a
+    configured currency the number alone (``'132,440'``)."""
+    if is_missing(value):
+        return NOT_ENOUGH
+    text = fmt_number(value, digits=digits)
+    return f"{currency} {text}" if currency else text
+
+
 def fmt_pvalue(value: Any) -> str:
     """A p-value with three decimals, and ``'< 0.001'`` below that (never '0.000')."""
     if is_missing(value):

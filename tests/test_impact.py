@@ -317,8 +317,12 @@ def test_to_dict_has_exactly_the_issue_keys_and_is_json_safe():
     assert list(d["percent_change"]) == ["estimate", "ci_low", "ci_high"]
     assert list(d["mann_whitney"]) == ["statistic", "pvalue", "hodges_lehmann", "ci_low", "ci_high"]
     seg = d["segmented_regression"]
-    assert list(seg) == ["cov_type", "intercept", "pre_slope", "level_change", "slope_change",
-                         "classical", "counterfactual", "durbin_watson", "ljung_box_pvalue"]  # fmt: skip
+    assert list(seg) == ["model", "cov_type", "intercept", "pre_slope", "level_change",
+                         "slope_change", "classical", "counterfactual", "counterfactual_note",
+                         "n_before", "natural_scale", "durbin_watson",
+                         "ljung_box_pvalue"]  # fmt: skip
+    assert list(seg["natural_scale"]) == ["ratio", "scale", "level_change", "slope_change",
+                                          "level_difference", "end_difference"]  # fmt: skip
     assert list(seg["classical"]) == ["intercept", "pre_slope", "level_change", "slope_change"]
     for c in ("intercept", "pre_slope", "level_change", "slope_change"):
         assert list(seg[c]) == ["estimate", "se", "ci_low", "ci_high", "pvalue"]
@@ -389,3 +393,130 @@ def test_charts_have_generated_alt_text():
     assert "without the change the trend predicts" in seg.alt and "2 transition periods" in seg.alt
     ba = plot_before_after(r, name="Cycle time")
     assert "Cycle time fell" in ba.alt and 'aria-label="' in ba._repr_html_()
+
+
+# --- the segmented regression on the metric's own scale -------------------------------------
+
+
+def _glm_hac(kind, y, n, t, post, t_after, L):
+    """The HAC GLM fitted directly with statsmodels (the same model the pipeline fits)."""
+    import statsmodels.api as sm
+
+    X = np.column_stack([np.ones_like(t), t, post, t_after])
+    hac = {"maxlags": L, "use_correction": False}
+    if kind == "proportion":
+        mod = sm.GLM(np.column_stack([y, n - y]), X, family=sm.families.Binomial())
+    else:
+        mod = sm.GLM(y, X, family=sm.families.Poisson(), offset=np.log(n))
+    return mod.fit(cov_type="HAC", cov_kwds=hac), X
+
+
+def _its_design(nb, na):
+    t = np.arange(1, nb + na + 1, dtype=float)
+    post = (t > nb).astype(float)
+    return t, post, (t - nb) * post
+
+
+def test_poisson_segmented_regression_gives_rate_ratios_and_events_per_period():
+    rng = np.random.default_rng(21)
+    nb, na = 24, 20
+    t, post, t_after = _its_design(nb, na)
+    y = rng.poisson(np.exp(1.2 + 0.01 * t - 0.9 * post)).astype(float)
+    f = pd.DataFrame({"time": t, "value": y})
+    s = estimate_impact(f, change_at=nb + 1, kind="count").segmented_regression
+    res, X = _glm_hac("count", y, np.ones_like(y), t, post, t_after, s.maxlags)
+    nat = s.natural_scale
+    assert nat.ratio == "rate_ratio" and nat.scale == "rate_difference"
+    # a rate ratio is exp of the log-link coefficient, its interval exp of the interval's ends
+    # (R: exp(coef(fit))["post"], exp(confint.default(coeftest(fit, vcov = NeweyWest(...)))))
+    ci = np.asarray(res.conf_int(alpha=0.05))
+    assert_allclose(nat.level_change.estimate, math.exp(res.params[2]), rtol=1e-8)
+    assert_allclose([nat.level_change.ci_low, nat.level_change.ci_high], np.exp(ci[2]), rtol=1e-8)
+    assert_allclose(nat.slope_change.estimate, math.exp(res.params[3]), rtol=1e-8)
+    assert_allclose([nat.slope_change.ci_low, nat.slope_change.ci_high], np.exp(ci[3]), rtol=1e-8)
+    # the counterfactual at the end in events per period: exp(b0 + b1 T)
+    assert_allclose(s.counterfactual.estimate, math.exp(res.params[0] + res.params[1] * t[-1]),
+                    rtol=1e-8)  # fmt: skip
+    # the difference at the end: the model's predicted rates with and without the change
+    fitted = float(np.exp(X[-1] @ res.params))
+    assert_allclose(nat.end_difference.estimate, fitted - s.counterfactual.estimate, rtol=1e-8)
+
+
+def _numeric_delta_ci(f, beta, cov, q):
+    """Delta-method interval with a central finite-difference gradient (independent of the
+    analytic gradient the pipeline uses)."""
+    h = 1e-6
+    grad = np.array([(f(beta + h * e) - f(beta - h * e)) / (2 * h) for e in np.eye(beta.size)])
+    se = math.sqrt(grad @ cov @ grad)
+    return f(beta) - q * se, f(beta) + q * se
+
+
+def test_binomial_segmented_regression_gives_odds_ratios_and_percentage_points():
+    rng = np.random.default_rng(5)
+    nb, na = 20, 18
+    t, post, t_after = _its_design(nb, na)
+    n = rng.integers(150, 250, t.size).astype(float)
+    p = special.expit(-1.0 + 0.01 * t + 0.6 * post)
+    y = rng.binomial(n.astype(int), p).astype(float)
+    f = pd.DataFrame({"time": t, "value": y, "n": n})
+    s = estimate_impact(f, change_at=nb + 1, kind="proportion").segmented_regression
+    res, X = _glm_hac("proportion", y, n, t, post, t_after, s.maxlags)
+    nat = s.natural_scale
+    assert nat.ratio == "odds_ratio" and nat.scale == "percentage_points"
+    ci = np.asarray(res.conf_int(alpha=0.05))
+    assert_allclose(nat.level_change.estimate, math.exp(res.params[2]), rtol=1e-8)
+    assert_allclose([nat.level_change.ci_low, nat.level_change.ci_high], np.exp(ci[2]), rtol=1e-8)
+    # percentage points: 100 x the model's predicted proportion with the change minus without it
+    # in the first period after (R: 100 * diff(predict(fit, newdata, type = "response")))
+    beta, cov = np.asarray(res.params), np.asarray(res.cov_params())
+    x1 = X[nb]
+    x0 = x1.copy()
+    x0[2:] = 0.0
+
+    def pp(b):
+        return 100 * (special.expit(x1 @ b) - special.expit(x0 @ b))
+
+    assert_allclose(nat.level_difference.estimate, pp(beta), rtol=1e-8)
+    series = s.series
+    assert_allclose(
+        nat.level_difference.estimate,
+        100 * (series["fitted"].iloc[nb] - series["counterfactual"].iloc[nb]),
+        rtol=1e-8,
+    )
+    low, high = _numeric_delta_ci(pp, beta, cov, stats.norm.ppf(0.975))
+    assert_allclose([nat.level_difference.ci_low, nat.level_difference.ci_high], [low, high],
+                    rtol=1e-5)  # fmt: skip
+
+
+def test_linear_segmented_regression_is_in_the_metric_units():
+    t, y, nb = _its_data()
+    s = estimate_impact(
+        pd.DataFrame({"time": t, "value": y}), change_at=nb + 1
+    ).segmented_regression
+    nat = s.natural_scale
+    assert nat.ratio is None and nat.scale == "difference"
+    assert nat.level_change.estimate == s.level_change.estimate
+    assert [nat.slope_change.ci_low, nat.slope_change.ci_high] == [
+        s.slope_change.ci_low, s.slope_change.ci_high
+    ]  # fmt: skip
+    # fitted minus counterfactual at the last period = b2 + b3 (T - t_last_before), exactly
+    b = s.coefficients
+    expected = b["level_change"].estimate + b["slope_change"].estimate * (t[-1] - nb)
+    assert_allclose(nat.end_difference.estimate, expected, rtol=1e-9)
+
+
+def test_no_counterfactual_from_a_baseline_shorter_than_a_phase():
+    rng = np.random.default_rng(3)
+    y = rng.poisson(2.0, 20).astype(float)
+    f = pd.DataFrame({"time": np.arange(1, 21), "value": y})
+    short = estimate_impact(f, change_at=10, kind="count", min_baseline_points=12)
+    s = short.segmented_regression
+    assert s.counterfactual is None and s.natural_scale.end_difference is None
+    assert s.counterfactual_note.startswith("No counterfactual: the baseline has 9 periods")
+    assert s.series["counterfactual"].isna().all()
+    assert s.to_dict()["counterfactual"] is None
+    json.dumps(short.to_dict())
+    # the level and slope change are still reported; with a long enough baseline so is the line
+    assert s.natural_scale.level_change.estimate > 0
+    long = estimate_impact(f, change_at=10, kind="count", min_baseline_points=9)
+    assert long.segmented_regression.counterfactual is not None

@@ -200,3 +200,45 @@ def test_portfolio_reads_the_interval_label_from_results(
     )  # fmt: skip
     page = render_portfolio(portfolio)
     assert f"{level}% CI" in page and "95% CI" not in page
+
+
+def test_model_output_is_on_the_metric_scale(site: SiteAnalysis) -> None:
+    from pipeline.formatting import fmt_ratio
+
+    for m in site.metrics:
+        for e in m.events:
+            seg = e.outcome.impact.segmented_regression if e.outcome and e.outcome.impact else None
+            if seg is None:
+                continue
+            rows = dict(sections.model_rows(m, seg))
+            level = rows["Level change at the change point"]
+            nat = seg.natural_scale
+            if m.chart_type in ("u", "c"):
+                # exp(b2): the page shows the rate ratio, never the log-scale coefficient
+                assert level.startswith(f"rate ratio {fmt_ratio(nat.level_change.estimate)}")
+            elif m.chart_type in ("p", "np"):
+                assert level.startswith(f"odds ratio {fmt_ratio(nat.level_change.estimate)}")
+                assert "percentage points" in " ".join(rows.values())
+            else:
+                assert "ratio" not in level and m.unit in level
+            assert sections.fmt_number(seg.level_change.estimate) not in level or (
+                m.chart_type not in ("u", "c", "p", "np")
+            )
+
+
+def test_methods_name_the_models_fitted_for_this_site(site: SiteAnalysis) -> None:
+    rows = sections.model_rows_for_methods(site)
+    assert [r[0] for r in rows] == [m.name for m in site.metrics]
+    assert all(cell.strip() for r in rows for cell in r)  # no blank "Model" cell anywhere
+    by_name = {r[0]: r for r in rows}
+    for m in site.metrics:
+        fitted = {
+            e.outcome.impact.segmented_regression.model
+            for e in m.events
+            if e.outcome and e.outcome.impact and e.outcome.impact.segmented_regression
+        }
+        for model in fitted:
+            assert model in by_name[m.name][3]
+    page = _text(_page(site))
+    assert "Poisson GLM" in page and "binomial GLM (logit)" in page
+    assert not re.search(r"Model\s+:", page)

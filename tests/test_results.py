@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -103,3 +104,57 @@ def test_a_newer_minor_version_with_more_keys_is_read(demo_results: dict[str, di
     data = {**demo_results["fab-dresden"], "schema_version": "1.7", "portfolio_rank": 3}
     res = parse_results(data)
     assert res.schema_version == "1.7" and res.portfolio_rank == 3
+
+
+def _segmented(data: dict) -> list[tuple[dict, dict, dict]]:
+    """(metric, event, segmented_regression) of every event with a fitted model."""
+    out = []
+    for m in data["metrics"]:
+        for e in m["events"]:
+            seg = ((e.get("detail") or {}).get("impact") or {}).get("segmented_regression")
+            if seg:
+                out.append((m, e, seg))
+    return out
+
+
+def test_results_carry_the_model_on_the_metric_scale(demo_results: dict[str, dict]) -> None:
+    ratios = {"p": "odds_ratio", "np": "odds_ratio", "c": "rate_ratio", "u": "rate_ratio"}
+    seen = set()
+    for data in demo_results.values():
+        min_points = data["settings"]["min_phase_points"]
+        for m, _e, seg in _segmented(data):
+            nat = seg["natural_scale"]
+            seen.add(m["chart"])
+            assert nat["ratio"] == ratios.get(m["chart"]), (m["metric_id"], nat["ratio"])
+            for term in ("level_change", "slope_change"):
+                link, natural = seg[term], nat[term]
+                if nat["ratio"] is None:
+                    # OLS: already in the metric's units
+                    assert natural["estimate"] == pytest.approx(link["estimate"], rel=1e-12)
+                else:
+                    # exp of the log or logit coefficient and of its interval's ends
+                    for k in ("estimate", "ci_low", "ci_high"):
+                        assert natural[k] == pytest.approx(math.exp(link[k]), rel=1e-9)
+            # no counterfactual extrapolated from a baseline shorter than a phase
+            if seg["n_before"] < min_points:
+                assert seg["counterfactual"] is None and nat["end_difference"] is None
+                assert str(min_points) in seg["counterfactual_note"]
+            else:
+                assert seg["counterfactual"] is not None and seg["counterfactual_note"] == ""
+    assert {"p", "c", "u", "xmr"} <= seen
+    safety = demo_results["build-manchester"]["metrics"]
+    seg = next(s for m, _, s in _segmented({"metrics": safety}) if m["chart"] == "c")
+    assert seg["counterfactual"] is None  # 9 baseline months: the 12.2-incident line is gone
+
+
+def test_schema_requires_the_natural_scale() -> None:
+    defs = results_schema()["$defs"]
+    validator = Draft202012Validator({"$ref": "#/$defs/segmented_regression", "$defs": defs})
+    link_only = {"model": "Poisson GLM (log), offset log(n)", "counterfactual": None,
+                 "counterfactual_note": ""}  # fmt: skip
+    assert not validator.is_valid(link_only)
+    nat = {"ratio": "rate_ratio", "scale": "rate_difference", "end_difference": None,
+           **{k: {"estimate": 0.5, "ci_low": 0.2, "ci_high": 0.9}
+              for k in ("level_change", "slope_change", "level_difference")}}  # fmt: skip
+    assert validator.is_valid({**link_only, "natural_scale": nat})
+    assert not validator.is_valid({**link_only, "natural_scale": {**nat, "ratio": "log"}})

@@ -26,6 +26,7 @@ from pipeline.formatting import (
     fmt_percent,
     fmt_percent_value,
     fmt_pvalue,
+    fmt_ratio,
     interval_label,
     is_missing,
 )
@@ -255,6 +256,89 @@ def _impact_rows(metric: MetricAnalysis, events: Sequence[EventImpact]) -> list[
     return rows
 
 
+#: What exp(b) of a GLM's coefficient is called on the page.
+RATIO_NAMES = {"odds_ratio": "odds ratio", "rate_ratio": "rate ratio"}
+
+
+def model_unit_text(metric: MetricAnalysis, value: Any, *, scale: str, signed: bool = False) -> str:
+    """A segmented-regression level or difference in the metric's own terms: percentage points
+    for proportions, events per period for a c chart, the metric's unit otherwise."""
+    if is_missing(value):
+        return NOT_ENOUGH
+    if scale == "percentage_points":
+        return f"{fmt_number(value, digits=1, signed=signed)} percentage points"
+    if scale == "proportion":
+        return fmt_percent(value, digits=1, signed=signed)
+    unit = metric.unit if metric.unit and len(metric.unit) <= 24 else ""
+    text = fmt_number(value, unit=unit, signed=signed)
+    if metric.chart_type == ChartType.C:  # one count per period: a rate per period
+        text += f" per {metric.period}"
+    return text
+
+
+def model_rows(metric: MetricAnalysis, seg: Any) -> list[tuple[str, str]]:
+    """The segmented regression's rows on the metric's own scale: odds or rate ratios (exp of
+    the coefficient and of its interval's ends) for the GLMs, units for OLS; the level change in
+    percentage points or units; the counterfactual in units, or why there is none."""
+    nat = seg.natural_scale
+    label = interval_label(seg.alpha)
+    period = "point" if metric.chart_type in (ChartType.G, ChartType.T) else metric.period
+    rows = [("Segmented regression", f"{seg.model}; {seg.cov_type}")]
+    if nat is None:
+        return rows
+    if nat.ratio is not None:
+        name = RATIO_NAMES[nat.ratio]
+
+        def ratio(e: Any, tail: str = "") -> str:
+            ci = fmt_interval(e.ci_low, e.ci_high, fmt=fmt_ratio)
+            return f"{name} {fmt_ratio(e.estimate)}{tail} ({label} {ci})"
+
+        rows.append(("Level change at the change point", ratio(nat.level_change)))
+        rows.append((f"Slope change per {period}", ratio(nat.slope_change, f" per {period}")))
+    else:
+
+        def units(e: Any, tail: str = "") -> str:
+            ci = fmt_interval(e.ci_low, e.ci_high, fmt=lambda v: fmt_number(v, signed=True))
+            return (
+                f"{model_unit_text(metric, e.estimate, scale=nat.scale, signed=True)}{tail} "
+                f"({label} {ci})"
+            )
+
+        rows.append(("Level change at the change point", units(nat.level_change)))
+        rows.append((f"Slope change per {period}", units(nat.slope_change, f" per {period}")))
+
+    def diff(e: Any) -> str:
+        digits = 1 if nat.scale == "percentage_points" else None
+        ci = fmt_interval(
+            e.ci_low, e.ci_high, fmt=lambda v: fmt_number(v, digits=digits, signed=True)
+        )
+        return f"{model_unit_text(metric, e.estimate, scale=nat.scale, signed=True)} ({label} {ci})"
+
+    if nat.ratio is not None:
+        rows.append(
+            (f"Level change in the first {period} after, against no change",
+             diff(nat.level_difference))
+        )  # fmt: skip
+    level_scale = "proportion" if nat.scale == "percentage_points" else nat.scale
+    cf = seg.counterfactual
+    when = fmt_date(seg.counterfactual_time)
+    if cf is None:
+        rows.append(("Counterfactual (no change)", seg.counterfactual_note))
+    else:
+        ci = fmt_interval(
+            cf.ci_low, cf.ci_high,
+            fmt=lambda v: fmt_percent(v, digits=1) if level_scale == "proportion" else fmt_number(v),
+        )  # fmt: skip
+        rows.append(
+            (f"Counterfactual (no change) at {when}",
+             f"{model_unit_text(metric, cf.estimate, scale=level_scale)} ({label} {ci}); "
+             f"fitted {model_unit_text(metric, seg.observed_fitted, scale=level_scale)}")
+        )  # fmt: skip
+        if nat.end_difference is not None:
+            rows.append((f"Fitted against the counterfactual at {when}", diff(nat.end_difference)))
+    return rows
+
+
 def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any] | None:
     """The rows and chart of an event's statistics panel (None when there is nothing to show)."""
     res = event.outcome
@@ -285,8 +369,8 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
             )
             rows.append(("Hodges-Lehmann shift", value_text(metric, mw.hodges_lehmann) + hl_ci))
     for label, ratio in (
-        ("Ratio of proportions", imp.proportion_ratio),
-        ("Rate ratio", imp.rate_ratio),
+        ("Ratio of proportions, whole windows", imp.proportion_ratio),
+        ("Rate ratio, whole windows", imp.rate_ratio),
     ):
         if ratio is not None and ratio.estimate is not None:
             ci = (
@@ -296,24 +380,17 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
             )
             rows.append((label, fmt_number(ratio.estimate, digits=2) + ci))
     if imp.model is not None:
+        m = imp.model
         rows.append(
             (
-                "Model",
-                str(getattr(imp.model, "name", "")) + ": " + str(getattr(imp.model, "reason", "")),
+                "Rate or proportion model",
+                f"{_sentence_case(m.family)} GLM ({m.link} link): {m.reason}",
             )
         )
     seg = imp.segmented_regression
+    facts = model_rows(metric, seg) if seg is not None else []
     if seg is not None:
-        for label, coef in (("Level change at the change point", seg.level_change),
-                            ("Slope change per period", seg.slope_change)):  # fmt: skip
-            ci = (
-                f" ({ci_label} {fmt_number(coef.ci_low)} to {fmt_number(coef.ci_high)})"
-                if coef.ci_low is not None and coef.ci_high is not None
-                else ""
-            )
-            rows.append((label, fmt_number(coef.estimate) + ci))
-        cf = seg.counterfactual
-        rows.append(("Counterfactual (no change) at the end", value_text(metric, cf.estimate)))
+        rows += facts
         rows.append(("Durbin-Watson", fmt_number(seg.durbin_watson, digits=2)))
         if seg.note:
             rows.append(("Autocorrelation", seg.note))
@@ -321,7 +398,7 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
     if seg is not None:
         from pipeline.report.plots.impact import plot_segmented
 
-        chart = plot_segmented(imp, name=metric.name, unit=metric.unit)
+        chart = plot_segmented(imp, name=metric.name, unit=metric.unit, facts=facts[1:])
     if not rows and chart is None:
         return None
     return {"title": event.title, "rows": rows, "chart": chart}
@@ -661,6 +738,52 @@ def data_quality(site: SiteAnalysis) -> Html:
     )
 
 
+#: The classical before/after comparison of each kind of metric (the statistics panel's
+#: reference figures), as the Methods section names it.
+CLASSICAL_METHODS = {
+    "continuous": "Welch's t-test, Fieller interval for the % change, Hedges' g, Mann-Whitney U "
+    "with the Hodges-Lehmann shift",
+    "proportion": "two-proportion test for the difference, ratio of proportions (Katz log "
+    "interval), Mann-Whitney U",
+    "count": "rate ratio from a Poisson GLM with offset log(n), negative binomial when "
+    "over-dispersed; Mann-Whitney U",
+}
+
+
+def model_rows_for_methods(site: SiteAnalysis) -> list[tuple[str, str, str, str, str]]:
+    """One row per metric of the models actually fitted for this site: the chart, the verdict's
+    model, the segmented regression and the classical comparison (never a blank cell)."""
+    rows = []
+    for m in site.metrics:
+        chart = f"{m.chart_type.display_name} chart"
+        if m.chart_type in (ChartType.G, ChartType.T):
+            chart += "; verdicts in event order (one point per incident, not per calendar period)"
+        impacts = [e.outcome for e in m.events if e.outcome is not None]
+        if not impacts:
+            none = "no improvement event with data to judge"
+            rows.append((m.name, chart, none, none, none))
+            continue
+        verdict = "; ".join(dict.fromkeys(o.verdict.method for o in impacts))
+        segs = [o.impact.segmented_regression for o in impacts if o.impact is not None]
+        fitted = [sg for sg in segs if sg is not None]
+        seg = (
+            "; ".join(dict.fromkeys(f"{sg.model}, Newey-West (HAC) errors" for sg in fitted))
+            if fitted
+            else "not fitted (too few periods)"
+        )
+        if any(sg.counterfactual is None for sg in fitted):
+            seg += (
+                f"; no counterfactual where the baseline has fewer than "
+                f"{site.settings.min_phase_points} periods"
+            )
+        families = {o.impact.model.family for o in impacts if o.impact and o.impact.model}
+        classical = CLASSICAL_METHODS.get(str(m.kind), "")
+        if families and m.kind == "count":
+            classical += f" (fitted here: {', '.join(sorted(families))})"
+        rows.append((m.name, chart, verdict, seg, classical or "none"))
+    return rows
+
+
 def methods(site: SiteAnalysis) -> Html:
     s = site.settings
     rule_names = {
@@ -727,11 +850,11 @@ def methods(site: SiteAnalysis) -> Html:
         ),
         (
             "Before/after",
-            "Welch's t-test and interval for the difference in means, % change with a Fieller interval, Hedges' g, Mann-Whitney U with the Hodges-Lehmann shift; the transition between start and effective date is left out.",
+            "The classical reference figures, assuming independent periods: for measured values Welch's t-test and interval for the difference in means, % change with a Fieller interval, Hedges' g, Mann-Whitney U with the Hodges-Lehmann shift; for proportions the two-proportion test and the ratio of proportions; for counts the rate ratio (Poisson or negative binomial GLM). The transition between start and effective date is left out.",
         ),
         (
             "Segmented regression",
-            "y = b0 + b1·t + b2·post + b3·t_after fitted by OLS with Newey-West (HAC) errors; b2 is the level change, b3 the slope change; the counterfactual is the line without the change.",
+            "y = b0 + b1·t + b2·post + b3·t_after on the period grid, with Newey-West (HAC) errors: OLS for measured values, a binomial GLM (logit) for proportions, a Poisson or negative binomial GLM (log, offset log n) for counts (which metric used which model is in the table above). b2 is the level change and b3 the slope change: in the metric's units for OLS, as odds ratios or rate ratios (exp of the coefficient and of its interval's ends) for the GLMs, whose level change is also given in percentage points or events against no change. The counterfactual is the baseline's line carried forward; it is shown only when the baseline has at least the minimum points of a phase (Wagner et al. 2002).",
         ),
         (
             "Assurance",
@@ -758,6 +881,7 @@ def methods(site: SiteAnalysis) -> Html:
     return render(
         "site/methods.html.j2",
         parameter_rows=parameters,
+        model_rows=model_rows_for_methods(site),
         glossary=glossary,
         rule_glossary=glossary_rows(),
     )

@@ -609,6 +609,7 @@ def evaluate_events(
             impact = estimate_impact(
                 observed, change_at=w.change_at, transition_start=w.transition_start,
                 start=w.start, end=w.end, kind=kind, alpha=alpha, better=better,
+                min_baseline_points=min_phase_points,
             )  # fmt: skip
         except StatisticsError:
             impact = None

@@ -272,6 +272,69 @@ class Coefficient:
 COEFFICIENT_NAMES = ("intercept", "pre_slope", "level_change", "slope_change")
 
 
+#: How each kind's segmented regression reads on the metric's own scale: the name of exp(b) for
+#: the GLMs (None: OLS coefficients already are in the metric's units) and the scale of a
+#: difference between the fitted and the counterfactual level (the vocabulary of
+#: :class:`pipeline.stats.verdicts.Effect`).
+NATURAL_SCALES: dict[str, tuple[str | None, str]] = {
+    "continuous": (None, "difference"),
+    "proportion": ("odds_ratio", "percentage_points"),
+    "count": ("rate_ratio", "rate_difference"),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScaledEffect:
+    """One segmented-regression effect on the metric's own scale, with its interval."""
+
+    estimate: float
+    ci_low: float | None
+    ci_high: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean({"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NaturalScale:
+    """The segmented regression's effects on the scale the metric is read in.
+
+    ``ratio`` names what ``level_change`` and ``slope_change`` are: ``odds_ratio`` (binomial
+    logit) or ``rate_ratio`` (Poisson or negative binomial, log link): exp(b2), the factor the
+    odds or the rate is multiplied by at the change point, and exp(b3), the factor per period by
+    which the trend changes, each with exp of its interval's ends (an interval on the link scale
+    maps through the monotone exp unchanged in coverage). For OLS (``ratio`` None) they are b2
+    in the metric's units and b3 in units per period.
+
+    ``scale`` names the two differences, fitted minus counterfactual on the data scale:
+    ``difference`` (units), ``percentage_points`` (100 times the difference of the predicted
+    proportions) or ``rate_difference`` (events per unit of n, per period for a c chart);
+    ``level_difference`` at the first period after the change, ``end_difference`` at the last
+    (None when the counterfactual is withheld). Their intervals are the delta method on the
+    HAC covariance, d = g(x1 b) - g(x0 b) with gradient g'(x1 b) x1 - g'(x0 b) x0 (exact for
+    OLS, where g is the identity).
+    """
+
+    ratio: str | None
+    scale: str
+    level_change: ScaledEffect
+    slope_change: ScaledEffect
+    level_difference: ScaledEffect
+    end_difference: ScaledEffect | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ratio": self.ratio,
+            "scale": self.scale,
+            "level_change": self.level_change.to_dict(),
+            "slope_change": self.slope_change.to_dict(),
+            "level_difference": self.level_difference.to_dict(),
+            "end_difference": None
+            if self.end_difference is None
+            else self.end_difference.to_dict(),
+        }
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SegmentedRegression:
     """Interrupted time series ``y = b0 + b1 t + b2 post + b3 t_after``.
@@ -290,13 +353,17 @@ class SegmentedRegression:
     maxlags: int
     coefficients: dict[str, Coefficient]
     classical: dict[str, Coefficient]
-    counterfactual: Coefficient
+    #: None when the baseline is too short to extrapolate (``counterfactual_note`` says why).
+    counterfactual: Coefficient | None
     counterfactual_time: Any
     observed_fitted: float
     durbin_watson: float
     ljung_box_pvalue: float | None
     ljung_box_lags: int
     alpha: float
+    natural_scale: NaturalScale | None = None
+    counterfactual_note: str = ""
+    n_before: int = 0
     series: pd.DataFrame = field(repr=False, compare=False)
 
     @property
@@ -337,10 +404,18 @@ class SegmentedRegression:
     def to_dict(self) -> dict[str, Any]:
         return _clean(
             {
+                "model": self.model,
                 "cov_type": self.cov_type,
                 **{k: self.coefficients[k].to_dict() for k in COEFFICIENT_NAMES},
                 "classical": {k: self.classical[k].to_dict() for k in COEFFICIENT_NAMES},
-                "counterfactual": self.counterfactual.to_dict(),
+                "counterfactual": (
+                    None if self.counterfactual is None else self.counterfactual.to_dict()
+                ),
+                "counterfactual_note": self.counterfactual_note,
+                "n_before": self.n_before,
+                "natural_scale": (
+                    None if self.natural_scale is None else self.natural_scale.to_dict()
+                ),
                 "durbin_watson": self.durbin_watson,
                 "ljung_box_pvalue": self.ljung_box_pvalue,
             }
@@ -351,7 +426,10 @@ class SegmentedRegression:
         for errors, coefs in (("hac", self.coefficients), ("classical", self.classical)):
             for name in COEFFICIENT_NAMES:
                 rows.append({"errors": errors, "term": name, **coefs[name].to_dict()})
-        rows.append({"errors": "hac", "term": "counterfactual", **self.counterfactual.to_dict()})
+        if self.counterfactual is not None:
+            rows.append(
+                {"errors": "hac", "term": "counterfactual", **self.counterfactual.to_dict()}
+            )
         return pd.DataFrame(rows)
 
     def summary(self) -> str:
@@ -365,11 +443,15 @@ class SegmentedRegression:
                 f"  {name}: {_fmt(c.estimate)} ({lvl} CI {_fmt(c.ci_low)} to {_fmt(c.ci_high)}, "
                 f"p = {_fmt(c.pvalue, 2)})"
             )
-        c = self.counterfactual
-        lines.append(
-            f"  without the change, at {self.counterfactual_time}: {_fmt(c.estimate)} "
-            f"({lvl} CI {_fmt(c.ci_low)} to {_fmt(c.ci_high)}); fitted {_fmt(self.observed_fitted)}"
-        )
+        cf = self.counterfactual
+        if cf is None:
+            lines.append("  " + self.counterfactual_note)
+        else:
+            lines.append(
+                f"  without the change, at {self.counterfactual_time}: {_fmt(cf.estimate)} "
+                f"({lvl} CI {_fmt(cf.ci_low)} to {_fmt(cf.ci_high)}); "
+                f"fitted {_fmt(self.observed_fitted)}"
+            )
         lines.append("  " + self.note)
         return "\n".join(lines)
 
@@ -555,11 +637,17 @@ class ImpactEstimate:
                 )
             )
         s = self.segmented_regression
-        if s is not None:
-            for label, c in (("Level change", s.level_change), ("Slope change", s.slope_change)):
+        if s is not None and s.natural_scale is not None:
+            # on the metric's own scale: a link-scale coefficient reads as a plain change
+            nat = s.natural_scale
+            what = f", {nat.ratio.replace('_', ' ')}" if nat.ratio else ""
+            for label, c in (
+                ("Level change", nat.level_change),
+                ("Slope change", nat.slope_change),
+            ):
                 rows.append(
                     (
-                        f"{label} ({lvl} CI, HAC)",
+                        f"{label} ({lvl} CI, HAC{what})",
                         f"{_fmt(c.estimate)} ({_fmt(c.ci_low)} to {_fmt(c.ci_high)})",
                     )
                 )
@@ -1068,6 +1156,7 @@ def segmented_regression(
     family: str | None = None,
     ljung_box_lags: int = 1,
     t: Sequence[float] | None = None,
+    min_baseline_points: int = 0,
 ) -> SegmentedRegression:
     """Interrupted time series on one series whose rows are labelled ``before``, ``transition``
     or ``after`` (in time order). ``t`` is each row's position on the period grid (default
@@ -1081,6 +1170,12 @@ def segmented_regression(
     Residuals for Durbin-Watson and Ljung-Box (``acorr_ljungbox(lags=[ljung_box_lags])``, as R
     ``Box.test(resid, lag = 1, type = "Ljung-Box")`` by default) are raw residuals for OLS and
     Pearson residuals for GLMs.
+
+    With fewer than ``min_baseline_points`` periods before the change the counterfactual is
+    withheld (None, and no counterfactual line in ``series``): a line fitted to a short baseline
+    and carried over the whole after window says more about its slope's noise than about the
+    process (the report's phases need the same number of points for their own limits).
+    ``natural_scale`` gives the effects on the metric's own scale (:class:`NaturalScale`).
     """
     win = np.asarray(window, dtype=object)
     y_all = np.asarray(values, dtype=float)
@@ -1143,13 +1238,27 @@ def segmented_regression(
     z_cf = eta_cf[last] / se_cf[last] if se_cf[last] > 0 else float("nan")
     p_cf = 2 * stats.t.sf(abs(z_cf), res_hac.df_resid) if is_ols else 2 * stats.norm.sf(abs(z_cf))
     se_scale = se_cf[last] if is_ols else None
-    counterfactual = Coefficient(
+    counterfactual: Coefficient | None = Coefficient(
         estimate=float(inv(eta_cf[last])),
         se=_num(se_scale),
         ci_low=_num(cf_lo[last]),
         ci_high=_num(cf_hi[last]),
         pvalue=_num(p_cf) if is_ols else None,
     )
+    cf_note = ""
+    if before_idx.size < min_baseline_points:
+        counterfactual = None
+        cf[:], cf_lo[:], cf_hi[:] = np.nan, np.nan, np.nan
+        cf_note = (
+            f"No counterfactual: the baseline has {before_idx.size} periods, fewer than the "
+            f"{min_baseline_points} a phase needs, too few to carry its trend forward."
+        )
+    first_after = int(np.flatnonzero(after_mask)[0])
+    natural = _natural_scale(
+        kind, params=params, cov=cov, q=q, x_fit=X_all, x_cf=X_cf,
+        first=first_after, last=last if counterfactual is not None else None,
+        ci=np.asarray(res_hac.conf_int(alpha=alpha))[:k],
+    )  # fmt: skip
     resid = np.asarray(res_cl.resid if is_ols else _pearson_resid(res_cl), dtype=float)
     lb_p: float | None = None
     dw = float("nan")
@@ -1188,7 +1297,63 @@ def segmented_regression(
         ljung_box_pvalue=lb_p,
         ljung_box_lags=ljung_box_lags,
         alpha=alpha,
+        natural_scale=natural,
+        counterfactual_note=cf_note,
+        n_before=int(before_idx.size),
         series=series,
+    )
+
+
+def _natural_scale(
+    kind: str,
+    *,
+    params: np.ndarray,
+    cov: np.ndarray,
+    q: float,
+    x_fit: np.ndarray,
+    x_cf: np.ndarray,
+    first: int,
+    last: int | None,
+    ci: np.ndarray,
+) -> NaturalScale:
+    """:class:`NaturalScale` from the HAC fit (``params``, ``cov`` and ``ci`` of b0..b3)."""
+    ratio, scale = NATURAL_SCALES[str(kind)]
+
+    def coef(i: int) -> ScaledEffect:
+        if ratio is None:
+            return ScaledEffect(estimate=float(params[i]), ci_low=_num(ci[i, 0]),
+                                ci_high=_num(ci[i, 1]))  # fmt: skip
+        return ScaledEffect(estimate=float(np.exp(params[i])), ci_low=_num(np.exp(ci[i, 0])),
+                            ci_high=_num(np.exp(ci[i, 1])))  # fmt: skip
+
+    def inv_and_slope(eta: float) -> tuple[float, float]:
+        # the inverse link and its derivative (the delta method's gradient factor)
+        if kind == "proportion":
+            p = 1.0 / (1.0 + math.exp(-eta))
+            return p, p * (1.0 - p)
+        if kind == "count":
+            r = math.exp(eta)
+            return r, r
+        return eta, 1.0
+
+    def difference(i: int) -> ScaledEffect:
+        x1, x0 = x_fit[i], x_cf[i]
+        g1, d1 = inv_and_slope(float(x1 @ params))
+        g0, d0 = inv_and_slope(float(x0 @ params))
+        grad = d1 * x1 - d0 * x0
+        se = math.sqrt(max(float(grad @ cov @ grad), 0.0))
+        factor = 100.0 if kind == "proportion" else 1.0
+        est = g1 - g0
+        return ScaledEffect(estimate=factor * est, ci_low=_num(factor * (est - q * se)),
+                            ci_high=_num(factor * (est + q * se)))  # fmt: skip
+
+    return NaturalScale(
+        ratio=ratio,
+        scale=scale,
+        level_change=coef(2),
+        slope_change=coef(3),
+        level_difference=difference(first),
+        end_difference=None if last is None else difference(last),
     )
 
 
@@ -1268,6 +1433,7 @@ def estimate_impact(
     better: Better = Better.NEUTRAL,
     maxlags: int | None = None,
     exact: bool = False,
+    min_baseline_points: int = 0,
 ) -> ImpactEstimate:
     """Before/after impact of one change on one metric.
 
@@ -1294,6 +1460,10 @@ def estimate_impact(
     exact
         The exact rank test and Hodges-Lehmann interval in ``mann_whitney`` (R's
         ``wilcox.test(after, before, exact=TRUE, conf.int=TRUE)``); ties are then an error.
+    min_baseline_points
+        Fewest periods before the change from which the segmented regression extrapolates a
+        counterfactual (see :func:`segmented_regression`); the report passes its
+        ``min_phase_points``.
 
     Raises
     ------
@@ -1416,6 +1586,7 @@ def estimate_impact(
             maxlags=maxlags,
             family=family,
             t=t_grid,
+            min_baseline_points=min_baseline_points,
         )
     except StatisticsError as exc:
         seg = None

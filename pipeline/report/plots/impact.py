@@ -3,10 +3,12 @@ before/after comparison, both with a generated text alternative."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
-from pipeline.formatting import confidence_level, interval_label
+from pipeline.formatting import fmt_interval, fmt_number, interval_label
 from pipeline.report.plots.style import (
     CENTRE,
     COMMON,
@@ -34,9 +36,17 @@ def _x(times: pd.Series) -> np.ndarray:
     return times.to_numpy(dtype=float)
 
 
-def plot_segmented(estimate: ImpactEstimate, *, name: str = "Metric", unit: str = "") -> ChartImage:
+def plot_segmented(
+    estimate: ImpactEstimate,
+    *,
+    name: str = "Metric",
+    unit: str = "",
+    facts: Sequence[tuple[str, str]] = (),
+) -> ChartImage:
     """Observed points, fitted pre/post lines, the counterfactual (no-change) line with its
-    confidence band, the change point, and the transition shaded."""
+    confidence band (none when the model withheld it), the change point, and the transition
+    shaded. ``facts`` are the model's figures as the page words them (label, text); the text
+    alternative repeats them, so it says what the table beside the chart says."""
     seg = estimate.segmented_regression
     fig, ax = new_figure(margins=(0.75, 0.3, 0.35, 0.9))
     label = f"{name} ({unit})" if unit else name
@@ -65,11 +75,15 @@ def plot_segmented(estimate: ImpactEstimate, *, name: str = "Metric", unit: str 
     ax.plot(x[pre], s["fitted"][pre], "-", lw=1.6, color=CENTRE, label="fitted")
     ax.plot(x[post], s["fitted"][post], "-", lw=1.6, color=colour)
     cf_mask = post & s["counterfactual"].notna().to_numpy()
-    ax.fill_between(x[cf_mask], s["counterfactual_low"][cf_mask], s["counterfactual_high"][cf_mask],
-                    color=COMMON, alpha=0.18, lw=0,
-                    label=f"no change, {interval_label(estimate.alpha)}")  # fmt: skip
-    ax.plot(x[cf_mask], s["counterfactual"][cf_mask], "--", lw=1.2, color=COMMON,
-            label="without the change")  # fmt: skip
+    if seg.counterfactual is not None:
+        ax.fill_between(x[cf_mask], s["counterfactual_low"][cf_mask],
+                        s["counterfactual_high"][cf_mask], color=COMMON, alpha=0.18, lw=0,
+                        label=f"no change, {interval_label(estimate.alpha)}")  # fmt: skip
+        ax.plot(x[cf_mask], s["counterfactual"][cf_mask], "--", lw=1.2, color=COMMON,
+                label="without the change")  # fmt: skip
+    else:
+        # a legend entry, not a line: the model withheld the counterfactual (too short a baseline)
+        ax.plot([], [], " ", label="no counterfactual: baseline too short")
     ax.set_ylabel(label)
     if pd.api.types.is_datetime64_any_dtype(s["time"]):
         date_axis(ax)
@@ -79,26 +93,23 @@ def plot_segmented(estimate: ImpactEstimate, *, name: str = "Metric", unit: str 
         number_axis(ax)
     ax.set_title(f"{name}: before and after the change", loc="left")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=3, fontsize=8)
-    c = seg.counterfactual
-    lvl = seg.level_change
-    level = confidence_level(estimate.alpha)
+    cf = seg.counterfactual
+    if not facts:  # a chart drawn on its own (not beside the report's table) still says them
+        facts = [
+            ("fitted at the last period", fmt_number(seg.observed_fitted)),
+            (
+                "without the change the trend predicts",
+                seg.counterfactual_note
+                if cf is None
+                else f"{fmt_number(cf.estimate)} "
+                f"({fmt_interval(cf.ci_low, cf.ci_high, alpha=estimate.alpha)})",
+            ),
+        ]
+    figures = "; ".join(f"{label}: {text}" for label, text in facts)
     alt = (
         f"{name} per period, {int(pre.sum())} periods before and {int(post.sum())} after the change"
         f"{f', {trans.size} transition periods left out' if trans.size else ''}. "
-        f"{estimate.sentence(name)} At the last period the fitted value is {seg.observed_fitted:.3g}; "
-        f"without the change the trend predicts {c.estimate:.3g}"
-        + (
-            f" ({level} CI {c.ci_low:.3g} to {c.ci_high:.3g})"
-            if c.ci_low is not None and c.ci_high is not None
-            else ""
-        )
-        + f". Level change at the change point {lvl.estimate:.3g}"
-        + (
-            f" on the {seg.model.split(' (')[0]} link scale"
-            if estimate.kind != "continuous"
-            else ""
-        )
-        + f". {seg.note}"
+        f"{estimate.sentence(name)} {figures}. {seg.note}"
     )
     return ChartImage.from_figure(fig, alt=alt)
 
