@@ -514,11 +514,50 @@ def _email_charts(run: Path, site: str) -> float:
     return float(min(sizes))
 
 
+def test_an_email_chart_is_a_small_palette_png_with_no_text_too_small_or_cut_off():
+    """The key chart is drawn for a 360-px column: 720 px wide, no text under
+    EMAIL_CHART_FONT_PT, every text inside the figure (a long phase name is shortened), a
+    64-colour palette image, and no SVG drawn for it."""
+    import io
+
+    import matplotlib.text
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from pipeline.report import results as r
+    from pipeline.stats.spc import control_chart
+
+    rng = np.random.default_rng(3)
+    values = np.r_[rng.normal(5, 1, 50), rng.normal(3, 0.7, 30)]
+    times = pd.date_range("2025-01-06", periods=80, freq="W-MON")
+    chart = control_chart(values, chart="xmr", times=times, phases=np.r_[[1] * 50, [2] * 30])
+    long_name = "Complaint recovery standard work for every front-desk shift"
+    image = r.email_chart(chart, unit="complaints per 100 stays", phase_names={2: long_name})
+    assert image.svg == ""
+    fig = image.figure
+    png = r.email_chart_png(image)
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text()]
+    renderer = fig.canvas.get_renderer()
+    for t in texts:
+        assert t.get_fontsize() >= r.EMAIL_CHART_FONT_PT, (t.get_text(), t.get_fontsize())
+        box = t.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width + 0.5, t.get_text()
+    phase_label = next(t.get_text() for t in texts if t.get_text().startswith("Complaint"))
+    assert phase_label != long_name and phase_label.endswith("…")
+    with Image.open(io.BytesIO(png)) as im:
+        assert im.size[0] == r.EMAIL_CHART_PX == 2 * r.EMAIL_CHART_CSS_PX
+        assert im.mode == "P" and len(im.getpalette()) // 3 <= 64
+    # 12 px at the width it is shown: 360 / (3.33 in * 72) * 8 pt
+    shown = r.EMAIL_CHART_CSS_PX / (r.EMAIL_CHART_WIDTH_IN * 72) * r.EMAIL_CHART_FONT_PT
+    assert shown == pytest.approx(r.EMAIL_CHART_TEXT_PX)
+
+
 @pytest.mark.slow
 def test_the_email_fits_600_and_390_px_with_readable_chart_text(tmp_path: Path):
     """Chromium at 600 and 390 px: no horizontal overflow, one column on the phone, body text of
-    at least 13 px, and chart text of at least 11 px in the 600-px column (the smallest point
-    size in the figure times the shown width over the figure's width in points)."""
+    at least 13 px, and chart text of at least 11 px at both widths (the smallest point size in
+    the figure times the shown width over the figure's width in points)."""
     from pipeline.report.results import EMAIL_CHART_WIDTH_IN
 
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -585,9 +624,11 @@ def test_the_email_fits_600_and_390_px_with_readable_chart_text(tmp_path: Path):
         assert m["scroll"] <= m["inner"], (width, m)  # no horizontal overflow
         assert m["font"] >= 13, (width, m)
         assert len(m["imgs"]) == (0 if isinstance(width, tuple) else 2)
-    assert seen[600]["imgs"] == [560, 560]
-    chart_px = smallest_pt * seen[600]["imgs"][0] / (EMAIL_CHART_WIDTH_IN * 72)
-    assert chart_px >= 11, chart_px
+    # drawn for a phone's column: 360 px on the desktop and on a 390-px phone, text 12 px
+    assert seen[600]["imgs"] == seen[390]["imgs"] == [360, 360]
+    for width in (600, 390):
+        chart_px = smallest_pt * seen[width]["imgs"][0] / (EMAIL_CHART_WIDTH_IN * 72)
+        assert chart_px >= 11, (width, chart_px)
     assert len(seen[600]["tileLefts"]) >= 2 and len(seen[390]["tileLefts"]) == 1  # one column
 
 

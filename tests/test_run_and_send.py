@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +25,11 @@ email:
 """
 
 
-def test_run_send_delivers_each_site_report_from_results_json(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def sent(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Any]]:
+    """``run --pdf --send`` of the mini project into a real SMTP server on loopback: the run
+    folder and the messages received."""
+    tmp_path = tmp_path_factory.mktemp("run-send")
     project_file = write_mini_project(tmp_path / "p")
     project_file.write_text(project_file.read_text() + EMAIL)
     with SmtpServer() as server:
@@ -35,7 +41,11 @@ def test_run_send_delivers_each_site_report_from_results_json(tmp_path: Path) ->
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         received = list(server.received)
-    out = tmp_path / "p" / "out" / AS_OF
+    return tmp_path / "p" / "out" / AS_OF, received
+
+
+def test_run_send_delivers_each_site_report_from_results_json(sent) -> None:
+    out, received = sent
     assert sorted(r.rcpt_tos[0] for r in received) == [
         "ops-north@example.com", "ops-south@example.com"
     ]  # fmt: skip
@@ -73,3 +83,67 @@ def test_run_send_delivers_each_site_report_from_results_json(tmp_path: Path) ->
         assert msg.get_body(preferencelist=("plain",)) is not None
     ledger = json.loads((out / "send-ledger.json").read_text())
     assert {e["outcome"] for e in ledger["entries"]} == {"sent"}
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def test_the_received_email_reads_at_600_and_390_px(sent, tmp_path: Path) -> None:
+    """The body a stakeholder received from the real run, its cid: images the run's key-chart
+    PNGs, rendered by headless Chromium at 600 and 390 px: no horizontal overflow, and the
+    smallest chart text (the EMAIL_CHART_FONT_PT the charts are drawn with, times the shown
+    width over the PNG's natural width, in the PNG's pixels per point) is at least 11 px."""
+    from pipeline.report.results import EMAIL_CHART_FONT_PT, EMAIL_CHART_PX, EMAIL_CHART_WIDTH_IN
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
+        pytest.skip("Debian's chromium is not installed")
+    _, received = sent
+    png_px_per_pt = EMAIL_CHART_PX / (EMAIL_CHART_WIDTH_IN * 72)
+    keep = os.environ.get("KAIZEN_SCREENSHOT_DIR")
+    seen = {}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            for k, r in enumerate(received):
+                msg = r.message
+                html = msg.get_body(preferencelist=("html",)).get_content()
+                for i, part in enumerate(
+                    p for p in msg.walk() if p.get_content_type() == "image/png"
+                ):
+                    img = tmp_path / f"m{k}-img{i}.png"
+                    img.write_bytes(part.get_content())
+                    html = html.replace(f"cid:{part['Content-ID'].strip('<>')}", img.as_uri())
+                page_file = tmp_path / f"m{k}.html"
+                page_file.write_text(html, "utf-8")
+                for width in (600, 390):
+                    page = browser.new_page(viewport={"width": width, "height": 900})
+                    page.goto(page_file.as_uri())
+                    page.wait_for_load_state("load")
+                    seen[k, width] = page.evaluate(
+                        """() => ({
+                            scroll: document.documentElement.scrollWidth,
+                            inner: window.innerWidth,
+                            imgs: [...document.images].map(i => ({
+                                shown: i.getBoundingClientRect().width,
+                                natural: i.naturalWidth, complete: i.complete})),
+                        })"""
+                    )
+                    if keep:  # for a person to look at
+                        page.screenshot(
+                            path=str(Path(keep) / f"received-{k}-{width}.png"), full_page=True
+                        )
+                    page.close()
+        finally:
+            browser.close()
+    for (k, width), m in seen.items():
+        assert m["scroll"] <= m["inner"], (k, width, m)  # no horizontal overflow
+        assert m["imgs"], (k, width)  # the key charts are there
+        for img in m["imgs"]:
+            assert img["complete"] and img["natural"] == EMAIL_CHART_PX, img
+            text_px = img["shown"] / img["natural"] * EMAIL_CHART_FONT_PT * png_px_per_pt
+            assert text_px >= 11, (k, width, img, text_px)

@@ -11,10 +11,11 @@ import jinja2
 from pipeline.delivery.style import ASSURANCE, COLOURS, FONT, VARIATION, badge
 from pipeline.delivery.summary import SiteSummary
 from pipeline.formatting import fmt_date
-from pipeline.report.results import Tile
+from pipeline.report.results import EMAIL_CHART_CSS_PX, Tile
 
-#: The content column of the email (600 px less the padding): key charts are drawn for it.
-CHART_WIDTH = 560
+#: Widest a key chart is shown (CSS px): the width it is drawn for, the chart column of a 390-px
+#: phone (see ``pipeline.report.results.EMAIL_CHART_CSS_PX``), centred in the 600-px column.
+CHART_WIDTH = EMAIL_CHART_CSS_PX
 
 
 @functools.cache
@@ -73,7 +74,7 @@ def _tile(t: Tile) -> dict[str, Any]:
 def _context(s: SiteSummary, *, attachment_note: str, report_link: str) -> dict[str, Any]:
     charts = []
     for chart in s.charts:
-        # drawn for the column, usually at twice its pixels (sharp on phones): shown column-wide
+        # drawn at twice its pixels (sharp on phones), shown at the width it was drawn for
         width = min(CHART_WIDTH, chart.width or CHART_WIDTH)
         height = round(chart.height * width / chart.width) if chart.width else 0
         charts.append(

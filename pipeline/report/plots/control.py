@@ -243,6 +243,7 @@ def plot_control_chart(
     height: float = 3.0,
     caption: str = "",
     notes: Sequence[tuple[int, str]] = (),
+    vector: bool = True,
 ) -> ChartImage:
     """Draw a control chart: points, centre line, limits, optional zones, phases and signals.
 
@@ -255,6 +256,8 @@ def plot_control_chart(
         e.g. the event that started it).
     notes : (point index, note) pairs, assignable-cause notes: each point gets a numbered marker
         (the report lists the notes by number); points the chart excludes get an open ring.
+    vector : False draws only the figure (``ChartImage.figure``, for a PNG: the email's key
+        charts) and no SVG, which costs most of the drawing time.
     """
     # a title gets its own line above the legend's, so a long metric name never runs into it
     left, right, top, bottom = SERIES_MARGINS
@@ -360,6 +363,8 @@ def plot_control_chart(
     alt = describe_chart(chart, title=title, unit=unit)
     if notes:
         alt += " Notes: " + "; ".join(f"{k}. {n}" for k, (_, n) in enumerate(notes, start=1)) + "."
+    if not vector:
+        return ChartImage(svg="", alt=alt, caption=caption, figure=fig)
     return ChartImage.from_figure(
         fig, alt=alt, caption=caption, point_titles=point_titles(chart, unit=unit)
     )
