@@ -238,3 +238,65 @@ def test_demo_sites_run_and_charts_render(demo):
                 assert img.png.startswith(b"\x89PNG") and len(img.alt) > 40
                 assert not re.search(r"\b(nan|none|inf|nat)\b", img.alt.lower()), img.alt
             assert "implemented" in charts[0].alt and "months" in charts[1].alt
+
+
+def _said_labels(text: str) -> set[str]:
+    return {w for w in ("improvement", "concern") if w in text}
+
+
+def test_every_survey_sentence_says_the_signals_its_chart_draws(demo):
+    """The hotel's satisfaction chart coloured signals that its sentence denied: the sentence
+    summarised the latest point only. Its claims are now derived from the chart's signals and
+    checked here against what the chart draws (plots.control.pattern_labels colours points)."""
+    from pipeline.report.plots.control import pattern_labels
+
+    as_of = D("2026-11-30")
+    tables = {k: parse_table(k, v)[0] for k, v in build_tables(as_of).items()}
+    checked = 0
+    for site in tables["surveys"]["site_id"].unique():
+        part = {k: tables[k][tables[k]["site_id"] == site] for k in ("suggestions", "headcount",
+                                                                      "surveys")}  # fmt: skip
+        c = summarise_culture(**part, as_of=as_of, window_start=as_of - pd.DateOffset(months=24))
+        finding = next((f for f in c.findings if f.startswith("Latest survey scores")), "")
+        for s in c.surveys:
+            if s.chart is None:
+                continue
+            drawn = set(pattern_labels(s.chart)) - {""}
+            assert _said_labels(s.signal_text) == drawn, (site, s.instrument, s.signal_text)
+            assert _said_labels(s.sentence()) == drawn
+            latest_point = int(np.nonzero(~s.chart.is_missing)[0][-1])
+            latest_drawn = set(pattern_labels(s.chart)[latest_point:]) - {""}
+            assert ("no special-cause variation at the latest" in s.signal_text) == (
+                bool(drawn) and not latest_drawn
+            )
+            if drawn and s.name.lower() in finding:
+                # the finding names this survey's signals in its own clause
+                clause = finding.split(f"{s.name.lower()}:")[-1].split(";")[0]
+                assert _said_labels(clause) == drawn, (site, finding)
+            checked += 1
+    assert checked >= 4
+
+
+def build_tables(as_of):
+    from pipeline.data.demo import build_demo_tables
+
+    return build_demo_tables(str(as_of.date()))
+
+
+def test_participation_reads_as_areas_of_areas_and_savings_carry_the_currency():
+    c = summarise_culture(suggestions=small_suggestions(), headcount=small_headcount(),
+                          surveys=None, as_of=AS_OF, window_start=START,
+                          currency="EUR")  # fmt: skip
+    mean_areas = c.participation_rate * c.n_areas
+    text = c.participation_text()
+    assert text.endswith(f"of {c.n_areas} areas ({round(100 * c.participation_rate)}%)")
+    assert text.startswith(f"{mean_areas:.1f}".rstrip("0").rstrip(".")) or text.startswith(
+        f"{round(mean_areas)}"
+    )
+    finding = " ".join(c.findings)
+    assert "Each month, on average" in finding or "each month, on average" in finding
+    assert "% of the" not in finding
+    headline = dict(c.headline())
+    assert headline["Estimated savings"].startswith("EUR ")
+    if c.savings_total:
+        assert f"EUR {c.savings_total:,.0f}" in finding

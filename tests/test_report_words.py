@@ -95,7 +95,7 @@ def test_sentence_agrees_with_a_chart_that_had_signals(site) -> None:
     assert metric.variation == "common_cause"
     assert _metric_sentence(metric).endswith(
         "the latest 8 points show common cause variation, though earlier 1 point fell outside "
-        "the limits."
+        "the limits (neither better nor worse)."  # a chart without a direction: neutral signals
     )
 
 
@@ -113,4 +113,6 @@ def test_sentence_counts_the_points_the_chart_colours(site) -> None:
     chart = control_chart(values, rules="we")
     assert np.flatnonzero(chart.flags["we4"]).tolist() == [7, 8, 9, 10]
     metric = replace(site.metric("lead_time"), chart=chart, frozen=None, events=())
-    assert _metric_sentence(metric).endswith("though earlier 11 points formed rule signals.")
+    assert _metric_sentence(metric).endswith(
+        "though earlier 11 points formed rule signals (neither better nor worse)."
+    )

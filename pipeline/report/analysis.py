@@ -789,6 +789,7 @@ def analyse_site(
     culture = summarise_culture(
         suggestions=data.get("suggestions"), headcount=data.get("headcount"),
         surveys=data.get("surveys"), as_of=as_of, window_start=window_start,
+        currency=project.currency,
     )  # fmt: skip
     roadmap = build_roadmap(
         events=events, goals=goals, as_of=as_of, achieved=achieved, metrics=metrics_table

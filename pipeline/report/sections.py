@@ -22,6 +22,7 @@ from pipeline.formatting import (
     fmt_count,
     fmt_date,
     fmt_interval,
+    fmt_money,
     fmt_number,
     fmt_percent,
     fmt_percent_value,
@@ -58,6 +59,12 @@ ASSURANCE_ICON: dict[str, tuple[str, str]] = {
 SIGNAL_WINDOW = 26
 #: Points behind a metric's variation icon (MetricAnalysis.variation looks at the last 8).
 VARIATION_POINTS = 8
+#: How a signal label reads in the metric's sentence.
+SIGNAL_WORDS = {
+    "improvement": "improvement",
+    "concern": "concern",
+    "neutral": "neither better nor worse",
+}
 #: Rules that flag a single point beyond a limit.
 OUTSIDE_RULES = ("we1", "nelson1", "nhs_outside")
 
@@ -163,19 +170,26 @@ def _metric_sentence(metric: MetricAnalysis) -> str:
         f"{metric.name} is at {value_text(metric, metric.latest)} in the latest "
         f"{metric.period}; the latest {VARIATION_POINTS} points show {text}"
     )
-    # the sentence must agree with the chart: signals earlier in the window are said too
-    flagged = {s.index for s in metric.chart.signals}
-    outside = {s.index for s in metric.chart.signals if s.rule in OUTSIDE_RULES}
-    if flagged and metric.variation == "common_cause":
-        if outside:
-            n = len(outside)
-            sentence += f", though earlier {n} point{'s' if n != 1 else ''} fell outside the limits"
-        else:
-            from pipeline.report.plots.control import pattern_labels
+    # the sentence must agree with the chart, which draws every signal of the window: the
+    # signals before the latest points are said too, with their labels
+    from pipeline.stats.spc import signal_labels
 
-            # as many points as the chart colours: every point of the runs and trends
-            n = int((pattern_labels(metric.chart) != "").sum())
-            sentence += f", though earlier {n} point{'s' if n != 1 else ''} formed rule signals"
+    chart = metric.chart
+    latest = signal_labels(chart, last=VARIATION_POINTS)
+    earlier = [x for x in signal_labels(chart, last=VARIATION_POINTS, earlier=True)
+               if x not in latest]  # fmt: skip
+    if earlier:
+        from pipeline.report.plots.control import pattern_labels
+
+        words = " and then ".join(SIGNAL_WORDS.get(x, x) for x in earlier)
+        present = [int(i) for i in range(len(chart)) if not chart.is_missing[i]]
+        cut = present[-VARIATION_POINTS] if len(present) >= VARIATION_POINTS else 0
+        drawn = pattern_labels(chart)
+        outside = {s.index for s in chart.signals if s.rule in OUTSIDE_RULES and s.index < cut}
+        n = len(outside) if outside else int((drawn[:cut] != "").sum())
+        what = "fell outside the limits" if outside else "formed rule signals"
+        join = "though" if not latest else "and"
+        sentence += f", {join} earlier {n} point{'s' if n != 1 else ''} {what} ({words})"
     return sentence + "."
 
 
@@ -666,7 +680,7 @@ def culture(site: SiteAnalysis) -> Html:
                 fmt_count(ideas),
                 fmt_count(done),
                 fmt_percent(share),
-                fmt_number(saving, digits=0) if estimates else "none estimated",
+                fmt_money(saving, c.currency) if estimates else "none estimated",
             )
             for area, ideas, done, share, saving, estimates in zip(
                 c.by_area["area"],
@@ -684,7 +698,8 @@ def culture(site: SiteAnalysis) -> Html:
             fmt_count(s.n_surveys),
             fmt_number(s.latest_score),
             fmt_number(s.change) if s.change is not None else NOT_ENOUGH,
-            (s.variation or NOT_ENOUGH).replace("_", " "),
+            # what the survey's chart shows, latest and earlier, in the words of its sentence
+            s.signal_text,
         )
         for s in c.surveys
     ]

@@ -28,7 +28,7 @@ time to implement
     submission, are left out). The trend is the median per calendar quarter of implementation.
 estimated savings
     The sum of ``estimated_saving`` over the cohort's implemented ideas (blank estimates count as
-    unknown, not as zero), in total and by area. The tables carry no currency, so none is shown.
+    unknown, not as zero), in total and by area, in the project's ``currency`` (configuration).
 surveys
     Per instrument, scores in the window, one point per survey date (several rows on one date are
     averaged, weighted by ``responses`` when every row has it), on an XmR chart with
@@ -60,14 +60,14 @@ from pipeline.formatting import (
     finite,
     fmt_count,
     fmt_date,
+    fmt_money,
     fmt_number,
     fmt_percent,
     html_tables,
     is_missing,
     json_safe,
 )
-from pipeline.stats.spc import ControlChart, control_chart
-from pipeline.vocabulary import VariationIcon
+from pipeline.stats.spc import ControlChart, control_chart, describe_signals
 
 __all__ = [
     "CultureSummary",
@@ -190,9 +190,16 @@ class SurveyTrend:
                     f", {word} {delta.lstrip('+-')} on the first year's average of "
                     f"{fmt_number(self.first_year_mean)}"
                 )
-        if self.variation is not None:
-            text += f" ({self.variation.replace('_', ' ')})"
+        if self.chart is not None:
+            text += f" ({self.signal_text})"
         return text + "."
+
+    @property
+    def signal_text(self) -> str:
+        """The signals its chart shows, latest and earlier (the chart colours both)."""
+        if self.chart is None:
+            return NOT_ENOUGH
+        return describe_signals(self.chart, last=1, latest="the latest survey")
 
     def to_dict(self) -> dict[str, Any]:
         points = []
@@ -217,6 +224,7 @@ class SurveyTrend:
                 "first_year_mean": self.first_year_mean,
                 "change": self.change,
                 "variation": self.variation,
+                "signal_text": self.signal_text,
                 "sentence": self.sentence(),
                 "points": points,
             }
@@ -261,6 +269,8 @@ class CultureSummary:
     surveys: tuple[SurveyTrend, ...] = ()
     findings: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    #: ISO 4217 code of the savings (the project's ``currency``), None when not configured.
+    currency: str | None = None
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -300,6 +310,7 @@ class CultureSummary:
                 "n_implemented_in_window": self.n_implemented_in_window,
                 "savings_total": self.savings_total,
                 "savings_estimates": self.savings_estimates,
+                "currency": self.currency,
                 "monthly": self.monthly.to_dict("records"),
                 "time_to_implement": self.time_to_implement.to_dict("records"),
                 "by_area": self.by_area.to_dict("records"),
@@ -318,7 +329,7 @@ class CultureSummary:
             ("participation_rate", self.participation_rate, "percent"),
             ("share_implemented", self.share_implemented, "percent"),
             ("median_days_to_implement", self.median_days_to_implement, "days"),
-            ("estimated_savings", self.savings_total, None),
+            ("estimated_savings", self.savings_total, "money"),
         ]
         for s in self.surveys:
             rows.append((f"survey_{s.instrument}_latest", s.latest_score, None))
@@ -330,6 +341,8 @@ class CultureSummary:
                 text = fmt_percent(v)
             elif kind == "days":
                 text = fmt_number(v, unit="days", digits=0) if v is not None else NOT_ENOUGH
+            elif kind == "money":
+                text = fmt_money(v, self.currency)
             else:
                 text = fmt_number(v)
             out.append({"measure": name, "value": v, "text": text})
@@ -346,7 +359,7 @@ class CultureSummary:
                 if self.ideas_per_100_employees is not None
                 else NOT_ENOUGH,
             ),
-            ("Areas taking part each month", fmt_percent(self.participation_rate)),
+            ("Areas taking part each month", self.participation_text()),
             ("Share implemented", fmt_percent(self.share_implemented)),
             (
                 "Median days to implement",
@@ -354,13 +367,18 @@ class CultureSummary:
                 if self.median_days_to_implement is not None
                 else NOT_ENOUGH,
             ),
-            (
-                "Estimated savings",
-                fmt_number(self.savings_total, digits=0)
-                if self.savings_total is not None
-                else NOT_ENOUGH,
-            ),
+            ("Estimated savings", fmt_money(self.savings_total, self.currency)),
         ]
+
+    def participation_text(self) -> str:
+        """'4.6 of 6 areas (77%)': the mean number of areas submitting ideas in a month beside
+        the share it is (a share alone reads as if 77% of the areas took part)."""
+        if self.participation_rate is None or not self.n_areas:
+            return fmt_percent(self.participation_rate)
+        mean_areas = self.participation_rate * self.n_areas
+        whole = abs(mean_areas - round(mean_areas)) < 0.05
+        count = fmt_number(mean_areas, digits=0 if whole else 1)
+        return f"{count} of {self.n_areas} areas ({fmt_percent(self.participation_rate)})"
 
     def summary(self) -> str:
         lines = [
@@ -649,12 +667,13 @@ def _findings(c: CultureSummary) -> tuple[str, ...]:
             top = c.by_area.iloc[0]
             text = f"{top['area']} contributed the most ideas ({fmt_count(top['ideas'])})"
             if c.participation_rate is not None and c.n_areas > 1:
-                text += (
-                    f"; on average {fmt_percent(c.participation_rate)} of the {c.n_areas} areas "
-                    "submitted ideas each month"
-                )
+                count, _, share = c.participation_text().partition(" areas ")
+                text += f"; each month, on average {count} areas {share} submitted ideas"
             if c.savings_total is not None and c.savings_total > 0:
-                text += f"; implemented ideas saved an estimated {fmt_number(c.savings_total)}"
+                text += (
+                    "; implemented ideas saved an estimated "
+                    f"{fmt_money(c.savings_total, c.currency)}"
+                )
             out.append(text + ".")
     if c.surveys:
         parts = []
@@ -666,23 +685,14 @@ def _findings(c: CultureSummary) -> tuple[str, ...]:
                 p += f" ({_change_text(s.change, s.latest_score)} on the first year's average)"
             parts.append(p)
         if parts:
-            concern = [
-                s.name.lower()
-                for s in c.surveys
-                if s.variation == VariationIcon.SPECIAL_CAUSE_CONCERN
-            ]
-            better = [
-                s.name.lower()
-                for s in c.surveys
-                if s.variation == VariationIcon.SPECIAL_CAUSE_IMPROVEMENT
-            ]
             text = "Latest survey scores: " + "; ".join(parts)
-            if concern:
-                text += f"; {' and '.join(concern)} shows special-cause concern"
-            elif better:
-                text += f"; {' and '.join(better)} shows special-cause improvement"
-            else:
+            # what each survey's chart shows, latest and earlier: the chart colours every signal
+            # of the window, so "no special-cause variation" is said only when it has none
+            told = [s for s in c.surveys[:2] if s.chart is not None and s.latest_score is not None]
+            if told and all(s.signal_text == "no special-cause variation" for s in told):
                 text += "; no special-cause variation"
+            else:
+                text += "".join(f"; {s.name.lower()}: {s.signal_text}" for s in told)
             out.append(text + ".")
     return tuple(out[:3])
 
@@ -695,6 +705,7 @@ def summarise_culture(
     as_of: pd.Timestamp,
     window_start: pd.Timestamp,
     survey_better: Mapping[str, str] | None = None,
+    currency: str | None = None,
 ) -> CultureSummary | None:
     """Compute the culture section's numbers for one site.
 
@@ -704,6 +715,7 @@ def summarise_culture(
         :data:`pipeline.data.inputs.SCHEMA`), or None when the table is not configured.
     as_of, window_start : the report window (inclusive); nothing after ``as_of`` is used.
     survey_better : good direction per instrument (default ``"higher"`` for every instrument).
+    currency : the project's currency code, written before the savings (none when None).
 
     Returns
     -------
@@ -780,5 +792,6 @@ def summarise_culture(
         by_area=by_area,
         surveys=trends,
         notes=tuple(notes),
+        currency=currency,
     )
     return replace(summary, findings=_findings(summary))

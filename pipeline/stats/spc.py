@@ -115,7 +115,9 @@ __all__ = [
     "control_chart",
     "d2",
     "d3",
+    "describe_signals",
     "phase_labels_at",
+    "signal_labels",
 ]
 
 CHART_TYPES: tuple[str, ...] = tuple(ChartType)
@@ -1303,3 +1305,55 @@ def phase_labels_at(times: Sequence[Any], starts: Sequence[Any]) -> np.ndarray:
     for k, start in enumerate(sorted(pd.Timestamp(s) if is_date else s for s in starts), start=2):
         out[(t >= start).to_numpy()] = k
     return out
+
+
+#: How each signal label reads in a sentence.
+_LABEL_WORDS = {
+    SignalLabel.IMPROVEMENT: "improvement",
+    SignalLabel.CONCERN: "concern",
+    SignalLabel.NEUTRAL: "change that is neither better nor worse",
+}
+
+
+def signal_labels(
+    chart: ControlChart, *, last: int | None = None, earlier: bool = False
+) -> tuple[str, ...]:
+    """The labels of a chart's signals, each once, in the order they first appear: on its last
+    ``last`` present points (all points when None), or with ``earlier`` before them.
+
+    The chart draws every signal of the window, so a sentence about the chart says these labels
+    (the latest ones and the earlier ones), not only :meth:`ControlChart.variation`'s latest.
+    """
+    present = np.nonzero(~chart.is_missing)[0]
+    cut = int(present[-last]) if last is not None and 0 < last <= present.shape[0] else 0
+    sigs = sorted(chart.signals, key=lambda s: s.index)
+    chosen = [s for s in sigs if (s.index < cut if earlier else s.index >= cut)]
+    if last is not None and last <= 0 and not earlier:
+        chosen = []
+    return tuple(dict.fromkeys(str(s.label) for s in chosen))
+
+
+def describe_signals(
+    chart: ControlChart, *, last: int = 1, latest: str = "the latest point"
+) -> str:
+    """The signals a chart shows in words, latest first, then those earlier in the window:
+    ``"no special-cause variation"``, ``"special-cause concern at the latest point"`` or
+    ``"no special-cause variation at the latest point, but special-cause concern and then
+    improvement earlier in the window"``."""
+    now = signal_labels(chart, last=last)
+    before = [x for x in signal_labels(chart, last=last, earlier=True) if x not in now]
+
+    def words(labels: Sequence[str]) -> str:
+        return " and then ".join(_LABEL_WORDS.get(SignalLabel(x), x) for x in labels)
+
+    if not now and not before:
+        return "no special-cause variation"
+    text = (
+        f"special-cause {words(now)} at {latest}"
+        if now
+        else f"no special-cause variation at {latest}"
+    )
+    if before:
+        text += f"{',' if not now else ';'} {'but' if not now else 'and'} special-cause "
+        text += f"{words(before)} earlier in the window"
+    return text

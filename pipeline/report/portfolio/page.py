@@ -19,6 +19,7 @@ from pipeline.files import atomic_symlink, atomic_write_json, atomic_write_text
 from pipeline.formatting import (
     NOT_ENOUGH,
     fmt_count,
+    fmt_money,
     fmt_number,
     fmt_percent_value,
     interval_label,
@@ -55,11 +56,9 @@ def effect_text(value: float | None, unit: str) -> str:
 
 
 def money_text(value: float | None, currency: str | None) -> str:
-    """An amount in the project currency: "EUR 420,000" (no currency configured: "420,000")."""
-    if value is None or not math.isfinite(value):
-        return NOT_ENOUGH
-    text = fmt_number(value, digits=0)
-    return f"{currency} {text}" if currency else text
+    """An amount in the project currency: "EUR 420,000" (no currency configured: "420,000");
+    :func:`pipeline.formatting.fmt_money` writes it, as for the site report's savings."""
+    return fmt_money(value, currency)
 
 
 def factor_text(value: float) -> str:
