@@ -543,8 +543,12 @@ def test_an_email_chart_is_a_small_palette_png_with_no_text_too_small_or_cut_off
         assert t.get_fontsize() >= r.EMAIL_CHART_FONT_PT, (t.get_text(), t.get_fontsize())
         box = t.get_window_extent(renderer)
         assert box.x0 >= 0 and box.x1 <= fig.bbox.width + 0.5, t.get_text()
-    phase_label = next(t.get_text() for t in texts if t.get_text().startswith("Complaint"))
-    assert phase_label != long_name and phase_label.endswith("…")
+    phase_label = next(t for t in texts if t.get_text().startswith("Complaint"))
+    assert phase_label.get_text() != long_name and phase_label.get_text().endswith("…")
+    # inside the axes: clear of the y label and of the UCL/CL/LCL labels in the right margin
+    axes_box = fig.axes[0].get_window_extent(renderer)
+    label_box = phase_label.get_window_extent(renderer)
+    assert axes_box.x0 - 1 <= label_box.x0 and label_box.x1 <= axes_box.x1
     with Image.open(io.BytesIO(png)) as im:
         assert im.size[0] == r.EMAIL_CHART_PX == 2 * r.EMAIL_CHART_CSS_PX
         assert im.mode == "P" and len(im.getpalette()) // 3 <= 64

@@ -19,7 +19,6 @@ import matplotlib.dates as mdates
 import PIL.Image
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.text import Text
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipeline.exceptions import InputError
@@ -341,31 +340,43 @@ def _fit_for_email(fig: Figure) -> None:
         # five year labels at most fit the narrow axis
         ticks = locator.maxticks
         ticks[mdates.MONTHLY], ticks[mdates.YEARLY] = 7, 5
+    canvas = FigureCanvasAgg(fig)
+    fig.set_dpi(EMAIL_CHART_PX / width)
+    renderer = canvas.get_renderer()
     legend = ax.get_legend()
     if legend is not None:
         handles, labels = ax.get_legend_handles_labels()
         legend.remove()
-        # under the tick labels, from the figure's left edge
-        ax.legend(
-            handles, labels, loc="upper left", ncol=3, frameon=False, fontsize=EMAIL_CHART_FONT_PT,
-            bbox_to_anchor=(0.02, 0.3 / height), bbox_transform=fig.transFigure,
-            handlelength=1.4, columnspacing=0.9, borderaxespad=0, borderpad=0,
-        )  # fmt: skip
-    for text in fig.findobj(Text):
+        # under the tick labels, from the figure's left edge: one row if it fits, else two
+        for ncol in (len(labels), -(-len(labels) // 2)):
+            placed = ax.legend(
+                handles, labels, loc="upper left", ncol=ncol, frameon=False,
+                fontsize=EMAIL_CHART_FONT_PT, bbox_to_anchor=(0.02, 0.3 / height),
+                bbox_transform=fig.transFigure, handlelength=1.4, columnspacing=0.9,
+                borderaxespad=0, borderpad=0,
+            )  # fmt: skip
+            if placed.get_window_extent(renderer).x1 <= fig.bbox.width:
+                break
+    # the texts drawn from data (tick labels are numbers and dates at the style's 8.5 pt);
+    # fig.findobj would build every tick of both axes once more just to list them
+    legend = ax.get_legend()
+    texts = [*ax.texts, ax.xaxis.label, ax.yaxis.label, *(legend.texts if legend else ())]
+    for text in texts:
         text.set_parse_math(False)  # labels are data: "$" is a currency sign (style.RC)
         if float(text.get_fontsize()) < EMAIL_CHART_FONT_PT:
             text.set_fontsize(EMAIL_CHART_FONT_PT)
-    # a phase label longer than the room beside its line is shortened until it fits the figure
-    canvas = FigureCanvasAgg(fig)
-    fig.set_dpi(EMAIL_CHART_PX / width)
-    renderer = canvas.get_renderer()
-    edge = fig.bbox.width
+    # a phase label longer than the room beside its line is shortened until it fits inside the
+    # axes (clear of the y label on the left and of the UCL/CL/LCL labels on the right)
+    start, edge = ax.get_window_extent(renderer).x0, ax.get_window_extent(renderer).x1
     for text in ax.texts:
+        coords = getattr(text, "xycoords", None)
+        if isinstance(coords, tuple) and coords[0] == "axes fraction":
+            continue  # placed in axes units on x: the UCL/CL/LCL labels of the right margin
         words = text.get_text()
         limit = len(words)
         while limit > 8:
             box = text.get_window_extent(renderer)
-            if box.x0 >= 0 and box.x1 <= edge:
+            if box.x0 >= start - 1 and box.x1 <= edge:
                 break
             limit -= 2
             text.set_text(truncate(words, limit))
