@@ -240,3 +240,37 @@ def test_mixed_offsets_do_not_stop_validation(mini_project: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "2 site(s): 2 ok" in result.output
+
+
+def test_a_large_csv_read_in_blocks_gives_the_whole_file_frames_and_problems(
+    mini_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CSV at least STREAM_MIN_BYTES large is read and typed block by block (so the parent
+    never holds all its text beside the typed table): frames, problems and row numbers are
+    those of reading the whole file at once, whatever block a bad value falls in."""
+    from pipeline.data import inputs
+
+    path = mini_project.parent / "data" / "observations.csv"
+    lines = path.read_text().splitlines()
+    bad = {5: ("value", "n/a"), 40: ("timestamp", "2026-13-01"), 170: ("value", "1e400"),
+           171: ("timestamp", "2026-03-02T08:15+01:00"), 300: ("metric_id", "  ")}  # fmt: skip
+    header = lines[0].split(",")
+    for i, (column, value) in bad.items():
+        cells = lines[i].split(",")
+        cells[header.index(column)] = value
+        lines[i] = ",".join(cells)
+    path.write_bytes("\ufeff".encode() + ("\n".join(lines) + "\n").encode())
+    project = load_project(mini_project)
+    whole = read_tables(project)
+    monkeypatch.setattr(inputs, "STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr(inputs, "STREAM_BLOCK_BYTES", 1024)  # 14 blocks of about 30 rows
+    assert path.stat().st_size > 10 * inputs.STREAM_BLOCK_BYTES
+    blocks = read_tables(project)
+    for name in whole.frames:
+        pd.testing.assert_frame_equal(blocks[name], whole[name])
+    assert blocks.columns == whole.columns
+    assert blocks.problems == whole.problems
+    assert {(p.column, p.rows) for p in whole.problems} == {
+        ("value", (6, 171)),  # lines[i] is the file's line i + 1 (the header is line 1)
+        ("timestamp", (41,)),
+    }

@@ -268,9 +268,26 @@ def test_an_incremental_run_reruns_exactly_the_sites_whose_inputs_changed(
     assert {(s["change"], s["run_id"]) for s in manifest["sites"]} == {("unchanged", first.run_id)}
     log = (again.output / "logs" / f"{again.run_id}.log").read_text()
     assert f"site south: unchanged since run {first.run_id}, not run again" in log
+    # ... decided from the stored inputs' digests alone: nothing was read or validated
+    assert again.validation_seconds == 0.0
+    assert f"inputs unchanged since run {first.run_id}: nothing read, validated or run" in log
+
+    # a file touched (new modification time, same bytes): still nothing read or run
+    obs = data / "observations.csv"
+    os.utime(obs, (obs.stat().st_atime + 60, obs.stat().st_mtime + 60))
+    touched = run()
+    assert _ran(touched) == [] and touched.validation_seconds == 0.0
+
+    # a file's bytes change but no site's rows do (a value quoted): the inputs are read and
+    # validated, every site's fingerprint still matches, nothing runs; then the digests again
+    text = obs.read_text()
+    assert "\nnorth,lead_time," in text
+    obs.write_text(text.replace("\nnorth,lead_time,", '\n"north",lead_time,', 1))
+    requoted = run()
+    assert _ran(requoted) == [] and requoted.validation_seconds > 0
+    assert run().validation_seconds == 0.0
 
     # one site's rows: that site only, and the log says why
-    obs = data / "observations.csv"
     obs.write_text(obs.read_text() + "south,lead_time,2026-06-23,17.5,,\n")
     rows = run()
     assert _ran(rows) == ["south"]

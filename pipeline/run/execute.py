@@ -34,13 +34,21 @@ from pipeline.exceptions import ConfigError, KaizenError
 from pipeline.files import atomic_write_text, child_path, writing_to
 from pipeline.run.fingerprint import (
     changed_parts,
+    inputs_digest,
     read_fingerprint,
     site_fingerprint,
     write_fingerprint,
 )
 from pipeline.run.journal import JOURNAL, Journal
 from pipeline.run.lock import RunLock
-from pipeline.run.manifest import kept_sites, read_manifest, write_manifest
+from pipeline.run.manifest import (
+    kept_sites,
+    portfolio_inputs,
+    read_manifest,
+    read_portfolio_inputs,
+    write_manifest,
+    write_portfolio_inputs,
+)
 from pipeline.run.outcome import ProgressCallback, RunResult, SiteOutcome
 from pipeline.run.progress import RunLog
 from pipeline.run.publish import (
@@ -195,15 +203,35 @@ def _run_locked(
         done(finished[sid])
     todo = [s for s in sites if s.id not in finished]
 
-    pool = None
-    if plan.executor == "local" and plan.jobs > 1 and len(todo) > 1:
-        # started first, so that workers warm up while this process reads and validates
-        pool = _start_pool(min(plan.jobs, len(todo)))
-    try:
-        validation_seconds, outside = _run_sites(plan, todo=todo, log=log, done=done, pool=pool)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+    digest, already_read = (None, {}) if not todo else _digest_inputs(plan)
+
+    def judged(outcome: SiteOutcome) -> None:
+        """A site this run judged (ran, found unchanged, or failed) under today's inputs."""
+        done(replace(outcome, inputs=digest or ""))
+
+    unchanged = None if plan.force else _unchanged_run(plan, todo, digest)
+    validation_seconds = 0.0
+    outside: tuple[dict[str, Any], ...] = ()
+    if unchanged is not None:
+        current, outside, since = unchanged
+        log.write(f"inputs unchanged since run {since}: nothing read, validated or run")
+        for outcome in current:
+            log.write(
+                f"site {outcome.site_id}: unchanged since run {outcome.run_id}, not run again"
+            )
+            judged(outcome)
+    else:
+        pool = None
+        if plan.executor == "local" and plan.jobs > 1 and len(todo) > 1:
+            # started first, so that workers warm up while this process reads and validates
+            pool = _start_pool(min(plan.jobs, len(todo)))
+        try:
+            validation_seconds, outside = _run_sites(
+                plan, todo=todo, log=log, done=judged, pool=pool, already_read=already_read
+            )
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     order = {s.id: i for i, s in enumerate(sites)}
     outcomes.sort(key=lambda o: order[o.site_id])
@@ -217,11 +245,20 @@ def _run_locked(
         validation_seconds=validation_seconds,
         data_outside_sites=outside,
         kept_sites=tuple(kept_sites(out_root, configured=configured, rerun=order)),
+        inputs_digest=digest or "",
     )
-    from pipeline.report import portfolio
-
     write_manifest(result, project_name=plan.project.name, order=configured)
-    portfolio.write_portfolio(plan.project, out_root, as_of=plan.as_of, run_id=run_id)
+    page_inputs = portfolio_inputs(result, order=configured) if result.inputs_digest else ""
+    if unchanged is not None and page_inputs and read_portfolio_inputs(out_root) == page_inputs:
+        # Nothing the page shows has changed (statuses, reports, configuration, the run folders
+        # beside this one): it stays as the run that built it wrote it, and this run does not
+        # import the statistics stack to draw it again.
+        log.write(f"portfolio page unchanged since run {unchanged[2]}, not written again")
+    else:
+        from pipeline.report import portfolio
+
+        portfolio.write_portfolio(plan.project, out_root, as_of=plan.as_of, run_id=run_id)
+        write_portfolio_inputs(out_root, page_inputs)
     journal.close()
     failed = len(result.failed_sites)
     kept = f", {len(result.kept_sites)} kept from earlier runs" if result.kept_sites else ""
@@ -232,6 +269,58 @@ def _run_locked(
     return result
 
 
+def _digest_inputs(plan: RunPlan) -> tuple[str | None, dict[str, Any]]:
+    """The digest of every input of the run (and the SQL tables read to take it)."""
+    from pipeline.data.contracts import SUITES_DIR  # the module, not GX: that loads lazily
+
+    return inputs_digest(
+        project=plan.project, site_ids=[s.id for s in plan.sites], as_of=plan.as_of,
+        notebook=plan.notebook, kernel_name=plan.kernel_name, suites_dir=SUITES_DIR, pdf=plan.pdf,
+    )  # fmt: skip
+
+
+def _unchanged_run(
+    plan: RunPlan, todo: list[Any], digest: str | None
+) -> tuple[list[SiteOutcome], tuple[dict[str, Any], ...], str] | None:
+    """When nothing the run reads has changed since the run folder's last run, and every
+    selected site's published report was found current under those same inputs: the sites'
+    "unchanged" outcomes, the data-outside-sites failures that run recorded, and its id.
+    Otherwise None (the inputs are read and validated, and each site's fingerprint decides).
+
+    A site whose last run failed is judged again the usual way, so one failing site is enough
+    to send the whole run down the usual path.
+    """
+    if not todo or digest is None:
+        return None
+    previous = read_manifest(plan.out_root) or {}
+    if previous.get("inputs_digest") != digest:
+        return None
+    entries = {str(e.get("site_id")): e for e in previous.get("sites") or [] if isinstance(e, dict)}
+    current = []
+    for site in todo:
+        entry = entries.get(site.id) or {}
+        final = child_path(plan.out_root, site.id)
+        if (
+            entry.get("inputs") != digest
+            or not entry.get("published")
+            or entry.get("status") not in ("ok", "warnings")
+            or not (final / "report.html").is_file()
+            or read_fingerprint(final) is None
+        ):
+            return None
+        current.append(
+            SiteOutcome(
+                site_id=site.id,
+                status=RunStatus(entry["status"]),
+                published=True,
+                run_id=str(entry.get("run_id") or ""),
+                change="unchanged",
+            )  # fmt: skip
+        )
+    outside = tuple(f for f in previous.get("data_outside_sites") or [] if isinstance(f, dict))
+    return current, outside, str(previous.get("run_id") or "")
+
+
 def _run_sites(
     plan: RunPlan,
     *,
@@ -239,6 +328,7 @@ def _run_sites(
     log: RunLog,
     done: Callable[[SiteOutcome], None],
     pool: ProcessPoolExecutor | None,
+    already_read: dict[str, Any] | None = None,
 ) -> tuple[float, tuple[dict[str, Any], ...]]:
     """Read and validate the inputs once, stage each site, run the sites; returns the
     validation time and the contract failures of rows that belong to no selected site."""
@@ -248,7 +338,7 @@ def _run_sites(
         return 0.0, ()
     out_root = plan.out_root
     t0 = time.perf_counter()
-    tables = inputs.read_tables(plan.project)
+    tables = inputs.read_tables(plan.project, already_read=already_read)
     report = contracts.validate_project(
         tables, plan.project, as_of=plan.stamp, site_ids=[s.id for s in todo]
     )

@@ -7,6 +7,13 @@ the notebook template, the contract suites, the package version, the report date
 kernel and whether a PDF is printed. The fingerprint is published with the report
 (``<site>/fingerprint.json``), so it describes exactly the report beside it; the run log names
 the parts that changed.
+
+Before any of that, :func:`inputs_digest` digests the run's inputs as they are stored — the bytes
+of each input file, the configuration, the notebook, the suites, the version, as_of, the kernel,
+``--pdf`` and the selected sites. When it equals the digest recorded in the manifest for the run
+folder and for every selected site, nothing can have changed: the run neither reads, validates
+nor starts a kernel (a file touched without a change in its bytes has the same digest). A SQL
+table has no stored bytes to digest: it is read, and its rows are digested instead.
 """
 
 from __future__ import annotations
@@ -31,6 +38,70 @@ def _digest_bytes(*chunks: bytes) -> str:
 
 def _digest_files(files: list[Path]) -> str:
     return _digest_bytes(*(c for f in files for c in (f.name.encode(), f.read_bytes())))
+
+
+def _digest_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks (an input file may be hundreds of MiB)."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _digest_frame(frame: Any) -> str:
+    """The digest of a table read from SQL: its column names and types, and its rows in order."""
+    import pandas as pd
+
+    head = repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode()
+    rows = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+    return _digest_bytes(head, rows)
+
+
+def inputs_digest(
+    *,
+    project: Any,
+    site_ids: list[str],
+    as_of: str,
+    notebook: str,
+    kernel_name: str,
+    suites_dir: Path,
+    pdf: bool = False,
+) -> tuple[str | None, dict[str, Any]]:
+    """One digest of everything a run reads, taken before anything is parsed or validated, and
+    the SQL tables it had to read for it (handed on, so that they are not read twice).
+
+    The digest is ``None`` when an input file cannot be read: the run then reads the inputs
+    as usual, and reports the problem the way it always does.
+    """
+    from pipeline import __version__
+    from pipeline.data.inputs import read_table
+
+    tables: list[str] = []
+    read: dict[str, Any] = {}
+    for name, source in sorted(project.tables.items()):
+        if source.path is not None:
+            try:
+                tables.append(f"{name}={source.path}:{_digest_file(Path(source.path))}")
+            except OSError:
+                return None, read
+        else:  # no bytes at rest to digest: the query's rows are the input
+            read[name] = read_table(source)
+            tables.append(f"{name}=sql:{_digest_frame(read[name])}")
+    digest = _digest_bytes(
+        # the whole configuration (every site's entry, the tables' sources): the contracts
+        # compare sites and tables with each other, so any change may move any site's result
+        repr(project).encode(),
+        *(t.encode() for t in tables),
+        _digest_files([Path(notebook)]).encode(),
+        _digest_files(sorted(suites_dir.glob("*.json"))).encode(),
+        __version__.encode(),
+        as_of.encode(),
+        kernel_name.encode(),
+        b"pdf" if pdf else b"no pdf",
+        repr(sorted(site_ids)).encode(),
+    )
+    return digest, read
 
 
 def site_fingerprint(

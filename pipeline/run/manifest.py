@@ -5,17 +5,20 @@ run keep their entries, so the portfolio and ``send`` still find their published
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from pipeline.files import atomic_write_json
+from pipeline.files import atomic_write_json, atomic_write_text
 from pipeline.run.outcome import RunResult, SiteOutcome
 from pipeline.vocabulary import RunStatus
 
 MANIFEST = "manifest.json"
+#: The digest of what the run folder's portfolio page was built from (see portfolio_inputs).
+PORTFOLIO_INPUTS = ".portfolio-inputs"
 
 
 def read_manifest(out_root: Path) -> dict[str, Any] | None:
@@ -68,6 +71,7 @@ def write_manifest(result: RunResult, *, project_name: str, order: Iterable[str]
         "version": __version__,
         "seconds": round(result.seconds, 3),
         "validation_seconds": round(result.validation_seconds, 3),
+        "inputs_digest": result.inputs_digest,
         "sites": [
             {
                 **{k: v for k, v in asdict(o).items() if k not in ("timings", "run_id")},
@@ -81,3 +85,47 @@ def write_manifest(result: RunResult, *, project_name: str, order: Iterable[str]
         "summary": {status.value: sum(o.status == status for o in sites) for status in RunStatus},
     }
     return atomic_write_json(result.output / MANIFEST, manifest)
+
+
+def portfolio_inputs(result: RunResult, *, order: Iterable[str]) -> str:
+    """A digest of what the portfolio page of ``result``'s folder is built from, apart from the
+    run id and time: each site's status, error and report run, the data outside the sites, the
+    run's inputs (configuration, data, as_of: ``result.inputs_digest``) and the manifest of each
+    run folder beside this one (the page's history and its links to other runs)."""
+    rank = {s: i for i, s in enumerate(order)}
+    sites = sorted(
+        [*result.sites, *result.kept_sites], key=lambda o: rank.get(o.site_id, len(rank))
+    )
+    h = hashlib.sha256()
+    for part in (
+        result.inputs_digest,
+        [(o.site_id, str(o.status), o.error, o.published, o.run_id) for o in sites],
+        list(result.data_outside_sites),
+    ):
+        h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    base = result.output.parent
+    for folder in sorted(base.iterdir()) if base.is_dir() else []:
+        manifest = folder / MANIFEST
+        if folder == result.output or folder.is_symlink() or not manifest.is_file():
+            continue
+        h.update(folder.name.encode())
+        h.update(hashlib.sha256(manifest.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def read_portfolio_inputs(out_root: Path) -> str | None:
+    """The digest the folder's portfolio page was built from, when the page is there."""
+    if not ((out_root / "index.html").is_file() and (out_root / "portfolio.json").is_file()):
+        return None
+    try:
+        return (out_root / PORTFOLIO_INPUTS).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def write_portfolio_inputs(out_root: Path, digest: str) -> None:
+    """Record what the portfolio page just written was built from ("" when unknown)."""
+    if digest:
+        atomic_write_text(out_root / PORTFOLIO_INPUTS, digest + "\n")
+    else:
+        (out_root / PORTFOLIO_INPUTS).unlink(missing_ok=True)

@@ -28,6 +28,9 @@ class SiteOutcome:
     #: why the site ran ("data, configuration" changed, "new", "--force"), or "unchanged" when
     #: its published report already matched every input (an incremental run)
     change: str = ""
+    #: the digest of the run inputs (``fingerprint.inputs_digest``) under which this site's
+    #: report was last found current; empty when it could not be taken
+    inputs: str = ""
 
     @property
     def is_unchanged(self) -> bool:
@@ -52,6 +55,8 @@ class RunResult:
     data_outside_sites: tuple[dict[str, Any], ...] = ()
     #: sites of the run folder this run did not touch (a partial rerun keeps them as they were)
     kept_sites: tuple[SiteOutcome, ...] = ()
+    #: the digest of everything this run read (``fingerprint.inputs_digest``), "" if none
+    inputs_digest: str = ""
 
     @property
     def failed_sites(self) -> tuple[SiteOutcome, ...]:
