@@ -128,3 +128,32 @@ def test_tick_labels_write_the_ticks_exactly():
     number_axis(ax)
     fig.canvas.draw()
     assert [t.get_text() for t in ax.get_yticklabels()] == ["2.25", "2.50", "2.75", "3.00"]
+
+
+def test_ticks_held_for_a_save_change_nothing_and_come_back():
+    import io
+
+    import matplotlib
+
+    from pipeline.report.plots.style import RC, figure_to_svg
+
+    ch = control_chart(_run_series(), times=WEEKS, rules="we")
+    image = plot_control_chart(ch, title="Cycle time in $ per $ spent", unit="$ per unit")
+    fig = image.figure
+    ax = fig.axes[0]
+    locators = (type(ax.xaxis.get_major_locator()), type(ax.yaxis.get_major_locator()))
+    formatters = (type(ax.xaxis.get_major_formatter()), type(ax.yaxis.get_major_formatter()))
+    # the same figure saved the plain matplotlib way, whose axes work out their ticks as they go
+    buf = io.StringIO()
+    with matplotlib.rc_context(RC):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    plain = buf.getvalue()
+    assert figure_to_svg(fig) == plain[plain.find("<svg") :]
+    assert (type(ax.xaxis.get_major_locator()), type(ax.yaxis.get_major_locator())) == locators
+    assert (
+        type(ax.xaxis.get_major_formatter()),
+        type(ax.yaxis.get_major_formatter()),
+    ) == formatters
+    assert locators[0].__name__ == "AutoDateLocator"
+    # "$" is a currency sign in every text, never mathtext (the title and the y label)
+    assert "Cycle time in $ per $ spent" in image.svg and "$ per unit" in image.svg
