@@ -86,6 +86,14 @@ CHART_TEXT_JS = """() => [...document.querySelectorAll('figure.chart svg text')]
             text: t.textContent.trim().slice(0, 40), culture: !!t.closest('#culture')};
   })"""
 DESKTOP = 1280
+#: Every pill (badge) and line of a summary tile that pokes out of its tile, in CSS px.
+TILE_OVERFLOW_JS = """() => [...document.querySelectorAll('.tile')].flatMap(tile => {
+  const box = tile.getBoundingClientRect();
+  return [...tile.querySelectorAll('.badge, .row, .big')]
+    .map(el => ({text: el.textContent.trim().slice(0, 40),
+                 over: el.getBoundingClientRect().right - box.right}))
+    .filter(x => x.over > 0.5);
+})"""
 #: Printed A4 pages per site report (Chromium print-to-PDF of the demo at AS_OF, statistics
 #: panels open, every chart whole), measured 2026-12-01: atelier 14, build 15, fab 12, hotel 10
 #: (hotel printed 12 before); at most one page more.
@@ -455,6 +463,7 @@ def desktop(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
                 page = context.new_page()
                 page.goto((run_dir / site / "report.html").as_uri(), wait_until="load")
                 texts = page.evaluate(CHART_TEXT_JS)
+                overflow = page.evaluate(TILE_OVERFLOW_JS)
                 pdf = pdfs / f"{site}.pdf"
                 page.pdf(path=str(pdf), format="A4", print_background=True,
                          prefer_css_page_size=True)  # fmt: skip
@@ -464,7 +473,7 @@ def desktop(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
                 pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
                 text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
                                       text=True, check=True).stdout  # fmt: skip
-                out[site] = {"texts": texts, "pages": pages, "text": text}
+                out[site] = {"texts": texts, "pages": pages, "text": text, "overflow": overflow}
         finally:
             browser.close()
     return out
@@ -479,6 +488,12 @@ def test_chart_text_is_legible_on_a_desktop(desktop: dict[str, Any], site: str) 
     culture = [t for t in texts if t["culture"]]
     if culture:
         assert min(t["px"] for t in culture) >= 11, min(culture, key=lambda t: t["px"])
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_tile_pills_stay_inside_their_tiles(desktop: dict[str, Any], site: str) -> None:
+    """At 1280 px the assurance pill ("Hit and miss against the target") overflowed its tile."""
+    assert desktop[site]["overflow"] == []
 
 
 @pytest.mark.parametrize("site", SITES)

@@ -242,3 +242,35 @@ def test_methods_name_the_models_fitted_for_this_site(site: SiteAnalysis) -> Non
     page = _text(_page(site))
     assert "Poisson GLM" in page and "binomial GLM (logit)" in page
     assert not re.search(r"Model\s+:", page)
+
+
+def test_a_tile_names_a_too_early_event(site: SiteAnalysis) -> None:
+    from dataclasses import replace
+
+    from pipeline.report.findings import make_tile
+    from pipeline.vocabulary import Verdict
+
+    m = next(m for m in site.metrics if any(e.outcome for e in m.events))
+    e = next(e for e in m.events if e.outcome)
+    verdict = replace(e.outcome.verdict, outcome=Verdict.TOO_EARLY)
+    early = replace(e, outcome=replace(e.outcome, verdict=verdict))
+    tile = make_tile(replace(m, events=(early,)))
+    assert tile.change_text.startswith(f"Too early to judge “{e.title}”")
+    assert f"{verdict.n_after} {m.period}s of data" in tile.change_text
+    assert make_tile(replace(m, events=())).change_text == "No change point yet"
+
+
+def test_a_hold_goal_names_its_band(site: SiteAnalysis) -> None:
+    from pipeline.report.findings import goal_sentence, goal_text, value_text
+
+    holds = [(m, g) for m in site.metrics for g in m.goals
+             if g.progress is not None and g.progress.target_kind == "hold"]  # fmt: skip
+    assert holds, "the demo's atelier has a hold goal (saddle-stitch density)"
+    for m, g in holds:
+        prog = g.progress
+        tol = abs(prog.target_change)
+        low, high = value_text(m, prog.baseline - tol), value_text(m, prog.baseline + tol)
+        assert m.better == "neutral"  # a symmetric band: both of its ends are named
+        for text in (goal_text(m), goal_sentence(m, g)):
+            assert f"band {low.split(' ')[0]} to {high}" in text, text
+        assert "limit" not in goal_text(m)

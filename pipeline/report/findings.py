@@ -201,18 +201,46 @@ def latest_judged(metric: MetricAnalysis) -> EventImpact | None:
 
 def goal_share(metric: MetricAnalysis, goal: Any) -> str:
     """'62% of the way to 33.3 days' (never negative: moving away reads 0%); for a hold target
-    'now 7.1 minutes against the limit 7.5 minutes'."""
+    'now 4.00, within the band 3.70 to 4.30 around its baseline 4.00'."""
     prog = goal.progress
     if prog is not None and prog.target_kind == "hold":
-        return (
-            f"now {value_text(metric, prog.current)} against the limit "
-            f"{value_text(metric, goal.target)}"
-        )
+        where = "within" if prog.status == GoalStatus.WITHIN else "outside"
+        return f"now {value_text(metric, prog.current)}, {where} {hold_band(metric, prog)}"
     pct = prog.percent_of_target if prog is not None else None
     if pct is None or is_missing(pct):
         return f"not enough data on the way to {value_text(metric, goal.target)}"
     share = fmt_percent_value(max(float(pct), 0.0))
     return f"{share} of the way to {value_text(metric, goal.target)}"
+
+
+def hold_band(metric: MetricAnalysis, prog: Any) -> str:
+    """The tolerance band of a hold goal, both sides named where it has two: 'the band 3.70 to
+    4.30 stitches per cm around its baseline 4.00' (a neutral metric, symmetric band), 'the band
+    of at most 7.50 minutes around its baseline 7.00' (lower is better: only the upper side)."""
+    tol = abs(prog.target_change)
+    base = value_text(metric, prog.baseline)
+    if metric.better == "lower":
+        band = f"of at most {value_text(metric, prog.baseline + tol)}"
+    elif metric.better == "higher":
+        band = f"of at least {value_text(metric, prog.baseline - tol)}"
+    else:
+        band = (
+            f"{value_text(metric, prog.baseline - tol).removesuffix(' ' + metric.unit)} to "
+            f"{value_text(metric, prog.baseline + tol)}"
+        )
+    return f"the band {band} around its baseline {base}"
+
+
+def goal_sentence(metric: MetricAnalysis, goal: Any) -> str:
+    """The goal's progress in a sentence; a hold goal names its whole band."""
+    prog = goal.progress
+    if prog is not None and prog.target_kind == "hold":
+        where = "within" if prog.status == GoalStatus.WITHIN else "outside"
+        return (
+            f"{metric.name} is {where} its tolerance: now {value_text(metric, prog.current)}, "
+            f"{where} {hold_band(metric, prog)}."
+        )
+    return str(prog.sentence(metric.name))
 
 
 def goal_text(metric: MetricAnalysis) -> str:
@@ -221,6 +249,8 @@ def goal_text(metric: MetricAnalysis) -> str:
     g = metric.goals[0]
     if g.progress is None:
         return g.note or "not enough data"
+    if g.progress.target_kind == "hold":  # goal_share already says within or outside
+        return goal_share(metric, g)
     return f"{goal_share(metric, g)}; {GOAL_STATUS_TEXT.get(g.status, g.status)}"
 
 
@@ -276,6 +306,17 @@ def make_tile(metric: MetricAnalysis) -> Tile:
         change_text = f"{label}: {effect_text(metric, event)} after “{event.title}”"
     elif metric.chart is None:
         change_text = "Not enough data"
+    elif early := [e for e in metric.events if e.outcome is not None]:
+        # only too_early events: say the event, and that it is too early to judge
+        e = early[-1]
+        v = e.outcome.verdict if e.outcome is not None else None
+        period = (
+            "point" if metric.chart_type in ("g", "t") else PERIOD_WORD.get(metric.period, "period")
+        )
+        since = f", {v.n_after} {period}{'s' if v and v.n_after != 1 else ''} of data" if v else ""
+        change_text = (
+            f"Too early to judge “{e.title}” (effective {fmt_date(e.effective_date)}{since})"
+        )
     else:
         change_text = "No change point yet"
     current = metric.current_centre

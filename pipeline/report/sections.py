@@ -39,6 +39,7 @@ from pipeline.report.findings import (
     VARIATION_TEXT,
     effect_text,
     event_sentence,
+    goal_sentence,
     summarise_site,
     value_text,
     verdict_label,
@@ -538,7 +539,7 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
     for g in metric.goals:
         lines = []
         if g.progress is not None:
-            lines.append(g.progress.sentence(metric.name))
+            lines.append(goal_sentence(metric, g))
         if g.assurance is not None:
             lines.append(g.assurance.sentence(metric.name))
         if not lines:
