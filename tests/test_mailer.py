@@ -679,7 +679,36 @@ def test_subjects_are_short_led_by_the_site_and_never_folded(tmp_path: Path):
         assert subject.startswith("Werk Nord — Montage")
         raw = r.data.split(b"\r\n\r\n", 1)[0].decode()
         folded = re.search(r"^Subject:.*(?:\r\n[ \t].*)*", raw, re.M).group(0)
-        assert "\r\n" not in folded or "=?utf-8?" in folded  # only encoded-words may fold
+        assert "\r\n" not in folded and len(folded) <= 998  # one line: never folded
+
+
+def test_a_subject_with_quotes_after_plain_words_has_no_double_space(tmp_path: Path):
+    """The demo's case: plain words, then an event title in typographic quotes where the
+    subject is cut. Python folds before the RFC 2047 encoded-word and keeps the space before the
+    fold (a double space in every client) unless the header is written on one line."""
+    from pipeline.delivery.compose import WIRE
+
+    name = "Casa Alfama Boutique Hotel, Lisbon"
+    path = standard_project(tmp_path, site_ids=["north"])
+    path.write_text(path.read_text("utf-8").replace('"North Plant"', json.dumps(name)))
+    run = write_run(tmp_path / "out", sites={"north": name})
+    results = run / "north" / "results.json"
+    data = json.loads(results.read_text("utf-8"))
+    data["summary"]["headline"] = (
+        "Check-in time improved after \u201cExpress check-in: online pre-registration\u201d"
+    )
+    results.write_text(json.dumps(data), "utf-8")
+    with SmtpServer() as server:
+        send_run(load_project(path), env=smtp_env(server.port))
+    site_messages = [r for r in server.received if r.message["X-Kaizen-Site"] == "north"]
+    assert site_messages
+    for received in site_messages:
+        subject = received.message["Subject"]
+        assert subject.startswith(name + ": Check-in time improved after \u201cExpress")
+        assert len(subject) <= 78 and "  " not in subject, subject
+        raw = received.data.split(b"\r\n\r\n", 1)[0].decode()
+        (line,) = [h for h in raw.split("\r\n") if h.startswith("Subject:")]
+        assert "=?utf-8?" in line and len(line) <= WIRE.max_line_length
 
 
 def test_report_url_link_and_the_pdf_attached_by_default(tmp_path: Path):

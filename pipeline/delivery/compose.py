@@ -33,9 +33,14 @@ from pipeline.delivery.summary import SiteSummary
 from pipeline.exceptions import DeliveryError
 
 MAX_HTML_BYTES = 100_000
-#: RFC 5322 section 2.1.1: lines SHOULD be at most 78 characters; a subject that fits one line
-#: is never folded, so no client shows the folding whitespace as a double space.
+#: RFC 5322 section 2.1.1: lines SHOULD be at most 78 characters; the subject is kept to that.
 MAX_SUBJECT = 78
+#: How messages are written out: SMTP's policy with header lines allowed up to RFC 5322's hard
+#: limit of 998 characters, so a subject is never folded. "Subject: " plus 78 characters is
+#: already over 78, and Python folds before an RFC 2047 encoded-word keeping the space in front
+#: of the fold, which clients show as a double space. Bodies are unaffected: each part is encoded
+#: when it is made, under policy.SMTP (quoted-printable and base64 lines of 76 characters).
+WIRE = policy.SMTP.clone(max_line_length=998)
 ATTACH = ("pdf", "html", "none")
 
 
@@ -56,7 +61,12 @@ class Envelope:
 
     @property
     def size(self) -> int:
-        return len(self.message.as_bytes(policy=policy.SMTP))
+        return len(self.data)
+
+    @property
+    def data(self) -> bytes:
+        """The message as it goes on the wire (and into a dry run's .eml)."""
+        return self.message.as_bytes(policy=WIRE)
 
 
 def new_message_id(*, domain: str, idstring: str) -> str:

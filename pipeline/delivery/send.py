@@ -25,7 +25,6 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from email import policy
 from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
@@ -480,7 +479,7 @@ def _send_one(
     signature: dict[str, Any] | None,
     sleep: Callable[[float], None],
 ) -> MessageOutcome:
-    data = envelope.message.as_bytes(policy=policy.SMTP)
+    data = envelope.data
     recipient = envelope.recipient.addr_spec
     if dry_run:
         atomic_write_bytes(envelope.eml_path, data)
