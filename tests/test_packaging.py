@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.report.manifest import load_manifest
+
 ROOT = Path(__file__).resolve().parent.parent
 # conda-forge names that differ from PyPI's
 CONDA_NAMES = {
@@ -202,8 +204,8 @@ def test_a_wheel_built_from_the_repository_runs_the_demo_in_a_fresh_venv(tmp_pat
     assert proc.returncode == 0, proc.stderr
     out = work / "reports" / "2026-11-27"
     assert proc.stdout.strip() == str(out / "index.html")
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["sites"] and all(s["status"] != "failed" for s in manifest["sites"])
-    for site in manifest["sites"]:
-        html = (out / site["site_id"] / "report.html").read_text()
+    manifest = load_manifest(out)  # the demo's manifest.json, checked against its schema
+    assert manifest.sites and not any(s.is_failed for s in manifest.sites)
+    for site in manifest.sites:
+        html = (out / site.site_id / "report.html").read_text()
         assert html.rstrip().endswith("</html>")

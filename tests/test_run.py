@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -15,7 +14,10 @@ import nbformat
 import pytest
 
 from pipeline.data.config import load_project
+from pipeline.report.manifest import load_manifest
+from pipeline.report.results import load_results
 from pipeline.run.execute import NOTEBOOK, run_project
+from pipeline.vocabulary import RunStatus
 from tests.conftest import AS_OF, write_mini_project
 
 pytestmark = pytest.mark.slow
@@ -36,14 +38,14 @@ def test_run_writes_every_site_report_index_and_manifest(mini_project: Path) -> 
             assert (out / site / name).is_file(), f"{site}/{name}"
         html = (out / site / "report.html").read_text()
         assert "Traceback" not in html and "In&nbsp;[" not in html and "site_id =" not in html
-        results = json.loads((out / site / "results.json").read_text())
-        assert results["site_id"] == site and results["as_of"] == AS_OF
+        results = load_results(out / site)
+        assert results.site_id == site and results.as_of == AS_OF
         nb = nbformat.read(out / site / "report.ipynb", as_version=4)
         assert nb.metadata["papermill"]["parameters"]["site_id"] == site
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert [s["site_id"] for s in manifest["sites"]] == ["north", "south"]
-    assert all(s["status"] == "ok" for s in manifest["sites"])
-    assert manifest["run_id"] and manifest["summary"]["failed"] == 0
+    manifest = load_manifest(out)
+    assert [s.site_id for s in manifest.sites] == ["north", "south"]
+    assert all(s.status == RunStatus.OK for s in manifest.sites)
+    assert manifest.run_id and manifest.summary["failed"] == 0
     assert (mini_project.parent / "out" / "latest").resolve() == out.resolve()
     index = (out / "index.html").read_text()
     assert 'href="north/report.html"' in index and 'href="south/report.html"' in index
@@ -80,9 +82,8 @@ def test_failing_site_keeps_its_notebook_and_others_succeed(
     # papermill's error marker sits at the top of the executed notebook
     assert "An Exception was encountered at" in "".join(kept.cells[0].source)
     assert not (out / "south" / "report.html").exists()
-    manifest = json.loads((out / "manifest.json").read_text())
-    south = next(s for s in manifest["sites"] if s["site_id"] == "south")
-    assert south["status"] == "failed" and "sensor feed" in south["error"]
+    south = load_manifest(out).site("south")
+    assert south is not None and south.is_failed and "sensor feed" in (south.error or "")
     index = (out / "index.html").read_text()
     assert "sensor feed for south is corrupt" in index
 
@@ -133,9 +134,9 @@ def test_single_site_and_rerun_is_idempotent(mini_project: Path) -> None:
     project = load_project(mini_project)
     first = run_project(project, as_of=AS_OF, site_ids=["north"], jobs=1)
     assert first.success and [o.site_id for o in first.sites] == ["north"]
-    before = json.loads((first.output / "north" / "results.json").read_text())
+    before = load_results(first.output / "north").to_dict()
     second = run_project(project, as_of=AS_OF, site_ids=["north"], jobs=1)
-    after = json.loads((second.output / "north" / "results.json").read_text())
+    after = load_results(second.output / "north").to_dict()
     before.pop("run_id"), after.pop("run_id")
     assert before == after
     assert not (first.output / ".staging").exists() and not (first.output / ".trash").exists()
@@ -148,8 +149,7 @@ def test_data_for_an_unconfigured_site_is_named_in_manifest_and_index(mini_proje
     project = load_project(mini_project)
     result = run_project(project, as_of=AS_OF, site_ids=["north"], jobs=1)
     assert result.success  # the configured site is produced
-    manifest = json.loads((result.output / "manifest.json").read_text())
-    outside = manifest["data_outside_sites"]
+    outside = load_manifest(result.output).data_outside_sites
     assert outside and "west" in outside[0]["message"]
     index = (result.output / "index.html").read_text()
     assert "belongs to no configured" in index and "west" in index
@@ -178,14 +178,14 @@ def test_a_partial_rerun_keeps_every_other_published_site(tmp_path: Path) -> Non
     partial = run_project(project, as_of=AS_OF, site_ids=["north"], jobs=1, force=True)
     assert partial.success and [o.site_id for o in partial.sites] == ["north"]
     assert [o.site_id for o in partial.kept_sites] == ["south", "west"]
-    manifest = json.loads((partial.output / "manifest.json").read_text())
-    assert manifest["run_id"] == partial.run_id
-    assert [(s["site_id"], s["status"], s["run_id"]) for s in manifest["sites"]] == [
+    manifest = load_manifest(partial.output)
+    assert manifest.run_id == partial.run_id
+    assert [(s.site_id, s.status, s.run_id) for s in manifest.sites] == [
         ("north", "ok", partial.run_id),
         ("south", "ok", full.run_id),
         ("west", "ok", full.run_id),
     ]
-    assert manifest["summary"] == {"ok": 3, "warnings": 0, "failed": 0}
+    assert manifest.summary == {"ok": 3, "warnings": 0, "failed": 0}
     for site, html in kept_html.items():
         assert (partial.output / site / "report.html").read_bytes() == html
     index = (partial.output / "index.html").read_text()
@@ -264,8 +264,8 @@ def test_an_incremental_run_reruns_exactly_the_sites_whose_inputs_changed(
     # nothing changed: nothing runs, every report stays, the manifest and log say so
     again = run()
     assert _ran(again) == [] and again.success
-    manifest = json.loads((again.output / "manifest.json").read_text())
-    assert {(s["change"], s["run_id"]) for s in manifest["sites"]} == {("unchanged", first.run_id)}
+    manifest = load_manifest(again.output)
+    assert {(s.change, s.run_id) for s in manifest.sites} == {("unchanged", first.run_id)}
     log = (again.output / "logs" / f"{again.run_id}.log").read_text()
     assert f"site south: unchanged since run {first.run_id}, not run again" in log
     # ... decided from the stored inputs' digests alone: nothing was read or validated

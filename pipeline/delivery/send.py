@@ -222,7 +222,7 @@ def send_run(
     sender = resolve_sender(project.email, env)
     override = [(parse_address(a, where="--to"), ()) for a in to or ()]
 
-    in_run = {str(s.get("site_id")): s for s in run.sites}
+    in_run = {s.site_id: s for s in run.sites}
     if site_ids:
         project.select_sites(list(site_ids))  # unknown ids -> ConfigError with the known ones
         missing = [s for s in site_ids if s not in in_run]
@@ -267,9 +267,9 @@ def send_run(
             entry = in_run[sid]
             site = configured.get(sid)
             name = header_text(site.name if site else sid)
-            if entry.get("status") == "failed":
+            if entry.is_failed:
                 failures.append(
-                    (sid, name, display_text(entry.get("error")) or "failed (no reason given)")
+                    (sid, name, display_text(entry.error) or "failed (no reason given)")
                 )
                 continue
             raw = [(s.address, s.metrics) for s in (site.recipients if site else ())]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import struct
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from typing import Any
 from pipeline.data.config import parse_as_of
 from pipeline.exceptions import ConfigError, DeliveryError, InputError
 from pipeline.formatting import fmt_date, fmt_number, is_missing
+from pipeline.report.manifest import Manifest, SiteOutcome, load_manifest
 from pipeline.report.results import RESULTS_FILE, SiteResults, Tile, load_results
 
 MAX_CHARTS = 3
@@ -29,15 +29,15 @@ class RunFolder:
 
     path: Path
     as_of: str
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     @property
     def run_id(self) -> str:
-        return str(self.manifest.get("run_id") or "")
+        return self.manifest.run_id
 
     @property
-    def sites(self) -> list[dict[str, Any]]:
-        return [s for s in self.manifest.get("sites") or [] if isinstance(s, dict)]
+    def sites(self) -> tuple[SiteOutcome, ...]:
+        return self.manifest.sites
 
 
 def find_run(output: Path, as_of: str | None = "latest") -> RunFolder:
@@ -72,12 +72,10 @@ def find_run(output: Path, as_of: str | None = "latest") -> RunFolder:
     if not manifest_file.is_file():
         raise ConfigError(f"no run for {path.name} in {output}: {manifest_file} does not exist")
     try:
-        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{manifest_file} cannot be read: {exc}") from None
-    if not isinstance(manifest, dict):
-        raise ConfigError(f"{manifest_file} is not a JSON object")
-    return RunFolder(path=path, as_of=str(manifest.get("as_of") or path.name), manifest=manifest)
+        manifest = load_manifest(manifest_file)
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    return RunFolder(path=path, as_of=manifest.as_of or path.name, manifest=manifest)
 
 
 def display_text(value: Any, *, limit: int = MAX_TEXT) -> str:

@@ -9,8 +9,6 @@ what it writes against that schema; :func:`load_results` checks what it reads an
 from __future__ import annotations
 
 import io
-import json
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pipeline.exceptions import InputError
 from pipeline.files import atomic_write_bytes, atomic_write_json, child_path
 from pipeline.report.analysis import RESULTS_FILE, SiteAnalysis
+from pipeline.report.documents import check_document, read_document, schema, where
 from pipeline.report.findings import SiteSummary, Tile, summarise_site
 from pipeline.report.plots.style import MIN_FONT, RC, ChartImage, date_axis, truncate
 from pipeline.stats.spc import ControlChart
@@ -177,27 +176,9 @@ class SiteResults(_Model):
 # --------------------------------------------------------------------------- schema
 
 
-@cache
 def results_schema() -> dict[str, Any]:
     """The JSON Schema of results.json (draft 2020-12)."""
-    schema: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-    return schema
-
-
-@cache
-def _validator() -> Any:
-    from jsonschema import Draft202012Validator
-
-    schema = results_schema()
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
-def _where(path: Any) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
+    return schema(SCHEMA_FILE)
 
 
 def validate_results(data: Any, *, source: str = RESULTS_FILE, site_id: str | None = None) -> None:
@@ -208,27 +189,14 @@ def validate_results(data: Any, *, source: str = RESULTS_FILE, site_id: str | No
     InputError
         naming the file, the first offending field (``metrics[2].events[0].outcome``) and why.
     """
-    if not isinstance(data, dict):
-        raise InputError(f"{source} is not a JSON object", site_id=site_id)
-    version = str(data.get("schema_version", ""))
-    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-        raise InputError(
-            f"{source} has schema_version {data.get('schema_version')!r}; this version of Kaizen "
-            f"Reports reads {SCHEMA_VERSION.split('.')[0]}.x",
-            site_id=site_id or data.get("site_id"),
-            hint="re-run the site's report to write it again",
-        )
-    errors = list(_validator().iter_errors(data))
-    if errors:
-        from jsonschema.exceptions import best_match
-
-        first = best_match(errors)
-        message = first.message if len(first.message) <= 200 else first.message[:199] + "…"
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise InputError(
-            f"{source} does not match its schema at {_where(first.absolute_path)}: {message}{more}",
-            site_id=site_id or data.get("site_id"),
-        )
+    check_document(
+        data,
+        SCHEMA_FILE,
+        version=SCHEMA_VERSION,
+        source=source,
+        site_id=site_id,
+        hint="re-run the site's report to write it again",
+    )
 
 
 def load_results(path: str | Path) -> SiteResults:
@@ -242,12 +210,7 @@ def load_results(path: str | Path) -> SiteResults:
     file = Path(path)
     if file.is_dir():
         file = file / RESULTS_FILE
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{file} is missing") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{file} cannot be read: {exc}") from None
+    data = read_document(file)
     return parse_results(data, source=str(file))
 
 
@@ -260,7 +223,7 @@ def parse_results(data: Any, *, source: str = RESULTS_FILE) -> SiteResults:
     except ValidationError as exc:  # the schema and the model disagree: a bug, said plainly
         err = exc.errors()[0]
         raise InputError(
-            f"{source} cannot be read as site results at {_where(err['loc'])}: {err['msg']}"
+            f"{source} cannot be read as site results at {where(err['loc'])}: {err['msg']}"
         ) from None
 
 

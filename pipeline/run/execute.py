@@ -292,18 +292,18 @@ def _unchanged_run(
     """
     if not todo or digest is None:
         return None
-    previous = read_manifest(plan.out_root) or {}
-    if previous.get("inputs_digest") != digest:
+    previous = read_manifest(plan.out_root)
+    if previous is None or previous.inputs_digest != digest:
         return None
-    entries = {str(e.get("site_id")): e for e in previous.get("sites") or [] if isinstance(e, dict)}
     current = []
     for site in todo:
-        entry = entries.get(site.id) or {}
+        entry = previous.site(site.id)
         final = child_path(plan.out_root, site.id)
         if (
-            entry.get("inputs") != digest
-            or not entry.get("published")
-            or entry.get("status") not in ("ok", "warnings")
+            entry is None
+            or entry.inputs != digest
+            or not entry.published
+            or entry.is_failed
             or not (final / "report.html").is_file()
             or read_fingerprint(final) is None
         ):
@@ -311,14 +311,13 @@ def _unchanged_run(
         current.append(
             SiteOutcome(
                 site_id=site.id,
-                status=RunStatus(entry["status"]),
+                status=entry.status,
                 published=True,
-                run_id=str(entry.get("run_id") or ""),
+                run_id=entry.run_id,
                 change="unchanged",
             )  # fmt: skip
         )
-    outside = tuple(f for f in previous.get("data_outside_sites") or [] if isinstance(f, dict))
-    return current, outside, str(previous.get("run_id") or "")
+    return current, previous.data_outside_sites, previous.run_id
 
 
 def _run_sites(
@@ -352,11 +351,8 @@ def _run_sites(
         log.write(f"data outside the selected sites: {f['message']}")
     tasks: list[SiteTask] = []
     stage_root = out_root / STAGING / plan.run_id
-    previous = {
-        str(e.get("site_id")): e
-        for e in (read_manifest(out_root) or {}).get("sites") or []
-        if isinstance(e, dict)
-    }
+    last = read_manifest(out_root)
+    previous = {e.site_id: e for e in (last.sites if last is not None else ())}
     for site in todo:
         validation = report.for_site(site.id)
         with writing_to(out_root, what="the staging folder in"):
@@ -380,30 +376,31 @@ def _run_sites(
         write_fingerprint(stage, parts)  # published with the report it describes
         published = read_fingerprint(final)
         changed = changed_parts(published, parts)
-        before = previous.get(site.id) or {}
+        before = previous.get(site.id)
         if (
             not plan.force
             and not changed
-            and before.get("published")
-            and before.get("status") in ("ok", "warnings")
+            and before is not None
+            and before.published
+            and not before.is_failed
             and (final / "report.html").is_file()
         ):
             shutil.rmtree(stage, ignore_errors=True)
             shutil.rmtree(str(slice_dir), ignore_errors=True)
-            log.write(f"site {site.id}: unchanged since run {before.get('run_id')}, not run again")
+            log.write(f"site {site.id}: unchanged since run {before.run_id}, not run again")
             done(
                 SiteOutcome(
                     site_id=site.id,
-                    status=RunStatus(before["status"]),
+                    status=before.status,
                     published=True,
-                    run_id=str(before.get("run_id") or ""),
+                    run_id=before.run_id,
                     change="unchanged",
                 )  # fmt: skip
             )
             continue
         if plan.force:
             change = "--force"
-        elif published is None or not before:
+        elif published is None or before is None:
             change = "new"
         elif changed:
             change = ", ".join(changed)

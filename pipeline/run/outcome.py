@@ -1,44 +1,18 @@
-"""What a run produces: each site's outcome and the run's result (plain values, picklable)."""
+"""What a run produces: each site's outcome and the run's result (plain values, picklable).
+
+:class:`SiteOutcome` lives with the manifest that records it (:mod:`pipeline.report.manifest`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.exceptions import NotebookFailed
-from pipeline.vocabulary import RunStatus
+from pipeline.report.manifest import SiteOutcome
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SiteOutcome:
-    """What happened to one site."""
-
-    site_id: str
-    status: RunStatus
-    error: str | None = None
-    seconds: float = 0.0
-    attempts: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
-    published: bool = False
-    #: the run that produced the site's published report (another run's, for a site that a
-    #: partial rerun kept as it was)
-    run_id: str = ""
-    #: why the site ran ("data, configuration" changed, "new", "--force"), or "unchanged" when
-    #: its published report already matched every input (an incremental run)
-    change: str = ""
-    #: the digest of the run inputs (``fingerprint.inputs_digest``) under which this site's
-    #: report was last found current; empty when it could not be taken
-    inputs: str = ""
-
-    @property
-    def is_unchanged(self) -> bool:
-        return self.change == "unchanged"
-
-    @property
-    def is_failed(self) -> bool:
-        return self.status == RunStatus.FAILED
+__all__ = ["ProgressCallback", "RunResult", "SiteOutcome"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,7 +9,6 @@ site without published results has no numbers to show.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from pipeline.report.findings import (
     VARIATION_TEXT,
     verdict_label,
 )
+from pipeline.report.manifest import MANIFEST_FILE, Manifest, SiteOutcome, load_manifest
 from pipeline.report.results import load_results
 from pipeline.stats.pooling import PooledEffect, StudyEffect, pool_effects
 from pipeline.vocabulary import AssuranceIcon, GoalStatus, RunStatus, VariationIcon, Verdict
@@ -329,16 +329,22 @@ class Portfolio:
 # --------------------------------------------------------------------------- reading a run
 
 
-def load_run(out_root: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The run's manifest and each published site's results (by site id)."""
-    manifest = json.loads((out_root / "manifest.json").read_text(encoding="utf-8"))
+def load_run(out_root: Path) -> tuple[Manifest, dict[str, dict[str, Any]]]:
+    """The run's manifest and each published site's results (by site id).
+
+    Raises
+    ------
+    InputError
+        The manifest is missing, unreadable or does not match its schema.
+    """
+    manifest = load_manifest(out_root)
     return manifest, _site_results(out_root, manifest)
 
 
-def _site_results(out_root: Path, manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def _site_results(out_root: Path, manifest: Manifest) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
-    for entry in manifest.get("sites", []):
-        sid = str(entry.get("site_id", ""))
+    for entry in manifest.sites:
+        sid = entry.site_id
         path = out_root / sid / "results.json"
         if sid and "/" not in sid and path.is_file():
             try:
@@ -355,20 +361,15 @@ def run_folders(base: Path) -> list[str]:
     return sorted(
         p.name
         for p in base.iterdir()
-        if p.is_dir() and not p.is_symlink() and (p / "manifest.json").is_file()
+        if p.is_dir() and not p.is_symlink() and (p / MANIFEST_FILE).is_file()
     )
-
-
-def status_counts(manifest: Mapping[str, Any]) -> dict[str, int]:
-    sites = manifest.get("sites", [])
-    return {s.value: sum(1 for e in sites if e.get("status") == s) for s in RunStatus}
 
 
 # --------------------------------------------------------------------------- building
 
 
 def build_portfolio(
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     results: Mapping[str, Mapping[str, Any]],
     *,
     out_root: Path,
@@ -382,14 +383,13 @@ def build_portfolio(
     """The portfolio of the run in ``out_root`` (only read: links go to files that exist, and
     earlier runs beside it give the history)."""
     names = {}
-    for entry in manifest.get("sites", []):
-        sid = str(entry.get("site_id", ""))
+    for entry in manifest.sites:
+        sid = entry.site_id
         res = results.get(sid) or {}
         names[sid] = str(site_names.get(sid) or res.get("site_name") or sid)
     sites = tuple(
         sorted(
-            (_site_run(e, results.get(str(e.get("site_id"))), names, out_root)
-             for e in manifest.get("sites", [])),
+            (_site_run(e, results.get(e.site_id), names, out_root) for e in manifest.sites),
             key=lambda s: (STATUS_ORDER.index(s.status), s.name.casefold()),
         )
     )  # fmt: skip
@@ -409,10 +409,10 @@ def build_portfolio(
         project=project_name,
         as_of=as_of,
         run_id=run_id,
-        generated_at=manifest.get("generated_at"),
+        generated_at=manifest.generated_at,
         currency=currency,
         alpha=alpha,
-        counts=status_counts(manifest),
+        counts=manifest.status_counts(),
         sites=sites,
         scorecard=build_scorecard(published, names, out_root, missing=missing),
         best_practice=tuple(
@@ -444,7 +444,7 @@ def build_portfolio(
         newer_run=newer,
         data_outside_sites=tuple(
             _text(f.get("message") or f.get("description"), "data for no configured site")
-            for f in manifest.get("data_outside_sites") or []
+            for f in manifest.data_outside_sites
         ),
     )
 
@@ -455,13 +455,10 @@ def _rank(i: Improvement) -> float:
 
 
 def _site_run(
-    entry: Mapping[str, Any], res: Mapping[str, Any] | None, names: Mapping[str, str], out: Path
+    entry: SiteOutcome, res: Mapping[str, Any] | None, names: Mapping[str, str], out: Path
 ) -> SiteRun:
-    sid = str(entry.get("site_id", ""))
-    try:
-        status = RunStatus(str(entry.get("status")))
-    except ValueError:
-        status = RunStatus.FAILED
+    sid = entry.site_id
+    status = entry.status
     href = quote(sid)
     has_report = (out / sid / "report.html").is_file()
     evidence = []
@@ -475,7 +472,7 @@ def _site_run(
             run = f" from run {res.get('run_id')}" if res and res.get("run_id") else ""
             evidence.append(Link(text=f"last good report{run}", href=f"{href}/report.html"))
     if status == RunStatus.FAILED:
-        reason = _text(entry.get("error"), "no reason was recorded")
+        reason = _text(entry.error, "no reason was recorded")
     elif res is None:
         reason = "no results were published for this site"
     elif status == RunStatus.WARNINGS:
@@ -913,12 +910,12 @@ def build_history(
     per_run: list[Mapping[str, Mapping[str, Any]]] = []
     for name in earlier:
         try:
-            manifest = json.loads(
-                (out_root.parent / name / "manifest.json").read_text(encoding="utf-8")
+            earlier_results = _site_results(
+                out_root.parent / name, load_manifest(out_root.parent / name)
             )
-        except (OSError, ValueError):
-            manifest = {}
-        per_run.append(_site_results(out_root.parent / name, manifest))
+        except InputError:
+            earlier_results = {}  # an unreadable earlier run shows as "not in this run"
+        per_run.append(earlier_results)
     per_run.append(results)
     rows = []
     previous = earlier[-1] if earlier else None
@@ -973,12 +970,9 @@ def _earlier_runs(out_root: Path, runs: list[str]) -> tuple[EarlierRun, ...]:
         if name == out_root.name:
             continue
         try:
-            manifest = json.loads((out_root.parent / name / "manifest.json").read_text("utf-8"))
-            counts: dict[str, int] | None = status_counts(manifest)
-        except (OSError, ValueError, AttributeError):
+            counts: dict[str, int] | None = load_manifest(out_root.parent / name).status_counts()
+        except InputError:
             counts = None
-        page = (
-            "index.html" if (out_root.parent / name / "index.html").is_file() else "manifest.json"
-        )
+        page = "index.html" if (out_root.parent / name / "index.html").is_file() else MANIFEST_FILE
         out.append(EarlierRun(as_of=name, href=f"../{quote(name)}/{page}", counts=counts))
     return tuple(out)
