@@ -19,6 +19,7 @@ import pytest
 from pipeline.data.config import load_project
 from pipeline.exceptions import LockHeld
 from pipeline.run.execute import NOTEBOOK, run_project
+from pipeline.run.kernels import warm_kernels_enabled
 from pipeline.run.lock import RunLock
 from tests.conftest import AS_OF, write_mini_project
 
@@ -140,9 +141,10 @@ def _leaky_template(tmp_path: Path) -> Path:
         nbformat.v4.new_code_cell(
             textwrap.dedent(
                 """\
-                import json, os, warnings, matplotlib, numpy
+                import gc, json, os, warnings, matplotlib, numpy
                 state = {
                     "marker": "LEAKED_GLOBAL" in globals(),
+                    "frozen": gc.get_freeze_count() > 0,
                     "rc": matplotlib.rcParams["lines.linewidth"],
                     "filters": len(warnings.filters),
                     "cwd": os.getcwd(),
@@ -175,6 +177,8 @@ def test_warm_kernels_leak_nothing_between_sites(tmp_path: Path) -> None:
     ]
     first = states[0]
     assert first["marker"] is False and first["env"] is None and first["rc"] != 9.0
+    # the warm process froze its imports before forking: the kernel's collector skips them
+    assert first["frozen"] is warm_kernels_enabled()
     for later in states[1:]:
         assert {k: v for k, v in later.items() if k != "random"} == {
             k: v for k, v in first.items() if k != "random"
