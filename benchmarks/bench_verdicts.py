@@ -27,13 +27,19 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from multiprocessing import Pool
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+# one BLAS thread per process: the processes share the cores, and a threaded eigh on 78 x 78
+# matrices under load ran 20 times slower than a single-threaded one (measured)
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402 (after the thread settings)
+import pandas as pd  # noqa: E402 (after the thread settings)
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `python benchmarks/x.py` from a clean checkout

@@ -160,3 +160,12 @@ def test_demo_cases_are_classified_correctly():
                                                         better=m["better"])}  # fmt: skip
         # the demo's check-in noise is AR(1) (phi 0.3): the verdict allows for it
         assert res[event_id].outcome == outcome, (case, res[event_id].reasons)
+
+
+def test_goal_sentences_write_negative_numbers_with_the_minus_sign():
+    g = assess_goal_progress(
+        baseline=-2.0, current=-3.5, target_kind="absolute", target_value=-5.0,
+        start="2026-01-01", due="2026-12-31", as_of="2026-06-01", better="lower",
+    )  # fmt: skip
+    text = g.sentence()
+    assert "\u22122.00" in text and "\u22125.00" in text and "-" not in text.replace("—", "")

@@ -230,3 +230,64 @@ def test_g_chart_points_are_numbered_by_event_order():
     assert v.outcome == ref.outcome
     assert v.effect is not None and ref.effect is not None
     assert_allclose(v.effect.estimate, ref.effect.estimate)
+
+
+def test_a_trend_counterfactual_is_held_at_the_lower_bound():
+    # hours falling 0.35 a week until the event, then flat at 0.5: the baseline's line carried
+    # forward predicts negative hours in the later after weeks; the metric cannot go below 0,
+    # so the counterfactual is held at 0 there and the effect is measured against that
+    t = np.arange(78.0)
+    y = np.where(t < 52, 20.0 - 0.35 * t, 0.5) + 0.3 * _noise(5)
+    free = _judge(y)
+    held = _judge(y, lower_bound=0.0)
+    assert free.has_trend and held.has_trend
+    assert any("held at the bound" in r for r in held.reasons)
+    assert not any("held at the bound" in r for r in free.reasons)
+    # the counterfactual is raised on average by the mean of max(line, 0) - line; the effect,
+    # its interval and the after level move by exactly that (the after level not at all)
+    raised = held.baseline_level - free.baseline_level
+    assert raised > 0
+    assert_allclose(held.effect.estimate, free.effect.estimate - raised, rtol=1e-9)
+    assert_allclose(held.effect.ci_low, free.effect.ci_low - raised, rtol=1e-9)
+    assert held.after_level == pytest.approx(free.after_level)
+    assert held.effect.pvalue > free.effect.pvalue  # a smaller worsening than the line implied
+
+
+def test_counts_allow_for_a_latent_ar1_under_poisson_noise():
+    """The Poisson path's covariance is AR(1) plus white noise (Zeger 1988), estimated by REML.
+
+    Reference: the restricted log-likelihood written independently as the likelihood of the
+    error contrasts K'e (K an orthonormal basis of the residual space; Patterson & Thompson
+    1971), evaluated densely on a grid; the estimate must be at least as good as every grid point.
+    """
+    from scipy import linalg, stats
+
+    from pipeline.stats.verdicts import _reml_ar1_noise
+
+    rng = np.random.default_rng(12)
+    tt = np.arange(78.0)
+    latent = 0.2 * np.asarray(_noise(12, phi=0.8))
+    e = latent / 0.2 * 0.7 + rng.standard_normal(78) * 0.7
+    X = np.column_stack([np.ones(78), (tt >= 52).astype(float)])
+    lag = np.abs(np.subtract.outer(tt, tt))
+    K = linalg.null_space(X.T)
+
+    def reml(rho, share):
+        V = share * rho**lag + (1 - share) * np.eye(78)
+        C = K.T @ V @ K
+        z = K.T @ e
+        s2 = float(z @ np.linalg.solve(C, z)) / K.shape[1]
+        return stats.multivariate_normal(mean=np.zeros(K.shape[1]), cov=s2 * C).logpdf(z)
+
+    rho, share = _reml_ar1_noise(e, X, tt)
+    best_grid = max(reml(r, s) for r in np.linspace(0, 0.95, 20) for s in np.linspace(0, 1, 21))
+    assert reml(rho, share) >= best_grid - 1e-2
+    assert 0.5 < rho < 0.98 and 0.2 < share < 0.9  # both parts are there
+
+
+def test_verdict_sentences_use_the_house_number_format():
+    t = np.arange(78.0)
+    v = _judge(_noise(4, phi=0.6) - 0.08 * t)
+    text = " ".join(v.reasons)
+    assert "p < 0.001" in text or "p = 0." in text
+    assert "e-" not in text and "-0." not in text

@@ -608,6 +608,9 @@ def _event_impacts(
             sustain_points=settings.sustain_points, min_phase_points=settings.min_phase_points,
             baseline_start=max(baseline_start, window_start), as_of=as_of,
             event_order=series.chart in (ChartType.G, ChartType.T),
+            # the metric's possible values bound a trend's counterfactual (the chart has them)
+            lower_bound=chart.lower_bound if chart is not None else None,
+            upper_bound=chart.upper_bound if chart is not None else None,
         ):  # fmt: skip
             outcomes[res.event_id] = res
     out = []

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import finite, html_tables
+from pipeline.formatting import finite, fmt_number, fmt_percent_value, html_tables
 from pipeline.stats.impact import ImpactEstimate, estimate_impact
 from pipeline.stats.verdicts import EventVerdict, judge_change
 from pipeline.vocabulary import AssuranceIcon, Better, GoalStatus, Kind, TargetKind, Verdict
@@ -148,10 +148,10 @@ class GoalProgress(_Verdict):
         if self.target_kind == TargetKind.HOLD:
             where = "within" if self.status == GoalStatus.WITHIN else "outside"
             return (
-                f"{name} is {where} its tolerance: now {self.current:.3g} against the limit "
-                f"{self.target:.3g} around its baseline {self.baseline:.3g}."
+                f"{name} is {where} its tolerance: now {fmt_number(self.current)} against the limit "
+                f"{fmt_number(self.target)} around its baseline {fmt_number(self.baseline)}."
             )
-        pct = "n/a" if self.percent_of_target is None else f"{self.percent_of_target:.0f}%"
+        pct = "n/a" if self.percent_of_target is None else fmt_percent_value(self.percent_of_target)
         words = {
             GoalStatus.ACHIEVED: "the goal is achieved",
             GoalStatus.MISSED: "the due date has passed without reaching the goal",
@@ -160,8 +160,8 @@ class GoalProgress(_Verdict):
             GoalStatus.OFF_TRACK: "behind the pace needed for the due date",
         }[self.status]
         return (
-            f"{name} has moved {pct} of the way from its baseline {self.baseline:.3g} to the "
-            f"target {self.target:.3g} (now {self.current:.3g}): {words}."
+            f"{name} has moved {pct} of the way from its baseline {fmt_number(self.baseline)} to the "
+            f"target {fmt_number(self.target)} (now {fmt_number(self.current)}): {words}."
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -267,12 +267,12 @@ class Assurance(_Verdict):
 
     def sentence(self, name: str = "The metric") -> str:
         return {
-            "consistently_meets": f"{name} will consistently meet the target {self.target:.3g}: "
+            "consistently_meets": f"{name} will consistently meet the target {fmt_number(self.target)}: "
             "it lies outside the process limits on the good side.",
-            "consistently_fails": f"{name} will consistently fail the target {self.target:.3g} "
+            "consistently_fails": f"{name} will consistently fail the target {fmt_number(self.target)} "
             "unless the process changes: it lies outside the process limits on the wrong side.",
             "hit_and_miss": f"{name} will sometimes meet and sometimes miss the target "
-            f"{self.target:.3g}: it lies within the process limits.",
+            f"{fmt_number(self.target)}: it lies within the process limits.",
             "not_applicable": f"{name} has no improving direction, so no assurance verdict.",
         }[self.verdict]
 
@@ -406,8 +406,8 @@ def assess_sustainment(
         assert share is not None  # gain > 0 here
         held = kept >= RETAINED_SHARE * gain
         reasons.append(
-            f"{share * 100:.0f}% of the achieved gain is retained "
-            f"({'at least' if held else 'less than'} {RETAINED_SHARE * 100:.0f}%)"
+            f"{fmt_percent_value(share * 100)} of the achieved gain is retained "
+            f"({'at least' if held else 'less than'} {fmt_percent_value(RETAINED_SHARE * 100)})"
         )
         reasons.append(
             f"{'a concern signal' if recent else 'no concern signal'} in the last {sustain_points} points"
@@ -587,13 +587,17 @@ def evaluate_events(
     baseline_start: Any = None,
     as_of: Any = None,
     event_order: bool = False,
+    lower_bound: float | None = None,
+    upper_bound: float | None = None,
 ) -> list[EventOutcome]:
     """Verdict and classical impact of every event on one metric, handled in sequence.
 
     ``frame`` is what :func:`pipeline.stats.impact.estimate_impact` takes (``time``, ``value``,
     optional ``n``), ideally one row per period of the full grid with missing values as gaps.
     An event whose windows are too short is ``too_early`` with the reason; it never raises.
-    ``event_order`` (g and t charts) numbers time by event, see :func:`judge_change`.
+    ``event_order`` (g and t charts) numbers time by event, and ``lower_bound`` /
+    ``upper_bound`` hold a trend's counterfactual within the metric's possible values; see
+    :func:`judge_change`.
     """
     out: list[EventOutcome] = []
     windows = sequence_windows(frame["time"], events, baseline_start=baseline_start, as_of=as_of)
@@ -602,7 +606,8 @@ def evaluate_events(
         verdict = judge_change(
             frame, change_at=w.change_at, transition_start=w.transition_start, start=w.start,
             end=w.end, kind=kind, better=better, alpha=alpha, min_phase_points=min_phase_points,
-            sustain_points=sustain_points, event_order=event_order,
+            sustain_points=sustain_points, event_order=event_order, lower_bound=lower_bound,
+            upper_bound=upper_bound,
         )  # fmt: skip
         impact = None
         try:

@@ -10,25 +10,42 @@ after windows (the transition is left out) are fitted with
     g(E y_t) = b0 [+ b1 (t - t0)] + d_post * after_t + d_late * late_t
 
 where ``after_t`` is 1 in the after window, ``late_t`` is 1 in its second half, and the trend term
-is there only when the baseline itself has a trend (a test on the before window alone; then every
-effect is measured against the baseline's extrapolated line, the counterfactual). ``g`` is the
-identity for continuous metrics (OLS), the logit for proportions (binomial GLM on events out of
-n) and the log for counts (Poisson GLM, offset log n; c charts have n = 1). The coefficients are
-generalised least squares estimates with AR(1) errors on the period grid,
+is there when the baseline may be trending (tested on the before window alone, below; then every
+effect is measured against the baseline's extrapolated line, the counterfactual, held within the
+metric's possible values). ``g`` is the identity for continuous metrics (OLS), the logit for
+proportions (binomial GLM on events out of n) and the log for counts (Poisson GLM, offset log n;
+c charts have n = 1). The coefficients are generalised least squares estimates with correlated
+errors on the period grid,
 
-    b = (X'W^1/2 R^-1 W^1/2 X)^-1 X'W^1/2 R^-1 W^1/2 z,   V = s2 (X'W^1/2 R^-1 W^1/2 X)^-1,
-    R_ij = phi^|t_i - t_j|
+    b = (X'W^1/2 R^-1 W^1/2 X)^-1 X'W^1/2 R^-1 W^1/2 z,   V = s2 (X'W^1/2 R^-1 W^1/2 X)^-1
 
-(feasible GLS for OLS; for GLMs one scoring step from the independence fit of GEE with an AR(1)
-working correlation, Liang & Zeger 1986, with z the working response and W the GLM weights). ``phi`` is the lag-1
-autocorrelation of the (Pearson) residuals, bias-corrected for the design by solving
-E[e'Ae] / E[e'e] = r_obs with E[e'Ae] = tr(M A M R(phi)) (M the residual maker; this is the
-first-order correction of Marriott & Pope 1954 generalised to any regression design), clipped to
-[0, 0.98] (never narrower than independence). ``s2 = e'R^-1 e / (n - k)`` is the residual variance (the
-dispersion for GLMs, at least 1, which allows for over-dispersion as Laney's charts do). Tests use the t distribution on the GLS residual
+(feasible GLS for OLS; for GLMs one scoring step from the independence fit of GEE with that
+working correlation, Liang & Zeger 1986, with z the working response and W the GLM weights).
+
+- Continuous metrics: AR(1), ``R_ij = phi^|t_i - t_j|``. ``phi`` is the lag-1 autocorrelation of
+  the residuals, bias-corrected for the design by solving E[e'Ae] / E[e'e] = r_obs with
+  E[e'Ae] = tr(M A M R(phi)) (M the residual maker; the first-order correction of Marriott &
+  Pope 1954 generalised to any regression design), clipped to [0, 0.98].
+- Counts and proportions: a latent AR(1) on the link scale under binomial / Poisson sampling
+  noise (the parameter-driven model of Zeger 1988) makes the Pearson residuals an AR(1) plus
+  white noise, ``R = share * rho^|t_i - t_j| + (1 - share) I``; ``rho`` and ``share`` are REML
+  estimates (Patterson & Thompson 1971). An AR(1) fitted to such residuals takes the small lag-1
+  correlation for the whole story and understates the long-run variance: on the u chart it
+  credited 7-8% of unchanged series at phi 0.5-0.6 (benchmarks/README.md).
+
+``s2 = e'R^-1 e / (n - k)`` is the residual variance (the dispersion for GLMs, at least 1, which
+allows for over-dispersion as Laney's charts do). Tests use the t distribution on the GLS residual
 degrees of freedom ``n - k`` (the simulation showed the effective-sample-size df
-``n (1 - phi) / (1 + phi) - k`` of Bayley & Hammersley 1946 is not needed once the estimates are
-GLS with the design-corrected phi: it only cost power).
+``n (1 - phi) / (1 + phi) - k`` of Bayley & Hammersley 1946 only cost power).
+
+The baseline trend. A trend in the before window is modelled when its slope differs from zero
+at ``TREND_ALPHA`` (two-sided), and also when it points the way the level then moved, at the
+one-sided ``EXPLAINING_TREND_ALPHA``, unless it clearly cannot explain the change: its slope is
+below, at the one-sided ``RULE_OUT_ALPHA``, the slope that would carry the baseline to the level
+of the whole after window or of its first half (whichever is steeper). Missing such a trend
+credits (or blames) the event with the drift; modelling one that is not there widens the
+interval (the line is extrapolated over the after window) and so costs power. The rule does not
+look at which direction is better, so swapping it swaps improvement and worsening exactly.
 
 The procedure (a graphical multiple-testing procedure, Bretz et al. 2009; it controls the
 family-wise error rate at ``alpha``):
@@ -59,8 +76,11 @@ Liang, K.-Y. & Zeger, S. L. (1986). Longitudinal data analysis using generalized
 Biometrika 73, 13-22.
 Marriott, F. H. C. & Pope, J. A. (1954). Bias in the estimation of autocorrelations.
 Biometrika 41, 390-402.
+Patterson, H. D. & Thompson, R. (1971). Recovery of inter-block information when block sizes are
+unequal. Biometrika 58, 545-554 (REML).
 Wagner, A. K. et al. (2002). Segmented regression analysis of interrupted time series studies in
 medication use research. J Clin Pharm Ther 27, 299-309 (the counterfactual from the baseline line).
+Zeger, S. L. (1988). A regression model for time series of counts. Biometrika 75, 621-629.
 """
 
 from __future__ import annotations
@@ -73,10 +93,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import optimize, stats
+from scipy import linalg, optimize, stats
 
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import html_tables
+from pipeline.formatting import confidence_level, fmt_number, fmt_pvalue, html_tables
 from pipeline.stats.impact import label_windows, period_numbers
 from pipeline.vocabulary import Better, Kind, Verdict
 
@@ -84,16 +104,26 @@ from pipeline.vocabulary import Better, Kind, Verdict
 OUTCOMES = tuple(Verdict)
 #: Share of alpha spent on the early-half look (the rest goes to the whole after window).
 EARLY_SHARE = 0.1
-#: Level of the test for a trend in the baseline (a trend found makes the counterfactual the
-#: baseline's extrapolated line). Missing a real trend credits it to the event; modelling a trend
-#: that is not there widens the interval a lot (the line is extrapolated over the whole after
-#: window), which costs power on the many series without one: 0.05 measured the better balance
-#: (benchmarks/README.md).
+#: Two-sided level of the test for a trend in the baseline, in either direction (a trend found
+#: makes the counterfactual the baseline's extrapolated line; module docstring).
 TREND_ALPHA = 0.05
+#: One-sided level at which a baseline trend pointing the way the level moved is modelled (unless
+#: ruled out as the change's explanation). 0.2 keeps a prior trend's false credit near 10% at
+#: phi 0.5 (0.15: 10.7%, 0.3: 10.0% with 3 points less power; benchmarks/README.md), at the cost
+#: of power there.
+EXPLAINING_TREND_ALPHA = 0.2
+#: One-sided level at which such a trend is ruled out as the explanation of the change.
+RULE_OUT_ALPHA = 0.025
 #: Fewest observed periods before the change for any verdict.
 MIN_BEFORE_POINTS = 4
 #: Largest autocorrelation used (beyond it the series is close to a random walk).
 MAX_PHI = 0.98
+
+
+def _p_text(p: float | None) -> str:
+    """``= 0.012`` or ``< 0.001`` (the house p-value format, with its relation)."""
+    text = fmt_pvalue(p)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def _num(x: Any) -> float | None:
@@ -280,6 +310,72 @@ def _design_phi(e: np.ndarray, Xw: np.ndarray, tt: np.ndarray) -> tuple[float, n
     return float(optimize.brentq(lambda p: expected(p) - r_obs, 0.0, MAX_PHI, xtol=1e-6)), M
 
 
+def _ar1_noise_solve(
+    tt: np.ndarray, rho: float, share: float, rhs: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """``V^-1 rhs`` and ``log|V|`` for ``V = share R(rho) + (1 - share) I`` on the (possibly
+    gapped) sorted grid ``tt``, in O(n): an AR(1) is Markov, so ``R^-1`` is tridiagonal
+    (``x_{i+1} | x_i ~ N(a_i x_i, 1 - a_i^2)``, ``a_i = rho^(t_{i+1} - t_i)``), and Woodbury gives
+    ``V^-1 = I / c - B^-1 / c^2`` with ``B = R^-1 / s + I / c`` (``s = share``, ``c = 1 - s``),
+    ``log|V| = n log(s c) + log|R| + log|B|``. Banded solves, no dense factorisation (a threaded
+    LAPACK eigen-decomposition of these small matrices ran seconds under load)."""
+    n = tt.size
+    rhs2 = rhs.reshape(n, -1)
+    if rho <= 0.0 or share <= 0.0:
+        return rhs, 0.0
+    a = rho ** np.diff(tt)
+    v = 1.0 - a**2  # conditional variances
+    diag = np.ones(n)
+    diag[1:] = 1.0 / v
+    diag[:-1] += a**2 / v
+    off = -a / v
+    logdet_r = float(np.log(v).sum())
+    if share >= 1.0:  # V = R: multiply by the tridiagonal R^-1
+        sol = diag[:, None] * rhs2
+        sol[:-1] += off[:, None] * rhs2[1:]
+        sol[1:] += off[:, None] * rhs2[:-1]
+        return sol.reshape(rhs.shape), logdet_r
+    c = 1.0 - share
+    band = np.vstack([np.append(0.0, off / share), diag / share + 1.0 / c])
+    chol = linalg.cholesky_banded(band)
+    logdet_b = 2.0 * float(np.log(chol[-1]).sum())
+    sol = rhs2 / c - linalg.cho_solve_banded((chol, False), rhs2) / c**2
+    return sol.reshape(rhs.shape), n * math.log(share * c) + logdet_r + logdet_b
+
+
+def _reml_ar1_noise(e: np.ndarray, Xw: np.ndarray, tt: np.ndarray) -> tuple[float, float]:
+    """REML estimates of ``(rho, share)`` in ``Cov(e) = s2 (share R(rho) + (1 - share) I)``,
+    ``R_ij = rho^|t_i - t_j|``: residuals ``e`` of the (weighted) design ``Xw`` that are a
+    stationary AR(1) plus white noise (an ARMA(1,1) on a regular grid). The restricted
+    log-likelihood (Patterson & Thompson 1971), profiled over ``s2``, is maximised over ``rho``
+    in ``[0, MAX_PHI]`` and ``share`` in ``[0, 1]`` from the best point of a coarse grid."""
+    n, k = Xw.shape
+    dfree = max(n - k, 1)
+    both = np.column_stack([Xw, e])
+
+    def neg_reml(theta: np.ndarray) -> float:
+        rho, share = float(theta[0]), float(theta[1])
+        sol, logdet_v = _ar1_noise_solve(tt, rho, share, both)
+        XtX = Xw.T @ sol[:, :k]
+        sign, logdet_x = np.linalg.slogdet(XtX)
+        if sign <= 0:
+            return 1e300
+        u = Xw.T @ sol[:, k]
+        quad = float(e @ sol[:, k]) - float(u @ np.linalg.solve(XtX, u))
+        if not quad > 0:
+            return 1e300
+        return dfree * math.log(quad / dfree) + logdet_v + logdet_x
+
+    grid = [(r, sh) for r in (0.1, 0.3, 0.5, 0.7, 0.85, 0.95) for sh in (0.3, 0.65, 1.0)]
+    values = [neg_reml(np.array(th)) for th in grid]
+    start = np.array(grid[int(np.argmin(values))])
+    # a log-likelihood to about 0.001 is far finer than its sampling error
+    opt = optimize.minimize(neg_reml, start, method="L-BFGS-B", bounds=[(0.0, MAX_PHI), (0.0, 1.0)],
+                            options={"ftol": 1e-6})  # fmt: skip
+    theta = opt.x if opt.fun < min(values) else start
+    return float(theta[0]), float(theta[1])
+
+
 def _fit(y: np.ndarray, n: np.ndarray, tt: np.ndarray, X: np.ndarray, kind: Kind) -> _Fit:
     """Quasi-likelihood fit with an AR(1) working covariance (module docstring)."""
     k = X.shape[1]
@@ -316,8 +412,19 @@ def _fit(y: np.ndarray, n: np.ndarray, tt: np.ndarray, X: np.ndarray, kind: Kind
 
     params = np.asarray(res.params, dtype=float)
     Xw = X * np.sqrt(w)[:, None]
-    phi, M = _design_phi(e, Xw, tt)
-    R = phi ** np.abs(np.subtract.outer(tt, tt))
+    lag = np.abs(np.subtract.outer(tt, tt))
+    if kind == "continuous":
+        phi, _ = _design_phi(e, Xw, tt)
+        R = phi**lag
+    else:
+        # counts and proportions: a latent AR(1) on the link scale under binomial / Poisson
+        # sampling noise (Zeger 1988) makes the Pearson residuals AR(1) plus white noise, whose
+        # correlations decay from a lag-1 value far below the latent phi: an AR(1) fitted to
+        # that lag-1 value understates the long-run variance (measured: 8% false credit at
+        # phi 0.6 on the u chart), so both parts are estimated, by REML
+        rho, share = _reml_ar1_noise(e, Xw, tt)
+        R = share * rho**lag + (1.0 - share) * np.eye(lag.shape[0])
+        phi = share * rho  # the lag-1 autocorrelation of the residuals, as for OLS
     # one generalised least squares step with the AR(1) correlation (for OLS this is feasible
     # GLS; for a GLM one Fisher-scoring step of GEE with an AR(1) working correlation)
     Rinv = np.linalg.inv(R)
@@ -355,13 +462,25 @@ def _effect(
     kind: Kind,
     alpha: float,
     nobs: int,
+    bounds: tuple[float | None, float | None] = (None, None),
 ) -> Effect:
     """The contrast ``c`` (link scale) as an effect on the data's scale at the counterfactual
     ``eta_cf`` of the periods it covers: ``mean(g^-1(eta_cf + c)) - mean(g^-1(eta_cf))``.
     The interval is the image of the link-scale interval (monotone in c), so it excludes zero
-    exactly when the test rejects at ``alpha``."""
+    exactly when the test rejects at ``alpha``.
+
+    ``bounds`` (continuous metrics): the values the metric can take. A trend line carried
+    forward may leave them (hours below zero); the counterfactual is then held at the bound,
+    which moves the effect, its interval and its test by the same known amount."""
     est, se, p = _test(fit, c)
     q = float(stats.t.ppf(1 - alpha / 2, fit.df))
+    if kind == "continuous" and (bounds[0] is not None or bounds[1] is not None):
+        clipped = np.clip(eta_cf, bounds[0], bounds[1])
+        shift = float(np.mean(clipped) - np.mean(eta_cf))
+        if shift != 0:
+            est = est - shift
+            p = float(2 * stats.t.sf(abs(est / se), fit.df)) if se > 0 else p
+        eta_cf = clipped
     lo, hi = est - q * se, est + q * se
     base = float(np.mean(fit.link_inv(eta_cf)))
 
@@ -481,6 +600,8 @@ def judge_change(
     min_phase_points: int = 12,
     sustain_points: int = 8,
     event_order: bool = False,
+    lower_bound: float | None = None,
+    upper_bound: float | None = None,
 ) -> EventVerdict:
     """The verdict on one change for one metric (module docstring: model and procedure).
 
@@ -498,6 +619,11 @@ def judge_change(
     event_order
         Number time by event order (each observed row one period) instead of the calendar grid:
         for g and t charts, whose points are events (days between incidents), not periods.
+    lower_bound, upper_bound
+        The values a continuous metric can take (``metrics.lower_bound`` / ``upper_bound``: no
+        hours below 0). A baseline trend carried forward past a bound is held at the bound, so
+        the counterfactual never predicts an impossible value (the reasons say so). Counts and
+        proportions need none: their log / logit lines stay positive / within 0 and 1.
     """
     if not 0 < alpha < 1:
         raise StatisticsError(f"alpha must be between 0 and 1, got {alpha}")
@@ -558,30 +684,53 @@ def judge_change(
     # 1. a trend in the baseline? (before window alone)
     t0 = float(grid[bm].max())
     Xb = np.column_stack([np.ones(n_before), tt[after == 0] - t0])
+    share_late = n_late / n_after if n_after else 0.0
     trend_p = None
     has_trend = False
+    X0 = np.column_stack([np.ones_like(tt), after, late.astype(float)])
+    fit = None
     try:
         fb = _fit(y[after == 0], n[after == 0], tt[after == 0], Xb, kind)
-        _, _, trend_p = _test(fb, np.array([0.0, 1.0]))
+        slope, slope_se, trend_p = _test(fb, np.array([0.0, 1.0]))
         has_trend = bool(trend_p < TREND_ALPHA)
+        if not has_trend and trend_p / 2 < EXPLAINING_TREND_ALPHA:
+            # a baseline drifting, not clearly, the way the level then moved: model it unless
+            # it clearly cannot explain the change, i.e. its slope is clearly (one-sided) below
+            # the slope that would carry the baseline to the level of the after window or of
+            # its first half, whichever is steeper (the two effects the procedure can judge).
+            # Either direction alike (a drift is not blamed on the event either), so swapping
+            # the better direction swaps improvement and worsening exactly
+            fit = _fit(y, n, tt, X0, kind)
+            t_before = tt[after == 0].mean()
+            needed = 0.0
+            for step, where in (
+                (fit.params[1] + share_late * fit.params[2], after > 0),
+                (fit.params[1], (after > 0) & ~late),
+            ):
+                if step * slope > 0:
+                    needed = max(needed, abs(float(step)) / float(tt[where].mean() - t_before))
+            if needed > 0 and slope_se > 0:
+                t_explains = (abs(slope) - needed) / slope_se
+                has_trend = bool(t_explains >= stats.t.ppf(RULE_OUT_ALPHA, fb.df))
+            else:
+                has_trend = False  # no improvement for a trend to explain
+            if has_trend:
+                fit = None
     except (np.linalg.LinAlgError, ValueError):
         trend_p = None
 
-    cols = [np.ones_like(tt)]
-    if has_trend:
-        cols.append(tt - t0)
-    cols += [after, late.astype(float)]
-    X = np.column_stack(cols)
+    X = np.column_stack([X0[:, 0], tt - t0, X0[:, 1:]]) if has_trend else X0
     k = X.shape[1]
-    fit = _fit(y, n, tt, X, kind)
+    if fit is None:
+        fit = _fit(y, n, tt, X, kind)
     j_post, j_late = k - 2, k - 1
-    share_late = n_late / n_after if n_after else 0.0
 
     def contrast(post: float, lt: float) -> np.ndarray:
         c = np.zeros(k)
         c[j_post], c[j_late] = post, lt
         return c
 
+    bounds = (lower_bound, upper_bound) if kind == "continuous" else (None, None)
     base_cols = X.copy()
     base_cols[:, j_post:] = 0.0
     eta_cf = base_cols @ fit.params + fit.eta_offset
@@ -592,12 +741,14 @@ def judge_change(
     a1, a2 = alpha * (1 - EARLY_SHARE), alpha * EARLY_SHARE
     if kind == "continuous":
         overall = _effect(fit, contrast(1, share_late), link_after, kind=kind, alpha=alpha,
-                          nobs=n_after)  # fmt: skip
+                          nobs=n_after, bounds=bounds)  # fmt: skip
     else:
         overall = _mean_effect(fit, X[after > 0], base_cols[after > 0], n[after > 0], kind=kind,
                                alpha=alpha, nobs=n_after)  # fmt: skip
-    early = _effect(fit, contrast(1, 0), link_early, kind=kind, alpha=alpha, nobs=n_early)
-    late_e = _effect(fit, contrast(1, 1), link_late, kind=kind, alpha=alpha, nobs=n_late)
+    early = _effect(fit, contrast(1, 0), link_early, kind=kind, alpha=alpha, nobs=n_early,
+                    bounds=bounds)  # fmt: skip
+    late_e = _effect(fit, contrast(1, 1), link_late, kind=kind, alpha=alpha, nobs=n_late,
+                     bounds=bounds)  # fmt: skip
     fade = _effect(fit, contrast(0, 1), link_late, kind=kind, alpha=alpha, nobs=n_late)
     if better == "neutral":
         sign = 1 if overall.estimate >= 0 else -1
@@ -619,12 +770,12 @@ def judge_change(
     p_f = fade.pvalue if fade.pvalue is not None else 1.0
     has_faded = good_o and p_f < level_fade and sign * fade.estimate < 0
 
-    lvl = f"{100 * (1 - alpha):g}%"
+    lvl = confidence_level(alpha)
     reasons: list[str] = []
     against = "the baseline's extrapolated trend" if has_trend else "the baseline level"
     if has_trend:
         reasons.append(
-            f"the baseline already had a trend (p = {trend_p:.2g}), so the after window is "
+            f"the baseline already had a trend (p {_p_text(trend_p)}), so the after window is "
             "judged against its extrapolation"
         )
     if good_o or good_e:
@@ -656,7 +807,7 @@ def judge_change(
         )
     if fit.phi > 0.2:
         reasons.append(
-            f"neighbouring periods are correlated (autocorrelation {fit.phi:.2f}); the intervals "
+            f"neighbouring periods are correlated (autocorrelation {fmt_number(fit.phi, digits=2)}); the intervals "
             "allow for it"
         )
     provisional = n_before < min_phase_points or n_after < min_phase_points
@@ -665,11 +816,25 @@ def judge_change(
             f"provisional: {n_before} period(s) before and {n_after} after the change, fewer than "
             f"the {min_phase_points} a phase needs"
         )
+    clip = bool(
+        has_trend
+        and kind == "continuous"
+        and (
+            (lower_bound is not None and np.any(link_after < lower_bound))
+            or (upper_bound is not None and np.any(link_after > upper_bound))
+        )
+    )
+    if clip:
+        outside = int(np.sum(np.clip(link_after, lower_bound, upper_bound) != link_after))
+        reasons.append(
+            f"the baseline's trend carried forward leaves the metric's possible values in "
+            f"{outside} after period(s); the counterfactual is held at the bound there"
+        )
     if n_missing:
         reasons.append(f"{n_missing} period(s) without data inside the windows are gaps")
     # exposure-weighted, as the whole window's effect is (for continuous metrics n is 1)
     w_after = n[after > 0] / n[after > 0].sum()
-    base_level = float(w_after @ fit.link_inv(link_after))
+    base_level = float(w_after @ fit.link_inv(np.clip(link_after, *bounds) if clip else link_after))
     return EventVerdict(
         outcome=outcome,
         reasons=tuple(reasons),
