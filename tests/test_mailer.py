@@ -682,6 +682,25 @@ def test_subjects_are_short_led_by_the_site_and_never_folded(tmp_path: Path):
         assert "\r\n" not in folded and len(folded) <= 998  # one line: never folded
 
 
+def test_a_long_headline_loses_its_interval_before_its_words():
+    from pipeline.delivery.compose import site_subject
+    from pipeline.delivery.summary import SiteSummary
+
+    headline = (
+        "Unplanned equipment downtime fell 30% (95% CI 9% to 52%) after \u201cAutonomous "
+        "maintenance on the etchers\u201d and is holding"
+    )
+    summary = SiteSummary(
+        site_id="fab", site_name="Dresden Wafer Fab", project="p", as_of=AS_OF, headline=headline
+    )
+    subject = site_subject(summary)
+    assert subject.startswith("Dresden Wafer Fab: Unplanned equipment downtime fell 30% after")
+    assert "CI" not in subject and len(subject) <= 78
+    short = SiteSummary(site_id="n", site_name="North", project="p", as_of=AS_OF,
+                        headline="Lead time fell 24% (95% CI 21% to 28%)")  # fmt: skip
+    assert site_subject(short) == "North: Lead time fell 24% (95% CI 21% to 28%)"  # fits: kept
+
+
 def test_a_subject_with_quotes_after_plain_words_has_no_double_space(tmp_path: Path):
     """The demo's case: plain words, then an event title in typographic quotes where the
     subject is cut. Python folds before the RFC 2047 encoded-word and keeps the space before the

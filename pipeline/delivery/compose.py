@@ -86,11 +86,22 @@ def shorten(text: str, limit: int) -> str:
 
 
 def site_subject(summary: SiteSummary) -> str:
-    """``<site>: <headline>``, at most 78 characters, no date (the message has a Date header)."""
+    """``<site>: <headline>``, at most 78 characters, no date (the message has a Date header).
+
+    A headline too long for the subject loses its parentheses first (the interval, "(95% CI 9%
+    to 52%)", is in the body; the event the change followed says more in a subject), then is
+    cut at a word."""
     headline = summary.headline or (
         "report ready" if summary.status != "warnings" else "report ready (data warnings)"
     )
-    return shorten(f"{header_text(summary.site_name)}: {header_text(headline)}", MAX_SUBJECT)
+    site = header_text(summary.site_name)
+    subject = f"{site}: {header_text(headline)}"
+    if len(subject) > MAX_SUBJECT:
+        subject = f"{site}: {' '.join(_PARENTHESES.sub('', header_text(headline)).split())}"
+    return shorten(subject, MAX_SUBJECT)
+
+
+_PARENTHESES = re.compile(r"\s*\([^()]*\)")
 
 
 def set_headers(
