@@ -12,6 +12,7 @@ from pipeline.delivery.style import ASSURANCE, COLOURS, FONT, VARIATION, badge
 from pipeline.delivery.summary import SiteSummary
 from pipeline.formatting import fmt_date
 from pipeline.report.results import EMAIL_CHART_CSS_PX, Tile
+from pipeline.vocabulary import RunStatus
 
 #: Widest a key chart is shown (CSS px): the width it is drawn for, the chart column of a 390-px
 #: phone (see ``pipeline.report.results.EMAIL_CHART_CSS_PX``), centred in the 600-px column.
@@ -86,7 +87,7 @@ def _context(s: SiteSummary, *, attachment_note: str, report_link: str) -> dict[
         "project": s.project,
         "site_name": s.site_name,
         "meta": _meta(s),
-        "warnings": s.status == "warnings",
+        "warnings": s.status == RunStatus.WARNINGS,
         "headline": s.headline,
         "findings": list(s.findings),
         "tiles": [_tile(t) for t in s.tiles],

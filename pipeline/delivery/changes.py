@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pipeline.vocabulary import Better
+
 
 def _is_concern(point: Mapping[str, Any], better: str) -> bool:
     """A signalled point on the worse side of its centre line (the metric's ``better``)."""
     value, centre = point.get("value"), point.get("centre")
     if not point.get("signals") or value is None or centre is None:
         return False
-    if better == "lower":
+    if better == Better.LOWER:
         return float(value) > float(centre)
-    if better == "higher":
+    if better == Better.HIGHER:
         return float(value) < float(centre)
     return False
 

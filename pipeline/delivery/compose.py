@@ -31,6 +31,7 @@ from pipeline.delivery.addresses import header_text
 from pipeline.delivery.body import render_html, render_text, size_text
 from pipeline.delivery.summary import SiteSummary
 from pipeline.exceptions import DeliveryError
+from pipeline.vocabulary import RunStatus
 
 MAX_HTML_BYTES = 100_000
 #: RFC 5322 section 2.1.1: lines SHOULD be at most 78 characters; the subject is kept to that.
@@ -92,7 +93,7 @@ def site_subject(summary: SiteSummary) -> str:
     to 52%)", is in the body; the event the change followed says more in a subject), then is
     cut at a word."""
     headline = summary.headline or (
-        "report ready" if summary.status != "warnings" else "report ready (data warnings)"
+        "report ready" if summary.status != RunStatus.WARNINGS else "report ready (data warnings)"
     )
     site = header_text(summary.site_name)
     subject = f"{site}: {header_text(headline)}"

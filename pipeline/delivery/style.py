@@ -8,6 +8,7 @@ styled inline from these names by the templates; every colour comes from
 from __future__ import annotations
 
 from pipeline.report import palette
+from pipeline.vocabulary import AssuranceIcon, VariationIcon
 
 #: Template colour names -> palette colours.
 COLOURS: dict[str, str] = {
@@ -32,16 +33,16 @@ FONT = "Arial,Helvetica,sans-serif"
 
 #: The icons as text badges (email has no SVG): label and colour name.
 VARIATION: dict[str, tuple[str, str]] = {
-    "common_cause": ("Common cause variation", "common"),
-    "special_cause_improvement": ("Special cause: improving", "improvement"),
-    "special_cause_concern": ("Special cause: concerning", "concern"),
-    "special_cause_neutral": ("Special cause: neither better nor worse", "neutral"),
+    VariationIcon.COMMON_CAUSE: ("Common cause variation", "common"),
+    VariationIcon.SPECIAL_CAUSE_IMPROVEMENT: ("Special cause: improving", "improvement"),
+    VariationIcon.SPECIAL_CAUSE_CONCERN: ("Special cause: concerning", "concern"),
+    VariationIcon.SPECIAL_CAUSE_NEUTRAL: ("Special cause: neither better nor worse", "neutral"),
 }
 ASSURANCE: dict[str, tuple[str, str]] = {
-    "consistently_meets": ("Consistently meets the target", "improvement"),
-    "hit_and_miss": ("Hit and miss against the target", "common"),
-    "consistently_fails": ("Consistently fails the target", "concern"),
-    "no_target": ("No target", "common"),
+    AssuranceIcon.CONSISTENTLY_MEETS: ("Consistently meets the target", "improvement"),
+    AssuranceIcon.HIT_AND_MISS: ("Hit and miss against the target", "common"),
+    AssuranceIcon.CONSISTENTLY_FAILS: ("Consistently fails the target", "concern"),
+    AssuranceIcon.NO_TARGET: ("No target", "common"),
 }
 
 

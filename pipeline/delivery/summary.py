@@ -15,6 +15,7 @@ from pipeline.exceptions import ConfigError, DeliveryError, InputError
 from pipeline.formatting import fmt_date, fmt_number, is_missing
 from pipeline.report.manifest import Manifest, SiteOutcome, load_manifest
 from pipeline.report.results import RESULTS_FILE, SiteResults, Tile, load_results
+from pipeline.vocabulary import RunStatus
 
 MAX_CHARTS = 3
 MAX_FINDINGS = 5
@@ -117,7 +118,7 @@ class SiteSummary:
     as_of: str
     window_start: str = ""
     run_id: str = ""
-    status: str = "ok"
+    status: RunStatus = RunStatus.OK
     data_freshness: str = ""
     headline: str = ""
     findings: tuple[str, ...] = ()

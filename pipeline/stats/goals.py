@@ -83,7 +83,7 @@ class _Verdict:
 
 
 def _sign(better: str) -> int:
-    return -1 if better == "lower" else 1
+    return -1 if better == Better.LOWER else 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,13 +267,13 @@ class Assurance(_Verdict):
 
     def sentence(self, name: str = "The metric") -> str:
         return {
-            "consistently_meets": f"{name} will consistently meet the target {fmt_number(self.target)}: "
+            AssuranceIcon.CONSISTENTLY_MEETS: f"{name} will consistently meet the target {fmt_number(self.target)}: "
             "it lies outside the process limits on the good side.",
-            "consistently_fails": f"{name} will consistently fail the target {fmt_number(self.target)} "
+            AssuranceIcon.CONSISTENTLY_FAILS: f"{name} will consistently fail the target {fmt_number(self.target)} "
             "unless the process changes: it lies outside the process limits on the wrong side.",
-            "hit_and_miss": f"{name} will sometimes meet and sometimes miss the target "
+            AssuranceIcon.HIT_AND_MISS: f"{name} will sometimes meet and sometimes miss the target "
             f"{fmt_number(self.target)}: it lies within the process limits.",
-            "not_applicable": f"{name} has no improving direction, so no assurance verdict.",
+            AssuranceIcon.NOT_APPLICABLE: f"{name} has no improving direction, so no assurance verdict.",
         }[self.verdict]
 
     def to_dict(self) -> dict[str, Any]:
@@ -390,7 +390,7 @@ def assess_sustainment(
     """
     flags = np.asarray(concern, dtype=bool)
     gain_raw = achieved_centre - baseline_centre
-    sign = _sign(better) if better != "neutral" else (1 if gain_raw >= 0 else -1)
+    sign = _sign(better) if better != Better.NEUTRAL else (1 if gain_raw >= 0 else -1)
     gain = sign * gain_raw
     kept = sign * (latest_centre - baseline_centre)
     share = kept / gain if gain > 0 else None
@@ -451,11 +451,11 @@ class EventOutcome:
 
     def sentence(self, name: str = "The change") -> str:
         words = {
-            "sustained": "worked and the gain is holding",
-            "faded": "worked at first, but the gain has faded",
-            "no_clear_change": "made no clear difference",
-            "worsened": "was followed by a change for the worse",
-            "too_early": "is too recent to judge",
+            Verdict.SUSTAINED: "worked and the gain is holding",
+            Verdict.FADED: "worked at first, but the gain has faded",
+            Verdict.NO_CLEAR_CHANGE: "made no clear difference",
+            Verdict.WORSENED: "was followed by a change for the worse",
+            Verdict.TOO_EARLY: "is too recent to judge",
         }[self.outcome]
         tail = " (provisional: short phases)" if self.verdict.is_provisional else ""
         return f"{name} {words}{tail}."

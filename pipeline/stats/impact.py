@@ -495,9 +495,9 @@ class ImpactEstimate:
         if not self.is_clear_change:
             return "no_clear_change"
         up = (self.difference.ci_low or 0.0) > 0
-        if self.better == "neutral":
+        if self.better == Better.NEUTRAL:
             return "increased" if up else "decreased"
-        good = up if self.better == "higher" else not up
+        good = up if self.better == Better.HIGHER else not up
         return "improved" if good else "worsened"
 
     @property
@@ -543,7 +543,7 @@ class ImpactEstimate:
         else:
             verb = "rose"
         by = " by" if unit == "" else ""
-        tail = "" if self.better == "neutral" else f", {verdict}"
+        tail = "" if self.better == Better.NEUTRAL else f", {verdict}"
         return f"{name} {verb}{by} {f(est)} ({lvl} CI {f(lo)} to {f(hi)}) after the change{tail}."
 
     # --- output -------------------------------------------------------------------------
@@ -559,12 +559,12 @@ class ImpactEstimate:
                 self.segmented_regression.to_dict() if self.segmented_regression else None
             ),
         }
-        if self.kind == "proportion":
+        if self.kind == Kind.PROPORTION:
             out["proportion_ratio"] = (
                 self.proportion_ratio.to_dict() if self.proportion_ratio else None
             )
             out["model"] = self.model.to_dict() if self.model else None
-        elif self.kind == "count":
+        elif self.kind == Kind.COUNT:
             out["rate_ratio"] = self.rate_ratio.to_dict() if self.rate_ratio else None
             out["model"] = self.model.to_dict() if self.model else None
         return out
@@ -1102,11 +1102,11 @@ def fit_segmented(
     y = np.asarray(values, dtype=float)
     L = maxlags if maxlags is not None else newey_west_lags(len(y))
     hac = {"maxlags": L, "use_correction": False}
-    if kind == "continuous":
+    if kind == Kind.CONTINUOUS:
         mod = sm.OLS(y, X)
         return mod.fit(cov_type="HAC", cov_kwds=hac, use_t=True), mod.fit(), X, "OLS", L
     nn = np.asarray(n, dtype=float) if n is not None else np.ones_like(y)
-    if kind == "proportion":
+    if kind == Kind.PROPORTION:
         mod = sm.GLM(np.column_stack([y, nn - y]), X, family=sm.families.Binomial())
         return mod.fit(cov_type="HAC", cov_kwds=hac), mod.fit(), X, "binomial GLM (logit)", L
     off = np.log(nn)
@@ -1208,7 +1208,7 @@ def segmented_regression(
     k = 4
     params = np.asarray(res_hac.params)[:k]
     cov = np.asarray(res_hac.cov_params())[:k, :k]
-    is_ols = kind == "continuous"
+    is_ols = kind == Kind.CONTINUOUS
     q = (
         float(stats.t.ppf(1 - alpha / 2, res_hac.df_resid))
         if is_ols
@@ -1217,7 +1217,7 @@ def segmented_regression(
     inv = (
         (lambda v: v)
         if is_ols
-        else ((lambda v: 1 / (1 + np.exp(-v))) if kind == "proportion" else np.exp)
+        else ((lambda v: 1 / (1 + np.exp(-v))) if kind == Kind.PROPORTION else np.exp)
     )
 
     t_after_all = (t_all - t_last_before) * post_all
@@ -1269,7 +1269,7 @@ def segmented_regression(
             lb_p = _num(lb["lb_pvalue"].iloc[0])
         except (ValueError, ZeroDivisionError):
             lb_p = None
-    rate = y_all / n_all if kind != "continuous" else y_all
+    rate = y_all / n_all if kind != Kind.CONTINUOUS else y_all
     series = pd.DataFrame(
         {
             "time": list(times),
@@ -1328,10 +1328,10 @@ def _natural_scale(
 
     def inv_and_slope(eta: float) -> tuple[float, float]:
         # the inverse link and its derivative (the delta method's gradient factor)
-        if kind == "proportion":
+        if kind == Kind.PROPORTION:
             p = 1.0 / (1.0 + math.exp(-eta))
             return p, p * (1.0 - p)
-        if kind == "count":
+        if kind == Kind.COUNT:
             r = math.exp(eta)
             return r, r
         return eta, 1.0
@@ -1478,7 +1478,7 @@ def estimate_impact(
         raise StatisticsError(f"unknown kind {kind!r}: use continuous, proportion or count")
     if better not in tuple(Better):
         raise StatisticsError(f"unknown better {better!r}: use lower, higher or neutral")
-    for col in ("time", "value") + (("n",) if kind == "proportion" else ()):
+    for col in ("time", "value") + (("n",) if kind == Kind.PROPORTION else ()):
         if col not in frame.columns:
             raise StatisticsError(f"missing column {col!r}", column=col)
     df = frame.reset_index(drop=True)
@@ -1510,14 +1510,14 @@ def estimate_impact(
         notes.append(f"{int(value.isna().sum())} period(s) without a value were left out.")
     keep = value.notna()
     df, value, n = df[keep], value[keep].astype(float), n[keep].astype(float)
-    if kind == "proportion":
+    if kind == Kind.PROPORTION:
         if value.between(0, 1).all() and (value != value.round()).any():
             value = value * n
             notes.append("values were read as proportions (x = value * n).")
         bad = df.index[(value > n) | (value < 0)].tolist()
         if bad:
             raise StatisticsError("events must lie between 0 and n", column="value", rows=bad)
-    if kind == "count":
+    if kind == Kind.COUNT:
         bad = df.index[value < 0].tolist()
         if bad:
             raise StatisticsError("counts must not be negative", column="value", rows=bad)
@@ -1540,11 +1540,11 @@ def estimate_impact(
                 hint=f"change_at={change_at!r}, transition_start={transition_start!r}",
             )
 
-    rate = y if kind == "continuous" else y / nn
+    rate = y if kind == Kind.CONTINUOUS else y / nn
     rb, ra = rate[bm], rate[am]
     proportion_ratio = rate_ratio = model = None
     family = None
-    if kind == "continuous":
+    if kind == Kind.CONTINUOUS:
         before, after = summarise_window(rb), summarise_window(ra)
         difference = compare_means(rb, ra, alpha=alpha)
         pct = percent_change_ci(rb, ra, alpha=alpha)
@@ -1553,7 +1553,7 @@ def estimate_impact(
         sb, sa = summarise_window(rb), summarise_window(ra)
         before = WindowSummary(n=sb.n, mean=float(xb / nb), median=sb.median, sd=sb.sd)
         after = WindowSummary(n=sa.n, mean=float(xa / na), median=sa.median, sd=sa.sd)
-        if kind == "proportion":
+        if kind == Kind.PROPORTION:
             difference, ratio = compare_proportions(xb, nb, xa, na, alpha=alpha)
             proportion_ratio = ratio
             model = ModelChoice(

@@ -100,7 +100,11 @@ def pattern_labels(chart: ControlChart) -> np.ndarray:
     and, for 2 of 3 / 4 of 5, the points of the window beyond the zone on the signal's side.
     """
     n = len(chart)
-    rank = {"neutral": 1, "improvement": 2, "concern": 3}
+    rank: dict[str, int] = {
+        SignalLabel.NEUTRAL: 1,
+        SignalLabel.IMPROVEMENT: 2,
+        SignalLabel.CONCERN: 3,
+    }
     best = np.zeros(n, dtype=int)
     out = np.full(n, "", dtype=object)
     present = np.nonzero(~chart.is_missing)[0]
@@ -222,7 +226,11 @@ def describe_chart(chart: ControlChart, *, title: str | None = None, unit: str =
         parts.append(text)
     if chart.frozen:
         parts.append("limits frozen at the first phase")
-    counts = {"improvement": 0, "concern": 0, "neutral": 0}
+    counts: dict[str, int] = {
+        SignalLabel.IMPROVEMENT: 0,
+        SignalLabel.CONCERN: 0,
+        SignalLabel.NEUTRAL: 0,
+    }
     for lab in pattern_labels(chart):
         if lab:
             counts[lab] += 1

@@ -24,6 +24,7 @@ from pipeline.report.plots.style import (
     percent_axis,
 )
 from pipeline.stats.impact import ImpactEstimate
+from pipeline.vocabulary import Kind
 
 
 def _colour(estimate: ImpactEstimate) -> str:
@@ -87,7 +88,7 @@ def plot_segmented(
     ax.set_ylabel(label)
     if pd.api.types.is_datetime64_any_dtype(s["time"]):
         date_axis(ax)
-    if estimate.kind == "proportion":
+    if estimate.kind == Kind.PROPORTION:
         percent_axis(ax)
     else:
         number_axis(ax)
@@ -128,7 +129,7 @@ def plot_before_after(
     if d.ci_low is not None and d.ci_high is not None:
         ax.errorbar([a.mean], [0], xerr=[[d.estimate - d.ci_low], [d.ci_high - d.estimate]],
                     fmt="none", ecolor=INK, capsize=3, lw=1)  # fmt: skip
-    what = "mean" if estimate.kind == "continuous" else "pooled rate"
+    what = "mean" if estimate.kind == Kind.CONTINUOUS else "pooled rate"
     ax.set_xlabel(f"{what} {f'({unit})' if unit else ''}".strip())
     ax.set_title(name, loc="left")
     ax.grid(axis="y", visible=False)

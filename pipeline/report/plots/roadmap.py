@@ -22,14 +22,15 @@ from pipeline.report.plots.style import (
     truncate,
 )
 from pipeline.stats.roadmap import Roadmap, RoadmapItem
+from pipeline.vocabulary import EventStatus
 
 __all__ = ["plot_roadmap", "truncate"]
 
-STATUS_COLOURS = {
-    "done": IMPROVEMENT,
-    "in_progress": NEUTRAL,
-    "planned": "#a7a9ac",
-    "cancelled": "#d9d9d9",
+STATUS_COLOURS: dict[str, str] = {
+    EventStatus.DONE: IMPROVEMENT,
+    EventStatus.IN_PROGRESS: NEUTRAL,
+    EventStatus.PLANNED: "#a7a9ac",
+    EventStatus.CANCELLED: "#d9d9d9",
 }
 OVERDUE_COLOUR = CONCERN
 #: darker than the concern orange so that text stays legible on white (WCAG contrast)
@@ -148,8 +149,8 @@ def plot_roadmap(roadmap: Roadmap, *, width: float = 7.5) -> ChartImage:
     handles: list[Artist] = [
         Patch(
             facecolor=STATUS_COLOURS[s],
-            edgecolor=INK if s == "planned" else STATUS_COLOURS[s],
-            hatch="////" if s == "planned" else None,
+            edgecolor=INK if s == EventStatus.PLANNED else STATUS_COLOURS[s],
+            hatch="////" if s == EventStatus.PLANNED else None,
             label=s.replace("_", " "),
         )  # fmt: skip
         for s in ("done", "in_progress", "planned", "cancelled")
@@ -173,7 +174,7 @@ def _draw_item(ax: Axes, it: RoadmapItem, y: float) -> None:
     colour = OVERDUE_COLOUR if it.is_overdue else STATUS_COLOURS.get(it.status, COMMON)
     start = it.start_date or it.effective_date
     eff = it.effective_date or it.start_date
-    planned = it.status == "planned"
+    planned = it.status == EventStatus.PLANNED
     if start is not None and eff is not None:
         left = _num(start)
         ax.barh(y, max(_num(eff) - left, 1.5), left=left, height=0.56, color=colour, zorder=3,
@@ -187,7 +188,7 @@ def _draw_item(ax: Axes, it: RoadmapItem, y: float) -> None:
     last = it.end_date or eff or start
     if last is None:
         return
-    if it.status == "cancelled":
+    if it.status == EventStatus.CANCELLED:
         ax.annotate("cancelled", xy=(_num(last), y), xytext=(7, 0), textcoords="offset points",
                     va="center", fontsize=8, color=COMMON)  # fmt: skip
     elif it.is_overdue:

@@ -29,7 +29,16 @@ from pipeline.report.findings import (
 from pipeline.report.manifest import MANIFEST_FILE, Manifest, SiteOutcome, load_manifest
 from pipeline.report.results import load_results
 from pipeline.stats.pooling import PooledEffect, StudyEffect, pool_effects
-from pipeline.vocabulary import AssuranceIcon, GoalStatus, RunStatus, VariationIcon, Verdict
+from pipeline.vocabulary import (
+    AssuranceIcon,
+    Better,
+    EventStatus,
+    GoalStatus,
+    RunStatus,
+    Severity,
+    VariationIcon,
+    Verdict,
+)
 
 SCHEMA_VERSION = "1.0"
 PORTFOLIO_FILE = "portfolio.json"
@@ -494,7 +503,7 @@ def _site_run(
 def _warnings(res: Mapping[str, Any]) -> tuple[str, ...]:
     out = []
     for f in (res.get("validation") or {}).get("failures", []):
-        if f.get("severity") != "warning":
+        if f.get("severity") != Severity.WARNING:
             continue
         where = ".".join(_text(f.get(k)) for k in ("table", "column") if f.get(k))
         what = _text(f.get("description"), _text(f.get("rule"), "a contract rule"))
@@ -504,12 +513,18 @@ def _warnings(res: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: The side of an improving special cause, by the metric's better direction (a concern is the
+#: other side).
+_IMPROVING_SIDE: dict[str, str] = {Better.LOWER: "L", Better.HIGHER: "H"}
+_CONCERNING_SIDE: dict[str, str] = {Better.LOWER: "H", Better.HIGHER: "L"}
+
+
 def _direction(variation: str, better: str) -> str:
     """The MDC icon's letter: H when the special cause is high, L when low."""
     if variation == VariationIcon.SPECIAL_CAUSE_IMPROVEMENT:
-        return {"lower": "L", "higher": "H"}.get(better, "")
+        return _IMPROVING_SIDE.get(better, "")
     if variation == VariationIcon.SPECIAL_CAUSE_CONCERN:
-        return {"lower": "H", "higher": "L"}.get(better, "")
+        return _CONCERNING_SIDE.get(better, "")
     return ""
 
 
@@ -713,7 +728,8 @@ def collect_practices(improvements: list[Improvement], *, alpha: float) -> tuple
         for i in uses:
             if (
                 i.verdict == Verdict.TOO_EARLY
-                or i.better not in ("lower", "higher")  # no direction to call an improvement
+                or i.better
+                not in (Better.LOWER, Better.HIGHER)  # no direction to call an improvement
                 or i.relative is None
                 or i.relative_low is None
                 or i.relative_high is None
@@ -726,7 +742,7 @@ def collect_practices(improvements: list[Improvement], *, alpha: float) -> tuple
                 ci_low=i.relative_low,
                 ci_high=i.relative_high,
                 alpha=i.alpha,
-                lower_is_better=i.better == "lower",
+                lower_is_better=i.better == Better.LOWER,
             )
             if study is not None:
                 candidates.append((i, study))
@@ -804,8 +820,8 @@ def collect_savings(published: Iterable[tuple[str, str, Mapping[str, Any]]]) -> 
         if not verdicts:
             status = "unverified"
             reason = {
-                "planned": "planned: nothing to measure yet",
-                "cancelled": "cancelled",
+                EventStatus.PLANNED: "planned: nothing to measure yet",
+                EventStatus.CANCELLED: "cancelled",
             }.get(item["status"], "no measured verdict")
         else:
             status = max(
