@@ -157,3 +157,40 @@ def test_ticks_held_for_a_save_change_nothing_and_come_back():
     assert locators[0].__name__ == "AutoDateLocator"
     # "$" is a currency sign in every text, never mathtext (the title and the y label)
     assert "Cycle time in $ per $ spent" in image.svg and "$ per unit" in image.svg
+
+
+def test_phase_labels_stay_in_their_room_at_any_width():
+    """On narrow charts a phase label ran into the UCL label of the right margin (and into the
+    provisional label of the phase before it): each label now fits, at draw time, between its
+    break lines, inside the axes and clear of the labels before it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from pipeline.report.plots.control import PhaseLabel
+
+    for first, second, name in ((10, 20, "Daily safety huddles and permit board"),
+                                (24, 6, "Complaint recovery standard work")):  # fmt: skip
+        values = np.r_[np.tile([9.0, 11.0], first // 2), np.tile([6.0, 7.0], second // 2)]
+        ch = control_chart(values, times=WEEKS, phases=[1] * first + [2] * second,
+                           min_phase_points=12)  # fmt: skip
+        for width in (3.6, 4.6, 7.5):
+            image = plot_control_chart(ch, phase_names={1: "Baseline", 2: name}, width=width,
+                                       vector=False)  # fmt: skip
+            fig = image.figure
+            renderer = FigureCanvasAgg(fig).get_renderer()
+            ax = fig.axes[0]
+            box = ax.get_window_extent(renderer)
+            labels = [t for t in ax.texts if isinstance(t, PhaseLabel)]
+            margin = [t for t in ax.texts if not isinstance(t, PhaseLabel)]  # UCL, CL, LCL
+            assert labels and [t.get_text()[:3] for t in margin] == ["UCL", "CL ", "LCL"]
+            boxes = [t.fitted_extent(renderer) for t in labels]
+            assert boxes[-1] is not None  # the latest phase is always named
+            boxes = [b for b in boxes if b is not None]  # too narrow for a label: none at all
+            for b in boxes:
+                assert box.x0 - 1 <= b.x0 and b.x1 <= box.x1 + 1, (width, b, box)
+                for t in margin:
+                    m = t.get_window_extent(renderer)
+                    assert b.x1 <= m.x0 or b.y1 <= m.y0 or m.y1 <= b.y0, (width, b, m)
+            for a, b in zip(boxes, boxes[1:], strict=False):
+                assert a.x1 <= b.x0 or b.x1 <= a.x0, (width, a, b)
+            # the label's own text is left whole: each size fits it afresh
+            assert any(name in t.get_text() or "…" in t.get_text() for t in labels)

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.text import Annotation
 
 from pipeline.formatting import fmt_number, fmt_percent
 from pipeline.report.plots.style import (
@@ -89,6 +91,140 @@ _TREND_RULES = {"nelson3": 6, "nhs_trend": 7}
 _WINDOW_RULES = {"nelson4": 14, "nelson7": 15, "nelson8": 8}
 _K_OF_M_RULES = {"we2": (3, 2), "nelson5": (3, 2), "nhs_two_of_three": (3, 2),
                  "we3": (5, 1), "nelson6": (5, 1)}  # fmt: skip
+
+
+class PhaseLabel(Annotation):
+    """A phase-break label that stays inside its room at whatever size the chart is drawn (the
+    page's width, a phone's narrow variant, the email's, print).
+
+    Its room is the phase it names, from its break line to the next one (or, left of a late
+    break, the phase before it), inside the axes, and clear of the phase labels drawn before it.
+    Where the label goes is worked out at draw time, when the text's real extent is known: one
+    that would run out of its room (into the next label, the UCL/CL/LCL labels of the right
+    margin or the y label on the left) is shortened at a word boundary, and if even a short one
+    does not fit it goes to the other side of its line. The label's own text and side are
+    restored after each draw, so every size starts from the full label.
+    """
+
+    def __init__(
+        self, name: str, *args: Any, keep: str = "", breaks: Sequence[Any] = (),
+        before: Sequence[PhaseLabel] = (), **kwargs: Any,
+    ) -> None:  # fmt: skip
+        super().__init__(f"{name}: {keep}" if name and keep else name or keep, *args, **kwargs)
+        #: the phase's name, and what a shortened label keeps whole ("provisional (6 points)")
+        self.name, self.keep = name, keep
+        #: x (data) of the previous break line, this label's line and the next one (None: none)
+        self.breaks = tuple(breaks) or (None, self.xy[0], None)
+        self.before = list(before)
+        #: which phase (0-based) the label names
+        self.phase_index = 0
+        #: (renderer key, extent) of the latest drawing, for the labels after it
+        self._drawn: tuple[tuple[int, Any, Any], Any] | None = None
+
+    def _limits(self, side: str, renderer: Any, taken: Sequence[Any]) -> tuple[float, float, float]:
+        """(left, right, anchor) in display x: the room the label may take on ``side`` (its
+        alignment: "right" ends it at its line, so it lies left of the line), less the labels
+        already placed; left > right when an earlier label covers the line itself."""
+        axes = self.axes
+        assert axes is not None
+        box = axes.get_window_extent(renderer)
+
+        def px(x: Any, default: float) -> float:
+            if x is None:
+                return default
+            return float(axes.transData.transform((axes.convert_xunits(x), 0))[0])
+
+        prev, line, nxt = self.breaks
+        anchor = px(line, box.x0)
+        if side == "right":
+            lo, hi = max(box.x0, px(prev, box.x0)), anchor
+        else:
+            lo, hi = anchor, min(box.x1, px(nxt, box.x1))
+        for t in taken:
+            if t.x1 <= anchor + 1:
+                lo = max(lo, t.x1 + 2)
+            elif t.x0 >= anchor - 1:
+                hi = min(hi, t.x0 - 2)
+            else:
+                return anchor, anchor - 1, anchor
+        return lo, hi, anchor
+
+    def fit(self, renderer: Any, taken: Sequence[Any] | None = None) -> Any:
+        """Shorten or move the label until it fits (it is left so); returns its extent, or None
+        when not even a short label fits (it is then left empty). ``taken``: the extents of the
+        labels before it (worked out here when not given)."""
+        if taken is None:
+            taken = []
+            # each label before this one was made with the ones before it: fit them in order
+            for i, p in enumerate(self.before):
+                taken.append(p.fitted_extent(renderer, [t for t in taken[:i] if t is not None]))
+        # from the whole label, whatever an earlier fitting (the email's) left in place
+        text = f"{self.name}: {self.keep}" if self.name and self.keep else self.name or self.keep
+        ha = "right" if self.get_horizontalalignment() == "right" else "left"
+        dx, dy = float(self.xyann[0]), self.xyann[1]
+        for side, off in ((ha, dx), ("left" if ha == "right" else "right", -dx)):
+            lo, hi, _ = self._limits(side, renderer, [t for t in taken if t is not None])
+            if hi - lo < 12:
+                continue
+            self.set_horizontalalignment("right" if side == "right" else "left")
+            self.xyann = (off, dy)
+            self.set_text(text)
+            ext = self.get_window_extent(renderer)
+            if ext.x0 >= lo - 1 and ext.x1 <= hi + 1:
+                return ext
+            # the characters that fit, from the full label's width; then down until one fits
+            n = min(len(text) - 1, int(len(text) * (hi - lo - abs(off)) / max(ext.width, 1.0)))
+            while n >= 10:
+                self.set_text(self.shortened(n))
+                ext = self.get_window_extent(renderer)
+                if ext.x0 >= lo - 1 and ext.x1 <= hi + 1:
+                    return ext
+                n -= 2
+        # nothing fits (a chart too narrow for its phases): no label rather than one over
+        # another; the phase's own line style and the text alternative still say it
+        self.set_text("")
+        return None
+
+    def shortened(self, n: int) -> str:
+        """The label in about ``n`` characters: the name shortened at a word boundary before
+        what it keeps ("Daily safety…: provisional (11 points)"), then the name alone (the
+        phase's dashed lines and the phase table still say it is provisional)."""
+        room = n - len(self.keep) - 2
+        if self.name and self.keep and room >= 8:
+            return f"{truncate(self.name, room)}: {self.keep}"
+        return truncate(self.name or self.keep, n)
+
+    def _key(self, renderer: Any) -> tuple[int, Any, Any]:
+        return (id(renderer), getattr(renderer, "width", None), getattr(renderer, "height", None))
+
+    def fitted_extent(self, renderer: Any, taken: Sequence[Any] | None = None) -> Any:
+        """The extent the label has when it is drawn, the label itself left unchanged (the
+        one it had in this drawing, when it has been drawn already)."""
+        if self._drawn is not None and self._drawn[0] == self._key(renderer):
+            return self._drawn[1]
+        saved = (self.get_text(), self.get_horizontalalignment(), self.xyann)
+        try:
+            return self.fit(renderer, taken)
+        finally:
+            self._restore(saved)
+
+    def _restore(self, saved: tuple[str, str, Any]) -> None:
+        text, ha, xyann = saved
+        self.set_text(text)
+        self.set_horizontalalignment("right" if ha == "right" else "left")
+        self.xyann = xyann
+
+    def draw(self, renderer: Any) -> None:
+        if not self.get_visible() or self.axes is None:
+            super().draw(renderer)
+            return
+        saved = (self.get_text(), self.get_horizontalalignment(), self.xyann)
+        try:
+            ext = self.fit(renderer)
+            super().draw(renderer)
+            self._drawn = (self._key(renderer), ext)
+        finally:
+            self._restore(saved)
 
 
 def pattern_labels(chart: ControlChart) -> np.ndarray:
@@ -275,6 +411,8 @@ def plot_control_chart(
     ends = [(p.first, p.last + 1) for p in chart.phases]
     names = dict(phase_names or {})
     pct = chart.chart in PERCENT_CHARTS
+    phase_labels: list[PhaseLabel] = []
+    breaks: list[Any] = []  # x of each phase's start (its break line; the first point for phase 1)
 
     for k, (a, b) in enumerate(ends):
         xs = x[a:b]
@@ -298,25 +436,35 @@ def plot_control_chart(
         ax.plot(xs, y[a:b], color=COMMON, lw=1, zorder=3)
         # a lone phase without a name (a survey's scores) needs no name beside its note
         name = str(names.get(phase.phase, phase.label if len(ends) > 1 else ""))
-        if prov:
-            note = f"provisional ({phase.n_points} points)"
-            name = f"{truncate(name, 22)}: {note}" if name else note
-        else:
-            name = truncate(name, 36)
+        note = f"provisional ({phase.n_points} points)" if prov else ""
+        name = truncate(name, 22 if prov else 36)
         if k > 0:
             prev_end = x[a - 1]
             bx = prev_end + (xs[0] - prev_end) / 2 if len(xs) else prev_end
             ax.axvline(bx, color=INK, lw=0.8, ls=":", zorder=1)
         else:
             bx = x[0] if len(x) else 0
+        breaks.append(bx)
         if k > 0 or prov:
-            # a break in the right part of the chart gets its label on the left of the line
+            # a break in the right part of the chart gets its label on the left of the line;
+            # PhaseLabel keeps it inside the axes and clear of the labels before it at any size
             on_left = a > 0.6 * len(chart)
-            ax.annotate(
-                name, xy=(bx, 1), xycoords=("data", "axes fraction"),
+            label = PhaseLabel(
+                name, keep=note, xy=(bx, 1), xycoords=("data", "axes fraction"),
                 xytext=(-3 if on_left else 3, -2), textcoords="offset points",
                 ha="right" if on_left else "left", va="top", fontsize=8, color=INK,
+                before=list(phase_labels),
             )  # fmt: skip
+            label.phase_index = k
+            ax.add_artist(label)
+            label.set_clip_on(False)  # it fits itself inside the axes (add_artist would clip)
+            phase_labels.append(label)
+
+    # each label's room: between the break lines either side of its own
+    lines = [None, *breaks, None]
+    for label in phase_labels:
+        k = label.phase_index
+        label.breaks = (lines[k], lines[k + 1], lines[k + 2])
 
     labels = pattern_labels(chart)
     ok = ~np.isnan(y)

@@ -374,7 +374,7 @@ def truncate(text: str, limit: int = 38) -> str:
     cut = text[: limit - 1]
     if " " in cut[limit // 2 :]:
         cut = cut[: cut.rfind(" ")]
-    return cut.rstrip(" ,;:-–") + "…"
+    return cut.rstrip(" ,;:-–…") + "…"  # one ellipsis, also for a label shortened before
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
