@@ -13,7 +13,7 @@ A project is one YAML file plus the input tables it names. Example::
       goals:        {table: goals}  # a table in the default database below
     database: {url: "sqlite:///warehouse.db"}
     statistics: {rules: we, min_phase_points: 12, sustain_points: 8, alpha: 0.05}
-    currency: EUR                   # ISO 4217 code of events' claimed_saving (optional)
+    currency: EUR                   # ISO 4217 code of every saving shown (claimed and estimated)
     sites:
       - id: fab-dresden
         name: Dresden Wafer Fab
