@@ -354,6 +354,11 @@ def model_rows(metric: MetricAnalysis, seg: Any) -> list[tuple[str, str]]:
     return rows
 
 
+def _plain(metric: MetricAnalysis, value: Any) -> str:
+    """A value as :func:`value_text` writes it, without the unit (an interval's end)."""
+    return fmt_percent(value, digits=1) if metric.is_rate else fmt_number(value)
+
+
 def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any] | None:
     """The rows and chart of an event's statistics panel (None when there is nothing to show)."""
     res = event.outcome
@@ -377,8 +382,9 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
         rows.append(("Mann-Whitney U (before sample)", fmt_number(mw.statistic, digits=1)))
         rows.append(("Mann-Whitney p-value", fmt_pvalue(mw.pvalue)))
         if mw.hodges_lehmann is not None:
+            # the unit once, after the estimate; the interval's ends as numbers
             hl_ci = (
-                f" ({ci_label} {value_text(metric, mw.ci_low)} to {value_text(metric, mw.ci_high)})"
+                f" ({ci_label} {fmt_interval(mw.ci_low, mw.ci_high, fmt=lambda v: _plain(metric, v))})"
                 if mw.ci_low is not None and mw.ci_high is not None
                 else ""
             )
@@ -389,11 +395,11 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
     ):
         if ratio is not None and ratio.estimate is not None:
             ci = (
-                f" ({ci_label} {fmt_number(ratio.ci_low, digits=2)} to {fmt_number(ratio.ci_high, digits=2)})"
+                f" ({ci_label} {fmt_interval(ratio.ci_low, ratio.ci_high, fmt=fmt_ratio)})"
                 if ratio.ci_low is not None and ratio.ci_high is not None
                 else ""
             )
-            rows.append((label, fmt_number(ratio.estimate, digits=2) + ci))
+            rows.append((label, fmt_ratio(ratio.estimate) + ci))
     if imp.model is not None:
         m = imp.model
         rows.append(
