@@ -274,3 +274,28 @@ def test_a_hold_goal_names_its_band(site: SiteAnalysis) -> None:
         for text in (goal_text(m), goal_sentence(m, g)):
             assert f"band {low.split(' ')[0]} to {high}" in text, text
         assert "limit" not in goal_text(m)
+
+
+def test_a_counterfactual_below_the_metric_bound_says_so(site: SiteAnalysis) -> None:
+    from dataclasses import replace
+
+    m = next(
+        m for m in site.metrics
+        if m.chart_type == "xmr" and any(
+            e.outcome and e.outcome.impact and e.outcome.impact.segmented_regression
+            and e.outcome.impact.segmented_regression.counterfactual for e in m.events
+        )
+    )  # fmt: skip
+    seg = next(
+        e.outcome.impact.segmented_regression
+        for e in m.events
+        if e.outcome and e.outcome.impact and e.outcome.impact.segmented_regression
+    )
+    above = replace(m, chart=replace(m.chart, lower_bound=seg.counterfactual.estimate + 1))
+    row = dict(sections.model_rows(above, seg))
+    text = next(v for k, v in row.items() if k.startswith("Counterfactual"))
+    assert "which the metric cannot reach" in text
+    row = dict(sections.model_rows(m, seg))
+    text = next(v for k, v in row.items() if k.startswith("Counterfactual"))
+    if m.chart.lower_bound is None or seg.counterfactual.estimate >= m.chart.lower_bound:
+        assert "cannot reach" not in text

@@ -344,11 +344,23 @@ def model_rows(metric: MetricAnalysis, seg: Any) -> list[tuple[str, str]]:
             cf.ci_low, cf.ci_high,
             fmt=lambda v: fmt_percent(v, digits=1) if level_scale == "proportion" else fmt_number(v),
         )  # fmt: skip
-        rows.append(
-            (f"Counterfactual (no change) at {when}",
-             f"{model_unit_text(metric, cf.estimate, scale=level_scale)} ({label} {ci}); "
-             f"fitted {model_unit_text(metric, seg.observed_fitted, scale=level_scale)}")
-        )  # fmt: skip
+        text = (
+            f"{model_unit_text(metric, cf.estimate, scale=level_scale)} ({label} {ci}); "
+            f"fitted {model_unit_text(metric, seg.observed_fitted, scale=level_scale)}"
+        )
+        # a straight line carried forward can cross a bound the metric cannot (days between
+        # incidents below 0): say so beside the number rather than let it read as a forecast
+        chart = metric.chart
+        floor = chart.lower_bound if chart is not None else None
+        if floor is None and metric.chart_type in (ChartType.G, ChartType.T):
+            floor = 0.0
+        if floor is not None and cf.estimate < floor:
+            text += (
+                f"; the baseline's trend carried this far falls below "
+                f"{model_unit_text(metric, floor, scale=level_scale)}, which the metric cannot "
+                "reach: read it as the trend's direction, not a level"
+            )
+        rows.append((f"Counterfactual (no change) at {when}", text))
         if nat.end_difference is not None:
             rows.append((f"Fitted against the counterfactual at {when}", diff(nat.end_difference)))
     return rows
