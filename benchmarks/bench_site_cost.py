@@ -9,7 +9,8 @@ On the 4 demo sites, measured in this run and interleaved site by site (medians 
 * imports in the kernel — the stack the notebook needs (``pipeline.run.kernels.WARM_IMPORTS``),
   imported in a cold kernel, and in a warm-forked kernel (where it should cost nothing);
 * compute — the floor: what the notebook computes, done in this process without Jupyter (load the
-  site's slice, ``analyse_site``, ``write_results`` and every report section as HTML);
+  site's slice, ``analyse_site``, ``write_results`` and every report section as HTML), and how
+  much of the sections is saving the finished figures as SVG (each chart wide and narrow);
 * HTML export — ``render_notebook`` of an executed site notebook with a warm exporter (and, once,
   the ``jupyter nbconvert --to html --no-input`` CLI for comparison);
 * ours — ``run_site`` on a warm worker (this process, after the pool initializer's warm-up), as
@@ -133,6 +134,18 @@ def floor(
     """
     from pipeline.report import results, sections
     from pipeline.report.analysis import load_site_analysis
+    from pipeline.report.plots.style import ChartImage
+
+    # time spent turning finished figures into SVG (wide and narrow), summed over the sections
+    saving = [0.0]
+    real_from_figure = ChartImage.from_figure.__func__  # type: ignore[attr-defined]
+
+    def timed_from_figure(cls, fig, **kwargs):
+        t = time.perf_counter()
+        try:
+            return real_from_figure(cls, fig, **kwargs)
+        finally:
+            saving[0] += time.perf_counter() - t
 
     t0 = time.perf_counter()
     site = load_site_analysis(
@@ -142,13 +155,23 @@ def floor(
     t1 = time.perf_counter()
     results.write_results(site, out)
     t2 = time.perf_counter()
-    parts = [sections.header(site), sections.summary(site), sections.strategy(site)]
-    parts += [sections.metric_section(site, m) for m in site.metrics]
-    parts += [sections.culture(site), sections.data_quality(site), sections.methods(site)]
+    ChartImage.from_figure = classmethod(timed_from_figure)  # type: ignore[method-assign]
+    try:
+        parts = [sections.header(site), sections.summary(site), sections.strategy(site)]
+        parts += [sections.metric_section(site, m) for m in site.metrics]
+        parts += [sections.culture(site), sections.data_quality(site), sections.methods(site)]
+    finally:
+        ChartImage.from_figure = classmethod(real_from_figure)  # type: ignore[method-assign]
     html = "".join(p._repr_html_() for p in parts)
     t3 = time.perf_counter()
     assert len(html) > 1000
-    return {"analyse": t1 - t0, "results": t2 - t1, "sections": t3 - t2, "total": t3 - t0}
+    return {
+        "analyse": t1 - t0,
+        "results": t2 - t1,
+        "sections": t3 - t2,
+        "saves": saving[0],
+        "total": t3 - t0,
+    }
 
 
 def render_without_soup(path: Path) -> float:
@@ -233,6 +256,7 @@ def main() -> None:
                 "floor_analyse",
                 "floor_results",
                 "floor_sections",
+                "floor_saves",
                 "render",
                 "render_nosoup",
                 "ours",
@@ -291,6 +315,7 @@ def main() -> None:
         print(f"    load slice + analyse_site                      {m['floor_analyse']:7.3f} s")
         print(f"    write_results (results.json + key chart PNGs)  {m['floor_results']:7.3f} s")
         print(f"    every section's HTML (SVG charts)              {m['floor_sections']:7.3f} s")
+        print(f"      of which saving figures as SVG, wide + narrow  {m['floor_saves']:6.3f} s")
         print(f"  HTML export, warm exporter (render_notebook)     {m['render']:7.3f} s")
         print(f"    of which template alone (no BeautifulSoup pass) {m['render_nosoup']:6.3f} s")
         print(f"  HTML export, jupyter nbconvert CLI (one call)    {cli_render:7.3f} s")
@@ -300,6 +325,7 @@ def main() -> None:
         print(f"  ours minus floor (Jupyter overhead)              {overhead:7.3f} s")
         target = m["floor"] + m["bare_start"]
         print(f"  floor + one bare kernel start                    {target:7.3f} s")
+        print(f"  ours / floor                                     {m['ours'] / m['floor']:7.2f}")
         print(f"ratio_to_floor_plus_kernel: {m['ours'] / target:.2f}")
     finally:
         if WarmKernelServer._instance is not None:
