@@ -363,7 +363,7 @@ def test_portfolio_practice_and_savings(seen: dict[str, PageCheck], run_dir: Pat
     assert {i["event_id"] for i in practice["not_worked"]} == {failed[1]}
     assert worked[1] in {i["event_id"] for i in practice["uses"]}
     text = seen["index"].facts["scorecard"]["practices"]
-    assert f"{name} used at 2 site(s)" in " ".join(text.split())
+    assert f"{name} used at 2 sites" in " ".join(text.split())
     assert "Did not work at: Northern Quarter Construction, Manchester" in text
     savings = " ".join(seen["index"].facts["scorecard"]["savings"].split())
     assert "All sites" in savings and "EUR" in savings

@@ -258,7 +258,7 @@ def _text(html: str) -> str:
 
 def test_run_status_is_apart_from_performance(page: str) -> None:
     status = _section(page, "run-status")
-    assert "1 report(s) produced 1 produced with data-quality warnings 1 failed" in _text(status)
+    assert "1 report produced from clean data 1 produced with data-quality warnings 1 failed" in _text(status)
     rows = re.findall(r'<tr class="run (\w+)"', status)
     assert rows == ["failed", "warnings", "ok"]  # problems first
     assert "cell 7 raised ValueError: &lt;bad&gt; &amp; worse" in status
@@ -352,6 +352,13 @@ def test_practices_pooled_across_sites(data: dict[str, Any], page: str) -> None:
     assert section.count('<figure class="chart forest">') == 1
     assert "Did not work at:" in section and "No change here" in section
     assert "I² " in section
+
+
+def test_counts_read_in_words_not_as_a_form(page: str) -> None:
+    # "2 sites", "1 claim": never "site(s)", whatever the count
+    text = _text(page)
+    assert "(s)" not in text
+    assert "used at 2 sites:" in text and "at 2 sites; I²" in text
 
 
 def test_pooled_effect_equals_statsmodels_on_the_same_numbers() -> None:
