@@ -258,7 +258,10 @@ def _text(html: str) -> str:
 
 def test_run_status_is_apart_from_performance(page: str) -> None:
     status = _section(page, "run-status")
-    assert "1 report produced from clean data 1 produced with data-quality warnings 1 failed" in _text(status)
+    assert (
+        "1 report produced from clean data 1 produced with data-quality warnings 1 failed"
+        in _text(status)
+    )
     rows = re.findall(r'<tr class="run (\w+)"', status)
     assert rows == ["failed", "warnings", "ok"]  # problems first
     assert "cell 7 raised ValueError: &lt;bad&gt; &amp; worse" in status
