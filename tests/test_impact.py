@@ -20,6 +20,7 @@ from pipeline.stats.impact import (
     estimate_impact,
     hedges_g,
     percent_change_ci,
+    segmented_regression,
 )
 
 # R datasets::sleep, extra by group (Cushny & Peebles)
@@ -520,3 +521,16 @@ def test_no_counterfactual_from_a_baseline_shorter_than_a_phase():
     assert s.natural_scale.level_change.estimate > 0
     long = estimate_impact(f, change_at=10, kind="count", min_baseline_points=9)
     assert long.segmented_regression.counterfactual is not None
+
+
+def test_autocorrelation_note_says_small_p_values_in_words() -> None:
+    """A random walk's lag-1 Ljung-Box p is far below 0.001: the note a reader sees says
+    "p < 0.001", never scientific notation such as "1.9e-05"."""
+    rng = np.random.default_rng(7)
+    values = np.cumsum(rng.normal(size=60))
+    times = pd.date_range("2026-01-05", periods=60, freq="W-MON")
+    window = ["before"] * 30 + ["after"] * 30
+    sr = segmented_regression(times, values, window=window)
+    assert sr.ljung_box_pvalue is not None and sr.ljung_box_pvalue < 0.001
+    assert "Ljung-Box p < 0.001 at lag 1" in sr.note
+    assert "e-" not in sr.note

@@ -22,7 +22,7 @@ Sites and metrics
     ``fab_particle_adders`` particles on monitor wafers, n = wafers scanned (u, week, sum, lower).
 ``hotel-lisbon`` (boutique hotel, Europe/Lisbon)
     ``hotel_checkin_time`` check-in time, minutes, three sampled guests a day (xmr, week, median,
-    lower); ``hotel_guest_satisfaction`` review score 0-10, one row per review (run, week, mean,
+    lower); ``hotel_guest_satisfaction`` review score 0–10, one row per review (run, week, mean,
     higher); ``hotel_complaints`` complaints per 100 stays, one row per day with n = stays / 100
     (u, week, sum, lower); ``hotel_rooms_ready`` rooms ready when the guest arrived, n = arrivals
     (p, week, sum, higher).
@@ -179,7 +179,7 @@ DEMO_METRICS: tuple[tuple[str, str, str, str, str, str, str, str], ...] = (
      "particles per wafer", "u", "lower", "week", "sum"),
     ("hotel-lisbon", "hotel_checkin_time", "Check-in time", "minutes", "xmr", "lower", "week",
      "median"),
-    ("hotel-lisbon", "hotel_guest_satisfaction", "Guest satisfaction (reviews)", "score 0-10",
+    ("hotel-lisbon", "hotel_guest_satisfaction", "Guest satisfaction (reviews)", "score 0–10",
      "run", "higher", "week", "mean"),
     ("hotel-lisbon", "hotel_complaints", "Complaints per 100 stays", "complaints per 100 stays",
      "u", "lower", "week", "sum"),

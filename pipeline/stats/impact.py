@@ -63,7 +63,7 @@ from statsmodels.stats.stattools import durbin_watson
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import confidence_level, finite, html_tables
+from pipeline.formatting import confidence_level, finite, fmt_pvalue, html_tables
 from pipeline.stats.wilcoxon import exact_rank_test
 from pipeline.vocabulary import Better, Kind
 
@@ -393,7 +393,13 @@ class SegmentedRegression:
     @property
     def note(self) -> str:
         dw = f"Durbin-Watson {self.durbin_watson:.2f}"
-        lb = f"Ljung-Box p = {_fmt(self.ljung_box_pvalue, 2)} at lag {self.ljung_box_lags}"
+        p = self.ljung_box_pvalue
+        if p is None or not math.isfinite(p):
+            lb = f"Ljung-Box not computed at lag {self.ljung_box_lags}"
+        else:
+            # fmt_pvalue gives "< 0.001" below a thousandth, never "1.9e-05" in a sentence.
+            p_text = fmt_pvalue(p)
+            lb = f"Ljung-Box p {p_text if p_text.startswith('<') else '= ' + p_text} at lag {self.ljung_box_lags}"
         if self.is_autocorrelated:
             return (
                 f"Neighbouring periods are correlated ({dw}, {lb}): the Newey-West (HAC) "
