@@ -163,6 +163,8 @@ def test_html_body_is_lean_inline_styled_and_email_safe(project):
     assert "None" not in re.sub(r"<[^>]+>", " ", html).split()
     assert "not enough data" in html  # the OEE tile without a latest value
     assert "attached as report.html" in html
+    # the header line in the report's own words
+    assert "Report window " in html and "data up to " in html and "data as of" not in html
 
 
 def test_every_string_from_results_is_escaped_in_html(tmp_path: Path):

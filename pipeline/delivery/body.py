@@ -39,14 +39,16 @@ def render(name: str, **context: Any) -> str:
 
 
 def _meta(s: SiteSummary) -> str:
+    # the report's own header words ("Report window", "data up to"): "data as of" beside the
+    # as-of date read as a second, conflicting report date
     window = (
-        f"Window {s.window_start} to {fmt_date(s.as_of)}"
+        f"Report window {s.window_start} to {fmt_date(s.as_of)}"
         if s.window_start
         else f"Report date {fmt_date(s.as_of)}"
     )
     meta = [window]
     if s.data_freshness:
-        meta.append(f"data as of {s.data_freshness}")
+        meta.append(f"data up to {s.data_freshness}")
     if s.run_id:
         meta.append(f"run {s.run_id}")
     return " · ".join(meta)
