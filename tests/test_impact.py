@@ -534,3 +534,28 @@ def test_autocorrelation_note_says_small_p_values_in_words() -> None:
     assert sr.ljung_box_pvalue is not None and sr.ljung_box_pvalue < 0.001
     assert "Ljung-Box p < 0.001 at lag 1" in sr.note
     assert "e-" not in sr.note
+
+
+def test_segmented_chart_never_draws_a_counterfactual_past_the_metric_bound():
+    """A baseline falling 1 a period from 30, then flat at 5: the trend carried forward crosses 0,
+    which hours or days between incidents cannot reach. With bounds (0, None) the dashed line
+    stops where it would cross 0 and the band is clipped to 0; without bounds it goes below."""
+    from pipeline.report.plots.impact import plot_segmented
+
+    rng = np.random.default_rng(3)
+    before = 30 - np.arange(20) + rng.normal(0, 0.5, 20)
+    after = 5 + rng.normal(0, 0.5, 20)
+    f, change_at, _ = frame_of(before, after)
+    r = estimate_impact(f, change_at=change_at, better="lower")
+    assert r.segmented_regression is not None and r.segmented_regression.counterfactual.estimate < 0
+
+    def drawn(chart):
+        ax = chart.figure.axes[0]
+        (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "without the change"]
+        band = np.concatenate([p.get_paths()[0].vertices[:, 1] for p in ax.collections])
+        return np.asarray(line.get_ydata(), dtype=float), band
+
+    line, band = drawn(plot_segmented(r, name="Downtime", unit="hours"))
+    assert np.nanmin(line) < 0 and band.min() < 0
+    line, band = drawn(plot_segmented(r, name="Downtime", unit="hours", bounds=(0.0, None)))
+    assert np.nanmin(line) >= 0 and np.isnan(line).any() and band.min() >= 0

@@ -291,6 +291,17 @@ def model_unit_text(metric: MetricAnalysis, value: Any, *, scale: str, signed: b
     return text
 
 
+def metric_bounds(metric: MetricAnalysis) -> tuple[float | None, float | None]:
+    """The values the metric cannot pass: its configured ``lower_bound``/``upper_bound``, and 0
+    below for g and t charts (days or events between incidents are never negative)."""
+    chart = metric.chart
+    lower = chart.lower_bound if chart is not None else None
+    upper = chart.upper_bound if chart is not None else None
+    if lower is None and metric.chart_type in (ChartType.G, ChartType.T):
+        lower = 0.0
+    return lower, upper
+
+
 def model_rows(metric: MetricAnalysis, seg: Any) -> list[tuple[str, str]]:
     """The segmented regression's rows on the metric's own scale: odds or rate ratios (exp of
     the coefficient and of its interval's ends) for the GLMs, units for OLS; the level change in
@@ -350,10 +361,7 @@ def model_rows(metric: MetricAnalysis, seg: Any) -> list[tuple[str, str]]:
         )
         # a straight line carried forward can cross a bound the metric cannot (days between
         # incidents below 0): say so beside the number rather than let it read as a forecast
-        chart = metric.chart
-        floor = chart.lower_bound if chart is not None else None
-        if floor is None and metric.chart_type in (ChartType.G, ChartType.T):
-            floor = 0.0
+        floor = metric_bounds(metric)[0]
         if floor is not None and cf.estimate < floor:
             text += (
                 f"; the baseline's trend carried this far falls below "
@@ -431,7 +439,9 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
     if seg is not None:
         from pipeline.report.plots.impact import plot_segmented
 
-        chart = plot_segmented(imp, name=metric.name, unit=metric.unit, facts=facts[1:])
+        chart = plot_segmented(
+            imp, name=metric.name, unit=metric.unit, facts=facts[1:], bounds=metric_bounds(metric)
+        )
     if not rows and chart is None:
         return None
     return {"title": event.title, "rows": rows, "chart": chart}

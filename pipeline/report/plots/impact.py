@@ -43,11 +43,15 @@ def plot_segmented(
     name: str = "Metric",
     unit: str = "",
     facts: Sequence[tuple[str, str]] = (),
+    bounds: tuple[float | None, float | None] = (None, None),
 ) -> ChartImage:
     """Observed points, fitted pre/post lines, the counterfactual (no-change) line with its
     confidence band (none when the model withheld it), the change point, and the transition
     shaded. ``facts`` are the model's figures as the page words them (label, text); the text
-    alternative repeats them, so it says what the table beside the chart says."""
+    alternative repeats them, so it says what the table beside the chart says. ``bounds`` are
+    the values the metric cannot pass (lower, upper): the counterfactual line stops where the
+    baseline's trend would cross one and its band is clipped to them, so the chart never draws
+    a level the metric cannot reach (the table beside it says the trend crossed the bound)."""
     seg = estimate.segmented_regression
     fig, ax = new_figure(margins=(0.75, 0.3, 0.35, 0.9))
     label = f"{name} ({unit})" if unit else name
@@ -77,11 +81,21 @@ def plot_segmented(
     ax.plot(x[post], s["fitted"][post], "-", lw=1.6, color=colour)
     cf_mask = post & s["counterfactual"].notna().to_numpy()
     if seg.counterfactual is not None:
-        ax.fill_between(x[cf_mask], s["counterfactual_low"][cf_mask],
-                        s["counterfactual_high"][cf_mask], color=COMMON, alpha=0.18, lw=0,
-                        label=f"no change, {interval_label(estimate.alpha)}")  # fmt: skip
-        ax.plot(x[cf_mask], s["counterfactual"][cf_mask], "--", lw=1.2, color=COMMON,
-                label="without the change")  # fmt: skip
+        lower, upper = bounds
+        cf_line = s["counterfactual"].to_numpy(dtype=float)
+        outside = np.zeros(cf_line.shape, dtype=bool)
+        if lower is not None:
+            outside |= cf_line < lower
+        if upper is not None:
+            outside |= cf_line > upper
+        band_low = s["counterfactual_low"].to_numpy(dtype=float)
+        band_high = s["counterfactual_high"].to_numpy(dtype=float)
+        band_low = np.clip(band_low, lower, upper) if bounds != (None, None) else band_low
+        band_high = np.clip(band_high, lower, upper) if bounds != (None, None) else band_high
+        ax.fill_between(x[cf_mask], band_low[cf_mask], band_high[cf_mask], color=COMMON,
+                        alpha=0.18, lw=0, label=f"no change, {interval_label(estimate.alpha)}")  # fmt: skip
+        ax.plot(x[cf_mask], np.where(outside, np.nan, cf_line)[cf_mask], "--", lw=1.2,
+                color=COMMON, label="without the change")  # fmt: skip
     else:
         # a legend entry, not a line: the model withheld the counterfactual (too short a baseline)
         ax.plot([], [], " ", label="no counterfactual: baseline too short")
