@@ -14,6 +14,8 @@ from pipeline.cli import main
 from pipeline.data.config import load_project
 from pipeline.data.inputs import read_tables
 from pipeline.exceptions import ConfigError, InputError
+from pipeline.report.manifest import load_manifest
+from pipeline.vocabulary import RunStatus
 from tests.conftest import AS_OF
 from tests.contract_fixtures import edit_csv, line_of, only, read_csv_text, validate
 
@@ -355,11 +357,10 @@ def test_run_with_one_broken_site_keeps_everything_else(mini_project: Path) -> N
     assert f"(rows {line})" in out
     assert (out_dir / "north" / "results.json").read_text() == old_north
     assert (out_dir / "south" / "report.html").stat().st_mtime_ns != old_south_mtime
-    manifest = json.loads((out_dir / "manifest.json").read_text())
-    by_site = {s["site_id"]: s for s in manifest["sites"]}
-    assert by_site["north"]["status"] == "failed"
-    assert "value (defectives) is not greater than n" in by_site["north"]["error"]
-    assert by_site["south"]["status"] == "ok"
+    by_site = {s.site_id: s for s in load_manifest(out_dir).sites}
+    assert by_site["north"].is_failed
+    assert "value (defectives) is not greater than n" in (by_site["north"].error or "")
+    assert by_site["south"].status == RunStatus.OK
     assert "data contract failed" in (out_dir / "index.html").read_text()
     saved = json.loads((out_dir / "north" / "failed" / "validation.json").read_text())
     assert saved["failures"][0]["rows"] == [line]

@@ -24,6 +24,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from pipeline.report.results import load_results
+from pipeline.vocabulary import RunStatus
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 AS_OF = "2026-11-27"
@@ -282,9 +285,9 @@ def test_no_missing_values_errors_or_code(seen: dict[str, PageCheck], name: str)
 
 @pytest.mark.parametrize("site", SITES)
 def test_report_sections_in_order(seen: dict[str, PageCheck], run_dir: Path, site: str) -> None:
-    results = json.loads((run_dir / site / "results.json").read_text(encoding="utf-8"))
-    expected = ["summary", "strategy"] + [f"metric-{m['metric_id']}" for m in results["metrics"]]
-    expected += ["culture"] if results.get("culture") else []
+    results = load_results(run_dir / site)
+    expected = ["summary", "strategy"] + [f"metric-{m.metric_id}" for m in results.metrics]
+    expected += ["culture"] if results.culture else []
     expected += ["data-quality", "methods"]
     sections = [s for s in seen[site].facts["sections"] if s in expected]
     assert sections == expected
@@ -320,8 +323,7 @@ def test_portfolio_scorecard_on_a_phone(seen: dict[str, PageCheck], run_dir: Pat
     assert card["sortbarVisible"]
     assert len(card["rows"]) == len(SITES)
     for row in card["rows"]:
-        results = json.loads((run_dir / row["site"] / "results.json").read_text(encoding="utf-8"))
-        n = len(results["metrics"])
+        n = len(load_results(run_dir / row["site"]).metrics)
         assert row["cells"] == row["variation"] == row["assurance"] == n, row
         assert row["right"] <= VIEWPORT, row
 
@@ -331,11 +333,10 @@ def test_portfolio_lists_follow_the_verdicts(seen: dict[str, PageCheck], run_dir
     did not work (yet); the lists on the page are the verdicts in results.json."""
     verdicts: dict[str, set[str]] = {}
     for site in SITES:
-        results = json.loads((run_dir / site / "results.json").read_text(encoding="utf-8"))
-        for m in results["metrics"]:
-            for e in m["events"]:
-                if e["outcome"]:
-                    verdicts.setdefault(e["outcome"], set()).add(e["title"])
+        for m in load_results(run_dir / site).metrics:
+            for e in m.events:
+                if e.outcome:
+                    verdicts.setdefault(e.outcome, set()).add(e.title)
     lists = seen["index"].facts["scorecard"]["lists"]
     assert set(lists["best-practice"]) == verdicts["sustained"]
     assert set(lists["needs-sustainment"]) == verdicts["faded"]
@@ -410,11 +411,10 @@ def test_report_tells_the_demo_cases_apart(
     from pipeline.data.demo import DEMO_CASES
 
     site, metric_id, event_id = DEMO_CASES[case]
-    results = json.loads((run_dir / site / "results.json").read_text())
-    metric = next(m for m in results["metrics"] if m["metric_id"] == metric_id)
-    event = next(e for e in metric["events"] if e["event_id"] == event_id)
-    assert event["outcome"] == outcome
-    assert any(words in f for f in results["summary"]["findings"]), results["summary"]["findings"]
+    results = load_results(run_dir / site)
+    event = next(e for e in results.metric(metric_id).events if e.event_id == event_id)
+    assert event.outcome == outcome
+    assert any(words in f for f in results.summary.findings), results.summary.findings
     assert words in seen[site].text
 
 
@@ -422,9 +422,9 @@ def test_report_carries_the_data_warning_case(run_dir: Path) -> None:
     from pipeline.data.demo import DEMO_CASES
 
     site, metric_id, _ = DEMO_CASES["data_warning"]
-    results = json.loads((run_dir / site / "results.json").read_text())
-    assert results["status"] == "warnings"
-    failures = results["validation"]["failures"]
+    results = load_results(run_dir / site)
+    assert results.status == RunStatus.WARNINGS
+    failures = results.validation["failures"]
     assert [f["severity"] for f in failures] == ["warning"]
     assert failures[0]["table"] == "observations" and failures[0]["column"] == "value"
 
@@ -503,12 +503,11 @@ def test_printed_report_is_compact_and_keeps_the_statistics(
     printed = desktop[site]
     print(f"{site}: {printed['pages']} printed pages")  # the measured figure, with -s
     assert 1 <= printed["pages"] <= MAX_PAGES[site], printed["pages"]
-    results = json.loads((run_dir / site / "results.json").read_text(encoding="utf-8"))
     fitted = [
-        m["name"]
-        for m in results["metrics"]
-        for e in m["events"]
-        if (e.get("detail") or {}).get("impact", {}).get("segmented_regression")
+        m.name
+        for m in load_results(run_dir / site).metrics
+        for e in m.events
+        if (e.detail or {}).get("impact", {}).get("segmented_regression")
     ]
     text = " ".join(printed["text"].split())
     # the segmented-regression charts sit in collapsed panels on screen: they print open

@@ -10,6 +10,7 @@ import nbformat
 from click.testing import CliRunner
 
 from pipeline.cli import main
+from pipeline.report.results import load_results
 from tests.conftest import AS_OF
 
 
@@ -35,8 +36,8 @@ def test_notebook_is_written_with_its_data_and_runs(mini_project: Path, tmp_path
     assert f'as_of = "{AS_OF}"' in injected[0].source
     # JupyterLab runs a notebook in its own folder: so does this
     pm.execute_notebook(str(path), str(tmp_path / "ran.ipynb"), cwd=str(out), progress_bar=False)
-    results = json.loads((out / "results.json").read_text())
-    assert results["site_id"] == "north" and results["as_of"] == str(AS_OF)
+    results = load_results(out)
+    assert results.site_id == "north" and results.as_of == str(AS_OF)
 
 
 def test_notebook_refuses_an_unknown_site(mini_project: Path) -> None:

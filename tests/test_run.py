@@ -12,7 +12,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from click.testing import CliRunner
 
+from pipeline.cli import main
 from pipeline.data.config import load_project
 from pipeline.report.manifest import load_manifest
 from pipeline.report.results import load_results
@@ -26,6 +28,15 @@ CLI = [sys.executable, "-m", "pipeline"]
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def refused(*args: str) -> tuple[int, str]:
+    """A command the CLI refuses before any site runs, in-process (a fresh interpreter per
+    usage error cost 3-5 s and proved nothing more): its exit code and stderr. An exception
+    other than click's exit (a traceback a user would see) fails the test."""
+    result = CliRunner().invoke(main, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stderr
 
 
 def test_run_writes_every_site_report_index_and_manifest(mini_project: Path) -> None:
@@ -102,9 +113,11 @@ def test_cli_exit_code_1_names_the_failed_site(mini_project: Path, tmp_path: Pat
 
 
 def test_unknown_site_is_rejected_with_the_known_ones(mini_project: Path) -> None:
-    proc = cli("run", "--project", str(mini_project), "--site", "west", "--as-of", AS_OF)
-    assert proc.returncode == 2
-    assert "unknown site id(s) 'west'; known sites: north, south" in proc.stderr
+    code, stderr = refused(
+        "run", "--project", str(mini_project), "--site", "west", "--as-of", AS_OF
+    )
+    assert code == 2
+    assert "unknown site id(s) 'west'; known sites: north, south" in stderr
     assert not (mini_project.parent / "out").exists()
 
 
@@ -116,18 +129,18 @@ def test_unknown_site_is_rejected_with_the_known_ones(mini_project: Path) -> Non
     ],
 )
 def test_usage_errors_exit_2(mini_project: Path, args: list[str], message: str) -> None:
-    proc = cli("run", "--project", str(mini_project), *args)
-    assert proc.returncode == 2
-    assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
+    code, stderr = refused("run", "--project", str(mini_project), *args)
+    assert code == 2
+    assert message in stderr
+    assert "Traceback" not in stderr
 
 
 def test_bad_configuration_exits_2(tmp_path: Path) -> None:
     (tmp_path / "kaizen.yaml").write_text("sites: [ {id: ../x} ]\ntables: {}\n")
-    proc = cli("run", "--project", str(tmp_path / "kaizen.yaml"))
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    proc = cli("run", "--project", str(tmp_path / "missing.yaml"))
-    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    code, stderr = refused("run", "--project", str(tmp_path / "kaizen.yaml"))
+    assert code == 2 and "Traceback" not in stderr
+    code, stderr = refused("run", "--project", str(tmp_path / "missing.yaml"))
+    assert code == 2 and "does not exist" in stderr
 
 
 def test_single_site_and_rerun_is_idempotent(mini_project: Path) -> None:

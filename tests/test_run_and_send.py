@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from pipeline.report.results import load_results
 from tests.conftest import AS_OF, write_mini_project
 from tests.mail_fixtures import SmtpServer, smtp_env
 
@@ -53,10 +54,10 @@ def test_run_send_delivers_each_site_report_from_results_json(sent) -> None:
     for r in received:
         msg = r.message
         site = "north" if "north" in r.rcpt_tos[0] else "south"
-        results = json.loads((out / site / "results.json").read_text())
+        results = load_results(out / site)
         # the subject is the headline; too long for 78 characters, it loses its parenthesised
         # interval first, then is cut at a word
-        expected = f"{results['site_name']}: {results['summary']['headline']}"
+        expected = f"{results.site_name}: {results.summary.headline}"
         if len(expected) > 78:
             expected = " ".join(re.sub(r"\s*\([^()]*\)", "", expected).split())
         assert msg["Subject"] == expected or (
@@ -65,7 +66,7 @@ def test_run_send_delivers_each_site_report_from_results_json(sent) -> None:
         assert "CI" not in msg["Subject"] or len(expected) <= 78
         html_part = msg.get_body(preferencelist=("html",))
         body = html_part.get_content()
-        for finding in results["summary"]["findings"]:
+        for finding in results.summary.findings:
             assert finding.replace("“", "&ldquo;")[:20] in body or finding[:20] in body
         cids = {
             p["Content-ID"].strip("<>") for p in msg.walk() if p.get_content_type() == "image/png"
@@ -82,9 +83,9 @@ def test_run_send_delivers_each_site_report_from_results_json(sent) -> None:
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
         pages = text.split("\f")[:-1]
-        assert results["site_name"] in pages[0] and AS_OF in pages[-1]
+        assert results.site_name in pages[0] and AS_OF in pages[-1]
         assert f"Page {len(pages)} of {len(pages)}" in pages[-1]
-        assert results["summary"]["findings"][0][:30] in " ".join(text.split())
+        assert results.summary.findings[0][:30] in " ".join(text.split())
         assert msg.get_body(preferencelist=("plain",)) is not None
     ledger = json.loads((out / "send-ledger.json").read_text())
     assert {e["outcome"] for e in ledger["entries"]} == {"sent"}
