@@ -161,8 +161,7 @@ def test_email_body_reads_the_interval_label_from_results(
     site: SiteAnalysis, tmp_path: Path
 ) -> None:
     from pipeline.delivery.body import render_html, render_text
-    from pipeline.delivery.summary import SiteSummary as EmailSummary
-    from pipeline.delivery.summary import read_results
+    from pipeline.delivery.summary import EmailSummary, read_results
 
     level = {0.1: "90", 0.2: "80"}[site.settings.alpha]
     folder = _site_folder(site, tmp_path)
@@ -174,7 +173,7 @@ def test_email_body_reads_the_interval_label_from_results(
     text = render_text(summary, attachment_note="")
     assert f"{level}% CI" in html and f"{level}% CI" in text
     assert "95% CI" not in html and "95% CI" not in text
-    assert summary.tiles[0].latest_text == summarise_site(site).tiles[0].latest_text
+    assert summary.summary.tiles[0].latest_text == summarise_site(site).tiles[0].latest_text
 
 
 def test_portfolio_reads_the_interval_label_from_results(

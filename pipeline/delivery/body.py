@@ -9,7 +9,7 @@ from typing import Any
 import jinja2
 
 from pipeline.delivery.style import ASSURANCE, COLOURS, FONT, VARIATION, badge
-from pipeline.delivery.summary import SiteSummary
+from pipeline.delivery.summary import EmailSummary
 from pipeline.formatting import fmt_date
 from pipeline.report.results import EMAIL_CHART_CSS_PX, Tile
 from pipeline.vocabulary import RunStatus
@@ -38,7 +38,7 @@ def render(name: str, **context: Any) -> str:
     return environment().get_template(name).render(c=COLOURS, font=FONT, **context)
 
 
-def _meta(s: SiteSummary) -> str:
+def _meta(s: EmailSummary) -> str:
     # the report's own header words ("Report window", "data up to"): "data as of" beside the
     # as-of date read as a second, conflicting report date
     window = (
@@ -74,7 +74,7 @@ def _tile(t: Tile) -> dict[str, Any]:
     }
 
 
-def _context(s: SiteSummary, *, attachment_note: str, report_link: str) -> dict[str, Any]:
+def _context(s: EmailSummary, *, attachment_note: str, report_link: str) -> dict[str, Any]:
     charts = []
     for chart in s.charts:
         # drawn at twice its pixels (sharp on phones), shown at the width it was drawn for
@@ -90,16 +90,16 @@ def _context(s: SiteSummary, *, attachment_note: str, report_link: str) -> dict[
         "site_name": s.site_name,
         "meta": _meta(s),
         "warnings": s.status == RunStatus.WARNINGS,
-        "headline": s.headline,
-        "findings": list(s.findings),
-        "tiles": [_tile(t) for t in s.tiles],
+        "headline": s.summary.headline,
+        "findings": list(s.summary.findings),
+        "tiles": [_tile(t) for t in s.summary.tiles],
         "charts": charts,
         "report_link": report_link,
         "attachment_note": attachment_note,
     }
 
 
-def render_html(s: SiteSummary, *, attachment_note: str, report_link: str = "") -> str:
+def render_html(s: EmailSummary, *, attachment_note: str, report_link: str = "") -> str:
     """The email's HTML: one column under 600 px, tables and inline styles, ``cid:`` images."""
     return render(
         "site_email.html.j2",
@@ -107,7 +107,7 @@ def render_html(s: SiteSummary, *, attachment_note: str, report_link: str = "") 
     )
 
 
-def render_text(s: SiteSummary, *, attachment_note: str, report_link: str = "") -> str:
+def render_text(s: EmailSummary, *, attachment_note: str, report_link: str = "") -> str:
     """The plain-text alternative: the same content in lines."""
     return render(
         "site_email.txt.j2",

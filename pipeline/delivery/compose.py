@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 from pipeline.delivery.addresses import header_text
 from pipeline.delivery.body import render_html, render_text, size_text
-from pipeline.delivery.summary import SiteSummary
+from pipeline.delivery.summary import EmailSummary
 from pipeline.exceptions import DeliveryError
 from pipeline.vocabulary import RunStatus
 
@@ -86,7 +86,7 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:-–—") + "…"
 
 
-def site_subject(summary: SiteSummary) -> str:
+def site_subject(summary: EmailSummary) -> str:
     """``<site>: <headline>``, at most 78 characters, no date (the message has a Date header).
 
     A headline too long for the subject loses its parentheses first (the interval, "(95% CI 9%
@@ -178,7 +178,7 @@ def eml_name(recipient: Address) -> str:
 
 
 def build_site_message(
-    summary: SiteSummary,
+    summary: EmailSummary,
     attachment: Path | None,
     *,
     sender: Address,

@@ -44,7 +44,7 @@ from pipeline.delivery.compose import (
 from pipeline.delivery.failures import FAILURES_EML, build_failure_message
 from pipeline.delivery.ledger import LEDGER, Ledger, entry_key, last_signatures, lock_run, now
 from pipeline.delivery.smtp import SmtpClient, SmtpConfig, deliver
-from pipeline.delivery.summary import SiteSummary, display_text, find_run, read_results
+from pipeline.delivery.summary import EmailSummary, display_text, find_run, read_results
 from pipeline.exceptions import ConfigError, DeliveryError
 from pipeline.files import atomic_write_bytes
 
@@ -302,7 +302,7 @@ def send_run(
             try:
                 results = read_results(site_dir, sid)
                 attachment = choose_attachment(site_dir, project.email.attach)
-                summary = SiteSummary.from_results(
+                summary = EmailSummary.from_results(
                     results,
                     site_dir=site_dir,
                     site_id=sid,

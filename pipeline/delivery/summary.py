@@ -14,7 +14,7 @@ from pipeline.data.config import parse_as_of
 from pipeline.exceptions import ConfigError, DeliveryError, InputError
 from pipeline.formatting import fmt_date, fmt_number, is_missing
 from pipeline.report.manifest import Manifest, SiteOutcome, load_manifest
-from pipeline.report.results import RESULTS_FILE, SiteResults, Tile, load_results
+from pipeline.report.results import RESULTS_FILE, SiteResults, SiteSummary, Tile, load_results
 from pipeline.vocabulary import RunStatus
 
 MAX_CHARTS = 3
@@ -109,8 +109,11 @@ class Chart:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SiteSummary:
-    """What the email says about one site, taken from its results.json."""
+class EmailSummary:
+    """What the email says about one site, taken from its results.json: the run's facts, the
+    report's own executive summary (:class:`pipeline.report.findings.SiteSummary`: headline,
+    findings, tiles; one definition for the report, the email and the portfolio's tiles) with
+    its texts capped for an inbox, and the key charts' PNGs."""
 
     site_id: str
     site_name: str
@@ -120,21 +123,24 @@ class SiteSummary:
     run_id: str = ""
     status: RunStatus = RunStatus.OK
     data_freshness: str = ""
-    headline: str = ""
-    findings: tuple[str, ...] = ()
-    tiles: tuple[Tile, ...] = ()
+    summary: SiteSummary = SiteSummary(headline="", findings=(), tiles=(), key_charts=())
     charts: tuple[Chart, ...] = ()
     skipped_charts: tuple[str, ...] = ()
 
-    def for_metrics(self, metrics: Sequence[str]) -> SiteSummary:
+    @property
+    def headline(self) -> str:
+        return self.summary.headline
+
+    def for_metrics(self, metrics: Sequence[str]) -> EmailSummary:
         """The summary a stakeholder routed to ``metrics`` gets: only their tiles and charts
         (the headline and findings are the site's, so every reader sees the same story)."""
         if not metrics:
             return self
         wanted = set(metrics)
+        tiles = tuple(t for t in self.summary.tiles if t.metric_id in wanted)
         return replace(
             self,
-            tiles=tuple(t for t in self.tiles if t.metric_id in wanted),
+            summary=replace(self.summary, tiles=tiles),
             charts=tuple(c for c in self.charts if c.metric_id in wanted),
         )
 
@@ -149,7 +155,7 @@ class SiteSummary:
         project: str,
         as_of: str,
         domain: str,
-    ) -> SiteSummary:
+    ) -> EmailSummary:
         """The email's summary of a site's (schema-checked) results; every text is capped."""
         summary = results.summary
         tiles = [_tile(t) for t in summary.tiles]
@@ -184,9 +190,12 @@ class SiteSummary:
             run_id=display_text(results.run_id),
             status=results.status,
             data_freshness=display_text(freshness),
-            headline=display_text(summary.headline, limit=200),
-            findings=findings,
-            tiles=tuple(tiles[:MAX_TILES]),
+            summary=replace(
+                summary,
+                headline=display_text(summary.headline, limit=200),
+                findings=findings,
+                tiles=tuple(tiles[:MAX_TILES]),
+            ),
             charts=tuple(charts),
             skipped_charts=tuple(skipped),
         )
