@@ -77,10 +77,14 @@ def check_document(
         )
 
 
-def read_document(file: Path) -> Any:
-    """The parsed JSON of ``file``; an :class:`InputError` when it is missing or no JSON."""
+def read_document(path: str | Path, name: str) -> tuple[Path, Any]:
+    """The file (``path`` itself, or the file ``name`` in the folder ``path``) and its parsed
+    JSON; an :class:`InputError` when it is missing or no JSON."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / name
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
+        return file, json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{file} is missing") from None
     except (OSError, ValueError) as exc:

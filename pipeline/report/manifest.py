@@ -55,6 +55,16 @@ class SiteOutcome:
     #: report was last found current; empty when it could not be taken
     inputs: str = ""
 
+    def kept_unchanged(self) -> SiteOutcome:
+        """This site's outcome in a run that found its published report current (not run)."""
+        return SiteOutcome(
+            site_id=self.site_id,
+            status=self.status,
+            published=True,
+            run_id=self.run_id,
+            change="unchanged",
+        )
+
     @property
     def is_unchanged(self) -> bool:
         return self.change == "unchanged"
@@ -128,7 +138,5 @@ def load_manifest(path: str | Path) -> Manifest:
     InputError
         when the file is missing, is not JSON, or does not match the schema.
     """
-    file = Path(path)
-    if file.is_dir():
-        file = file / MANIFEST_FILE
-    return parse_manifest(read_document(file), source=str(file))
+    file, data = read_document(path, MANIFEST_FILE)
+    return parse_manifest(data, source=str(file))

@@ -207,10 +207,7 @@ def load_results(path: str | Path) -> SiteResults:
     InputError
         when the file is missing, is not JSON, or does not match the schema.
     """
-    file = Path(path)
-    if file.is_dir():
-        file = file / RESULTS_FILE
-    data = read_document(file)
+    file, data = read_document(path, RESULTS_FILE)
     return parse_results(data, source=str(file))
 
 

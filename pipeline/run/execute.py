@@ -308,15 +308,7 @@ def _unchanged_run(
             or read_fingerprint(final) is None
         ):
             return None
-        current.append(
-            SiteOutcome(
-                site_id=site.id,
-                status=entry.status,
-                published=True,
-                run_id=entry.run_id,
-                change="unchanged",
-            )  # fmt: skip
-        )
+        current.append(entry.kept_unchanged())
     return current, previous.data_outside_sites, previous.run_id
 
 
@@ -388,15 +380,7 @@ def _run_sites(
             shutil.rmtree(stage, ignore_errors=True)
             shutil.rmtree(str(slice_dir), ignore_errors=True)
             log.write(f"site {site.id}: unchanged since run {before.run_id}, not run again")
-            done(
-                SiteOutcome(
-                    site_id=site.id,
-                    status=before.status,
-                    published=True,
-                    run_id=before.run_id,
-                    change="unchanged",
-                )  # fmt: skip
-            )
+            done(before.kept_unchanged())
             continue
         if plan.force:
             change = "--force"
