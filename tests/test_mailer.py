@@ -686,20 +686,23 @@ def test_subjects_are_short_led_by_the_site_and_never_folded(tmp_path: Path):
 
 def test_a_long_headline_loses_its_interval_before_its_words():
     from pipeline.delivery.compose import site_subject
-    from pipeline.delivery.summary import SiteSummary
+    from pipeline.delivery.summary import EmailSummary
+    from pipeline.report.findings import SiteSummary
+
+    def email(site_name: str, headline: str) -> EmailSummary:
+        said = SiteSummary(headline=headline, findings=(), tiles=(), key_charts=())
+        return EmailSummary(
+            site_id="x", site_name=site_name, project="p", as_of=AS_OF, summary=said
+        )
 
     headline = (
         "Unplanned equipment downtime fell 30% (95% CI 9% to 52%) after \u201cAutonomous "
         "maintenance on the etchers\u201d and is holding"
     )
-    summary = SiteSummary(
-        site_id="fab", site_name="Dresden Wafer Fab", project="p", as_of=AS_OF, headline=headline
-    )
-    subject = site_subject(summary)
+    subject = site_subject(email("Dresden Wafer Fab", headline))
     assert subject.startswith("Dresden Wafer Fab: Unplanned equipment downtime fell 30% after")
     assert "CI" not in subject and len(subject) <= 78
-    short = SiteSummary(site_id="n", site_name="North", project="p", as_of=AS_OF,
-                        headline="Lead time fell 24% (95% CI 21% to 28%)")  # fmt: skip
+    short = email("North", "Lead time fell 24% (95% CI 21% to 28%)")
     assert site_subject(short) == "North: Lead time fell 24% (95% CI 21% to 28%)"  # fits: kept
 
 
