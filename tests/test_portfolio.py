@@ -362,6 +362,7 @@ def test_counts_read_in_words_not_as_a_form(page: str) -> None:
     text = _text(page)
     assert "(s)" not in text
     assert "used at 2 sites:" in text and "at 2 sites; I²" in text
+    assert "; South</small></h3>" in page  # sites joined by "; ": their names carry commas
 
 
 def test_pooled_effect_equals_statsmodels_on_the_same_numbers() -> None:
