@@ -54,12 +54,22 @@ def test_tiles_label_the_latest_value_and_the_current_level(site) -> None:
     tile = make_tile(lead)
     assert tile.latest_label.startswith("latest week, ")
     from pipeline.report import sections
-    from pipeline.report.findings import value_text
+    from pipeline.report.findings import goal_sentence, value_text
 
-    assert tile.current_text == value_text(lead, lead.current_centre)
+    # the tile's current level is the level the goal judges ("now" in its sentence): the mean of
+    # the last sustain_points weeks, not the latest phase's centre that a fading gain leaves behind
+    assert lead.current_level is not None
+    assert tile.current_text == value_text(lead, lead.current_level)
+    assert tile.current_label == f"level of the last {lead.level_points} weeks"
+    expected = float(lead.values.dropna().tail(lead.level_points).mean())
+    assert lead.current_level == pytest.approx(expected)
+    for goal in lead.goals:
+        if goal.progress is not None:
+            assert goal.progress.current == pytest.approx(lead.current_level)
+            assert f"(now {tile.current_text})" in goal_sentence(lead, goal)
 
     html = sections.summary(site)._repr_html_()
-    assert "current level <strong>" in html
+    assert f"level of the last {lead.level_points} weeks <strong>" in html
 
 
 def test_csv_download_names_metric_unit_phases_and_frozen_limits(site) -> None:

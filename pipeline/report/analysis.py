@@ -173,6 +173,11 @@ class MetricAnalysis:
     #: capability of the current phase, where the metric has specification limits
     capability: ProcessCapability | None = None
     capability_note: str = ""
+    #: the current level: the mean of the last ``level_points`` points (settings.sustain_points),
+    #: which the goals judge and the tile shows (not the latest phase's centre, which a fading
+    #: gain leaves behind)
+    current_level: float | None = None
+    level_points: int = 8
 
     @property
     def kind(self) -> Kind:
@@ -478,6 +483,8 @@ def analyse_metric(
         annotations=notes,
         capability=capability,
         capability_note=capability_note,
+        current_level=_current_level(series, settings.sustain_points),
+        level_points=settings.sustain_points,
     )
 
 

@@ -240,12 +240,12 @@ def goal_sentence(metric: MetricAnalysis, goal: Any) -> str:
             f"{metric.name} is {where} its tolerance: now {value_text(metric, prog.current)}, "
             f"{where} {hold_band(metric, prog)}."
         )
-    return str(prog.sentence(metric.name))
+    return str(prog.sentence(metric.name, fmt=lambda v: value_text(metric, v)))
 
 
 def goal_text(metric: MetricAnalysis) -> str:
     if not metric.goals:
-        return "No goal"
+        return "No goal set"
     g = metric.goals[0]
     if g.progress is None:
         return g.note or "not enough data"
@@ -269,10 +269,12 @@ class Tile:
     assurance: AssuranceIcon
     assurance_text: str = ""
     goal_text: str = ""
-    #: When the latest value was measured ("week of 9 Mar 2026"), and the current level (the
-    #: latest phase's centre line), which the change figure compares with the baseline's.
+    #: When the latest value was measured ("week of 9 Mar 2026"), and the current level: the
+    #: mean of the last ``sustain_points`` points, the level the goals judge ("now" in their
+    #: sentences), labelled with how many points it spans ("last 8 weeks").
     latest_label: str = ""
     current_text: str = ""
+    current_label: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -319,8 +321,12 @@ def make_tile(metric: MetricAnalysis) -> Tile:
         )
     else:
         change_text = "No change point yet"
-    current = metric.current_centre
+    current = metric.current_level
     when = metric.latest_time
+    unit_word = (
+        "point" if metric.chart_type in ("g", "t") else PERIOD_WORD.get(metric.period, "period")
+    )
+    n_level = metric.level_points
     return Tile(
         metric_id=metric.metric_id,
         name=metric.name,
@@ -335,6 +341,7 @@ def make_tile(metric: MetricAnalysis) -> Tile:
         goal_text=goal_text(metric),
         latest_label=f"latest {metric.period}, {fmt_date(when)}" if when is not None else "latest",
         current_text="" if current is None else value_text(metric, current),
+        current_label=f"level of the last {n_level} {unit_word}{'s' if n_level != 1 else ''}",
     )
 
 

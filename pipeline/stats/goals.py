@@ -17,7 +17,7 @@ on the improved side of the baseline by at least half the achieved gain.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,12 +144,16 @@ class GoalProgress(_Verdict):
     target_kind: TargetKind = TargetKind.RELATIVE
     is_fading: bool = False
 
-    def sentence(self, name: str = "The metric") -> str:
+    def sentence(
+        self, name: str = "The metric", fmt: Callable[[float | None], str] = fmt_number
+    ) -> str:
+        """The progress in words; ``fmt`` writes each level (the report passes one that adds the
+        metric's unit and writes proportions as percentages, as its tiles do)."""
         if self.target_kind == TargetKind.HOLD:
             where = "within" if self.status == GoalStatus.WITHIN else "outside"
             return (
-                f"{name} is {where} its tolerance: now {fmt_number(self.current)} against the limit "
-                f"{fmt_number(self.target)} around its baseline {fmt_number(self.baseline)}."
+                f"{name} is {where} its tolerance: now {fmt(self.current)} against the limit "
+                f"{fmt(self.target)} around its baseline {fmt(self.baseline)}."
             )
         pct = "n/a" if self.percent_of_target is None else fmt_percent_value(self.percent_of_target)
         words = {
@@ -160,8 +164,8 @@ class GoalProgress(_Verdict):
             GoalStatus.OFF_TRACK: "behind the pace needed for the due date",
         }[self.status]
         return (
-            f"{name} has moved {pct} of the way from its baseline {fmt_number(self.baseline)} to the "
-            f"target {fmt_number(self.target)} (now {fmt_number(self.current)}): {words}."
+            f"{name} has moved {pct} of the way from its baseline {fmt(self.baseline)} to the "
+            f"target {fmt(self.target)} (now {fmt(self.current)}): {words}."
         )
 
     def to_dict(self) -> dict[str, Any]:
