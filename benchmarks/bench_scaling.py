@@ -8,6 +8,11 @@ worker, each worker's warm kernel process, each site's kernel — and the peak o
 proportional set size (PSS; pages a forked kernel shares with its warm process are counted once).
 Wall times are medians over ``--repeat`` runs; nothing here asserts a time.
 
+Then, on the last full run's output of each size, the incremental cases, timed the same way:
+the same run again with nothing changed (every site "unchanged": nothing is read, validated or
+run), and again after one site's configuration changed (its display name: the inputs are read
+and validated, that one site runs); each printed with its ratio to the full run of that size.
+
     .venv/bin/python benchmarks/bench_scaling.py [--sizes 1 8 16] [--full] [--repeat 1]
 """
 
@@ -21,7 +26,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import AS_OF, BIN, fmt_mib, median, run_timed, write_demo_like_project
+from _common import (
+    AS_OF,
+    BIN,
+    demo_site_ids,
+    fmt_mib,
+    median,
+    run_timed,
+    write_demo_like_project,
+)
 
 ROLES = ("parent (kaizen-reports)", "pool worker", "warm kernel process", "site kernel")
 
@@ -32,6 +45,7 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="sizes 1, 8 and 64 (the issue's sizes)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--jobs", type=int, help="--jobs for the run (default: its own default)")
+    ap.add_argument("--no-incremental", action="store_true", help="full runs only")
     args = ap.parse_args()
     sizes = [1, 8, 64] if args.full else args.sizes
 
@@ -49,6 +63,7 @@ def main() -> None:
         for n in sizes:
             project = write_demo_like_project(tmp / f"p{n}", n, output=tmp / "unused")
             walls, mems, manifests = [], [], []
+            incremental: dict[str, float] = {}
             for r in range(args.repeat):
                 out = tmp / f"out-{n}-{r}"
                 cmd = [str(BIN / "kaizen-reports"), "run", "--project", str(project)]
@@ -60,11 +75,16 @@ def main() -> None:
                 walls.append(wall)
                 mems.append(mem)
                 manifests.append(manifest)
-                shutil.rmtree(out, ignore_errors=True)
                 ok = manifest["summary"]["ok"] + manifest["summary"]["warnings"]
                 print(f"{n:4d} sites, run {r + 1}: {wall:7.1f}s wall, {ok}/{n} published")
                 if ok != n:
                     raise SystemExit(f"{n - ok} site(s) failed; see the manifest")
+                if r == args.repeat - 1 and not args.no_incremental:
+                    incremental = _incremental(project, out, cmd, n)
+                    print(f"{n:4d} sites, nothing changed: {incremental['same']:7.1f}s wall; "
+                          f"one site changed: {incremental['one']:7.1f}s wall "
+                          f"({incremental['ran']} site ran)")  # fmt: skip
+                shutil.rmtree(out, ignore_errors=True)
             wall = median(walls)
             mem = mems[walls.index(sorted(walls)[(len(walls) - 1) // 2])]
             roles = mem.by_role()
@@ -76,6 +96,7 @@ def main() -> None:
                     "roles": {k: (len(roles.get(k, [])), max(roles.get(k, [0]))) for k in ROLES},
                     "pss": mem.total_pss_peak,
                     "rss": mem.total_peak,
+                    "incremental": incremental,
                 }
             )
             time.sleep(0.5)
@@ -99,12 +120,49 @@ def main() -> None:
             count, peak = row["roles"][role]
             line += f" | {f'{count} x {fmt_mib(peak)}' if count else '-':>20}"
         print(line)
+    if not args.no_incremental:
+        print()
+        print("incremental runs on the full run's output (same size), wall seconds and share of it")
+        print(f"{'sites':>5} {'full s':>8} {'unchanged s':>12} {'share':>7} {'one changed s':>14} "
+              f"{'share':>7} {'of which read+validate s':>25} {'one site in a worker s':>23}")  # fmt: skip
+        for row in rows:
+            inc = row["incremental"]
+            print(f"{row['sites']:5d} {row['wall']:8.1f} {inc['same']:12.1f} "
+                  f"{inc['same'] / row['wall']:7.1%} {inc['one']:14.1f} "
+                  f"{inc['one'] / row['wall']:7.1%} {inc['validation']:25.1f} "
+                  f"{inc['site']:23.1f}")  # fmt: skip
     base = rows[0]
     for row in rows[1:]:
         print(
             f"time per site at {row['sites']} sites vs {base['sites']}: "
             f"{(row['wall'] / row['sites']) / (base['wall'] / base['sites']):.2f}x"
         )
+
+
+def _incremental(project: Path, out: Path, cmd: list[str], n: int) -> dict[str, float]:
+    """Time a rerun with nothing changed, then one after the first site's display name changed
+    (the project file is restored afterwards)."""
+    same, _ = run_timed(cmd, stdout=subprocess.DEVNULL)
+    manifest = json.loads((out / AS_OF / "manifest.json").read_text("utf-8"))
+    if any(s.get("change") != "unchanged" for s in manifest["sites"]):
+        raise SystemExit("a rerun with nothing changed ran a site; see its manifest")
+    text = project.read_text(encoding="utf-8")
+    first = demo_site_ids(n)[0]
+    at = text.index("name: ", text.index(f"id: {first}")) + len("name: ")
+    project.write_text(text[:at] + "Changed " + text[at:], encoding="utf-8")
+    try:
+        one, _ = run_timed(cmd, stdout=subprocess.DEVNULL)
+    finally:
+        project.write_text(text, encoding="utf-8")
+    manifest = json.loads((out / AS_OF / "manifest.json").read_text("utf-8"))
+    ran = [s for s in manifest["sites"] if s.get("change") != "unchanged"]
+    return {
+        "same": same,
+        "one": one,
+        "ran": len(ran),
+        "validation": manifest["validation_seconds"],
+        "site": median(s["seconds"] for s in ran) if ran else 0.0,
+    }
 
 
 if __name__ == "__main__":
