@@ -309,3 +309,34 @@ def test_spec_limits_defects_and_annotations_are_checked() -> None:
     assert only(report, "s1", "metric_is_defined").table == "annotations"
     rules = {f.rule for f in report.for_site("s1").failures}
     assert "chart_allowed" not in rules  # g is a metric chart
+
+
+def test_a_large_table_checked_in_chunks_gives_the_same_report(
+    mini_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row-local rules on a table above VALIDATE_CHUNK_ROWS run chunk by chunk (GX's working
+    memory grows with the rows it sees), the others on the columns they name: the report,
+    rows and examples included, is the one the whole table gives."""
+    from pipeline.data import contracts
+
+    path = mini_project.parent / "data" / "observations.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[3, "value"] = "n/a"  # not a number
+    frame.loc[90, "site_id"] = ""  # blank site id
+    frame.loc[150, "n"] = "-5"  # n must be positive
+    frame.loc[151, "metric_id"] = "nope"  # no such metric
+    frame.loc[400, "site_id"] = "Bad Site"  # not a slug, not configured
+    frame = pd.concat([frame, frame.iloc[[10, 200]]])  # duplicate rows
+    frame.to_csv(path, index=False)
+    project = load_project(mini_project)
+    tables = read_tables(project)
+    run = lambda: contracts.validate_project(  # noqa: E731
+        tables, project, as_of=pd.Timestamp(AS_OF), site_ids=["north", "south"]
+    ).to_dict()
+    whole = run()
+    monkeypatch.setattr(contracts, "VALIDATE_CHUNK_ROWS", 37)  # a dozen chunks, uneven
+    chunked = run()
+    whole.pop("seconds", None), chunked.pop("seconds", None)
+    assert chunked == whole
+    rules = {f["rule"] for s in whole["sites"].values() for f in s["failures"]}
+    assert {"value_is_number", "n_positive", "metric_is_defined", "no_duplicate_rows"} <= rules

@@ -399,9 +399,16 @@ class _Engine:
         return self._suites[key]
 
     def validate(
-        self, table: str, frame: pd.DataFrame, rules: tuple[Rule, ...], params: dict[str, Any]
+        self,
+        table: str,
+        frame: pd.DataFrame,
+        rules: tuple[Rule, ...],
+        params: dict[str, Any],
+        *,
+        order: list[str] | None = None,
     ) -> dict[str, dict[str, Any]]:
-        """Validate ``frame`` against ``rules``; the result dict of each rule id that failed."""
+        """Validate ``frame`` against ``rules``; the result dict of each rule id that failed
+        (``order``, when given, receives every rule id in the order GX reports them)."""
         if not rules:
             return {}
         batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
@@ -413,9 +420,11 @@ class _Engine:
         )
         failed: dict[str, dict[str, Any]] = {}
         for r in result.results:
+            rule = (r.expectation_config.meta or {}).get("rule")
+            if order is not None:
+                order.append(str(rule))
             if r.success:
                 continue
-            rule = (r.expectation_config.meta or {}).get("rule")
             info = dict(r.result or {})
             error = _exception_text(r.exception_info)
             if error:
@@ -487,7 +496,7 @@ def prepare_frame(table: str, tables: Tables) -> pd.DataFrame:
         # low-cardinality text as categoricals: GX's isin / isnull / duplicated then work on
         # codes, several times faster on millions of rows
         for column in ("site_id", "metric_id", "subgroup"):
-            out[column] = frame[column].astype("category")
+            out[column] = _as_category(frame[column])
         metrics = tables["metrics"].dropna(subset=["metric_id"]).drop_duplicates("metric_id")
         chart = dict(zip(metrics["metric_id"], metrics["chart"], strict=True))
         period = dict(zip(metrics["metric_id"], metrics["period"], strict=True))
@@ -502,33 +511,130 @@ def prepare_frame(table: str, tables: Tables) -> pd.DataFrame:
             out[f"kz_{side}_bound"] = out["metric_id"].map(lookup).astype("float64")
         value = frame["value"].to_numpy(dtype="float64")
         out["kz_value_remainder"] = np.abs(value - np.round(value))
-        periods = out["metric_id"].map(period).astype(object).to_numpy()
-        out["kz_points"] = _points_per_series(out, periods)
+        out["kz_points"] = _points_per_series(out, period)
     return out
 
 
-def _points_per_series(frame: pd.DataFrame, period: np.ndarray) -> np.ndarray:
-    """For each row, how many periods (day/week/month of its metric) hold data for its site and
-    metric; x-bar metrics count subgroups."""
+def _as_category(values: pd.Series) -> pd.Series:
+    """``values.astype("category")`` (sorted categories, missing as -1) through one
+    factorize: converting millions of ids the usual way held several column-sized copies."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values
+    codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=pd.Index(list(uniques))),
+        index=values.index,
+        name=values.name,
+    )
+
+
+def _points_per_series(frame: pd.DataFrame, period: Mapping[str, str]) -> np.ndarray:
+    """For each row, how many periods (day/week/month of its metric, ``period`` by metric id)
+    hold data for its site and metric; x-bar metrics count subgroups.
+
+    Works on category codes and int64 keys (no per-row Python objects): on millions of rows the
+    temporaries here set the parent's peak memory during validation."""
     n = len(frame)
     if n == 0:
         return np.zeros(0, dtype="int64")
-    site = frame["site_id"].astype("category").cat.codes.to_numpy(dtype="int64") + 1
-    metric = frame["metric_id"].astype("category")
+    site = _as_category(frame["site_id"]).cat.codes.to_numpy(dtype="int64") + 1
+    metric = _as_category(frame["metric_id"])
     width = len(metric.cat.categories) + 1
-    series = site * width + metric.cat.codes.to_numpy(dtype="int64") + 1
+    metric_codes = metric.cat.codes.to_numpy(dtype="int64")
+    series = site * width + metric_codes + 1
+    del site
+    # the period of each metric, looked up once per metric and spread by code (-1: unknown)
+    kinds = {"day": 0, "month": 1}
+    per_metric = np.array(
+        [kinds.get(str(period.get(m)), 2) for m in metric.cat.categories] + [2], dtype="int8"
+    )
+    kind = per_metric[metric_codes]
+    del metric_codes
     ts = frame["timestamp"].to_numpy(dtype="datetime64[ns]")
-    days = ts.astype("datetime64[D]").astype("int64")
-    weeks = days - (days + 3) % 7  # 1970-01-01 was a Thursday; weeks start on Monday
-    months = ts.astype("datetime64[M]").astype("int64")
-    key = np.where(period == "day", days, np.where(period == "month", months, weeks))
+    key = ts.astype("datetime64[D]").astype("int64")  # days
+    weekly = kind == 2
+    # 1970-01-01 was a Thursday; weeks start on Monday
+    key[weekly] -= (key[weekly] + 3) % 7
+    monthly = kind == 1
+    key[monthly] = ts[monthly].astype("datetime64[M]").astype("int64")
+    del weekly, monthly, kind
     if "subgroup" in frame.columns and frame["subgroup"].notna().any():
         sub_codes, _ = pd.factorize(frame["subgroup"], use_na_sentinel=True)
-        key = np.where(sub_codes >= 0, sub_codes.astype("int64") + (1 << 40), key)
+        grouped = sub_codes >= 0
+        key[grouped] = sub_codes[grouped].astype("int64") + (1 << 40)
+        del sub_codes, grouped
     valid = ~np.isnat(ts) & ~np.isnan(frame["value"].to_numpy(dtype="float64"))
-    pairs = pd.DataFrame({"series": series[valid], "key": key[valid]}).drop_duplicates()
-    counts = np.bincount(pairs["series"].to_numpy(), minlength=int(series.max()) + 1)
+    # distinct (series, key) pairs: key codes are < n, so series * n + code fits in an int64
+    key_codes, _ = pd.factorize(key[valid])
+    pairs = np.unique(series[valid] * np.int64(n) + key_codes)
+    del key_codes
+    counts = np.bincount(pairs // n, minlength=int(series.max()) + 1)
     return counts[series]
+
+
+#: Expectations that judge each row on its own (with its row_condition): they may be checked
+#: on consecutive chunks of a table and their failing rows put together.
+ROW_LOCAL = frozenset(
+    {
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_null",
+        "expect_column_values_to_match_regex",
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_be_between",
+        "expect_column_pair_values_a_to_be_greater_than_b",
+    }
+)
+#: Rows GX sees at once for the row-local rules. GX's working memory for a check grows with the
+#: rows it sees (several column-sized temporaries per rule), so a table of millions of rows is
+#: checked in chunks; a chunk keeps the table's index, so failing rows keep their positions.
+VALIDATE_CHUNK_ROWS = 250_000
+
+
+def _validate_rows(
+    engine: _Engine,
+    table: str,
+    frame: pd.DataFrame,
+    rules: tuple[Rule, ...],
+    params: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """``engine.validate`` of ``frame``, the row-local rules chunk by chunk when it is large."""
+    if len(frame) <= VALIDATE_CHUNK_ROWS:
+        return engine.validate(table, frame, rules, params)
+    local = tuple(r for r in rules if r.expectation in ROW_LOCAL and "mostly" not in r.kwargs)
+    whole = tuple(r for r in rules if r not in local)
+    # the whole-table rules see only the columns they name (GX's working copies are then of
+    # those columns alone); a row condition may name any column, so its rule sees them all
+    named = {
+        c
+        for r in whole
+        for c in (
+            r.kwargs.get("column"),
+            r.kwargs.get("column_A"),
+            r.kwargs.get("column_B"),
+            *r.kwargs.get("column_list", []),
+        )  # fmt: skip
+        if c
+    }
+    if not any("row_condition" in r.kwargs for r in whole):
+        frame_for_whole = frame[[c for c in frame.columns if c in named] or list(frame.columns[:1])]
+    else:
+        frame_for_whole = frame
+    failed = engine.validate(table, frame_for_whole, whole, params)
+    del frame_for_whole
+    for start in range(0, len(frame), VALIDATE_CHUNK_ROWS):
+        part = frame.iloc[start : start + VALIDATE_CHUNK_ROWS]
+        for rule_id, info in engine.validate(table, part, local, params).items():
+            merged = failed.setdefault(rule_id, {})
+            if info.get("error"):
+                merged.setdefault("error", info["error"])
+            if info.get("unexpected_index_list") is not None:
+                merged.setdefault("unexpected_index_list", []).extend(info["unexpected_index_list"])
+    # in the order one GX call over the whole table reports them (not the suite's order; the
+    # failures' order reaches validation.json): learnt from a call on the table's first row
+    order: list[str] = []
+    engine.validate(table, frame.iloc[:1], rules, params, order=order)
+    rank = {rule: i for i, rule in enumerate(order)}
+    return dict(sorted(failed.items(), key=lambda item: rank.get(item[0], len(rank))))
 
 
 def validate_inputs(
@@ -604,7 +710,9 @@ def validate_project(
             [r for r in rules if not r.is_structure and not (set(r.columns) & missing)]
         )
         if row_rules:
-            results.update(engine.validate(table, prepare_frame(table, tables), row_rules, params))
+            results.update(
+                _validate_rows(engine, table, prepare_frame(table, tables), row_rules, params)
+            )
 
         by_id = {r.rule: r for r in rules}
         unparsed_rows = {p.column: set(p.positions) for p in tables.problems if p.table == table}
