@@ -696,12 +696,17 @@ def test_a_long_headline_loses_its_interval_before_its_words():
         )
 
     headline = (
-        "Unplanned equipment downtime fell 30% (95% CI 9% to 52%) after \u201cAutonomous "
-        "maintenance on the etchers\u201d and is holding"
+        "Unplanned equipment downtime fell 30% (95% CI 9% to 52%) and is holding, after "
+        "\u201cAutonomous maintenance on the etchers\u201d"
     )
     subject = site_subject(email("Dresden Wafer Fab", headline))
-    assert subject.startswith("Dresden Wafer Fab: Unplanned equipment downtime fell 30% after")
-    assert "CI" not in subject and len(subject) <= 78
+    # the interval goes first, then the event's title: the verdict stays
+    assert subject == "Dresden Wafer Fab: Unplanned equipment downtime fell 30% and is holding"
+    long_site = email("Northern Quarter Construction, Manchester", headline)
+    # still too long: the middle (the metric's name) is cut, never the verdict at the end
+    assert site_subject(long_site) == (
+        "Northern Quarter Construction, Manchester: Unplanned… fell 30% and is holding"
+    )
     short = email("North", "Lead time fell 24% (95% CI 21% to 28%)")
     assert site_subject(short) == "North: Lead time fell 24% (95% CI 21% to 28%)"  # fits: kept
 
@@ -719,7 +724,7 @@ def test_a_subject_with_quotes_after_plain_words_has_no_double_space(tmp_path: P
     results = run / "north" / "results.json"
     data = json.loads(results.read_text("utf-8"))
     data["summary"]["headline"] = (
-        "Check-in time improved after \u201cExpress check-in: online pre-registration\u201d"
+        "Check-in: too early to judge \u201cExpress check-in: online pre-registration\u201d"
     )
     results.write_text(json.dumps(data), "utf-8")
     with SmtpServer() as server:
@@ -728,7 +733,7 @@ def test_a_subject_with_quotes_after_plain_words_has_no_double_space(tmp_path: P
     assert site_messages
     for received in site_messages:
         subject = received.message["Subject"]
-        assert subject.startswith(name + ": Check-in time improved after \u201cExpress")
+        assert subject.startswith(name + ": Check-in: too early to judge \u201cExpress")
         assert len(subject) <= 78 and "  " not in subject, subject
         raw = received.data.split(b"\r\n\r\n", 1)[0].decode()
         (line,) = [h for h in raw.split("\r\n") if h.startswith("Subject:")]

@@ -42,7 +42,7 @@ def test_methods_and_signal_lists_use_words_not_codes(site) -> None:
     assert "Anhøj crossings (anhoej_crossings; Anhøj set)" in methods
     for m in site.metrics:
         html = sections.metric_section(site, m)._repr_html_()
-        listed = re.findall(r"<li>(.*?): \d+ point\(s\)", html)
+        listed = re.findall(r"<li>(.*?): \d+ points?, latest", html)
         for item in listed:
             assert not re.match(r"^(we|nelson|nhs|anhoej)", item), item
 

@@ -161,3 +161,34 @@ def test_the_stitch_density_goal_is_a_hold_target(demo):
     # the tile names the band it is held within (or outside), never a share of the way
     text = tile["goal_text"]
     assert ("within the band" in text or "outside the band" in text) and "of the way" not in text
+
+
+def test_every_demo_subject_says_its_headlines_verdict(demo):
+    """The email subject is cut to 78 characters; the verdict sits before the event's title in
+    the headline, so the cut never leaves "improved after “Express…" for a gain that faded."""
+    from pipeline.delivery.compose import site_subject
+    from pipeline.delivery.summary import EmailSummary
+    from pipeline.report.findings import SiteSummary
+
+    words = {
+        Verdict.SUSTAINED: "and is holding",
+        Verdict.FADED: "the gain has faded",
+        Verdict.NO_CLEAR_CHANGE: "no clear change",
+        Verdict.WORSENED: "got worse",
+        Verdict.TOO_EARLY: "too early to judge",
+    }
+    checked = 0
+    for site, results in demo.values():
+        head = results["summary"]["headline"]
+        said = SiteSummary(headline=head, findings=(), tiles=(), key_charts=())
+        email = EmailSummary(
+            site_id=site.site_id, site_name=site.site_name, project="demo", as_of=AS_OF,
+            summary=said,
+        )  # fmt: skip
+        subject = site_subject(email)
+        assert len(subject) <= 78
+        for m, e in _judged(site):
+            if head.startswith(m.name) and f"“{e.title}”" in head:
+                assert words[e.outcome.verdict.outcome] in subject, (subject, head)
+                checked += 1
+    assert checked == len(demo)  # every demo headline names a judged event

@@ -96,13 +96,46 @@ def site_subject(summary: EmailSummary) -> str:
         "report ready" if summary.status != RunStatus.WARNINGS else "report ready (data warnings)"
     )
     site = header_text(summary.site_name)
-    subject = f"{site}: {header_text(headline)}"
-    if len(subject) > MAX_SUBJECT:
-        subject = f"{site}: {' '.join(_PARENTHESES.sub('', header_text(headline)).split())}"
-    return shorten(subject, MAX_SUBJECT)
+    text = header_text(headline)
+    subject = f"{site}: {text}"
+    if len(subject) <= MAX_SUBJECT:
+        return subject
+    text = " ".join(_PARENTHESES.sub("", text).split())
+    if len(f"{site}: {text}") <= MAX_SUBJECT:
+        return f"{site}: {text}"
+    # the verdict comes before the event's title in a headline: drop the title, then cut the
+    # middle (the metric's name) rather than the end, so the subject keeps what happened
+    without = " ".join(_EVENT_CLAUSE.sub("", text).split())
+    if without == text:  # not a headline of ours (no event title): cut at the end
+        return shorten(f"{site}: {text}", MAX_SUBJECT)
+    return _keep_the_end(f"{site}: ", without, MAX_SUBJECT)
 
 
 _PARENTHESES = re.compile(r"\s*\([^()]*\)")
+#: ", after “Title”" or " after “Title”": the event a headline's verdict follows
+_EVENT_CLAUSE = re.compile(r",?\s+after\s+“[^”]*”")
+
+
+def _keep_the_end(prefix: str, text: str, limit: int) -> str:
+    """``prefix + text`` in at most ``limit`` characters, cut in the middle at words: the first
+    word, an ellipsis, and as many of the last words as fit (where a headline's verdict is)."""
+    if len(prefix) + len(text) <= limit:
+        return prefix + text
+    words = text.split()
+    room = limit - len(prefix) - len(words[0]) - 2  # the first word, "… "
+    tail: list[str] = []
+    for word in reversed(words[1:]):
+        if len(" ".join([word, *tail])) > room:
+            break
+        tail.insert(0, word)
+    if not tail:  # a site name too long to leave room: cut the end as before
+        return shorten(prefix + text, limit)
+    head = [words[0]]
+    for word in words[1 : len(words) - len(tail)]:
+        if len(prefix) + len(" ".join([*head, word])) + 2 + len(" ".join(tail)) > limit:
+            break
+        head.append(word)
+    return f"{prefix}{' '.join(head)}… {' '.join(tail)}"
 
 
 def set_headers(

@@ -171,7 +171,9 @@ def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
 
 
 def event_headline(metric: MetricAnalysis, event: EventImpact) -> str:
-    """A subject-line version of :func:`event_sentence`."""
+    """A subject-line version of :func:`event_sentence`: the metric and the verdict come before
+    the event's title, so a subject cut to 78 characters still says what happened (cut after
+    "improved after “Express…" it would claim a gain the verdict says has faded)."""
     res = event.outcome
     title = f"“{event.title}”"
     if res is None:
@@ -179,14 +181,14 @@ def event_headline(metric: MetricAnalysis, event: EventImpact) -> str:
     outcome = res.verdict.outcome
     change = effect_text(metric, event)
     if outcome == Verdict.SUSTAINED:
-        return f"{metric.name} {change} after {title} and is holding"
+        return f"{metric.name} {change} and is holding, after {title}"
     if outcome == Verdict.FADED:
-        return f"{metric.name} improved after {title}, but the gain has faded"
+        return f"{metric.name}: the gain has faded after {title}"
     if outcome == Verdict.NO_CLEAR_CHANGE:
-        return f"{title} made no clear difference to {metric.name}"
+        return f"{metric.name}: no clear change after {title}"
     if outcome == Verdict.WORSENED:
-        return f"{metric.name} got worse after {title}: it {change}"
-    return f"{title} is too recent to judge"
+        return f"{metric.name} got worse: {change} after {title}"
+    return f"{metric.name}: too early to judge {title}"
 
 
 def latest_judged(metric: MetricAnalysis) -> EventImpact | None:
