@@ -83,6 +83,9 @@ def test_tiles_findings_headline_and_portfolio_show_the_verdicts_figure(demo):
                 if f"“{e.title}”" in text and m.name in text:
                     assert figure in text, (text, figure)
                     assert v.outcome != Verdict.FADED or "faded" in text
+                    if v.outcome == Verdict.FADED and v.early is not None:
+                        # the early figure names the window it covers ("in its first 13 weeks")
+                        assert f"in its first {v.early.nobs} " in text, text
             head = summary["headline"]
             names_it = f"“{e.title}”" in head and head.startswith(m.name)
             if names_it and v.outcome in (Verdict.SUSTAINED, Verdict.WORSENED):

@@ -152,10 +152,16 @@ def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
     if v.outcome == Verdict.FADED:
         e = v.early
         start = ""
+        # name the window the early figure covers, so a reader can find it on the chart
+        first = (
+            f" in its first {e.nobs} {period}{'s' if e.nobs != 1 else ''}"
+            if e is not None and e.nobs
+            else " at first"
+        )
         if e is not None and e.scale == "percentage_points" and not is_missing(e.estimate):
-            start = f" (at first by {fmt_number(abs(e.estimate), digits=1)} percentage points)"
+            start = f" (by {fmt_number(abs(e.estimate), digits=1)} percentage points{first})"
         elif e is not None and e.relative is not None:
-            start = f" (at first by {fmt_percent_value(abs(e.relative))})"
+            start = f" (by {fmt_percent_value(abs(e.relative))}{first})"
         return (
             f"{metric.name} improved after {title} on {when}{start}, but the gain has faded: "
             f"over the whole {v.n_after} {period}s it {change}.{provisional}"
