@@ -13,6 +13,7 @@ import click
 
 from pipeline import __version__
 from pipeline.exceptions import ConfigError, InputError, KaizenError, LockHeld
+from pipeline.formatting import count_of
 from pipeline.vocabulary import RunStatus, Severity
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -58,7 +59,7 @@ def _report_run(result, quiet: bool) -> None:
     if not quiet:
         ok = len(result.sites) - len(result.failed_sites)
         click.echo(
-            f"{ok} of {len(result.sites)} site(s) succeeded in {result.seconds:.1f}s; "
+            f"{ok} of {count_of(len(result.sites), 'site')} succeeded in {result.seconds:.1f}s; "
             f"portfolio: {result.index}",
             err=True,
         )
@@ -1105,7 +1106,7 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
     for validation in report.sites.values():
         counts[validation.status] += 1
     console.print(
-        f"{len(report.sites)} site(s): {counts['ok']} ok, {counts['warnings']} with warnings, "
+        f"{count_of(len(report.sites), 'site')}: {counts['ok']} ok, {counts['warnings']} with warnings, "
         f"{counts['failed']} failed; {report.sites and next(iter(report.sites.values())).rules_checked} "
         f"rules checked in {report.seconds:.1f}s",
         markup=False,

@@ -172,6 +172,11 @@ def fmt_count(value: Any) -> str:
     return _signed(f"{int(round(float(value))):,}", signed=False)
 
 
+def count_of(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and its noun in the right number: ``1 site``, ``4 sites``, never ``site(s)``."""
+    return f"{fmt_count(n)} {noun if n == 1 else (plural or noun + 's')}"
+
+
 def json_safe(value: Any) -> Any:
     """Plain JSON types: NaN/inf become None (:func:`finite`), numpy scalars Python ones, dates
     ISO strings; dicts and sequences are converted throughout."""

@@ -755,7 +755,7 @@ def test_stale_as_of_shows_in_validate_and_keeps_exit_0(mini_project: Path) -> N
     assert code == 0, out
     flat = out.replace("\n", " ")
     assert "window_has_data" in flat and "data_is_current" in flat
-    assert "2 site(s): 0 ok, 2 with warnings, 0 failed" in out
+    assert "2 sites: 0 ok, 2 with warnings, 0 failed" in out
 
 
 def test_a_key_given_twice_is_refused(mini_project: Path) -> None:

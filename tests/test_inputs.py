@@ -239,7 +239,7 @@ def test_mixed_offsets_do_not_stop_validation(mini_project: Path) -> None:
         main, ["validate", "--project", str(mini_project), "--as-of", AS_OF]
     )
     assert result.exit_code == 0, result.output
-    assert "2 site(s): 2 ok" in result.output
+    assert "2 sites: 2 ok" in result.output
 
 
 def test_a_large_csv_read_in_blocks_gives_the_whole_file_frames_and_problems(

@@ -47,6 +47,7 @@ from pipeline.delivery.smtp import SmtpClient, SmtpConfig, deliver
 from pipeline.delivery.summary import EmailSummary, display_text, find_run, read_results
 from pipeline.exceptions import ConfigError, DeliveryError
 from pipeline.files import atomic_write_bytes
+from pipeline.formatting import count_of
 
 #: Outcomes that make ``send`` exit 1: something that should have gone did not (or may not have).
 FAILED = ("failed", "unknown", "stale")
@@ -228,7 +229,7 @@ def send_run(
         missing = [s for s in site_ids if s not in in_run]
         if missing:
             raise ConfigError(
-                f"site(s) {', '.join(map(repr, missing))} have no entry in the run of "
+                f"{'site' if len(missing) == 1 else 'sites'} {', '.join(map(repr, missing))} {'has' if len(missing) == 1 else 'have'} no entry in the run of "
                 f"{run.as_of}; sites in that run: {', '.join(in_run) or 'none'}"
             )
         wanted = [s for s in in_run if s in set(site_ids)]
@@ -388,7 +389,7 @@ def send_run(
             )
             if not error_recipients:
                 warnings.append(
-                    f"{len(failures)} site(s) failed but email.error_recipients is empty; "
+                    f"{count_of(len(failures), 'site')} failed but email.error_recipients is empty; "
                     "no failure email"
                 )
             scope = f"run:{run.run_id}"

@@ -32,6 +32,7 @@ import pandas as pd
 from pipeline.data.config import Project, parse_as_of
 from pipeline.exceptions import ConfigError, KaizenError
 from pipeline.files import atomic_write_text, child_path, writing_to
+from pipeline.formatting import count_of
 from pipeline.run.fingerprint import (
     changed_parts,
     inputs_digest,
@@ -182,7 +183,7 @@ def _run_locked(
         if not plan.resume:
             journal.reset(run_id)
         log.write(
-            f"run {run_id} as_of {plan.as_of}: {len(sites)} site(s), executor {plan.executor}"
+            f"run {run_id} as_of {plan.as_of}: {count_of(len(sites), 'site')}, executor {plan.executor}"
         )
 
     outcomes: list[SiteOutcome] = []

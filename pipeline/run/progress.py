@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pipeline.formatting import count_of
 from pipeline.run.outcome import SiteOutcome
 
 
@@ -88,7 +89,7 @@ def console_progress(
             bar.start()
             task = bar.add_task("sites", total=total, failed=0, running=min(workers, total))
         else:
-            echo(f"{_stamp()} run: {total} site(s)")
+            echo(f"{_stamp()} run: {count_of(total, 'site')}")
 
     def on_site_done(outcome: SiteOutcome) -> None:
         state["done"] += 1
