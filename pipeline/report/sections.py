@@ -152,6 +152,7 @@ def strategy(site: SiteAnalysis) -> Html:
     return render(
         "site/strategy.html.j2",
         goal_rows=rows,
+        level_points=site.settings.sustain_points,
         roadmap_chart=roadmap_chart,
         roadmap=site.roadmap,
     )
