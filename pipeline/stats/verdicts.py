@@ -487,8 +487,17 @@ def _effect(
     def on_scale(v: float) -> float:
         return float(np.mean(fit.link_inv(eta_cf + v))) - base
 
-    factor = 100.0 if kind == "proportion" else 1.0
     d, dlo, dhi = on_scale(est), on_scale(lo), on_scale(hi)
+    return _on_data_scale(d, dlo, dhi, base, kind=kind, pvalue=p, nobs=nobs)
+
+
+def _on_data_scale(
+    d: float, dlo: float, dhi: float, base: float, *, kind: Kind, pvalue: float, nobs: int
+) -> Effect:
+    """An effect ``d`` (interval ``dlo`` to ``dhi``) against the counterfactual level ``base``,
+    on the data's scale: proportions in percentage points (x 100), and the change relative to
+    ``base`` in percent whenever ``base`` is not 0."""
+    factor = 100.0 if kind == "proportion" else 1.0
     rel = rlo = rhi = None
     if base != 0:
         rel, rlo, rhi = (100.0 * v / base for v in (d, dlo, dhi))
@@ -496,7 +505,7 @@ def _effect(
         estimate=factor * d,
         ci_low=factor * dlo,
         ci_high=factor * dhi,
-        pvalue=p,
+        pvalue=pvalue,
         scale={"continuous": "difference", "proportion": "percentage_points"}.get(
             kind, "rate_difference"
         ),
@@ -551,21 +560,7 @@ def _mean_effect(
         return m0 * math.exp(v)
 
     d, dlo, dhi = (level(v) - m0 for v in (est, est - q * se, est + q * se))
-    factor = 100.0 if kind == "proportion" else 1.0
-    rel = rlo = rhi = None
-    if m0 != 0:
-        rel, rlo, rhi = (100.0 * v / m0 for v in (d, dlo, dhi))
-    return Effect(
-        estimate=factor * d,
-        ci_low=factor * dlo,
-        ci_high=factor * dhi,
-        pvalue=p,
-        scale="percentage_points" if kind == "proportion" else "rate_difference",
-        relative=rel,
-        relative_low=rlo,
-        relative_high=rhi,
-        nobs=nobs,
-    )
+    return _on_data_scale(d, dlo, dhi, m0, kind=kind, pvalue=p, nobs=nobs)
 
 
 def _method(kind: Kind, has_trend: bool) -> str:
