@@ -537,7 +537,7 @@ def _capability(
     lsl, usl = _bound(definition.get("lsl")), _bound(definition.get("usl"))
     if lsl is None and usl is None:
         return None, ""
-    if chart is None or series.chart not in ("xmr", "xbar_r", "xbar_s"):
+    if chart is None or series.chart not in (ChartType.XMR, ChartType.XBAR_R, ChartType.XBAR_S):
         return None, "Capability is computed for individuals and X-bar charts only."
     last = chart.phases[-1]
     keep = ~chart.is_excluded
@@ -694,7 +694,7 @@ def _goal_results(
             pts = series.points[mask]  # pooled: sum of counts over sum of sizes
             size = float(pts["n"].sum())
             baseline = float(pts["value"].sum()) / size if size > 0 else np.nan
-            if series.chart == "np":
+            if series.chart == ChartType.NP:
                 baseline *= float(pts["n"].mean())
         current = _current_level(series, sustain_points)
         if not np.isfinite(baseline) or current is None:
@@ -735,7 +735,7 @@ def _current_level(series: MetricSeries, points: int) -> float | None:
         if size <= 0:
             return None
         level = float(last["value"].sum()) / size
-        return level * float(last["n"].mean()) if series.chart == "np" else level
+        return level * float(last["n"].mean()) if series.chart == ChartType.NP else level
     return float(rates[ok].tail(points).mean())
 
 

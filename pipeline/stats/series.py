@@ -19,6 +19,7 @@ from pipeline.vocabulary import (
     RATE_CHARTS,
     SIZED_CHARTS,
     SUBGROUP_CHARTS,
+    ChartType,
     Kind,
 )
 
@@ -82,7 +83,7 @@ def build_series(
     rows = rows.sort_values("timestamp", kind="stable")
     keys = period_start(rows["timestamp"], period)
 
-    if chart in ("g", "t"):
+    if chart in (ChartType.G, ChartType.T):
         # rare-event charts plot one point per event (its gap since the previous one): no
         # grouping into periods and no empty periods as gaps
         points = pd.DataFrame(

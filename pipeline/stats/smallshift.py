@@ -39,6 +39,7 @@ from pipeline.exceptions import StatisticsError
 from pipeline.formatting import html_summary
 from pipeline.stats.rules import label_direction
 from pipeline.stats.spc import ControlChart, _num, _time_json, control_chart
+from pipeline.vocabulary import ChartType
 
 __all__ = ["CusumChart", "EwmaChart", "cusum_chart", "ewma_chart"]
 
@@ -69,7 +70,7 @@ def _base(
 
 def _sizes(base: ControlChart) -> np.ndarray:
     n = np.asarray(base.n, dtype=float)
-    return np.where(np.isnan(n), 1.0, n) if base.chart == "xmr" else n
+    return np.where(np.isnan(n), 1.0, n) if base.chart == ChartType.XMR else n
 
 
 def _ro(a: np.ndarray) -> np.ndarray:

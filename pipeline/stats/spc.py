@@ -347,7 +347,7 @@ class ControlChart:
 
     @property
     def has_limits(self) -> bool:
-        return self.chart != "run"
+        return self.chart != ChartType.RUN
 
     @property
     def latest_phase(self) -> PhaseLimits:
@@ -681,7 +681,7 @@ def _prepare(
                 column="values",
                 rows=np.nonzero(neg)[0][:10].tolist(),
             )
-        if chart in ("p", "np", "p_prime"):
+        if chart in (ChartType.P, ChartType.NP, ChartType.P_PRIME):
             over = ok & (x > size)
             if over.any():
                 raise StatisticsError(
@@ -692,13 +692,13 @@ def _prepare(
         count = np.where(ok, x, np.nan)
         size = np.where(ok, size, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
-            value = count if chart == "np" else count / size
+            value = count if chart == ChartType.NP else count / size
         return _Points(
             value=value, n=size, count=count, rng=nan, sd=nan, time=time, labels=labels,
             excluded=excl,
         )  # fmt: skip
 
-    if chart == "c":
+    if chart == ChartType.C:
         neg = x < 0
         if neg.any():
             raise StatisticsError(
@@ -711,13 +711,13 @@ def _prepare(
         )
     if not np.isfinite(x[~np.isnan(x)]).all():
         raise StatisticsError("values must be finite numbers", column="values")
-    if chart == "g" and (x < 0).any():
+    if chart == ChartType.G and (x < 0).any():
         raise StatisticsError(
             "the number of units or days between events must not be negative",
             column="values",
             rows=np.nonzero(x < 0)[0][:10].tolist(),
         )
-    if chart == "t" and (x <= 0).any():  # qicharts2 stops here too
+    if chart == ChartType.T and (x <= 0).any():  # qicharts2 stops here too
         raise StatisticsError(
             "times between events must be greater than 0 (leave the first event's field empty)",
             column="values",
@@ -806,13 +806,13 @@ def _fit(
 ) -> _Fit:
     v = pts.value[sel]
     ok = ~np.isnan(v)
-    if chart == "g":
+    if chart == ChartType.G:
         # qicharts2 qic.g: limits from the mean gap (Montgomery 2013, p. 319), centre the median
         m = _mean(v[ok])
         sd = math.sqrt(m * (m + 1)) if ok.any() else math.nan
         med = float(np.median(v[ok])) if ok.any() else math.nan
         return _Fit(med, sd, sd, lcl=max(m - 3 * sd, 0.0), ucl=m + 3 * sd)
-    if chart == "t":
+    if chart == ChartType.T:
         # qicharts2 qic.t: an I chart of y = x^(1/3.6), lines raised back to the power 3.6
         y = v ** (1 / T_EXPONENT)
         ym = _mean(y[ok])
@@ -827,7 +827,7 @@ def _fit(
             lcl=lo**T_EXPONENT if lo >= 0 else 0.0,
             ucl=(ym + 3 * sd) ** T_EXPONENT,
         )
-    if chart == "xmr":
+    if chart == ChartType.XMR:
         centre = _mean(v[ok])
         if method == "SD":
             k = int(ok.sum())
@@ -835,10 +835,10 @@ def _fit(
         else:
             sigma = _mean_mr(mr[sel], screen) / D2_MR
         return _Fit(centre, sigma, sigma)
-    if chart == "mr":
+    if chart == ChartType.MR:
         amr = _mean_mr(mr[sel], screen)
         return _Fit(amr, amr / D2_MR, amr / D2_MR)
-    if chart == "run":
+    if chart == ChartType.RUN:
         centre = float(np.median(v[ok])) if ok.any() else math.nan
         return _Fit(centre, math.nan, None)
     if chart in SUBGROUP_CHARTS:
@@ -848,23 +848,23 @@ def _fit(
             sigma = float(np.mean(pts.sd[sel][use] / c4(n[use]))) if use.any() else math.nan
         else:
             sigma = float(np.mean(pts.rng[sel][use] / d2(n[use]))) if use.any() else math.nan
-        if chart in ("xbar_r", "xbar_s"):
+        if chart in (ChartType.XBAR_R, ChartType.XBAR_S):
             have = n > 0
             centre = _mean(v[have], n[have])
         else:
-            stat = pts.rng[sel] if chart == "r" else pts.sd[sel]
+            stat = pts.rng[sel] if chart == ChartType.R else pts.sd[sel]
             centre = _mean(stat[use], n[use])
         return _Fit(centre, sigma, sigma)
-    if chart == "c":
+    if chart == ChartType.C:
         centre = _mean(v[ok])
         return _Fit(centre, math.sqrt(centre), math.sqrt(centre))
     # attribute charts with sizes
     x, n = pts.count[sel], pts.n[sel]
     have = ~np.isnan(x)
     centre = float(x[have].sum() / n[have].sum()) if have.any() else math.nan
-    binom = chart in ("p", "np", "p_prime")
+    binom = chart in (ChartType.P, ChartType.NP, ChartType.P_PRIME)
     unit_sigma = math.sqrt(centre * (1 - centre)) if binom else math.sqrt(centre)
-    if chart == "np":
+    if chart == ChartType.NP:
         nn = np.unique(n[have])
         rep = unit_sigma * math.sqrt(nn[0]) if nn.shape[0] == 1 else None
         return _Fit(centre, unit_sigma, rep)
@@ -872,15 +872,15 @@ def _fit(
     # and a u chart's as sqrt(ubar); p_prime and u_prime follow their classic charts.
     nn = np.unique(n[have])
     per_n = 1 / math.sqrt(nn[0]) if nn.shape[0] == 1 else None
-    if chart in ("p_prime", "u_prime"):
+    if chart in (ChartType.P_PRIME, ChartType.U_PRIME):
         with np.errstate(invalid="ignore", divide="ignore"):
             z = (pts.value[sel] - centre) / (unit_sigma / np.sqrt(n))
         zmr = np.abs(np.diff(z)) if z.shape[0] > 1 else np.array([])
         sigma_z = _mean_mr(zmr, screen) / D2_MR
         sig = unit_sigma * sigma_z
-        rep = sig if chart == "u_prime" else (sig * per_n if per_n is not None else None)
+        rep = sig if chart == ChartType.U_PRIME else (sig * per_n if per_n is not None else None)
         return _Fit(centre, sig, rep, sigma_z)
-    if chart == "p":
+    if chart == ChartType.P:
         return _Fit(centre, unit_sigma, unit_sigma * per_n if per_n is not None else None)
     return _Fit(centre, unit_sigma, unit_sigma)
 
@@ -895,21 +895,21 @@ def _per_point(
     with np.errstate(invalid="ignore", divide="ignore"):
         if chart in RARE_EVENT_CHARTS:  # no zones; limits come from the fit
             se = np.full(k, np.nan)
-        elif chart == "xmr":
+        elif chart == ChartType.XMR:
             se = np.full(k, fit.sigma)
-        elif chart == "mr":
+        elif chart == ChartType.MR:
             se = np.full(k, D3_MR * fit.sigma)
-        elif chart == "run":
+        elif chart == ChartType.RUN:
             se = np.full(k, np.nan)
-        elif chart in ("xbar_r", "xbar_s"):
+        elif chart in (ChartType.XBAR_R, ChartType.XBAR_S):
             se = fit.sigma / np.sqrt(np.where(n > 0, n, np.nan))
-        elif chart == "r":
+        elif chart == ChartType.R:
             se = d3(np.where(n >= 2, n, 0)) * fit.sigma
-        elif chart == "s":
+        elif chart == ChartType.S:
             se = np.sqrt(1 - c4(np.where(n >= 2, n, 0)) ** 2) * fit.sigma
-        elif chart == "c":
+        elif chart == ChartType.C:
             se = np.full(k, fit.sigma)
-        elif chart == "np":
+        elif chart == ChartType.NP:
             centre = n * fit.centre
             se = np.sqrt(n) * fit.sigma
         else:  # p, u, p_prime, u_prime: sigma per unit / sqrt(n)
@@ -920,12 +920,12 @@ def _per_point(
 def _clip(
     chart: str, lo: np.ndarray, hi: np.ndarray, n: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    if chart in ("xmr", "run", "xbar_r", "xbar_s"):
+    if chart in (ChartType.XMR, ChartType.RUN, ChartType.XBAR_R, ChartType.XBAR_S):
         return lo, hi
     lo = np.maximum(lo, 0.0)
-    if chart in ("p", "p_prime"):
+    if chart in (ChartType.P, ChartType.P_PRIME):
         hi = np.minimum(hi, 1.0)
-    elif chart == "np":
+    elif chart == ChartType.NP:
         hi = np.where(np.isnan(n), hi, np.minimum(hi, n))
     return lo, hi
 
@@ -1085,10 +1085,10 @@ def control_chart(
     if rules is None and chart in RARE_EVENT_CHARTS:
         rules = ("we1", "anhoej")  # qicharts2's sigma signal and runs analysis
     try:
-        rule_ids = _rules.resolve_rules(rules, has_limits=chart != "run")
+        rule_ids = _rules.resolve_rules(rules, has_limits=chart != ChartType.RUN)
     except ValueError as exc:
         raise StatisticsError(str(exc)) from None
-    if chart == "mr":  # run statistics are not defined around a moving range's mean
+    if chart == ChartType.MR:  # run statistics are not defined around a moving range's mean
         rule_ids = tuple(r for r in rule_ids if not r.startswith("anhoej"))
     if chart in RARE_EVENT_CHARTS:  # no 1- and 2-sigma zones to judge against
         rule_ids = tuple(r for r in rule_ids if r not in _rules.NEEDS_ZONES)
@@ -1102,15 +1102,19 @@ def control_chart(
     code, phase_labels = _phase_codes(pts.labels, pts.value.shape[0])
     npts = pts.value.shape[0]
     excluded = pts.excluded if pts.excluded is not None else np.zeros(npts, dtype=bool)
-    if chart == "mr" and excluded.any():
+    if chart == ChartType.MR and excluded.any():
         raise StatisticsError("exclusions are not supported on a moving-range chart")
-    mr = _moving_ranges(pts.value, code) if chart in ("xmr", "mr") else np.full(npts, np.nan)
+    mr = (
+        _moving_ranges(pts.value, code)
+        if chart in (ChartType.XMR, ChartType.MR)
+        else np.full(npts, np.nan)
+    )
     # the moving ranges the sigma comes from: bridged over excluded points
     mr_fit = _bridged_ranges(pts.value, code, ~excluded) if excluded.any() else mr
-    value = mr if chart == "mr" else pts.value
-    if chart == "r":
+    value = mr if chart == ChartType.MR else pts.value
+    if chart == ChartType.R:
         value = pts.rng
-    elif chart == "s":
+    elif chart == ChartType.S:
         value = pts.sd
     value = np.array(value, dtype=float)
     missing = np.isnan(value)
@@ -1144,7 +1148,7 @@ def control_chart(
         lcl, ucl = _clip_bounds(
             *_clip(chart, centre - 3 * se, centre + 3 * se, pts.n), lower, upper
         )
-    if chart == "run":
+    if chart == ChartType.RUN:
         lcl = np.full(npts, np.nan)
         ucl = np.full(npts, np.nan)
 
@@ -1168,7 +1172,7 @@ def control_chart(
         vp, cp, zones, segment, rule_ids, run_length=run_length, trend_length=trend_length
     )
     run_stats: tuple[RunStats, ...] = ()
-    if chart != "mr":
+    if chart != ChartType.MR:
         phase_map: dict[int, int | None] | None = {0: None} if freeze_baseline else None
         stats_list, an = _rules.anhoej(vp, cp, segment, phase_of_segment=phase_map)
         if freeze_baseline:
@@ -1249,8 +1253,8 @@ def control_chart(
                 last=int(sl.stop - 1),
                 centre=_constant(centre[sl][has]) if has.any() else _num(fit.centre),
                 sigma=_num(fit.reported_sigma),
-                lcl=None if chart == "run" else _constant(lcl[sl][has]),
-                ucl=None if chart == "run" else _constant(ucl[sl][has]),
+                lcl=None if chart == ChartType.RUN else _constant(lcl[sl][has]),
+                ucl=None if chart == ChartType.RUN else _constant(ucl[sl][has]),
                 n_points=n_ok,
                 is_provisional=bool(is_prov),
                 sigma_z=_num(fit.sigma_z),
