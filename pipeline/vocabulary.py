@@ -189,16 +189,32 @@ class Aggregate(StrEnum):
 
 
 class EventKind(StrEnum):
+    """An improvement event's ``kind`` (events table)."""
+
     KAIZEN_EVENT = "kaizen_event"
     LEAN_PROJECT = "lean_project"
     OTHER = "other"
 
+    @property
+    def label(self) -> str:
+        """The kind as a reader sees it ("Kaizen event")."""
+        return {"kaizen_event": "Kaizen event", "lean_project": "Lean project"}.get(
+            self.value, self.value.capitalize()
+        )
+
 
 class EventStatus(StrEnum):
+    """An improvement event's ``status`` (events table)."""
+
     PLANNED = "planned"
     IN_PROGRESS = "in_progress"
     DONE = "done"
     CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        """The status as a reader sees it ("in progress")."""
+        return self.value.replace("_", " ")
 
     @property
     def starts_phase(self) -> bool:

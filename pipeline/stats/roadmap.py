@@ -25,18 +25,11 @@ import pandas as pd
 
 from pipeline.formatting import fmt_date, html_tables, is_missing
 from pipeline.stats.culture import prune
+from pipeline.vocabulary import EventKind, EventStatus
 
 __all__ = ["GoalRow", "Roadmap", "RoadmapGroup", "RoadmapItem", "build_roadmap", "describe_target"]
 
 OTHER_GROUP = "Other improvements"
-OPEN_STATUSES = ("planned", "in_progress")
-KIND_NAMES = {"kaizen_event": "Kaizen event", "lean_project": "Lean project", "other": "Other"}
-STATUS_NAMES = {
-    "planned": "planned",
-    "in_progress": "in progress",
-    "done": "done",
-    "cancelled": "cancelled",
-}
 
 
 def _text(v: Any) -> str | None:
@@ -113,11 +106,13 @@ class RoadmapItem:
 
     @property
     def kind_name(self) -> str:
-        return KIND_NAMES.get(self.kind, self.kind.replace("_", " "))
+        known = self.kind in tuple(EventKind)
+        return EventKind(self.kind).label if known else self.kind.replace("_", " ")
 
     @property
     def status_name(self) -> str:
-        return STATUS_NAMES.get(self.status, self.status.replace("_", " "))
+        known = self.status in tuple(EventStatus)
+        return EventStatus(self.status).label if known else self.status.replace("_", " ")
 
     def to_dict(self) -> dict[str, Any]:
         return prune(
@@ -345,7 +340,7 @@ class Roadmap:
 def _event_overdue(
     status: str, effective: pd.Timestamp | None, end: pd.Timestamp | None, as_of: pd.Timestamp
 ) -> tuple[bool, str, int]:
-    if status == "planned":
+    if status == EventStatus.PLANNED:
         passed = [(d, w) for d, w in ((effective, "effective"), (end, "end")) if d is not None]
         passed = [(d, w) for d, w in passed if d < as_of]
         if passed:
@@ -355,7 +350,7 @@ def _event_overdue(
                 f"still planned, but its {what} date {fmt_date(d)} has passed",
                 (as_of - d).days,
             )
-    elif status == "in_progress":
+    elif status == EventStatus.IN_PROGRESS:
         deadline, what = (end, "end") if end is not None else (effective, "effective")
         if deadline is not None and deadline < as_of:
             return (

@@ -151,9 +151,14 @@ def plot_roadmap(roadmap: Roadmap, *, width: float = 7.5) -> ChartImage:
             facecolor=STATUS_COLOURS[s],
             edgecolor=INK if s == EventStatus.PLANNED else STATUS_COLOURS[s],
             hatch="////" if s == EventStatus.PLANNED else None,
-            label=s.replace("_", " "),
+            label=s.label,
         )  # fmt: skip
-        for s in ("done", "in_progress", "planned", "cancelled")
+        for s in (
+            EventStatus.DONE,
+            EventStatus.IN_PROGRESS,
+            EventStatus.PLANNED,
+            EventStatus.CANCELLED,
+        )
         if s in present
     ]
     if roadmap.overdue_events:
