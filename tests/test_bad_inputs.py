@@ -332,7 +332,7 @@ def test_validate_json_output(mini_project: Path) -> None:
 
 def test_validate_rejects_unknown_site(mini_project: Path) -> None:
     code, out = cli("validate", "--project", str(mini_project), "--site", "west")
-    assert code == 2 and "unknown site id(s) 'west'; known sites: north, south" in out
+    assert code == 2 and "unknown site id 'west'; known sites: north, south" in out
 
 
 # --------------------------------------------------------------------------- end to end
@@ -560,7 +560,7 @@ def test_hostile_ids_write_nothing_outside_the_output_folder(mini_project: Path)
         "FAILED north: data contract failed: site 'north', table 'metrics', column 'metric_id': "
         "metric_id is a safe slug (it names files and links): lowercase letters, digits, '-' "
         "and '_', starting with a letter or digit (rows 2); e.g. '../../../../x' "
-        "(+1 more critical rule(s))"
+        "(+1 more critical rule)"
     ) in out
     created = {p for p in root.rglob("*")} - before
     out_dir = (root / "out").resolve()

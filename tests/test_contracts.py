@@ -183,7 +183,7 @@ def test_metric_definition_failure_goes_to_the_sites_using_it() -> None:
     assert unused.rows == (4,) and unused.examples == ("bar",)
     # 10 weekly periods < min_phase_points (12): enough_points warns, naming the metric
     warn = only(report, "s1", "enough_points")
-    assert warn.severity == "warning" and warn.examples == ("a: 10 period(s) with data",)
+    assert warn.severity == "warning" and warn.examples == ("a: 10 periods with data",)
 
 
 def _project(sites: list[str]):

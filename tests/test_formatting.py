@@ -72,3 +72,31 @@ def test_finite_keeps_numbers() -> None:
     assert f.finite(np.float32(1.5)) == 1.5
     assert f.finite("2") == 2.0
     assert f.json_safe({"a": [np.nan, np.int64(3)], "b": math.inf}) == {"a": [None, 3], "b": None}
+
+
+def test_no_text_counts_with_a_bracketed_plural() -> None:
+    """Counts read in words ("1 period", "3 periods"), never "period(s)": every message and
+    reason of the package (its string literals) and every template goes through ``count_of``;
+    only the lines that state the rule ("never ...", "reads like a form") may quote it."""
+    import io
+    import re
+    import tokenize
+    from pathlib import Path
+
+    root = Path(f.__file__).parent
+    bracketed = re.compile(r"[a-z]\(s\)(?![)\]])")  # not a call such as share(s) in an f-string
+    hits = []
+    for path in sorted(root.rglob("*.j2")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if bracketed.search(line) and "reads like" not in line:
+                hits.append(f"{path.relative_to(root)}:{n}")
+    texts = {
+        tokenize.STRING,
+        getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING),
+    }  # 3.12 splits f-strings
+    for path in sorted(root.rglob("*.py")):
+        source = io.StringIO(path.read_text(encoding="utf-8")).readline
+        for tok in tokenize.generate_tokens(source):
+            if tok.type in texts and bracketed.search(tok.string) and "never" not in tok.string:
+                hits.append(f"{path.relative_to(root)}:{tok.start[0]}")
+    assert hits == []

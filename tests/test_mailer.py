@@ -951,7 +951,7 @@ def test_a_new_concern_signal_always_sends(tmp_path: Path):
     data["metrics"][0]["control_chart"]["points"][1].update(value=31, signals=["we1"])
     after = report_signature(data)
     assert what_changed(before, before) == []
-    assert what_changed(before, after) == ["1 new concern signal(s)"]  # icon unchanged, still sent
+    assert what_changed(before, after) == ["1 new concern signal"]  # icon unchanged, still sent
     # an improvement signal (below the centre when lower is better) is not a concern
     data["metrics"][0]["control_chart"]["points"][1].update(value=5)
     assert what_changed(before, report_signature(data)) == []

@@ -117,7 +117,7 @@ def test_unknown_site_is_rejected_with_the_known_ones(mini_project: Path) -> Non
         "run", "--project", str(mini_project), "--site", "west", "--as-of", AS_OF
     )
     assert code == 2
-    assert "unknown site id(s) 'west'; known sites: north, south" in stderr
+    assert "unknown site id 'west'; known sites: north, south" in stderr
     assert not (mini_project.parent / "out").exists()
 
 

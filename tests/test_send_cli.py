@@ -169,7 +169,7 @@ def test_permanent_failure_exits_1_and_never_shows_the_password(project_file: Pa
         (
             ["--site", "nowhere"],
             None,
-            "unknown site id(s) 'nowhere'; known sites: north, zurich, south",
+            "unknown site id 'nowhere'; known sites: north, zurich, south",
         ),
         (["--as-of", "2020-01-01"], None, "no run for 2020-01-01"),
         (["--as-of", "someday"], None, "is not a date"),

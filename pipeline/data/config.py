@@ -211,7 +211,7 @@ class Project:
         unknown = [s for s in site_ids if s not in self.site_ids]
         if unknown:
             raise ConfigError(
-                f"unknown site id(s) {', '.join(map(repr, unknown))}; "
+                f"unknown site {'id' if len(unknown) == 1 else 'ids'} {', '.join(map(repr, unknown))}; "
                 f"known sites: {', '.join(self.site_ids)}"
             )
         wanted = set(site_ids)

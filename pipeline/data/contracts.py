@@ -43,6 +43,7 @@ import pandas as pd
 from pipeline.data.config import TABLES, Project, parse_as_of
 from pipeline.data.inputs import GLOBAL_TABLES, OPTIONAL_COLUMNS, SCHEMA, Tables, period_start
 from pipeline.exceptions import ConfigError, ContractViolation
+from pipeline.formatting import count_of
 from pipeline.vocabulary import RunStatus, Severity
 
 CRITICAL, WARNING = Severity.CRITICAL, Severity.WARNING
@@ -137,7 +138,7 @@ class SiteValidation:
         if not crit:
             return ""
         first = str(crit[0])
-        more = f" (+{len(crit) - 1} more critical rule(s))" if len(crit) > 1 else ""
+        more = f" (+{count_of(len(crit) - 1, 'more critical rule')})" if len(crit) > 1 else ""
         return f"data contract failed: {first}{more}"
 
     def raise_for_failures(self) -> SiteValidation:
@@ -985,7 +986,7 @@ def _examples(rule: Rule, frame: pd.DataFrame, rows: np.ndarray, tables: Tables)
             text = _raw_value(tables, rule.table, column.removeprefix("kz_unparsed_"), p)
         elif column == "kz_points":
             n = _points_of(frame, p, tables)
-            text = f"{frame['metric_id'].iat[p]}: {n} period(s) with data"
+            text = f"{frame['metric_id'].iat[p]}: {count_of(n, 'period')} with data"
         elif column == "kz_value_remainder":
             text = _fmt(frame["value"].iat[p])
         elif column:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from pipeline.data.config import TABLES, TABLES_REQUIRED, Project, TableSource
 from pipeline.exceptions import InputError, StatisticsError
+from pipeline.formatting import count_of
 
 #: Columns of each table and their type: str, float, date, or cat (text from a fixed set).
 SCHEMA: dict[str, dict[str, str]] = {
@@ -155,7 +156,8 @@ class ParseProblem:
         ex = ", ".join(repr(e) for e in self.examples)
         hint = f"; {self.hint}" if self.hint else ""
         return (
-            f"table {self.table!r}, column {self.column!r}: {len(self.rows)} value(s) are not "
+            f"table {self.table!r}, column {self.column!r}: {count_of(len(self.rows), 'value')} "
+            f"{'is' if len(self.rows) == 1 else 'are'} not "
             f"a valid {self.expected} (rows {shown}{more}; e.g. {ex}){hint}"
         )
 

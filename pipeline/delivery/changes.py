@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pipeline.formatting import count_of
 from pipeline.vocabulary import Better
 
 
@@ -65,7 +66,7 @@ def what_changed(previous: Mapping[str, Any] | None, current: Mapping[str, Any])
     reasons = []
     new = sorted(set(current.get("concerns", [])) - set(previous.get("concerns", [])))
     if new:
-        reasons.append(f"{len(new)} new concern signal(s)")
+        reasons.append(count_of(len(new), "new concern signal"))
     before, now = previous.get("metrics", {}), current.get("metrics", {})
     for mid in sorted(set(before) | set(now)):
         if before.get(mid) != now.get(mid):

@@ -132,7 +132,7 @@ class SendResult:
         parts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
         total = sum(m.size for m in self.messages if m.outcome in ("sent", "dry_run"))
         size = f" ({size_text(total)} in all)" if total else ""
-        return f"{self.as_of}: {len(self.messages)} message(s): {parts or 'nothing to send'}{size}"
+        return f"{self.as_of}: {count_of(len(self.messages), 'message')}: {parts or 'nothing to send'}{size}"
 
 
 def _message_id(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.exceptions import InputError
+from pipeline.formatting import count_of
 
 __all__ = ["check_document", "read_document", "schema", "where"]
 
@@ -70,7 +71,7 @@ def check_document(
 
         first = best_match(errors)
         message = first.message if len(first.message) <= 200 else first.message[:199] + "…"
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        more = f" (and {count_of(len(errors) - 1, 'more problem')})" if len(errors) > 1 else ""
         raise InputError(
             f"{source} does not match its schema at {where(first.absolute_path)}: {message}{more}",
             site_id=site_id or data.get("site_id"),

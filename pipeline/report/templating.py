@@ -71,6 +71,7 @@ def environment() -> jinja2.Environment:
         percent=formatting.fmt_percent,
         date=formatting.fmt_date,
         count=formatting.fmt_count,
+        count_of=formatting.count_of,
         pvalue=formatting.fmt_pvalue,
         labelled_svg=labelled_svg,
     )

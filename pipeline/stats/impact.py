@@ -63,7 +63,7 @@ from statsmodels.stats.stattools import durbin_watson
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import confidence_level, finite, fmt_pvalue, html_tables
+from pipeline.formatting import confidence_level, count_of, finite, fmt_pvalue, html_tables
 from pipeline.stats.wilcoxon import exact_rank_test
 from pipeline.vocabulary import Better, Kind
 
@@ -675,7 +675,7 @@ def _as_array(x: Sequence[float] | np.ndarray | pd.Series, label: str) -> np.nda
         raise StatisticsError(f"the {label} sample has missing or infinite values")
     if arr.size < MIN_WINDOW_POINTS:
         raise StatisticsError(
-            f"not enough data: the {label} window has {arr.size} point(s), at least "
+            f"not enough data: the {label} window has {count_of(arr.size, 'point')}, at least "
             f"{MIN_WINDOW_POINTS} are needed"
         )
     return arr
@@ -1513,7 +1513,10 @@ def estimate_impact(
     notes: list[str] = []
     grid = pd.Series(period_numbers(df["time"]), index=df.index)
     if value.isna().any():
-        notes.append(f"{int(value.isna().sum())} period(s) without a value were left out.")
+        n_na = int(value.isna().sum())
+        notes.append(
+            f"{count_of(n_na, 'period')} without a value {'was' if n_na == 1 else 'were'} left out."
+        )
     keep = value.notna()
     df, value, n = df[keep], value[keep].astype(float), n[keep].astype(float)
     if kind == Kind.PROPORTION:
@@ -1541,7 +1544,7 @@ def estimate_impact(
     for label, mask in (("before", bm), ("after", am)):
         if mask.sum() < MIN_WINDOW_POINTS:
             raise StatisticsError(
-                f"not enough data: the {label} window has {int(mask.sum())} period(s), at least "
+                f"not enough data: the {label} window has {count_of(int(mask.sum()), 'period')}, at least "
                 f"{MIN_WINDOW_POINTS} are needed",
                 hint=f"change_at={change_at!r}, transition_start={transition_start!r}",
             )

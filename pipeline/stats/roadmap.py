@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.formatting import fmt_date, html_tables, is_missing
+from pipeline.formatting import count_of, fmt_date, html_tables, is_missing
 from pipeline.stats.culture import prune
 from pipeline.vocabulary import EventKind, EventStatus
 
@@ -270,9 +270,10 @@ class Roadmap:
 
     def summary(self) -> str:
         lines = [
-            f"Roadmap as of {fmt_date(self.as_of)}: {len(self.items)} improvement(s) for "
-            f"{len(self.goals)} goal(s); {len(self.overdue_events)} overdue event(s), "
-            f"{len(self.overdue_goals)} overdue goal(s)."
+            f"Roadmap as of {fmt_date(self.as_of)}: {count_of(len(self.items), 'improvement')} for "
+            f"{count_of(len(self.goals), 'goal')}; "
+            f"{count_of(len(self.overdue_events), 'overdue event')}, "
+            f"{count_of(len(self.overdue_goals), 'overdue goal')}."
         ]
         for g in self.groups:
             lines.append(f"{g.title}:")

@@ -96,7 +96,7 @@ import statsmodels.api as sm
 from scipy import linalg, optimize, stats
 
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import confidence_level, fmt_number, fmt_pvalue, html_tables
+from pipeline.formatting import confidence_level, count_of, fmt_number, fmt_pvalue, html_tables
 from pipeline.stats.impact import label_windows, period_numbers
 from pipeline.vocabulary import Better, Kind, Verdict
 
@@ -658,7 +658,7 @@ def judge_change(
         return EventVerdict(
             outcome=Verdict.TOO_EARLY,
             reasons=(
-                f"{n_after} period(s) with data after the change and {n_before} before; "
+                f"{count_of(n_after, 'period')} with data after the change and {n_before} before; "
                 f"{sustain_points} after and {MIN_BEFORE_POINTS} before are needed",
             ),
             is_provisional=True,
@@ -808,7 +808,7 @@ def judge_change(
     provisional = n_before < min_phase_points or n_after < min_phase_points
     if provisional:
         reasons.append(
-            f"provisional: {n_before} period(s) before and {n_after} after the change, fewer than "
+            f"provisional: {count_of(n_before, 'period')} before and {n_after} after the change, fewer than "
             f"the {min_phase_points} a phase needs"
         )
     clip = bool(
@@ -823,10 +823,13 @@ def judge_change(
         outside = int(np.sum(np.clip(link_after, lower_bound, upper_bound) != link_after))
         reasons.append(
             f"the baseline's trend carried forward leaves the metric's possible values in "
-            f"{outside} after period(s); the counterfactual is held at the bound there"
+            f"{count_of(outside, 'after period')}; the counterfactual is held at the bound there"
         )
     if n_missing:
-        reasons.append(f"{n_missing} period(s) without data inside the windows are gaps")
+        reasons.append(
+            f"{count_of(n_missing, 'period')} without data inside the windows "
+            f"{'is a gap' if n_missing == 1 else 'are gaps'}"
+        )
     # exposure-weighted, as the whole window's effect is (for continuous metrics n is 1)
     w_after = n[after > 0] / n[after > 0].sum()
     base_level = float(w_after @ fit.link_inv(np.clip(link_after, *bounds) if clip else link_after))

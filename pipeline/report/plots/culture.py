@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from pipeline.formatting import NOT_ENOUGH, fmt_count, fmt_date, fmt_number, fmt_percent
+from pipeline.formatting import NOT_ENOUGH, count_of, fmt_count, fmt_date, fmt_number, fmt_percent
 from pipeline.report.plots.control import plot_control_chart
 from pipeline.report.plots.style import (
     COMMON,
@@ -157,7 +157,7 @@ def plot_ideas_per_employee(summary: CultureSummary) -> ChartImage:
         )
         missing = int(rate.isna().sum())
         if missing:
-            alt += f" {missing} month(s) without headcount are left out."
+            alt += f" {count_of(missing, 'month')} without headcount {'is' if missing == 1 else 'are'} left out."
     else:
         title = "Ideas per month (no headcount, so no rate per employee)"
         ax.bar(x, m["ideas"], width=20, color=IMPROVEMENT, zorder=2)
