@@ -591,6 +591,79 @@ ROW_LOCAL = frozenset(
 VALIDATE_CHUNK_ROWS = 250_000
 
 
+def _condition_columns(condition: Any) -> set[str] | None:
+    """The columns a serialised GX row condition reads (and / or conditions too); None when it
+    cannot be told (a condition written as a query string)."""
+    if not condition:
+        return set()
+    if not isinstance(condition, Mapping) or "pass_through_filter" in condition:
+        return None  # a query string: any column
+    out: set[str] = set()
+    column = condition.get("column")
+    if isinstance(column, Mapping) and column.get("name"):
+        out.add(str(column["name"]))
+    for part in condition.get("conditions") or ():  # "and" / "or"
+        inner = _condition_columns(part)
+        if inner is None:
+            return None
+        out |= inner
+    return out
+
+
+def _is_chunked_unique(rule: Rule) -> bool:
+    """A uniqueness rule :func:`_repeated_rows` checks chunk by chunk (the suites' form of it:
+    every row counts, no ``mostly``)."""
+    return (
+        rule.expectation == "expect_compound_columns_to_be_unique"
+        and rule.kwargs.get("ignore_row_if") == "never"
+        and "mostly" not in rule.kwargs
+        and bool(rule.kwargs.get("column_list"))
+    )
+
+
+def _repeated_rows(frame: pd.DataFrame, rule: Rule) -> list[int]:
+    """The positions GX's ``expect_compound_columns_to_be_unique`` reports for ``rule`` on
+    ``frame`` (the rows, among those its row condition keeps, whose values in ``column_list``
+    occur more than once), without GX holding the whole table's working copies at once.
+
+    Each chunk of ``VALIDATE_CHUNK_ROWS`` rows is filtered by GX's own row-condition filter
+    and its keys hashed (64 bits a row); only rows whose hash occurs twice are compared by
+    their values, so the answer is exact (a collision of hashes is not a duplicate)."""
+    from great_expectations.execution_engine import PandasExecutionEngine
+
+    keys = list(rule.kwargs["column_list"])
+    condition = rule.kwargs.get("row_condition")
+    needed = [c for c in frame.columns if c in set(keys) | (_condition_columns(condition) or set())]
+    if condition and _condition_columns(condition) is None:
+        needed = list(frame.columns)
+    gx_filter = PandasExecutionEngine()._apply_row_condition_filter
+    positions: list[np.ndarray] = []
+    hashes: list[np.ndarray] = []
+    for start in range(0, len(frame), VALIDATE_CHUNK_ROWS):
+        part = frame.iloc[start : start + VALIDATE_CHUNK_ROWS][needed]
+        if condition:
+            part = gx_filter(part, condition, {})
+        positions.append(part.index.to_numpy(dtype="int64"))
+        hashes.append(pd.util.hash_pandas_object(part[keys], index=False).to_numpy())
+        del part
+    pos = np.concatenate(positions) if positions else np.zeros(0, dtype="int64")
+    digest = np.concatenate(hashes) if hashes else np.zeros(0, dtype="uint64")
+    del positions, hashes
+    order = np.argsort(digest, kind="stable")
+    ranked = digest[order]
+    shared = np.zeros(len(ranked), dtype=bool)
+    if len(ranked) > 1:
+        same = ranked[1:] == ranked[:-1]
+        shared[1:] |= same
+        shared[:-1] |= same
+    candidates = np.sort(pos[order[shared]])
+    del order, ranked, shared, digest, pos
+    if not len(candidates):
+        return []
+    rows = frame.loc[candidates, keys]
+    return [int(i) for i in rows.index[rows.duplicated(keep=False).to_numpy()]]
+
+
 def _validate_rows(
     engine: _Engine,
     table: str,
@@ -602,26 +675,32 @@ def _validate_rows(
     if len(frame) <= VALIDATE_CHUNK_ROWS:
         return engine.validate(table, frame, rules, params)
     local = tuple(r for r in rules if r.expectation in ROW_LOCAL and "mostly" not in r.kwargs)
-    whole = tuple(r for r in rules if r not in local)
-    # the whole-table rules see only the columns they name (GX's working copies are then of
-    # those columns alone); a row condition may name any column, so its rule sees them all
-    named = {
-        c
-        for r in whole
-        for c in (
-            r.kwargs.get("column"),
-            r.kwargs.get("column_A"),
-            r.kwargs.get("column_B"),
-            *r.kwargs.get("column_list", []),
-        )  # fmt: skip
-        if c
-    }
-    if not any("row_condition" in r.kwargs for r in whole):
-        frame_for_whole = frame[[c for c in frame.columns if c in named] or list(frame.columns[:1])]
-    else:
-        frame_for_whole = frame
-    failed = engine.validate(table, frame_for_whole, whole, params)
+    unique = tuple(r for r in rules if r not in local and _is_chunked_unique(r))
+    whole = tuple(r for r in rules if r not in local and r not in unique)
+    # the whole-table rules see only the columns they name and the columns of their row
+    # conditions (GX filters and copies the frame it is given, so its working copies are then
+    # of those columns alone); a condition written as text may name any column: all of them
+    named: set[str] = set()
+    for r in whole:
+        named.update(
+            c
+            for c in (
+                r.kwargs.get("column"),
+                r.kwargs.get("column_A"),
+                r.kwargs.get("column_B"),
+                *r.kwargs.get("column_list", []),
+            )  # fmt: skip
+            if c
+        )
+        condition = _condition_columns(r.kwargs.get("row_condition"))
+        named.update(frame.columns if condition is None else condition)
+    frame_for_whole = frame[[c for c in frame.columns if c in named] or list(frame.columns[:1])]
+    failed = engine.validate(table, frame_for_whole, whole, params) if whole else {}
     del frame_for_whole
+    for rule in unique:
+        repeated = _repeated_rows(frame, rule)
+        if repeated:
+            failed[rule.rule] = {"unexpected_index_list": repeated}
     for start in range(0, len(frame), VALIDATE_CHUNK_ROWS):
         part = frame.iloc[start : start + VALIDATE_CHUNK_ROWS]
         for rule_id, info in engine.validate(table, part, local, params).items():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,7 +299,7 @@ def _read_csv_in_blocks(
         return None
     if not blocks or start == 0:
         return None
-    frame = pd.concat(blocks, ignore_index=True) if len(blocks) > 1 else blocks[0]
+    frame = _concat_by_column(blocks)
     del blocks
     return Tables(
         frames={name: frame},
@@ -307,6 +307,20 @@ def _read_csv_in_blocks(
         columns={name: tuple(names)},
         row_offsets={name: row_offset},
     )
+
+
+def _concat_by_column(blocks: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat(blocks, ignore_index=True)``, one column at a time, each block's copy of a
+    column dropped once it is joined: the table is held about once, not twice, while joining."""
+    if len(blocks) == 1:
+        return blocks[0]
+    names = list(blocks[0].columns)
+    columns: dict[str, pd.Series] = {}
+    for name in names:
+        columns[name] = pd.concat([b[name] for b in blocks], ignore_index=True)
+        for b in blocks:
+            del b[name]
+    return pd.DataFrame(columns, copy=False)
 
 
 def _merge_problems(
@@ -719,6 +733,10 @@ def _to_site_time(
     return out
 
 
+#: A site's table longer than this is saved in record batches of this many rows.
+SAVE_BATCH_ROWS = 65_536
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SiteTables:
     """One site's slice of every table (metrics are shared) — what a site's notebook reads."""
@@ -741,6 +759,10 @@ class SiteTables:
 
         path.mkdir(parents=True, exist_ok=True)
         for name, frame in self.frames.items():
+            if len(frame) > SAVE_BATCH_ROWS and self._save_in_batches(
+                frame, path / f"{name}.arrow"
+            ):
+                continue
             table = pa.Table.from_pandas(frame)
             meta = {**(table.schema.metadata or {}), b"kaizen_site_id": self.site_id.encode()}
             feather.write_feather(
@@ -748,6 +770,42 @@ class SiteTables:
                 path / f"{name}.arrow",
                 compression="uncompressed",
             )
+
+    def _save_in_batches(self, frame: pd.DataFrame, file: Path) -> bool:
+        """A large table written as the same Arrow IPC file in record batches of
+        ``SAVE_BATCH_ROWS`` rows, so that its Arrow copy is never whole beside the frame.
+
+        The types are those of the first batch; False (nothing kept) when a later batch does
+        not fit them (a column empty in the first batch) or the index is not 0..n-1: the
+        caller then writes the table at once."""
+        import json
+
+        import pyarrow as pa
+
+        index = frame.index
+        if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+            return False
+        first = pa.Table.from_pandas(frame.iloc[:SAVE_BATCH_ROWS])
+        meta = dict(first.schema.metadata or {})
+        pandas_meta = json.loads(meta[b"pandas"])
+        for ix in pandas_meta.get("index_columns", []):  # the whole table's range, not the batch's
+            if isinstance(ix, dict) and ix.get("kind") == "range":
+                ix["stop"] = len(frame)
+        meta[b"pandas"] = json.dumps(pandas_meta).encode()
+        meta[b"kaizen_site_id"] = self.site_id.encode()
+        schema = first.schema.with_metadata(meta)
+        try:
+            with pa.OSFile(str(file), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+                writer.write_table(first.replace_schema_metadata(meta))
+                del first
+                for start in range(SAVE_BATCH_ROWS, len(frame), SAVE_BATCH_ROWS):
+                    part = frame.iloc[start : start + SAVE_BATCH_ROWS]
+                    table = pa.Table.from_pandas(part, schema=schema, preserve_index=False)
+                    writer.write_table(table.replace_schema_metadata(meta))
+        except (pa.ArrowException, TypeError, ValueError):
+            file.unlink(missing_ok=True)
+            return False
+        return True
 
     @classmethod
     def load(cls, path: str | Path) -> SiteTables:
@@ -776,24 +834,54 @@ class SiteTables:
         return cls(site_id=site_id, frames=frames)
 
 
-def split_by_site(tables: Tables, site_ids: Iterable[str]) -> dict[str, SiteTables]:
-    """One :class:`SiteTables` per site id; goals with ``site_id == '*'`` go to every site."""
-    wanted = list(site_ids)
-    groups: dict[str, dict[str, pd.DataFrame]] = {s: {} for s in wanted}
-    for name, frame in tables.frames.items():
-        if name in GLOBAL_TABLES:
-            for s in wanted:
-                groups[s][name] = frame
-            continue
-        key = frame["site_id"]
-        shared = frame[key == "*"] if name == "goals" else frame.iloc[0:0]
-        by_site = dict(tuple(frame.groupby(key, sort=False, dropna=True)))
-        for s in wanted:
-            part = by_site.get(s, frame.iloc[0:0])
-            if len(shared):
-                part = pd.concat([shared, part])
-            groups[s][name] = part.reset_index(drop=True)
-    return {s: SiteTables(site_id=s, frames=groups[s]) for s in wanted}
+class SiteSlices(Mapping[str, SiteTables]):
+    """Each selected site's :class:`SiteTables`, built when it is asked for (from the rows'
+    positions, grouped once): a run stages one site at a time, so the parent holds the tables
+    once and one site's slice beside them, never a copy of every site's rows at once. A site
+    that holds every row of a table gets the table itself (no copy)."""
+
+    def __init__(self, tables: Tables, site_ids: Iterable[str]) -> None:
+        self._tables = tables
+        self._ids = list(dict.fromkeys(site_ids))
+        self._rows: dict[str, dict[Any, np.ndarray]] = {
+            name: frame.groupby(frame["site_id"], sort=False, dropna=True).indices
+            for name, frame in tables.frames.items()
+            if name not in GLOBAL_TABLES
+        }
+
+    def __getitem__(self, site_id: str) -> SiteTables:
+        if site_id not in self._ids:
+            raise KeyError(site_id)
+        frames: dict[str, pd.DataFrame] = {}
+        for name, frame in self._tables.frames.items():
+            if name in GLOBAL_TABLES:
+                frames[name] = frame
+                continue
+            rows = self._rows[name].get(site_id)
+            if rows is None:
+                part = frame.iloc[0:0]
+            elif len(rows) == len(frame):  # positions are ascending: every row, in order
+                part = frame
+            else:
+                part = frame.iloc[rows]
+            if name == "goals":  # goals with site_id '*' go to every site, first
+                shared = frame.iloc[self._rows[name].get("*", np.zeros(0, dtype="int64"))]
+                if len(shared):
+                    part = pd.concat([shared, part])
+            frames[name] = part.reset_index(drop=True)
+        return SiteTables(site_id=site_id, frames=frames)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+def split_by_site(tables: Tables, site_ids: Iterable[str]) -> SiteSlices:
+    """One :class:`SiteTables` per site id (built on demand, see :class:`SiteSlices`); goals
+    with ``site_id == '*'`` go to every site."""
+    return SiteSlices(tables, site_ids)
 
 
 def period_start(times: pd.Series, period: str) -> pd.Series:

@@ -353,7 +353,7 @@ def _run_sites(
                 stage_root,
                 site.id,
                 validation=validation.to_dict(),
-                data=None if validation.has_critical else slices.pop(site.id),
+                data=None if validation.has_critical else slices[site.id],
             )
         if validation.has_critical:
             error = validation.reason()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,18 @@ def _digest_bytes(*chunks: bytes) -> str:
 
 
 def _digest_files(files: list[Path]) -> str:
-    return _digest_bytes(*(c for f in files for c in (f.name.encode(), f.read_bytes())))
+    """``_digest_bytes`` of each file's name and bytes, the bytes read in blocks (a site's
+    slice of a large table is hundreds of MiB: it is never in memory at once)."""
+    h = hashlib.sha256()
+    for f in files:
+        name = f.name.encode()
+        h.update(len(name).to_bytes(8, "little"))
+        h.update(name)
+        with f.open("rb") as fh:
+            h.update(os.fstat(fh.fileno()).st_size.to_bytes(8, "little"))
+            while block := fh.read(1 << 20):
+                h.update(block)
+    return h.hexdigest()
 
 
 def _digest_file(path: Path) -> str:
