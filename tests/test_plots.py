@@ -117,6 +117,13 @@ def test_companion_chart_is_computed_shown_and_in_results(mini_project: Path):
     html = sections.metric_section(site, lead)._repr_html_()
     assert "<summary>Moving ranges (the XmR chart" in html
     assert "Order lead time: moving ranges" in html
+    # a closed panel's chart is drawn once: a phone scrolls it sideways at a legible width
+    panel = html[html.index('<details class="companion">') :]
+    panel = panel[: panel.index("</details>")]
+    assert "chart-scroll" in panel and "chart-narrow" not in panel
+    assert sections.companion_chart_image(lead).min_width >= 700
+    # the chart above it keeps its phone drawing
+    assert 'class="chart-narrow"' in html[: html.index('<details class="companion">')]
 
 
 def test_tick_labels_write_the_ticks_exactly():

@@ -440,9 +440,11 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
     if seg is not None:
         from pipeline.report.plots.impact import plot_segmented
 
+        # in a closed statistics panel: one drawing, which a phone scrolls sideways
         chart = plot_segmented(
-            imp, name=metric.name, unit=metric.unit, facts=facts[1:], bounds=metric_bounds(metric)
-        )
+            imp, name=metric.name, unit=metric.unit, facts=facts[1:], bounds=metric_bounds(metric),
+            has_narrow=False,
+        )  # fmt: skip
     if not rows and chart is None:
         return None
     return {"title": event.title, "rows": rows, "chart": chart}
@@ -499,10 +501,18 @@ def companion_chart_image(metric: MetricAnalysis) -> ChartImage | None:
         return None
     what = COMPANION_TITLES.get(ChartType(chart.chart), chart.chart)
     unit = metric.unit
+    # in a closed panel (an XmR chart's moving ranges) one drawing, which a phone scrolls
+    # sideways; an open one (R or S beside X-bar) gets its phone drawing like the chart above it
     return plot_control_chart(
         chart, title=f"{metric.name}: {what}", unit=unit, phase_names=metric.phase_names,
-        height=2.4,
+        height=2.4, has_narrow=companion_open(metric),
     )  # fmt: skip
+
+
+def companion_open(metric: MetricAnalysis) -> bool:
+    """X-bar charts are read with their R or S chart (shown open); an XmR chart's moving ranges
+    are there for whoever wants them (in a closed panel)."""
+    return metric.chart_type in (ChartType.XBAR_R, ChartType.XBAR_S)
 
 
 def _metric_meta(metric: MetricAnalysis) -> str:
@@ -585,9 +595,7 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
         has_chart=has_chart,
         charts=charts,
         companion=companion,
-        # X-bar charts are read with their R or S chart; an XmR chart's moving ranges are there
-        # for whoever wants them
-        companion_open=metric.chart_type in (ChartType.XBAR_R, ChartType.XBAR_S),
+        companion_open=companion_open(metric),
         companion_title=_sentence_case(COMPANION_TITLES.get(ChartType(metric.companion.chart), ""))
         if metric.companion is not None
         else "",

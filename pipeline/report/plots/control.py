@@ -388,6 +388,7 @@ def plot_control_chart(
     caption: str = "",
     notes: Sequence[tuple[int, str]] = (),
     vector: bool = True,
+    has_narrow: bool = True,
 ) -> ChartImage:
     """Draw a control chart: points, centre line, limits, optional zones, phases and signals.
 
@@ -402,6 +403,8 @@ def plot_control_chart(
         (the report lists the notes by number); points the chart excludes get an open ring.
     vector : False draws only the figure (``ChartImage.figure``, for a PNG: the email's key
         charts) and no SVG, which costs most of the drawing time.
+    has_narrow : False draws no narrow phone variant (half the drawing time): for a chart the
+        page keeps in a closed panel, which a phone scrolls sideways (see ``ChartImage``).
     """
     # a title gets its own line above the legend's, so a long metric name never runs into it
     left, right, top, bottom = SERIES_MARGINS
@@ -522,7 +525,11 @@ def plot_control_chart(
     if not vector:
         return ChartImage(svg="", alt=alt, caption=caption, figure=fig)
     return ChartImage.from_figure(
-        fig, alt=alt, caption=caption, point_titles=point_titles(chart, unit=unit)
+        fig,
+        alt=alt,
+        caption=caption,
+        point_titles=point_titles(chart, unit=unit),
+        has_narrow=has_narrow,
     )
 
 

@@ -44,6 +44,7 @@ def plot_segmented(
     unit: str = "",
     facts: Sequence[tuple[str, str]] = (),
     bounds: tuple[float | None, float | None] = (None, None),
+    has_narrow: bool = True,
 ) -> ChartImage:
     """Observed points, fitted pre/post lines, the counterfactual (no-change) line with its
     confidence band (none when the model withheld it), the change point, and the transition
@@ -51,7 +52,8 @@ def plot_segmented(
     alternative repeats them, so it says what the table beside the chart says. ``bounds`` are
     the values the metric cannot pass (lower, upper): the counterfactual line stops where the
     baseline's trend would cross one and its band is clipped to them, so the chart never draws
-    a level the metric cannot reach (the table beside it says the trend crossed the bound)."""
+    a level the metric cannot reach (the table beside it says the trend crossed the bound).
+    ``has_narrow=False`` draws no phone variant (the report's statistics panels)."""
     seg = estimate.segmented_regression
     fig, ax = new_figure(margins=(0.75, 0.3, 0.35, 0.9))
     label = f"{name} ({unit})" if unit else name
@@ -60,8 +62,9 @@ def plot_segmented(
                 transform=ax.transAxes, color=INK)  # fmt: skip
         ax.set_axis_off()
         return ChartImage.from_figure(
-            fig, alt=f"{name}: not enough data for a segmented-regression chart."
-        )
+            fig, alt=f"{name}: not enough data for a segmented-regression chart.",
+            has_narrow=has_narrow,
+        )  # fmt: skip
     s = seg.series
     x = _x(s["time"])
     win = s["window"].to_numpy()
@@ -126,7 +129,7 @@ def plot_segmented(
         f"{f', {trans.size} transition periods left out' if trans.size else ''}. "
         f"{estimate.sentence(name)} {figures}. {seg.note}"
     )
-    return ChartImage.from_figure(fig, alt=alt)
+    return ChartImage.from_figure(fig, alt=alt, has_narrow=has_narrow)
 
 
 def plot_before_after(

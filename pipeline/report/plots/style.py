@@ -1,8 +1,10 @@
 """Shared look of every chart, and turning a figure into SVG/PNG for reports and emails.
 
-Every chart is drawn once and saved twice: at its own size for wide screens and print, and as a
-narrow variant (:data:`NARROW_WIDTH` inches, type scaled up) that the page shows below 600 px, so
-chart text stays at least 10 px on a 390-px phone. Charts use the page's font stack
+A chart the page shows open is drawn once and saved twice: at its own size for wide screens and
+print, and as a narrow variant (:data:`NARROW_WIDTH` inches, type scaled up) that the page shows
+below 600 px, so chart text stays at least 10 px on a 390-px phone. A chart without a narrow
+variant (in a closed panel, or the roadmap timeline; each save costs as much as the other) scrolls
+sideways on a phone at a legible width (``ChartImage.min_width``). Charts use the page's font stack
 (:data:`FONT_STACK`, the same list as ``report.css``), one style of date axis
 (:func:`date_axis`) and percent axes for proportions (:func:`percent_axis`).
 """
@@ -406,7 +408,8 @@ class ChartImage:
     ) -> ChartImage:
         """Render ``fig`` as SVG, and as its narrow phone variant unless ``has_narrow`` is
         False: then a phone scrolls the chart sideways at ``min_width`` px, the width at which
-        its smallest text is 10.5 px (a timeline whose labels cannot shrink with the page)."""
+        its smallest text is 10.5 px (a timeline whose labels cannot shrink with the page, a
+        chart in a closed panel: the narrow save would cost as much as the wide one)."""
         svg = figure_to_svg(fig, point_titles=point_titles)
         small = narrow_svg(fig, point_titles=point_titles) if has_narrow else ""
         min_width = 0
