@@ -707,6 +707,16 @@ def test_a_long_headline_loses_its_interval_before_its_words():
     assert site_subject(long_site) == (
         "Northern Quarter Construction, Manchester: Unplanned… fell 30% and is holding"
     )
+    # a site name that leaves no room for the verdict is shortened itself: the subject still
+    # says what happened (it was the site name and an ellipsis, nothing more)
+    werk = "Werk Nord — Montage und Endprüfung der Baugruppen für Schienenfahrzeuge"
+    assert site_subject(email(werk, headline)) == (
+        "Werk Nord — Montage und Endprüfung…: Unplanned… fell 30% and is holding"
+    )
+    assert (
+        site_subject(email(werk, "report ready"))
+        == "Werk Nord — Montage und Endprüfung…: report ready"
+    )
     short = email("North", "Lead time fell 24% (95% CI 21% to 28%)")
     assert site_subject(short) == "North: Lead time fell 24% (95% CI 21% to 28%)"  # fits: kept
 
@@ -969,3 +979,12 @@ def test_the_failure_mail_lists_sites_and_reasons_and_no_data(tmp_path: Path):
     assert "* south (south)" in text and reason in text and "* Zürich — Atelier (zurich)" in text
     html = _html(failure)
     assert reason in html and "Lot cycle time" not in html and "16.0 h" not in text
+
+
+def test_the_email_says_when_its_charts_are_a_selection():
+    """A site with 5 metrics showed 3 key charts and never said so."""
+    from pipeline.delivery.body import charts_note
+
+    assert charts_note(3, 5) == "Charts for 3 of 5 metrics; the other 2 are in the full report."
+    assert charts_note(3, 4) == "Charts for 3 of 4 metrics; the other 1 is in the full report."
+    assert charts_note(3, 3) == "" and charts_note(0, 5) == ""

@@ -10,7 +10,7 @@ import jinja2
 
 from pipeline.delivery.style import ASSURANCE, COLOURS, FONT, VARIATION, badge
 from pipeline.delivery.summary import EmailSummary
-from pipeline.formatting import fmt_date
+from pipeline.formatting import count_of, fmt_date
 from pipeline.report.results import EMAIL_CHART_CSS_PX, Tile
 from pipeline.vocabulary import RunStatus
 
@@ -74,6 +74,18 @@ def _tile(t: Tile) -> dict[str, Any]:
     }
 
 
+def charts_note(shown: int, metrics: int) -> str:
+    """Says that the email's key charts are a selection, when they are: 'Charts for 3 of 5
+    metrics; the other 2 are in the full report.' (empty when every metric's chart is shown)."""
+    if not shown or shown >= metrics:
+        return ""
+    rest = metrics - shown
+    return (
+        f"Charts for {shown} of {count_of(metrics, 'metric')}; the other {rest} "
+        f"{'is' if rest == 1 else 'are'} in the full report."
+    )
+
+
 def _context(s: EmailSummary, *, attachment_note: str, report_link: str) -> dict[str, Any]:
     charts = []
     for chart in s.charts:
@@ -94,6 +106,7 @@ def _context(s: EmailSummary, *, attachment_note: str, report_link: str) -> dict
         "findings": list(s.summary.findings),
         "tiles": [_tile(t) for t in s.summary.tiles],
         "charts": charts,
+        "charts_note": charts_note(len(charts), len(s.summary.tiles)),
         "report_link": report_link,
         "attachment_note": attachment_note,
     }

@@ -36,6 +36,9 @@ from pipeline.vocabulary import RunStatus
 MAX_HTML_BYTES = 100_000
 #: RFC 5322 section 2.1.1: lines SHOULD be at most 78 characters; the subject is kept to that.
 MAX_SUBJECT = 78
+#: Characters a subject keeps for the headline when the site name is long: the site name is
+#: shortened before the verdict is lost ("Werk Nord — Montage und…: Lead time… fell 30%").
+MIN_HEADLINE = 40
 #: How messages are written out: SMTP's policy with header lines allowed up to RFC 5322's hard
 #: limit of 998 characters, so a subject is never folded. "Subject: " plus 78 characters is
 #: already over 78, and Python folds before an RFC 2047 encoded-word keeping the space in front
@@ -91,7 +94,9 @@ def site_subject(summary: EmailSummary) -> str:
 
     A headline too long for the subject loses its parentheses first (the interval, "(95% CI 9%
     to 52%)", is in the body; the event the change followed says more in a subject), then is
-    cut at a word."""
+    cut at a word. A site name so long that it leaves less than :data:`MIN_HEADLINE`
+    characters is shortened itself when that cut the verdict, so the subject still says what
+    happened."""
     headline = summary.headline or (
         "report ready" if summary.status != RunStatus.WARNINGS else "report ready (data warnings)"
     )
@@ -106,9 +111,15 @@ def site_subject(summary: EmailSummary) -> str:
     # the verdict comes before the event's title in a headline: drop the title, then cut the
     # middle (the metric's name) rather than the end, so the subject keeps what happened
     without = " ".join(_EVENT_CLAUSE.sub("", text).split())
-    if without == text:  # not a headline of ours (no event title): cut at the end
-        return shorten(f"{site}: {text}", MAX_SUBJECT)
-    return _keep_the_end(f"{site}: ", without, MAX_SUBJECT)
+    for name in (site, shorten(site, MAX_SUBJECT - MIN_HEADLINE - 2)):
+        if without == text:  # not a headline of ours (no event title): cut at the end
+            subject = shorten(f"{name}: {text}", MAX_SUBJECT)
+        else:
+            subject = _keep_the_end(f"{name}: ", without, MAX_SUBJECT)
+        # the verdict (at the end) is whole, or the site name is not what crowds it out
+        if subject.endswith(without.split()[-1]) or len(site) <= MAX_SUBJECT // 2:
+            break
+    return subject
 
 
 _PARENTHESES = re.compile(r"\s*\([^()]*\)")
