@@ -67,18 +67,44 @@ def _signed(text: str, *, signed: bool) -> str:
 
 
 def fmt_number(
-    value: Any, *, unit: str = "", digits: int | None = None, signed: bool = False
+    value: Any,
+    *,
+    unit: str = "",
+    digits: int | None = None,
+    signed: bool = False,
+    whole: bool = False,
 ) -> str:
     """``1234.5 -> '1,234.5'``, ``-0.25 -> '−0.25'``; precision follows magnitude unless
-    ``digits`` is given (3 significant figures below 100, none after the point from 100)."""
+    ``digits`` is given (3 significant figures below 100, none after the point from 100); an
+    exact zero reads "0" (a limit clipped at a bound of 0 read "0.000 hours").
+
+    With ``whole`` the value is a count: a whole number reads without decimals (``4 -> '4'``,
+    not '4.00'); a count's mean or a shift between counts keeps the usual precision. A unit
+    that starts with '%' follows the number without a space (``'5.00% behind plan'``)."""
     if is_missing(value):
         return NOT_ENOUGH
     x = float(value)
     if digits is None:
         ax = abs(x)
         digits = 0 if ax >= 100 else 1 if ax >= 10 else 2 if ax >= 0.1 else 3
+        if x == 0 or (whole and x.is_integer()):  # a zero has no magnitude: "0 hours"
+            digits = 0
     text = _signed(f"{x:,.{digits}f}", signed=signed)
-    return f"{text} {unit}".strip() if unit and unit != "%" else f"{text}{unit}"
+    if not unit:
+        return text
+    return f"{text}{unit}" if unit.startswith("%") else f"{text} {unit}"
+
+
+def percent_unit(unit: str) -> str:
+    """The unit of a proportion shown as a percentage: "share of arrivals" -> "% of
+    arrivals", "wafers" -> "% of wafers" (a p chart's unit names what n counts), "" -> "%".
+    The axis of its chart and the metric's description both say this."""
+    unit = unit.strip()
+    if not unit or unit == "%":
+        return "%"
+    if unit.startswith("share "):
+        return "% " + unit.removeprefix("share ")
+    return f"% of {unit}"
 
 
 def fmt_percent(value: Any, *, digits: int = 0, signed: bool = False) -> str:
@@ -155,6 +181,40 @@ def fmt_interval(
     if is_missing(low) or is_missing(high):
         return NOT_ENOUGH
     text = f"{fmt(low)} to {fmt(high)}"
+    return f"{interval_label(alpha)} {text}" if alpha is not None else text
+
+
+def _effect_digits(magnitude: float, unit: str) -> int:
+    """Decimals of an effect figure of this size: percent 0 from 10 (1 below), percentage
+    points 1, a difference in the metric's units as :func:`fmt_number` rounds it."""
+    if unit == "percent":
+        return 0 if magnitude >= 10 else 1
+    if unit == "percentage_points":
+        return 1
+    return 0 if magnitude >= 100 else 1 if magnitude >= 10 else 2 if magnitude >= 0.1 else 3
+
+
+def fmt_effect(value: Any, *, unit: str, signed: bool = True, digits: int | None = None) -> str:
+    """The number of a verdict's effect figure in its ``unit`` (``percent``,
+    ``percentage_points`` or ``difference``): ``'−31%'``, ``'+20.1'``, ``'+1.40'``; the caller
+    adds a unit word. Its precision follows its own size unless ``digits`` is given."""
+    if is_missing(value):
+        return NOT_ENOUGH
+    x = float(value)
+    d = _effect_digits(abs(x), unit) if digits is None else digits
+    if unit == "percent":
+        return fmt_percent_value(x, digits=d, signed=signed)
+    return fmt_number(x, digits=d, signed=signed)
+
+
+def fmt_effect_interval(low: Any, high: Any, *, unit: str, alpha: float | None = None) -> str:
+    """The interval of an effect figure, the one way every page writes it: both ends signed
+    (the sign says which way, whatever the verb beside it) and at one precision, set by the
+    larger end: ``'95% CI −35% to −27%'``, ``'−11% to +12%'``, ``'+17.7 to +22.2'``."""
+    if is_missing(low) or is_missing(high):
+        return NOT_ENOUGH
+    d = _effect_digits(max(abs(float(low)), abs(float(high))), unit)
+    text = f"{fmt_effect(low, unit=unit, digits=d)} to {fmt_effect(high, unit=unit, digits=d)}"
     return f"{interval_label(alpha)} {text}" if alpha is not None else text
 
 

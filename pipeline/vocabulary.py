@@ -41,6 +41,7 @@ __all__ = [
     "TargetKind",
     "VariationIcon",
     "Verdict",
+    "WHOLE_CHARTS",
     "parse",
 ]
 
@@ -105,6 +106,9 @@ COUNT_CHARTS = frozenset({ChartType.C, ChartType.U, ChartType.U_PRIME})
 RATE_CHARTS = frozenset({ChartType.P, ChartType.P_PRIME, ChartType.U, ChartType.U_PRIME})
 #: Charts whose plotted value is a proportion, shown to people as a percentage.
 PERCENT_CHARTS = frozenset({ChartType.P, ChartType.P_PRIME})
+#: Charts whose plotted value is a whole count (defects, defectives, units between events): a
+#: point reads "4 incidents", never "4.00"; their means keep the house precision ("1.50").
+WHOLE_CHARTS = frozenset({ChartType.C, ChartType.NP, ChartType.G})
 #: Charts of a spread (moving range, range, SD): a lower value is always the better one.
 DISPERSION_CHARTS = frozenset({ChartType.MR, ChartType.R, ChartType.S})
 #: Charts a metric may name in the metrics table (the companions mr, r and s are drawn with them).

@@ -24,6 +24,7 @@ def test_interval_label_is_derived_from_alpha(alpha: float, label: str) -> None:
     [
         (-3.25, {}, f"{MINUS}3.25"),
         (-0.0001, {}, "0.000"),
+        (0.0, {"unit": "hours"}, "0 hours"),
         (-0.004, {"digits": 2}, "0.00"),
         (1234.6, {}, "1,235"),
         (12.34, {"unit": "hours"}, "12.3 hours"),
@@ -59,6 +60,23 @@ def test_intervals() -> None:
     assert f.fmt_interval(-1.5, 2.25) == f"{MINUS}1.50 to 2.25"
     assert f.fmt_interval(0.25, 0.29, alpha=0.1, fmt=f.fmt_percent) == "90% CI 25% to 29%"
     assert f.fmt_interval(None, 2.0) == "not enough data"
+
+
+def test_effect_intervals_have_one_sign_convention_and_one_precision() -> None:
+    """Both ends signed, whichever way the figure went, and one precision set by the larger end:
+    a tile once read "−11.0% to +12.3%" where the portfolio read "−11% to +12%"."""
+    m = MINUS
+    assert f.fmt_effect_interval(-11.04, 12.31, unit="percent") == f"{m}11% to +12%"
+    assert f.fmt_effect_interval(-35.2, -27.4, unit="percent", alpha=0.05) == (
+        f"95% CI {m}35% to {m}27%"
+    )
+    assert f.fmt_effect_interval(-45.0, 1.7, unit="percent") == f"{m}45% to +2%"
+    assert f.fmt_effect_interval(-4.26, 1.7, unit="percent") == f"{m}4.3% to +1.7%"
+    assert f.fmt_effect_interval(17.7, 22.2, unit="percentage_points") == "+17.7 to +22.2"
+    assert f.fmt_effect_interval(-3.9, -3.02, unit="difference") == f"{m}3.90 to {m}3.02"
+    assert f.fmt_effect_interval(None, 1.0, unit="percent") == "not enough data"
+    assert f.fmt_effect(0.71, unit="percent") == "+0.7%"
+    assert f.fmt_effect(31.4, unit="percent", signed=False) == "31%"
 
 
 @pytest.mark.parametrize("value", [None, math.nan, math.inf, -math.inf, "x", True, float("nan")])
@@ -100,3 +118,17 @@ def test_no_text_counts_with_a_bracketed_plural() -> None:
             if tok.type in texts and bracketed.search(tok.string) and "never" not in tok.string:
                 hits.append(f"{path.relative_to(root)}:{tok.start[0]}")
     assert hits == []
+
+
+def test_counts_read_whole_and_their_means_keep_the_house_precision() -> None:
+    """A month's incidents read "4 incidents", never "4.00"; their mean stays "1.50"."""
+    assert f.fmt_number(4.0, unit="incidents", whole=True) == "4 incidents"
+    assert f.fmt_number(1.5, unit="incidents", whole=True) == "1.50 incidents"
+    assert f.fmt_number(-1.0, whole=True, signed=True) == f"{MINUS}1"
+    assert f.fmt_number(4.0, unit="incidents") == "4.00 incidents"  # a measurement keeps it
+
+
+def test_a_proportions_unit_is_a_percentage_of_what_n_counts() -> None:
+    assert f.percent_unit("wafers") == "% of wafers"
+    assert f.percent_unit("share of arrivals") == "% of arrivals"
+    assert f.percent_unit("") == "%"

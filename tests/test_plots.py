@@ -115,7 +115,7 @@ def test_companion_chart_is_computed_shown_and_in_results(mini_project: Path):
     assert lead.to_dict()["companion_chart"]["chart"] == "mr"
     assert defects.companion is None and defects.to_dict()["companion_chart"] is None
     html = sections.metric_section(site, lead)._repr_html_()
-    assert "<summary>Moving ranges (the XmR chart" in html
+    assert "<summary>Moving ranges (MR chart)" in html
     assert "Order lead time: moving ranges" in html
     # a closed panel's chart is drawn once: a phone scrolls it sideways at a legible width
     panel = html[html.index('<details class="companion">') :]

@@ -65,7 +65,7 @@ def test_interval_label_follows_alpha_everywhere(site: SiteAnalysis) -> None:
     assert page.count(f"{level}% CI") >= 5
     for other in others:
         assert f"{other}% CI" not in page and f"{other}% CI" not in findings
-    assert f"% change ({level}% CI)" in page
+    assert f"Effect (verdict, {level}% CI)" in page  # the improvements table's heading
     assert f"Significance level / confidence {site.settings.alpha:g} / {level}%" in " ".join(
         page.split()
     )
@@ -80,7 +80,7 @@ def test_results_json_carries_the_same_words(site: SiteAnalysis) -> None:
 
 def test_sections_show_no_missing_values_and_one_minus_sign(site: SiteAnalysis) -> None:
     page = _text(_page(site))
-    for bad in ("nan", "NaN", "None", "inf", "-0%", "0.000 "):
+    for bad in ("nan", "NaN", "None", "inf", "-0%", "0.000"):  # words of the page
         assert bad not in page.split(), bad
     # a hyphen directly before a digit is a minus typed by hand (dates are "3 Mar 2026")
     assert not re.search(r"(?<![\w/])-\d", page), re.findall(r".{20}(?<![\w/])-\d.{10}", page)

@@ -81,10 +81,10 @@ def test_goal_overdue_and_days_left():
         ("relative", -0.3, None, "cut it by 30% (−30%)"),
         ("relative", 0.25, None, "raise it by 25% (+25%)"),
         ("relative", 1.0, None, "double it (+100%)"),
-        ("absolute", 2.0, "lower", "at most 2.0"),
-        ("absolute", 0.03, "lower", "at most 0.03"),
+        ("absolute", 2.0, "lower", "at most 2.00"),
+        ("absolute", 0.03, "lower", "at most 0.030"),
         ("absolute", 95, "higher", "at least 95.0"),
-        ("absolute", 4.0, "neutral", "reach 4.0"),
+        ("absolute", 4.0, "neutral", "reach 4.00"),
         ("absolute", float("nan"), "lower", "no target set"),
     ],
 )
@@ -166,7 +166,7 @@ def test_demo_roadmaps_and_chart():
             # its goal was due 31 Jan 2026 and is not known to be achieved
             assert [i.event_id for i in r.overdue_events] == ["HOT-E2"]
             assert [g.goal_id for g in r.overdue_goals] == ["HOT-G2"]
-            assert r.goals[0].target_text == "at most 2.0"  # complaints: lower is better
+            assert r.goals[0].target_text.startswith("at most 2.00")  # complaints: lower is better
             img = plot_roadmap(r)
             assert img.alt.startswith("Roadmap timeline as of 31 Mar 2026: 2 improvements")
             assert "1 overdue improvement" in img.alt
@@ -182,6 +182,11 @@ def test_empty_roadmap_chart():
 def test_absolute_target_of_a_proportion_reads_as_a_percentage() -> None:
     from pipeline.stats.roadmap import describe_target
 
-    assert describe_target("absolute", 0.03, "lower", is_rate=True) == "at most 3%"
+    assert describe_target("absolute", 0.03, "lower", is_rate=True) == "at most 3.0%"
     assert describe_target("absolute", 0.955, "higher", is_rate=True) == "at least 95.5%"
-    assert describe_target("absolute", 2.0, "lower") == "at most 2.0"
+    assert describe_target("absolute", 2.0, "lower") == "at most 2.00"
+    # the unit is said (the portfolio's "target: at most 5.0" had none)
+    assert describe_target("absolute", 5.0, "lower", unit="minutes") == "at most 5.00 minutes"
+    assert describe_target("absolute", 5.0, "lower", unit="% behind plan") == (
+        "at most 5.00% behind plan"
+    )

@@ -14,9 +14,11 @@ import pytest
 from pipeline.data.config import load_project
 from pipeline.data.demo import DEMO_SITES, write_demo_project
 from pipeline.data.inputs import read_tables, split_by_site
+from pipeline.formatting import interval_label
 from pipeline.report.analysis import analyse_site
 from pipeline.report.findings import effect_text, verdict_label
 from pipeline.report.portfolio.model import collect_improvements
+from pipeline.report.portfolio.page import effect_interval_text
 from pipeline.report.results import site_results
 from pipeline.vocabulary import Verdict
 
@@ -92,6 +94,7 @@ def test_tiles_findings_headline_and_portfolio_show_the_verdicts_figure(demo):
                 assert figure in head, (head, figure)
         # the portfolio ranks the same figure
         rows = collect_improvements([(site.site_id, site.site_name, results)])
+        metrics = {m.metric_id: m for m in site.metrics}
         for row in rows:
             event = next(
                 e for m, e in _judged(site)
@@ -103,6 +106,11 @@ def test_tiles_findings_headline_and_portfolio_show_the_verdicts_figure(demo):
                 continue
             assert row.estimate == pytest.approx(fig["estimate"])
             assert row.ci_low == pytest.approx(fig["ci_low"])
+            # and writes its interval as the site report does, digit for digit
+            interval = effect_interval_text(row.ci_low, row.ci_high, row.unit)
+            assert f"({interval_label(row.alpha)} {interval})" in effect_text(
+                metrics[row.metric_id], event
+            )
 
 
 def test_manchester_safety_huddles_are_not_best_practice(demo):
@@ -195,3 +203,19 @@ def test_every_demo_subject_says_its_headlines_verdict(demo):
                 assert words[e.outcome.verdict.outcome] in subject, (subject, head)
                 checked += 1
     assert checked == len(demo)  # every demo headline names a judged event
+
+
+def test_findings_name_every_goal_the_goals_table_flags(demo):
+    """Manchester's findings named 1 off-track goal while its goals table showed 3: the finding
+    is written from the goal statuses, so both name the same goals."""
+    from pipeline.report.findings import ATTENTION
+
+    flagged_somewhere = False
+    for site, results in demo.values():
+        text = " ".join(results["summary"]["findings"])
+        for m in site.metrics:
+            for g in m.goals:
+                named = f"“{g.title}”" in text
+                assert named == (g.status in ATTENTION), (site.site_id, g.title, g.status)
+                flagged_somewhere |= named
+    assert flagged_somewhere  # the demo has goals off track: the test can fail

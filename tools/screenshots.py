@@ -1,7 +1,7 @@
 """PNG screenshots of a run's portfolio page and every site report, taken with headless Chromium.
 
 Usage: ``python -m tools.screenshots REPORTS_DIR OUT_DIR`` where ``REPORTS_DIR`` is one run's folder
-(``reports/<as_of>`` or ``reports/latest``). Each page is shot at a desktop width (1200 px) and a phone
+(``reports/<as_of>`` or ``reports/latest``). Each page is shot at a desktop width (1280 px, as the browser tests) and a phone
 width (390 px), full page. Playwright drives Chromium when it is installed; otherwise the plain
 ``chromium --headless --screenshot`` command line takes viewport-sized shots.
 """
@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-WIDTHS = {"desktop": 1200, "phone": 390}
+WIDTHS = {"desktop": 1280, "phone": 390}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 

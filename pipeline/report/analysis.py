@@ -38,6 +38,7 @@ from pipeline.stats.spc import ControlChart, control_chart, phase_labels_at
 from pipeline.vocabulary import (
     PERCENT_CHARTS,
     SIZED_CHARTS,
+    WHOLE_CHARTS,
     AssuranceIcon,
     Better,
     ChartType,
@@ -191,6 +192,11 @@ class MetricAnalysis:
     def is_rate(self) -> bool:
         """True when the plotted value is a proportion (shown as a percentage)."""
         return self.chart_type in PERCENT_CHARTS
+
+    @property
+    def is_whole(self) -> bool:
+        """True when each plotted value is a whole count (c, np and g charts): '4 incidents'."""
+        return self.chart_type in WHOLE_CHARTS
 
     @property
     def latest(self) -> float | None:

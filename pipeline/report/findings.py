@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline.formatting import (
+    count_of,
     fmt_date,
+    fmt_effect,
+    fmt_effect_interval,
     fmt_number,
     fmt_percent,
     fmt_percent_value,
-    interval_label,
     is_missing,
 )
 from pipeline.vocabulary import AssuranceIcon, GoalStatus, RunStatus, VariationIcon, Verdict
@@ -81,47 +83,31 @@ def value_text(metric: MetricAnalysis, value: Any) -> str:
         return fmt_percent(value, digits=1)
     unit = metric.unit
     if unit and len(unit) > 12:  # long units ("complaints per 100 stays") read better alone
-        return fmt_number(value)
-    return fmt_number(value, unit=unit)
+        return fmt_number(value, whole=metric.is_whole)
+    return fmt_number(value, unit=unit, whole=metric.is_whole)
 
 
 def effect_text(metric: MetricAnalysis, event: EventImpact) -> str:
-    """The one effect figure of an event on a metric, in words: 'fell 31% (95% CI 27% to 35%)',
-    'fell 2.1 percentage points (95% CI 0.4 to 3.8)', or with an interval across zero
-    'fell 12% (95% CI −30% to +6%)'. Read from the verdict's ``figure``: the tile, the findings,
-    the headline and (through results.json) the portfolio and the email show this number."""
+    """The one effect figure of an event on a metric, in words: 'fell 31% (95% CI −35% to −27%)',
+    'rose 2.1 percentage points (95% CI +0.4 to +3.8)', 'fell 12% (95% CI −30% to +6%)': the
+    interval as :func:`pipeline.formatting.fmt_effect_interval` writes it everywhere. Read from
+    the verdict's ``figure``: the tile, the findings, the headline and (through results.json)
+    the portfolio and the email show this number."""
     res = event.outcome
     fig = res.verdict.figure if res is not None else None
     if res is None or fig is None or is_missing(fig["estimate"]):
         return "not enough data"
     est, lo, hi, unit = fig["estimate"], fig["ci_low"], fig["ci_high"], fig["unit"]
-    label = interval_label(res.verdict.alpha)
     verb = "fell" if est < 0 else "rose" if est > 0 else "stayed level"
-    if unit == "percent":
-        digits = 0 if abs(est) >= 10 else 1
-
-        def num(v: float, signed: bool = False) -> str:
-            return fmt_percent_value(v, digits=digits, signed=signed)
-
-        size = num(abs(est))
-    elif unit == "percentage_points":
-
-        def num(v: float, signed: bool = False) -> str:
-            return fmt_number(v, digits=1, signed=signed)
-
-        size = f"{num(abs(est))} percentage points"
-    else:
-
-        def num(v: float, signed: bool = False) -> str:
-            return fmt_number(v, signed=signed)
-
+    size = fmt_effect(abs(est), unit=unit, signed=False)
+    if unit == "percentage_points":
+        size += " percentage points"
+    elif unit != "percent":
         size = value_text(metric, abs(est))
     if is_missing(lo) or is_missing(hi):
         return f"{verb} {size}"
-    if (lo < 0) == (hi < 0) and lo != 0 and hi != 0:
-        a, b = sorted((abs(lo), abs(hi)))
-        return f"{verb} {size} ({label} {num(a)} to {num(b)})"
-    return f"{verb} {size} ({label} {num(lo, True)} to {num(hi, True)})"
+    interval = fmt_effect_interval(lo, hi, unit=unit, alpha=res.verdict.alpha)
+    return f"{verb} {size} ({interval})"
 
 
 def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
@@ -384,6 +370,30 @@ def _highlights(ranked: list[tuple[Any, Any]], limit: int) -> list[tuple[Any, An
     return (best + lessons + rest)[:limit]
 
 
+#: Goal statuses a finding names: the goals a manager has to act on.
+ATTENTION = (GoalStatus.OFF_TRACK, GoalStatus.MISSED, GoalStatus.AT_RISK, GoalStatus.OUTSIDE)
+
+
+def goals_finding(site: SiteAnalysis) -> str | None:
+    """One finding on every goal that needs attention, read from the goal statuses the goals
+    table shows, so the two always name the same goals: 'Goal “A” is off track: 70% of the way
+    to 5.00.', or for several '3 goals are off track: “A” (70% of the way to 5.00), …'."""
+    goals = [(m, g) for m in site.metrics for g in m.goals if g.status in ATTENTION]
+    if not goals:
+        return None
+    if len(goals) == 1:
+        ((m, g),) = goals
+        return f"Goal “{g.title}” is {GOAL_STATUS_TEXT[g.status]}: {goal_share(m, g)}."
+    statuses = {g.status for _, g in goals}
+    if len(statuses) == 1:
+        parts = [f"“{g.title}” ({goal_share(m, g)})" for m, g in goals]
+        lead = f"{count_of(len(goals), 'goal')} are {GOAL_STATUS_TEXT[goals[0][1].status]}"
+        return f"{lead}: {', '.join(parts[:-1])} and {parts[-1]}."
+    parts = [f"“{g.title}” is {GOAL_STATUS_TEXT[g.status]}, {goal_share(m, g)}" for m, g in goals]
+    lead = f"{count_of(len(goals), 'goal')} need attention"
+    return f"{lead}: {'; '.join(parts[:-1])}; and {parts[-1]}."
+
+
 def summarise_site(site: SiteAnalysis) -> SiteSummary:
     """Tiles, three to five findings and a headline for a site."""
     ranked = sorted(
@@ -392,16 +402,8 @@ def summarise_site(site: SiteAnalysis) -> SiteSummary:
         reverse=True,
     )
     findings: list[str] = [event_sentence(m, e) for m, e in _highlights(ranked, 3)]
-    for m in site.metrics:
-        for g in m.goals:
-            if (
-                g.status
-                in (GoalStatus.OFF_TRACK, GoalStatus.MISSED, GoalStatus.AT_RISK, GoalStatus.OUTSIDE)
-                and len(findings) < 4
-            ):
-                findings.append(
-                    f"Goal “{g.title}” is {GOAL_STATUS_TEXT[g.status]}: {goal_share(m, g)}."
-                )
+    if sentence := goals_finding(site):
+        findings.append(sentence)
     for m in site.metrics:
         if m.variation == VariationIcon.SPECIAL_CAUSE_CONCERN and not any(
             m.name in f for f in findings

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -26,10 +27,12 @@ from pipeline.formatting import (
     fmt_number,
     fmt_percent,
     fmt_percent_value,
+    fmt_points,
     fmt_pvalue,
     fmt_ratio,
     interval_label,
     is_missing,
+    percent_unit,
 )
 from pipeline.report.analysis import EventImpact, MetricAnalysis, SiteAnalysis
 from pipeline.report.findings import (
@@ -243,17 +246,8 @@ def _impact_rows(metric: MetricAnalysis, events: Sequence[EventImpact]) -> list[
         res = e.outcome
         imp = res.impact if res is not None else None
         if res is None or imp is None:
-            rows.append((e.title, fmt_date(e.effective_date), e.note or NOT_ENOUGH,
-                         "", "", "", "", "", ""))  # fmt: skip
+            rows.append((e.title, fmt_date(e.effective_date), e.note or NOT_ENOUGH, "", "", ""))
             continue
-        d, pc = imp.difference, imp.percent_change
-        ci = fmt_interval(d.ci_low, d.ci_high, fmt=lambda v: value_text(metric, v))
-        pct = fmt_percent_value(pc.estimate, digits=1)
-        if pc.estimate is not None and pc.ci_low is not None and pc.ci_high is not None:
-            pct_ci = fmt_interval(
-                pc.ci_low, pc.ci_high, fmt=lambda v: fmt_percent_value(v, digits=1)
-            )
-            pct = f"{pct} ({pct_ci})"
         verdict = res.verdict
         outcome = verdict_label(verdict.outcome, provisional=verdict.is_provisional)
         rows.append(
@@ -264,9 +258,6 @@ def _impact_rows(metric: MetricAnalysis, events: Sequence[EventImpact]) -> list[
                 effect_text(metric, e),
                 f"{value_text(metric, imp.before.mean)} (n={imp.before.n})",
                 f"{value_text(metric, imp.after.mean)} (n={imp.after.n})",
-                f"{value_text(metric, d.estimate)}; {interval_label(imp.alpha)} {ci}",
-                pct,
-                fmt_pvalue(d.pvalue),
             )
         )
     return rows
@@ -377,7 +368,26 @@ def model_rows(metric: MetricAnalysis, seg: Any) -> list[tuple[str, str]]:
 
 def _plain(metric: MetricAnalysis, value: Any) -> str:
     """A value as :func:`value_text` writes it, without the unit (an interval's end)."""
-    return fmt_percent(value, digits=1) if metric.is_rate else fmt_number(value)
+    if metric.is_rate:
+        return fmt_percent(value, digits=1)
+    return fmt_number(value, whole=metric.is_whole)
+
+
+def _shift_text(metric: MetricAnalysis, shift: Any, ci_label: str) -> str:
+    """A classical difference (Welch, Hodges-Lehmann) with its interval: the unit once, after
+    the estimate; a difference of proportions in percentage points ("+20.0 percentage points
+    (95% CI +18.0 to +22.0)"), never as if it were a percentage of something."""
+    est, lo, hi = shift.estimate, shift.ci_low, shift.ci_high
+
+    def end(v: Any) -> str:
+        if metric.is_rate:
+            return fmt_number(100 * float(v), digits=1, signed=True)
+        return _plain(metric, v)
+
+    text = fmt_points(est) if metric.is_rate else value_text(metric, est)
+    if is_missing(lo) or is_missing(hi):
+        return text
+    return f"{text} ({ci_label} {fmt_interval(lo, hi, fmt=end)})"
 
 
 def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any] | None:
@@ -397,19 +407,24 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
         ("Periods used (verdict)", f"{v.n_before} before, {v.n_after} after, {v.n_missing} gaps"),
         ("Classical figures below", "assume independent periods; for reference only"),
     ]
+    # the classical before/after figures live here, not in the improvements table: they are
+    # for reference, and three more columns made that table scroll sideways at 1280 px
+    d, pc = imp.difference, imp.percent_change
+    rows.append(("Classical difference (Welch)", _shift_text(metric, d, ci_label)))
+    pct = fmt_percent_value(pc.estimate, digits=1)
+    if pc.estimate is not None and pc.ci_low is not None and pc.ci_high is not None:
+        pct_ci = fmt_interval(pc.ci_low, pc.ci_high, fmt=lambda x: fmt_percent_value(x, digits=1))
+        pct = f"{pct} ({ci_label} {pct_ci})"
+    rows.append(("Classical % change", pct))
+    rows.append(("Classical p-value (Welch)", fmt_pvalue(d.pvalue)))
     if imp.hedges_g is not None:
         rows.append(("Hedges' g (standardised difference)", fmt_number(imp.hedges_g, digits=2)))
     if mw is not None:
         rows.append(("Mann-Whitney U (before sample)", fmt_number(mw.statistic, digits=1)))
         rows.append(("Mann-Whitney p-value", fmt_pvalue(mw.pvalue)))
         if mw.hodges_lehmann is not None:
-            # the unit once, after the estimate; the interval's ends as numbers
-            hl_ci = (
-                f" ({ci_label} {fmt_interval(mw.ci_low, mw.ci_high, fmt=lambda v: _plain(metric, v))})"
-                if mw.ci_low is not None and mw.ci_high is not None
-                else ""
-            )
-            rows.append(("Hodges-Lehmann shift", value_text(metric, mw.hodges_lehmann) + hl_ci))
+            hl = SimpleNamespace(estimate=mw.hodges_lehmann, ci_low=mw.ci_low, ci_high=mw.ci_high)
+            rows.append(("Hodges-Lehmann shift", _shift_text(metric, hl, ci_label)))
     for label, ratio in (
         ("Ratio of proportions, whole windows", imp.proportion_ratio),
         ("Rate ratio, whole windows", imp.rate_ratio),
@@ -481,7 +496,7 @@ def control_chart_image(metric: MetricAnalysis, *, frozen: bool = False) -> Char
 
 #: What the companion chart of each chart type shows (its title and the summary that opens it).
 COMPANION_TITLES = {
-    ChartType.MR: "moving ranges (the XmR chart's companion)",
+    ChartType.MR: "moving ranges (MR chart)",
     ChartType.R: "subgroup ranges (R chart)",
     ChartType.S: "subgroup standard deviations (S chart)",
 }
@@ -523,7 +538,9 @@ def _metric_meta(metric: MetricAnalysis) -> str:
         f"one point per {metric.period} ({metric.aggregate})",
         direction,
     ]
-    if metric.unit:
+    if metric.is_rate:  # a proportion is shown in % of what its n counts, as on its axis
+        parts.append(f"unit: {percent_unit(metric.unit)}")
+    elif metric.unit:
         parts.append(f"unit: {metric.unit}")
     return " · ".join(parts)
 

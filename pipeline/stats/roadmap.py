@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.formatting import count_of, fmt_date, html_tables, is_missing
+from pipeline.formatting import count_of, fmt_date, fmt_number, fmt_percent, html_tables, is_missing
 from pipeline.stats.culture import prune
 from pipeline.vocabulary import EventKind, EventStatus
 
@@ -53,10 +53,13 @@ def describe_target(
     better: str | None = None,
     *,
     is_rate: bool = False,
+    unit: str = "",
 ) -> str:
     """A goal's target in words: ``relative -0.5 -> 'halve it (−50%)'``,
-    ``absolute 2.0 (lower is better) -> 'at most 2.0'``; an absolute target of a proportion
-    metric (p charts) reads as a percentage: ``0.03 -> 'at most 3%'``."""
+    ``absolute 2.0 (lower is better, unit 'minutes') -> 'at most 2.00 minutes'``; an absolute
+    target of a proportion metric (p charts) reads as a percentage: ``0.03 -> 'at most 3.0%'``.
+    The level is written as the site report writes the metric's values, so the portfolio's
+    "target: at most 5.00 minutes" and the goals table's "5.00 minutes" are one figure."""
     v = None if is_missing(target_value) else float(target_value)
     if v is None:
         return "no target set"
@@ -74,12 +77,7 @@ def describe_target(
         else:
             words = "hold it"
         return f"{words} ({pct})"
-    if is_rate:
-        level = f"{v * 100:,.6g}%"
-    else:
-        level = f"{v:,.6g}"
-        if "." not in level and "e" not in level:
-            level += ".0"
+    level = fmt_percent(v, digits=1) if is_rate else fmt_number(v, unit=unit)
     if better == "lower":
         return f"at most {level}"
     if better == "higher":
@@ -381,7 +379,8 @@ def build_roadmap(
     achieved : optional goal_id -> whether the goal is achieved (verdict from elsewhere); a goal
         past its due date that is not known to be achieved is overdue.
     metrics : optional ``metrics`` table, for the metric's name and its ``better`` direction
-        (an absolute target reads "at most 2.0" when lower is better, "at least" when higher).
+        (an absolute target reads "at most 2.00 minutes" when lower is better, "at least"
+        when higher).
 
     Groups follow the goals' due dates (then goal_id); goals named by events but missing from
     the goals table get a group of their own; "Other improvements" comes last. Events in a group
@@ -391,6 +390,7 @@ def build_roadmap(
     achieved = dict(achieved or {})
     names: dict[str, str] = {}
     better: dict[str, str] = {}
+    units: dict[str, str] = {}
     rates: set[str] = set()
     if metrics is not None and len(metrics):
         for m in metrics.itertuples(index=False):
@@ -398,6 +398,7 @@ def build_roadmap(
             if mid:
                 names[mid] = _text(getattr(m, "name", None)) or mid
                 better[mid] = (_text(getattr(m, "better", None)) or "").lower()
+                units[mid] = _text(getattr(m, "unit", None)) or ""
                 if (_text(getattr(m, "chart", None)) or "") in ("p", "p_prime"):
                     rates.add(mid)
 
@@ -426,6 +427,7 @@ def build_roadmap(
                         g.target_value,
                         better.get(metric_id),
                         is_rate=metric_id in rates,
+                        unit=units.get(metric_id, ""),
                     ),  # fmt: skip
                     baseline_start=_date(g.baseline_start),
                     baseline_end=_date(g.baseline_end),

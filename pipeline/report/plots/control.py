@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.text import Annotation
 
-from pipeline.formatting import fmt_number, fmt_percent
+from pipeline.formatting import fmt_number, fmt_percent, percent_unit
 from pipeline.report.plots.style import (
     CENTRE,
     COMMON,
@@ -41,7 +41,7 @@ from pipeline.report.plots.style import (
 )
 from pipeline.report.signals import signal_name
 from pipeline.stats.spc import ControlChart
-from pipeline.vocabulary import ChartType, SignalLabel, VariationIcon
+from pipeline.vocabulary import WHOLE_CHARTS, ChartType, SignalLabel, VariationIcon
 
 __all__ = [
     "describe_chart",
@@ -302,6 +302,8 @@ def _fmt(v: float | None, *, percent: bool = False) -> str:
 def _value_text(v: float, chart: ControlChart, unit: str) -> str:
     if chart.chart in PERCENT_CHARTS:
         return _fmt(v, percent=True)
+    if chart.chart in WHOLE_CHARTS:  # a count: "4 incidents", not "4.00"
+        return fmt_number(v, unit=unit, whole=True)
     return f"{_fmt(v)} {unit}".strip()
 
 
@@ -499,7 +501,7 @@ def plot_control_chart(
     _y_limits(ax, chart)
     if pct:
         percent_axis(ax)
-        ax.set_ylabel(_percent_label(unit))
+        ax.set_ylabel(percent_unit(unit))
     else:
         number_axis(ax)
         ax.set_ylabel(unit or CHART_NAMES.get(chart.chart, chart.chart))
@@ -531,17 +533,6 @@ def plot_control_chart(
         point_titles=point_titles(chart, unit=unit),
         has_narrow=has_narrow,
     )
-
-
-def _percent_label(unit: str) -> str:
-    """The y label of a proportion: "share of arrivals" -> "% of arrivals", "wafers" -> "% of
-    wafers" (the unit of a p chart names what n counts)."""
-    unit = unit.strip()
-    if not unit or unit == "%":
-        return "%"
-    if unit.startswith("share "):
-        return "% " + unit.removeprefix("share ")
-    return f"% of {unit}"
 
 
 def _y_limits(ax, chart: ControlChart) -> None:

@@ -208,7 +208,9 @@ def plot_time_to_implement(summary: CultureSummary) -> ChartImage:
     if not len(q):
         return _empty(title, f"No ideas implemented in the window: {NOT_ENOUGH}",
                       f"{title}: no ideas were implemented in the window.")  # fmt: skip
-    fig, ax = new_figure(WIDTH, 2.6, margins=_TITLED)
+    # two-line tick labels (quarter over its count of ideas): a little more room below
+    left, right, top, bottom = _TITLED
+    fig, ax = new_figure(WIDTH, 2.6, margins=(left, right, top, bottom + 0.06))
     x = np.arange(len(q))
     days = q["median_days"].astype(float).to_numpy()
     ax.bar(x, days, color=IMPROVEMENT, width=0.6, zorder=2)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from pipeline.formatting import fmt_interval, fmt_number, interval_label
+from pipeline.formatting import fmt_interval, fmt_number, interval_label, percent_unit
 from pipeline.report.plots.style import (
     CENTRE,
     COMMON,
@@ -56,7 +56,12 @@ def plot_segmented(
     ``has_narrow=False`` draws no phone variant (the report's statistics panels)."""
     seg = estimate.segmented_regression
     fig, ax = new_figure(margins=(0.75, 0.3, 0.35, 0.9))
-    label = f"{name} ({unit})" if unit else name
+    # the axis says the unit (the title names the metric): "PPC (share of planned tasks done)"
+    # ran past the top of the chart
+    if estimate.kind == Kind.PROPORTION:
+        label = percent_unit(unit)
+    else:
+        label = unit or name
     if seg is None:
         ax.text(0.5, 0.5, "not enough data for segmented regression", ha="center", va="center",
                 transform=ax.transAxes, color=INK)  # fmt: skip
@@ -101,7 +106,7 @@ def plot_segmented(
                 color=COMMON, label="without the change")  # fmt: skip
     else:
         # a legend entry, not a line: the model withheld the counterfactual (too short a baseline)
-        ax.plot([], [], " ", label="no counterfactual: baseline too short")
+        ax.plot([], [], " ", label="no counterfactual")  # the table beside it says why
     ax.set_ylabel(label)
     if pd.api.types.is_datetime64_any_dtype(s["time"]):
         date_axis(ax)
@@ -110,7 +115,8 @@ def plot_segmented(
     else:
         number_axis(ax)
     ax.set_title(f"{name}: before and after the change", loc="left")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=3, fontsize=8)
+    # two columns: three ran off the right edge of the phone's drawing
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, fontsize=8)
     cf = seg.counterfactual
     if not facts:  # a chart drawn on its own (not beside the report's table) still says them
         facts = [

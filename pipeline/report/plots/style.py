@@ -66,6 +66,9 @@ NARROW_WIDTH = 4.6
 NARROW_MIN_FONT = 10.0
 #: Longest text (characters) on a narrow chart; longer labels are shortened at a word boundary.
 NARROW_TEXT = 30
+#: A narrow chart's title wraps onto two lines of at most this many characters instead (it
+#: names the metric: "Defective wafers per lot…" left the reader to guess the rest).
+NARROW_TITLE = 30
 
 RC: Any = {
     # every label is data (metric names, event titles): "$" is a currency sign, never mathtext
@@ -298,6 +301,7 @@ def narrow_svg(fig: Figure, *, point_titles: Sequence[str] = ()) -> str:
     new_w = min(width, NARROW_WIDTH)
     new_h = height * max(1.0, min(k, 1.5)) * (1.0 if new_w == width else 1.12)
     saved_text = [(t, t.get_fontsize()) for t in texts]
+    titles = {id(x) for ax in fig.axes for x in _axes_titles(ax)}
     saved_words = [(t, t.get_text()) for t in texts if len(t.get_text()) > NARROW_TEXT]
     formatters = []
     for ax in fig.axes:
@@ -320,8 +324,14 @@ def narrow_svg(fig: Figure, *, point_titles: Sequence[str] = ()) -> str:
     try:
         for t, size in saved_text:
             t.set_fontsize(float(size) * k)
+        title_lines = 1
         for t, words in saved_words:
-            t.set_text(truncate(words, NARROW_TEXT))
+            if id(t) in titles:
+                lines = wrap_title(words, NARROW_TITLE)
+                title_lines = max(title_lines, len(lines))
+                t.set_text("\n".join(lines))
+            else:
+                t.set_text(truncate(words, NARROW_TEXT))
         for f, seq in formatters:
             f.seq = [truncate(str(w), NARROW_TEXT) for w in seq]
         for leg, _loc, _box in legends:
@@ -334,9 +344,11 @@ def narrow_svg(fig: Figure, *, point_titles: Sequence[str] = ()) -> str:
         if margins:
             left, right, top, bottom = margins
             extra = 0.28 * k if legends else 0.0
-            new_h += extra
+            # a title's second line: its font size (points) and a little leading, in inches
+            above = (title_lines - 1) * _title_size(fig) * 1.25 / 72  # sizes are scaled already
+            new_h += extra + above
             fig.set_size_inches(new_w, new_h)
-            _place(fig, (left * k, right * k, top * k, bottom * k + extra), new_w, new_h)
+            _place(fig, (left * k, right * k, top * k + above, bottom * k + extra), new_w, new_h)
         svg = figure_to_svg(fig, point_titles=point_titles)
     finally:
         for t, size in saved_text:
@@ -366,6 +378,32 @@ def figure_to_png(fig: Figure, *, dpi: int = 110) -> bytes:
     with matplotlib.rc_context(RC), _fixed_ticks(fig):
         fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     return buf.getvalue()
+
+
+def wrap_title(text: str, width: int) -> list[str]:
+    """A title on at most two lines of about ``width`` characters, broken between words; what
+    does not fit on two is shortened on the second (:func:`truncate`)."""
+    words = " ".join(str(text).split())
+    if len(words) <= width:
+        return [words]
+    cut = words.rfind(" ", 0, width + 1)
+    if cut <= 0:
+        return [truncate(words, width)]
+    return [words[:cut], truncate(words[cut + 1 :], width)]
+
+
+def _axes_titles(ax: plt.Axes) -> list[Text]:
+    """An axes' three titles (centre, left, right; matplotlib keeps the side ones private)."""
+    return [
+        x
+        for x in (ax.title, *(getattr(ax, a, None) for a in ("_left_title", "_right_title")))
+        if x is not None
+    ]
+
+
+def _title_size(fig: Figure) -> float:
+    sizes = [float(t.get_fontsize()) for ax in fig.axes for t in _axes_titles(ax) if t.get_text()]
+    return max(sizes) if sizes else 10.0
 
 
 def truncate(text: str, limit: int = 38) -> str:

@@ -19,8 +19,9 @@ from pipeline.files import atomic_symlink, atomic_write_json, atomic_write_text
 from pipeline.formatting import (
     NOT_ENOUGH,
     fmt_count,
+    fmt_effect,
+    fmt_effect_interval,
     fmt_money,
-    fmt_number,
     fmt_percent_value,
     interval_label,
 )
@@ -45,14 +46,16 @@ def pct_text(value: float | None) -> str:
 
 
 def effect_text(value: float | None, unit: str) -> str:
-    """A verdict's effect figure in its unit: "−27%", "+3.2 pp", "−1.40" (a difference)."""
-    if value is None or not math.isfinite(value):
-        return NOT_ENOUGH
-    if unit == "percent":
-        return pct_text(value)
-    if unit == "percentage_points":
-        return f"{fmt_number(value, digits=1, signed=True)} pp"
-    return fmt_number(value, signed=True)
+    """A verdict's effect figure in its unit: "−27%", "+3.2 pp", "−1.40" (a difference), at the
+    precision the site report gives it (:func:`pipeline.formatting.fmt_effect`)."""
+    text = fmt_effect(value, unit=unit)
+    return f"{text} pp" if unit == "percentage_points" and text != NOT_ENOUGH else text
+
+
+def effect_interval_text(low: float | None, high: float | None, unit: str) -> str:
+    """The effect figure's interval as the site report writes it: "−35% to −27%", "+0.4 to
+    +3.8" (:func:`pipeline.formatting.fmt_effect_interval`)."""
+    return fmt_effect_interval(low, high, unit=unit)
 
 
 def money_text(value: float | None, currency: str | None) -> str:
@@ -71,6 +74,7 @@ FORMAT = SimpleNamespace(
     date=date_text,
     pct=pct_text,
     effect=effect_text,
+    effect_interval=effect_interval_text,
     count=fmt_count,
     factor=factor_text,
     interval_label=interval_label,
