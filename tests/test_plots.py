@@ -201,3 +201,27 @@ def test_phase_labels_stay_in_their_room_at_any_width():
                 assert a.x1 <= b.x0 or b.x1 <= a.x0, (width, a, b)
             # the label's own text is left whole: each size fits it afresh
             assert any(name in t.get_text() or "…" in t.get_text() for t in labels)
+
+
+def test_a_phones_chart_title_wraps_instead_of_losing_the_metric():
+    """At 390 px Dresden's title read "Defective wafers per lot…": a narrow title now wraps
+    onto two lines, so the whole of a short title is there, and nothing is drawn past the
+    top of the figure (the second line gets its own room)."""
+    from pipeline.report.plots.style import narrow_svg, new_figure, wrap_title
+
+    assert wrap_title("Defective wafers per lot: control chart", 30) == [
+        "Defective wafers per lot:",
+        "control chart",
+    ]
+    assert wrap_title("Lot cycle time", 30) == ["Lot cycle time"]
+
+    def phone_height(title: str) -> tuple[str, float]:
+        fig, ax = new_figure(margins=(0.75, 0.8, 0.42, 0.36))
+        ax.plot([1, 2, 3], [1, 3, 2])
+        ax.set_title(title, loc="left")
+        svg = narrow_svg(fig)
+        return svg, float(re.search(r'<svg[^>]*height="([\d.]+)pt"', svg).group(1))
+
+    svg, two_lines = phone_height("Defective wafers per lot: control chart")
+    assert "Defective wafers per lot:" in svg and "control chart" in svg and "…" not in svg
+    assert two_lines > phone_height("Lot cycle time")[1]  # the second line has its own room
