@@ -21,7 +21,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -343,6 +343,7 @@ def _run_sites(
     for f in outside:
         log.write(f"data outside the selected sites: {f['message']}")
     tasks: list[SiteTask] = []
+    running: dict[Future[SiteOutcome], SiteTask] = {}
     stage_root = out_root / STAGING / plan.run_id
     last = read_manifest(out_root)
     previous = {e.site_id: e for e in (last.sites if last is not None else ())}
@@ -392,30 +393,33 @@ def _run_sites(
         else:
             change = "last run failed"
         log.write(f"site {site.id}: runs ({change})")
-        tasks.append(
-            SiteTask(
-                change=change,
-                site_id=site.id,
-                as_of=plan.as_of,
-                run_id=plan.run_id,
-                project_file=str(plan.project.path),
-                site_data=str(slice_dir),
-                validation_file=str(vfile),
-                stage_dir=str(stage),
-                final_dir=str(child_path(out_root, site.id)),
-                trash_dir=str(out_root / TRASH),
-                validation_status=validation.status,
-                notebook=plan.notebook,
-                kernel_name=plan.kernel_name,
-                pdf=plan.pdf,
-            )  # fmt: skip
-        )
+        task = SiteTask(
+            change=change,
+            site_id=site.id,
+            as_of=plan.as_of,
+            run_id=plan.run_id,
+            project_file=str(plan.project.path),
+            site_data=str(slice_dir),
+            validation_file=str(vfile),
+            stage_dir=str(stage),
+            final_dir=str(child_path(out_root, site.id)),
+            trash_dir=str(out_root / TRASH),
+            validation_status=validation.status,
+            notebook=plan.notebook,
+            kernel_name=plan.kernel_name,
+            pdf=plan.pdf,
+        )  # fmt: skip
+        if pool is not None:
+            # to the pool at once: a worker starts this site while the next ones are staged
+            running[pool.submit(run_site, task)] = task
+        else:
+            tasks.append(task)
     del tables, slices  # the workers read their slices from disk: free the parent's copy
-    if tasks:
-        if plan.executor == "dask":
+    if tasks or running:
+        if running:
+            runner = _pool_outcomes(running)
+        elif plan.executor == "dask":
             runner = _run_dask(tasks, plan.jobs, plan.scheduler)
-        elif pool is not None:
-            runner = _run_pool(pool, tasks)
         else:
             runner = _run_in_process(tasks)
         for outcome in runner:
@@ -450,8 +454,8 @@ def _run_in_process(tasks: list[SiteTask]) -> Iterable[SiteOutcome]:
         WarmKernelServer.stop_for_this_process()
 
 
-def _run_pool(pool: ProcessPoolExecutor, tasks: list[SiteTask]) -> Iterable[SiteOutcome]:
-    futures = {pool.submit(run_site, t): t for t in tasks}
+def _pool_outcomes(futures: dict[Future[SiteOutcome], SiteTask]) -> Iterable[SiteOutcome]:
+    """The outcomes of sites submitted to the pool, as they finish."""
     for fut in as_completed(futures):
         task = futures[fut]
         try:
