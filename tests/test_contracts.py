@@ -351,3 +351,54 @@ def test_a_large_table_checked_in_chunks_gives_the_same_report(
         lambda frame, index=False: pd.Series(7, index=frame.index, dtype="uint64"),
     )
     assert run() | {"seconds": None} == whole | {"seconds": None}
+
+
+def test_validation_cache_validates_only_what_changed(
+    mini_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table whose stored bytes, suites and parameters are those of the last validation is
+    not validated again, and the report is the one a validation gives; a changed table is
+    validated again (alone), a changed suite makes every table be."""
+    import shutil
+
+    from pipeline.data import contracts
+    from pipeline.run.fingerprint import inputs_digest
+
+    project = load_project(mini_project)
+    cache_file = tmp_path / "cache.json"
+
+    def validate() -> tuple[dict, list[str], list[str]]:
+        digests: dict[str, str] = {}
+        inputs_digest(
+            project=project, site_ids=project.site_ids, as_of=AS_OF, notebook=__file__,
+            kernel_name="python3", suites_dir=contracts.SUITES_DIR, per_table=digests,
+        )  # fmt: skip
+        cache = contracts.ValidationCache(cache_file)
+        report = contracts.validate_project(
+            read_tables(project), project, as_of=pd.Timestamp(AS_OF),
+            site_ids=project.site_ids, digests=digests, cache=cache,
+        )  # fmt: skip
+        cache.save()
+        return report.to_dict(), cache.hits, cache.misses
+
+    first, hits, misses = validate()
+    assert hits == [] and set(misses) == set(project.tables)
+    again, hits, misses = validate()
+    assert again == first and misses == [] and set(hits) == set(project.tables)
+
+    events = mini_project.parent / "data" / "events.csv"
+    frame = pd.read_csv(events, dtype=str, keep_default_na=False)
+    frame.loc[0, "start_date"] = "someday"  # not a date: a new failure
+    frame.to_csv(events, index=False)
+    changed, hits, misses = validate()
+    assert misses == ["events"] and "events" not in hits
+    rules = {f["rule"] for f in changed["sites"]["north"]["failures"]}
+    assert "start_date_is_date" in rules  # validated again, not taken from the cache
+
+    suites = tmp_path / "suites"
+    shutil.copytree(contracts.SUITES_DIR, suites)
+    (suites / "goals.json").write_text((suites / "goals.json").read_text() + "\n")
+    monkeypatch.setattr(contracts, "SUITES_DIR", suites)
+    after_suite, hits, misses = validate()
+    assert hits == [] and set(misses) == set(project.tables)
+    assert after_suite == changed

@@ -27,6 +27,7 @@ seconds, and the notebooks never need it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -737,14 +738,131 @@ def validate_inputs(
     return validate_project(tables, project, as_of=stamp, site_ids=[s.id for s in sites])
 
 
+class ValidationCache:
+    """What GX found for each table at the last validation, kept in a JSON file (a run folder's
+    ``.validation-cache.json``), so that a table that did not change is not validated again.
+
+    An entry is keyed by a digest of everything GX's answer for a table depends on: the table's
+    stored bytes (the digest the incremental run takes before reading: a file's bytes, a SQL
+    table's rows), the metrics table's (the derived ``kz_*`` columns come from it), every
+    contract suite, the suite parameters the table's rules name (sites, metric and goal ids,
+    as_of, min points), the sites' time zones (how times are read), the package version. What
+    is cached is GX's result for each failed rule; attributing failures to sites, freshness and
+    row counts are worked out from the tables every time. The file keeps only the entries of
+    the last validation."""
+
+    FORMAT = 1
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            entries = data.get("tables", {}) if data.get("format") == self.FORMAT else {}
+        except (OSError, ValueError, AttributeError):
+            entries = {}
+        self._old: dict[str, Any] = entries if isinstance(entries, dict) else {}
+        self._new: dict[str, Any] = {}
+        #: Tables whose result came from the file / were validated, in this validation.
+        self.hits: list[str] = []
+        self.misses: list[str] = []
+
+    def key(
+        self,
+        table: str,
+        digests: Mapping[str, str],
+        params: Mapping[str, Any],
+        rules: tuple[Rule, ...],
+        project: Project,
+    ) -> str | None:
+        if table not in digests:
+            return None
+        from pipeline import __version__
+
+        wanted = sorted({p for r in rules for p in r.parameters})
+        parts = [
+            self.FORMAT,
+            __version__,
+            table,
+            digests[table],
+            digests.get("metrics", ""),
+            _suites_digest(),
+            [(k, params.get(k)) for k in wanted],
+            sorted(project.timezones().items()),
+        ]
+        return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+    def get(self, table: str, key: str | None) -> dict[str, dict[str, Any]] | None:
+        entry = self._old.get(key) if key else None
+        if entry is None:
+            self.misses.append(table)
+            return None
+        self.hits.append(table)
+        self._new[str(key)] = entry
+        return {str(k): dict(v) for k, v in entry.items()}
+
+    def put(
+        self, key: str | None, results: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """Keep ``results`` for ``key``; returns them as :meth:`get` will give them back."""
+        # the parts of GX's result the report is built from (see _attribute), as JSON gives
+        # them back (NaN included: an observed value may be one)
+        slim = {
+            rule: {k: v for k, v in info.items() if k in _RESULT_KEYS}
+            for rule, info in results.items()
+        }
+        kept: dict[str, dict[str, Any]] = json.loads(json.dumps(slim, default=str))
+        if key:
+            self._new[key] = kept
+        return {k: dict(v) for k, v in kept.items()}
+
+    def save(self) -> None:
+        from pipeline.files import atomic_write_text
+
+        data = {"format": self.FORMAT, "tables": self._new}
+        atomic_write_text(self.path, json.dumps(data, separators=(",", ":")) + "\n")
+
+
+#: What the report reads of GX's result for a failed rule (all a cache entry keeps).
+_RESULT_KEYS = frozenset(
+    {
+        "error",
+        "details",
+        "missing_list",
+        "partial_missing_list",
+        "missing_count",
+        "unexpected_index_list",
+        "observed_value",
+    }
+)
+
+
+def _suites_digest() -> str:
+    h = hashlib.sha256()
+    for path in sorted(SUITES_DIR.glob("*.json")):
+        h.update(path.name.encode())
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
 def validate_project(
-    tables: Tables, project: Project, *, as_of: pd.Timestamp, site_ids: Iterable[str]
+    tables: Tables,
+    project: Project,
+    *,
+    as_of: pd.Timestamp,
+    site_ids: Iterable[str],
+    digests: Mapping[str, str] | None = None,
+    cache: ValidationCache | None = None,
 ) -> ValidationReport:
     """Validate every table once and give each of ``site_ids`` its failures.
 
     A whole-table failure counts for every site; a failing row for the site on the row; a failing
     metric definition for the sites that use the metric; rows of an unconfigured site go to
     ``project_failures``.
+
+    With ``cache`` and ``digests`` (each table's digest of its stored bytes, see
+    :class:`ValidationCache`), a table whose digest, suites and parameters are those of the
+    cache's last validation is not validated again (GX is not even imported when none is);
+    the report is the one a validation would give.
     """
     import time
 
@@ -754,7 +872,6 @@ def validate_project(
     configured = set(project.site_ids)
     params = suite_parameters(tables, project, as_of=as_of, site_ids=site_ids)
     rules_by_table = load_rules()
-    engine = _engine()
     per_site: dict[str, list[Failure]] = {s: [] for s in site_ids}
     project_failures: list[Failure] = []
     checked = 0
@@ -770,12 +887,6 @@ def validate_project(
         unparsed = {p.column for p in tables.problems if p.table == table}
 
         structure = tuple(r for r in rules if r.is_structure)
-        header_cols = list(source_columns) + [
-            c for c in OPTIONAL_COLUMNS.get(table, ()) if c not in source_columns
-        ]
-        header = pd.DataFrame({c: pd.Series(dtype=object) for c in dict.fromkeys(header_cols)})
-        results = engine.validate(table, header, structure, params)
-
         row_rules = tuple(
             r
             for r in rules
@@ -789,10 +900,23 @@ def validate_project(
         checked += len(structure) + len(
             [r for r in rules if not r.is_structure and not (set(r.columns) & missing)]
         )
-        if row_rules:
-            results.update(
-                _validate_rows(engine, table, prepare_frame(table, tables), row_rules, params)
-            )
+        key = cache.key(table, digests or {}, params, rules, project) if cache else None
+        cached = cache.get(table, key) if cache else None
+        if cached is not None:
+            results = cached
+        else:
+            engine = _engine()
+            header_cols = list(source_columns) + [
+                c for c in OPTIONAL_COLUMNS.get(table, ()) if c not in source_columns
+            ]
+            header = pd.DataFrame({c: pd.Series(dtype=object) for c in dict.fromkeys(header_cols)})
+            results = engine.validate(table, header, structure, params)
+            if row_rules:
+                results.update(
+                    _validate_rows(engine, table, prepare_frame(table, tables), row_rules, params)
+                )
+            if cache:  # as the cache will give it back next time, so both read the same
+                results = cache.put(key, results)
 
         by_id = {r.rule: r for r in rules}
         unparsed_rows = {p.column: set(p.positions) for p in tables.problems if p.table == table}
@@ -1142,6 +1266,7 @@ __all__ = [
     "suite_parameters",
     "validate_inputs",
     "validate_project",
+    "ValidationCache",
 ]
 
 

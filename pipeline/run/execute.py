@@ -64,6 +64,8 @@ from pipeline.run.publish import (
 from pipeline.vocabulary import RunStatus
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "site_report.ipynb"
+#: What GX found per table at the run folder's last validation (see contracts.ValidationCache).
+VALIDATION_CACHE = ".validation-cache.json"
 KERNEL_RETRIES = 3
 
 
@@ -204,7 +206,8 @@ def _run_locked(
         done(finished[sid])
     todo = [s for s in sites if s.id not in finished]
 
-    digest, already_read = (None, {}) if not todo else _digest_inputs(plan)
+    table_digests: dict[str, str] = {}  # each table's own digest: the validation cache's keys
+    digest, already_read = (None, {}) if not todo else _digest_inputs(plan, table_digests)
 
     def judged(outcome: SiteOutcome) -> None:
         """A site this run judged (ran, found unchanged, or failed) under today's inputs."""
@@ -228,8 +231,9 @@ def _run_locked(
             pool = _start_pool(min(plan.jobs, len(todo)))
         try:
             validation_seconds, outside = _run_sites(
-                plan, todo=todo, log=log, done=judged, pool=pool, already_read=already_read
-            )
+                plan, todo=todo, log=log, done=judged, pool=pool, already_read=already_read,
+                table_digests=table_digests,
+            )  # fmt: skip
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -270,13 +274,15 @@ def _run_locked(
     return result
 
 
-def _digest_inputs(plan: RunPlan) -> tuple[str | None, dict[str, Any]]:
-    """The digest of every input of the run (and the SQL tables read to take it)."""
+def _digest_inputs(plan: RunPlan, per_table: dict[str, str]) -> tuple[str | None, dict[str, Any]]:
+    """The digest of every input of the run (and the SQL tables read to take it); each table's
+    own digest goes to ``per_table``."""
     from pipeline.data.contracts import SUITES_DIR  # the module, not GX: that loads lazily
 
     return inputs_digest(
         project=plan.project, site_ids=[s.id for s in plan.sites], as_of=plan.as_of,
         notebook=plan.notebook, kernel_name=plan.kernel_name, suites_dir=SUITES_DIR, pdf=plan.pdf,
+        per_table=per_table,
     )  # fmt: skip
 
 
@@ -321,6 +327,7 @@ def _run_sites(
     done: Callable[[SiteOutcome], None],
     pool: ProcessPoolExecutor | None,
     already_read: dict[str, Any] | None = None,
+    table_digests: dict[str, str] | None = None,
 ) -> tuple[float, tuple[dict[str, Any], ...]]:
     """Read and validate the inputs once, stage each site, run the sites; returns the
     validation time and the contract failures of rows that belong to no selected site."""
@@ -331,9 +338,18 @@ def _run_sites(
     out_root = plan.out_root
     t0 = time.perf_counter()
     tables = inputs.read_tables(plan.project, already_read=already_read)
+    cache = contracts.ValidationCache(out_root / VALIDATION_CACHE)
     report = contracts.validate_project(
-        tables, plan.project, as_of=plan.stamp, site_ids=[s.id for s in todo]
-    )
+        tables, plan.project, as_of=plan.stamp, site_ids=[s.id for s in todo],
+        digests=table_digests, cache=cache,
+    )  # fmt: skip
+    with writing_to(out_root):
+        cache.save()
+    if cache.hits:
+        log.write(
+            f"validation: {count_of(len(cache.hits), 'table')} unchanged since the last "
+            f"validation, not validated again ({', '.join(cache.hits)})"
+        )
     slices = inputs.split_by_site(tables, [s.id for s in todo])
     validation_seconds = time.perf_counter() - t0
     log.write(f"read and validated the inputs in {validation_seconds:.2f}s")

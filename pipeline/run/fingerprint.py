@@ -79,9 +79,13 @@ def inputs_digest(
     kernel_name: str,
     suites_dir: Path,
     pdf: bool = False,
+    per_table: dict[str, str] | None = None,
 ) -> tuple[str | None, dict[str, Any]]:
     """One digest of everything a run reads, taken before anything is parsed or validated, and
     the SQL tables it had to read for it (handed on, so that they are not read twice).
+
+    ``per_table``, when given, receives each table's own digest (of its file's bytes, or of a
+    SQL table's rows): the validation cache's keys.
 
     The digest is ``None`` when an input file cannot be read: the run then reads the inputs
     as usual, and reports the problem the way it always does.
@@ -89,17 +93,20 @@ def inputs_digest(
     from pipeline import __version__
     from pipeline.data.inputs import read_table
 
+    per_table = {} if per_table is None else per_table
     tables: list[str] = []
     read: dict[str, Any] = {}
     for name, source in sorted(project.tables.items()):
         if source.path is not None:
             try:
-                tables.append(f"{name}={source.path}:{_digest_file(Path(source.path))}")
+                per_table[name] = f"{source.path}:{_digest_file(Path(source.path))}"
             except OSError:
+                per_table.clear()
                 return None, read
         else:  # no bytes at rest to digest: the query's rows are the input
             read[name] = read_table(source)
-            tables.append(f"{name}=sql:{_digest_frame(read[name])}")
+            per_table[name] = f"sql:{_digest_frame(read[name])}"
+        tables.append(f"{name}={per_table[name]}")
     digest = _digest_bytes(
         # the whole configuration (every site's entry, the tables' sources): the contracts
         # compare sites and tables with each other, so any change may move any site's result
