@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,9 @@ def test_out_of_control_process_is_warned():
     c = process_capability(x, lsl=5, usl=15)
     assert not c.is_in_control
     assert "no stable process" in c.warnings[0]
+    # the signals in words, as the glossary gives them, never a code such as "we1"
+    assert "one point beyond a 3-sigma limit" in c.warnings[0]
+    assert not re.search(r"\b(we|nelson)\d\b", c.warnings[0]), c.warnings[0]
 
 
 def test_boxcox_lambda_is_the_maximum_likelihood_estimate():

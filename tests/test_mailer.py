@@ -696,7 +696,7 @@ def test_a_long_headline_loses_its_interval_before_its_words():
         )
 
     headline = (
-        "Unplanned equipment downtime fell 30% (95% CI 9% to 52%) and is holding, after "
+        "Unplanned equipment downtime fell 30% (95% CI −52% to −9%) and is holding, after "
         "\u201cAutonomous maintenance on the etchers\u201d"
     )
     subject = site_subject(email("Dresden Wafer Fab", headline))
@@ -717,8 +717,8 @@ def test_a_long_headline_loses_its_interval_before_its_words():
         site_subject(email(werk, "report ready"))
         == "Werk Nord — Montage und Endprüfung…: report ready"
     )
-    short = email("North", "Lead time fell 24% (95% CI 21% to 28%)")
-    assert site_subject(short) == "North: Lead time fell 24% (95% CI 21% to 28%)"  # fits: kept
+    short = email("North", "Lead time fell 24% (95% CI −28% to −21%)")
+    assert site_subject(short) == "North: Lead time fell 24% (95% CI −28% to −21%)"  # fits: kept
 
 
 def test_a_subject_with_quotes_after_plain_words_has_no_double_space(tmp_path: Path):

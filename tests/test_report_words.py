@@ -45,6 +45,10 @@ def test_methods_and_signal_lists_use_words_not_codes(site) -> None:
         listed = re.findall(r"<li>(.*?): \d+ points?, latest", html)
         for item in listed:
             assert not re.match(r"^(we|nelson|nhs|anhoej)", item), item
+        # nor anywhere else in the section's words (a capability warning said "signals: we1,
+        # we2, we4"); the glossary alone gives the codes
+        words = re.sub(r"<svg.*?</svg>|<[^>]+>", " ", html, flags=re.S)
+        assert not re.search(r"\b(we|nelson)\d\b", words), re.findall(r".{40}\bwe\d\b", words)
 
 
 def test_tiles_label_the_latest_value_and_the_current_level(site) -> None:

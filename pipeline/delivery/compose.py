@@ -92,8 +92,8 @@ def shorten(text: str, limit: int) -> str:
 def site_subject(summary: EmailSummary) -> str:
     """``<site>: <headline>``, at most 78 characters, no date (the message has a Date header).
 
-    A headline too long for the subject loses its parentheses first (the interval, "(95% CI 9%
-    to 52%)", is in the body; the event the change followed says more in a subject), then is
+    A headline too long for the subject loses its parentheses first (the interval, "(95% CI
+    −52% to −9%)", is in the body; the event the change followed says more in a subject), then is
     cut at a word. A site name so long that it leaves less than :data:`MIN_HEADLINE`
     characters is shortened itself when that cut the verdict, so the subject still says what
     happened."""

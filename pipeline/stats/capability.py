@@ -50,6 +50,7 @@ from scipy import stats as sps
 
 from pipeline.exceptions import StatisticsError
 from pipeline.formatting import html_summary, interval_label
+from pipeline.stats.rules import describe_rule
 from pipeline.stats.spc import control_chart
 
 __all__ = ["CapabilityIndex", "ProcessCapability", "process_capability"]
@@ -309,10 +310,11 @@ def process_capability(
     warnings: list[str] = notes
     in_control = not chart.signals
     if not in_control:
-        rules = sorted({s.rule for s in chart.signals})
+        # the rules in words, as the glossary gives them ("we1, we2" was a code to look up)
+        rules = dict.fromkeys(describe_rule(r) for r in sorted({s.rule for s in chart.signals}))
         warnings.append(
             "the process is not in statistical control (signals: "
-            + ", ".join(rules)
+            + "; ".join(rules)
             + "): the indices describe no stable process"
         )
     orig = np.asarray(x)
