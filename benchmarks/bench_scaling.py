@@ -11,7 +11,9 @@ Wall times are medians over ``--repeat`` runs; nothing here asserts a time.
 Then, on the last full run's output of each size, the incremental cases, timed the same way:
 the same run again with nothing changed (every site "unchanged": nothing is read, validated or
 run), and again after one site's configuration changed (its display name: the inputs are read
-and validated, that one site runs); each printed with its ratio to the full run of that size.
+and validated, that one site runs), and then after one of that site's readings changed (the
+observations file is validated again, the other tables come from the validation cache); each
+printed with its ratio to the full run of that size.
 
     .venv/bin/python benchmarks/bench_scaling.py [--sizes 1 8 16] [--full] [--repeat 1]
 """
@@ -124,13 +126,19 @@ def main() -> None:
         print()
         print("incremental runs on the full run's output (same size), wall seconds and share of it")
         print(f"{'sites':>5} {'full s':>8} {'unchanged s':>12} {'share':>7} {'one changed s':>14} "
-              f"{'share':>7} {'of which read+validate s':>25} {'one site in a worker s':>23}")  # fmt: skip
+              f"{'share':>7} {'of which read+validate s':>25} {'one site in a worker s':>23} "
+              f"{'one site rows s':>16} {'share':>7} {'read+validate s':>16}")  # fmt: skip
         for row in rows:
             inc = row["incremental"]
             print(f"{row['sites']:5d} {row['wall']:8.1f} {inc['same']:12.1f} "
                   f"{inc['same'] / row['wall']:7.1%} {inc['one']:14.1f} "
                   f"{inc['one'] / row['wall']:7.1%} {inc['validation']:25.1f} "
-                  f"{inc['site']:23.1f}")  # fmt: skip
+                  f"{inc['site']:23.1f} {inc['rows']:16.1f} {inc['rows'] / row['wall']:7.1%} "
+                  f"{inc['rows_validation']:16.1f}")  # fmt: skip
+        print(
+            "one changed: a site's display name (every table from the validation cache); "
+            "one site rows: one reading of that site (the observations file validated again)"
+        )
     base = rows[0]
     for row in rows[1:]:
         print(
@@ -149,20 +157,45 @@ def _incremental(project: Path, out: Path, cmd: list[str], n: int) -> dict[str, 
     text = project.read_text(encoding="utf-8")
     first = demo_site_ids(n)[0]
     at = text.index("name: ", text.index(f"id: {first}")) + len("name: ")
+    observations = project.parent / "data" / "observations.csv"
+    original = observations.read_bytes()
     project.write_text(text[:at] + "Changed " + text[at:], encoding="utf-8")
     try:
         one, _ = run_timed(cmd, stdout=subprocess.DEVNULL)
+        manifest = json.loads((out / AS_OF / "manifest.json").read_text("utf-8"))
+        _change_one_reading(observations, first)
+        rows, _ = run_timed(cmd, stdout=subprocess.DEVNULL)
+        after_rows = json.loads((out / AS_OF / "manifest.json").read_text("utf-8"))
     finally:
         project.write_text(text, encoding="utf-8")
-    manifest = json.loads((out / AS_OF / "manifest.json").read_text("utf-8"))
+        observations.write_bytes(original)
     ran = [s for s in manifest["sites"] if s.get("change") != "unchanged"]
+    ran_rows = [s for s in after_rows["sites"] if s.get("change") != "unchanged"]
+    if len(ran_rows) != 1:
+        raise SystemExit(f"one site's rows changed but {len(ran_rows)} sites ran")
     return {
         "same": same,
         "one": one,
         "ran": len(ran),
         "validation": manifest["validation_seconds"],
         "site": median(s["seconds"] for s in ran) if ran else 0.0,
+        "rows": rows,
+        "rows_validation": after_rows["validation_seconds"],
     }
+
+
+def _change_one_reading(path: Path, site_id: str) -> None:
+    """One continuous reading of ``site_id`` 1 % higher; every other cell's text as it was (so
+    only that site's slice, and the observations file's bytes, change)."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    metrics = pd.read_csv(path.parent / "metrics.csv", dtype=str, keep_default_na=False)
+    continuous = set(metrics.loc[metrics["chart"].isin(["xmr", "run"]), "metric_id"])
+    mine = frame.index[(frame["site_id"] == site_id) & frame["metric_id"].isin(continuous)]
+    row = mine[len(mine) // 2]
+    frame.loc[row, "value"] = f"{float(frame.loc[row, 'value']) * 1.01:.2f}"
+    frame.to_csv(path, index=False, lineterminator="\n")
 
 
 if __name__ == "__main__":
