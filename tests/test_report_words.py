@@ -130,3 +130,19 @@ def test_sentence_counts_the_points_the_chart_colours(site) -> None:
     assert _metric_sentence(metric).endswith(
         "though earlier 11 points formed rule signals (neither better nor worse)."
     )
+
+
+def test_a_long_unit_is_said_in_sentences_and_tiles_and_named_once_above_tables(site) -> None:
+    import dataclasses
+
+    from pipeline.report import sections
+    from pipeline.report.findings import make_tile, value_text
+
+    lead = dataclasses.replace(site.metric("lead_time"), unit="days behind the plan")
+    # a tile's big figure and a sentence carry the unit ("3.63% behind plan" read "3.63")
+    assert make_tile(lead).latest_text.endswith(" days behind the plan")
+    assert value_text(lead, 2.5) == "2.50 days behind the plan"
+    # a table cell leaves it to the metric's header line, which names it once
+    assert value_text(lead, 2.5, table=True) == "2.50"
+    html = sections.metric_section(site, lead)._repr_html_()
+    assert "unit: days behind the plan" in html

@@ -75,14 +75,17 @@ def verdict_label(outcome: str, *, provisional: bool = False) -> str:
     return label
 
 
-def value_text(metric: MetricAnalysis, value: Any) -> str:
-    """A metric's value as people read it: percentages for proportions, units otherwise."""
+def value_text(metric: MetricAnalysis, value: Any, *, table: bool = False) -> str:
+    """A metric's value as people read it: percentages for proportions, units otherwise.
+
+    Sentences and tiles always carry the unit ("3.63% behind plan"); a table cell (``table``)
+    drops a long one ("complaints per 100 stays"), which the metric's header line names once."""
     if is_missing(value):
         return "not enough data"
     if metric.is_rate:
         return fmt_percent(value, digits=1)
     unit = metric.unit
-    if unit and len(unit) > 12:  # long units ("complaints per 100 stays") read better alone
+    if table and unit and len(unit) > 12:
         return fmt_number(value, whole=metric.is_whole)
     return fmt_number(value, unit=unit, whole=metric.is_whole)
 

@@ -137,7 +137,7 @@ def strategy(site: SiteAnalysis) -> Html:
                 (
                     g.title,
                     m.name,
-                    value_text(m, g.target) if g.target is not None else NOT_ENOUGH,
+                    value_text(m, g.target, table=True) if g.target is not None else NOT_ENOUGH,
                     fmt_date(g.due_date),
                     pct,
                     GOAL_STATUS_TEXT.get(g.status, g.status),
@@ -200,7 +200,7 @@ def _metric_sentence(metric: MetricAnalysis) -> str:
 
 def _limit_text(metric: MetricAnalysis, value: float | None, *, has_limits: bool) -> str:
     if value is not None:
-        return value_text(metric, value)
+        return value_text(metric, value, table=True)
     return "varies with n" if has_limits else "none"
 
 
@@ -213,7 +213,7 @@ def _phase_rows(metric: MetricAnalysis) -> list[tuple[Any, ...]]:
             metric.phase_names.get(p.phase, f"Phase {p.phase}"),
             fmt_date(chart.time[p.first]) if chart.time[p.first] is not None else "",
             p.n_points,
-            value_text(metric, p.centre) if p.centre is not None else "varies with n",
+            value_text(metric, p.centre, table=True) if p.centre is not None else "varies with n",
             _limit_text(metric, p.lcl, has_limits=chart.has_limits),
             _limit_text(metric, p.ucl, has_limits=chart.has_limits),
             "provisional" if p.is_provisional else "",
@@ -256,8 +256,8 @@ def _impact_rows(metric: MetricAnalysis, events: Sequence[EventImpact]) -> list[
                 fmt_date(e.effective_date),
                 outcome,
                 effect_text(metric, e),
-                f"{value_text(metric, imp.before.mean)} (n={imp.before.n})",
-                f"{value_text(metric, imp.after.mean)} (n={imp.after.n})",
+                f"{value_text(metric, imp.before.mean, table=True)} (n={imp.before.n})",
+                f"{value_text(metric, imp.after.mean, table=True)} (n={imp.after.n})",
             )
         )
     return rows

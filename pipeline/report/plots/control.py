@@ -304,7 +304,9 @@ def _value_text(v: float, chart: ControlChart, unit: str) -> str:
         return _fmt(v, percent=True)
     if chart.chart in WHOLE_CHARTS:  # a count: "4 incidents", not "4.00"
         return fmt_number(v, unit=unit, whole=True)
-    return f"{_fmt(v)} {unit}".strip()
+    if not np.isfinite(v):
+        return _fmt(v)
+    return fmt_number(v, unit=unit)  # "3.63% behind plan", "4.20 hours", "0 hours"
 
 
 def point_titles(chart: ControlChart, *, unit: str = "") -> list[str]:
