@@ -31,6 +31,8 @@ from pathlib import Path
 
 from _common import AS_OF, BIN, median, run_timed, write_demo_like_project
 
+from pipeline.formatting import count_of
+
 
 def _noop(task: object) -> int:
     return 0
@@ -108,7 +110,7 @@ def main() -> None:
         sites = manifest["sites"]
         ok = sum(bool(s["published"]) for s in sites)
         if ok != n:
-            raise SystemExit(f"{n - ok} site(s) failed; see the manifest")
+            raise SystemExit(f"{count_of(n - ok, 'site')} failed; see the manifest")
         site_seconds = [s["seconds"] for s in sites]
         validation = manifest["validation_seconds"]
 
@@ -175,7 +177,7 @@ def main() -> None:
     for machines, cores in ((1, 2), (10, 8), (50, 8), (100, 16)):
         compute = target * per_site / (machines * cores)
         total = parent + max(compute, sched) + cost["start"]
-        print(f"  {machines:3d} machine(s) x {cores:2d} cores: sites {compute:8.0f} s, "
+        print(f"  {count_of(machines, 'machine'):>12} x {cores:2d} cores: sites {compute:8.0f} s, "
               f"total about {total:8.0f} s ({total / 60:.0f} min)")  # fmt: skip
 
 

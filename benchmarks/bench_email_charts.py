@@ -24,6 +24,7 @@ import pandas as pd
 from pipeline.data.config import load_project
 from pipeline.data.demo import write_demo_project
 from pipeline.data.inputs import read_tables, split_by_site
+from pipeline.formatting import count_of
 from pipeline.report import results
 from pipeline.report.analysis import analyse_site
 from pipeline.report.findings import summarise_site
@@ -84,7 +85,7 @@ def main() -> None:
                 cpu[name].append(time.process_time() - c0)
                 wall[name].append(time.perf_counter() - w0)
                 size[name][site.site_id] = sum(len(p) for p in pngs)
-    print(f"{len(sites)} demo sites, {args.repeat} repeat(s), 3 key charts per site")
+    print(f"{len(sites)} demo sites, {count_of(args.repeat, 'repeat')}, 3 key charts per site")
     print(f"{'':8} {'CPU s/site':>11} {'wall s/site':>12}  PNG bytes per site")
     for name in ways:
         sizes = ", ".join(f"{k} {v:,}" for k, v in size[name].items())

@@ -32,6 +32,8 @@ from pathlib import Path
 
 from _common import AS_OF, BIN, fmt_mib, median, run_timed, write_demo_like_project
 
+from pipeline.formatting import count_of
+
 
 def write_large_project(directory: Path, rows: int) -> Path:
     """A one-site demo project whose observations table has exactly ``rows`` rows."""
@@ -174,7 +176,7 @@ def main() -> None:
         return median(x[key] for x in items)
 
     print()
-    print(f"median of {args.repeat} round(s); {rows:,} rows; 2 cores, load varies")
+    print(f"median of {count_of(args.repeat, 'round')}; {rows:,} rows; 2 cores, load varies")
     print(f"phases (fresh process)     read      {m(probes, 'read'):7.2f} s  "
           f"{rows / m(probes, 'read'):>12,.0f} rows/s")  # fmt: skip
     print(f"                           validate  {m(probes, 'validate'):7.2f} s  "

@@ -37,6 +37,8 @@ from pathlib import Path
 
 from _common import AS_OF, BIN, NOTEBOOK, demo_site_ids, median, tool_env, write_demo_like_project
 
+from pipeline.formatting import count_of
+
 NAIVE_LOOP = r"""#!/usr/bin/env bash
 # The naive baseline: one papermill and one nbconvert CLI call per site, in a shell loop.
 set -euo pipefail
@@ -161,7 +163,9 @@ def main() -> None:
         extrap = f" (measured on {k} sites, extrapolated linearly x{n / k:.2f})" if k < n else ""
 
         print()
-        print(f"median of {args.repeat} round(s), {n} sites; the machine's load varies (2 cores)")
+        print(
+            f"median of {count_of(args.repeat, 'round')}, {n} sites; the machine's load varies (2 cores)"
+        )
         print(f"naive loop wall time            {naive_wall:8.1f} s{extrap}")
         print(f"ours (kaizen-reports run) wall  {ours_wall:8.1f} s")
         print(f"naive per site                  {naive_site:8.2f} s   (papermill + nbconvert CLIs)")
@@ -187,10 +191,10 @@ def main() -> None:
         project.write_text(text[: at + len(marker)] + "Changed " + text[at + len(marker) :])
         one = run_ours(project, last, args.jobs)
         print()
-        print(f"incremental, nothing changed    {same['wall']:8.1f} s   ({same['ran']} site(s) ran; "
+        print(f"incremental, nothing changed    {same['wall']:8.1f} s   ({count_of(same['ran'], 'site')} ran; "
               f"{same['wall'] / full['wall']:.1%} of the full run; validation "
               f"{same['validation']:.1f} s)")  # fmt: skip
-        print(f"incremental, one site changed   {one['wall']:8.1f} s   ({one['ran']} site(s) ran; "
+        print(f"incremental, one site changed   {one['wall']:8.1f} s   ({count_of(one['ran'], 'site')} ran; "
               f"{one['wall'] / full['wall']:.1%} of the full run; one site in a worker "
               f"{median(full['site_seconds']):.1f} s)")  # fmt: skip
         print(f"unchanged_rerun_fraction: {same['wall'] / full['wall']:.3f}")

@@ -38,6 +38,8 @@ from _common import (
     write_demo_like_project,
 )
 
+from pipeline.formatting import count_of
+
 ROLES = ("parent (kaizen-reports)", "pool worker", "warm kernel process", "site kernel")
 
 
@@ -80,7 +82,7 @@ def main() -> None:
                 ok = manifest["summary"]["ok"] + manifest["summary"]["warnings"]
                 print(f"{n:4d} sites, run {r + 1}: {wall:7.1f}s wall, {ok}/{n} published")
                 if ok != n:
-                    raise SystemExit(f"{n - ok} site(s) failed; see the manifest")
+                    raise SystemExit(f"{count_of(n - ok, 'site')} failed; see the manifest")
                 if r == args.repeat - 1 and not args.no_incremental:
                     incremental = _incremental(project, out, cmd, n)
                     print(f"{n:4d} sites, nothing changed: {incremental['same']:7.1f}s wall; "
@@ -107,7 +109,7 @@ def main() -> None:
 
     print()
     print(
-        f"median of {args.repeat} run(s) per size; 2 cores, load varies; peak = max over processes"
+        f"median of {count_of(args.repeat, 'run')} per size; 2 cores, load varies; peak = max over processes"
     )
     head = f"{'sites':>5} {'wall s':>8} {'s/site':>7} {'validate s':>10} {'tree PSS':>10}"
     for role in ROLES:
