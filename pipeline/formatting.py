@@ -90,9 +90,42 @@ def fmt_number(
         if x == 0 or (whole and x.is_integer()):  # a zero has no magnitude: "0 hours"
             digits = 0
     text = _signed(f"{x:,.{digits}f}", signed=signed)
+    if whole and abs(x) == 1:
+        unit = count_unit(unit, 1)
+    return _with_unit(text, unit)
+
+
+def _with_unit(text: str, unit: str) -> str:
+    """A formatted number and its unit: a unit that starts with '%' without a space."""
     if not unit:
         return text
     return f"{text}{unit}" if unit.startswith("%") else f"{text} {unit}"
+
+
+def count_unit(unit: str, n: float) -> str:
+    """The unit of a count in the number of ``n``: one of them drops the plural 's' of the
+    unit's first word (``('incidents', 1) -> 'incident'``, ``('defects per unit', -1) ->
+    'defect per unit'``); any other number keeps the unit as configured (it is plural)."""
+    if abs(n) != 1 or not unit:
+        return unit
+    first, sep, rest = unit.partition(" ")
+    if len(first) > 2 and first.endswith("s") and not first.endswith("ss"):
+        first = first[:-1]
+    return first + sep + rest
+
+
+def fmt_count_shift(value: Any, *, unit: str = "", signed: bool = True) -> str:
+    """A shift between two samples of whole counts (a Hodges-Lehmann shift, a rank interval's
+    end) in the count format: ``-1.0000036 -> '−1 incident'``, ``2.5 -> '+2.5 incidents'``.
+
+    The median of differences of whole numbers is a whole or a half count, so the figure is
+    written to the nearest half: the root-finder's last digits (R's wilcox.test gives
+    -1.0000036 too) never show as '−1.00'."""
+    if is_missing(value):
+        return NOT_ENOUGH
+    x = round(2 * float(value)) / 2
+    text = _signed(f"{x:,.{0 if x.is_integer() else 1}f}", signed=signed)
+    return _with_unit(text, count_unit(unit, x))
 
 
 def percent_unit(unit: str) -> str:

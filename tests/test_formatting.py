@@ -128,6 +128,23 @@ def test_counts_read_whole_and_their_means_keep_the_house_precision() -> None:
     assert f.fmt_number(4.0, unit="incidents") == "4.00 incidents"  # a measurement keeps it
 
 
+def test_one_count_is_singular_and_a_shift_between_counts_reads_as_counts() -> None:
+    """A Hodges-Lehmann shift between monthly incident counts read "−1.00 incidents (95% CI
+    −2.00 to 0.000)": R's wilcox.test(after, before, conf.int = TRUE) on the demo's counts gives
+    -1.000004 and -2.000016 to 2.8e-05 (its root-finder's digits); the median of differences of
+    whole numbers is a whole or half count, and one incident is singular."""
+    assert f.fmt_number(1.0, unit="incidents", whole=True) == "1 incident"
+    assert f.fmt_number(-1.0, unit="defects per unit", whole=True) == f"{MINUS}1 defect per unit"
+    assert f.fmt_number(1.0, unit="incidents") == "1.00 incidents"  # a measurement keeps it
+    assert f.fmt_count_shift(-1.000003638989279, unit="incidents") == f"{MINUS}1 incident"
+    assert f.fmt_count_shift(2.8224895057055456e-05) == "0"
+    assert f.fmt_count_shift(-2.0000160269557643) == f"{MINUS}2"
+    assert f.fmt_count_shift(8.999974435959475, unit="days") == "+9 days"
+    assert f.fmt_count_shift(-1.4999, unit="incidents") == f"{MINUS}1.5 incidents"
+    assert f.fmt_count_shift(float("nan")) == f.NOT_ENOUGH
+    assert f.count_unit("hours", 2) == "hours" and f.count_unit("glass", 1) == "glass"
+
+
 def test_a_proportions_unit_is_a_percentage_of_what_n_counts() -> None:
     assert f.percent_unit("wafers") == "% of wafers"
     assert f.percent_unit("share of arrivals") == "% of arrivals"

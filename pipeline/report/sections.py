@@ -21,6 +21,7 @@ from pipeline.formatting import (
     NOT_ENOUGH,
     confidence_level,
     fmt_count,
+    fmt_count_shift,
     fmt_date,
     fmt_interval,
     fmt_money,
@@ -373,18 +374,28 @@ def _plain(metric: MetricAnalysis, value: Any) -> str:
     return fmt_number(value, whole=metric.is_whole)
 
 
-def _shift_text(metric: MetricAnalysis, shift: Any, ci_label: str) -> str:
+def _shift_text(metric: MetricAnalysis, shift: Any, ci_label: str, *, rank: bool = False) -> str:
     """A classical difference (Welch, Hodges-Lehmann) with its interval: the unit once, after
-    the estimate; a difference of proportions in percentage points ("+20.0 percentage points
-    (95% CI +18.0 to +22.0)"), never as if it were a percentage of something."""
+    the estimate, and every figure signed, as each effect interval is; a difference of
+    proportions in percentage points ("+20.0 percentage points (95% CI +18.0 to +22.0)"), never
+    as if it were a percentage of something; a rank shift (``rank``) between whole counts in the
+    count format ("−1 incident (95% CI −2 to 0)"), not "−1.00"."""
     est, lo, hi = shift.estimate, shift.ci_low, shift.ci_high
+    counts = rank and metric.is_whole
 
     def end(v: Any) -> str:
         if metric.is_rate:
             return fmt_number(100 * float(v), digits=1, signed=True)
-        return _plain(metric, v)
+        if counts:
+            return fmt_count_shift(v)
+        return fmt_number(v, signed=True, whole=metric.is_whole)
 
-    text = fmt_points(est) if metric.is_rate else value_text(metric, est)
+    if metric.is_rate:
+        text = fmt_points(est)
+    elif counts:
+        text = fmt_count_shift(est, unit=metric.unit)
+    else:
+        text = fmt_number(est, unit=metric.unit, signed=True, whole=metric.is_whole)
     if is_missing(lo) or is_missing(hi):
         return text
     return f"{text} ({ci_label} {fmt_interval(lo, hi, fmt=end)})"
@@ -424,7 +435,7 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
         rows.append(("Mann-Whitney p-value", fmt_pvalue(mw.pvalue)))
         if mw.hodges_lehmann is not None:
             hl = SimpleNamespace(estimate=mw.hodges_lehmann, ci_low=mw.ci_low, ci_high=mw.ci_high)
-            rows.append(("Hodges-Lehmann shift", _shift_text(metric, hl, ci_label)))
+            rows.append(("Hodges-Lehmann shift", _shift_text(metric, hl, ci_label, rank=True)))
     for label, ratio in (
         ("Ratio of proportions, whole windows", imp.proportion_ratio),
         ("Rate ratio, whole windows", imp.rate_ratio),
