@@ -130,7 +130,7 @@ def floor(
     """The notebook's work done in-process: load the slice, analyse, write results, all sections.
 
     Returns seconds per part: ``analyse`` (load the slice and ``analyse_site``), ``results``
-    (``write_results``: results.json and the key charts' PNGs for the email), ``sections`` (every
+    (``write_results``: results.json and the email key charts' data), ``sections`` (every
     section's HTML) and ``total``.
     """
     from pipeline.report import results, sections
@@ -330,7 +330,7 @@ def main() -> None:
         print(f"  imports in a warm-forked kernel                  {m['warm_imports']:7.3f} s")
         print(f"  compute in-process (the floor)                   {m['floor']:7.3f} s")
         print(f"    load slice + analyse_site                      {m['floor_analyse']:7.3f} s")
-        print(f"    write_results (results.json + key chart PNGs)  {m['floor_results']:7.3f} s")
+        print(f"    write_results (results.json + key chart data)  {m['floor_results']:7.3f} s")
         print(f"    every section's HTML (SVG charts)              {m['floor_sections']:7.3f} s")
         print(f"      of which saving figures as SVG, wide + narrow  {m['floor_saves']:6.3f} s")
         print(f"        of which the narrow phone variants           {m['floor_narrow']:6.3f} s")

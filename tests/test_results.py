@@ -158,3 +158,43 @@ def test_schema_requires_the_natural_scale() -> None:
               for k in ("level_change", "slope_change", "level_difference")}}  # fmt: skip
     assert validator.is_valid({**link_only, "natural_scale": nat})
     assert not validator.is_valid({**link_only, "natural_scale": {**nat, "ratio": "log"}})
+
+
+def test_the_run_keeps_the_key_charts_as_data_and_send_draws_the_same_pngs(tmp_path: Path) -> None:
+    """write_results draws no PNG: it keeps each key chart's data (charts/<metric_id>.json),
+    and the email's summary draws from it exactly the PNG the site's analysis draws."""
+    from pipeline.delivery.summary import EmailSummary
+    from pipeline.report.results import email_chart, email_chart_png, write_results
+
+    project = load_project(write_demo_project(tmp_path / "demo", as_of=AS_OF))
+    sid = project.sites[0].id
+    sliced = split_by_site(read_tables(project), [sid])
+    site = analyse_site(sliced[sid], project=project, site_id=sid, as_of=pd.Timestamp(AS_OF))
+    out = tmp_path / "out"
+    write_results(site, out)
+    results = load_results(out)
+    files = [item["file"] for item in results.summary.key_charts]
+    assert files and not list(out.rglob("*.png"))
+    assert sorted(p.relative_to(out).as_posix() for p in out.glob("charts/*")) == sorted(
+        f.removesuffix(".png") + ".json" for f in files
+    )
+    summary = EmailSummary.from_results(
+        results, site_dir=out, site_id=sid, site_name="x", project="p", as_of=AS_OF,
+        domain="example.com",
+    )  # fmt: skip
+    assert [c.metric_id for c in summary.charts] == [
+        i["metric_id"] for i in results.summary.key_charts
+    ]
+    for drawn in summary.charts[:2]:
+        metric = site.metric(drawn.metric_id)
+        chart = metric.frozen if metric.frozen is not None else metric.chart
+        assert chart is not None
+        image = email_chart(chart, unit=metric.unit, phase_names=metric.phase_names)
+        assert drawn.data == email_chart_png(image)
+    # a damaged data file leaves that chart out (send warns), the others are still drawn
+    (out / files[0].removesuffix(".png")).with_suffix(".json").write_text("{", "utf-8")
+    damaged = EmailSummary.from_results(
+        results, site_dir=out, site_id=sid, site_name="x", project="p", as_of=AS_OF,
+        domain="example.com",
+    )  # fmt: skip
+    assert damaged.skipped_charts == (files[0],) and len(damaged.charts) == len(files) - 1

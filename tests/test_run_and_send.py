@@ -73,6 +73,9 @@ def test_run_send_delivers_each_site_report_from_results_json(sent) -> None:
         }
         referenced = set(re.findall(r'src="cid:([^"]+)"', body))
         assert referenced and referenced <= cids
+        # the run kept the key charts as data; send drew the PNGs
+        assert list((out / site / "charts").glob("*.json"))
+        assert not list((out / site / "charts").glob("*.png"))
         # run --pdf printed report.pdf beside report.html; the email attaches it by default
         (attachment,) = msg.iter_attachments()
         assert attachment.get_filename() == "report.pdf"

@@ -422,6 +422,67 @@ def test_to_dict_is_the_cli_json_shape():
         ch.chart = "p"  # frozen
 
 
+def _same_chart(a: ControlChart, b: ControlChart) -> None:
+    import dataclasses
+
+    for f in dataclasses.fields(ControlChart):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and x.shape == y.shape, f.name
+            assert not y.flags.writeable, f.name
+            if x.dtype == object:
+                assert all(
+                    type(u) is type(v) and (u == v or u is v) for u, v in zip(x, y, strict=True)
+                ), f.name
+                assert [str(getattr(u, "tz", None)) for u in x] == [
+                    str(getattr(v, "tz", None)) for v in y
+                ], f.name
+            else:
+                assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), f.name
+        elif isinstance(x, dict):
+            assert list(x) == list(y), f.name
+            for k in x:
+                assert x[k].dtype == y[k].dtype and np.array_equal(x[k], y[k]), (f.name, k)
+        elif f.name == "phases":
+            for p, q in zip(x, y, strict=True):
+                for g in dataclasses.fields(p):
+                    u, v = getattr(p, g.name), getattr(q, g.name)
+                    assert u == v or (u != u and v != v), (g.name, u, v)  # NaN == NaN here
+        else:
+            assert x == y, f.name
+
+
+@pytest.mark.parametrize("chart", CHART_TYPES)
+@pytest.mark.parametrize("tz", [None, "Europe/Lisbon"])
+def test_a_chart_state_is_plain_json_and_gives_back_every_field_exactly(chart, tz):
+    """to_state / from_state (what send draws the email's key charts from): every array with
+    its dtype, NaN, time-zone-aware times across a DST change, exclusions and a frozen baseline
+    come back equal; the text is plain JSON (no NaN tokens)."""
+    rng = np.random.default_rng(11)
+    m = 64
+    x = rng.poisson(8, m).astype(float) / 3
+    n = rng.integers(40, 60, m).astype(float)
+    x[9] = np.nan
+    exclude = np.zeros(m, dtype=bool)
+    exclude[20] = True
+    for frozen in (False, True):
+        ch = control_chart(
+            x, chart=chart, n=n if chart in {"p", "np", "u", "p_prime", "u_prime"} else None,
+            subgroups=np.repeat(np.arange(m // 4), 4) if chart in {"xbar_r", "xbar_s", "r", "s"}
+            else None, times=pd.date_range("2025-01-06", periods=m, freq="W-MON", tz=tz),
+            phases=[1] * 40 + [2] * 24, rules="all", better="lower", freeze_baseline=frozen,
+            exclude=exclude if chart not in {"xbar_r", "xbar_s", "r", "s", "mr"} else None,
+        )  # fmt: skip
+        text = json.dumps(ch.to_state(), allow_nan=False)
+        _same_chart(ch, ControlChart.from_state(json.loads(text)))
+
+
+def test_a_chart_state_of_another_version_is_refused():
+    state = control_chart([1.0, 2.0, 3.0, 2.0, 1.0]).to_state()
+    with pytest.raises(StatisticsError, match="chart state version"):
+        ControlChart.from_state({**state, "state_version": 99})
+
+
 @pytest.mark.parametrize("chart", CHART_TYPES)
 def test_every_chart_type_runs_with_all_rules(chart):
     rng = np.random.default_rng(5)

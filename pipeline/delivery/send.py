@@ -320,8 +320,8 @@ def send_run(
                 continue
             for rel in summary.skipped_charts:
                 warnings.append(
-                    f"site {sid}: key chart {rel!r} is missing or not a PNG inside "
-                    "the site folder; left out"
+                    f"site {sid}: key chart {rel!r} has neither readable chart data nor a "
+                    "PNG inside the site folder; left out"
                 )
             previous = last_signatures(project.output, site_id=sid) if only_changed else {}
             link = report_link(project.email.report_url, as_of=run.as_of, site_id=sid)

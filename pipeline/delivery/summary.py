@@ -14,7 +14,15 @@ from pipeline.data.config import parse_as_of
 from pipeline.exceptions import ConfigError, DeliveryError, InputError
 from pipeline.formatting import fmt_date, fmt_number, is_missing
 from pipeline.report.manifest import Manifest, SiteOutcome, load_manifest
-from pipeline.report.results import RESULTS_FILE, SiteResults, SiteSummary, Tile, load_results
+from pipeline.report.results import (
+    RESULTS_FILE,
+    SiteResults,
+    SiteSummary,
+    Tile,
+    key_chart_data_file,
+    key_chart_png,
+    load_results,
+)
 from pipeline.vocabulary import RunStatus
 
 MAX_CHARTS = 3
@@ -216,7 +224,9 @@ def _tile(t: Tile) -> Tile:
 
 
 def _charts(items: Sequence[Any], site_dir: Path, domain: str) -> tuple[list[Chart], list[str]]:
-    """Up to three key-chart PNGs from inside the site folder (paths cannot escape it)."""
+    """Up to three key-chart PNGs from inside the site folder (paths cannot escape it): drawn
+    now from the chart's data the run kept (``charts/<metric_id>.json``), or, for a run folder
+    written before the run stopped drawing them, read from the PNG file itself."""
     charts: list[Chart] = []
     skipped: list[str] = []
     root = site_dir.resolve()
@@ -227,10 +237,21 @@ def _charts(items: Sequence[Any], site_dir: Path, domain: str) -> tuple[list[Cha
             continue
         rel = str(item["file"])
         path = (site_dir / rel).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
+        data_file = (site_dir / key_chart_data_file(rel)).resolve()
+        if not path.is_relative_to(root) or not data_file.is_relative_to(root):
             skipped.append(rel)
             continue
-        data = path.read_bytes()
+        if data_file.is_file():
+            try:
+                data = key_chart_png(data_file)
+            except InputError:
+                skipped.append(rel)
+                continue
+        elif path.is_file():
+            data = path.read_bytes()
+        else:
+            skipped.append(rel)
+            continue
         if not data.startswith(_PNG_MAGIC) or len(data) < 24:
             skipped.append(rel)
             continue

@@ -9,6 +9,8 @@ what it writes against that schema; :func:`load_results` checks what it reads an
 from __future__ import annotations
 
 import io
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from pipeline.exceptions import InputError
-from pipeline.files import atomic_write_bytes, atomic_write_json, child_path
-from pipeline.report.analysis import RESULTS_FILE, SiteAnalysis
+from pipeline.exceptions import InputError, KaizenError
+from pipeline.files import atomic_write_json, atomic_write_text, child_path
+from pipeline.report.analysis import RESULTS_FILE, MetricAnalysis, SiteAnalysis
 from pipeline.report.documents import check_document, read_document, schema, where
 from pipeline.report.findings import SiteSummary, Tile, summarise_site
 from pipeline.report.plots.style import MIN_FONT, RC, ChartImage, date_axis, truncate
@@ -255,11 +257,11 @@ def site_results(site: SiteAnalysis) -> dict[str, Any]:
 
 
 def write_results(site: SiteAnalysis, output_dir: str | Path) -> Path:
-    """Write ``results.json`` (checked against its schema) and the email's key-chart PNGs into
-    ``output_dir``."""
+    """Write ``results.json`` (checked against its schema) and what the email's key charts are
+    drawn from (:func:`write_key_chart_data`) into ``output_dir``."""
     data = site_results(site)
     validate_results(data, site_id=site.site_id)
-    write_key_charts(site, output_dir)
+    write_key_chart_data(site, output_dir)
     return atomic_write_json(Path(output_dir) / RESULTS_FILE, data)
 
 
@@ -362,18 +364,53 @@ def email_chart_png(image: ChartImage) -> bytes:
     return buf.getvalue()
 
 
-def write_key_charts(site: SiteAnalysis, output_dir: str | Path) -> list[Path]:
-    """PNG files of the key charts (for the email's ``cid:`` images): the charts the report
-    shows, against the frozen baseline where the metric has improvement events, drawn for the
-    email's column."""
-    written = []
+def _key_charts(site: SiteAnalysis) -> Iterator[tuple[str, ControlChart, MetricAnalysis]]:
+    """(file, chart, metric) of each key chart: the charts the report shows, against the frozen
+    baseline where the metric has improvement events."""
     for item in summarise_site(site).key_charts:
         metric = site.metric(item["metric_id"])
         chart = metric.frozen if metric.frozen is not None else metric.chart
-        if chart is None:
-            continue
-        png = email_chart_png(email_chart(chart, unit=metric.unit, phase_names=metric.phase_names))
+        if chart is not None:
+            yield str(item["file"]), chart, metric
+
+
+def key_chart_data_file(png_file: str) -> str:
+    """Where the data of the key chart ``png_file`` (results.json's ``summary.key_charts[].file``,
+    ``charts/<metric_id>.png``) is kept: ``charts/<metric_id>.json``."""
+    return str(Path(png_file).with_suffix(".json").as_posix())
+
+
+def write_key_chart_data(site: SiteAnalysis, output_dir: str | Path) -> list[Path]:
+    """The key charts' data (each chart exactly, :meth:`ControlChart.to_state`, with its unit and
+    phase names), one JSON file each, from which ``send`` draws the email's PNGs
+    (:func:`key_chart_png`): a run that sends nothing draws none."""
+    written = []
+    for file, chart, metric in _key_charts(site):
+        data = {
+            "chart": chart.to_state(),
+            "unit": metric.unit,
+            "phase_names": {str(k): v for k, v in metric.phase_names.items()},
+        }
         # the name holds the metric id: child_path refuses one that would leave the folder
-        path = child_path(output_dir, *str(item["file"]).split("/"))
-        written.append(atomic_write_bytes(path, png))
+        path = child_path(output_dir, *key_chart_data_file(file).split("/"))
+        written.append(atomic_write_text(path, json.dumps(data, allow_nan=False)))
     return written
+
+
+def key_chart_png(data_file: str | Path) -> bytes:
+    """The email's PNG of the key chart whose data :func:`write_key_chart_data` wrote to
+    ``data_file`` (the same picture as drawing it from the site's analysis).
+
+    Raises
+    ------
+    InputError
+        when the file cannot be read as a key chart's data.
+    """
+    try:
+        data = json.loads(Path(data_file).read_text(encoding="utf-8"))
+        chart = ControlChart.from_state(data["chart"])
+        names = {int(k): str(v) for k, v in data["phase_names"].items()}
+        unit = str(data["unit"])
+    except (OSError, ValueError, KeyError, TypeError, KaizenError) as exc:
+        raise InputError(f"{data_file} cannot be read as a key chart's data: {exc}") from None
+    return email_chart_png(email_chart(chart, unit=unit, phase_names=names))

@@ -303,6 +303,94 @@ def _time_json(t: Any) -> Any:
     return str(t)
 
 
+#: Version of :meth:`ControlChart.to_state`'s format.
+STATE_VERSION = 1
+#: The per-point arrays :meth:`ControlChart.to_state` writes, in field order.
+_STATE_ARRAYS = ("time", "value", "n", "phase", "centre", "lcl", "ucl", "sigma")
+
+
+def _scalar_state(v: Any) -> Any:
+    """A number or text as JSON: numpy scalars as Python ones, a float that is not finite as
+    its name ("nan", "inf", "-inf"; plain JSON has none)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return repr(v)
+    return v
+
+
+def _scalar_from_state(v: Any) -> Any:
+    return float(v) if v in ("nan", "inf", "-inf") else v
+
+
+def _value_state(v: Any) -> Any:
+    """One time (or other per-point label) as JSON: a tagged list for what JSON has no type for."""
+    if isinstance(v, np.datetime64):
+        v = pd.Timestamp(v)
+    elif isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return ["float", repr(v)]
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    if v is pd.NaT:
+        return ["nat"]
+    if isinstance(v, pd.Timestamp):
+        tz = v.tzinfo
+        if tz is None:
+            return ["ts", int(v.value), None]
+        key = getattr(tz, "key", None) or getattr(tz, "zone", None)
+        return ["ts", int(v.value), str(key)] if key else ["iso", v.isoformat()]
+    if isinstance(v, datetime.datetime):
+        return _value_state(pd.Timestamp(v))
+    if isinstance(v, datetime.date):
+        return ["date", v.isoformat()]
+    raise TypeError(f"cannot keep a chart time of type {type(v).__name__}")
+
+
+def _value_from_state(v: Any) -> Any:
+    if not isinstance(v, list):
+        return v
+    tag = v[0]
+    if tag == "nat":
+        return pd.NaT
+    if tag == "ts":
+        ts = pd.Timestamp(v[1])
+        return ts if v[2] is None else ts.tz_localize("UTC").tz_convert(v[2])
+    if tag == "iso":
+        return pd.Timestamp(v[1])
+    if tag == "date":
+        return datetime.date.fromisoformat(v[1])
+    if tag == "float":
+        return float(v[1])
+    raise ValueError(f"unknown chart time tag {tag!r}")
+
+
+def _array_state(a: np.ndarray) -> dict[str, Any]:
+    if a.dtype.kind in "Mm":  # datetime64 / timedelta64: their integer counts, exactly
+        return {"dtype": a.dtype.str, "data": a.view("int64").tolist()}
+    if a.dtype == object:
+        return {"dtype": "object", "data": [_value_state(v) for v in a]}
+    if a.dtype.kind == "f":
+        return {"dtype": a.dtype.str, "data": [_scalar_state(v) for v in a.tolist()]}
+    return {"dtype": a.dtype.str, "data": a.tolist()}
+
+
+def _array_from_state(state: dict[str, Any]) -> np.ndarray:
+    dtype = np.dtype(state["dtype"])
+    if dtype.kind in "Mm":
+        out = np.asarray(state["data"], dtype="int64").view(dtype)
+    elif dtype.kind == "O":
+        out = np.empty(len(state["data"]), dtype=object)
+        out[:] = [_value_from_state(v) for v in state["data"]]
+    elif dtype.kind == "f":
+        out = np.asarray([_scalar_from_state(v) for v in state["data"]], dtype=dtype)
+    else:
+        out = np.asarray(state["data"], dtype=dtype)
+    out.flags.writeable = False
+    return out
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class ControlChart:
     """A computed control chart: per-point values, centre, limits and signals, per-phase limits.
@@ -470,6 +558,80 @@ class ControlChart:
             "points": pts,
             "run_stats": [r.to_dict() for r in self.run_stats],
         }
+
+    def to_state(self) -> dict[str, Any]:
+        """Every field of the chart as plain JSON values, exactly: floats as Python writes them
+        (repr, which reads back to the same double), NaN and infinities as the strings "nan",
+        "inf" and "-inf", each array with its dtype, times tagged (a ``pd.Timestamp`` as its
+        nanoseconds and time zone). :meth:`from_state` gives back a chart equal in every field:
+        what the email's key charts are drawn from when ``send`` needs them (results.json,
+        :meth:`to_dict`, keeps only what the report shows)."""
+        return {
+            "state_version": STATE_VERSION,
+            "chart": str(self.chart),
+            "sigma_method": self.sigma_method,
+            "better": str(self.better),
+            "frozen": self.frozen,
+            "rules": list(self.rules),
+            "min_phase_points": self.min_phase_points,
+            "phases": [
+                {f: _scalar_state(getattr(p, f)) for f in PhaseLimits.__dataclass_fields__}
+                for p in self.phases
+            ],
+            "run_stats": [r.to_dict() for r in self.run_stats],
+            "signals": [
+                [int(s.index), s.rule, s.label, _value_state(s.time)] for s in self.signals
+            ],
+            **{name: _array_state(getattr(self, name)) for name in _STATE_ARRAYS},
+            "flags": {k: _array_state(v) for k, v in self.flags.items()},
+            "directions": {k: _array_state(v) for k, v in self.directions.items()},
+            "lower_bound": _scalar_state(self.lower_bound),
+            "upper_bound": _scalar_state(self.upper_bound),
+            "excluded": None if self.excluded is None else _array_state(self.excluded),
+            "run_length": self.run_length,
+            "trend_length": self.trend_length,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ControlChart:
+        """The chart :meth:`to_state` wrote (arrays read-only, as :func:`control_chart` leaves
+        them).
+
+        Raises
+        ------
+        StatisticsError
+            when ``state`` was written by another version of this format.
+        """
+        if state.get("state_version") != STATE_VERSION:
+            raise StatisticsError(
+                f"chart state version {state.get('state_version')!r} is not {STATE_VERSION}"
+            )
+        excluded = state["excluded"]
+        return cls(
+            chart=state["chart"],
+            sigma_method=state["sigma_method"],
+            better=state["better"],
+            frozen=bool(state["frozen"]),
+            rules=tuple(state["rules"]),
+            min_phase_points=int(state["min_phase_points"]),
+            phases=tuple(
+                PhaseLimits(**{k: _scalar_from_state(v) for k, v in p.items()})
+                for p in state["phases"]
+            ),
+            run_stats=tuple(RunStats(**r) for r in state["run_stats"]),
+            signals=tuple(
+                Signal(index, rule, label, _value_from_state(t))
+                for index, rule, label, t in state["signals"]
+            ),
+            **{name: _array_from_state(state[name]) for name in _STATE_ARRAYS},
+            flags={k: _array_from_state(v) for k, v in state["flags"].items()},
+            directions={k: _array_from_state(v) for k, v in state["directions"].items()},
+            lower_bound=_scalar_from_state(state["lower_bound"]),
+            upper_bound=_scalar_from_state(state["upper_bound"]),
+            excluded=None if excluded is None else _array_from_state(excluded),
+            run_length=state["run_length"],
+            trend_length=state["trend_length"],
+        )
 
     def summary(self) -> str:
         """A few plain lines: chart, estimator, each phase's limits, signal counts, verdict."""
