@@ -145,7 +145,7 @@ def test_plots_carry_a_text_alternative():
     img = plot_control_chart(ch, title="Output", unit="units", zones=True)
     assert img.png[:4] == b"\x89PNG" and "<svg" in img.svg
     assert img.alt.startswith(
-        "Output: Individuals (XmR) control chart of 30 points from 2024-01-01"
+        "Output: Individuals (XmR) control chart of 30 points from 1 Jan 2024"
     )
     assert "signal improvement" in img.alt and "latest point: special cause improvement" in img.alt
     assert "after" in img.svg  # the phase break is labelled with the phase (event) name

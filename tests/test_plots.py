@@ -39,8 +39,8 @@ def test_every_point_has_a_hover_title_with_date_value_and_signals():
     image = plot_control_chart(ch, title="Lead time", unit="days")
     titles = re.findall(r"<title>(.*?)</title>", image.svg, re.S)
     assert len(titles) == 30
-    assert titles[0] == "2025-01-06 · 9.00 days"
-    assert titles[29].startswith("2025-07-28 · 9.50 days\n8 points in a row below the centre line")
+    assert titles[0] == "6 Jan 2025 · 9.00 days"  # the page's date style
+    assert titles[29].startswith("28 Jul 2025 · 9.50 days\n8 points in a row below the centre line")
     assert "(improvement)" in titles[29]
     assert len(re.findall(r"<title>", image.narrow)) == 30
 

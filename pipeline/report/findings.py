@@ -139,18 +139,8 @@ def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
             f"{v.n_after} {period}s.{provisional}"
         )
     if v.outcome == Verdict.FADED:
-        e = v.early
-        start = ""
-        # name the window the early figure covers, so a reader can find it on the chart
-        first = (
-            f" in its first {e.nobs} {period}{'s' if e.nobs != 1 else ''}"
-            if e is not None and e.nobs
-            else " at first"
-        )
-        if e is not None and e.scale == "percentage_points" and not is_missing(e.estimate):
-            start = f" (by {fmt_number(abs(e.estimate), digits=1)} percentage points{first})"
-        elif e is not None and e.relative is not None:
-            start = f" (by {fmt_percent_value(abs(e.relative))}{first})"
+        early = early_gain_text(metric, event)
+        start = f" (by {early})" if early else ""
         return (
             f"{metric.name} improved after {title} on {when}{start}, but the gain has faded: "
             f"over the whole {v.n_after} {period}s it {change}.{provisional}"
@@ -186,6 +176,25 @@ def event_headline(metric: MetricAnalysis, event: EventImpact) -> str:
     return f"{metric.name}: too early to judge {title}"
 
 
+def early_gain_text(metric: MetricAnalysis, event: EventImpact) -> str:
+    """A faded improvement's early gain, naming the window it covers so a reader can find it
+    on the chart: '46% in its first 23 weeks', '4.1 percentage points at first' ('' if none);
+    the finding and the statistics panel both say it."""
+    res = event.outcome
+    e = res.verdict.early if res is not None else None
+    if e is None:
+        return ""
+    period = (
+        "point" if metric.chart_type in ("g", "t") else PERIOD_WORD.get(metric.period, "period")
+    )
+    first = f" in its first {count_of(e.nobs, period)}" if e.nobs else " at first"
+    if e.scale == "percentage_points" and not is_missing(e.estimate):
+        return f"{fmt_number(abs(e.estimate), digits=1)} percentage points{first}"
+    if e.relative is not None:
+        return f"{fmt_percent_value(abs(e.relative))}{first}"
+    return ""
+
+
 def latest_judged(metric: MetricAnalysis) -> EventImpact | None:
     """The metric's most recent event with a verdict other than too_early (the tile's change)."""
     judged = [
@@ -210,22 +219,25 @@ def goal_share(metric: MetricAnalysis, goal: Any) -> str:
     return f"{share} of the way to {value_text(metric, goal.target)}"
 
 
-def hold_band(metric: MetricAnalysis, prog: Any) -> str:
+def hold_band(metric: MetricAnalysis, prog: Any, *, table: bool = False) -> str:
     """The tolerance band of a hold goal, both sides named where it has two: 'the band 3.70 to
     4.30 stitches per cm around its baseline 4.00' (a neutral metric, symmetric band), 'the band
-    of at most 7.50 minutes around its baseline 7.00' (lower is better: only the upper side)."""
+    of at most 7.50 minutes around its baseline 7.00' (lower is better: only the upper side).
+    In a table cell (``table``) just the band: '3.70 to 4.30', 'at most 7.50'."""
     tol = abs(prog.target_change)
     base = value_text(metric, prog.baseline)
     if metric.better == "lower":
-        band = f"of at most {value_text(metric, prog.baseline + tol)}"
+        band = f"at most {value_text(metric, prog.baseline + tol, table=table)}"
     elif metric.better == "higher":
-        band = f"of at least {value_text(metric, prog.baseline - tol)}"
+        band = f"at least {value_text(metric, prog.baseline - tol, table=table)}"
     else:
-        band = (
-            f"{value_text(metric, prog.baseline - tol).removesuffix(' ' + metric.unit)} to "
-            f"{value_text(metric, prog.baseline + tol)}"
-        )
-    return f"the band {band} around its baseline {base}"
+        low = value_text(metric, prog.baseline - tol, table=table)
+        if not metric.is_rate:
+            low = low.removesuffix(" " + metric.unit)
+        band = f"{low} to {value_text(metric, prog.baseline + tol, table=table)}"
+    if table:
+        return band
+    return f"the band {'of ' if band.startswith('at ') else ''}{band} around its baseline {base}"
 
 
 def goal_sentence(metric: MetricAnalysis, goal: Any) -> str:

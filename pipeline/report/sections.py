@@ -20,6 +20,7 @@ from pipeline.files import child_path
 from pipeline.formatting import (
     NOT_ENOUGH,
     confidence_level,
+    count_of,
     fmt_count,
     fmt_count_shift,
     fmt_date,
@@ -41,16 +42,19 @@ from pipeline.report.findings import (
     GOAL_STATUS_TEXT,
     VARIATION_ICON,
     VARIATION_TEXT,
+    early_gain_text,
     effect_text,
     event_sentence,
     goal_sentence,
+    hold_band,
     summarise_site,
     value_text,
     verdict_label,
 )
 from pipeline.report.plots.style import ChartImage
 from pipeline.report.templating import Html, render
-from pipeline.vocabulary import AssuranceIcon, Better, ChartType, RunStatus, Severity
+from pipeline.stats.culture import change_text
+from pipeline.vocabulary import AssuranceIcon, Better, ChartType, RunStatus, Severity, Verdict
 
 #: NHS Making Data Count assurance icons: (letter, css class); colour is never the only signal.
 ASSURANCE_ICON: dict[str, tuple[str, str]] = {
@@ -132,13 +136,18 @@ def strategy(site: SiteAnalysis) -> Html:
         for g in m.goals:
             prog = g.progress
             pct = NOT_ENOUGH
-            if prog is not None and not is_missing(prog.percent_of_target):
+            target = value_text(m, g.target, table=True) if g.target is not None else NOT_ENOUGH
+            if prog is not None and prog.target_kind == "hold":
+                # a hold goal is judged within / outside its band, not "x% of the way"
+                target = hold_band(m, prog, table=True)
+                pct = f"now {value_text(m, prog.current, table=True)}"
+            elif prog is not None and not is_missing(prog.percent_of_target):
                 pct = fmt_percent_value(prog.percent_of_target)
             rows.append(
                 (
                     g.title,
                     m.name,
-                    value_text(m, g.target, table=True) if g.target is not None else NOT_ENOUGH,
+                    target,
                     fmt_date(g.due_date),
                     pct,
                     GOAL_STATUS_TEXT.get(g.status, g.status),
@@ -220,6 +229,35 @@ def _phase_rows(metric: MetricAnalysis) -> list[tuple[Any, ...]]:
             "provisional" if p.is_provisional else "",
         )
         for p in chart.phases
+    ] + _current_level_row(metric)
+
+
+def _constant_limits(metric: MetricAnalysis) -> bool:
+    """True when the latest phase has one pair of limits (the phases table shows them), not
+    limits that vary with each period's sample size."""
+    chart = metric.chart
+    if chart is None or not chart.phases:
+        return False
+    last = chart.phases[-1]
+    return last.lcl is not None and last.ucl is not None
+
+
+def _current_level_row(metric: MetricAnalysis) -> list[tuple[Any, ...]]:
+    """The current level as a row of the phases table: the tile, the goal lines and the goals
+    table quote it, so the page shows where it comes from (the mean of the latest points)."""
+    if metric.current_level is None:
+        return []
+    times = metric.series.points[metric.values.notna().to_numpy()]["time"].tail(metric.level_points)
+    return [
+        (
+            "Current level",
+            fmt_date(times.iloc[0]),
+            len(times),
+            value_text(metric, metric.current_level, table=True),
+            "",
+            "",
+            f"mean of the latest {count_of(len(times), 'point')}",
+        )
     ]
 
 
@@ -416,8 +454,10 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
         ("Effect (verdict)", effect_text(metric, event)),
         ("Method (verdict)", v.method),
         ("Periods used (verdict)", f"{v.n_before} before, {v.n_after} after, {v.n_missing} gaps"),
-        ("Classical figures below", "assume independent periods; for reference only"),
     ]
+    if v.outcome == Verdict.FADED and (early := early_gain_text(metric, event)):
+        rows.append(("Early gain (verdict)", early))  # the finding's "(by 46% in its first ...)"
+    rows.append(("Classical figures below", "assume independent periods; for reference only"))
     # the classical before/after figures live here, not in the improvements table: they are
     # for reference, and three more columns made that table scroll sideways at 1280 px
     d, pc = imp.difference, imp.percent_change
@@ -608,7 +648,13 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
         if g.progress is not None:
             lines.append(goal_sentence(metric, g))
         if g.assurance is not None:
-            lines.append(g.assurance.sentence(metric.name))
+            lines.append(
+                g.assurance.sentence(
+                    metric.name,
+                    fmt=lambda v: value_text(metric, v),
+                    name_limits=_constant_limits(metric),
+                )
+            )
         if not lines:
             lines.append(g.note or "Not enough data to judge progress.")
         goals.append({"title": g.title, "lines": lines})
@@ -661,11 +707,25 @@ def _capability_view(metric: MetricAnalysis) -> dict[str, Any] | None:
         for k, v in c.indices().items()
         if v.estimate is not None
     ]
-    limits = ", ".join(
-        f"{label} {fmt_number(v)}"
-        for label, v in (("LSL", c.lsl), ("USL", c.usl), ("target", c.target))
+
+    def level(v: float) -> str:
+        return value_text(metric, v, table=True)
+
+    inputs = [("Readings of the current phase", fmt_count(c.n))]
+    inputs += [
+        (label, level(v))
+        for label, v in (
+            ("Lower specification limit (LSL)", c.lsl),
+            ("Upper specification limit (USL)", c.usl),
+            ("Target", c.target),
+        )
         if v is not None
-    )
+    ]  # fmt: skip
+    inputs += [
+        ("Mean", level(c.mean)),
+        (f"Within sigma ({c.sigma_method})", level(c.sigma_within)),
+        ("Overall sigma", level(c.sigma_overall)),
+    ]
 
     def ppm(v: float | None) -> str:
         return "" if v is None else fmt_number(v, digits=0)
@@ -678,11 +738,7 @@ def _capability_view(metric: MetricAnalysis) -> dict[str, Any] | None:
         "note": "",
         "rows": rows,
         "alpha": c.alpha,
-        "summary": (
-            f"{fmt_count(c.n)} readings of the current phase; {limits}; mean "
-            f"{fmt_number(c.mean)}, within sigma {fmt_number(c.sigma_within)} "
-            f"({c.sigma_method}), overall sigma {fmt_number(c.sigma_overall)}."
-        ),
+        "inputs": inputs,
         "outside_rows": [
             (what, fmt_percent(obs, digits=1), ppm(exp))
             for what, obs, exp in outside
@@ -707,7 +763,9 @@ def pareto(site: SiteAnalysis) -> Html:
         window_start=site.window_start,
         as_of=site.as_of,
         vital=[c.category for c in few],
-        vital_share=fmt_number(few[-1].cumulative_percent, digits=0) if few else "",
+        n_categories=len(p.categories),
+        # at the table's precision: the sentence's share is the table's cumulative %
+        vital_share=fmt_number(few[-1].cumulative_percent, digits=1) if few else "",
         rows=[
             (
                 c.category,
@@ -716,7 +774,8 @@ def pareto(site: SiteAnalysis) -> Html:
                 fmt_number(c.cumulative_percent, digits=1),
             )
             for c in p.categories
-        ],  # fmt: skip
+        ]
+        + [("All categories", fmt_count(p.total), fmt_number(100.0, digits=1), "")],  # fmt: skip
         csv_data=csv_data(p.to_frame()),
         csv_name=child_path(".", f"{site.site_id}-defects-pareto.csv").name,
     )
@@ -763,7 +822,10 @@ def culture(site: SiteAnalysis) -> Html:
             s.name,
             fmt_count(s.n_surveys),
             fmt_number(s.latest_score),
-            fmt_number(s.change) if s.change is not None else NOT_ENOUGH,
+            # signed at the latest score's precision, as the findings write it
+            change_text(s.change, s.latest_score)
+            if s.change is not None and s.latest_score is not None
+            else NOT_ENOUGH,
             # what the survey's chart shows, latest and earlier, in the words of its sentence
             s.signal_text,
         )

@@ -71,6 +71,7 @@ from pipeline.stats.spc import ControlChart, control_chart, describe_signals
 
 __all__ = [
     "CultureSummary",
+    "change_text",
     "IdeaFunnel",
     "SurveyTrend",
     "summarise_culture",
@@ -181,7 +182,7 @@ class SurveyTrend:
             return f"{self.name}: {NOT_ENOUGH}."
         text = f"{self.name} scored {fmt_number(self.latest_score)} on {fmt_date(self.latest_date)}"
         if self.change is not None and self.n_surveys > 1:
-            delta = _change_text(self.change, self.latest_score)
+            delta = change_text(self.change, self.latest_score)
             if delta == "0":
                 text += ", level with the first year's average"
             else:
@@ -351,14 +352,29 @@ class CultureSummary:
     def headline(self) -> list[tuple[str, str]]:
         """(label, formatted value) pairs for tiles or a small table."""
         f = self.funnel
+        a, b = self.ideas_per_employee_start, self.ideas_per_employee_end
+        if len(self.monthly) < 2 * TREND_MONTHS:
+            a = b = None
+        whole = self.ideas_per_employee
+        # the scale the findings use ("Ideas per 100 employees rose from 2.1 to 4.5 a month")
+        if a is not None and b is not None:
+            label, k, d = _per_month_scale(min(a, b))
+        else:
+            label, k, d = _per_month_scale(whole if whole is not None else 0.0)
+        rate_rows = [
+            (
+                f"{label} a month",
+                fmt_number(k * whole, digits=d) if whole is not None else NOT_ENOUGH,
+            )
+        ]
+        if a is not None and b is not None:
+            rate_rows += [
+                (f"{label} a month, first {TREND_MONTHS} months", fmt_number(k * a, digits=d)),
+                (f"{label} a month, last {TREND_MONTHS} months", fmt_number(k * b, digits=d)),
+            ]
         return [
             ("Ideas submitted", fmt_count(f.submitted) if f else NOT_ENOUGH),
-            (
-                "Ideas per 100 employees a month",
-                fmt_number(self.ideas_per_100_employees, digits=1)
-                if self.ideas_per_100_employees is not None
-                else NOT_ENOUGH,
-            ),
+            *rate_rows,
             ("Areas taking part each month", self.participation_text()),
             ("Share implemented", fmt_percent(self.share_implemented)),
             (
@@ -625,7 +641,7 @@ def _digits(x: float) -> int:
     return 0 if ax >= 100 else 1 if ax >= 10 else 2 if ax >= 0.1 else 3
 
 
-def _change_text(change: float, level: float) -> str:
+def change_text(change: float, level: float) -> str:
     """``+1.5`` / ``-0.09`` / ``0``, at the precision the level itself is shown with."""
     d = _digits(level)
     if round(change, d) == 0:
@@ -682,7 +698,7 @@ def _findings(c: CultureSummary) -> tuple[str, ...]:
                 continue
             p = f"{s.name.lower()} {fmt_number(s.latest_score)}"
             if s.change is not None:
-                p += f" ({_change_text(s.change, s.latest_score)} on the first year's average)"
+                p += f" ({change_text(s.change, s.latest_score)} on the first year's average)"
             parts.append(p)
         if parts:
             text = "Latest survey scores: " + "; ".join(parts)

@@ -269,14 +269,28 @@ class Assurance(_Verdict):
     target: float
     better: str
 
-    def sentence(self, name: str = "The metric") -> str:
+    def sentence(
+        self,
+        name: str = "The metric",
+        fmt: Callable[[float | None], str] = fmt_number,
+        *,
+        name_limits: bool = True,
+    ) -> str:
+        """The verdict in words, naming the target and (``name_limits``) the limits it is judged
+        against; ``fmt`` writes each level (the report passes the metric's own: units,
+        proportions in %; and leaves the limits unnamed where they vary with the sample size,
+        as the phases table does)."""
+        target = fmt(self.target)
+        limits = "the process limits"
+        if name_limits:
+            limits += f" ({fmt(self.lcl)} to {fmt(self.ucl)})"
         return {
-            AssuranceIcon.CONSISTENTLY_MEETS: f"{name} will consistently meet the target {fmt_number(self.target)}: "
-            "it lies outside the process limits on the good side.",
-            AssuranceIcon.CONSISTENTLY_FAILS: f"{name} will consistently fail the target {fmt_number(self.target)} "
-            "unless the process changes: it lies outside the process limits on the wrong side.",
+            AssuranceIcon.CONSISTENTLY_MEETS: f"{name} will consistently meet the target {target}: "
+            f"it lies outside {limits} on the good side.",
+            AssuranceIcon.CONSISTENTLY_FAILS: f"{name} will consistently fail the target {target} "
+            f"unless the process changes: it lies outside {limits} on the wrong side.",
             AssuranceIcon.HIT_AND_MISS: f"{name} will sometimes meet and sometimes miss the target "
-            f"{fmt_number(self.target)}: it lies within the process limits.",
+            f"{target}: it lies within {limits}.",
             AssuranceIcon.NOT_APPLICABLE: f"{name} has no improving direction, so no assurance verdict.",
         }[self.verdict]
 

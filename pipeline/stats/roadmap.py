@@ -77,6 +77,13 @@ def describe_target(
         else:
             words = "hold it"
         return f"{words} ({pct})"
+    if kind == "hold":
+        # the tolerance is a share of the baseline level (stats.goals.target_level)
+        pct = f"{abs(v) * 100:.3g}%"
+        if better in ("lower", "higher"):
+            side = "above" if better == "lower" else "below"
+            return f"hold it no more than {pct} {side} its baseline"
+        return f"hold it within ±{pct} of its baseline"
     level = fmt_percent(v, digits=1) if is_rate else fmt_number(v, unit=unit)
     if better == "lower":
         return f"at most {level}"

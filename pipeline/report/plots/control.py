@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.text import Annotation
 
-from pipeline.formatting import fmt_number, fmt_percent, percent_unit
+from pipeline.formatting import fmt_date, fmt_number, fmt_percent, percent_unit
 from pipeline.report.plots.style import (
     CENTRE,
     COMMON,
@@ -46,6 +46,7 @@ from pipeline.vocabulary import WHOLE_CHARTS, ChartType, SignalLabel, VariationI
 __all__ = [
     "describe_chart",
     "pattern_labels",
+    "pattern_members",
     "plot_control_chart",
     "plot_sparkline",
     "signal_name",
@@ -235,7 +236,19 @@ def pattern_labels(chart: ControlChart) -> np.ndarray:
     where the run began), the whole trend, the window of an alternating or a within-1-sigma run,
     and, for 2 of 3 / 4 of 5, the points of the window beyond the zone on the signal's side.
     """
+    return _patterns(chart)[0]
+
+
+def pattern_members(chart: ControlChart) -> dict[int, list[Any]]:
+    """Per point, the signals whose pattern it is part of without being flagged itself (the
+    earlier points of a run, a trend, a window): the hover text names them, as the colour
+    shows them."""
+    return _patterns(chart)[1]
+
+
+def _patterns(chart: ControlChart) -> tuple[np.ndarray, dict[int, list[Any]]]:
     n = len(chart)
+    members: dict[int, list[Any]] = {}
     rank: dict[str, int] = {
         SignalLabel.NEUTRAL: 1,
         SignalLabel.IMPROVEMENT: 2,
@@ -248,10 +261,16 @@ def pattern_labels(chart: ControlChart) -> np.ndarray:
     v, c = chart.value, chart.centre
     phase = chart.phase
 
-    def mark(i: int, label: str) -> None:
+    flagged = {(int(sig.index), sig.rule) for sig in chart.signals}
+
+    def mark(i: int, label: str, sig: Any = None) -> None:
         r = rank.get(label, 0)
         if r > best[i]:
             best[i], out[i] = r, label
+        if sig is not None and (i, sig.rule) not in flagged:
+            seen = members.setdefault(i, [])
+            if all(x.rule != sig.rule for x in seen):
+                seen.append(sig)
 
     def same_segment(i: int, j: int) -> bool:
         return chart.frozen or phase[i] == phase[j]
@@ -268,25 +287,25 @@ def pattern_labels(chart: ControlChart) -> np.ndarray:
             for j in back:
                 if np.sign(v[j] - c[j]) != np.sign(v[i] - c[i]):
                     break
-                mark(j, sig.label)
+                mark(j, sig.label, sig)
         elif sig.rule in _TREND_RULES:
             prev = i
             for j in back:
                 step = v[prev] - v[j]
                 if not (step > 0 if direction > 0 else step < 0):
                     break
-                mark(j, sig.label)
+                mark(j, sig.label, sig)
                 prev = j
         elif sig.rule in _WINDOW_RULES:
             for j in back[: _WINDOW_RULES[sig.rule] - 1]:
-                mark(j, sig.label)
+                mark(j, sig.label, sig)
         elif sig.rule in _K_OF_M_RULES:
             m, z = _K_OF_M_RULES[sig.rule]
             lo, hi = chart.zone(z)
             for j in back[: m - 1]:
                 if (direction > 0 and v[j] > hi[j]) or (direction < 0 and v[j] < lo[j]):
-                    mark(j, sig.label)
-    return out
+                    mark(j, sig.label, sig)
+    return out, members
 
 
 def _fmt(v: float | None, *, percent: bool = False) -> str:
@@ -300,8 +319,9 @@ def _fmt(v: float | None, *, percent: bool = False) -> str:
 
 
 def _value_text(v: float, chart: ControlChart, unit: str) -> str:
-    if chart.chart in PERCENT_CHARTS:
-        return _fmt(v, percent=True)
+    """A point's value as the page's tiles and tables write it ('90.0%', '4 incidents')."""
+    if chart.chart in PERCENT_CHARTS and np.isfinite(v):
+        return fmt_percent(v, digits=1)
     if chart.chart in WHOLE_CHARTS:  # a count: "4 incidents", not "4.00"
         return fmt_number(v, unit=unit, whole=True)
     if not np.isfinite(v):
@@ -313,17 +333,25 @@ def point_titles(chart: ControlChart, *, unit: str = "") -> list[str]:
     """One hover text per point that is not missing: date, value, and its signals in words."""
     present = np.nonzero(~chart.is_missing)[0]
     by_point: dict[int, list[str]] = {}
+    zeros = np.zeros(len(chart), dtype=np.int8)
+
+    def words(sig: Any) -> str:
+        d = int(chart.directions.get(sig.rule, zeros)[sig.index])
+        return f"{signal_name(sig.rule, d)} ({sig.label})"
+
     for sig in chart.signals:
-        d = int(chart.directions.get(sig.rule, np.zeros(len(chart), dtype=np.int8))[sig.index])
-        by_point.setdefault(int(sig.index), []).append(f"{signal_name(sig.rule, d)} ({sig.label})")
+        by_point.setdefault(int(sig.index), []).append(words(sig))
+    # a point coloured as part of a pattern that another point completes says so too
+    for i, sigs in pattern_members(chart).items():
+        by_point.setdefault(i, []).extend(f"part of: {words(sig)}" for sig in sigs)
     out = []
-    for i in present:
+    for i in map(int, present):
         head = " · ".join(
             x
             for x in (_time_text(chart.time[i]), _value_text(float(chart.value[i]), chart, unit))
             if x
         )
-        sigs = by_point.get(int(i), [])
+        sigs = by_point.get(i, [])
         out.append(head + ("\n" + "\n".join(sigs) if sigs else ""))
     return out
 
@@ -332,10 +360,10 @@ def _time_text(v) -> str:
     if v is None:
         return ""
     if isinstance(v, pd.Timestamp | datetime.datetime):
-        ts = pd.Timestamp(v)
-        return ts.date().isoformat() if ts == ts.normalize() else ts.isoformat(sep=" ")
+        ts = pd.Timestamp(v)  # the page's own date style: '16 Nov 2026'
+        return fmt_date(ts) if ts == ts.normalize() else f"{fmt_date(ts)} {ts:%H:%M}"
     if isinstance(v, datetime.date):
-        return v.isoformat()
+        return fmt_date(v)
     return str(v)
 
 
