@@ -166,6 +166,33 @@ def test_ticks_held_for_a_save_change_nothing_and_come_back():
     assert "Cycle time in $ per $ spent" in image.svg and "$ per unit" in image.svg
 
 
+def test_text_measured_once_per_process_for_svg_gives_the_same_drawing(monkeypatch):
+    """The process-wide text-metrics cache for SVG saves: a chart (wide and narrow) is the
+    same, byte for byte, as with matplotlib's per-renderer cache, and a second chart's saves
+    find its tick labels and titles measured already."""
+    import matplotlib.text
+
+    from pipeline.report.plots import style
+
+    ch = control_chart(_run_series(), times=WEEKS, rules="we", phases=[1] * 20 + [2] * 10)
+
+    def draw() -> tuple[str, str]:
+        image = plot_control_chart(ch, title="Lot cycle time", unit="hours")
+        return image.svg, image.narrow
+
+    style._svg_text_metrics.cache_clear()
+    cached = draw()
+    first = style._svg_text_metrics.cache_info()
+    again = draw()
+    second = style._svg_text_metrics.cache_info()
+    assert again == cached
+    assert first.misses > 0 and second.misses == first.misses and second.hits > first.hits
+    monkeypatch.setattr(
+        matplotlib.text, "_get_text_metrics_with_cache", style._MATPLOTLIB_TEXT_METRICS
+    )
+    assert draw() == cached
+
+
 def test_phase_labels_stay_in_their_room_at_any_width():
     """On narrow charts a phase label ran into the UCL label of the right margin (and into the
     provisional label of the phase before it): each label now fits, at draw time, between its

@@ -12,6 +12,7 @@ sideways on a phone at a legible width (``ChartImage.min_width``). Charts use th
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import re
@@ -26,10 +27,14 @@ matplotlib.use("Agg")
 
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.text as _mtext  # noqa: E402
 from matplotlib.artist import Artist  # noqa: E402
 from matplotlib.axis import Axis  # noqa: E402
+from matplotlib.backends.backend_mixed import MixedModeRenderer  # noqa: E402
+from matplotlib.backends.backend_svg import RendererSVG  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
+from matplotlib.textpath import TextToPath  # noqa: E402
 from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
 from pipeline.formatting import fmt_number  # noqa: E402
@@ -99,6 +104,42 @@ RC: Any = {
     "svg.fonttype": "none",
     "svg.hashsalt": "kaizen",
 }
+
+
+#: The font-family lists that decide which font a generic family ("sans-serif") resolves to.
+_FAMILY_RC = ("font.serif", "font.sans-serif", "font.cursive", "font.fantasy", "font.monospace")
+
+
+@functools.lru_cache(maxsize=16384)
+def _svg_text_metrics(text: str, fontprop: Any, ismath: Any, _families: Any) -> Any:
+    return _TEXT_TO_PATH.get_text_width_height_descent(text, fontprop, ismath)
+
+
+def _text_metrics(renderer: Any, text: str, fontprop: Any, ismath: Any, dpi: float) -> Any:
+    """Text metrics, cached for the whole process when measured for SVG.
+
+    matplotlib caches a text's width, height and descent per renderer object, and each save
+    makes a new renderer, so every save (the wide drawing, the narrow one, every chart of a
+    site) measured the same tick labels and titles afresh: laying text out was about a sixth of
+    drawing a chart. What the SVG renderer measures depends only on the string, the font
+    properties and the fonts that the generic families resolve to (it measures at a fixed size
+    and scales, whatever the figure's dpi: ``TextToPath``), so one cache keyed on those serves
+    every SVG renderer, with the same numbers. Other renderers (Agg for PNGs) keep matplotlib's
+    own cache. matplotlib's own test suite replaces the same function to fix text metrics.
+    """
+    # a save to SVG draws through a MixedModeRenderer around the SVG renderer (or, while it
+    # rasterises an artist, around an Agg one)
+    inner = renderer._renderer if type(renderer) is MixedModeRenderer else renderer
+    if type(inner) is RendererSVG and ismath != "TeX":
+        rc: Any = matplotlib.rcParams
+        families = tuple(tuple(rc[k]) for k in _FAMILY_RC)
+        return _svg_text_metrics(text, fontprop.copy(), ismath, families)
+    return _MATPLOTLIB_TEXT_METRICS(renderer, text, fontprop, ismath, dpi)
+
+
+_MATPLOTLIB_TEXT_METRICS = _mtext._get_text_metrics_with_cache  # type: ignore[attr-defined]
+_TEXT_TO_PATH = TextToPath()
+_mtext._get_text_metrics_with_cache = _text_metrics  # type: ignore[attr-defined]
 
 
 #: Fixed margins (left, right, top, bottom) in inches for time-series charts: laying out a
