@@ -19,8 +19,14 @@ on; phi 0 and 0.5), ``faded`` (1.5 SD better for 13 weeks, then back; phi 0 and 
 (an improving trend of 1 SD per 26 weeks through the whole series, nothing at the event; phi 0
 and 0.5), ``worse`` (1.2 SD worse; phi 0 and 0.5).
 
+``--oracle`` adds, for the XmR chart, the same series judged by a test no data-driven rule can
+beat: generalised least squares of the model ``[1, after]`` with the simulation's own phi and
+noise variance known, the step tested two-sided (z) at the level the procedure gives its whole
+after window (``alpha * (1 - EARLY_SHARE)``), no trend ever modelled. It is the ceiling of the
+power any verdict rule can have for a step, and it credits a prior trend whenever the trend shows.
+
     .venv/bin/python benchmarks/bench_verdicts.py [--series 500] [--processes 2]
-        [--chart xmr p u] [--scenario null sustained ...]
+        [--chart xmr p u] [--scenario null sustained ...] [--oracle]
 """
 
 from __future__ import annotations
@@ -45,7 +51,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `python benchmarks/x.py` from a clean checkout
     sys.path.insert(0, str(REPO))
 
-from pipeline.stats.verdicts import OUTCOMES, judge_change  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from pipeline.stats.verdicts import EARLY_SHARE, OUTCOMES, judge_change  # noqa: E402
 
 N_BEFORE, N_AFTER = 52, 26
 TIMES = pd.date_range("2025-01-06", periods=N_BEFORE + N_AFTER, freq="W-MON")
@@ -109,12 +117,28 @@ def simulate(chart: str, scenario: str, phi: float, rng: np.random.Generator) ->
 KIND = {"xmr": "continuous", "p": "proportion", "u": "count"}
 
 
+def oracle(values: np.ndarray, phi: float, alpha: float = 0.05) -> str:
+    """The verdict of the known-phi, known-variance, no-trend GLS step test (module docstring):
+    ``sustained`` for a clear fall (the metric is better when lower), ``worsened`` for a clear
+    rise, else ``no_clear_change``."""
+    t = np.arange(values.size, dtype=float)
+    X = np.column_stack([np.ones_like(t), (t >= N_BEFORE).astype(float)])
+    Rinv = np.linalg.inv(phi ** np.abs(np.subtract.outer(t, t)))  # marginal variance 1
+    cov = np.linalg.inv(X.T @ Rinv @ X)
+    z = float((cov @ X.T @ Rinv @ values)[1] / math.sqrt(cov[1, 1]))
+    q = float(stats.norm.isf(alpha * (1 - EARLY_SHARE) / 2))
+    return "sustained" if z < -q else "worsened" if z > q else "no_clear_change"
+
+
 def run_one(args: tuple[str, str, float, int, int]) -> list[str]:
     chart, scenario, phi, seed, count = args
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(count):
-        frame = simulate(chart, scenario, phi, rng)
+        frame = simulate(chart.removesuffix("-oracle"), scenario, phi, rng)
+        if chart.endswith("-oracle"):
+            out.append(oracle(frame["value"].to_numpy(dtype=float), phi))
+            continue
         verdict = judge_change(
             frame,
             change_at=CHANGE_AT,
@@ -133,9 +157,13 @@ def main() -> None:
     parser.add_argument("--chart", nargs="*", default=["xmr", "p", "u"], choices=list(KIND))
     parser.add_argument("--scenario", nargs="*", default=None)
     parser.add_argument("--seed", type=int, default=20260601)
+    parser.add_argument("--oracle", action="store_true",
+                        help="add the known-phi no-trend GLS step test on the XmR chart's series")  # fmt: skip
     a = parser.parse_args()
     jobs = []
-    for ci, chart in enumerate(a.chart):
+    charts = list(a.chart) + (["xmr-oracle"] if a.oracle else [])
+    for chart in charts:
+        ci = list(KIND).index(chart.removesuffix("-oracle"))  # the oracle sees the same series
         for si, (scenario, phi) in enumerate(SCENARIOS):
             if a.scenario and scenario not in a.scenario:
                 continue
@@ -150,13 +178,13 @@ def main() -> None:
     merged: dict[tuple[str, str, float], list[str]] = {}
     for (chart, scenario, phi, _, _), res in zip(jobs, results, strict=True):
         merged.setdefault((chart, scenario, phi), []).extend(res)
-    head = f"{'chart':5} {'scenario':10} {'phi':>4} " + " ".join(f"{o:>15}" for o in OUTCOMES)
+    head = f"{'chart':10} {'scenario':10} {'phi':>4} " + " ".join(f"{o:>15}" for o in OUTCOMES)
     print(head + f" {'credited':>9}")
     for (chart, scenario, phi), res in merged.items():
         shares = {o: res.count(o) / len(res) for o in OUTCOMES}
         credited = shares["sustained"] + shares["faded"]
         cells = " ".join(f"{100 * shares[o]:14.1f}%" for o in OUTCOMES)
-        print(f"{chart:5} {scenario:10} {phi:4.1f} {cells} {100 * credited:8.1f}%")
+        print(f"{chart:10} {scenario:10} {phi:4.1f} {cells} {100 * credited:8.1f}%")
     print(f"{sum(len(r) for r in merged.values())} series in {time.perf_counter() - t0:.0f} s")
 
 

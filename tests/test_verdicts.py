@@ -87,20 +87,46 @@ def test_an_earlier_trend_is_not_credited_to_the_event():
 
 def test_a_slope_the_after_window_does_not_carry_on_is_not_taken_for_a_trend(monkeypatch):
     t = np.arange(78.0)
-    u = _noise(105, 0.5)
+    u = _noise(323, 0.5)
     step = np.r_[np.zeros(52), np.ones(26)]
-    # a step on a baseline whose slope (not clear) points the improving way; the after window
-    # is flat, not the slope carried on, so the step model fits clearly better
+    # a step on a baseline whose slope is clear on the baseline alone (p 0.035, pointing the
+    # improving way); the after window is flat, not the slope carried on, so in the model with
+    # both the step is the clearer and the slope is not extrapolated
     v = _judge(u - 1.5 * step)
-    assert np.polyfit(t[:52], u[:52], 1)[0] < 0 and 0.05 < v.trend_pvalue < 0.4
+    assert np.polyfit(t[:52], u[:52], 1)[0] < 0 and v.trend_pvalue < 0.05
     assert not v.has_trend and v.outcome == "sustained"
-    # the same noise with a slope (still not clear in the baseline) carried on through the
-    # after window: the trend model fits as well, the slope is modelled and nothing is credited
-    w = _judge(u - 0.015 * t)
-    assert w.trend_pvalue > 0.05 and w.has_trend and w.outcome == "no_clear_change"
-    # the slope alone cannot rule the trend out here: the comparison of the two models does
-    monkeypatch.setattr(verdicts, "TREND_VS_STEP_MARGIN", math.inf)
-    assert _judge(u - 1.5 * step).has_trend
+    assert "a step at the change explains the whole series more clearly" in v.reasons[0]
+    # the same noise with a slope carried on through the after window: the slope is the clearer,
+    # it is modelled and nothing is credited
+    w = _judge(u - 0.02 * t)
+    assert w.has_trend and w.outcome == "no_clear_change"
+    assert "extrapolation" in w.reasons[0]
+    # switched off (every baseline slope extrapolated), the step is taken for the trend
+    monkeypatch.setattr(verdicts, "_trend_is_clearer", lambda fit, alpha: (True, math.inf, 0.0))
+    off = _judge(u - 1.5 * step)
+    assert off.has_trend and off.outcome == "no_clear_change"
+
+
+def test_a_bigger_gain_against_a_clear_trend_keeps_the_trends_line(monkeypatch):
+    # a clear worsening trend (0.04 a week) and a gain at the event against it: judged against
+    # the trend's line the gain is sustained; a bigger gain makes the step clearer than the
+    # slope, and were the trend then given up, the after window against the baseline level
+    # (which the trend had already left behind) would no longer show a clear gain
+    t = np.arange(78.0)
+    y = _noise(1749267268, 0.076) + 0.0417 * t
+    step = np.r_[np.zeros(52), np.ones(26)]
+    small, big = _judge(y - 1.322 * step), _judge(y - 2.221 * step)
+    assert small.outcome == big.outcome == "sustained" and small.has_trend and big.has_trend
+    assert "went against it" in big.reasons[0]
+    # switched off (the slope only when it is the clearer), the bigger gain lowers the verdict
+    clearer = verdicts._trend_is_clearer
+
+    def comparison_only(fit, alpha):
+        _, t_slope, t_step = clearer(fit, alpha)
+        return t_slope > t_step, t_slope, t_step
+
+    monkeypatch.setattr(verdicts, "_trend_is_clearer", comparison_only)
+    assert _judge(y - 2.221 * step).outcome == "no_clear_change"
 
 
 def test_proportions_report_percentage_points():

@@ -10,7 +10,7 @@ after windows (the transition is left out) are fitted with
     g(E y_t) = b0 [+ b1 (t - t0)] + d_post * after_t + d_late * late_t
 
 where ``after_t`` is 1 in the after window, ``late_t`` is 1 in its second half, and the trend term
-is there when the baseline may be trending (tested on the before window alone, below; then every
+is there when a trend explains the series better than a step (below; then every
 effect is measured against the baseline's extrapolated line, the counterfactual, held within the
 metric's possible values). ``g`` is the identity for continuous metrics (OLS), the logit for
 proportions (binomial GLM on events out of n) and the log for counts (Poisson GLM, offset log n;
@@ -38,28 +38,41 @@ allows for over-dispersion as Laney's charts do). Tests use the t distribution o
 degrees of freedom ``n - k`` (the simulation showed the effective-sample-size df
 ``n (1 - phi) / (1 + phi) - k`` of Bayley & Hammersley 1946 only cost power).
 
-The baseline trend. A trend in the before window is modelled when its slope differs from zero
-at ``TREND_ALPHA`` (two-sided). A slope that is not clear but points the way the level then moved,
-at the one-sided ``EXPLAINING_TREND_ALPHA``, is modelled too, unless it cannot explain the
-change by either of two checks:
+The baseline trend: a trend or a step? A real trend keeps going through the after window; a step
+leaves the series flat after a jump at the event. Both explanations are fitted at once, on the
+whole series, in the nesting model ``C = [1, t, after, late]``, and the trend is modelled when
 
-- the slope is too flat: below, at the one-sided ``RULE_OUT_ALPHA``, the slope that would carry
-  the baseline to the level of the whole after window or of its first half (whichever is
-  steeper);
-- the after window does not carry the slope on: on the whole series, under one working
-  correlation (that of the nesting model ``C = [1, t, after, late]``), the step model
-  ``A = [1, after, late]`` fits clearly better than the trend model ``B = [1, t, after]``, whose
-  step may only hold the metric back against the trend (a step beyond the line is what the
-  event would be credited with). "Clearly": ``(Q_B - Q_A) / s2_C > TREND_VS_STEP_MARGIN``, with
-  ``Q`` the GLS quadratic form ``e'R^-1 e`` of each model's (Pearson) residuals, a comparison of
-  non-nested models through their common encompassing model (Mizon & Richard 1986). A real
-  trend keeps going through the after window; a step leaves it flat after a jump at the event.
+- the slope is the clearer of the two, ``|t_slope| > |t_step|`` (the Wald statistics of C's slope
+  and of its step at the event, ``after``, on C's covariance), or
+- the step goes against a slope that is clear at ``alpha`` (two-sided t on C's df): a trend the
+  change bent or reversed is judged against its line.
+
+For continuous metrics the first condition is exactly the choice between the two models of three
+parameters each, the trend model ``B = [1, t, late]`` and the step model ``A = [1, after, late]``,
+by their fit under C's working correlation: ``Q_B - Q_A = s2_C (t_step^2 - t_slope^2)``, ``Q`` the
+GLS quadratic form ``e'R^-1 e`` of each model's residuals (models of equal size, so likelihood,
+AIC and BIC choose alike; non-nested models compared through their common encompassing model,
+Mizon & Richard 1986). Every baseline slope goes through the same comparison, whatever its
+p-value on the baseline alone (reported as ``trend_pvalue``): a slope that is clear in the
+baseline but not carried on by the after window is not extrapolated over it.
+
+The rule never looks at which direction is better, so swapping it swaps improvement and worsening
+exactly. Adding a step to the after window leaves C's slope, its standard error and C's
+correlation unchanged (C has the step column) and moves only the step's t, so along a growing
+step the trend can only be given up or taken up where ``|t_step|`` crosses ``|t_slope|``. With a
+clear slope that happens only on the slope's own side, where the model without the trend credits
+the gain at least as much as the trend's line does; without the second condition a bigger gain
+against a clear trend could drop the trend's line and with it the credit (a test keeps that
+case). With a slope that is not clear the switch can also come where a step against the slope
+shrinks; the property tests and a stress run of 300 pairs of series with baseline slopes found no
+case of a bigger effect lowering the verdict (the comparison alone had 6).
 
 Missing a trend credits (or blames) the event with the drift; modelling one that is not there
-widens the interval (the line is extrapolated over the after window) and so costs power. Both
-checks only ever keep a trend out, and a bigger step makes neither less likely to (exactly so
-for continuous metrics), so a bigger true effect never brings a trend in. The rule does not look at which direction is better, so swapping
-it swaps improvement and worsening exactly.
+widens the interval (the line is extrapolated over the after window) and so costs power. The
+simulation (benchmarks/README.md) measured the trade-off: at phi 0.5 a step-only test that never
+models a trend has about 80% power for a 1.2 SD step (its calculated ceiling with phi known is 86%)
+and credits about 70% of prior trends; this rule credits under 10% of prior trends on every chart
+for about 10 points of that power.
 
 The procedure (a graphical multiple-testing procedure, Bretz et al. 2009; it controls the
 family-wise error rate at ``alpha``):
@@ -120,22 +133,6 @@ from pipeline.vocabulary import Better, Kind, Verdict
 OUTCOMES = tuple(Verdict)
 #: Share of alpha spent on the early-half look (the rest goes to the whole after window).
 EARLY_SHARE = 0.1
-#: Two-sided level of the test for a trend in the baseline, in either direction (a trend found
-#: makes the counterfactual the baseline's extrapolated line; module docstring).
-TREND_ALPHA = 0.05
-#: One-sided level at which a baseline slope (not clear two-sided) pointing the way the level moved
-#: is considered as the change's explanation. Any such slope (0.5) met the prior-trend target at
-#: phi 0.5 but cost the p and u charts' worsened-at-phi-0 target (87.6% / 86.4%); 0.2 keeps every
-#: phi-0 target (benchmarks/README.md).
-EXPLAINING_TREND_ALPHA = 0.2
-#: One-sided level at which a baseline slope pointing the way the level moved is ruled out as the
-#: explanation of the change (too flat to carry the baseline to the after window's level).
-RULE_OUT_ALPHA = 0.025
-#: How much smaller (in residual variances, s2 of the nesting model) the GLS quadratic form of
-#: the step model must be than the trend model's for a baseline slope that is not clear not to
-#: be modelled (``_trend_explains``). 0 and -1 gave more power at phi 0.5 and more false credit
-#: to a prior trend, 3 less of both (benchmarks/README.md).
-TREND_VS_STEP_MARGIN = 2.0
 #: Fewest observed periods before the change for any verdict.
 MIN_BEFORE_POINTS = 4
 #: Largest autocorrelation used (beyond it the series is close to a random walk).
@@ -613,33 +610,25 @@ def _method(kind: Kind, has_trend: bool) -> str:
     )
 
 
-def _trend_explains(
-    y: np.ndarray,
-    n: np.ndarray,
-    tt: np.ndarray,
-    after: np.ndarray,
-    late: np.ndarray,
-    t0: float,
-    slope: float,
-    kind: Kind,
-) -> tuple[bool, _Fit]:
-    """Whether a gray-zone baseline trend (module docstring) is to be modelled, and the fit of
-    the nesting model ``C = [1, t, after, late]``. Under C's working correlation the step model
-    ``A = [1, after, late]`` is compared with the trend model ``B = [1, t, after]`` whose step may
-    only hold the metric back against the trend (``sign(slope) * d_after <= 0``, i.e. B without
-    the step when the after window went beyond the line): the trend is modelled unless A fits
-    clearly better, ``(Q_B - Q_A) / s2_C > TREND_VS_STEP_MARGIN`` (Q the GLS quadratic form of
-    the residuals). A real trend keeps going through the after window; a step leaves it flat."""
-    ones, tc = np.ones_like(tt), tt - t0
-    lt = late.astype(float)
-    fit_c = _fit(y, n, tt, np.column_stack([ones, tc, after, lt]), kind)
-    corr = (fit_c.corr, fit_c.phi)
-    q_a = _fit(y, n, tt, np.column_stack([ones, after, lt]), kind, corr).quad
-    fit_b = _fit(y, n, tt, np.column_stack([ones, tc, after]), kind, corr)
-    if math.copysign(1.0, slope) * fit_b.params[2] > 0:  # a step beyond the line: not allowed
-        fit_b = _fit(y, n, tt, np.column_stack([ones, tc]), kind, corr)
-    delta = (fit_b.quad - q_a) / fit_c.scale
-    return bool(delta <= TREND_VS_STEP_MARGIN), fit_c
+def _abs_t(fit: _Fit, j: int) -> float:
+    """``|t|`` of coefficient ``j`` (0 for an exact zero, infinite for an exact fit elsewhere)."""
+    c = np.zeros(fit.params.size)
+    c[j] = 1.0
+    est, se, _ = _test(fit, c)
+    if se > 0:
+        return abs(est) / se
+    return 0.0 if est == 0 else math.inf
+
+
+def _trend_is_clearer(fit_c: _Fit, alpha: float) -> tuple[bool, float, float]:
+    """Whether the baseline's trend is modelled (module docstring), from the nesting model
+    ``C = [1, t, after, late]``, with the ``|t|`` of C's slope and of its step at the event:
+    the slope is the clearer of the two, or the step goes against a slope that is clear at
+    ``alpha`` (a trend the change bent or reversed is judged against its line)."""
+    t_slope, t_step = _abs_t(fit_c, 1), _abs_t(fit_c, 2)
+    against = fit_c.params[1] * fit_c.params[2] < 0
+    clear = t_slope > float(stats.t.isf(alpha / 2, fit_c.df))
+    return bool(t_slope > t_step or (against and clear)), t_slope, t_step
 
 
 # --------------------------------------------------------------------------------------------
@@ -741,42 +730,23 @@ def judge_change(
     n_late = int(late.sum())
     n_early = n_after - n_late
 
-    # 1. a trend in the baseline? (before window alone)
+    # 1. a trend or a step? The slope on the baseline alone is reported; the decision is taken
+    # on the whole series in the nesting model C (module docstring)
     t0 = float(grid[bm].max())
     Xb = np.column_stack([np.ones(n_before), tt[after == 0] - t0])
     share_late = n_late / n_after if n_after else 0.0
     trend_p = None
     has_trend = False
+    t_slope = t_step = math.nan
     X0 = np.column_stack([np.ones_like(tt), after, late.astype(float)])
     fit = None
     try:
         fb = _fit(y[after == 0], n[after == 0], tt[after == 0], Xb, kind)
-        slope, slope_se, trend_p = _test(fb, np.array([0.0, 1.0]))
-        has_trend = bool(trend_p < TREND_ALPHA)
-        if not has_trend and trend_p / 2 < EXPLAINING_TREND_ALPHA:
-            # a baseline slope that is not clear but points (one-sided) the way the level then
-            # moved is modelled unless it cannot explain the change: (a) it is clearly (one-sided)
-            # below the slope that would carry the baseline to the level of the after window or
-            # of its first half, whichever is steeper (the two effects the procedure can
-            # judge), or (b) the step model fits the whole series clearly better than the trend
-            # model (``_trend_explains``). Either direction alike (a drift is not blamed on the
-            # event either), so swapping the better direction swaps improvement and worsening
-            # exactly
-            fit = _fit(y, n, tt, X0, kind)
-            t_before = tt[after == 0].mean()
-            needed = 0.0
-            for step, where in (
-                (fit.params[1] + share_late * fit.params[2], after > 0),
-                (fit.params[1], (after > 0) & ~late),
-            ):
-                if step * slope > 0:
-                    needed = max(needed, abs(float(step)) / float(tt[where].mean() - t_before))
-            if needed > 0 and slope_se > 0:  # else no change for a trend to explain
-                t_explains = (abs(slope) - needed) / slope_se
-                if t_explains >= stats.t.ppf(RULE_OUT_ALPHA, fb.df):
-                    has_trend, fit_c = _trend_explains(y, n, tt, after, late, t0, slope, kind)
-                    if has_trend:
-                        fit = fit_c
+        trend_p = _test(fb, np.array([0.0, 1.0]))[2]
+        fit_c = _fit(y, n, tt, np.column_stack([X0[:, 0], tt - t0, X0[:, 1:]]), kind)
+        has_trend, t_slope, t_step = _trend_is_clearer(fit_c, alpha)
+        if has_trend:
+            fit = fit_c
     except (np.linalg.LinAlgError, ValueError):
         trend_p = None
 
@@ -834,16 +804,27 @@ def judge_change(
     lvl = confidence_level(alpha)
     reasons: list[str] = []
     against = "the baseline's extrapolated trend" if has_trend else "the baseline level"
-    if has_trend and trend_p is not None and trend_p >= TREND_ALPHA:
+    tt_text = f"|t| {fmt_number(t_slope, digits=2)} against {fmt_number(t_step, digits=2)}"
+    on_its_own = "" if trend_p is None else f" (p {_p_text(trend_p)} on the baseline alone)"
+    if has_trend and t_slope > t_step:
         reasons.append(
-            f"the baseline's slope is not clear on its own (p {_p_text(trend_p)}), but it points "
-            "the way the level moved and the after window carries it on about as well as a step "
-            "at the change explains it, so the after window is judged against its extrapolation"
+            f"the baseline's trend{on_its_own} carried on through the after window explains the "
+            f"series more clearly than a step at the change (slope against step, {tt_text}), so "
+            "the after window is judged against its extrapolation"
         )
     elif has_trend:
         reasons.append(
-            f"the baseline already had a trend (p {_p_text(trend_p)}), so the after window is "
-            "judged against its extrapolation"
+            f"the series has a clear trend{on_its_own} and the change went against it (slope "
+            f"against step, {tt_text}), so the after window is judged against the trend's "
+            "extrapolation"
+        )
+    elif trend_p is not None and trend_p < alpha:
+        reasons.append(
+            f"the baseline had a slope (p {_p_text(trend_p)} on the baseline alone), but a step at "
+            f"the change explains the whole series more clearly than that slope carried on (step "
+            f"against slope, |t| {fmt_number(t_step, digits=2)} against "
+            f"{fmt_number(t_slope, digits=2)}), so the after window is judged against the "
+            "baseline level"
         )
     if good_o or good_e:
         if has_faded:
