@@ -87,6 +87,8 @@ CHART_TEXT_JS = """() => [...document.querySelectorAll('figure.chart svg text')]
             text: t.textContent.trim().slice(0, 40), culture: !!t.closest('#culture')};
   })"""
 DESKTOP = 1280
+#: The text width of the CLI's A4 print in CSS px: 210 mm less two 14-mm margins.
+PRINT_WIDTH = round((210 - 2 * 14) / 25.4 * 96)
 #: Every chart text that runs past the edge of its drawing (a cut-off axis label, title or
 #: legend), with how far it runs over, in CSS px: [chart, text, over].
 CUT_TEXT_JS = """() => [...document.querySelectorAll('figure svg')].flatMap(svg => {
@@ -116,12 +118,13 @@ TILE_OVERFLOW_JS = """() => [...document.querySelectorAll('.tile')].flatMap(tile
     .filter(x => x.over > 0.5);
 })"""
 #: Printed A4 pages per site report (Chromium print-to-PDF of the demo at AS_OF, statistics
-#: panels open, every chart whole), measured 2026-12-02: atelier 14, build 15, fab 12, hotel 11;
-#: at most one page more. Before long tables could run on to the next page (rows kept whole) and
-#: the statistics panels and the glossary printed in two columns: 15, 18, 13, 12. The
-#: 2026-12-01 counts (14, 15, 12, 10) were printed shrunk to 85% (a 9-column table was wider
-#: than the page); the print now sets 8.5pt (tables 7.5pt), a little above the shrunk 8.1pt.
-MAX_PAGES = {"atelier-florence": 15, "build-manchester": 16, "fab-dresden": 13, "hotel-lisbon": 12}
+#: panels open, every chart whole), measured 2026-12-02 with every chart's text at 7 pt or more
+#: (charts with a narrow drawing two to a row, statistics as "name: value" lines in two
+#: columns, the summary's tiles in one row, the glossary in three columns): atelier 14, build
+#: 15, fab 13, hotel 11; at most one page more. The same counts with the charts at two thirds of
+#: the page and their text at 5.4 pt: 14, 15, 12, 11; before long tables could run on to the
+#: next page and the statistics panels printed in two columns: 15, 18, 13, 12.
+MAX_PAGES = {"atelier-florence": 15, "build-manchester": 16, "fab-dresden": 14, "hotel-lisbon": 12}
 
 
 SCORECARD_JS = """() => {
@@ -466,6 +469,13 @@ def desktop(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
                 pdf = pdfs / f"{site}.pdf"
                 page.pdf(path=str(pdf), format="A4", print_background=True,
                          prefer_css_page_size=True)  # fmt: skip
+                # the print layout at the CLI's A4 text width (210 mm less 2 x 14 mm), panels open
+                page.set_viewport_size({"width": PRINT_WIDTH, "height": 1100})
+                page.emulate_media(media="print")
+                page.evaluate(
+                    "() => document.querySelectorAll('details').forEach(d => d.open = true)"
+                )
+                printed = page.evaluate(CHART_TEXT_JS)
                 page.close()
                 info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
                                       check=True).stdout  # fmt: skip
@@ -473,7 +483,7 @@ def desktop(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
                 text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
                                       text=True, check=True).stdout  # fmt: skip
                 out[site] = {"texts": texts, "pages": pages, "text": text, "overflow": overflow,
-                             "cut": cut, "scrolling": scrolling}  # fmt: skip
+                             "cut": cut, "scrolling": scrolling, "printed": printed}  # fmt: skip
         finally:
             browser.close()
     return out
@@ -509,6 +519,18 @@ def test_no_table_scrolls_sideways_at_1280(desktop: dict[str, Any], site: str) -
 def test_tile_pills_stay_inside_their_tiles(desktop: dict[str, Any], site: str) -> None:
     """At 1280 px the assurance pill ("Hit and miss against the target") overflowed its tile."""
     assert desktop[site]["overflow"] == []
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_printed_chart_text_is_legible(desktop: dict[str, Any], site: str) -> None:
+    """Printed, no chart text is under 7 pt (CSS px x 0.75): a chart with a narrow drawing prints
+    it two to a row, one drawn once prints at 7/8 of its size. The wide drawings at two thirds
+    of the page width printed their smallest text at 5.4 pt."""
+    texts = desktop[site]["printed"]
+    assert texts, "no printed chart text measured"
+    smallest = min(texts, key=lambda t: t["px"])
+    print(f"{site}: smallest printed chart text {smallest['px'] * 0.75:.2f} pt")  # with -s
+    assert smallest["px"] * 0.75 >= 6.99, smallest
 
 
 @pytest.mark.parametrize("site", SITES)

@@ -241,6 +241,12 @@ def test_a_phones_chart_title_wraps_instead_of_losing_the_metric():
         "control chart",
     ]
     assert wrap_title("Lot cycle time", 30) == ["Lot cycle time"]
+    # on two lines this read "...work packages: limits…": which chart it was got lost
+    assert wrap_title("Schedule variance of completed work packages: limits recalculated per phase", 30) == [
+        "Schedule variance of completed",
+        "work packages: limits",
+        "recalculated per phase",
+    ]  # fmt: skip
 
     def phone_height(title: str) -> tuple[str, float]:
         fig, ax = new_figure(margins=(0.75, 0.8, 0.42, 0.36))

@@ -71,9 +71,12 @@ NARROW_WIDTH = 4.6
 NARROW_MIN_FONT = 10.0
 #: Longest text (characters) on a narrow chart; longer labels are shortened at a word boundary.
 NARROW_TEXT = 30
-#: A narrow chart's title wraps onto two lines of at most this many characters instead (it
-#: names the metric: "Defective wafers per lot…" left the reader to guess the rest).
+#: A narrow chart's title wraps onto lines of at most this many characters instead (it names
+#: the metric: "Defective wafers per lot…" left the reader to guess the rest), at most
+#: NARROW_TITLE_LINES of them: on two, "Schedule variance of completed work packages: limits
+#: recalculated per phase" read "...work packages: limits…", and the chart's kind was lost.
 NARROW_TITLE = 30
+NARROW_TITLE_LINES = 3
 
 RC: Any = {
     # every label is data (metric names, event titles): "$" is a currency sign, never mathtext
@@ -421,16 +424,18 @@ def figure_to_png(fig: Figure, *, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
-def wrap_title(text: str, width: int) -> list[str]:
-    """A title on at most two lines of about ``width`` characters, broken between words; what
-    does not fit on two is shortened on the second (:func:`truncate`)."""
+def wrap_title(text: str, width: int, *, lines: int = NARROW_TITLE_LINES) -> list[str]:
+    """A title on at most ``lines`` lines of about ``width`` characters, broken between words;
+    what does not fit on them is shortened on the last (:func:`truncate`)."""
     words = " ".join(str(text).split())
-    if len(words) <= width:
-        return [words]
-    cut = words.rfind(" ", 0, width + 1)
-    if cut <= 0:
-        return [truncate(words, width)]
-    return [words[:cut], truncate(words[cut + 1 :], width)]
+    out: list[str] = []
+    while len(words) > width and len(out) < lines - 1:
+        cut = words.rfind(" ", 0, width + 1)
+        if cut <= 0:
+            break
+        out.append(words[:cut])
+        words = words[cut + 1 :]
+    return [*out, truncate(words, width)]
 
 
 def _axes_titles(ax: plt.Axes) -> list[Text]:
