@@ -193,6 +193,31 @@ def test_text_measured_once_per_process_for_svg_gives_the_same_drawing(monkeypat
     assert draw() == cached
 
 
+def test_titles_placed_without_measuring_the_y_axis_land_where_matplotlib_puts_them(
+    monkeypatch,
+):
+    """The house axes skip working out the y axis's extent before placing a title when no
+    offset text can be in its way: the wide and narrow SVG are the same, byte for byte, as
+    with matplotlib's own placement, and an axis with an offset text still gets matplotlib's."""
+    from matplotlib.axes import Axes
+
+    from pipeline.report.plots import style
+
+    ch = control_chart(_run_series(), times=WEEKS, rules="we", phases=[1] * 20 + [2] * 10)
+    fig, ax = style.new_figure(5, 3)
+    ax.plot([0, 1, 2], [1e6, 1e6 + 1, 1e6 + 2])
+    ax.set_title("Offset on the y axis", loc="left")
+
+    def draw() -> tuple[str, str, str]:
+        image = plot_control_chart(ch, title="Lot cycle time", unit="hours")
+        return image.svg, image.narrow, style.figure_to_svg(fig)
+
+    ours = draw()
+    assert ">+1e6<" in ours[2]  # the offset text is drawn
+    monkeypatch.setattr(style._Axes, "_update_title_position", Axes._update_title_position)
+    assert draw() == ours
+
+
 def test_phase_labels_stay_in_their_room_at_any_width():
     """On narrow charts a phase label ran into the UCL label of the right margin (and into the
     provisional label of the phase before it): each label now fits, at draw time, between its
