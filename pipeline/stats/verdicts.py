@@ -70,7 +70,7 @@ case of a bigger effect lowering the verdict (the comparison alone had 6).
 Missing a trend credits (or blames) the event with the drift; modelling one that is not there
 widens the interval (the line is extrapolated over the after window) and so costs power. The
 simulation (benchmarks/README.md) measured the trade-off: at phi 0.5 a step-only test that never
-models a trend has about 80% power for a 1.2 SD step (its calculated ceiling with phi known is 86%)
+models a trend has 80% power for a 1.2 SD step (the ceiling with phi known, measured: 87%)
 and credits about 70% of prior trends; this rule credits under 10% of prior trends on every chart
 for about 10 points of that power.
 
