@@ -188,7 +188,7 @@ def plot_participation(summary: CultureSummary) -> ChartImage:
         _legend(ax)
     ax.set_ylim(0, 105)
     ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
-    ax.set_ylabel(f"of {summary.n_areas} areas")
+    ax.set_ylabel(f"% of {summary.n_areas} areas")
     _month_axis(ax)
     _title(ax, title, pad=16)
     alt = (
