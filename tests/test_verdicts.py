@@ -194,6 +194,31 @@ def test_a_constant_series_is_no_clear_change(level, better):
     assert _judge(np.full(78, level), better).outcome == "no_clear_change"
 
 
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        (np.full(78, 5.0), "continuous"),  # quoted 'autocorrelation 0.98' from rounding noise
+        (np.full(78, 0.3), "continuous"),
+        (np.r_[np.full(52, 5.0), np.full(26, 4.0)], "continuous"),  # an exact step
+        (np.full(78, 3.0), "proportion"),  # 3 of 10 every week: 0.68
+        (np.zeros(78), "proportion"),  # not a single event: 0.95
+        (np.full(78, 3.0), "count"),  # 0.85
+    ],
+)
+def test_a_series_without_variation_quotes_no_autocorrelation(values, kind):
+    f = _frame(values, n=10.0)
+    v = judge_change(f, change_at=CHANGE, transition_start=CHANGE, kind=kind, better="lower")
+    assert v.autocorrelation is None
+    assert not any("autocorrelation" in r for r in v.reasons)
+    assert v.to_dict()["autocorrelation"] is None
+
+
+def test_a_noisy_series_still_quotes_its_autocorrelation():
+    v = _judge(_noise(3, phi=0.8))
+    assert v.autocorrelation is not None and v.autocorrelation > 0.2
+    assert any("autocorrelation" in r for r in v.reasons)
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.integers(0, 2**31), st.floats(0, 0.6), st.floats(-2, 2), st.floats(0.01, 3))
 def test_a_bigger_true_effect_never_lowers_the_verdict(seed, phi, gain, extra):

@@ -32,6 +32,9 @@ working correlation, Liang & Zeger 1986, with z the working response and W the G
   estimates (Patterson & Thompson 1971). An AR(1) fitted to such residuals takes the small lag-1
   correlation for the whole story and understates the long-run variance: on the u chart it
   credited 7-8% of unchanged series at phi 0.5-0.6 (benchmarks/README.md).
+- A series the model fits exactly (a constant one, an exact step, no event at all; residuals
+  below ``EXACT_FIT_RTOL`` of the data's magnitude) has nothing to correlate: R = I, and its
+  autocorrelation is reported as none rather than a value computed from rounding noise.
 
 ``s2 = e'R^-1 e / (n - k)`` is the residual variance (the dispersion for GLMs, at least 1, which
 allows for over-dispersion as Laney's charts do). Tests use the t distribution on the GLS residual
@@ -122,7 +125,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import linalg, optimize, stats
+from scipy import linalg, optimize, special, stats
 
 from pipeline.exceptions import StatisticsError
 from pipeline.formatting import confidence_level, count_of, fmt_number, fmt_pvalue, html_tables
@@ -137,6 +140,12 @@ EARLY_SHARE = 0.1
 MIN_BEFORE_POINTS = 4
 #: Largest autocorrelation used (beyond it the series is close to a random walk).
 MAX_PHI = 0.98
+
+#: Residuals this small (root mean square, relative to the data's magnitude, on the data's
+#: scale: values, events, counts) are rounding, not variation. A constant series' residuals are
+#: ~1e-16 times its level, and their "autocorrelation" (0.98 on a constant series before this
+#: check, 0.95 on proportions without a single event) would describe floating-point noise.
+EXACT_FIT_RTOL = 1e-9
 
 
 def _p_text(p: float | None) -> str:
@@ -303,6 +312,7 @@ class _Fit:
     eta_offset: np.ndarray  # offset per fitted row (log n for counts), else zeros
     corr: np.ndarray  # the working correlation R of the fitted rows
     quad: float  # e'R^-1 e of the GLS (working / Pearson) residuals
+    is_exact: bool = False  # the model fits every point (a constant series): phi is undefined
 
 
 def _design_phi(e: np.ndarray, Xw: np.ndarray, tt: np.ndarray) -> tuple[float, np.ndarray]:
@@ -428,7 +438,7 @@ def _fit(
             e = (y - n * mu) / np.sqrt(np.maximum(w, 1e-12))
 
             def link_inv(v: Any) -> Any:
-                return 1.0 / (1.0 + np.exp(-v))
+                return special.expit(v)
 
         else:
             offset = np.log(n)
@@ -443,7 +453,13 @@ def _fit(
     params = np.asarray(res.params, dtype=float)
     Xw = X * np.sqrt(w)[:, None]
     lag = np.abs(np.subtract.outer(tt, tt))
-    if corr is not None:
+    # residuals on the data's own scale (events, counts), as the fit's rounding leaves them
+    raw = y - np.asarray(res.fittedvalues, dtype=float) * (n if kind == "proportion" else 1.0)
+    is_exact = bool(np.sqrt(np.mean(raw**2)) <= EXACT_FIT_RTOL * (1.0 + float(np.max(np.abs(y)))))
+    if is_exact:
+        # nothing varies around the model, so there is no correlation to estimate or allow for
+        R, phi = np.eye(lag.shape[0]), 0.0
+    elif corr is not None:
         R, phi = corr
     elif kind == "continuous":
         phi, _ = _design_phi(e, Xw, tt)
@@ -472,7 +488,7 @@ def _fit(
     df = float(max(y.size - k, 1))
     return _Fit(
         params=params, cov=cov, df=df, phi=phi, scale=scale, link_inv=link_inv,
-        eta_offset=offset, corr=R, quad=quad,
+        eta_offset=offset, corr=R, quad=quad, is_exact=is_exact,
     )  # fmt: skip
 
 
@@ -588,9 +604,11 @@ def _mean_effect(
     q = float(stats.t.ppf(1 - alpha / 2, fit.df))
 
     def level(v: float) -> float:
+        # on the log / logit scale, so that a series without a single event (m0 ~ 1e-13,
+        # a huge standard error) gives a wide interval instead of an overflow
         if kind == "proportion":
-            return float(1.0 / (1.0 + (1 - m0) / m0 * math.exp(-v)))
-        return m0 * math.exp(v)
+            return float(special.expit(special.logit(m0) + v))
+        return float(np.exp(min(math.log(m0) + v, 700.0))) if m0 > 0 else 0.0
 
     d, dlo, dhi = (level(v) - m0 for v in (est, est - q * se, est + q * se))
     return _on_data_scale(d, dlo, dhi, m0, kind=kind, pvalue=p, nobs=nobs)
@@ -899,7 +917,7 @@ def judge_change(
         after_level=base_level + overall.estimate / (100.0 if kind == "proportion" else 1.0),
         has_trend=has_trend,
         trend_pvalue=trend_p,
-        autocorrelation=fit.phi,
+        autocorrelation=None if fit.is_exact else fit.phi,
         dispersion=fit.scale,
         df=fit.df,
         levels=(a1, a2, level_fade),
