@@ -25,8 +25,21 @@ noise variance known, the step tested two-sided (z) at the level the procedure g
 after window (``alpha * (1 - EARLY_SHARE)``), no trend ever modelled. It is the ceiling of the
 power any verdict rule can have for a step, and it credits a prior trend whenever the trend shows.
 
+``--known-phi`` adds, for the XmR chart, the same series judged by the report's own rule,
+:func:`judge_change` unchanged, with the continuous model's autocorrelation estimate replaced by
+the simulation's true phi: every fit ``judge_change`` makes (the baseline alone, the nesting model
+C that decides the trend, the model judged: whole window, early half and fade) uses it. The
+replacement is made here, in the worker process, for those rows only (``known_phi`` swaps
+``verdicts._design_phi`` and records every ``_fit``), so the report's behaviour is untouched; the
+run prints a check that every fit of those rows used the true phi. The gap between these rows
+and the xmr rows is what the phi estimate costs; the gap to the oracle is what the rule costs.
+
+The column ``mean phi`` is the mean of the verdicts' ``autocorrelation`` (the lag-1
+autocorrelation of the judged model's residuals as the fit estimates it: design-corrected for
+XmR, ``share * rho`` for p and u, so only XmR's is comparable with the simulated phi).
+
     .venv/bin/python benchmarks/bench_verdicts.py [--series 500] [--processes 2]
-        [--chart xmr p u] [--scenario null sustained ...] [--oracle]
+        [--chart xmr p u] [--scenario null sustained ...] [--oracle] [--known-phi]
 """
 
 from __future__ import annotations
@@ -36,6 +49,8 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -53,6 +68,7 @@ if str(REPO) not in sys.path:  # `python benchmarks/x.py` from a clean checkout
 
 from scipy import stats  # noqa: E402
 
+import pipeline.stats.verdicts as verdicts  # noqa: E402
 from pipeline.stats.verdicts import EARLY_SHARE, OUTCOMES, judge_change  # noqa: E402
 
 N_BEFORE, N_AFTER = 52, 26
@@ -130,24 +146,60 @@ def oracle(values: np.ndarray, phi: float, alpha: float = 0.05) -> str:
     return "sustained" if z < -q else "worsened" if z > q else "no_clear_change"
 
 
-def run_one(args: tuple[str, str, float, int, int]) -> list[str]:
+@contextmanager
+def known_phi(phi: float) -> Iterator[list[float]]:
+    """Inside the block every continuous fit of ``judge_change`` uses ``phi`` instead of its
+    estimate: ``verdicts._design_phi`` (the one place the continuous model estimates it, called
+    by ``verdicts._fit`` for every design) returns ``phi``, with the residual maker it returns
+    alongside. Yields the list of the ``phi`` of every ``_Fit`` made in the block, so that the
+    caller can check that none escaped. Simulation only; the module is restored on exit."""
+    design_phi, fit = verdicts._design_phi, verdicts._fit
+    fitted: list[float] = []
+
+    def true_phi(e: np.ndarray, Xw: np.ndarray, tt: np.ndarray) -> tuple[float, np.ndarray]:
+        M = np.eye(e.size) - Xw @ np.linalg.pinv(Xw.T @ Xw) @ Xw.T
+        return phi, M
+
+    def recorded_fit(*args: object, **kwargs: object) -> object:
+        result = fit(*args, **kwargs)  # type: ignore[arg-type]
+        fitted.append(result.phi)
+        return result
+
+    verdicts._design_phi = true_phi  # type: ignore[assignment]
+    verdicts._fit = recorded_fit  # type: ignore[assignment]
+    try:
+        yield fitted
+    finally:
+        verdicts._design_phi, verdicts._fit = design_phi, fit
+
+
+def run_one(args: tuple[str, str, float, int, int]) -> tuple[list[str], list[float], list[int]]:
+    """Verdicts of one job's series, the verdicts' ``autocorrelation`` and, for the known-phi
+    rows, per series the number of fits made and how many of them used the true phi."""
     chart, scenario, phi, seed, count = args
+    base = chart.split("-")[0]
     rng = np.random.default_rng(seed)
-    out = []
+    out: list[str] = []
+    phis: list[float] = []
+    checks: list[int] = []
     for _ in range(count):
-        frame = simulate(chart.removesuffix("-oracle"), scenario, phi, rng)
+        frame = simulate(base, scenario, phi, rng)
         if chart.endswith("-oracle"):
             out.append(oracle(frame["value"].to_numpy(dtype=float), phi))
             continue
-        verdict = judge_change(
-            frame,
-            change_at=CHANGE_AT,
-            transition_start=CHANGE_AT,
-            kind=KIND[chart],  # type: ignore[arg-type]
-            better="lower",
-        )
+        with known_phi(phi) if chart.endswith("-knownphi") else nullcontext([]) as fitted:
+            verdict = judge_change(
+                frame,
+                change_at=CHANGE_AT,
+                transition_start=CHANGE_AT,
+                kind=KIND[base],  # type: ignore[arg-type]
+                better="lower",
+            )
+        if chart.endswith("-knownphi"):
+            checks += [len(fitted), sum(f == phi for f in fitted)]
         out.append(verdict.outcome)
-    return out
+        phis.append(math.nan if verdict.autocorrelation is None else verdict.autocorrelation)
+    return out, phis, checks
 
 
 def main() -> None:
@@ -159,11 +211,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20260601)
     parser.add_argument("--oracle", action="store_true",
                         help="add the known-phi no-trend GLS step test on the XmR chart's series")  # fmt: skip
+    parser.add_argument("--known-phi", action="store_true",
+                        help="add the report's rule given the true phi on the XmR chart's series")  # fmt: skip
     a = parser.parse_args()
     jobs = []
-    charts = list(a.chart) + (["xmr-oracle"] if a.oracle else [])
+    charts = list(a.chart) + (["xmr-knownphi"] if a.known_phi else [])
+    charts += ["xmr-oracle"] if a.oracle else []
     for chart in charts:
-        ci = list(KIND).index(chart.removesuffix("-oracle"))  # the oracle sees the same series
+        ci = list(KIND).index(chart.split("-")[0])  # oracle and known phi see the same series
         for si, (scenario, phi) in enumerate(SCENARIOS):
             if a.scenario and scenario not in a.scenario:
                 continue
@@ -176,15 +231,30 @@ def main() -> None:
     with Pool(a.processes) as pool:
         results = pool.map(run_one, jobs, chunksize=1)
     merged: dict[tuple[str, str, float], list[str]] = {}
-    for (chart, scenario, phi, _, _), res in zip(jobs, results, strict=True):
+    mean_phi: dict[tuple[str, str, float], list[float]] = {}
+    checks: dict[float, list[int]] = {}
+    for (chart, scenario, phi, _, _), (res, phis, check) in zip(jobs, results, strict=True):
         merged.setdefault((chart, scenario, phi), []).extend(res)
-    head = f"{'chart':10} {'scenario':10} {'phi':>4} " + " ".join(f"{o:>15}" for o in OUTCOMES)
-    print(head + f" {'credited':>9}")
+        mean_phi.setdefault((chart, scenario, phi), []).extend(phis)
+        checks.setdefault(phi, []).extend(check)
+    head = f"{'chart':12} {'scenario':10} {'phi':>4} " + " ".join(f"{o:>15}" for o in OUTCOMES)
+    print(head + f" {'credited':>9} {'mean phi':>9}")
     for (chart, scenario, phi), res in merged.items():
         shares = {o: res.count(o) / len(res) for o in OUTCOMES}
         credited = shares["sustained"] + shares["faded"]
         cells = " ".join(f"{100 * shares[o]:14.1f}%" for o in OUTCOMES)
-        print(f"{chart:10} {scenario:10} {phi:4.1f} {cells} {100 * credited:8.1f}%")
+        phis = np.array(mean_phi[(chart, scenario, phi)], dtype=float)
+        phi_cell = f"{np.nanmean(phis):9.3f}" if np.isfinite(phis).any() else f"{'-':>9}"
+        print(f"{chart:12} {scenario:10} {phi:4.1f} {cells} {100 * credited:8.1f}% {phi_cell}")
+    for phi, check in checks.items():
+        if not check:
+            continue
+        fits, at_true = np.array(check[0::2]), np.array(check[1::2])
+        print(
+            f"known phi {phi}: {fits.size} series, {fits.sum()} fits ({fits.min()}-{fits.max()} a "
+            f"series), {at_true.sum()} of them with phi = {phi}: "
+            + ("every fit used the true phi" if np.array_equal(fits, at_true) else "NOT ALL")
+        )
     print(f"{sum(len(r) for r in merged.values())} series in {time.perf_counter() - t0:.0f} s")
 
 
