@@ -61,6 +61,7 @@ class PageCheck:
     chart_text: list[dict[str, Any]] = field(default_factory=list)
     cut_text: list[list[Any]] = field(default_factory=list)
     scrolling_tables: list[list[Any]] = field(default_factory=list)
+    overlapping_text: list[list[Any]] = field(default_factory=list)
 
 
 FACTS_JS = """() => {
@@ -103,6 +104,31 @@ CUT_TEXT_JS = """() => [...document.querySelectorAll('figure svg')].flatMap(svg 
       return [(svg.getAttribute('aria-label') || '').slice(0, 60), t.textContent.trim().slice(0, 40),
               Math.round(over * 10) / 10];
     }).filter(x => x[2] > 0.5);
+})"""
+#: Pairs of horizontal texts of one chart whose boxes overlap by more than 2 px across and a
+#: quarter of the lower box's height down (tick labels run together: "8 ideas11 ideas" under
+#: the time-to-implement bars at 1280 px, overlapping by their whole height; "Q1 ’25Q2 ’25" on
+#: a phone): [chart, text, text, overlap width, overlap height]. A text's box is the font's
+#: ascent plus descent, about 1.2 em, so a title's box and the legend line's below it share 2.2
+#: px of blank leading; rotated labels (the Pareto categories) are left out: their boxes
+#: overlap while their letters do not.
+OVERLAPPING_TEXT_JS = """() => [...document.querySelectorAll('figure svg')]
+  .filter(s => !s.parentElement.closest('svg') && s.getBoundingClientRect().width).flatMap(svg => {
+  const ts = [...svg.querySelectorAll('text')].filter(t => {
+    if (!t.getClientRects().length || !t.textContent.trim()) return false;
+    const m = t.getScreenCTM();
+    return Math.abs(m.b) < 1e-3 && Math.abs(m.c) < 1e-3;
+  }).map(t => [t.textContent.trim().slice(0, 30), t.getBoundingClientRect()]);
+  const out = [];
+  for (let i = 0; i < ts.length; i++) for (let j = i + 1; j < ts.length; j++) {
+    const a = ts[i][1], b = ts[j][1];
+    const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+    const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+    if (w > 2 && h > 0.25 * Math.min(a.height, b.height))
+      out.push([(svg.getAttribute('aria-label') || '').slice(0, 50), ts[i][0], ts[j][0],
+                Math.round(w * 10) / 10, Math.round(h * 10) / 10]);
+  }
+  return out;
 })"""
 #: Tables wider than their box (they scroll sideways), in a .table-wrap or scrolling themselves:
 #: [caption, scroll width, box width].
@@ -216,6 +242,7 @@ def _visit(context: Any, path: Path, *, sorting: bool) -> PageCheck:
     check.chart_text = page.evaluate(CHART_TEXT_JS)
     check.cut_text = page.evaluate(CUT_TEXT_JS)
     check.scrolling_tables = page.evaluate(SCROLLING_TABLES_JS)
+    check.overlapping_text = page.evaluate(OVERLAPPING_TEXT_JS)
     if sorting:
         check.facts["scorecard"] = page.evaluate(SCORECARD_JS)
         page.click("#score-sort button[data-key=site]")
@@ -477,6 +504,7 @@ def desktop(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
                 overflow = page.evaluate(TILE_OVERFLOW_JS)
                 cut = page.evaluate(CUT_TEXT_JS)
                 scrolling = page.evaluate(SCROLLING_TABLES_JS)
+                overlapping = page.evaluate(OVERLAPPING_TEXT_JS)
                 # the print layout at the A4 text width (210 mm less 2 x 12 mm), panels open
                 page.set_viewport_size({"width": PRINT_WIDTH, "height": 1100})
                 page.emulate_media(media="print")
@@ -496,7 +524,7 @@ def desktop(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
                                       text=True, check=True).stdout  # fmt: skip
                 out[site] = {"texts": texts, "pages": pages, "text": text, "overflow": overflow,
                              "cut": cut, "scrolling": scrolling, "printed": printed,
-                             "shortened": shortened}  # fmt: skip
+                             "shortened": shortened, "overlapping": overlapping}  # fmt: skip
         finally:
             browser.close()
     return out
@@ -519,6 +547,16 @@ def test_no_chart_text_is_cut_off(seen: dict[str, PageCheck], desktop: dict[str,
     (the PPC before/after chart's axis label ran off its top; a phone's legend off its right)."""
     assert desktop[site]["cut"] == [], desktop[site]["cut"]
     assert seen[site].cut_text == [], seen[site].cut_text
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_no_chart_texts_run_into_each_other(
+    seen: dict[str, PageCheck], desktop: dict[str, Any], site: str
+) -> None:
+    """No two labels of a chart overlap, at 1280 and 390 px: the eight quarters' labels under
+    the time-to-implement bars ran together at both widths (the bars are horizontal now)."""
+    assert desktop[site]["overlapping"] == [], desktop[site]["overlapping"]
+    assert seen[site].overlapping_text == [], seen[site].overlapping_text
 
 
 @pytest.mark.parametrize("site", SITES)
