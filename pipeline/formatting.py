@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -126,6 +127,37 @@ def fmt_count_shift(value: Any, *, unit: str = "", signed: bool = True) -> str:
     x = round(2 * float(value)) / 2
     text = _signed(f"{x:,.{0 if x.is_integer() else 1}f}", signed=signed)
     return _with_unit(text, count_unit(unit, x))
+
+
+#: A unit that names a bounded scale: "score 0–10", "rating 1-5", "points 0 to 100".
+_SCALE_UNIT = re.compile(
+    r"^(?:score|rating|points?)\s+(?:from\s+)?(-?\d+(?:\.\d+)?)\s*(?:\u2013|-|to)\s*"
+    r"(-?\d+(?:\.\d+)?)$",
+    re.IGNORECASE,
+)
+
+
+def scale_of(unit: str) -> tuple[float, float] | None:
+    """The ends of the scale a unit names (``'score 0–10' -> (0.0, 10.0)``), or None for any
+    other unit. A value on such a scale reads "8.21 out of 10" (:func:`fmt_on_scale`): the unit
+    after the number read "8.21 score 0–10"."""
+    m = _SCALE_UNIT.match(unit.strip())
+    return (float(m.group(1)), float(m.group(2))) if m else None
+
+
+def fmt_on_scale(value: Any, unit: str) -> str:
+    """A value on the scale its unit names: ``(8.21, 'score 0–10') -> '8.21 out of 10'``; any
+    other unit as :func:`fmt_number` writes it."""
+    scale = scale_of(unit)
+    if scale is None or is_missing(value):
+        return fmt_number(value, unit=unit)
+    return f"{fmt_number(value)} out of {fmt_number(scale[1], whole=True)}"
+
+
+def difference_unit(unit: str) -> str:
+    """The unit of a difference between two values in ``unit``: "points" on a scale (a
+    change of "+0.18 points", not "+0.18 out of 10"), the unit itself otherwise."""
+    return "points" if scale_of(unit) is not None else unit
 
 
 def percent_unit(unit: str) -> str:

@@ -149,3 +149,17 @@ def test_a_proportions_unit_is_a_percentage_of_what_n_counts() -> None:
     assert f.percent_unit("wafers") == "% of wafers"
     assert f.percent_unit("share of arrivals") == "% of arrivals"
     assert f.percent_unit("") == "%"
+
+
+def test_a_value_on_a_named_scale_reads_out_of_its_top() -> None:
+    # a tile read "8.21 score 0–10"
+    assert f.scale_of("score 0–10") == (0.0, 10.0)
+    assert f.scale_of("rating 1-5") == (1.0, 5.0)
+    assert f.scale_of("points 0 to 100") == (0.0, 100.0)
+    for unit in ("minutes", "score", "complaints per 100 stays", "% of wafers"):
+        assert f.scale_of(unit) is None, unit
+        assert f.difference_unit(unit) == unit
+    assert f.fmt_on_scale(8.214, "score 0–10") == "8.21 out of 10"
+    assert f.fmt_on_scale(4.5, "rating 1-5") == "4.50 out of 5"
+    assert f.fmt_on_scale(8.214, "minutes") == "8.21 minutes"
+    assert f.difference_unit("score 0–10") == "points"

@@ -275,6 +275,26 @@ def test_a_hold_goal_names_its_band(site: SiteAnalysis) -> None:
         assert "limit" not in goal_text(m)
 
 
+def test_the_goals_table_writes_each_target_in_its_metrics_unit(site: SiteAnalysis) -> None:
+    """No header line above the goals table names a unit, and a phone shows each row as a card:
+    'Target: 2.00' for complaints per 100 stays left the reader to guess."""
+    from pipeline.report.findings import hold_band, value_text
+
+    html = sections.strategy(site)._repr_html_()
+    goals_table = html.split("Goals and progress toward them", 1)[1].split("</table>", 1)[0]
+    cells = re.findall(r'data-label="Target"[^>]*>([^<]*)<', goals_table)
+    expected = []
+    for m in site.metrics:
+        for g in m.goals:
+            if g.progress is not None and g.progress.target_kind == "hold":
+                expected.append(hold_band(m, g.progress, table=True, with_unit=True))
+            elif g.target is not None:
+                expected.append(value_text(m, g.target))
+            if g.target is not None and m.unit and not m.is_rate:
+                assert expected[-1].endswith(m.unit), expected[-1]
+    assert expected and [c.strip() for c in cells] == expected
+
+
 def test_a_counterfactual_below_the_metric_bound_says_so(site: SiteAnalysis) -> None:
     from dataclasses import replace
 

@@ -132,6 +132,22 @@ def test_sentence_counts_the_points_the_chart_colours(site) -> None:
     )
 
 
+def test_a_score_on_a_scale_reads_out_of_its_top(site) -> None:
+    """A tile read "8.21 score 0–10": the unit after the value read as part of it."""
+    import dataclasses
+
+    from pipeline.report.findings import make_tile, value_text
+
+    score = dataclasses.replace(site.metric("lead_time"), unit="score 0–10")
+    tile = make_tile(score)
+    assert tile.latest_text.endswith(" out of 10"), tile.latest_text
+    assert "score 0–10" not in tile.latest_text
+    if tile.current_text:
+        assert tile.current_text.endswith(" out of 10"), tile.current_text
+    assert value_text(score, 8.214) == "8.21 out of 10"
+    assert value_text(score, 8.214, table=True) == "8.21"  # the header line names the scale
+
+
 def test_a_long_unit_is_said_in_sentences_and_tiles_and_named_once_above_tables(site) -> None:
     import dataclasses
 

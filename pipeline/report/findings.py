@@ -11,13 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.formatting import (
     count_of,
+    difference_unit,
     fmt_date,
     fmt_effect,
     fmt_effect_interval,
     fmt_number,
+    fmt_on_scale,
     fmt_percent,
     fmt_percent_value,
     is_missing,
+    scale_of,
 )
 from pipeline.vocabulary import AssuranceIcon, GoalStatus, RunStatus, VariationIcon, Verdict
 
@@ -78,15 +81,18 @@ def verdict_label(outcome: str, *, provisional: bool = False) -> str:
 def value_text(metric: MetricAnalysis, value: Any, *, table: bool = False) -> str:
     """A metric's value as people read it: percentages for proportions, units otherwise.
 
-    Sentences and tiles always carry the unit ("3.63% behind plan"); a table cell (``table``)
-    drops a long one ("complaints per 100 stays"), which the metric's header line names once."""
+    Sentences and tiles always carry the unit ("3.63% behind plan"), a score on a scale as
+    "8.21 out of 10"; a table cell (``table``) drops a long one ("complaints per 100 stays") and
+    a scale's, which the metric's header line names once."""
     if is_missing(value):
         return "not enough data"
     if metric.is_rate:
         return fmt_percent(value, digits=1)
     unit = metric.unit
-    if table and unit and len(unit) > 12:
+    if table and unit and (len(unit) > 12 or scale_of(unit) is not None):
         return fmt_number(value, whole=metric.is_whole)
+    if scale_of(unit) is not None:  # "8.21 out of 10", not "8.21 score 0–10"
+        return fmt_on_scale(value, unit)
     return fmt_number(value, unit=unit, whole=metric.is_whole)
 
 
@@ -105,6 +111,8 @@ def effect_text(metric: MetricAnalysis, event: EventImpact) -> str:
     size = fmt_effect(abs(est), unit=unit, signed=False)
     if unit == "percentage_points":
         size += " percentage points"
+    elif unit != "percent" and scale_of(metric.unit) is not None:
+        size = fmt_number(abs(est), unit=difference_unit(metric.unit))
     elif unit != "percent":
         size = value_text(metric, abs(est))
     if is_missing(lo) or is_missing(hi):
@@ -219,22 +227,27 @@ def goal_share(metric: MetricAnalysis, goal: Any) -> str:
     return f"{share} of the way to {value_text(metric, goal.target)}"
 
 
-def hold_band(metric: MetricAnalysis, prog: Any, *, table: bool = False) -> str:
+def hold_band(
+    metric: MetricAnalysis, prog: Any, *, table: bool = False, with_unit: bool | None = None
+) -> str:
     """The tolerance band of a hold goal, both sides named where it has two: 'the band 3.70 to
     4.30 stitches per cm around its baseline 4.00' (a neutral metric, symmetric band), 'the band
     of at most 7.50 minutes around its baseline 7.00' (lower is better: only the upper side).
-    In a table cell (``table``) just the band: '3.70 to 4.30', 'at most 7.50'."""
+    In a table cell (``table``) just the band: '3.70 to 4.30', 'at most 7.50'; with
+    ``with_unit`` (a table without a header line that names the unit) '3.70 to 4.30 stitches
+    per cm'."""
     tol = abs(prog.target_change)
     base = value_text(metric, prog.baseline)
+    bare = table if with_unit is None else not with_unit
     if metric.better == "lower":
-        band = f"at most {value_text(metric, prog.baseline + tol, table=table)}"
+        band = f"at most {value_text(metric, prog.baseline + tol, table=bare)}"
     elif metric.better == "higher":
-        band = f"at least {value_text(metric, prog.baseline - tol, table=table)}"
+        band = f"at least {value_text(metric, prog.baseline - tol, table=bare)}"
     else:
-        low = value_text(metric, prog.baseline - tol, table=table)
-        if not metric.is_rate:
-            low = low.removesuffix(" " + metric.unit)
-        band = f"{low} to {value_text(metric, prog.baseline + tol, table=table)}"
+        low = value_text(metric, prog.baseline - tol, table=bare)
+        if not metric.is_rate:  # the unit once, after the upper end
+            low = fmt_number(prog.baseline - tol, whole=metric.is_whole)
+        band = f"{low} to {value_text(metric, prog.baseline + tol, table=bare)}"
     if table:
         return band
     return f"the band {'of ' if band.startswith('at ') else ''}{band} around its baseline {base}"

@@ -21,6 +21,7 @@ from pipeline.formatting import (
     NOT_ENOUGH,
     confidence_level,
     count_of,
+    difference_unit,
     fmt_count,
     fmt_count_shift,
     fmt_date,
@@ -136,11 +137,13 @@ def strategy(site: SiteAnalysis) -> Html:
         for g in m.goals:
             prog = g.progress
             pct = NOT_ENOUGH
-            target = value_text(m, g.target, table=True) if g.target is not None else NOT_ENOUGH
+            # with its unit: no header line above this table names each goal's metric's unit,
+            # and a phone's card read 'Target: 2.00' for complaints per 100 stays
+            target = value_text(m, g.target) if g.target is not None else NOT_ENOUGH
             if prog is not None and prog.target_kind == "hold":
                 # a hold goal is judged within / outside its band, not "x% of the way"
-                target = hold_band(m, prog, table=True)
-                pct = f"now {value_text(m, prog.current, table=True)}"
+                target = hold_band(m, prog, table=True, with_unit=True)
+                pct = f"now {value_text(m, prog.current)}"
             elif prog is not None and not is_missing(prog.percent_of_target):
                 pct = fmt_percent_value(prog.percent_of_target)
             rows.append(
@@ -433,7 +436,8 @@ def _shift_text(metric: MetricAnalysis, shift: Any, ci_label: str, *, rank: bool
     elif counts:
         text = fmt_count_shift(est, unit=metric.unit)
     else:
-        text = fmt_number(est, unit=metric.unit, signed=True, whole=metric.is_whole)
+        text = fmt_number(est, unit=difference_unit(metric.unit), signed=True,
+                          whole=metric.is_whole)  # fmt: skip
     if is_missing(lo) or is_missing(hi):
         return text
     return f"{text} ({ci_label} {fmt_interval(lo, hi, fmt=end)})"
