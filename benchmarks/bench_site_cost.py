@@ -249,8 +249,8 @@ def main() -> None:
 
         # What the pool's initializer does, then one site to warm everything up (not timed).
         t0 = time.perf_counter()
-        if warm_kernels_enabled():
-            WarmKernelServer.start()
+        if warm_kernels_enabled():  # rehearsed, as a run's is from REHEARSE_FROM_SITES sites
+            WarmKernelServer.start(rehearse=True)
         warm_up()
         first = run_site(task(site_ids[0]))
         if not first.published:

@@ -189,6 +189,62 @@ def test_warm_kernels_leak_nothing_between_sites(tmp_path: Path) -> None:
     assert len({s["random"] for s in states}) == 3
 
 
+def _kernel_probe_template(tmp_path: Path) -> Path:
+    """The real template with a first cell that records where its kernel came from."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    probe = textwrap.dedent(
+        """\
+        import json, os, sys, warnings, matplotlib
+        with open(os.path.join(output_dir, "kernel.json"), "w") as fh:
+            json.dump({
+                "warm_pid": os.getppid(),
+                "rehearsed": "pipeline.run.rehearsal" in sys.modules,
+                "filters": len(warnings.filters),
+                "rc": sorted((k, repr(v)) for k, v in matplotlib.rcParams.items()),
+            }, fh)
+        """
+    )
+    nb.cells.insert(1, nbformat.v4.new_code_cell(probe))
+    path = tmp_path / "probe.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.skipif(not warm_kernels_enabled(), reason="kernels start cold (KAIZEN_WARM_KERNELS=0)")
+def test_a_pool_shares_one_rehearsed_warm_process_that_changes_no_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.run.execute as execute
+
+    sites = ("a1", "b2", "c3", "d4")
+    notebook = _kernel_probe_template(tmp_path)
+
+    def run(folder: str, rehearse_from: int):
+        monkeypatch.setattr(execute, "REHEARSE_FROM_SITES", rehearse_from)
+        project = load_project(write_mini_project(tmp_path / folder, sites=sites))
+        result = run_project(project, as_of=AS_OF, jobs=2, notebook=notebook)
+        assert result.success, [o.error for o in result.sites]
+        kernels = [json.loads((result.output / s / "kernel.json").read_text()) for s in sites]
+        return result, kernels
+
+    plain, plain_kernels = run("plain", rehearse_from=len(sites) + 1)
+    rehearsed, kernels = run("rehearsed", rehearse_from=len(sites))
+    # both workers' kernels are forks of the one warm process the run started ...
+    assert len({k["warm_pid"] for k in kernels}) == 1
+    assert len({k["warm_pid"] for k in plain_kernels}) == 1
+    # ... which rehearsed the notebook from REHEARSE_FROM_SITES sites on, and not below
+    assert all(k["rehearsed"] for k in kernels) and not any(k["rehearsed"] for k in plain_kernels)
+    # the rehearsal leaves a kernel as it would find it: settings, warnings and every report
+    for k, p in zip(kernels, plain_kernels, strict=True):
+        assert (k["filters"], k["rc"]) == (p["filters"], p["rc"])
+    for s in sites:
+        assert _results(rehearsed.output, s) == _results(plain.output, s)
+    # and the run stops its warm process when it ends
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.kill(kernels[0]["warm_pid"], 0)
+
+
 def _published(out: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(out)): p.read_bytes()

@@ -228,7 +228,7 @@ def _run_locked(
         pool = None
         if plan.executor == "local" and plan.jobs > 1 and len(todo) > 1:
             # started first, so that workers warm up while this process reads and validates
-            pool = _start_pool(min(plan.jobs, len(todo)))
+            pool = _start_pool(min(plan.jobs, len(todo)), len(todo))
         try:
             validation_seconds, outside = _run_sites(
                 plan, todo=todo, log=log, done=judged, pool=pool, already_read=already_read,
@@ -237,6 +237,7 @@ def _run_locked(
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+                _stop_warm_kernels()
 
     order = {s.id: i for i, s in enumerate(sites)}
     outcomes.sort(key=lambda o: order[o.site_id])
@@ -446,10 +447,27 @@ def _run_sites(
     return validation_seconds, outside
 
 
-def _start_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of ``workers`` processes, each started now (not at its first site)."""
+#: From this many sites to run, the run's warm kernel process rehearses the notebook first
+#: (:mod:`pipeline.run.rehearsal`): the rehearsal costs about one site's work, and saves each
+#: site's kernel the first-use work that imports leave undone.
+REHEARSE_FROM_SITES = 8
+
+
+def _start_pool(workers: int, sites: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes, each started now (not at its first site), sharing one
+    warm kernel process that this process starts first (one import of the stack per run, not
+    one per worker)."""
+    from pipeline.run.kernels import WarmKernelServer, warm_kernels_enabled
+
+    shared: tuple[str, int] | None = None
+    if warm_kernels_enabled():
+        server = WarmKernelServer.start(rehearse=sites >= REHEARSE_FROM_SITES)
+        shared = (server.socket_path, server.pid)
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=get_context("spawn"), initializer=init_worker
+        max_workers=workers,
+        mp_context=get_context("spawn"),
+        initializer=init_worker,
+        initargs=(shared,),
     )
     for _ in range(workers):
         pool.submit(_ready)
@@ -516,16 +534,25 @@ def _run_dask(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterab
             cluster.close()
 
 
-def init_worker() -> None:
-    """Prepare a worker process: die with the parent, start the warm kernel process, and build
-    the nbconvert exporter while it imports."""
+def init_worker(shared: tuple[str, int] | None = None) -> None:
+    """Prepare a worker process: die with the parent, use the run's warm kernel process
+    (``shared``: its socket and pid) or start one of its own, and build the nbconvert exporter
+    meanwhile."""
     from pipeline.report.render import warm_up
     from pipeline.run.kernels import WarmKernelServer, die_with_parent, warm_kernels_enabled
 
     die_with_parent()
-    if warm_kernels_enabled():
+    if shared is not None:
+        WarmKernelServer.attach(*shared)
+    elif warm_kernels_enabled():
         WarmKernelServer.start()
     warm_up()
+
+
+def _stop_warm_kernels() -> None:
+    from pipeline.run.kernels import WarmKernelServer
+
+    WarmKernelServer.stop_for_this_process()
 
 
 def run_site(task: SiteTask) -> SiteOutcome:

@@ -49,33 +49,59 @@ def warm_kernels_enabled() -> bool:
 
 
 class WarmKernelServer:
-    """The warm kernel process of this worker: started on first use, stopped at exit."""
+    """The warm kernel process that this process's kernels fork from: started on first use (or
+    shared: the run's own, see :meth:`attach`), stopped at exit."""
 
     _instance: WarmKernelServer | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, *, rehearse: bool = False, shared: tuple[str, int] | None = None) -> None:
+        if shared is not None:  # another process's warm process: used, never started or stopped
+            self._dir = ""
+            self.socket_path, self.pid = shared
+            self.process: subprocess.Popen[bytes] | None = None
+            return
         self._dir = tempfile.mkdtemp(prefix="kzw-", dir="/tmp")
         self.socket_path = str(Path(self._dir) / "s")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.run.kernels", self.socket_path],
+            [sys.executable, "-m", "pipeline.run.kernels", self.socket_path]
+            + (["--rehearse"] if rehearse else []),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        self.pid = self.process.pid
         atexit.register(self.stop)
 
     @classmethod
-    def start(cls) -> WarmKernelServer:
-        """Start (without waiting) this process's warm kernel process, if not running."""
+    def start(cls, *, rehearse: bool = False) -> WarmKernelServer:
+        """Start (without waiting) this process's warm kernel process, if not running.
+
+        ``rehearse``: the warm process runs the site notebook once on a demo site before it
+        serves (:mod:`pipeline.run.rehearsal`), which costs about one site and saves every
+        kernel the first-use work that imports leave undone; worth it for a run of many sites.
+        """
         inst = cls._instance
-        if inst is None or inst.process.poll() is not None:
-            inst = cls._instance = cls()
+        if inst is None or not inst.alive():
+            inst = cls._instance = cls(rehearse=rehearse)
         return inst
+
+    @classmethod
+    def attach(cls, socket_path: str, pid: int) -> None:
+        """Fork this process's kernels from the warm process at ``socket_path`` (process
+        ``pid``, started by another process: a pool's workers share the run's one); should it
+        die, this process starts its own."""
+        cls._instance = cls(shared=(socket_path, pid))
 
     @classmethod
     def for_this_process(cls) -> WarmKernelServer:
         inst = cls.start()
-        inst.wait_ready()
+        try:
+            inst.wait_ready()
+        except RuntimeError:
+            if inst.process is not None:
+                raise
+            inst = cls._instance = cls()  # the shared warm process is gone: start our own
+            inst.wait_ready()
         return inst
 
     @classmethod
@@ -83,17 +109,30 @@ class WarmKernelServer:
         if cls._instance is not None:
             cls._instance.stop()
 
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        try:
+            os.kill(self.pid, 0)
+        except OSError:
+            return False
+        return True
+
     def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         ready = Path(self.socket_path + ".ready")
         while not ready.exists():
-            if self.process.poll() is not None:
+            if not self.alive():
                 raise RuntimeError("Kernel died before replying: the warm kernel process exited")
             if time.monotonic() > deadline:
                 raise RuntimeError("Timeout waiting for the warm kernel process")
             time.sleep(0.02)
 
     def stop(self) -> None:
+        if WarmKernelServer._instance is self:
+            WarmKernelServer._instance = None
+        if self.process is None:  # shared: its owner stops it
+            return
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -101,8 +140,6 @@ class WarmKernelServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         shutil.rmtree(self._dir, ignore_errors=True)
-        if WarmKernelServer._instance is self:
-            WarmKernelServer._instance = None
 
 
 def die_with_parent() -> None:
@@ -118,8 +155,9 @@ def die_with_parent() -> None:
         pass
 
 
-def serve(socket_path: str) -> None:
-    """Import the stack once, then fork one fresh kernel per request until the parent goes."""
+def serve(socket_path: str, *, rehearse: bool = False) -> None:
+    """Import the stack once (and with ``rehearse``, run the site notebook once on a demo
+    site), then fork one fresh kernel per request until the parent goes."""
     import importlib
 
     die_with_parent()
@@ -127,6 +165,8 @@ def serve(socket_path: str) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     for name in WARM_IMPORTS:
         importlib.import_module(name)
+    if rehearse:
+        _rehearse()
     # The imported stack (some 200,000 objects) lives as long as every kernel forked from here:
     # frozen, the garbage collector of a kernel skips it (its one full collection per site
     # traversed all of it) and leaves its pages shared instead of writing to each object's GC
@@ -168,6 +208,21 @@ def serve(socket_path: str) -> None:
                         pass
                     sel.unregister(children[pid])
         _reap(children, sel)
+
+
+def _rehearse() -> None:
+    """The dress rehearsal (:mod:`pipeline.run.rehearsal`): an optimisation only, so a failure
+    leaves the kernels to start as they would without it. Its warnings are not a site's."""
+    import warnings
+
+    from pipeline.run.rehearsal import rehearse
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rehearse()
+    except Exception:  # noqa: BLE001, S110 - nothing of a site depends on it
+        pass
 
 
 def _fork_kernel(conn: socket.socket, listener: socket.socket, sel: Any, rfd: int, wfd: int) -> int:
@@ -249,4 +304,4 @@ def _shutdown(children: dict[int, socket.socket]) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], rehearse="--rehearse" in sys.argv[2:])
