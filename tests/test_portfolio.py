@@ -299,6 +299,49 @@ def test_scorecard_rows_columns_icons_and_order(page: str, data: dict[str, Any])
     assert 'id="score-sort" class="sortbar no-print" hidden' in section  # shown by the script
 
 
+def test_scorecard_cards_are_labelled_lists_and_articles(page: str, data: dict[str, Any]) -> None:
+    """Each metric's card is a labelled article (in a shared metric's column, naming the site
+    too) or a labelled item of its goal's list; a site's goals are a list of those lists (they
+    were divs: a screen reader heard one run of text per site)."""
+    from html.parser import HTMLParser
+
+    class Cards(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stack: list[tuple[str, dict[str, str | None]]] = []
+            self.cards: list[tuple[str, str | None, str | None]] = []  # tag, label, parent's role
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            a = dict(attrs)
+            if "score-cell" in (a.get("class") or "").split():
+                parent = self.stack[-1] if self.stack else ("", {})
+                self.cards.append(
+                    (tag, a.get("aria-label"), parent[0] + ":" + str(parent[1].get("role")))
+                )
+            if tag not in ("br", "img", "meta", "input", "path", "rect", "circle", "line"):
+                self.stack.append((tag, a))
+
+        def handle_endtag(self, tag: str) -> None:
+            while self.stack and self.stack.pop()[0] != tag:
+                pass
+
+    parser = Cards()
+    parser.feed(_section(page, "scorecard"))
+    rows = data["scorecard"]["rows"]
+    shared = sum(1 for r in rows for c in r["cells"] if c)
+    grouped = sum(len(g["cells"]) for r in rows for g in r["groups"])
+    assert len(parser.cards) == shared + grouped
+    articles = [c for c in parser.cards if c[0] == "article"]
+    items = [c for c in parser.cards if c[0] == "li"]
+    assert len(articles) == shared and len(items) == grouped
+    assert all(parent == "ul:list" for _, _, parent in items)
+    named = {(r["name"], c["name"]) for r in rows for c in r["cells"] if c}
+    assert {label for _, label, _ in articles} == {f"{m}, {s}" for s, m in named}
+    assert {label for _, label, _ in items} == {
+        c["name"] for r in rows for g in r["groups"] for c in g["cells"]
+    }
+
+
 def test_one_small_script_and_self_contained(page: str) -> None:
     scripts = re.findall(r"<script>(.*?)</script>", page, flags=re.S)
     assert len(scripts) == 1 and "scorecard-body" in scripts[0]

@@ -243,6 +243,31 @@ def test_methods_name_the_models_fitted_for_this_site(site: SiteAnalysis) -> Non
     assert not re.search(r"Model\s+:", page)
 
 
+def test_each_model_is_described_once_in_methods(site: SiteAnalysis) -> None:
+    """The verdict's and the segmented regression's models are described in the Methods table
+    (one row per metric, from the models fitted); an event's statistics panel names that row
+    instead of repeating it (it said the same words as the table, in every panel)."""
+    import html as html_lib
+
+    page = html_lib.unescape(_text(_page(site)))
+    methods = html_lib.unescape(_text(sections.methods(site)._repr_html_()))
+    rows = sections.model_rows_for_methods(site)
+    judged = [(m, e) for m in site.metrics for e in m.events if e.outcome and e.outcome.impact]
+    assert judged
+    for m, e in judged:
+        method = e.outcome.verdict.method
+        in_table = sum(method in r[2] for r in rows)
+        assert in_table >= 1 and page.count(method) == methods.count(method) == in_table, method
+        seg = e.outcome.impact.segmented_regression
+        if seg is not None:
+            assert seg.cov_type not in page  # the panel's "OLS; HAC (Newey-West, ...)" row
+            by_name = {r[0]: r for r in rows}
+            assert f"maxlags {seg.maxlags}" in by_name[m.name][3]
+        pointer = f"as listed for {m.name} under “{sections.MODELS_CAPTION}” in Methods"
+        assert pointer in page
+    assert f"{sections.MODELS_CAPTION}" in methods
+
+
 def test_a_tile_names_a_too_early_event(site: SiteAnalysis) -> None:
     from dataclasses import replace
 

@@ -339,11 +339,12 @@ def metric_bounds(metric: MetricAnalysis) -> tuple[float | None, float | None]:
 def model_rows(metric: MetricAnalysis, seg: Any) -> list[tuple[str, str]]:
     """The segmented regression's rows on the metric's own scale: odds or rate ratios (exp of
     the coefficient and of its interval's ends) for the GLMs, units for OLS; the level change in
-    percentage points or units; the counterfactual in units, or why there is none."""
+    percentage points or units; the counterfactual in units, or why there is none. Which model
+    was fitted is said once, in the Methods table (:func:`model_rows_for_methods`)."""
     nat = seg.natural_scale
     label = interval_label(seg.alpha)
     period = "point" if metric.chart_type in (ChartType.G, ChartType.T) else metric.period
-    rows = [("Segmented regression", f"{seg.model}; {seg.cov_type}")]
+    rows: list[tuple[str, str]] = []
     if nat is None:
         return rows
     if nat.ratio is not None:
@@ -456,7 +457,9 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
         ("Verdict", verdict_label(v.outcome, provisional=v.is_provisional)),
         ("Why", "; ".join(v.reasons)),
         ("Effect (verdict)", effect_text(metric, event)),
-        ("Method (verdict)", v.method),
+        # the verdict's and the segmented regression's models are described once, per metric,
+        # in Methods (written from the models fitted, where metrics can be compared)
+        ("Models", f"as listed for {metric.name} under “{MODELS_CAPTION}” in Methods"),
         ("Periods used (verdict)", f"{v.n_before} before, {v.n_after} after, {v.n_missing} gaps"),
     ]
     if v.outcome == Verdict.FADED and (early := early_gain_text(metric, event)):
@@ -512,7 +515,7 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
 
         # in a closed statistics panel: one drawing, which a phone scrolls sideways
         chart = plot_segmented(
-            imp, name=metric.name, unit=metric.unit, facts=facts[1:], bounds=metric_bounds(metric),
+            imp, name=metric.name, unit=metric.unit, facts=facts, bounds=metric_bounds(metric),
             has_narrow=False,
         )  # fmt: skip
     if not rows and chart is None:
@@ -897,6 +900,10 @@ CLASSICAL_METHODS = {
 }
 
 
+#: The Methods table that describes each metric's models (the statistics panels name it).
+MODELS_CAPTION = "Models fitted for this site"
+
+
 def model_rows_for_methods(site: SiteAnalysis) -> list[tuple[str, str, str, str, str]]:
     """One row per metric of the models actually fitted for this site: the chart, the verdict's
     model, the segmented regression and the classical comparison (never a blank cell)."""
@@ -910,11 +917,29 @@ def model_rows_for_methods(site: SiteAnalysis) -> list[tuple[str, str, str, str,
             none = "no improvement event with data to judge"
             rows.append((m.name, chart, none, none, none))
             continue
-        verdict = "; ".join(dict.fromkeys(o.verdict.method for o in impacts))
+        judged = [e for e in m.events if e.outcome is not None]
+        methods = dict.fromkeys(e.outcome.verdict.method for e in judged if e.outcome)
+        # the statistics panels refer here: where a metric's events were judged differently
+        # (a level against a trend baseline), each method names its events
+        verdict = (
+            "; ".join(methods)
+            if len(methods) == 1
+            else "; ".join(
+                ", ".join(
+                    f"“{e.title}”" for e in judged if e.outcome and e.outcome.verdict.method == k
+                )
+                + f": {k}"
+                for k in methods
+            )
+        )
         segs = [o.impact.segmented_regression for o in impacts if o.impact is not None]
         fitted = [sg for sg in segs if sg is not None]
         seg = (
-            "; ".join(dict.fromkeys(f"{sg.model}, Newey-West (HAC) errors" for sg in fitted))
+            "; ".join(
+                dict.fromkeys(
+                    f"{sg.model}, Newey-West (HAC) errors, maxlags {sg.maxlags}" for sg in fitted
+                )
+            )
             if fitted
             else "not fitted (too few periods)"
         )
@@ -1029,6 +1054,7 @@ def methods(site: SiteAnalysis) -> Html:
         "site/methods.html.j2",
         parameter_rows=parameters,
         model_rows=model_rows_for_methods(site),
+        models_caption=MODELS_CAPTION,
         glossary=glossary,
         rule_glossary=glossary_rows(),
     )
