@@ -34,15 +34,27 @@ def _results(out: Path, site: str) -> dict:
     return data
 
 
-def test_dask_local_cluster_gives_the_same_reports_as_the_pool(tmp_path: Path) -> None:
+def test_dask_local_cluster_gives_the_same_reports_as_the_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.run.execute as execute
+
     project = load_project(write_mini_project(tmp_path / "p"))
     local = run_project(project, as_of=AS_OF, jobs=2)
     assert local.success
     first = {s: _results(local.output, s) for s in ("north", "south")}
+    # every Dask worker's warm kernel process rehearses the notebook first (1 site a worker
+    # is enough here), which must change no report
+    monkeypatch.setattr(execute, "REHEARSE_FROM_SITES", 1)
     # force: the inputs are those of the pool's run, which an incremental run would not repeat
-    dask = run_project(project, as_of=AS_OF, jobs=2, executor="dask", force=True)
+    probe = _kernel_probe_template(tmp_path)  # the template plus a cell that writes kernel.json
+    dask = run_project(project, as_of=AS_OF, jobs=2, executor="dask", force=True, notebook=probe)
     assert dask.success, [o.error for o in dask.sites]
     assert {s: _results(dask.output, s) for s in ("north", "south")} == first
+    kernels = [
+        json.loads((dask.output / s / "kernel.json").read_text()) for s in ("north", "south")
+    ]
+    assert all(k["rehearsed"] for k in kernels) is warm_kernels_enabled()
 
 
 def _flaky_kernel(tmp_path: Path, failures: int) -> Path:

@@ -504,6 +504,8 @@ def _run_dask(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterab
     from distributed import Client, LocalCluster
     from distributed import as_completed as dask_completed
 
+    from pipeline.run.kernels import warm_kernels_enabled
+
     cluster = None
     if scheduler:
         client = Client(scheduler)
@@ -516,6 +518,11 @@ def _run_dask(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterab
         )
         client = Client(cluster)
     try:
+        workers = len(client.scheduler_info().get("workers", {})) or 1
+        if warm_kernels_enabled() and len(tasks) >= REHEARSE_FROM_SITES * workers:
+            # each Dask worker has its own warm kernel process: rehearsed where it will fork
+            # enough kernels to pay for it (a long-lived worker keeps it for later runs)
+            client.run(_start_rehearsed_warm_kernels)
         futures = client.map(
             run_site, tasks, pure=False, key=[f"site-{t.site_id}-{t.run_id}" for t in tasks]
         )
@@ -547,6 +554,13 @@ def init_worker(shared: tuple[str, int] | None = None) -> None:
     elif warm_kernels_enabled():
         WarmKernelServer.start()
     warm_up()
+
+
+def _start_rehearsed_warm_kernels() -> None:
+    """On a Dask worker: start its warm kernel process, rehearsed, unless one runs already."""
+    from pipeline.run.kernels import WarmKernelServer
+
+    WarmKernelServer.start(rehearse=True)
 
 
 def _stop_warm_kernels() -> None:
