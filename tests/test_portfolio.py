@@ -114,6 +114,9 @@ def _results(
                     "metric_id": m["metric_id"],
                     "name": m["name"],
                     "latest_text": f"{m['name']} latest",
+                    "latest_label": "latest week, 16 Nov 2026",
+                    "current_label": "level of the last 8 weeks",
+                    "current_text": f"{m['name']} level",
                     "change_text": "-25% vs baseline",
                     "variation": m["variation"],
                     "assurance": m["assurance"],
@@ -295,6 +298,12 @@ def test_scorecard_rows_columns_icons_and_order(page: str, data: dict[str, Any])
     )
     assert 'aria-label="Variation: Special cause: concerning"' in section
     assert "Lead time latest" in section and "-25% vs baseline" in section
+    # the latest week and the current level are labelled, as on the site's tile: a card read
+    # "8.30 minutes" over "fell 37%", and 8.30 was the latest week, 37% the phase level's change
+    cell = section[section.index("Lead time latest") :].split("</div>", 1)[0]
+    assert "latest week, 16 Nov 2026" in cell
+    assert "level of the last 8 weeks <strong>Lead time level</strong>" in cell
+    assert north["cells"][0]["latest_label"] == "latest week, 16 Nov 2026"
     assert 'data-label="Shared defects"' in section  # the phone layout labels each cell
     assert 'id="score-sort" class="sortbar no-print" hidden' in section  # shown by the script
 

@@ -121,6 +121,13 @@ class Cell:
     assurance: str
     assurance_text: str
     latest_text: str
+    #: what the latest value is ("latest week, 16 Nov 2026") and the current level beside it
+    #: ("level of the last 8 weeks", "7.74 minutes"): the site report's tile labels, so a card
+    #: never sets the latest week alone next to the whole phase's change ("8.30 minutes",
+    #: "fell 37%", where 8.30 is 8% below the baseline and 37% belongs to the phase's level)
+    latest_label: str = ""
+    current_label: str = ""
+    current_text: str = ""
     change: float | None
     change_text: str
     href: str
@@ -608,6 +615,9 @@ def _cell(sid: str, m: Mapping[str, Any], tile: Mapping[str, Any]) -> Cell:
         assurance=assurance,
         assurance_text=_text(tile.get("assurance_text"), ASSURANCE_TEXT.get(assurance, assurance)),
         latest_text=_text(tile.get("latest_text"), "not enough data"),
+        latest_label=_text(tile.get("latest_label"), ""),
+        current_label=_text(tile.get("current_label"), ""),
+        current_text=_text(tile.get("current_text"), ""),
         change=finite(m.get("change")),
         change_text=_text(tile.get("change_text"), "no baseline"),
         href=f"{quote(sid)}/report.html#metric-{quote(mid)}",
