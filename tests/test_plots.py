@@ -126,6 +126,40 @@ def test_companion_chart_is_computed_shown_and_in_results(mini_project: Path):
     assert 'class="chart-narrow"' in html[: html.index('<details class="companion">')]
 
 
+def test_an_xmr_chart_with_an_excluded_point_keeps_its_moving_range_chart(mini_project: Path):
+    """The fab's downtime (a power outage excluded) had no MR chart: the companion raised
+    "exclusions are not supported on a moving-range chart" and was dropped."""
+
+    from pipeline.report.analysis import load_site_analysis
+    from tests.conftest import AS_OF
+
+    data = mini_project.parent / "data"
+    obs = pd.read_csv(data / "observations.csv")
+    when = obs.loc[(obs["site_id"] == "north") & (obs["metric_id"] == "lead_time"), "timestamp"]
+    pd.DataFrame(
+        {"site_id": ["north"], "metric_id": ["lead_time"], "timestamp": [when.iloc[5]],
+         "note": ["Carrier strike"], "exclude": ["true"]}
+    ).to_csv(data / "annotations.csv", index=False)  # fmt: skip
+    text = mini_project.read_text(encoding="utf-8")
+    mini_project.write_text(
+        text.replace("  events: {path: data/events.csv}\n",
+                     "  events: {path: data/events.csv}\n  annotations: {path: data/annotations.csv}\n"),
+        encoding="utf-8",
+    )  # fmt: skip
+    site = load_site_analysis(
+        project_file=str(mini_project), site_data="", site_id="north", as_of=AS_OF
+    )
+    lead = site.metric("lead_time")
+    assert lead.chart is not None and lead.chart.is_excluded.sum() == 1
+    assert not lead.note
+    assert lead.companion is not None and lead.companion.chart == "mr"
+    i = int(np.nonzero(lead.chart.is_excluded)[0][0])
+    assert np.nonzero(lead.companion.is_excluded)[0].tolist() == [i, i + 1]
+    # its centre line is the XmR chart's average moving range (sigma x d2), phase by phase
+    for x, m in zip(lead.chart.phases, lead.companion.phases, strict=True):
+        assert np.isclose(m.centre, x.sigma * 1.128, rtol=1e-9)
+
+
 def test_tick_labels_write_the_ticks_exactly():
     from pipeline.report.plots.style import new_figure, number_axis
 

@@ -65,9 +65,22 @@ def test_excluded_points_leave_window_rules_and_subgroups_follow_their_readings(
     assert_allclose(xb.phases[0].centre, vals[keep].mean())
 
 
-def test_exclusions_are_rejected_on_a_moving_range_chart():
-    with pytest.raises(StatisticsError):
-        control_chart([1.0, 2, 3, 4], chart="mr", exclude=[1])
+def test_a_moving_range_chart_excludes_the_ranges_of_an_excluded_point():
+    # The XmR chart's companion: with an excluded point it raised "exclusions are not supported
+    # on a moving-range chart" and the fab's downtime chart (a power outage excluded) had no MR
+    # chart. Its centre is the XmR chart's own average moving range, bridged over the excluded
+    # point: qcc's sigma without batch 4 (0.4117415, as above) times d2 = 1.128.
+    v = pd.read_csv(QCC / "viscosity.csv")
+    t = v[v["trial"]]
+    out = (t["batch"] == 4).to_numpy()
+    mr = control_chart(t["viscosity"].to_numpy(), chart="mr", exclude=out)
+    xmr = control_chart(t["viscosity"].to_numpy(), exclude=out)
+    assert_allclose(mr.phases[0].centre, 0.4117415 * 1.128, rtol=1e-6)
+    assert_allclose(mr.phases[0].centre, xmr.phases[0].sigma * 1.128, rtol=1e-12)
+    i = int(np.nonzero(out)[0][0])
+    # the ranges into and out of the excluded point are drawn as excluded; no other is
+    assert np.nonzero(mr.is_excluded)[0].tolist() == [i, i + 1]
+    assert_allclose(mr.value[i + 1], abs(t["viscosity"].iloc[i + 1] - t["viscosity"].iloc[i]))
 
 
 def test_run_length_sets_we4_and_nhs_shift():

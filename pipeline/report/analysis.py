@@ -451,12 +451,16 @@ def analyse_metric(
             chart = control_chart(**kwargs)
             if starts:
                 frozen = control_chart(**kwargs, freeze_baseline=True)
-            spread = COMPANION_CHARTS.get(chart_type)
-            if spread is not None:  # dispersion: lower is better, the metric's bounds do not apply
-                ckw = {k: v for k, v in kwargs.items() if not k.endswith("_bound")}
-                companion = control_chart(**{**ckw, "chart": spread, "better": "lower"})
         except StatisticsError as exc:
             note = f"No control chart: {exc.message}"
+        spread = COMPANION_CHARTS.get(chart_type)
+        if chart is not None and spread is not None:
+            # dispersion: lower is better, the metric's bounds do not apply
+            ckw = {k: v for k, v in kwargs.items() if not k.endswith("_bound")}
+            try:
+                companion = control_chart(**{**ckw, "chart": spread, "better": "lower"})
+            except StatisticsError:  # (single-reading subgroups have no range): the chart stands
+                companion = None
     else:
         notes = ()
         note = "Not enough data for a control chart (fewer than two values in the window)."

@@ -1264,8 +1264,6 @@ def control_chart(
     code, phase_labels = _phase_codes(pts.labels, pts.value.shape[0])
     npts = pts.value.shape[0]
     excluded = pts.excluded if pts.excluded is not None else np.zeros(npts, dtype=bool)
-    if chart == ChartType.MR and excluded.any():
-        raise StatisticsError("exclusions are not supported on a moving-range chart")
     mr = (
         _moving_ranges(pts.value, code)
         if chart in (ChartType.XMR, ChartType.MR)
@@ -1273,6 +1271,14 @@ def control_chart(
     )
     # the moving ranges the sigma comes from: bridged over excluded points
     mr_fit = _bridged_ranges(pts.value, code, ~excluded) if excluded.any() else mr
+    fit_excluded = excluded
+    if chart == ChartType.MR and excluded.any():
+        # a plotted moving range is the difference of two neighbours: one with an excluded end
+        # is excluded too (the outage's jump in and out of it), while the centre line is the
+        # mean of the ranges bridged over the excluded points, so that it is the XmR chart's
+        # own average moving range (the MR companion of an XmR chart with an excluded point
+        # was not drawn at all: "exclusions are not supported on a moving-range chart")
+        excluded = excluded | np.r_[False, excluded[:-1]]
     value = mr if chart == ChartType.MR else pts.value
     if chart == ChartType.R:
         value = pts.rng
@@ -1296,7 +1302,7 @@ def control_chart(
         if freeze_baseline and ph > 1:
             fit = fits[0]
         else:
-            fit = _fit(chart, pts, mr_fit, idx[~excluded[idx]], method, screen_mr)
+            fit = _fit(chart, pts, mr_fit, idx[~fit_excluded[idx]], method, screen_mr)
         fits.append(fit)
         centre[sel], se[sel] = _per_point(chart, fit, pts, idx)
         if fit.lcl is not None:
