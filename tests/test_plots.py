@@ -75,6 +75,21 @@ def test_a_provisional_phase_is_labelled_with_its_points():
     assert "provisional, 6 points" in image.alt
 
 
+def test_a_chart_frozen_at_a_provisional_baseline_says_so():
+    """The safety chart's 10-point baseline was drawn provisional on the per-phase chart and
+    settled on the frozen one, whose every limit is that baseline's."""
+    values = np.r_[np.tile([9.0, 11.0], 5), np.tile([6.0, 7.0], 8)]
+    ch = control_chart(values, times=WEEKS[:26], phases=[1] * 10 + [2] * 16, min_phase_points=12,
+                       freeze_baseline=True)  # fmt: skip
+    assert all(p.is_provisional for p in ch.phases)
+    image = plot_control_chart(ch, phase_names={1: "Baseline", 2: "Kanban"})
+    assert "Baseline: provisional (10 points)" in image.svg
+    assert "Kanban" in image.svg and "Kanban: provisional" not in image.svg
+    settled = control_chart(values, times=WEEKS[:26], phases=[1] * 10 + [2] * 16,
+                            min_phase_points=8, freeze_baseline=True)  # fmt: skip
+    assert "provisional" not in plot_control_chart(settled, phase_names={1: "Baseline"}).svg
+
+
 def test_bounds_and_non_negative_statistics_keep_the_axis_in_range():
     hours = np.r_[0.5, 9.0, 0.2, 12.0, 0.1, 8.0, 0.3, 11.0, 0.4, 10.0]
     free = plot_control_chart(control_chart(hours))

@@ -4,7 +4,8 @@ Colours follow NHS "Making Data Count": special-cause improvement blue, concern 
 purple, common cause grey. Limits are drawn as steps where they vary with n; each phase has its own
 centre line and limits, and a phase break is labelled with the phase's label (the event name).
 A provisional phase (fewer points than ``min_phase_points``) is drawn dashed and lighter and
-labelled "provisional (n points)". A signal colours the whole pattern that raised it — every point
+labelled "provisional (n points)"; on a chart frozen at a provisional baseline every phase's
+(baseline) limits are drawn so, labelled once at the baseline. A signal colours the whole pattern that raised it — every point
 of the run or trend, the points beyond the zone of a 2-of-3 or 4-of-5 — as Making Data Count does;
 the chart object (and results.json) keeps the exact points each rule flagged. Each point carries a
 ``<title>`` (date, value, signals) that a browser shows on hover.
@@ -452,8 +453,10 @@ def plot_control_chart(
     for k, (a, b) in enumerate(ends):
         xs = x[a:b]
         phase = chart.phases[k]
-        # a provisional phase's limits rest on too few points: drawn lighter and dashed
-        prov = phase.is_provisional and not chart.frozen
+        # a provisional phase's limits rest on too few points: drawn lighter and dashed; on a
+        # frozen chart every phase has the baseline's limits, provisional when the baseline is
+        # (the safety chart's 10-point baseline was drawn as settled against the frozen limits)
+        prov = phase.is_provisional
         alpha = 0.5 if prov else 1.0
         if zones and chart.has_limits:
             lo1, hi1 = chart.zone(1)
@@ -471,8 +474,13 @@ def plot_control_chart(
         ax.plot(xs, y[a:b], color=COMMON, lw=1, zorder=3)
         # a lone phase without a name (a survey's scores) needs no name beside its note
         name = str(names.get(phase.phase, phase.label if len(ends) > 1 else ""))
-        note = f"provisional ({phase.n_points} points)" if prov else ""
-        name = truncate(name, 22 if prov else 36)
+        # a frozen chart's later phases are provisional through their baseline, labelled once
+        note = (
+            f"provisional ({phase.n_points} points)"
+            if prov and (k == 0 or not chart.frozen)
+            else ""
+        )
+        name = truncate(name, 22 if note else 36)
         if k > 0:
             prev_end = x[a - 1]
             bx = prev_end + (xs[0] - prev_end) / 2 if len(xs) else prev_end
@@ -480,7 +488,7 @@ def plot_control_chart(
         else:
             bx = x[0] if len(x) else 0
         breaks.append(bx)
-        if k > 0 or prov:
+        if k > 0 or note:
             # a break in the right part of the chart gets its label on the left of the line;
             # PhaseLabel keeps it inside the axes and clear of the labels before it at any size
             on_left = a > 0.6 * len(chart)
