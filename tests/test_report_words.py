@@ -42,7 +42,10 @@ def test_methods_and_signal_lists_use_words_not_codes(site) -> None:
     assert "Anhøj crossings (anhoej_crossings; Anhøj set)" in methods
     for m in site.metrics:
         html = sections.metric_section(site, m)._repr_html_()
-        listed = re.findall(r"<li>(.*?): \d+ points?, latest", html)
+        listed = re.findall(r"<li>(.*?): latest \d", html)
+        # no count of flagged points beside a chart that colours the whole run ("8 points in
+        # a row above the centre line ...: 1 point" sat beside nine coloured points)
+        assert not re.findall(r"<li>[^<]*: \d+ points?, latest", html)
         for item in listed:
             assert not re.match(r"^(we|nelson|nhs|anhoej)", item), item
         # nor anywhere else in the section's words (a capability warning said "signals: we1,
@@ -162,3 +165,28 @@ def test_a_long_unit_is_said_in_sentences_and_tiles_and_named_once_above_tables(
     assert value_text(lead, 2.5, table=True) == "2.50"
     html = sections.metric_section(site, lead)._repr_html_()
     assert "unit: days behind the plan" in html
+
+
+def test_a_listed_signal_names_when_it_last_fired_without_a_count_of_points(site) -> None:
+    """'8 points in a row above the centre line (Western Electric 4), neutral: 1 point' sat
+    beside nine coloured points: the count was of the points that complete the run, while the
+    chart colours the whole run. The list now names the signal and when it last fired."""
+    import dataclasses
+
+    import numpy as np
+
+    from pipeline.report import sections
+    from pipeline.stats.spc import control_chart
+
+    lead = site.metric("lead_time")
+    # 20 points alternating about 10, then 10 at 10.5: a run of 11 points above the centre line
+    # (10.17), which Western Electric 4 flags at its 8th to 11th points
+    x = np.r_[np.tile([9.0, 11.0], 10), np.full(10, 10.5)]
+    times = pd.date_range("2026-01-05", periods=30, freq="W-MON")
+    chart = control_chart(x, times=times, rules="we")
+    assert [s.rule for s in chart.signals] == ["we4"] * 4
+    html = sections.metric_section(site, dataclasses.replace(lead, chart=chart))._repr_html_()
+    items = re.findall(r"<li>([^<]*)</li>", html.split("Rule signals in the last", 1)[1])
+    assert items[0] == (
+        "8 points in a row above the centre line (Western Electric 4), neutral: latest 27 Jul 2026"
+    ), items

@@ -264,9 +264,13 @@ def _current_level_row(metric: MetricAnalysis) -> list[tuple[Any, ...]]:
     ]
 
 
-def _signal_rows(metric: MetricAnalysis) -> list[tuple[str, int, Any]]:
-    """(signal in words, number of points, latest time) of the signals in the latest points:
-    "8 points in a row below the centre line (Western Electric 4): improvement"."""
+def _signal_rows(metric: MetricAnalysis) -> list[tuple[str, Any]]:
+    """(signal in words, latest time) of the signals in the latest points: "8 points in a row
+    below the centre line (Western Electric 4), improvement", and when it last fired.
+
+    No count of points: the rule flags the points that complete its pattern ("...: 1 point"
+    beside a run of nine coloured points read as a contradiction); the chart colours the whole
+    pattern and its hover texts and results.json give every flagged point."""
     from pipeline.report.signals import rule_label, signal_name
 
     chart = metric.chart
@@ -279,7 +283,7 @@ def _signal_rows(metric: MetricAnalysis) -> list[tuple[str, int, Any]]:
         words = signal_name(sig.rule, d)
         key = f"{words[:1].upper()}{words[1:]} ({rule_label(sig.rule)}), {sig.label}"
         by_rule.setdefault(key, []).append(sig)
-    return [(rule, len(sigs), sigs[-1].time) for rule, sigs in by_rule.items()]
+    return [(rule, sigs[-1].time) for rule, sigs in by_rule.items()]
 
 
 def _impact_rows(metric: MetricAnalysis, events: Sequence[EventImpact]) -> list[tuple[Any, ...]]:
