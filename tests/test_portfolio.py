@@ -265,7 +265,7 @@ def test_run_status_is_apart_from_performance(page: str) -> None:
         "1 report produced from clean data 1 produced with data-quality warnings 1 failed"
         in _text(status)
     )
-    rows = re.findall(r'<tr class="run (\w+)"', status)
+    rows = re.findall(r'<tr[^>]*? class="run (\w+)"', status)
     assert rows == ["failed", "warnings", "ok"]  # problems first
     assert "cell 7 raised ValueError: &lt;bad&gt; &amp; worse" in status
     assert 'href="east/failed/report.ipynb"' in status and 'href="east/failed/error.txt"' in status
@@ -349,6 +349,24 @@ def test_scorecard_cards_are_labelled_lists_and_articles(page: str, data: dict[s
     assert {label for _, label, _ in items} == {
         c["name"] for r in rows for g in r["groups"] for c in g["cells"]
     }
+
+
+def test_tables_a_phone_shows_as_cards_keep_table_roles(page: str) -> None:
+    """Below 640 px the scorecard, the run status and every stacked table become a card per row
+    (CSS display: block), which drops a table's semantics in screen readers; ARIA roles keep
+    them, as in the site reports."""
+    tables = re.findall(r'<table class="([^"]*)"([^>]*)>(.*?)</table>', page, re.S)
+    cards = [t for t in tables if {"stack", "scorecard", "run-status"} & set(t[0].split())]
+    assert {"scorecard", "run-status"} <= {c for t in cards for c in t[0].split()}
+    assert len(cards) >= 5
+    for cls, attrs, body in cards:
+        assert 'role="table"' in attrs, cls
+        assert len(re.findall(r"<tr\b", body)) == len(re.findall(r'<tr role="row"', body)), cls
+        assert len(re.findall(r"<td\b", body)) == len(re.findall(r'<td role="cell"', body)), cls
+        heads = re.findall(r"<th\b[^>]*>", body)
+        assert heads and all(
+            'role="columnheader"' in h or 'role="rowheader"' in h for h in heads
+        ), cls
 
 
 def test_one_small_script_and_self_contained(page: str) -> None:
