@@ -559,3 +559,14 @@ def test_segmented_chart_never_draws_a_counterfactual_past_the_metric_bound():
     assert np.nanmin(line) < 0 and band.min() < 0
     line, band = drawn(plot_segmented(r, name="Downtime", unit="hours", bounds=(0.0, None)))
     assert np.nanmin(line) >= 0 and np.isnan(line).any() and band.min() >= 0
+
+
+def test_rates_without_any_event_raise_a_statistics_error_not_a_statsmodels_crash():
+    """A site with no incidents at all: the Poisson GLM has no finite fit (statsmodels raised
+    ValueError 'The first guess on the deviance function returned a nan'); the caller gets the
+    project's StatisticsError, which the verdicts' evaluation turns into 'no segmented fit'."""
+    from pipeline.exceptions import StatisticsError
+    from pipeline.stats.impact import compare_rates
+
+    with pytest.raises(StatisticsError, match="no event in any period"):
+        compare_rates(np.zeros(20), np.ones(20), np.r_[np.zeros(10), np.ones(10)] > 0)

@@ -15,6 +15,7 @@ from numpy.testing import assert_allclose
 from pipeline.stats import verdicts
 from pipeline.stats.impact import estimate_impact, period_numbers
 from pipeline.stats.verdicts import OUTCOMES, judge_change
+from pipeline.vocabulary import Better, Kind, Verdict
 
 WEEKS = pd.date_range("2025-01-06", periods=78, freq="W-MON")
 CHANGE = WEEKS[52]
@@ -363,3 +364,18 @@ def test_verdict_sentences_use_the_house_number_format():
     text = " ".join(v.reasons)
     assert "p < 0.001" in text or "p = 0." in text
     assert "e-" not in text and "-0." not in text
+
+
+@pytest.mark.parametrize(
+    ("kind", "events"), [(Kind.COUNT, 0.0), (Kind.PROPORTION, 0.0), (Kind.PROPORTION, 50.0)]
+)
+def test_a_series_without_any_event_or_all_events_is_no_clear_change(kind, events):
+    """A site with no incidents at all (or a proportion at 100% throughout): the GLM has no
+    finite fit (statsmodels raised 'The first guess on the deviance function returned a nan'
+    for the counts, and the proportions gave an interval of 0 to 100 points)."""
+    t = pd.date_range("2025-01-06", periods=40, freq="W-MON")
+    frame = pd.DataFrame({"time": t, "value": np.full(40, events), "n": np.full(40, 50.0)})
+    v = judge_change(frame, change_at=t[20], kind=kind, better=Better.LOWER)
+    assert v.outcome == Verdict.NO_CLEAR_CHANGE
+    assert "cannot show a change" in v.reasons[0] and v.figure is None
+    assert (v.n_before, v.n_after) == (20, 20)

@@ -998,7 +998,16 @@ def compare_rates(
 
     Wald intervals (R ``confint.default``). The rate difference is the difference of the model's
     fitted rates with a delta-method interval.
+
+    Raises
+    ------
+    StatisticsError
+        When no period has an event: the log-linear model has no finite fit.
     """
+    if not np.any(np.asarray(x, dtype=float) > 0):
+        raise StatisticsError(
+            "no event in any period before or after the change: no rates to compare"
+        )
     X = sm.add_constant(post.astype(float), has_constant="add")
     off = np.log(n)
     pois = sm.GLM(x, X, family=sm.families.Poisson(), offset=off).fit()

@@ -739,6 +739,17 @@ def judge_change(
         )
     sel = bm | am
     y, n, tt = y_all[sel], n_all[sel], grid[sel].astype(float)
+    if kind != "continuous" and (np.all(y == 0) or (kind == "proportion" and np.all(y == n))):
+        # no event in any period (or every unit an event): nothing varies, and a GLM on the
+        # log / logit scale has no finite fit (a site with no incidents at all, say)
+        what = "no event in any period" if np.all(y == 0) else "every unit an event in every period"
+        return EventVerdict(
+            outcome=Verdict.NO_CLEAR_CHANGE,
+            reasons=(f"{what} before or after the change: the data cannot show a change",),
+            is_provisional=n_before < min_phase_points or n_after < min_phase_points,
+            method=method,
+            **common,  # type: ignore[arg-type]
+        )
     after = am[sel].astype(float)
     t_first_after = float(grid[am].min())
     t_last_after = float(grid[am].max())
