@@ -4,7 +4,7 @@ Every site's kernel is a fork of the warm kernel process (:mod:`pipeline.run.ker
 that process has loaded, compiled and measured, every kernel has for free. Imports alone leave a
 first site paying for what is done lazily on first use: the report's Jinja templates compiled, the
 results schema's validator built, fonts opened and text measured for the SVG charts, the first
-model fits. A forked kernel paid that again for every site (about a tenth of a demo site's work).
+model fits. A forked kernel paid that again for every site (about a seventh of a demo site's CPU).
 
 So the warm process runs the notebook's own cells once on a demo site in a temporary folder and
 throws the result away. It changes no result: each kernel is still a fresh process, the caches
@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-#: The site the rehearsal plays: the demo site that exercises the most chart kinds per second.
+#: The demo site the rehearsal plays; any would do (what it leaves behind serves every site).
 SITE = "hotel-lisbon"
 AS_OF = "2026-06-29"
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "site_report.ipynb"
