@@ -32,9 +32,11 @@ working correlation, Liang & Zeger 1986, with z the working response and W the G
   estimates (Patterson & Thompson 1971). An AR(1) fitted to such residuals takes the small lag-1
   correlation for the whole story and understates the long-run variance: on the u chart it
   credited 7-8% of unchanged series at phi 0.5-0.6 (benchmarks/README.md).
-- A series the model fits exactly (a constant one, an exact step, no event at all; residuals
-  below ``EXACT_FIT_RTOL`` of the data's magnitude) has nothing to correlate: R = I, and its
-  autocorrelation is reported as none rather than a value computed from rounding noise.
+- A series the model fits exactly (a constant one, an exact step; residuals below
+  ``EXACT_FIT_RTOL`` of the data's magnitude) has nothing to correlate: R = I, and its
+  autocorrelation is reported as none rather than a value computed from rounding noise. A count
+  or proportion with no event at all (or every unit an event) is judged before any fit: the
+  log / logit model has no finite fit there, and the verdict says the data cannot show a change.
 
 ``s2 = e'R^-1 e / (n - k)`` is the residual variance (the dispersion for GLMs, at least 1, which
 allows for over-dispersion as Laney's charts do). Tests use the t distribution on the GLS residual
