@@ -320,7 +320,7 @@ def test_to_dict_has_exactly_the_issue_keys_and_is_json_safe():
     seg = d["segmented_regression"]
     assert list(seg) == ["model", "cov_type", "intercept", "pre_slope", "level_change",
                          "slope_change", "classical", "counterfactual", "counterfactual_note",
-                         "n_before", "natural_scale", "durbin_watson",
+                         "counterfactual_bound", "n_before", "natural_scale", "durbin_watson",
                          "ljung_box_pvalue"]  # fmt: skip
     assert list(seg["natural_scale"]) == ["ratio", "scale", "level_change", "slope_change",
                                           "level_difference", "end_difference"]  # fmt: skip
@@ -391,7 +391,7 @@ def test_charts_have_generated_alt_text():
     r = estimate_impact(f, change_at=change_at, transition_start=trans, better="lower")
     seg = plot_segmented(r, name="Cycle time", unit="days")
     assert seg.png.startswith(b"\x89PNG") and "<svg" in seg.svg
-    assert "without the change the trend predicts" in seg.alt and "2 transition periods" in seg.alt
+    assert "counterfactual (no change): " in seg.alt and "2 transition periods" in seg.alt
     ba = plot_before_after(r, name="Cycle time")
     assert "Cycle time fell" in ba.alt and 'aria-label="' in ba._repr_html_()
 
@@ -513,7 +513,7 @@ def test_no_counterfactual_from_a_baseline_shorter_than_a_phase():
     short = estimate_impact(f, change_at=10, kind="count", min_baseline_points=12)
     s = short.segmented_regression
     assert s.counterfactual is None and s.natural_scale.end_difference is None
-    assert s.counterfactual_note.startswith("No counterfactual: the baseline has 9 periods")
+    assert s.counterfactual_note.startswith("withheld because the baseline has only 9 periods")
     assert s.series["counterfactual"].isna().all()
     assert s.to_dict()["counterfactual"] is None
     json.dumps(short.to_dict())
@@ -536,29 +536,116 @@ def test_autocorrelation_note_says_small_p_values_in_words() -> None:
     assert "e-" not in sr.note
 
 
-def test_segmented_chart_never_draws_a_counterfactual_past_the_metric_bound():
+def _falling_then_flat():
     """A baseline falling 1 a period from 30, then flat at 5: the trend carried forward crosses 0,
-    which hours or days between incidents cannot reach. With bounds (0, None) the dashed line
-    stops where it would cross 0 and the band is clipped to 0; without bounds it goes below."""
-    from pipeline.report.plots.impact import plot_segmented
-
+    which hours or days between incidents cannot reach."""
     rng = np.random.default_rng(3)
     before = 30 - np.arange(20) + rng.normal(0, 0.5, 20)
     after = 5 + rng.normal(0, 0.5, 20)
     f, change_at, _ = frame_of(before, after)
-    r = estimate_impact(f, change_at=change_at, better="lower")
-    assert r.segmented_regression is not None and r.segmented_regression.counterfactual.estimate < 0
+    return f, change_at
+
+
+def test_a_counterfactual_past_the_metric_bound_is_held_there_as_the_verdict_holds_it():
+    """The segmented regression's counterfactual, its band and the fitted-minus-counterfactual
+    difference are taken against the line held at the bound, as judge_change holds its own:
+    the held value is max(line, bound), each interval end is clipped (a monotone map keeps the
+    coverage) and the difference and its interval move by exactly the amount the line was
+    raised."""
+    f, change_at = _falling_then_flat()
+    free = estimate_impact(f, change_at=change_at, better="lower").segmented_regression
+    held = estimate_impact(
+        f, change_at=change_at, better="lower", lower_bound=0.0
+    ).segmented_regression
+    assert free is not None and held is not None
+    line = free.series["counterfactual"].to_numpy(dtype=float)
+    assert free.counterfactual.estimate < 0 and free.counterfactual_bound is None
+    # the held line: max(line, 0) wherever it is drawn, and marked held where it was raised
+    assert_allclose(held.series["counterfactual"], np.maximum(line, 0.0), equal_nan=True)
+    assert_allclose(
+        held.series["counterfactual_low"],
+        np.maximum(free.series["counterfactual_low"].to_numpy(dtype=float), 0.0),
+        equal_nan=True,
+    )
+    assert (held.series["counterfactual_held"] == (line < 0)).all()
+    cf = held.counterfactual
+    assert cf.estimate == 0.0 and held.counterfactual_bound == 0.0
+    assert cf.ci_low == 0.0 and cf.ci_high == max(free.counterfactual.ci_high, 0.0)
+    assert cf.se is None and cf.pvalue is None  # they belong to the line below 0
+    # fitted minus the held counterfactual, its interval moved by the same known amount
+    raised = 0.0 - free.counterfactual.estimate
+    end, free_end = held.natural_scale.end_difference, free.natural_scale.end_difference
+    assert_allclose(end.estimate, held.observed_fitted - 0.0, rtol=1e-9)
+    assert_allclose([end.ci_low, end.ci_high],
+                    [free_end.ci_low - raised, free_end.ci_high - raised], rtol=1e-9)  # fmt: skip
+    # the first after period's line is still above 0: its difference does not move
+    assert_allclose(held.natural_scale.level_difference.estimate,
+                    free.natural_scale.level_difference.estimate, rtol=1e-12)  # fmt: skip
+    assert held.to_dict()["counterfactual_bound"] == 0.0
+    assert free.to_dict()["counterfactual_bound"] is None
+    # the coefficients themselves are the model's, bound or not
+    assert held.coefficients == free.coefficients
+
+
+def test_bounds_leave_a_glm_counterfactual_alone():
+    """Counts and proportions stay within their bounds through the inverse link: no bound moves
+    their counterfactual."""
+    rng = np.random.default_rng(5)
+    f = pd.DataFrame({"time": np.arange(1, 31), "value": rng.poisson(3.0, 30).astype(float)})
+    a = estimate_impact(f, change_at=16, kind="count").segmented_regression
+    b = estimate_impact(f, change_at=16, kind="count", lower_bound=0.0).segmented_regression
+    assert a.counterfactual == b.counterfactual and b.counterfactual_bound is None
+
+
+def test_segmented_chart_never_draws_a_counterfactual_past_the_metric_bound():
+    """With the counterfactual held at 0 the dashed line runs along 0 where the baseline's trend
+    would cross it, the legend says it is held, and the band stays at or above 0; unbounded, the
+    same data draw both below 0."""
+    from pipeline.report.plots.impact import plot_segmented
+
+    f, change_at = _falling_then_flat()
 
     def drawn(chart):
         ax = chart.figure.axes[0]
-        (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "without the change"]
+        (line,) = [ln for ln in ax.get_lines() if ln.get_label().startswith("without the change")]
         band = np.concatenate([p.get_paths()[0].vertices[:, 1] for p in ax.collections])
-        return np.asarray(line.get_ydata(), dtype=float), band
+        return np.asarray(line.get_ydata(), dtype=float), band, line.get_label()
 
-    line, band = drawn(plot_segmented(r, name="Downtime", unit="hours"))
-    assert np.nanmin(line) < 0 and band.min() < 0
-    line, band = drawn(plot_segmented(r, name="Downtime", unit="hours", bounds=(0.0, None)))
-    assert np.nanmin(line) >= 0 and np.isnan(line).any() and band.min() >= 0
+    free = estimate_impact(f, change_at=change_at, better="lower")
+    line, band, label = drawn(plot_segmented(free, name="Downtime", unit="hours"))
+    assert np.nanmin(line) < 0 and band.min() < 0 and label == "without the change"
+    held = estimate_impact(f, change_at=change_at, better="lower", lower_bound=0.0)
+    line, band, label = drawn(plot_segmented(held, name="Downtime", unit="hours"))
+    assert np.nanmin(line) == 0 and not np.isnan(line).any() and band.min() >= 0
+    assert label == "without the change (held at the bound)"
+
+
+def test_segmented_chart_text_joins_the_panel_figures_into_one_sentence():
+    """The text alternative repeats the panel's rows as 'label: text' clauses: a withheld
+    counterfactual read 'Counterfactual (no change): No counterfactual: ... forward..' and
+    '1 transition periods left out'."""
+    from pipeline.report.plots.impact import plot_segmented
+
+    rng = np.random.default_rng(3)
+    y = rng.poisson(2.0, 21).astype(float)
+    f = pd.DataFrame({"time": np.arange(1, 22), "value": y})
+    r = estimate_impact(f, change_at=11, transition_start=10, kind="count",
+                        min_baseline_points=12)  # fmt: skip
+    seg = r.segmented_regression
+    facts = [("Counterfactual (no change)", seg.counterfactual_note + ".")]
+    alt = plot_segmented(r, name="Incidents", facts=facts).alt
+    assert "1 transition period left out" in alt
+    assert "Counterfactual (no change): withheld because the baseline has only 9 periods" in alt
+    assert ".." not in alt and alt.lower().count("counterfactual") == 1
+
+
+def test_the_sentence_of_no_clear_change_signs_its_interval_with_one_minus_sign():
+    """'rose 0.83% (95% CI -9.2% to +12%)' used a hyphen where every other figure has U+2212."""
+    rng = np.random.default_rng(11)
+    f, change_at, _ = frame_of(rng.normal(20, 2, 15), rng.normal(20.2, 2, 15))
+    r = estimate_impact(f, change_at=change_at, better="lower")
+    text = r.sentence("Cycle time")
+    assert r.direction == "no_clear_change" and "(95% CI \u2212" in text and "-" not in text
 
 
 def test_rates_without_any_event_raise_a_statistics_error_not_a_statsmodels_crash():

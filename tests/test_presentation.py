@@ -320,26 +320,48 @@ def test_the_goals_table_writes_each_target_in_its_metrics_unit(site: SiteAnalys
     assert expected and [c.strip() for c in cells] == expected
 
 
-def test_a_counterfactual_below_the_metric_bound_says_so(site: SiteAnalysis) -> None:
-    from dataclasses import replace
+@pytest.fixture(scope="module")
+def manchester(tmp_path_factory: pytest.TempPathFactory) -> SiteAnalysis:
+    """The building site, whose days between incidents (a g chart) have a falling baseline."""
+    project = load_project(write_demo_project(tmp_path_factory.mktemp("bld"), as_of=AS_OF))
+    data = split_by_site(read_tables(project), ["build-manchester"])["build-manchester"]
+    return analyse_site(data, project=project, site_id="build-manchester",
+                        as_of=pd.Timestamp(AS_OF))  # fmt: skip
 
-    m = next(
-        m for m in site.metrics
-        if m.chart_type == "xmr" and any(
-            e.outcome and e.outcome.impact and e.outcome.impact.segmented_regression
-            and e.outcome.impact.segmented_regression.counterfactual for e in m.events
-        )
-    )  # fmt: skip
-    seg = next(
-        e.outcome.impact.segmented_regression
-        for e in m.events
-        if e.outcome and e.outcome.impact and e.outcome.impact.segmented_regression
-    )
-    above = replace(m, chart=replace(m.chart, lower_bound=seg.counterfactual.estimate + 1))
-    row = dict(sections.model_rows(above, seg))
-    text = next(v for k, v in row.items() if k.startswith("Counterfactual"))
-    assert "which the metric cannot reach" in text
-    row = dict(sections.model_rows(m, seg))
-    text = next(v for k, v in row.items() if k.startswith("Counterfactual"))
-    if m.chart.lower_bound is None or seg.counterfactual.estimate >= m.chart.lower_bound:
-        assert "cannot reach" not in text
+
+def test_a_counterfactual_past_the_metric_bound_is_held_there_on_every_surface(
+    manchester: SiteAnalysis,
+) -> None:
+    """Days between incidents cannot fall below 0 (a g chart's natural bound): the baseline's
+    line carried a year forward predicted -5.37 days (95% CI -28.3 to 17.6) and the panel said
+    'read it as the trend's direction, not a level', beside a difference of +15.9 days taken
+    against that negative level. The counterfactual is held at 0 as the verdict holds its own:
+    the panel, the chart's text alternative and results.json say 0 days, its interval clipped
+    at 0, and the difference is fitted minus 0."""
+    from pipeline.report.analysis import value_bounds
+
+    m = next(m for m in manchester.metrics if m.metric_id == "build_days_between_incidents")
+    assert value_bounds(m.chart_type, m.chart) == (0.0, None)
+    event = next(e for e in m.events if e.outcome and e.outcome.impact)
+    seg = event.outcome.impact.segmented_regression
+    assert seg is not None and seg.counterfactual_bound == 0.0
+    cf = seg.counterfactual
+    assert cf.estimate == 0.0 and cf.ci_low == 0.0 and cf.ci_high > 0
+    assert (seg.series["counterfactual"].dropna() >= 0).all()
+    assert (seg.series["counterfactual_low"].dropna() >= 0).all()
+    rows = dict(sections.model_rows(m, seg))
+    (text,) = [v for k, v in rows.items() if k.startswith("Counterfactual")]
+    assert text.startswith("0 days (") and "held at the lowest value the metric can take" in text
+    assert "\u2212" not in text.split(";")[0]  # no negative level, no negative interval end
+    (diff,) = [v for k, v in rows.items() if k.startswith("Fitted against")]
+    end = seg.natural_scale.end_difference
+    assert end.estimate == pytest.approx(seg.observed_fitted - cf.estimate)
+    assert diff.startswith(sections.model_unit_text(m, end.estimate, scale="difference",
+                                                    signed=True))  # fmt: skip
+    details = sections._impact_details(m, event)
+    assert details is not None and text in details["chart"].alt and ".." not in details["chart"].alt
+    data = site_results(manchester)
+    (metric,) = [x for x in data["metrics"] if x["metric_id"] == m.metric_id]
+    saved = metric["events"][0]["detail"]["impact"]["segmented_regression"]
+    assert saved["counterfactual_bound"] == 0.0 and saved["counterfactual"]["estimate"] == 0.0
+    assert saved["natural_scale"]["end_difference"]["estimate"] == pytest.approx(end.estimate)

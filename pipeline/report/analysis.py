@@ -571,6 +571,18 @@ def _capability(
     return cap, ""
 
 
+def value_bounds(chart_type: str, chart: ControlChart | None) -> tuple[float | None, float | None]:
+    """The values a metric cannot pass: its configured ``lower_bound`` / ``upper_bound`` (which
+    the chart carries), and 0 below for g and t charts (days or units between incidents are
+    never negative). The verdict and the segmented regression hold a counterfactual within
+    them; the charts draw nothing beyond them."""
+    lower = chart.lower_bound if chart is not None else None
+    upper = chart.upper_bound if chart is not None else None
+    if lower is None and chart_type in (ChartType.G, ChartType.T):
+        lower = 0.0
+    return lower, upper
+
+
 def _bound(value: Any) -> float | None:
     """A metric's optional bound: None when blank."""
     if value is None or pd.isna(value):
@@ -612,6 +624,7 @@ def _event_impacts(
         & (events["effective_date"] <= as_of).to_numpy()
     ].sort_values("effective_date")
     outcomes: dict[str, EventOutcome] = {}
+    lower, upper = value_bounds(series.chart, chart)
     if len(judged) and int((~bad).sum()) >= 4:
         baseline_start = _goal_baseline_start(judged.iloc[0], goals) or window_start
         dates = [
@@ -625,9 +638,8 @@ def _event_impacts(
             sustain_points=settings.sustain_points, min_phase_points=settings.min_phase_points,
             baseline_start=max(baseline_start, window_start), as_of=as_of,
             event_order=series.chart in (ChartType.G, ChartType.T),
-            # the metric's possible values bound a trend's counterfactual (the chart has them)
-            lower_bound=chart.lower_bound if chart is not None else None,
-            upper_bound=chart.upper_bound if chart is not None else None,
+            # the metric's possible values bound a trend's counterfactual
+            lower_bound=lower, upper_bound=upper,
         ):  # fmt: skip
             outcomes[res.event_id] = res
     out = []

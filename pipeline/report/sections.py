@@ -37,7 +37,7 @@ from pipeline.formatting import (
     is_missing,
     percent_unit,
 )
-from pipeline.report.analysis import EventImpact, MetricAnalysis, SiteAnalysis
+from pipeline.report.analysis import EventImpact, MetricAnalysis, SiteAnalysis, value_bounds
 from pipeline.report.findings import (
     ASSURANCE_TEXT,
     GOAL_STATUS_TEXT,
@@ -332,12 +332,7 @@ def model_unit_text(metric: MetricAnalysis, value: Any, *, scale: str, signed: b
 def metric_bounds(metric: MetricAnalysis) -> tuple[float | None, float | None]:
     """The values the metric cannot pass: its configured ``lower_bound``/``upper_bound``, and 0
     below for g and t charts (days or events between incidents are never negative)."""
-    chart = metric.chart
-    lower = chart.lower_bound if chart is not None else None
-    upper = chart.upper_bound if chart is not None else None
-    if lower is None and metric.chart_type in (ChartType.G, ChartType.T):
-        lower = 0.0
-    return lower, upper
+    return value_bounds(metric.chart_type, metric.chart)
 
 
 def model_rows(metric: MetricAnalysis, seg: Any) -> list[tuple[str, str]]:
@@ -394,19 +389,22 @@ def model_rows(metric: MetricAnalysis, seg: Any) -> list[tuple[str, str]]:
             cf.ci_low, cf.ci_high,
             fmt=lambda v: fmt_percent(v, digits=1) if level_scale == "proportion" else fmt_number(v),
         )  # fmt: skip
+        # a straight line carried forward can cross a bound the metric cannot (days between
+        # incidents below 0): the model holds it at the bound, as the verdict does, and says so
+        held = ""
+        if seg.counterfactual_bound is not None:
+            lowest = seg.counterfactual_bound == metric_bounds(metric)[0]
+            held = (
+                f", held at the {'lowest' if lowest else 'highest'} value the metric can take: "
+                f"the baseline's trend carried this far falls {'below' if lowest else 'above'} it"
+            )
+        interval = f" ({label} {ci})"
+        if cf.ci_low == cf.ci_high == seg.counterfactual_bound:  # no interval left to show
+            interval, held = "", held + f", its whole {label} too"
         text = (
-            f"{model_unit_text(metric, cf.estimate, scale=level_scale)} ({label} {ci}); "
+            f"{model_unit_text(metric, cf.estimate, scale=level_scale)}{interval}{held}; "
             f"fitted {model_unit_text(metric, seg.observed_fitted, scale=level_scale)}"
         )
-        # a straight line carried forward can cross a bound the metric cannot (days between
-        # incidents below 0): say so beside the number rather than let it read as a forecast
-        floor = metric_bounds(metric)[0]
-        if floor is not None and cf.estimate < floor:
-            text += (
-                f"; the baseline's trend carried this far falls below "
-                f"{model_unit_text(metric, floor, scale=level_scale)}, which the metric cannot "
-                "reach: read it as the trend's direction, not a level"
-            )
         rows.append((f"Counterfactual (no change) at {when}", text))
         if nat.end_difference is not None:
             rows.append((f"Fitted against the counterfactual at {when}", diff(nat.end_difference)))
@@ -519,9 +517,8 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
 
         # in a closed statistics panel: one drawing, which a phone scrolls sideways
         chart = plot_segmented(
-            imp, name=metric.name, unit=metric.unit, facts=facts, bounds=metric_bounds(metric),
-            has_narrow=False,
-        )  # fmt: skip
+            imp, name=metric.name, unit=metric.unit, facts=facts, has_narrow=False
+        )
     if not rows and chart is None:
         return None
     return {"title": event.title, "rows": rows, "chart": chart}

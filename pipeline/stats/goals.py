@@ -614,8 +614,8 @@ def evaluate_events(
     optional ``n``), ideally one row per period of the full grid with missing values as gaps.
     An event whose windows are too short is ``too_early`` with the reason; it never raises.
     ``event_order`` (g and t charts) numbers time by event, and ``lower_bound`` /
-    ``upper_bound`` hold a trend's counterfactual within the metric's possible values; see
-    :func:`judge_change`.
+    ``upper_bound`` hold a trend's counterfactual within the metric's possible values, in the
+    verdict and in the segmented regression alike; see :func:`judge_change`.
     """
     out: list[EventOutcome] = []
     windows = sequence_windows(frame["time"], events, baseline_start=baseline_start, as_of=as_of)
@@ -632,7 +632,8 @@ def evaluate_events(
             impact = estimate_impact(
                 observed, change_at=w.change_at, transition_start=w.transition_start,
                 start=w.start, end=w.end, kind=kind, alpha=alpha, better=better,
-                min_baseline_points=min_phase_points,
+                min_baseline_points=min_phase_points, lower_bound=lower_bound,
+                upper_bound=upper_bound,
             )  # fmt: skip
         except StatisticsError:
             impact = None

@@ -63,7 +63,14 @@ from statsmodels.stats.stattools import durbin_watson
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import confidence_level, count_of, finite, fmt_pvalue, html_tables
+from pipeline.formatting import (
+    MINUS,
+    confidence_level,
+    count_of,
+    finite,
+    fmt_pvalue,
+    html_tables,
+)
 from pipeline.stats.wilcoxon import exact_rank_test
 from pipeline.vocabulary import Better, Kind
 
@@ -345,7 +352,8 @@ class SegmentedRegression:
     scale of the data (a mean, a proportion, or a rate per unit of n).
 
     ``series`` is one row per period in start..end: ``time, t, value, window, post, t_after,
-    fitted, counterfactual, counterfactual_low, counterfactual_high`` (for the chart).
+    fitted, counterfactual, counterfactual_low, counterfactual_high, counterfactual_held`` (for
+    the chart; ``counterfactual_held`` marks the periods where the line is held at a bound).
     """
 
     model: str
@@ -363,6 +371,10 @@ class SegmentedRegression:
     alpha: float
     natural_scale: NaturalScale | None = None
     counterfactual_note: str = ""
+    #: The metric's bound (``lower_bound`` / ``upper_bound``) the counterfactual at
+    #: ``counterfactual_time`` is held at, because the baseline's line carried that far leaves the
+    #: values the metric can take; None when it stays within them.
+    counterfactual_bound: float | None = None
     n_before: int = 0
     series: pd.DataFrame = field(repr=False, compare=False)
 
@@ -418,6 +430,7 @@ class SegmentedRegression:
                     None if self.counterfactual is None else self.counterfactual.to_dict()
                 ),
                 "counterfactual_note": self.counterfactual_note,
+                "counterfactual_bound": self.counterfactual_bound,
                 "n_before": self.n_before,
                 "natural_scale": (
                     None if self.natural_scale is None else self.natural_scale.to_dict()
@@ -451,10 +464,15 @@ class SegmentedRegression:
             )
         cf = self.counterfactual
         if cf is None:
-            lines.append("  " + self.counterfactual_note)
+            lines.append(f"  counterfactual {self.counterfactual_note}")
         else:
+            held = (
+                ""
+                if self.counterfactual_bound is None
+                else f", held at the bound {_fmt(self.counterfactual_bound)}"
+            )
             lines.append(
-                f"  without the change, at {self.counterfactual_time}: {_fmt(cf.estimate)} "
+                f"  without the change, at {self.counterfactual_time}: {_fmt(cf.estimate)}{held} "
                 f"({lvl} CI {_fmt(cf.ci_low)} to {_fmt(cf.ci_high)}); "
                 f"fitted {_fmt(self.observed_fitted)}"
             )
@@ -536,8 +554,8 @@ class ImpactEstimate:
 
         if self.direction == "no_clear_change":
             sign = "rose" if est > 0 else "fell" if est < 0 else "stayed level"
-            lo_s = ("-" if lo < 0 else "+") + f(lo)
-            hi_s = ("-" if hi < 0 else "+") + f(hi)
+            lo_s = (MINUS if lo < 0 else "+") + f(lo)
+            hi_s = (MINUS if hi < 0 else "+") + f(hi)
             by = " by" if unit == "" else ""
             return (
                 f"{name} {sign}{by} {f(est)} ({lvl} CI {lo_s} to {hi_s}) after the change, "
@@ -1172,6 +1190,8 @@ def segmented_regression(
     ljung_box_lags: int = 1,
     t: Sequence[float] | None = None,
     min_baseline_points: int = 0,
+    lower_bound: float | None = None,
+    upper_bound: float | None = None,
 ) -> SegmentedRegression:
     """Interrupted time series on one series whose rows are labelled ``before``, ``transition``
     or ``after`` (in time order). ``t`` is each row's position on the period grid (default
@@ -1191,6 +1211,16 @@ def segmented_regression(
     and carried over the whole after window says more about its slope's noise than about the
     process (the report's phases need the same number of points for their own limits).
     ``natural_scale`` gives the effects on the metric's own scale (:class:`NaturalScale`).
+
+    ``lower_bound`` / ``upper_bound`` (OLS only: the GLMs' inverse links keep their lines within
+    0 and 1, or above 0) are the values the metric can take. Where the baseline's line carried
+    forward leaves them (days between incidents below 0) the counterfactual is held at the bound,
+    as the verdict holds it (:func:`pipeline.stats.verdicts.judge_change`): the line, its band
+    and the counterfactual's interval are clipped to the bounds (clipping is monotone, so each
+    clipped interval keeps its coverage), ``counterfactual_bound`` names the bound the last
+    period's counterfactual is held at (its standard error and p-value, which belong to the
+    unheld line, are then None), and the fitted-minus-counterfactual differences are taken
+    against the held value: the estimate and its interval move by the same known amount.
     """
     win = np.asarray(window, dtype=object)
     y_all = np.asarray(values, dtype=float)
@@ -1244,35 +1274,46 @@ def segmented_regression(
     se_cf = np.sqrt(np.einsum("ij,jk,ik->i", X_cf, cov, X_cf))
     fitted = inv(eta_fit)
     fitted[~keep] = np.nan
-    cf, cf_lo, cf_hi = inv(eta_cf), inv(eta_cf - q * se_cf), inv(eta_cf + q * se_cf)
+    line, cf_lo, cf_hi = inv(eta_cf), inv(eta_cf - q * se_cf), inv(eta_cf + q * se_cf)
+    held = np.zeros_like(line)  # how far the counterfactual is moved to stay within the bounds
+    if is_ols and (lower_bound is not None or upper_bound is not None):
+        raw = line
+        line, cf_lo, cf_hi = (np.clip(v, lower_bound, upper_bound) for v in (line, cf_lo, cf_hi))
+        held = line - raw
+    cf = line.copy()
     after_mask = win == "after"
     cf[~after_mask], cf_lo[~after_mask], cf_hi[~after_mask] = np.nan, np.nan, np.nan
     # the pre-change line is drawn through the before window too, as the reference for "after"
-    cf[: before_idx[-1] + 1] = inv(eta_cf[: before_idx[-1] + 1])
+    cf[: before_idx[-1] + 1] = line[: before_idx[-1] + 1]
     last = len(win) - 1
+    bound_at_last = None
+    if held[last] != 0:
+        bound_at_last = lower_bound if held[last] > 0 else upper_bound
     z_cf = eta_cf[last] / se_cf[last] if se_cf[last] > 0 else float("nan")
     p_cf = 2 * stats.t.sf(abs(z_cf), res_hac.df_resid) if is_ols else 2 * stats.norm.sf(abs(z_cf))
-    se_scale = se_cf[last] if is_ols else None
+    se_scale = se_cf[last] if is_ols and bound_at_last is None else None
     counterfactual: Coefficient | None = Coefficient(
-        estimate=float(inv(eta_cf[last])),
+        estimate=float(line[last]),
         se=_num(se_scale),
         ci_low=_num(cf_lo[last]),
         ci_high=_num(cf_hi[last]),
-        pvalue=_num(p_cf) if is_ols else None,
+        pvalue=_num(p_cf) if is_ols and bound_at_last is None else None,
     )
     cf_note = ""
     if before_idx.size < min_baseline_points:
-        counterfactual = None
+        counterfactual = bound_at_last = None
         cf[:], cf_lo[:], cf_hi[:] = np.nan, np.nan, np.nan
+        # words that follow "counterfactual" in a sentence or as a table cell beside it
         cf_note = (
-            f"No counterfactual: the baseline has {before_idx.size} periods, fewer than the "
-            f"{min_baseline_points} a phase needs, too few to carry its trend forward."
+            f"withheld because the baseline has only {count_of(int(before_idx.size), 'period')}, "
+            f"fewer than the {min_baseline_points} a phase needs, too few to carry its trend "
+            "forward"
         )
     first_after = int(np.flatnonzero(after_mask)[0])
     natural = _natural_scale(
         kind, params=params, cov=cov, q=q, x_fit=X_all, x_cf=X_cf,
         first=first_after, last=last if counterfactual is not None else None,
-        ci=np.asarray(res_hac.conf_int(alpha=alpha))[:k],
+        ci=np.asarray(res_hac.conf_int(alpha=alpha))[:k], held=held,
     )  # fmt: skip
     resid = np.asarray(res_cl.resid if is_ols else _pearson_resid(res_cl), dtype=float)
     lb_p: float | None = None
@@ -1297,6 +1338,7 @@ def segmented_regression(
             "counterfactual": cf,
             "counterfactual_low": cf_lo,
             "counterfactual_high": cf_hi,
+            "counterfactual_held": (held != 0) & np.isfinite(cf),
         }
     )
     return SegmentedRegression(
@@ -1314,6 +1356,7 @@ def segmented_regression(
         alpha=alpha,
         natural_scale=natural,
         counterfactual_note=cf_note,
+        counterfactual_bound=bound_at_last,
         n_before=int(before_idx.size),
         series=series,
     )
@@ -1330,8 +1373,12 @@ def _natural_scale(
     first: int,
     last: int | None,
     ci: np.ndarray,
+    held: np.ndarray | None = None,
 ) -> NaturalScale:
-    """:class:`NaturalScale` from the HAC fit (``params``, ``cov`` and ``ci`` of b0..b3)."""
+    """:class:`NaturalScale` from the HAC fit (``params``, ``cov`` and ``ci`` of b0..b3).
+    ``held`` is how far each row's counterfactual was moved to stay within the metric's bounds
+    (:func:`segmented_regression`): a difference is taken against the held counterfactual, its
+    interval moved by the same known amount."""
     ratio, scale = NATURAL_SCALES[str(kind)]
 
     def coef(i: int) -> ScaledEffect:
@@ -1358,7 +1405,7 @@ def _natural_scale(
         grad = d1 * x1 - d0 * x0
         se = math.sqrt(max(float(grad @ cov @ grad), 0.0))
         factor = 100.0 if kind == "proportion" else 1.0
-        est = g1 - g0
+        est = g1 - g0 - (float(held[i]) if held is not None else 0.0)
         return ScaledEffect(estimate=factor * est, ci_low=_num(factor * (est - q * se)),
                             ci_high=_num(factor * (est + q * se)))  # fmt: skip
 
@@ -1449,6 +1496,8 @@ def estimate_impact(
     maxlags: int | None = None,
     exact: bool = False,
     min_baseline_points: int = 0,
+    lower_bound: float | None = None,
+    upper_bound: float | None = None,
 ) -> ImpactEstimate:
     """Before/after impact of one change on one metric.
 
@@ -1479,6 +1528,9 @@ def estimate_impact(
         Fewest periods before the change from which the segmented regression extrapolates a
         counterfactual (see :func:`segmented_regression`); the report passes its
         ``min_phase_points``.
+    lower_bound, upper_bound
+        The values a continuous metric can take; the segmented regression's counterfactual is
+        held within them (see :func:`segmented_regression`).
 
     Raises
     ------
@@ -1605,6 +1657,8 @@ def estimate_impact(
             family=family,
             t=t_grid,
             min_baseline_points=min_baseline_points,
+            lower_bound=lower_bound,
+            upper_bound=upper_bound,
         )
     except StatisticsError as exc:
         seg = None

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from pipeline.formatting import fmt_interval, fmt_number, interval_label, percent_unit
+from pipeline.formatting import count_of, fmt_interval, fmt_number, interval_label, percent_unit
 from pipeline.report.plots.style import (
     CENTRE,
     COMMON,
@@ -43,16 +43,15 @@ def plot_segmented(
     name: str = "Metric",
     unit: str = "",
     facts: Sequence[tuple[str, str]] = (),
-    bounds: tuple[float | None, float | None] = (None, None),
     has_narrow: bool = True,
 ) -> ChartImage:
     """Observed points, fitted pre/post lines, the counterfactual (no-change) line with its
     confidence band (none when the model withheld it), the change point, and the transition
     shaded. ``facts`` are the model's figures as the page words them (label, text); the text
-    alternative repeats them, so it says what the table beside the chart says. ``bounds`` are
-    the values the metric cannot pass (lower, upper): the counterfactual line stops where the
-    baseline's trend would cross one and its band is clipped to them, so the chart never draws
-    a level the metric cannot reach (the table beside it says the trend crossed the bound).
+    alternative repeats them, so it says what the table beside the chart says. Where the model
+    held the counterfactual at one of the metric's bounds (the baseline's trend would cross
+    it), the dashed line runs along the bound and the legend says it is held, as the table
+    beside it does; the band is the model's, clipped to the bounds.
     ``has_narrow=False`` draws no phone variant (the report's statistics panels)."""
     seg = estimate.segmented_regression
     fig, ax = new_figure(margins=(0.75, 0.3, 0.35, 0.9))
@@ -89,21 +88,14 @@ def plot_segmented(
     ax.plot(x[post], s["fitted"][post], "-", lw=1.6, color=colour)
     cf_mask = post & s["counterfactual"].notna().to_numpy()
     if seg.counterfactual is not None:
-        lower, upper = bounds
         cf_line = s["counterfactual"].to_numpy(dtype=float)
-        outside = np.zeros(cf_line.shape, dtype=bool)
-        if lower is not None:
-            outside |= cf_line < lower
-        if upper is not None:
-            outside |= cf_line > upper
         band_low = s["counterfactual_low"].to_numpy(dtype=float)
         band_high = s["counterfactual_high"].to_numpy(dtype=float)
-        band_low = np.clip(band_low, lower, upper) if bounds != (None, None) else band_low
-        band_high = np.clip(band_high, lower, upper) if bounds != (None, None) else band_high
+        is_held = bool(np.any(s["counterfactual_held"].to_numpy(dtype=bool)[cf_mask]))
         ax.fill_between(x[cf_mask], band_low[cf_mask], band_high[cf_mask], color=COMMON,
                         alpha=0.18, lw=0, label=f"no change, {interval_label(estimate.alpha)}")  # fmt: skip
-        ax.plot(x[cf_mask], np.where(outside, np.nan, cf_line)[cf_mask], "--", lw=1.2,
-                color=COMMON, label="without the change")  # fmt: skip
+        ax.plot(x[cf_mask], cf_line[cf_mask], "--", lw=1.2, color=COMMON,
+                label="without the change" + (" (held at the bound)" if is_held else ""))  # fmt: skip
     else:
         # a legend entry, not a line: the model withheld the counterfactual (too short a baseline)
         ax.plot([], [], " ", label="no counterfactual")  # the table beside it says why
@@ -122,18 +114,20 @@ def plot_segmented(
         facts = [
             ("fitted at the last period", fmt_number(seg.observed_fitted)),
             (
-                "without the change the trend predicts",
+                "counterfactual (no change)",
                 seg.counterfactual_note
                 if cf is None
                 else f"{fmt_number(cf.estimate)} "
                 f"({fmt_interval(cf.ci_low, cf.ci_high, alpha=estimate.alpha)})",
             ),
         ]
-    figures = "; ".join(f"{label}: {text}" for label, text in facts)
+    # one sentence of "label: text" clauses: a text that ends a sentence of its own must not
+    # leave "forward.." behind
+    figures = "; ".join(f"{label}: {text.rstrip('. ')}" for label, text in facts)
+    left_out = f", {count_of(int(trans.size), 'transition period')} left out" if trans.size else ""
     alt = (
-        f"{name} per period, {int(pre.sum())} periods before and {int(post.sum())} after the change"
-        f"{f', {trans.size} transition periods left out' if trans.size else ''}. "
-        f"{estimate.sentence(name)} {figures}. {seg.note}"
+        f"{name} per period, {count_of(int(pre.sum()), 'period')} before and {int(post.sum())} "
+        f"after the change{left_out}. {estimate.sentence(name)} {figures}. {seg.note}"
     )
     return ChartImage.from_figure(fig, alt=alt, has_narrow=has_narrow)
 
