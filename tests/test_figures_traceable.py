@@ -155,3 +155,13 @@ def test_the_check_finds_a_figure_no_table_shows() -> None:
     ]
     shown = page.replace("<td>fell 31%</td>", "<td>fell 31%</td><td>4.20</td>")
     assert untraceable(shown) == []
+
+
+def test_a_chart_of_gaps_between_events_counts_points_not_days(run_dir: Path) -> None:
+    """A g chart has one point per incident: its tile read "8 days · latest day, 31 Oct 2026",
+    as if the metric were measured daily; the tile and the sentences say "point" as the chart does."""
+    html = (run_dir / "build-manchester" / "report.html").read_text(encoding="utf-8")
+    words = BeautifulSoup(html, "html.parser").get_text(" ")
+    assert "latest day" not in words
+    tile = re.search(r"Days between recordable incidents\s+\S+ days?\s+latest (\w+), ", words)
+    assert tile is not None and tile.group(1) == "point", tile

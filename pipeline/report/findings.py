@@ -69,6 +69,14 @@ OUTCOME_TEXT: dict[str, str] = {
 PERIOD_WORD = {"day": "day", "week": "week", "month": "month"}
 
 
+def point_word(metric: MetricAnalysis) -> str:
+    """What one point of the metric's chart is: its period ("week"), or "point" for a g or t
+    chart, which has one point per event (days between incidents), not one per period."""
+    if metric.chart_type in ("g", "t"):
+        return "point"
+    return PERIOD_WORD.get(metric.period, "period")
+
+
 def verdict_label(outcome: str, *, provisional: bool = False) -> str:
     """The verdict's plain label ("No clear change", "Improvement faded (provisional)"), the one
     every page shows beside the change figure, so a figure never reads without its verdict."""
@@ -129,10 +137,7 @@ def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
     if res is None:
         return f"{title} ({when}): {event.note or 'not enough data to judge its effect on ' + metric.name}."
     v = res.verdict
-    # a g or t chart has one point per event (days between incidents), not one per period
-    period = (
-        "point" if metric.chart_type in ("g", "t") else PERIOD_WORD.get(metric.period, "period")
-    )
+    period = point_word(metric)
     change = effect_text(metric, event)
     provisional = (
         f" This is provisional: {v.n_before} {period}s before and {v.n_after} after are fewer "
@@ -192,9 +197,7 @@ def early_gain_text(metric: MetricAnalysis, event: EventImpact) -> str:
     e = res.verdict.early if res is not None else None
     if e is None:
         return ""
-    period = (
-        "point" if metric.chart_type in ("g", "t") else PERIOD_WORD.get(metric.period, "period")
-    )
+    period = point_word(metric)
     first = f" in its first {count_of(e.nobs, period)}" if e.nobs else " at first"
     if e.scale == "percentage_points" and not is_missing(e.estimate):
         return f"{fmt_number(abs(e.estimate), digits=1)} percentage points{first}"
@@ -334,9 +337,7 @@ def make_tile(metric: MetricAnalysis) -> Tile:
         # only too_early events: say the event, and that it is too early to judge
         e = early[-1]
         v = e.outcome.verdict if e.outcome is not None else None
-        period = (
-            "point" if metric.chart_type in ("g", "t") else PERIOD_WORD.get(metric.period, "period")
-        )
+        period = point_word(metric)
         since = f", {v.n_after} {period}{'s' if v and v.n_after != 1 else ''} of data" if v else ""
         change_text = (
             f"Too early to judge “{e.title}” (effective {fmt_date(e.effective_date)}{since})"
@@ -345,9 +346,7 @@ def make_tile(metric: MetricAnalysis) -> Tile:
         change_text = "No change point yet"
     current = metric.current_level
     when = metric.latest_time
-    unit_word = (
-        "point" if metric.chart_type in ("g", "t") else PERIOD_WORD.get(metric.period, "period")
-    )
+    unit_word = point_word(metric)
     n_level = metric.level_points
     return Tile(
         metric_id=metric.metric_id,
@@ -361,7 +360,7 @@ def make_tile(metric: MetricAnalysis) -> Tile:
         assurance=metric.assurance,
         assurance_text=ASSURANCE_TEXT.get(metric.assurance, metric.assurance),
         goal_text=goal_text(metric),
-        latest_label=f"latest {metric.period}, {fmt_date(when)}" if when is not None else "latest",
+        latest_label=f"latest {unit_word}, {fmt_date(when)}" if when is not None else "latest",
         current_text="" if current is None else value_text(metric, current),
         current_label=f"level of the last {n_level} {unit_word}{'s' if n_level != 1 else ''}",
     )
@@ -437,7 +436,7 @@ def summarise_site(site: SiteAnalysis) -> SiteSummary:
             m.name in f for f in findings
         ):
             if len(findings) < 5:
-                period = PERIOD_WORD.get(m.period, "period")
+                period = point_word(m)
                 findings.append(
                     f"{m.name} shows special-cause variation in the wrong direction in the last "
                     f"{period}s (latest {value_text(m, m.latest)}): worth a look."

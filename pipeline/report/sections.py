@@ -48,6 +48,7 @@ from pipeline.report.findings import (
     event_sentence,
     goal_sentence,
     hold_band,
+    point_word,
     summarise_site,
     value_text,
     verdict_label,
@@ -186,7 +187,7 @@ def _metric_sentence(metric: MetricAnalysis) -> str:
     text = VARIATION_TEXT.get(metric.variation, metric.variation).lower()
     sentence = (
         f"{metric.name} is at {value_text(metric, metric.latest)} in the latest "
-        f"{metric.period}; the latest {VARIATION_POINTS} points show {text}"
+        f"{point_word(metric)}; the latest {VARIATION_POINTS} points show {text}"
     )
     # the sentence must agree with the chart, which draws every signal of the window: the
     # signals before the latest points are said too, with their labels
