@@ -235,9 +235,7 @@ def test_proportions_difference_and_ratio_by_hand():
     z = (pa - pb) / math.sqrt(p * (1 - p) * (1 / na + 1 / nb))  # pooled z = sqrt(prop.test chi2)
     assert_allclose(d.statistic, z, rtol=1e-10)
     assert_allclose(d.pvalue, 2 * stats.norm.sf(abs(z)), rtol=1e-10)
-    se = math.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb)  # prop.test(correct = FALSE) CI
     q = stats.norm.ppf(0.975)
-    assert_allclose([d.ci_low, d.ci_high], [pa - pb - q * se, pa - pb + q * se], rtol=1e-10)
     se_log = math.sqrt(1 / xa - 1 / na + 1 / xb - 1 / nb)  # Katz log interval
     assert_allclose(r.estimate, pa / pb, rtol=1e-12)
     assert_allclose(
@@ -245,6 +243,30 @@ def test_proportions_difference_and_ratio_by_hand():
         [pa / pb * math.exp(-q * se_log), pa / pb * math.exp(q * se_log)],
         rtol=1e-10,
     )
+
+
+@pytest.mark.parametrize(
+    ("xa", "na", "xb", "nb", "low", "high"),
+    [
+        # Newcombe (1998), Statistics in Medicine 17, 873-890, Table II, method 10 (hybrid
+        # score, no continuity correction), examples (a)-(h): difference p1 - p2 of x1/n1, x2/n2
+        (56, 70, 48, 80, 0.0524, 0.3339),
+        (9, 10, 3, 10, 0.1705, 0.8090),
+        (6, 7, 2, 7, 0.0582, 0.8062),
+        (5, 56, 0, 29, -0.0381, 0.1926),
+        (0, 10, 0, 20, -0.1611, 0.2775),
+        (0, 10, 0, 10, -0.2775, 0.2775),
+        (10, 10, 0, 20, 0.6791, 1.0000),
+        (10, 10, 0, 10, 0.6075, 1.0000),
+    ],
+)
+def test_proportion_difference_interval_is_newcombes_even_without_events(xa, na, xb, nb, low, high):
+    """The Wald interval of prop.test gave 0 to 0 for (f), no event in either window, and for
+    (d) an interval from the after window's sampling error alone."""
+    d, _ = compare_proportions(xb, nb, xa, na)
+    assert_allclose([d.ci_low, d.ci_high], [low, high], atol=5e-5)
+    assert d.ci_low < d.estimate < d.ci_high or d.estimate == d.ci_high == 1.0
+    assert -1 <= d.ci_low and d.ci_high <= 1
 
 
 def test_rate_ratio_poisson_closed_form():

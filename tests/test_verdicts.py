@@ -379,3 +379,57 @@ def test_a_series_without_any_event_or_all_events_is_no_clear_change(kind, event
     assert v.outcome == Verdict.NO_CLEAR_CHANGE
     assert "cannot show a change" in v.reasons[0] and v.figure is None
     assert (v.n_before, v.n_after) == (20, 20)
+
+
+def _rare(after_events, *, kind=Kind.PROPORTION, seed=1):
+    """20 weeks of about 3% defectives out of 200 (or 6 incidents per 200 units), then 12 weeks
+    with no event but the ones placed in ``after_events`` (week index: events)."""
+    rng = np.random.default_rng(seed)
+    x = np.r_[rng.binomial(200, 0.03, 20), np.zeros(12)].astype(float)
+    for week, k in after_events.items():
+        x[20 + week] = k
+    t = pd.date_range("2025-01-06", periods=32, freq="W-MON")
+    f = pd.DataFrame({"time": t, "value": x, "n": 200.0})
+    return judge_change(f, change_at=t[20], kind=kind, better=Better.LOWER, min_phase_points=12)
+
+
+@pytest.mark.parametrize("kind", [Kind.PROPORTION, Kind.COUNT])
+@pytest.mark.parametrize("after_events", [{}, {9: 1.0}, {3: 1.0, 9: 1.0}])
+def test_no_or_one_event_after_the_change_is_judged_from_a_finite_fit(kind, after_events):
+    """About 130 defectives in the 20 weeks before, none (or one, or two) in the 12 after.
+    Maximum likelihood has no finite fit there (the after window's coefficient runs to minus
+    infinity): with no event after, the verdict was no_clear_change with an interval of
+    -1.9 to +98.1 points (p 0.999, the Hauck-Donner effect); with one event in the late half
+    it was 'worsened' by +47.8 points, an after level of 50%. Firth's fit is finite: a clear
+    improvement, its interval inside the values a proportion or a rate can take."""
+    v = _rare(after_events, kind=kind)
+    assert v.outcome == Verdict.SUSTAINED, v.reasons
+    e = v.effect
+    assert e is not None and e.ci_low < e.estimate < e.ci_high < 0
+    for x in (e.estimate, e.ci_low, e.ci_high, v.baseline_level, v.after_level):
+        assert math.isfinite(x)
+    assert v.after_level >= 0 and v.baseline_level > 0
+    if kind == Kind.PROPORTION:
+        # a difference of percentage points: never below minus the counterfactual level
+        assert e.ci_low >= -100 * v.baseline_level
+    assert e.relative_low is not None and e.relative_low >= -100
+
+
+@pytest.mark.parametrize("kind", [Kind.PROPORTION, Kind.COUNT])
+def test_the_firth_fit_adds_half_an_event_to_each_group(kind):
+    """Firth (1993); Heinze & Schemper (2002): with one parameter per group (here before and
+    after) the bias-reduced estimate adds 1/2 to each cell: the log odds ratio of a 2 x 2 table
+    with a zero cell is log((a + 1/2)(d + 1/2) / ((b + 1/2)(c + 1/2))) (the Haldane-Anscombe
+    estimate), the log rate ratio log((xa + 1/2) / na) - log((xb + 1/2) / nb)."""
+    y = np.r_[[3.0, 5.0, 4.0, 6.0], np.zeros(4)]
+    n = np.full(8, 100.0)
+    X = np.column_stack([np.ones(8), np.r_[np.zeros(4), np.ones(4)]])
+    beta, mu = verdicts._firth_glm(y, n, X, kind)
+    xb, xa, nb, na = 18.0, 0.0, 400.0, 400.0
+    if kind == Kind.PROPORTION:
+        expected = math.log((xa + 0.5) * (nb - xb + 0.5) / ((na - xa + 0.5) * (xb + 0.5)))
+        assert_allclose(beta[0], math.log((xb + 0.5) / (nb - xb + 0.5)), rtol=1e-9)
+    else:
+        expected = math.log((xa + 0.5) / na) - math.log((xb + 0.5) / nb)
+        assert_allclose(mu[4:].sum(), xa + 0.5, rtol=1e-9)
+    assert_allclose(beta[1], expected, rtol=1e-9)

@@ -956,22 +956,31 @@ def compare_proportions(
 ) -> tuple[Difference, Ratio]:
     """Difference p_after - p_before and ratio p_after / p_before of pooled proportions.
 
-    Difference: Wald interval (``confint_proportions_2indep(method="wald")``, the interval of R
-    ``prop.test(c(xa, xb), c(na, nb), correct = FALSE)``) and the pooled two-proportion z-test
-    (``proportions_ztest``; its p-value equals that of ``prop.test(correct = FALSE)``).
+    Difference: Newcombe's hybrid score interval (``confint_proportions_2indep(
+    method="newcomb")``, method 10 of Newcombe 1998, from the two Wilson intervals) and the
+    pooled two-proportion z-test (``proportions_ztest``; its p-value equals that of R
+    ``prop.test(c(xa, xb), c(na, nb), correct = FALSE)``). The Wald interval of
+    ``prop.test`` collapses where a window has no event (0 of 2,400 after gave the before
+    window's sampling error alone; no event at all, "0 to 0"); the score interval stays honest
+    there and never leaves -1 to 1.
     Ratio: log (Katz) interval and Wald test on the log scale.
+
+    References
+    ----------
+    Newcombe, R. G. (1998). Interval estimation for the difference between independent
+    proportions: comparison of eleven methods. Statistics in Medicine 17, 873-890.
     """
     pa, pb = x_after / n_after, x_before / n_before
     diff = pa - pb
+    lo, hi = confint_proportions_2indep(
+        x_after, n_after, x_before, n_before, method="newcomb", compare="diff", alpha=alpha
+    )
+    lo, hi = float(lo), float(hi)
     if 0 < x_before + x_after < n_before + n_after:
         z, p = proportions_ztest([x_after, x_before], [n_after, n_before])
-        lo, hi = confint_proportions_2indep(
-            x_after, n_after, x_before, n_before, method="wald", compare="diff", alpha=alpha
-        )
-        z, p, lo, hi = float(z), float(p), float(lo), float(hi)
+        z, p = float(z), float(p)
     else:
         z = p = None
-        lo = hi = diff
     d = Difference(
         estimate=diff,
         ci_low=lo,
@@ -979,7 +988,7 @@ def compare_proportions(
         statistic=z,
         df=None,
         pvalue=p,
-        method="two-proportion z-test (pooled), Wald interval (after - before)",
+        method="two-proportion z-test (pooled), Newcombe score interval (after - before)",
         alpha=alpha,
     )
     method = "ratio of proportions, log (Katz) interval"
