@@ -165,3 +165,11 @@ def test_a_chart_of_gaps_between_events_counts_points_not_days(run_dir: Path) ->
     assert "latest day" not in words
     tile = re.search(r"Days between recordable incidents\s+\S+ days?\s+latest (\w+), ", words)
     assert tile is not None and tile.group(1) == "point", tile
+    section = BeautifulSoup(html, "html.parser").find(id="metric-build_days_between_incidents")
+    assert isinstance(section, Tag)
+    # its header said "one point per day (mean)"; and its chart's "CL 18.0" sat beside the phase
+    # table's "18 days": a count's whole numbers read alike on the chart and in the table
+    assert "one point per occurrence" in section.get_text(" ")
+    labels = [t.get_text() for t in section.find_all("text")]
+    assert any(re.fullmatch(r"CL \d[\d.]*", t) for t in labels), labels
+    assert not [t for t in labels if re.fullmatch(r"(U|L)?CL \d+\.0", t)], labels

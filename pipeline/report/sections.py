@@ -595,7 +595,10 @@ def _metric_meta(metric: MetricAnalysis) -> str:
     direction = f"{metric.better} is better" if metric.better != Better.NEUTRAL else "no direction"
     parts = [
         f"{metric.chart_type.display_name} chart",
-        f"one point per {metric.period} ({metric.aggregate})",
+        # a g or t chart plots each occurrence's gap since the previous one, not a period
+        "one point per occurrence (the gap since the previous one)"
+        if metric.chart_type in (ChartType.G, ChartType.T)
+        else f"one point per {metric.period} ({metric.aggregate})",
         direction,
     ]
     if metric.is_rate:  # a proportion is shown in % of what its n counts, as on its axis

@@ -309,14 +309,15 @@ def _patterns(chart: ControlChart) -> tuple[np.ndarray, dict[int, list[Any]]]:
     return out, members
 
 
-def _fmt(v: float | None, *, percent: bool = False) -> str:
+def _fmt(v: float | None, *, percent: bool = False, whole: bool = False) -> str:
     """A chart value as the report's tables show it: percent for proportions, 3 significant
-    figures below 100, one minus sign."""
+    figures below 100, one minus sign; on a chart of counts (``whole``) a whole number without
+    decimals, as its phase table writes it ("CL 18", not "CL 18.0" beside "18 days")."""
     if v is None or not np.isfinite(v):
         return "n/a"
     if percent:
         return fmt_percent(v, digits=1 if abs(v) < 0.1 else 0)
-    return "0" if v == 0 else fmt_number(v)
+    return "0" if v == 0 else fmt_number(v, whole=whole)
 
 
 def _value_text(v: float, chart: ControlChart, unit: str) -> str:
@@ -381,13 +382,18 @@ def describe_chart(chart: ControlChart, *, title: str | None = None, unit: str =
     if missing:
         parts.append(f"{missing} missing")
     pct = chart.chart in PERCENT_CHARTS
+    whole = chart.chart in WHOLE_CHARTS
     u = f" {unit}" if unit and not pct else ""
     for p in chart.phases:
         text = f"phase {p.phase}" + (f" ({p.label})" if len(chart.phases) > 1 else "")
-        text += f": centre {_fmt(p.centre, percent=pct)}{u}"
+        text += f": centre {_fmt(p.centre, percent=pct, whole=whole)}{u}"
         if chart.has_limits:
             if p.lcl is not None and p.ucl is not None:
-                text += f", limits {_fmt(p.lcl, percent=pct)} to {_fmt(p.ucl, percent=pct)}{u}"
+                lo, hi = (
+                    _fmt(p.lcl, percent=pct, whole=whole),
+                    _fmt(p.ucl, percent=pct, whole=whole),
+                )
+                text += f", limits {lo} to {hi}{u}"
             else:
                 text += ", limits vary with sample size"
         if p.is_provisional:
@@ -546,11 +552,12 @@ def plot_control_chart(
     if title:
         ax.set_title(truncate(title, 84), loc="left", pad=17)
     last = chart.latest_phase
+    whole = chart.chart in WHOLE_CHARTS
     if chart.has_limits and last.lcl is not None and last.ucl is not None:
         for v, txt in ((last.ucl, "UCL"), (last.centre, "CL"), (last.lcl, "LCL")):
             if v is not None and np.isfinite(v):
                 ax.annotate(
-                    f"{txt} {_fmt(v, percent=pct)}", xy=(1, v), xycoords=("axes fraction", "data"),
+                    f"{txt} {_fmt(v, percent=pct, whole=whole)}", xy=(1, v), xycoords=("axes fraction", "data"),
                     xytext=(2, 0), textcoords="offset points", va="center", fontsize=8,
                     color=INK, annotation_clip=False,
                 )  # fmt: skip
