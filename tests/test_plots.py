@@ -332,3 +332,31 @@ def test_a_phones_chart_title_wraps_instead_of_losing_the_metric():
     svg, two_lines = phone_height("Defective wafers per lot: control chart")
     assert "Defective wafers per lot:" in svg and "control chart" in svg and "…" not in svg
     assert two_lines > phone_height("Lot cycle time")[1]  # the second line has its own room
+
+
+def test_phase_labels_sit_on_the_background_above_the_limit_lines():
+    """A provisional baseline's UCL near the top of the axes ran through its label ("Baseline:
+    provisional (10 points)"): the label has the page's background behind it, drawn over the
+    limit and centre lines and under the data line and points."""
+    from matplotlib.colors import same_color
+
+    from pipeline.report.palette import BACKGROUND
+    from pipeline.report.plots.control import PhaseLabel
+    from pipeline.report.plots.style import POINTS_GID
+
+    values = np.r_[np.tile([9.0, 11.0], 5), np.tile([6.0, 7.0], 10)]
+    ch = control_chart(values, times=WEEKS, phases=[1] * 10 + [2] * 20, min_phase_points=12)
+    fig = plot_control_chart(ch, phase_names={1: "Baseline", 2: "Huddles"}, vector=False).figure
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if isinstance(t, PhaseLabel)]
+    assert labels
+    steps = [ln for ln in ax.lines if ln.get_drawstyle().startswith("steps")]  # centre, limits
+    data = [ln for ln in ax.lines if not ln.get_drawstyle().startswith("steps")]
+    points = [c for c in ax.collections if c.get_gid() == POINTS_GID]
+    assert steps and data and points
+    for label in labels:
+        patch = label.get_bbox_patch()
+        assert patch is not None and same_color(patch.get_facecolor()[:3], BACKGROUND)
+        assert all(label.get_zorder() > ln.get_zorder() for ln in steps)
+        below = [a.get_zorder() for a in data + points if a.get_zorder() > 1]  # not the break line
+        assert below and all(label.get_zorder() < z for z in below)

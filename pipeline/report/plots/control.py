@@ -23,6 +23,7 @@ from matplotlib.text import Annotation
 
 from pipeline.formatting import fmt_date, fmt_number, fmt_percent, percent_unit
 from pipeline.report.plots.style import (
+    BACKGROUND,
     CENTRE,
     COMMON,
     CONCERN,
@@ -503,6 +504,10 @@ def plot_control_chart(
                 xytext=(-3 if on_left else 3, -2), textcoords="offset points",
                 ha="right" if on_left else "left", va="top", fontsize=8, color=INK,
                 before=list(phase_labels),
+                # on the page's background, above the limit lines (a UCL near the top ran
+                # through "Baseline: provisional (10 points)") and below the data
+                bbox={"boxstyle": "square,pad=0.15", "fc": BACKGROUND, "ec": "none", "alpha": 0.9},
+                zorder=2.5,
             )  # fmt: skip
             label.phase_index = k
             ax.add_artist(label)

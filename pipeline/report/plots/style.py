@@ -58,6 +58,7 @@ LIMIT = palette.LIMIT
 TARGET = palette.TARGET
 ZONE = palette.ZONE
 INK = palette.INK
+BACKGROUND = palette.BACKGROUND
 
 #: One font stack for the page (``report.css``'s ``--font``) and the charts' SVG text. Chart text
 #: is laid out with DejaVu Sans; Verdana, which most machines without DejaVu have, is as wide.
