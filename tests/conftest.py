@@ -13,7 +13,7 @@ from pipeline.data.inputs import SCHEMA
 
 AS_OF = "2026-06-29"
 #: fixtures shared by several modules (the throwaway PostgreSQL server lives there)
-pytest_plugins = ["tests.contract_fixtures", "tests.demo_run"]
+pytest_plugins = ["tests.contract_fixtures", "tests.demo_run", "tests.xdist_groups"]
 
 
 def write_mini_project(root: Path, *, sites: tuple[str, ...] = ("north", "south")) -> Path:

@@ -1,0 +1,48 @@
+"""``--dist loadgroup`` that groups again: each ``xdist_group`` runs on one worker, so a group's
+session- and module-scoped fixtures (the browser group's demo run) are built once, not once per
+worker.
+
+pytest-xdist (3.8 at least) tells the controller a test's group by appending ``@group`` to its
+node id, writing ``item._nodeid``; pytest 9.2 keeps the node id in ``item._id`` instead, so the
+suffix is lost and every grouped test is scheduled on its own, silently (pytest-dev/pytest-xdist
+issue 1386). Measured on the suite: the browser group's tests ran on both workers, and each
+worker ran the demo and opened Chromium for them (about 90 CPU s twice). This plugin adds the
+suffix where pytest now reads it, and stops the run if a group still cannot be applied: a
+grouping lost without a word is what it is here for. It does nothing once xdist sets the suffix
+itself, nor outside an xdist worker.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _group_of(item: pytest.Item) -> str | None:
+    """The group name as xdist derives it: the names of every ``xdist_group`` mark, joined."""
+    names = {
+        str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+        for mark in item.iter_markers("xdist_group")
+    }
+    return "_".join(sorted(names)) if names else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # on a worker, xdist reads ``--dist loadgroup`` into this option (the worker's own dist is "no")
+    if not hasattr(config, "workerinput") or not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        group = _group_of(item)
+        if group is None or item.nodeid.endswith(f"@{group}"):
+            continue
+        grouped = f"{item.nodeid}@{group}"
+        structured = getattr(item, "_id", None)
+        if structured is not None:
+            item._id = type(structured).parse(grouped)  # type: ignore[attr-defined]
+        else:
+            item._nodeid = grouped
+        if item.nodeid != grouped:
+            raise pytest.UsageError(
+                f"cannot put {item.nodeid} in xdist group {group!r}: this pytest keeps node ids "
+                "where tests/xdist_groups.py does not write them; update the plugin"
+            )
