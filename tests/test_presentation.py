@@ -20,6 +20,7 @@ from pipeline.report.analysis import SiteAnalysis, analyse_site
 from pipeline.report.findings import summarise_site
 from pipeline.report.results import site_results
 from pipeline.report.templating import TEMPLATES, environment, render
+from pipeline.vocabulary import Verdict
 
 AS_OF = "2026-11-30"
 SITE = "atelier-florence"
@@ -365,3 +366,51 @@ def test_a_counterfactual_past_the_metric_bound_is_held_there_on_every_surface(
     saved = metric["events"][0]["detail"]["impact"]["segmented_regression"]
     assert saved["counterfactual_bound"] == 0.0 and saved["counterfactual"]["estimate"] == 0.0
     assert saved["natural_scale"]["end_difference"]["estimate"] == pytest.approx(end.estimate)
+
+
+@pytest.fixture(scope="module", params=[0, 1])
+def rare_site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> SiteAnalysis:
+    """Florence with a first-pass yield of no unit (or one) right first time in the 36 weeks
+    after its improvement: a proportion without events in a phase."""
+    root = tmp_path_factory.mktemp("rare")
+    project_file = write_demo_project(root, as_of=AS_OF)
+    (path,) = root.rglob("observations.csv")
+    obs = pd.read_csv(path)
+    after = (obs["metric_id"] == "atelier_first_pass_yield") & (
+        pd.to_datetime(obs["timestamp"]) >= "2026-03-16"
+    )
+    obs.loc[after, "value"] = 0
+    obs.loc[obs.index[after][after.sum() // 2], "value"] = request.param
+    obs.to_csv(path, index=False)
+    project = load_project(project_file)
+    data = split_by_site(read_tables(project), [SITE])[SITE]
+    return analyse_site(data, project=project, site_id=SITE, as_of=pd.Timestamp(AS_OF))
+
+
+def test_a_proportion_with_almost_no_events_reads_honestly(rare_site: SiteAnalysis) -> None:
+    """The maximum-likelihood fit of such a phase has no finite estimate: the panel read 'odds
+    ratio ×0.00000000000039 (95% CI ×0.000000000000097 to ×0.0000000000015)'. With Firth's fit
+    and Newcombe's interval the page shows no NaN, no interval whose ends are equal, no odds
+    ratio of zero, and no proportion or interval end below 0%."""
+    m = next(m for m in rare_site.metrics if m.metric_id == "atelier_first_pass_yield")
+    event = next(e for e in m.events if e.outcome and e.outcome.impact)
+    v, imp = event.outcome.verdict, event.outcome.impact
+    assert v.outcome == Verdict.WORSENED and v.effect is not None  # better is higher
+    assert v.effect.ci_low >= -100 * v.baseline_level and v.after_level >= 0
+    d = imp.difference
+    assert -1 <= d.ci_low < d.estimate < d.ci_high <= 1
+    seg = imp.segmented_regression
+    no_event = imp.after.mean == 0
+    # no event at all: maximum likelihood has no finite fit, Firth's is used and named
+    assert seg is not None and ("Firth" in seg.model) == no_event
+    text = re.sub(r"\s+", " ", _text(sections.metric_section(rare_site, m)._repr_html_()))
+    text += _text(sections.methods(rare_site)._repr_html_())
+    assert "nan" not in text.lower().replace("nance", "")
+    assert not re.search(r"CI (\S+) to \1[ );]", text), "an interval collapsed to a point"
+    assert not re.search(r"×0\.0+(?![0-9])", text), "an odds or rate ratio of zero"
+    rows = dict(sections.model_rows(m, seg))
+    (cf,) = [t for k, t in rows.items() if k.startswith("Counterfactual")]
+    assert "\u2212" not in cf  # the counterfactual, its interval and the fitted level
+    assert ("Firth&#39;s bias-reduced fit" in text) == no_event  # as Methods names the model

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 from pipeline.stats import verdicts
+from pipeline.stats.firth import fit_firth
 from pipeline.stats.impact import estimate_impact, period_numbers
 from pipeline.stats.verdicts import OUTCOMES, judge_change
 from pipeline.vocabulary import Better, Kind, Verdict
@@ -424,7 +425,7 @@ def test_the_firth_fit_adds_half_an_event_to_each_group(kind):
     y = np.r_[[3.0, 5.0, 4.0, 6.0], np.zeros(4)]
     n = np.full(8, 100.0)
     X = np.column_stack([np.ones(8), np.r_[np.zeros(4), np.ones(4)]])
-    beta, mu = verdicts._firth_glm(y, n, X, kind)
+    beta, mu = fit_firth(y, n, X, kind)
     xb, xa, nb, na = 18.0, 0.0, 400.0, 400.0
     if kind == Kind.PROPORTION:
         expected = math.log((xa + 0.5) * (nb - xb + 0.5) / ((na - xa + 0.5) * (xb + 0.5)))

@@ -447,6 +447,15 @@ def _shift_text(metric: MetricAnalysis, shift: Any, ci_label: str, *, rank: bool
     return f"{text} ({ci_label} {fmt_interval(lo, hi, fmt=end)})"
 
 
+#: The classical before/after test of each kind of metric, as the statistics panel names its
+#: difference and its p-value (:func:`pipeline.stats.impact.estimate_impact`).
+CLASSICAL_TESTS = {
+    "continuous": ("Welch", "Welch"),
+    "proportion": ("pooled proportions, Newcombe interval", "two-proportion z-test"),
+    "count": ("rate difference, GLM", "GLM Wald test"),
+}
+
+
 def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any] | None:
     """The rows and chart of an event's statistics panel (None when there is nothing to show)."""
     res = event.outcome
@@ -471,13 +480,16 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
     # the classical before/after figures live here, not in the improvements table: they are
     # for reference, and three more columns made that table scroll sideways at 1280 px
     d, pc = imp.difference, imp.percent_change
-    rows.append(("Classical difference (Welch)", _shift_text(metric, d, ci_label)))
+    # which classical test gave the difference: Welch for measurements; for proportions and
+    # counts the pooled windows (it said "Welch" beside a two-proportion z-test)
+    test = CLASSICAL_TESTS.get(str(imp.kind), ("Welch", "Welch"))
+    rows.append((f"Classical difference ({test[0]})", _shift_text(metric, d, ci_label)))
     pct = fmt_percent_value(pc.estimate, digits=1)
     if pc.estimate is not None and pc.ci_low is not None and pc.ci_high is not None:
         pct_ci = fmt_interval(pc.ci_low, pc.ci_high, fmt=lambda x: fmt_percent_value(x, digits=1))
         pct = f"{pct} ({ci_label} {pct_ci})"
     rows.append(("Classical % change", pct))
-    rows.append(("Classical p-value (Welch)", fmt_pvalue(d.pvalue)))
+    rows.append((f"Classical p-value ({test[1]})", fmt_pvalue(d.pvalue)))
     if imp.hedges_g is not None:
         rows.append(("Hedges' g (standardised difference)", fmt_number(imp.hedges_g, digits=2)))
     if mw is not None:
@@ -898,8 +910,8 @@ def data_quality(site: SiteAnalysis) -> Html:
 CLASSICAL_METHODS = {
     "continuous": "Welch's t-test, Fieller interval for the % change, Hedges' g, Mann-Whitney U "
     "with the Hodges-Lehmann shift",
-    "proportion": "two-proportion test for the difference, ratio of proportions (Katz log "
-    "interval), Mann-Whitney U",
+    "proportion": "two-proportion z-test for the difference (Newcombe score interval), ratio of "
+    "proportions (Katz log interval), Mann-Whitney U",
     "count": "rate ratio from a Poisson GLM with offset log(n), negative binomial when "
     "over-dispersed; Mann-Whitney U",
 }

@@ -131,6 +131,7 @@ from scipy import linalg, optimize, special, stats
 
 from pipeline.exceptions import StatisticsError
 from pipeline.formatting import confidence_level, count_of, fmt_number, fmt_pvalue, html_tables
+from pipeline.stats.firth import fit_firth, is_separated
 from pipeline.stats.impact import label_windows, period_numbers
 from pipeline.vocabulary import Better, Kind, Verdict
 
@@ -148,56 +149,6 @@ MAX_PHI = 0.98
 #: ~1e-16 times its level, and their "autocorrelation" (0.98 on a constant series before this
 #: check, 0.95 on proportions without a single event) would describe floating-point noise.
 EXACT_FIT_RTOL = 1e-9
-#: A GLM's maximum-likelihood fit has separated (a window or half of one without any event, or
-#: with every unit an event: its coefficient runs off to infinity) when a fitted rate or
-#: proportion comes this close to 0 (or a proportion to 1); the fit is then Firth's.
-SEPARATION_TOL = 1e-7
-#: Largest change of any coefficient in one Newton step of the Firth fit (logistf's maxstep).
-FIRTH_MAX_STEP = 5.0
-
-
-def _firth_glm(
-    y: np.ndarray, n: np.ndarray, X: np.ndarray, kind: Kind
-) -> tuple[np.ndarray, np.ndarray]:
-    """Firth's bias-reduced estimate of a binomial-logit or Poisson-log GLM (events ``y`` out of
-    ``n``; offset log n for counts): the root of the modified score
-    ``X'(y - mu + h (1/2 - p))`` (binomial) or ``X'(y - mu + h/2)`` (Poisson), ``h`` the
-    diagonal of the hat matrix ``W^1/2 X (X'WX)^-1 X'W^1/2``; Newton steps on the Fisher
-    information, each coefficient moving at most ``FIRTH_MAX_STEP``. The estimate is finite
-    where maximum likelihood has none (a window without an event): in a model with one
-    parameter per group each group gains half an event and half a non-event (Firth 1993;
-    Heinze & Schemper 2002). Returns the coefficients and the fitted means (events).
-
-    References
-    ----------
-    Firth, D. (1993). Bias reduction of maximum likelihood estimates. Biometrika 80, 27-38.
-    Heinze, G. & Schemper, M. (2002). A solution to the problem of separation in logistic
-    regression. Statistics in Medicine 21, 2409-2419.
-    """
-    offset = np.log(n) if kind == "count" else np.zeros_like(y)
-    beta = np.zeros(X.shape[1])
-    share = (y.sum() + 0.5) / (n.sum() + (1.0 if kind == "proportion" else 0.0))
-    beta[0] = special.logit(share) if kind == "proportion" else math.log(share)
-    for _ in range(200):
-        eta = X @ beta + offset
-        if kind == "proportion":
-            p = special.expit(eta)
-            mu, w = n * p, n * p * (1 - p)
-        else:
-            mu = np.exp(eta)
-            w = mu
-        info_inv = np.linalg.pinv(X.T @ (w[:, None] * X))
-        h = w * np.einsum("ij,jk,ik->i", X, info_inv, X)
-        adj = h * (0.5 - p) if kind == "proportion" else h / 2
-        step = info_inv @ (X.T @ (y - mu + adj))
-        biggest = float(np.max(np.abs(step)))
-        if biggest > FIRTH_MAX_STEP:
-            step *= FIRTH_MAX_STEP / biggest
-        beta = beta + step
-        if biggest < 1e-10:
-            break
-    eta = X @ beta + offset
-    return beta, (n * special.expit(eta) if kind == "proportion" else np.exp(eta))
 
 
 def _p_text(p: float | None) -> str:
@@ -488,8 +439,8 @@ def _fit(
             res = sm.GLM(np.column_stack([y, n - y]), X, family=sm.families.Binomial()).fit()
             mu = np.asarray(res.fittedvalues, dtype=float)
             ml_params = np.asarray(res.params, dtype=float)
-            if np.any(mu < SEPARATION_TOL) or np.any(mu > 1 - SEPARATION_TOL):
-                ml_params, events = _firth_glm(y, n, X, kind)
+            if is_separated(mu, is_proportion=True):  # no finite ML fit: Firth's
+                ml_params, events = fit_firth(y, n, X, kind)
                 mu = events / n
             w = n * mu * (1 - mu)
             e = (y - n * mu) / np.sqrt(np.maximum(w, 1e-12))
@@ -502,8 +453,8 @@ def _fit(
             res = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit()
             mu = np.asarray(res.fittedvalues, dtype=float)
             ml_params = np.asarray(res.params, dtype=float)
-            if np.any(mu / n < SEPARATION_TOL):
-                ml_params, mu = _firth_glm(y, n, X, kind)
+            if is_separated(mu / n, is_proportion=False):
+                ml_params, mu = fit_firth(y, n, X, kind)
             w = mu
             e = (y - mu) / np.sqrt(np.maximum(w, 1e-12))
 
