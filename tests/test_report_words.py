@@ -7,6 +7,7 @@ import base64
 import io
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -190,3 +191,28 @@ def test_a_listed_signal_names_when_it_last_fired_without_a_count_of_points(site
     assert items[0] == (
         "8 points in a row above the centre line (Western Electric 4), neutral: latest 27 Jul 2026"
     ), items
+
+
+def test_the_words_of_a_signal_use_the_run_length_its_chart_used() -> None:
+    """A project may set ``run_length``: with 6, a run of 6 flags Western Electric 4, and the
+    hover titles, the signal list and the glossary said "8 points in a row" all the same. They
+    say what the chart used; the capability warning uses the same words (one wording)."""
+    from pipeline.report.plots.control import point_titles
+    from pipeline.stats.capability import process_capability
+    from pipeline.stats.rules import rule_words
+    from pipeline.stats.spc import control_chart
+
+    x = np.r_[np.full(6, 1.0), np.full(6, 3.0)] + np.tile([0.0, 0.01], 6)
+    chart = control_chart(x, rules=("we4",), run_length=6)
+    assert chart.signals
+    assert signal_name("we4", 1, chart=chart) == "6 points in a row above the centre line"
+    titles = point_titles(chart)
+    assert any("6 points in a row above the centre line" in t for t in titles), titles
+    assert not any("8 points" in t for t in titles)
+    rows = dict(glossary_rows(run_length=6, trend_length=5))
+    assert rows["Western Electric 4 (we4; Western Electric set)"].startswith("6 points in a row")
+    assert rows["NHS shift (nhs_shift; NHS Making Data Count set)"].startswith("6 points")
+    assert rows["Nelson 2 (nelson2; Nelson set)"].startswith("9 points")  # not configurable
+    assert rows["Nelson 3 (nelson3; Nelson set)"].startswith("5 points in a row rising")
+    capability = process_capability(x, lsl=0, usl=4, rules=("we4",), run_length=6)
+    assert rule_words("we4", run_length=6) in capability.warnings[0], capability.warnings

@@ -91,10 +91,7 @@ def test_run_length_sets_we4_and_nhs_shift():
     # the run of 6 above the centre is flagged from its 6th point on (index 11), both rules
     assert sorted({s.index for s in ch.signals}) == [5, 11]
     assert {s.rule for s in ch.signals} == {"we4", "nhs_shift"}
-    assert (
-        describe_rule("we4", run_length=6)
-        == "6 consecutive points on the same side of the centre line"
-    )
+    assert describe_rule("we4", run_length=6) == "6 points in a row on one side of the centre line"
 
 
 def test_a_point_on_the_centre_line_breaks_a_run():

@@ -551,6 +551,9 @@ def _capability(
         return None, "Capability is computed for individuals and X-bar charts only."
     last = chart.phases[-1]
     keep = ~chart.is_excluded
+    # in control or not by the rules and lengths of the metric's own chart
+    judged: dict[str, Any] = {"rules": chart.rules, "run_length": chart.run_length,
+                              "trend_length": chart.trend_length}  # fmt: skip
     try:
         if series.readings is not None:
             r = series.readings
@@ -558,14 +561,15 @@ def _capability(
             sel = (codes >= last.first) & (codes <= last.last) & keep[codes]
             cap = process_capability(
                 r["value"].to_numpy()[sel], subgroups=r["subgroup"].to_numpy()[sel],
-                lsl=lsl, usl=usl, target=_bound(definition.get("target")), alpha=alpha,
+                lsl=lsl, usl=usl, target=_bound(definition.get("target")), alpha=alpha, **judged,
             )  # fmt: skip
         else:
             v = np.asarray(chart.value[last.first : last.last + 1], dtype=float)
             v = v[keep[last.first : last.last + 1]]
             cap = process_capability(
-                v, lsl=lsl, usl=usl, target=_bound(definition.get("target")), alpha=alpha
-            )
+                v, lsl=lsl, usl=usl, target=_bound(definition.get("target")), alpha=alpha,
+                **judged,
+            )  # fmt: skip
     except StatisticsError as exc:
         return None, f"No capability: {exc.message}"
     return cap, ""

@@ -281,7 +281,7 @@ def _signal_rows(metric: MetricAnalysis) -> list[tuple[str, Any]]:
     for sig in chart.signals_in(last=SIGNAL_WINDOW):
         direction = chart.directions.get(sig.rule)
         d = int(direction[sig.index]) if direction is not None else 0
-        words = signal_name(sig.rule, d)
+        words = signal_name(sig.rule, d, chart=chart)
         key = f"{words[:1].upper()}{words[1:]} ({rule_label(sig.rule)}), {sig.label}"
         by_rule.setdefault(key, []).append(sig)
     return [(rule, sigs[-1].time) for rule, sigs in by_rule.items()]
@@ -632,7 +632,7 @@ def _csv_frame(metric: MetricAnalysis) -> pd.DataFrame:
     for sig in chart.signals:
         direction = chart.directions.get(sig.rule)
         d = int(direction[sig.index]) if direction is not None else 0
-        words[sig.index].append(f"{signal_name(sig.rule, d)} ({sig.label})")
+        words[sig.index].append(f"{signal_name(sig.rule, d, chart=chart)} ({sig.label})")
     frame = pd.DataFrame(
         {
             "metric_id": metric.metric_id,
@@ -1073,7 +1073,9 @@ def methods(site: SiteAnalysis) -> Html:
         model_rows=model_rows_for_methods(site),
         models_caption=MODELS_CAPTION,
         glossary=glossary,
-        rule_glossary=glossary_rows(),
+        rule_glossary=glossary_rows(
+            run_length=site.settings.run_length, trend_length=site.settings.trend_length
+        ),
     )
 
 

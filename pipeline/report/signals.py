@@ -1,9 +1,16 @@
-"""Rule signals in plain words: what a reader sees in charts' hover titles, the signal lists and
-the glossary (one home for the words; the rules themselves live in :mod:`pipeline.stats.rules`)."""
+"""Rule signals as a reader meets them: in the charts' hover titles, the signal lists and the
+glossary, by name ("Western Electric 4") and in words. The words are the rules' own,
+:func:`pipeline.stats.rules.rule_words`, with the lengths each chart used; here are the names and
+the glossary's reasons."""
 
 from __future__ import annotations
 
-from pipeline.stats.rules import RULE_DESCRIPTIONS, RULE_SETS
+from typing import TYPE_CHECKING
+
+from pipeline.stats.rules import RULE_SETS, rule_words
+
+if TYPE_CHECKING:
+    from pipeline.stats.spc import ControlChart
 
 __all__ = ["RULE_SET_NAMES", "glossary_rows", "rule_label", "signal_name"]
 
@@ -13,10 +20,6 @@ RULE_SET_NAMES = {
     "anhoej": "Anhøj",
     "nhs": "NHS Making Data Count",
 }
-_RUNS = {"we4": 8, "nelson2": 9, "nhs_shift": 7}
-_TRENDS = {"nelson3": 6, "nhs_trend": 7}
-_K_OF_M = {"we2": (3, 2), "nelson5": (3, 2), "nhs_two_of_three": (3, 2), "we3": (5, 1),
-           "nelson6": (5, 1)}  # fmt: skip
 _NHS = {"nhs_outside": "outside", "nhs_shift": "shift", "nhs_trend": "trend",
         "nhs_two_of_three": "2 of 3"}  # fmt: skip
 
@@ -37,34 +40,13 @@ def rule_label(rule: str) -> str:
     return rule
 
 
-def signal_name(rule: str, direction: int = 0) -> str:
-    """A rule signal in plain words, with its direction where it has one:
-    ``signal_name("we4", -1) -> "8 points in a row below the centre line"``."""
-    side = "above" if direction > 0 else "below" if direction < 0 else "on one side of"
-    limit = (
-        "the upper limit" if direction > 0 else "the lower limit" if direction < 0 else "a limit"
-    )
-    way = "rising" if direction > 0 else "falling" if direction < 0 else "rising or falling"
-    if rule in ("we1", "nelson1", "nhs_outside"):
-        return f"a point {'outside' if direction == 0 else side} {limit}"
-    if rule in _RUNS:
-        return f"{_RUNS[rule]} points in a row {side} the centre line"
-    if rule == "anhoej_run":
-        return f"a longer run {side} the centre line than chance allows"
-    if rule == "anhoej_crossings":
-        return "fewer crossings of the centre line than chance allows"
-    if rule in _TRENDS:
-        return f"{_TRENDS[rule]} points in a row {way}"
-    if rule in _K_OF_M:
-        m, z = _K_OF_M[rule]
-        return f"{m - 1} of {m} points more than {z} sigma {side} the centre line"
-    if rule == "nelson4":
-        return "14 points in a row alternating up and down"
-    if rule == "nelson7":
-        return "15 points in a row within 1 sigma of the centre line"
-    if rule == "nelson8":
-        return "8 points in a row more than 1 sigma from the centre line, on both sides"
-    return RULE_DESCRIPTIONS.get(rule, rule)
+def signal_name(rule: str, direction: int = 0, *, chart: ControlChart | None = None) -> str:
+    """A rule signal in plain words, with its direction where it has one and the run or trend
+    length its ``chart`` used: ``signal_name("we4", -1) -> "8 points in a row below the centre
+    line"`` (the words are :func:`pipeline.stats.rules.rule_words`, the rules' one wording)."""
+    if chart is None:
+        return rule_words(rule, direction)
+    return rule_words(rule, direction, run_length=chart.run_length, trend_length=chart.trend_length)
 
 
 _WHY = {
@@ -91,12 +73,15 @@ _WHY = {
 }
 
 
-def glossary_rows() -> list[tuple[str, str]]:
-    """(term, explanation) for every rule of every set, in set order: the glossary's signals."""
+def glossary_rows(
+    *, run_length: int | None = None, trend_length: int | None = None
+) -> list[tuple[str, str]]:
+    """(term, explanation) for every rule of every set, in set order: the glossary's signals,
+    with the run and trend lengths the site's charts use."""
     rows = []
     for rule_set, rules in RULE_SETS.items():
         for rule in rules:
-            words = signal_name(rule)
+            words = rule_words(rule, run_length=run_length, trend_length=trend_length)
             why = _WHY.get(rule, "")
             text = words[:1].upper() + words[1:] + (f": {why}." if why else ".")
             rows.append((f"{rule_label(rule)} ({rule}; {RULE_SET_NAMES[rule_set]} set)", text))

@@ -216,6 +216,9 @@ def process_capability(
     target: float | None = None,
     alpha: float = 0.05,
     transform: str = "none",
+    rules: str | tuple[str, ...] | None = None,
+    run_length: int | None = None,
+    trend_length: int | None = None,
 ) -> ProcessCapability:
     """Capability indices and their intervals, as qcc's ``processCapability()`` (see module doc).
 
@@ -227,6 +230,8 @@ def process_capability(
     target : the target for Cpm (no Cpm without it).
     alpha : 1 - the confidence level of the intervals.
     transform : ``"none"`` or ``"boxcox"`` (maximum-likelihood lambda; readings must be > 0).
+    rules, run_length, trend_length : the signal rules that judge whether the process is in
+        control, as the metric's own chart uses them (:func:`pipeline.stats.spc.control_chart`).
 
     Returns
     -------
@@ -281,7 +286,10 @@ def process_capability(
         lsl = None if lsl is None else _boxcox_value(lsl, lam)
         usl = None if usl is None else _boxcox_value(usl, lam)
         target = None if target is None else _boxcox_value(float(target), lam)
-    chart = control_chart(x, chart="xbar_r" if keys is not None else "xmr", subgroups=keys)
+    chart = control_chart(
+        x, chart="xbar_r" if keys is not None else "xmr", subgroups=keys, rules=rules,
+        run_length=run_length, trend_length=trend_length,
+    )  # fmt: skip
     phase = chart.phases[0]
     sw = float(phase.sigma) if phase.sigma is not None else math.nan
     mean = float(np.mean(x))
@@ -311,10 +319,13 @@ def process_capability(
     in_control = not chart.signals
     if not in_control:
         # the rules in words, as the glossary gives them ("we1, we2" was a code to look up)
-        rules = dict.fromkeys(describe_rule(r) for r in sorted({s.rule for s in chart.signals}))
+        said = dict.fromkeys(
+            describe_rule(r, run_length=chart.run_length, trend_length=chart.trend_length)
+            for r in sorted({s.rule for s in chart.signals})
+        )
         warnings.append(
             "the process is not in statistical control (signals: "
-            + "; ".join(rules)
+            + "; ".join(said)
             + "): the indices describe no stable process"
         )
     orig = np.asarray(x)

@@ -18,26 +18,12 @@ Conventions (``../shared/PRODUCT.md``, "Conventions"):
 
 Rule ids
 --------
-=================  ===========================================================================
-``we1``            one point beyond a 3-sigma limit
-``we2``            2 of 3 consecutive points beyond 2 sigma on the same side
-``we3``            4 of 5 consecutive points beyond 1 sigma on the same side
-``we4``            8 consecutive points on the same side of the centre line
-``nelson1``        one point beyond a 3-sigma limit
-``nelson2``        9 points in a row on the same side of the centre line
-``nelson3``        6 points in a row steadily increasing or decreasing
-``nelson4``        14 points in a row alternating up and down
-``nelson5``        2 of 3 points beyond 2 sigma on the same side
-``nelson6``        4 of 5 points beyond 1 sigma on the same side
-``nelson7``        15 points in a row within 1 sigma of the centre line (either side)
-``nelson8``        8 points in a row beyond 1 sigma, with points on both sides (qcc)
-``anhoej_run``     a run on one side of the centre longer than round(log2(n) + 3)
-``anhoej_crossings`` fewer crossings than the 5th percentile of Binomial(n - 1, 0.5)
-``nhs_outside``    a point outside the process limits
-``nhs_shift``      7 points in a row on the same side of the centre line
-``nhs_trend``      7 points in a row all increasing or all decreasing
-``nhs_two_of_three`` 2 of 3 points beyond 2 sigma on the same side
-=================  ===========================================================================
+``we1`` to ``we4`` (Western Electric), ``nelson1`` to ``nelson8``, ``anhoej_run`` and
+``anhoej_crossings``, ``nhs_outside``, ``nhs_shift``, ``nhs_trend`` and ``nhs_two_of_three``
+(NHS Making Data Count); :data:`RULE_SETS` groups them, :func:`rule_words` says each in words
+(the one wording every page uses: "8 points in a row below the centre line"). Nelson 8 counts
+points beyond 1 sigma with points on both sides (qcc); Anhøj's longest run allowed is
+round(log2(n) + 3) and its fewest crossings the 5th percentile of Binomial(n - 1, 0.5).
 
 References
 ----------
@@ -66,26 +52,54 @@ RULE_SETS: dict[str, tuple[str, ...]] = {
 }
 ALL_RULES: tuple[str, ...] = tuple(r for rs in RULE_SETS.values() for r in rs)
 
-RULE_DESCRIPTIONS: dict[str, str] = {
-    "we1": "one point beyond a 3-sigma limit",
-    "we2": "2 of 3 consecutive points beyond 2 sigma on the same side",
-    "we3": "4 of 5 consecutive points beyond 1 sigma on the same side",
-    "we4": "8 consecutive points on the same side of the centre line",
-    "nelson1": "one point beyond a 3-sigma limit",
-    "nelson2": "9 points in a row on the same side of the centre line",
-    "nelson3": "6 points in a row steadily increasing or decreasing",
-    "nelson4": "14 points in a row alternating up and down",
-    "nelson5": "2 of 3 points beyond 2 sigma on the same side",
-    "nelson6": "4 of 5 points beyond 1 sigma on the same side",
-    "nelson7": "15 points in a row within 1 sigma of the centre line",
-    "nelson8": "8 points in a row beyond 1 sigma on both sides of the centre line",
-    "anhoej_run": "a run on one side of the centre line longer than expected (Anhøj)",
-    "anhoej_crossings": "fewer centre-line crossings than expected (Anhøj)",
-    "nhs_outside": "a point outside the process limits",
-    "nhs_shift": "7 points in a row on the same side of the centre line",
-    "nhs_trend": "7 points in a row all increasing or all decreasing",
-    "nhs_two_of_three": "2 of 3 points beyond 2 sigma on the same side",
-}
+#: Defaults of the configurable lengths (``run_length``, ``trend_length``): "N in a row on one
+#: side" and "N in a row trending"; Nelson 2's run of 9 is fixed.
+DEFAULT_RUN_LENGTHS: dict[str, int] = {"we4": 8, "nhs_shift": 7}
+DEFAULT_TREND_LENGTHS: dict[str, int] = {"nelson3": 6, "nhs_trend": 7}
+_RUNS = {**DEFAULT_RUN_LENGTHS, "nelson2": 9}
+_K_OF_M = {"we2": (3, 2), "nelson5": (3, 2), "nhs_two_of_three": (3, 2), "we3": (5, 1),
+           "nelson6": (5, 1)}  # fmt: skip
+
+
+def rule_words(
+    rule: str, direction: int = 0, *, run_length: int | None = None,
+    trend_length: int | None = None,
+) -> str:  # fmt: skip
+    """A rule, or one of its signals, in plain words: the one wording of the charts' hover
+    titles, the signal lists, the glossary and the capability warning, with the run or trend
+    length the chart used and the signal's direction where it has one:
+    ``rule_words("we4", -1) -> "8 points in a row below the centre line"``."""
+    side = "above" if direction > 0 else "below" if direction < 0 else "on one side of"
+    limit = (
+        "the upper limit" if direction > 0 else "the lower limit" if direction < 0 else "a limit"
+    )
+    way = "rising" if direction > 0 else "falling" if direction < 0 else "rising or falling"
+    if rule in ("we1", "nelson1", "nhs_outside"):
+        return f"a point {'outside' if direction == 0 else side} {limit}"
+    if rule in _RUNS:
+        n = run_length if run_length is not None and rule in DEFAULT_RUN_LENGTHS else _RUNS[rule]
+        return f"{n} points in a row {side} the centre line"
+    if rule == "anhoej_run":
+        return f"a longer run {side} the centre line than chance allows"
+    if rule == "anhoej_crossings":
+        return "fewer crossings of the centre line than chance allows"
+    if rule in DEFAULT_TREND_LENGTHS:
+        n = DEFAULT_TREND_LENGTHS[rule] if trend_length is None else trend_length
+        return f"{n} points in a row {way}"
+    if rule in _K_OF_M:
+        m, z = _K_OF_M[rule]
+        return f"{m - 1} of {m} points more than {z} sigma {side} the centre line"
+    if rule == "nelson4":
+        return "14 points in a row alternating up and down"
+    if rule == "nelson7":
+        return "15 points in a row within 1 sigma of the centre line"
+    if rule == "nelson8":
+        return "8 points in a row more than 1 sigma from the centre line, on both sides"
+    raise KeyError(rule)
+
+
+#: Every rule in words, at the default lengths.
+RULE_DESCRIPTIONS: dict[str, str] = {r: rule_words(r) for r in ALL_RULES}
 
 #: Rules that need sigma (zones or limits); they are not evaluated on a run chart.
 NEEDS_LIMITS: frozenset[str] = frozenset(
@@ -100,23 +114,14 @@ NEEDS_ZONES: frozenset[str] = frozenset(
 #: Rules that judge one point against its control limits (they also judge excluded points).
 LIMIT_RULES: frozenset[str] = frozenset({"we1", "nelson1", "nhs_outside"})
 
-#: Defaults of the configurable lengths: "N in a row on one side" and "N in a row trending".
-DEFAULT_RUN_LENGTHS: dict[str, int] = {"we4": 8, "nhs_shift": 7}
-DEFAULT_TREND_LENGTHS: dict[str, int] = {"nelson3": 6, "nhs_trend": 7}
-
 LABELS = tuple(SignalLabel)
 
 
 def describe_rule(
     rule: str, *, run_length: int | None = None, trend_length: int | None = None
 ) -> str:
-    """The rule's description, with the run or trend length actually used."""
-    text = RULE_DESCRIPTIONS[rule]
-    if run_length is not None and rule in DEFAULT_RUN_LENGTHS:
-        text = text.replace(str(DEFAULT_RUN_LENGTHS[rule]), str(run_length), 1)
-    if trend_length is not None and rule in DEFAULT_TREND_LENGTHS:
-        text = text.replace(str(DEFAULT_TREND_LENGTHS[rule]), str(trend_length), 1)
-    return text
+    """The rule in words, with the run or trend length actually used (:func:`rule_words`)."""
+    return rule_words(rule, run_length=run_length, trend_length=trend_length)
 
 
 def resolve_rules(rules: str | Iterable[str] | None, *, has_limits: bool) -> tuple[str, ...]:

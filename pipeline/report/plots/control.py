@@ -340,7 +340,7 @@ def point_titles(chart: ControlChart, *, unit: str = "") -> list[str]:
 
     def words(sig: Any) -> str:
         d = int(chart.directions.get(sig.rule, zeros)[sig.index])
-        return f"{signal_name(sig.rule, d)} ({sig.label})"
+        return f"{signal_name(sig.rule, d, chart=chart)} ({sig.label})"
 
     for sig in chart.signals:
         by_point.setdefault(int(sig.index), []).append(words(sig))
