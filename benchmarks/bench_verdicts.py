@@ -8,7 +8,8 @@ asserts; the shares are reported in benchmarks/README.md.
 
 Noise: a stationary AR(1) process with autocorrelation ``phi`` and marginal standard deviation 1
 ("1 SD" below is that marginal SD, what a site would see as its metric's SD). For the p chart
-(200 inspected a week, 10% defective) and the u chart (50 units a week, 2 defects per unit) the
+(200 inspected a week, 10% defective) and the u chart (50 units a week, 2 defects per unit), and
+their rare-event variants ``prare`` (100 a week, 2% defective) and ``urare`` (20 units, 0.1 each), the
 AR(1) process moves the logit / log of the true rate (SD 0.1), and the counts are binomial /
 Poisson around it; "1 SD" is then the total SD of the weekly proportion or rate (latent plus
 sampling), and shifts are applied on the logit / log scale so that they move the weekly rate by
@@ -39,7 +40,7 @@ autocorrelation of the judged model's residuals as the fit estimates it: design-
 XmR, ``share * rho`` for p and u, so only XmR's is comparable with the simulated phi).
 
     .venv/bin/python benchmarks/bench_verdicts.py [--series 500] [--processes 2]
-        [--chart xmr p u] [--scenario null sustained ...] [--oracle] [--known-phi]
+        [--chart xmr p u prare urare] [--scenario null sustained ...] [--oracle] [--known-phi]
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ SCENARIOS = [
 ]  # fmt: skip
 P0, N_P = 0.10, 200.0
 LAMBDA0, N_U = 2.0, 50.0
+#: rare events, about 2 a week: 2% of 100 (``prare``), 0.1 per unit of 20 (``urare``); a
+#: 1.2-SD improvement leaves most weeks with no event, where the verdict's Firth fit takes over
+RARE = {"prare": (0.02, 100.0), "urare": (0.1, 20.0)}
 LATENT_SD = 0.1
 
 
@@ -117,20 +121,29 @@ def simulate(chart: str, scenario: str, phi: float, rng: np.random.Generator) ->
     s = signal(scenario)
     if chart == "xmr":
         return pd.DataFrame({"time": TIMES, "value": 10.0 + u + s})
-    if chart == "p":
-        p_mid = P0
-        sd = math.sqrt((LATENT_SD * p_mid * (1 - p_mid)) ** 2 + p_mid * (1 - p_mid) / N_P)
+    if KIND[chart] == "proportion":
+        p_mid, n_p = RARE.get(chart, (P0, N_P))
+        sd = math.sqrt((LATENT_SD * p_mid * (1 - p_mid)) ** 2 + p_mid * (1 - p_mid) / n_p)
         target = np.clip(p_mid + s * sd, 1e-4, 1 - 1e-4)
         eta = np.log(target / (1 - target)) + LATENT_SD * u
-        x = rng.binomial(int(N_P), 1 / (1 + np.exp(-eta)))
-        return pd.DataFrame({"time": TIMES, "value": x.astype(float), "n": N_P})
-    sd = math.sqrt((LATENT_SD * LAMBDA0) ** 2 + LAMBDA0 / N_U)
-    target = np.maximum(LAMBDA0 + s * sd, 1e-3)
-    x = rng.poisson(N_U * target * np.exp(LATENT_SD * u))
-    return pd.DataFrame({"time": TIMES, "value": x.astype(float), "n": N_U})
+        x = rng.binomial(int(n_p), 1 / (1 + np.exp(-eta)))
+        return pd.DataFrame({"time": TIMES, "value": x.astype(float), "n": n_p})
+    lam, n_u = RARE.get(chart, (LAMBDA0, N_U))
+    sd = math.sqrt((LATENT_SD * lam) ** 2 + lam / n_u)
+    target = np.maximum(lam + s * sd, 1e-3)
+    x = rng.poisson(n_u * target * np.exp(LATENT_SD * u))
+    return pd.DataFrame({"time": TIMES, "value": x.astype(float), "n": n_u})
 
 
-KIND = {"xmr": "continuous", "p": "proportion", "u": "count"}
+#: the chart simulated and the kind of metric it is judged as (``prare`` and ``urare``: rare
+#: events, see ``RARE``; not in the default run, whose table they would change)
+KIND = {
+    "xmr": "continuous",
+    "p": "proportion",
+    "u": "count",
+    "prare": "proportion",
+    "urare": "count",
+}
 
 
 def oracle(values: np.ndarray, phi: float, alpha: float = 0.05) -> str:
