@@ -290,6 +290,13 @@ def fmt_date(value: Any) -> str:
     return pd.Timestamp(value).strftime("%-d %b %Y")
 
 
+def fmt_date_span(start: Any, end: Any) -> str:
+    """``'1 Jan 2025 to 30 Jun 2025'``; ``'no baseline window'`` when neither end is known."""
+    if is_missing(start) and is_missing(end):
+        return "no baseline window"
+    return f"{fmt_date(start)} to {fmt_date(end)}"
+
+
 def fmt_count(value: Any) -> str:
     """A whole number with thousands separators: ``1234.4 -> '1,234'``."""
     if is_missing(value):

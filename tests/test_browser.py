@@ -156,12 +156,12 @@ TILE_OVERFLOW_JS = """() => [...document.querySelectorAll('.tile')].flatMap(tile
     .filter(x => x.over > 0.5);
 })"""
 #: Printed A4 pages per site report (pipeline.report.pdf.write_pdf, as `run --pdf` prints them:
-#: the demo at AS_OF, statistics panels open, every chart whole), measured 2026-12-02 with the
-#: wide drawings at 7/8 of their size one to a row, the culture and Pareto charts' narrow ones
-#: two to a row, 12-mm margins and print-sized headings: atelier 12, build 14, fab 10, hotel 10;
-#: at most one page more. Before, by the same path (the narrow drawings two to a row, their
-#: event labels cut to 30 characters, 14-18 mm margins, headings at screen sizes): 15, 16, 13, 12.
-MAX_PAGES = {"atelier-florence": 13, "build-manchester": 15, "fab-dresden": 11, "hotel-lisbon": 11}
+#: the demo at AS_OF, statistics panels open, every chart whole), measured 2026-12-02 with each
+#: goal in one table (the roadmap's second goals table gone), statistics panels in three columns
+#: without their repeated caption, the improvements table's note printed once: atelier 12,
+#: build 13, fab 11, hotel 10; at most one page more. Before, by the same path: 12 / 14 / 11 / 10
+#: (wide drawings at 7/8, one to a row; 15 / 16 / 13 / 12 with the narrow drawings two to a row).
+MAX_PAGES = {"atelier-florence": 13, "build-manchester": 14, "fab-dresden": 12, "hotel-lisbon": 11}
 
 
 SCORECARD_JS = """() => {

@@ -321,6 +321,23 @@ def test_the_goals_table_writes_each_target_in_its_metrics_unit(site: SiteAnalys
     assert expected and [c.strip() for c in cells] == expected
 
 
+def test_each_goal_is_told_once_in_one_table(site: SiteAnalysis) -> None:
+    """The goals table and a second 'Goals' table above the roadmap carried the same goals
+    (target, due date; the baseline and time left in one, the progress in the other): one
+    table now has them all, and the roadmap names the goals only as its groups' headings."""
+    html = sections.strategy(site)._repr_html_()
+    assert html.count("<table") == 2  # the goals, and the improvements by goal
+    goals_table = html.split("Goals and progress toward them", 1)[1].split("</table>", 1)[0]
+    roadmap_table = html.split("Roadmap: improvements by goal", 1)[1].split("</table>", 1)[0]
+    assert site.roadmap is not None and site.roadmap.goals
+    for g in site.roadmap.goals:
+        row = goals_table.split(f"({g.goal_id})", 1)[1].split("</tr>", 1)[0]
+        assert g.baseline_text in row and g.due_text in row, (g.goal_id, row)
+        assert html.count(f"({g.goal_id})") == 1  # its id, in the goals table only
+        assert g.baseline_text not in roadmap_table and g.target_text not in roadmap_table
+    assert "<caption>Goals</caption>" not in html
+
+
 @pytest.fixture(scope="module")
 def manchester(tmp_path_factory: pytest.TempPathFactory) -> SiteAnalysis:
     """The building site, whose days between incidents (a g chart) have a falling baseline."""

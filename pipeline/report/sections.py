@@ -25,6 +25,7 @@ from pipeline.formatting import (
     fmt_count,
     fmt_count_shift,
     fmt_date,
+    fmt_date_span,
     fmt_interval,
     fmt_money,
     fmt_number,
@@ -56,7 +57,15 @@ from pipeline.report.findings import (
 from pipeline.report.plots.style import ChartImage
 from pipeline.report.templating import Html, render
 from pipeline.stats.culture import change_text
-from pipeline.vocabulary import AssuranceIcon, Better, ChartType, RunStatus, Severity, Verdict
+from pipeline.vocabulary import (
+    AssuranceIcon,
+    Better,
+    ChartType,
+    GoalStatus,
+    RunStatus,
+    Severity,
+    Verdict,
+)
 
 #: NHS Making Data Count assurance icons: (letter, css class); colour is never the only signal.
 ASSURANCE_ICON: dict[str, tuple[str, str]] = {
@@ -133,7 +142,12 @@ def summary(site: SiteAnalysis) -> Html:
 
 
 def strategy(site: SiteAnalysis) -> Html:
-    rows = []
+    """Strategic alignment: one table of the goals (target, baseline, due date and time left,
+    progress, status, assurance), then the roadmap of the improvements by goal. The goals were
+    told twice, here and again above the roadmap (target, baseline, due, time left): each is
+    said once now, the roadmap's chart and table naming the goals only as their headings."""
+    planned = {g.goal_id: g for g in site.roadmap.goals} if site.roadmap is not None else {}
+    rows: list[dict[str, Any]] = []
     for m in site.metrics:
         for g in m.goals:
             prog = g.progress
@@ -147,20 +161,42 @@ def strategy(site: SiteAnalysis) -> Html:
                 pct = f"now {value_text(m, prog.current)}"
             elif prog is not None and not is_missing(prog.percent_of_target):
                 pct = fmt_percent_value(prog.percent_of_target)
+            plan = planned.pop(g.goal_id, None)
             rows.append(
-                (
-                    g.title,
-                    m.name,
-                    target,
-                    fmt_date(g.due_date),
-                    pct,
-                    GOAL_STATUS_TEXT.get(g.status, g.status),
-                    ASSURANCE_TEXT.get(
+                {
+                    "goal_id": g.goal_id,
+                    "title": g.title,
+                    "metric": m.name,
+                    "target": target,
+                    "baseline": fmt_date_span(g.baseline_start, g.baseline_end),
+                    "due": fmt_date(g.due_date) if g.due_date is not None else "no due date",
+                    "time_left": plan.due_text if plan is not None else "",
+                    "is_overdue": plan.is_overdue if plan is not None else False,
+                    "progress": pct,
+                    "status": GOAL_STATUS_TEXT.get(g.status, g.status),
+                    "assurance": ASSURANCE_TEXT.get(
                         g.assurance.verdict if g.assurance else AssuranceIcon.NO_TARGET,
                         "No target set",
                     ),
-                )
+                }
             )
+    # a goal of a metric this site has no analysis for still has its row (from the roadmap)
+    for plan in planned.values():
+        rows.append(
+            {
+                "goal_id": plan.goal_id,
+                "title": plan.title,
+                "metric": plan.metric_name,
+                "target": plan.target_text,
+                "baseline": plan.baseline_text,
+                "due": fmt_date(plan.due_date) if plan.due_date is not None else "no due date",
+                "time_left": plan.due_text if plan.due_date is not None else "",
+                "is_overdue": plan.is_overdue,
+                "progress": NOT_ENOUGH,
+                "status": GOAL_STATUS_TEXT.get(GoalStatus.NOT_ENOUGH_DATA, NOT_ENOUGH),
+                "assurance": ASSURANCE_TEXT.get(AssuranceIcon.NO_TARGET, "No target set"),
+            }
+        )
     roadmap_chart = None
     if site.roadmap is not None:
         from pipeline.report.plots.roadmap import plot_roadmap

@@ -23,7 +23,15 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.formatting import count_of, fmt_date, fmt_number, fmt_percent, html_tables, is_missing
+from pipeline.formatting import (
+    count_of,
+    fmt_date,
+    fmt_date_span,
+    fmt_number,
+    fmt_percent,
+    html_tables,
+    is_missing,
+)
 from pipeline.stats.culture import prune
 from pipeline.vocabulary import EventKind, EventStatus
 
@@ -158,9 +166,7 @@ class GoalRow:
 
     @property
     def baseline_text(self) -> str:
-        if self.baseline_start is None and self.baseline_end is None:
-            return "no baseline window"
-        return f"{fmt_date(self.baseline_start)} to {fmt_date(self.baseline_end)}"
+        return fmt_date_span(self.baseline_start, self.baseline_end)
 
     @property
     def due_text(self) -> str:
