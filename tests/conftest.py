@@ -13,7 +13,12 @@ from pipeline.data.inputs import SCHEMA
 
 AS_OF = "2026-06-29"
 #: fixtures shared by several modules (the throwaway PostgreSQL server lives there)
-pytest_plugins = ["tests.contract_fixtures", "tests.demo_run", "tests.xdist_groups"]
+pytest_plugins = [
+    "tests.contract_fixtures",
+    "tests.demo_run",
+    "tests.mini_run",
+    "tests.xdist_scheduling",
+]
 
 
 def write_mini_project(root: Path, *, sites: tuple[str, ...] = ("north", "south")) -> Path:

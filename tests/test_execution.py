@@ -24,6 +24,7 @@ from pipeline.run.execute import NOTEBOOK, run_project
 from pipeline.run.kernels import warm_kernels_enabled
 from pipeline.run.lock import RunLock
 from tests.conftest import AS_OF, write_mini_project
+from tests.mini_run import MiniRun
 
 pytestmark = pytest.mark.slow
 
@@ -34,15 +35,15 @@ def _results(out: Path, site: str) -> dict:
     return data
 
 
+@pytest.mark.xdist_group("mini_run")
 def test_dask_local_cluster_gives_the_same_reports_as_the_pool(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mini_run: MiniRun
 ) -> None:
     import pipeline.run.execute as execute
 
-    project = load_project(write_mini_project(tmp_path / "p"))
-    local = run_project(project, as_of=AS_OF, jobs=2)
-    assert local.success
-    first = {s: _results(local.output, s) for s in ("north", "south")}
+    # the pool's reports: the session's run of the mini project with two workers, copied here
+    project = load_project(mini_run.copy_to(tmp_path / "p"))
+    first = {s: _results(mini_run.out, s) for s in ("north", "south")}
     # every Dask worker's warm kernel process rehearses the notebook first (1 site a worker
     # is enough here), which must change no report
     monkeypatch.setattr(execute, "REHEARSE_FROM_SITES", 1)
@@ -133,18 +134,14 @@ LINE = re.compile(
 )
 
 
-def test_non_tty_progress_is_plain_timestamped_lines_and_a_log_file(tmp_path: Path) -> None:
-    project_file = write_mini_project(tmp_path / "p")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipeline", "run", "--project", str(project_file), "--as-of", AS_OF,
-         "--verbose"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    site_lines = [line for line in proc.stderr.splitlines() if " site " in line]
+@pytest.mark.xdist_group("mini_run")
+def test_non_tty_progress_is_plain_timestamped_lines_and_a_log_file(mini_run: MiniRun) -> None:
+    """``run --verbose`` with its output captured (no terminal): the session's run."""
+    assert mini_run.returncode == 0, mini_run.stderr
+    site_lines = [line for line in mini_run.stderr.splitlines() if " site " in line]
     assert len(site_lines) == 2 and all(LINE.match(line) for line in site_lines), site_lines
-    assert "\x1b[" not in proc.stderr  # no terminal escapes in a cron mail
-    logs = list((tmp_path / "p" / "out" / AS_OF / "logs").glob("*.log"))
+    assert "\x1b[" not in mini_run.stderr  # no terminal escapes in a cron mail
+    logs = list((mini_run.out / "logs").glob("*.log"))
     assert len(logs) == 1 and "site north: ok" in logs[0].read_text()
 
 

@@ -24,6 +24,8 @@ from pipeline.vocabulary import Verdict
 
 AS_OF = "2026-11-30"
 SITE = "atelier-florence"
+# one xdist worker runs the whole module, so its module-scoped fixtures are built once
+pytestmark = pytest.mark.xdist_group("presentation")
 
 
 def _analyse(root: Path, *, alpha: float) -> SiteAnalysis:

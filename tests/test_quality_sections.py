@@ -17,6 +17,8 @@ from pipeline.report.results import site_results
 from pipeline.stats.pareto import pareto
 
 AS_OF = "2026-11-27"
+# one xdist worker runs the whole module, so its module-scoped fixtures are built once
+pytestmark = pytest.mark.xdist_group("quality_sections")
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,8 @@ from pipeline.report.results import (
 )
 
 AS_OF = "2026-11-30"
+# one xdist worker runs the whole module, so its module-scoped fixtures are built once
+pytestmark = pytest.mark.xdist_group("results")
 
 
 @pytest.fixture(scope="module")

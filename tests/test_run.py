@@ -21,6 +21,7 @@ from pipeline.report.results import load_results
 from pipeline.run.execute import NOTEBOOK, run_project
 from pipeline.vocabulary import RunStatus
 from tests.conftest import AS_OF, write_mini_project
+from tests.mini_run import MiniRun
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "pipeline"]
@@ -39,11 +40,11 @@ def refused(*args: str) -> tuple[int, str]:
     return result.exit_code, result.stderr
 
 
-def test_run_writes_every_site_report_index_and_manifest(mini_project: Path) -> None:
-    proc = cli("run", "--project", str(mini_project), "--as-of", AS_OF, "--jobs", "2")
-    assert proc.returncode == 0, proc.stderr
-    out = mini_project.parent / "out" / AS_OF
-    assert proc.stdout.strip() == str(out / "index.html")
+@pytest.mark.xdist_group("mini_run")
+def test_run_writes_every_site_report_index_and_manifest(mini_run: MiniRun) -> None:
+    """``run --jobs 2`` of the mini project through the CLI: the session's run (tests/mini_run.py)."""
+    out = mini_run.out
+    assert mini_run.stdout.strip() == str(out / "index.html")
     for site in ("north", "south"):
         for name in ("report.html", "report.ipynb", "results.json", "validation.json"):
             assert (out / site / name).is_file(), f"{site}/{name}"
@@ -57,7 +58,7 @@ def test_run_writes_every_site_report_index_and_manifest(mini_project: Path) -> 
     assert [s.site_id for s in manifest.sites] == ["north", "south"]
     assert all(s.status == RunStatus.OK for s in manifest.sites)
     assert manifest.run_id and manifest.summary["failed"] == 0
-    assert (mini_project.parent / "out" / "latest").resolve() == out.resolve()
+    assert (mini_run.project_file.parent / "out" / "latest").resolve() == out.resolve()
     index = (out / "index.html").read_text()
     assert 'href="north/report.html"' in index and 'href="south/report.html"' in index
 

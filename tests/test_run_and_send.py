@@ -18,7 +18,8 @@ from pipeline.report.results import load_results
 from tests.conftest import AS_OF, write_mini_project
 from tests.mail_fixtures import SmtpServer, smtp_env
 
-pytestmark = pytest.mark.slow
+# slow; and one xdist worker runs the whole module, so its module-scoped fixture runs once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("run_and_send")]
 
 EMAIL = """
 email:

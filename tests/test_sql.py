@@ -20,6 +20,8 @@ from tests.conftest import AS_OF
 from tests.contract_fixtures import PostgresServer
 
 DEMO_AS_OF = "2026-06-29"
+# one xdist worker runs the whole module: its fixtures and the PostgreSQL server are built once
+pytestmark = pytest.mark.xdist_group("sql")
 PG_PASSWORD_ENV = "KAIZEN_TEST_PG_PASSWORD"
 
 

@@ -1,6 +1,8 @@
-"""``--dist loadgroup`` that groups again: each ``xdist_group`` runs on one worker, so a group's
-session- and module-scoped fixtures (the browser group's demo run) are built once, not once per
-worker.
+"""How the suite's tests are handed out to xdist workers (``-n 2 --dist loadgroup``): each
+``xdist_group`` on one worker, and the slow end-to-end tests first.
+
+Groups: a group's session- and module-scoped fixtures (the browser group's demo run, the
+``mini_run`` group's shared run) are built once, not once per worker.
 
 pytest-xdist (3.8 at least) tells the controller a test's group by appending ``@group`` to its
 node id, writing ``item._nodeid``; pytest 9.2 keeps the node id in ``item._id`` instead, so the
@@ -10,6 +12,11 @@ worker ran the demo and opened Chromium for them (about 90 CPU s twice). This pl
 suffix where pytest now reads it, and stops the run if a group still cannot be applied: a
 grouping lost without a word is what it is here for. It does nothing once xdist sets the suffix
 itself, nor outside an xdist worker.
+
+Order: xdist hands out the groups first (those of most tests first), then single tests in collection
+order, two ahead per worker. In file order the costliest single tests (test_run.py's, up to 80
+CPU s each) came last, and one of them could keep a worker busy while the other had nothing
+left; so the tests marked ``slow`` come first and the quick ones fill the end.
 """
 
 from __future__ import annotations
@@ -44,5 +51,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.nodeid != grouped:
             raise pytest.UsageError(
                 f"cannot put {item.nodeid} in xdist group {group!r}: this pytest keeps node ids "
-                "where tests/xdist_groups.py does not write them; update the plugin"
+                "where tests/xdist_scheduling.py does not write them; update the plugin"
             )
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: slow first
