@@ -18,7 +18,10 @@ that many SDs.
 Scenarios: ``null`` (no change; phi 0, 0.3, 0.5, 0.6), ``sustained`` (1.2 SD better from the event
 on; phi 0 and 0.5), ``faded`` (1.5 SD better for 13 weeks, then back; phi 0 and 0.5), ``trend``
 (an improving trend of 1 SD per 26 weeks through the whole series, nothing at the event; phi 0
-and 0.5), ``worse`` (1.2 SD worse; phi 0 and 0.5).
+and 0.5), ``worse`` (1.2 SD worse; phi 0 and 0.5), ``trend_link`` (the trend with the same slope
+at the middle, but straight on the logit / log scale, the scale the p and u verdicts model; for
+XmR the same as ``trend``). ``trend`` is straight on the rate's own scale: for a rare event it
+falls toward 0, a curve on the logit / log scale.
 
 ``--oracle`` adds, for the XmR chart, the same series judged by a test no data-driven rule can
 beat: generalised least squares of the model ``[1, after]`` with the simulation's own phi and
@@ -82,6 +85,7 @@ SCENARIOS = [
     ("faded", 0.0), ("faded", 0.5),
     ("trend", 0.0), ("trend", 0.5),
     ("worse", 0.0), ("worse", 0.5),
+    ("trend_link", 0.0), ("trend_link", 0.5),
 ]  # fmt: skip
 P0, N_P = 0.10, 200.0
 LAMBDA0, N_U = 2.0, 50.0
@@ -109,7 +113,7 @@ def signal(scenario: str) -> np.ndarray:
         s[N_BEFORE:] = -1.2
     elif scenario == "faded":
         s[N_BEFORE : N_BEFORE + 13] = -1.5
-    elif scenario == "trend":
+    elif scenario in ("trend", "trend_link"):
         s = -(t - t.mean()) / 26.0
     elif scenario == "worse":
         s[N_BEFORE:] = 1.2
@@ -124,14 +128,20 @@ def simulate(chart: str, scenario: str, phi: float, rng: np.random.Generator) ->
     if KIND[chart] == "proportion":
         p_mid, n_p = RARE.get(chart, (P0, N_P))
         sd = math.sqrt((LATENT_SD * p_mid * (1 - p_mid)) ** 2 + p_mid * (1 - p_mid) / n_p)
-        target = np.clip(p_mid + s * sd, 1e-4, 1 - 1e-4)
-        eta = np.log(target / (1 - target)) + LATENT_SD * u
+        if scenario == "trend_link":  # the same slope at p_mid, straight on the logit scale
+            eta = math.log(p_mid / (1 - p_mid)) + s * sd / (p_mid * (1 - p_mid)) + LATENT_SD * u
+        else:
+            target = np.clip(p_mid + s * sd, 1e-4, 1 - 1e-4)
+            eta = np.log(target / (1 - target)) + LATENT_SD * u
         x = rng.binomial(int(n_p), 1 / (1 + np.exp(-eta)))
         return pd.DataFrame({"time": TIMES, "value": x.astype(float), "n": n_p})
     lam, n_u = RARE.get(chart, (LAMBDA0, N_U))
     sd = math.sqrt((LATENT_SD * lam) ** 2 + lam / n_u)
-    target = np.maximum(lam + s * sd, 1e-3)
-    x = rng.poisson(n_u * target * np.exp(LATENT_SD * u))
+    if scenario == "trend_link":  # the same slope at lam, straight on the log scale
+        x = rng.poisson(n_u * lam * np.exp(s * sd / lam + LATENT_SD * u))
+    else:
+        target = np.maximum(lam + s * sd, 1e-3)
+        x = rng.poisson(n_u * target * np.exp(LATENT_SD * u))
     return pd.DataFrame({"time": TIMES, "value": x.astype(float), "n": n_u})
 
 
