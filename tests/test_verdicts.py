@@ -306,6 +306,33 @@ def test_g_chart_points_are_numbered_by_event_order():
     assert_allclose(v.effect.estimate, ref.effect.estimate)
 
 
+def test_g_chart_segmented_regression_is_numbered_by_event_order_too():
+    """The segmented regression of a g chart counts events as its verdict does: on the calendar
+    grid its step was the smallest gap between two incidents (a day), so the panel's 'slope
+    change per point' was per day. With event_order it is the regression on the event number
+    (the values on a regular grid give the same coefficients), and the chart draws against it."""
+    from pipeline.report.plots.impact import plot_segmented
+
+    rng = np.random.default_rng(12)
+    y = _noise(13) + 2 * np.r_[np.zeros(52), np.ones(26)]
+    days = np.cumsum(rng.integers(1, 30, 78))
+    times = pd.Timestamp("2025-01-01") + pd.to_timedelta(days, unit="D")
+    irregular = pd.DataFrame({"time": times, "value": y})
+    by_event = estimate_impact(irregular, change_at=times[52], event_order=True)
+    ref = estimate_impact(_frame(y), change_at=CHANGE).segmented_regression
+    seg = by_event.segmented_regression
+    assert seg.is_event_order and not ref.is_event_order
+    assert list(seg.series["t"]) == list(range(1, 79))
+    for name in ("pre_slope", "level_change", "slope_change"):
+        assert_allclose(seg.coefficients[name].estimate, ref.coefficients[name].estimate)
+    calendar = estimate_impact(irregular, change_at=times[52]).segmented_regression
+    assert calendar.series["t"].iloc[-1] > 78  # days since the first incident
+    chart = plot_segmented(by_event, name="Days between incidents", unit="days")
+    (points,) = [ln for ln in chart.figure.axes[0].get_lines() if ln.get_label() == "observed"]
+    assert list(points.get_xdata()) == list(range(1, 53))
+    assert "one point per occurrence in order, 52 points before" in chart.alt
+
+
 def test_a_trend_counterfactual_is_held_at_the_lower_bound():
     # hours falling 0.35 a week until the event, then flat at 0.5: the baseline's line carried
     # forward predicts negative hours in the later after weeks; the metric cannot go below 0,

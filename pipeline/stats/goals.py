@@ -613,7 +613,8 @@ def evaluate_events(
     ``frame`` is what :func:`pipeline.stats.impact.estimate_impact` takes (``time``, ``value``,
     optional ``n``), ideally one row per period of the full grid with missing values as gaps.
     An event whose windows are too short is ``too_early`` with the reason; it never raises.
-    ``event_order`` (g and t charts) numbers time by event, and ``lower_bound`` /
+    ``event_order`` (g and t charts) numbers time by event, in the verdict and in the
+    segmented regression alike, and ``lower_bound`` /
     ``upper_bound`` hold a trend's counterfactual within the metric's possible values, in the
     verdict and in the segmented regression alike; see :func:`judge_change`.
     """
@@ -633,7 +634,7 @@ def evaluate_events(
                 observed, change_at=w.change_at, transition_start=w.transition_start,
                 start=w.start, end=w.end, kind=kind, alpha=alpha, better=better,
                 min_baseline_points=min_phase_points, lower_bound=lower_bound,
-                upper_bound=upper_bound,
+                upper_bound=upper_bound, event_order=event_order,
             )  # fmt: skip
         except StatisticsError:
             impact = None

@@ -377,6 +377,8 @@ class SegmentedRegression:
     #: values the metric can take; None when it stays within them.
     counterfactual_bound: float | None = None
     n_before: int = 0
+    #: True when ``t`` numbers events (g and t charts: one row each) rather than periods.
+    is_event_order: bool = False
     series: pd.DataFrame = field(repr=False, compare=False)
 
     @property
@@ -433,6 +435,7 @@ class SegmentedRegression:
                 "counterfactual_note": self.counterfactual_note,
                 "counterfactual_bound": self.counterfactual_bound,
                 "n_before": self.n_before,
+                "is_event_order": self.is_event_order,
                 "natural_scale": (
                     None if self.natural_scale is None else self.natural_scale.to_dict()
                 ),
@@ -1220,6 +1223,7 @@ def segmented_regression(
     min_baseline_points: int = 0,
     lower_bound: float | None = None,
     upper_bound: float | None = None,
+    is_event_order: bool = False,
 ) -> SegmentedRegression:
     """Interrupted time series on one series whose rows are labelled ``before``, ``transition``
     or ``after`` (in time order). ``t`` is each row's position on the period grid (default
@@ -1249,6 +1253,8 @@ def segmented_regression(
     period's counterfactual is held at (its standard error and p-value, which belong to the
     unheld line, are then None), and the fitted-minus-counterfactual differences are taken
     against the held value: the estimate and its interval move by the same known amount.
+    ``is_event_order`` records that ``t`` numbers events, not periods (the chart then draws
+    against that number).
     """
     win = np.asarray(window, dtype=object)
     y_all = np.asarray(values, dtype=float)
@@ -1386,6 +1392,7 @@ def segmented_regression(
         counterfactual_note=cf_note,
         counterfactual_bound=bound_at_last,
         n_before=int(before_idx.size),
+        is_event_order=is_event_order,
         series=series,
     )
 
@@ -1526,6 +1533,7 @@ def estimate_impact(
     min_baseline_points: int = 0,
     lower_bound: float | None = None,
     upper_bound: float | None = None,
+    event_order: bool = False,
 ) -> ImpactEstimate:
     """Before/after impact of one change on one metric.
 
@@ -1559,6 +1567,11 @@ def estimate_impact(
     lower_bound, upper_bound
         The values a continuous metric can take; the segmented regression's counterfactual is
         held within them (see :func:`segmented_regression`).
+    event_order
+        Number the segmented regression's time by event (each row with a value one step), as
+        :func:`pipeline.stats.verdicts.judge_change` does for g and t charts, whose points are
+        events (days between incidents), not periods: on the calendar grid the step was the
+        smallest gap between two incidents, and a slope "per point" was per day.
 
     Raises
     ------
@@ -1600,7 +1613,11 @@ def estimate_impact(
         order = np.argsort(df["time"].to_numpy(), kind="stable")
         df, value, n = df.iloc[order], value.iloc[order], n.iloc[order]
     notes: list[str] = []
-    grid = pd.Series(period_numbers(df["time"]), index=df.index)
+    if event_order:
+        grid = pd.Series(np.nan, index=df.index)
+        grid[value.notna()] = np.arange(1.0, float(value.notna().sum()) + 1.0)
+    else:
+        grid = pd.Series(period_numbers(df["time"]), index=df.index)
     if value.isna().any():
         n_na = int(value.isna().sum())
         notes.append(
@@ -1687,6 +1704,7 @@ def estimate_impact(
             min_baseline_points=min_baseline_points,
             lower_bound=lower_bound,
             upper_bound=upper_bound,
+            is_event_order=event_order,
         )
     except StatisticsError as exc:
         seg = None

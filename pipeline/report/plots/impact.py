@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from pipeline.formatting import count_of, fmt_interval, fmt_number, interval_label, percent_unit
 from pipeline.report.plots.style import (
@@ -70,7 +71,9 @@ def plot_segmented(
             has_narrow=has_narrow,
         )  # fmt: skip
     s = seg.series
-    x = _x(s["time"])
+    # a g or t chart's model numbers the events: drawn against that number its lines are the
+    # straight lines fitted (against dates they bent wherever incidents came close together)
+    x = s["t"].to_numpy(dtype=float) if seg.is_event_order else _x(s["time"])
     win = s["window"].to_numpy()
     colour = _colour(estimate)
     trans = np.flatnonzero(win == "transition")
@@ -100,13 +103,18 @@ def plot_segmented(
         # a legend entry, not a line: the model withheld the counterfactual (too short a baseline)
         ax.plot([], [], " ", label="no counterfactual")  # the table beside it says why
     ax.set_ylabel(label)
-    if pd.api.types.is_datetime64_any_dtype(s["time"]):
+    if seg.is_event_order:  # the title says what the axis counts (a label met the legend)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    elif pd.api.types.is_datetime64_any_dtype(s["time"]):
         date_axis(ax)
     if estimate.kind == Kind.PROPORTION:
         percent_axis(ax)
     else:
         number_axis(ax)
-    ax.set_title(f"{name}: before and after the change", loc="left")
+    when = (
+        "before and after, by occurrence" if seg.is_event_order else "before and after the change"
+    )
+    ax.set_title(f"{name}: {when}", loc="left")
     # two columns: three ran off the right edge of the phone's drawing
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, fontsize=8)
     cf = seg.counterfactual
@@ -124,9 +132,13 @@ def plot_segmented(
     # one sentence of "label: text" clauses: a text that ends a sentence of its own must not
     # leave "forward.." behind
     figures = "; ".join(f"{label}: {text.rstrip('. ')}" for label, text in facts)
-    left_out = f", {count_of(int(trans.size), 'transition period')} left out" if trans.size else ""
+    point = "point" if seg.is_event_order else "period"
+    left_out = (
+        f", {count_of(int(trans.size), f'transition {point}')} left out" if trans.size else ""
+    )
+    per = ", one point per occurrence in order" if seg.is_event_order else " per period"
     alt = (
-        f"{name} per period, {count_of(int(pre.sum()), 'period')} before and {int(post.sum())} "
+        f"{name}{per}, {count_of(int(pre.sum()), point)} before and {int(post.sum())} "
         f"after the change{left_out}. {estimate.sentence(name)} {figures}. {seg.note}"
     )
     return ChartImage.from_figure(fig, alt=alt, has_narrow=has_narrow)
