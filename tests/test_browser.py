@@ -600,13 +600,19 @@ def test_printed_report_is_compact_and_keeps_the_statistics(
     print(f"{site}: {printed['pages']} printed pages")  # the measured figure, with -s
     assert 1 <= printed["pages"] <= MAX_PAGES[site], printed["pages"]
     fitted = [
-        m.name
+        (m.name, m.chart)
         for m in load_results(run_dir / site).metrics
         for e in m.events
         if (e.detail or {}).get("impact", {}).get("segmented_regression")
     ]
     text = " ".join(printed["text"].split())
-    # the segmented-regression charts sit in collapsed panels on screen: they print open
-    for name in fitted:
-        assert f"{name}: before and after the change" in text, name
+    # the segmented-regression charts sit in collapsed panels on screen: they print open (a g
+    # or t chart's is drawn against the occurrence number, and its title says so)
+    for name, chart in fitted:
+        when = (
+            "before and after, by occurrence"
+            if chart in ("g", "t")
+            else "before and after the change"
+        )
+        assert f"{name}: {when}" in text, name
     assert "Download the data" not in text
