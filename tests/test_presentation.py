@@ -257,10 +257,18 @@ def test_each_model_is_described_once_in_methods(site: SiteAnalysis) -> None:
     rows = sections.model_rows_for_methods(site)
     judged = [(m, e) for m in site.metrics for e in m.events if e.outcome and e.outcome.impact]
     assert judged
+    # what every judged metric's verdict model shares is said once, under the table (it filled
+    # five lines of each row); each row keeps the rest of its model
+    shared = sections.shared_model_clauses(rows)
+    assert shared, "the demo's verdicts share their covariance and testing procedure"
+    for clause in shared:
+        assert page.count(clause) == methods.count(clause) == 1, clause
     for m, e in judged:
         method = e.outcome.verdict.method
+        own = "; ".join(c for c in method.split("; ") if c not in shared)
+        assert own and set(method.split("; ")) <= {*own.split("; "), *shared}, method
         in_table = sum(method in r[2] for r in rows)
-        assert in_table >= 1 and page.count(method) == methods.count(method) == in_table, method
+        assert in_table >= 1 and page.count(own) == methods.count(own) == in_table, own
         seg = e.outcome.impact.segmented_regression
         if seg is not None:
             assert seg.cov_type not in page  # the panel's "OLS; HAC (Newey-West, ...)" row

@@ -955,6 +955,7 @@ CLASSICAL_METHODS = {
 
 #: The Methods table that describes each metric's models (the statistics panels name it).
 MODELS_CAPTION = "Models fitted for this site"
+NO_EVENT_JUDGED = "no improvement event with data to judge"
 
 
 def model_rows_for_methods(site: SiteAnalysis) -> list[tuple[str, str, str, str, str]]:
@@ -967,8 +968,7 @@ def model_rows_for_methods(site: SiteAnalysis) -> list[tuple[str, str, str, str,
             chart += "; verdicts in event order (one point per incident, not per calendar period)"
         impacts = [e.outcome for e in m.events if e.outcome is not None]
         if not impacts:
-            none = "no improvement event with data to judge"
-            rows.append((m.name, chart, none, none, none))
+            rows.append((m.name, chart, NO_EVENT_JUDGED, NO_EVENT_JUDGED, NO_EVENT_JUDGED))
             continue
         judged = [e for e in m.events if e.outcome is not None]
         methods = dict.fromkeys(e.outcome.verdict.method for e in judged if e.outcome)
@@ -1007,6 +1007,22 @@ def model_rows_for_methods(site: SiteAnalysis) -> list[tuple[str, str, str, str,
             classical += f" (fitted here: {', '.join(sorted(families))})"
         rows.append((m.name, chart, verdict, seg, classical or "none"))
     return rows
+
+
+def shared_model_clauses(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """The clauses (``"; "``-separated) of the verdict model that every judged metric's row of
+    the Methods table shares ("AR(1) and over-dispersion allowed for in the covariance", ...),
+    in their order; none when fewer than two metrics were judged. The table says them once,
+    under it, and each row keeps what is its own: they filled five lines of every row."""
+    judged = [r[2] for r in rows if r[2] != NO_EVENT_JUDGED]
+    if len(judged) < 2:
+        return []
+    first = judged[0].split("; ")
+    return [c for c in first if all(c in v.split("; ") for v in judged[1:])]
+
+
+def _without_clauses(text: str, clauses: Sequence[str]) -> str:
+    return "; ".join(c for c in text.split("; ") if c not in clauses)
 
 
 def methods(site: SiteAnalysis) -> Html:
@@ -1092,6 +1108,9 @@ def methods(site: SiteAnalysis) -> Html:
     ]
     from pipeline.report.signals import glossary_rows
 
+    models = model_rows_for_methods(site)
+    shared = shared_model_clauses(models)
+
     glossary.append(
         (
             "Signals: improvement, concern, neutral",
@@ -1106,7 +1125,8 @@ def methods(site: SiteAnalysis) -> Html:
     return render(
         "site/methods.html.j2",
         parameter_rows=parameters,
-        model_rows=model_rows_for_methods(site),
+        model_rows=[(r[0], r[1], _without_clauses(r[2], shared), *r[3:]) for r in models],
+        shared_clauses=shared,
         models_caption=MODELS_CAPTION,
         glossary=glossary,
         rule_glossary=glossary_rows(
