@@ -461,3 +461,27 @@ def test_the_firth_fit_adds_half_an_event_to_each_group(kind):
         expected = math.log((xa + 0.5) / na) - math.log((xb + 0.5) / nb)
         assert_allclose(mu[4:].sum(), xa + 0.5, rtol=1e-9)
     assert_allclose(beta[1], expected, rtol=1e-9)
+
+
+def test_a_difference_in_points_carries_the_baseline_levels_own_uncertainty():
+    """About 70% of 100 a week for 20 weeks, then 12 weeks with none. Held at the baseline's
+    estimate, the difference in points read "fell 70 points (95% CI -70.x to -70.y)", a tenth of a
+    point wide, though the baseline level alone is known to about +-2 points (20 x 100 trials,
+    Wilson). The interval now spans that uncertainty, stays inside -100 m0 .. 0, and the verdict,
+    its test and the relative change (the ratio's interval) are what they were."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    rng = np.random.default_rng(3)
+    x = np.r_[rng.binomial(100, 0.7, 20), np.zeros(12)].astype(float)
+    t = pd.date_range("2025-01-06", periods=32, freq="W-MON")
+    f = pd.DataFrame({"time": t, "value": x, "n": 100.0})
+    v = judge_change(f, change_at=t[20], kind=Kind.PROPORTION, better=Better.LOWER,
+                     min_phase_points=12)  # fmt: skip
+    assert v.outcome == Verdict.SUSTAINED
+    e = v.effect
+    assert e is not None and e.scale == "percentage_points"
+    lo, hi = proportion_confint(x[:20].sum(), 2000, method="wilson")
+    baseline_half_width = 100 * (hi - lo) / 2
+    assert e.ci_high - e.ci_low >= baseline_half_width, (e.ci_low, e.ci_high, baseline_half_width)
+    assert -100 * v.baseline_level <= e.ci_low < e.estimate < e.ci_high < 0
+    assert e.relative_low is not None and -100 <= e.relative_low < e.relative < -99
