@@ -600,14 +600,16 @@ def _mean_effect(
     b = fit.params
     mu1, mu0 = fit.link_inv(X_after @ b), fit.link_inv(X_cf @ b)
     m1, m0 = float(w @ mu1), float(w @ mu0)
+    # gradients of the test scale's log-odds / log of m1 and of m0 (the counterfactual level)
     if kind == "proportion":
-        d1 = (w * mu1 * (1 - mu1)) @ X_after
-        d0 = (w * mu0 * (1 - mu0)) @ X_cf
         est = math.log(m1 / (1 - m1)) - math.log(m0 / (1 - m0))
-        grad = d1 / (m1 * (1 - m1)) - d0 / (m0 * (1 - m0))
+        grad1 = ((w * mu1 * (1 - mu1)) @ X_after) / (m1 * (1 - m1))
+        grad0 = ((w * mu0 * (1 - mu0)) @ X_cf) / (m0 * (1 - m0))
     else:
         est = math.log(m1) - math.log(m0)
-        grad = ((w * mu1) @ X_after) / m1 - ((w * mu0) @ X_cf) / m0
+        grad1 = ((w * mu1) @ X_after) / m1
+        grad0 = ((w * mu0) @ X_cf) / m0
+    grad = grad1 - grad0
     se = float(math.sqrt(max(float(grad @ fit.cov @ grad), 0.0)))
     if se > 1e-12 * (1.0 + abs(est)):
         p = float(2 * stats.t.sf(abs(est / se), fit.df))
@@ -623,7 +625,7 @@ def _mean_effect(
         return float(np.exp(min(math.log(m0) + v, 700.0))) if m0 > 0 else 0.0
 
     d, dlo, dhi = (level(v) - m0 for v in (est, est - q * se, est + q * se))
-    relative = _on_data_scale(d, dlo, dhi, m0, kind=kind, pvalue=p, nobs=nobs)
+    effect = _on_data_scale(d, dlo, dhi, m0, kind=kind, pvalue=p, nobs=nobs)
     # The difference's interval carries the counterfactual level's own uncertainty too: held at
     # m0, an after window without events read "fell 72.6 points (95% CI -72.6 to -72.5)". Its
     # ends are the widest the link-scale interval gives over m0's own interval (the sign of
@@ -631,21 +633,20 @@ def _mean_effect(
     # the test rejects), within the differences the metric can take from m0 (a proportion no
     # lower than -m0 or higher than 1 - m0, a rate no lower than -m0). The relative change
     # (the ratio's interval) does not depend on m0 and stays as it is.
-    if kind == "proportion":
-        grad0 = ((w * mu0 * (1 - mu0)) @ X_cf) / (m0 * (1 - m0))
-    else:
-        grad0 = ((w * mu0) @ X_cf) / m0
     se0 = float(math.sqrt(max(float(grad0 @ fit.cov @ grad0), 0.0)))
     if m0 > 0 and se0 > 0 and (kind != "proportion" or m0 < 1):
         to_link = special.logit if kind == "proportion" else np.log
         from_link = special.expit if kind == "proportion" else np.exp
         ms = from_link(to_link(m0) + np.linspace(-q * se0, q * se0, 41))
-        ends = [from_link(to_link(ms) + v) - ms for v in (est - q * se, est + q * se)]
+        # capped on the link scale as level() caps it: a huge standard error must not overflow
+        ends = [
+            from_link(np.minimum(to_link(ms) + v, 700.0)) - ms for v in (est - q * se, est + q * se)
+        ]
         floor, ceiling = -m0, (1 - m0 if kind == "proportion" else math.inf)
         dlo = float(np.clip(min(dlo, float(np.min(ends[0]))), floor, ceiling))
         dhi = float(np.clip(max(dhi, float(np.max(ends[1]))), floor, ceiling))
     factor = 100.0 if kind == "proportion" else 1.0
-    return replace(relative, ci_low=factor * dlo, ci_high=factor * dhi)
+    return replace(effect, ci_low=factor * dlo, ci_high=factor * dhi)
 
 
 def _method(kind: Kind, has_trend: bool) -> str:
