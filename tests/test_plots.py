@@ -242,6 +242,36 @@ def test_text_measured_once_per_process_for_svg_gives_the_same_drawing(monkeypat
     assert draw() == cached
 
 
+def test_text_laid_out_once_per_process_for_svg_gives_the_same_drawing(monkeypatch):
+    """The process-wide layout cache for SVG saves: charts (wide and narrow, with a rotated and
+    a two-line text) are the same, byte for byte, as matplotlib's own layout, a second drawing
+    finds its texts laid out, and a text whose size changes after its layout is laid out anew."""
+    from matplotlib.text import Text
+
+    from pipeline.report.plots import style
+
+    ch = control_chart(_run_series(), times=WEEKS, rules="we", phases=[1] * 20 + [2] * 10)
+
+    def draw() -> tuple[str, ...]:
+        image = plot_control_chart(ch, title="Lot cycle time", unit="hours")
+        fig, ax = style.new_figure(4, 3)
+        ax.plot([0, 1, 2], [3, 1, 2])
+        ax.set_title("A title on\ntwo lines", loc="left")
+        ax.text(1, 2, "turned", rotation=30, ha="right", va="baseline", rotation_mode="anchor")
+        big = ax.text(0.5, 1.5, "grows", fontsize=8)
+        first = style.figure_to_svg(fig)
+        big.set_fontsize(14)
+        return image.svg, image.narrow, first, style.figure_to_svg(fig)
+
+    style._LAYOUTS.clear()
+    ours = draw()
+    laid_out = len(style._LAYOUTS)
+    assert laid_out > 0 and ours[2] != ours[3]
+    assert draw() == ours and len(style._LAYOUTS) == laid_out
+    monkeypatch.setattr(Text, "_get_layout", style._MATPLOTLIB_TEXT_LAYOUT)
+    assert draw() == ours
+
+
 def test_titles_placed_without_measuring_the_y_axis_land_where_matplotlib_puts_them(
     monkeypatch,
 ):

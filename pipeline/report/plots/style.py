@@ -43,6 +43,7 @@ from matplotlib.ticker import (  # noqa: E402
     NullFormatter,
     NullLocator,
 )
+from matplotlib.transforms import Bbox  # noqa: E402
 
 from pipeline.formatting import fmt_number  # noqa: E402
 from pipeline.report import palette  # noqa: E402
@@ -151,6 +152,69 @@ def _text_metrics(renderer: Any, text: str, fontprop: Any, ismath: Any, dpi: flo
 _MATPLOTLIB_TEXT_METRICS = _mtext._get_text_metrics_with_cache  # type: ignore[attr-defined]
 _TEXT_TO_PATH = TextToPath()
 _mtext._get_text_metrics_with_cache = _text_metrics  # type: ignore[attr-defined]
+
+#: Laid-out texts for SVG saves (see :func:`_text_layout`), at most :data:`_LAYOUTS_MAX`.
+_LAYOUTS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_LAYOUTS_MAX = 16384
+
+
+def _text_layout(text: Text, renderer: Any) -> Any:
+    """A text's layout (its box, and each line's size and place), kept for the whole process
+    when laid out for SVG.
+
+    matplotlib lays a text out afresh each time it is measured or drawn (``Text._get_layout``):
+    a tick label is laid out about five times per save (the axis's tick-label extents, the axis
+    label's and the title's placement, drawing it), and since matplotlib 3.10 each layout also
+    looks up the font's height metrics through the font manager. For the SVG renderer the
+    layout depends only on the text, its font properties and the fonts the generic families
+    resolve to (text metrics: :func:`_text_metrics`), the figure's dpi, and the text's line
+    spacing, alignment and rotation, which is the key here; positions are applied afterwards
+    by matplotlib. A wrapped, TeX or mathtext text, or any other renderer, gets matplotlib's.
+    """
+    inner = renderer._renderer if type(renderer) is MixedModeRenderer else renderer
+    t: Any = text  # matplotlib's private attributes, which its stubs do not name
+    fig: Any = text.figure
+    if (
+        type(inner) is not RendererSVG
+        or fig is None
+        or text.get_usetex()
+        or text.get_wrap()
+        or text.get_parse_math()
+    ):
+        return _MATPLOTLIB_TEXT_LAYOUT(text, renderer)
+    rc: Any = matplotlib.rcParams
+    key = (
+        text.get_text(),
+        text.get_fontproperties().copy(),
+        tuple(tuple(rc[k]) for k in _FAMILY_RC),
+        float(fig.dpi),
+        t._linespacing,
+        t._get_multialignment(),
+        text.get_rotation(),
+        text.get_horizontalalignment(),
+        text.get_verticalalignment(),
+        text.get_rotation_mode(),
+    )
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        layout = tuple(_MATPLOTLIB_TEXT_LAYOUT(text, renderer))
+        if len(_LAYOUTS) >= _LAYOUTS_MAX:
+            _LAYOUTS.clear()
+        _LAYOUTS[key] = layout
+    # the caller gets its own box and line list, as from matplotlib
+    return tuple(
+        Bbox(x.get_points().copy())
+        if isinstance(x, Bbox)
+        else list(x)
+        if isinstance(x, list)
+        else x
+        for x in layout
+    )
+
+
+_MATPLOTLIB_TEXT_LAYOUT: Any = getattr(Text, "_get_layout", None)
+if _MATPLOTLIB_TEXT_LAYOUT is not None and hasattr(Text, "_get_multialignment"):
+    Text._get_layout = _text_layout  # type: ignore[attr-defined]
 
 
 class _Axes(Axes):
