@@ -6,8 +6,10 @@ configuration error.
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -48,6 +50,35 @@ def main() -> None:
       kaizen-reports demo                      # sample project, every site, reports/
       kaizen-reports run --project kaizen.yaml --as-of 2026-11-27
     """
+
+
+def entry() -> NoReturn:
+    """The ``kaizen-reports`` console script: the command, then a quick way out.
+
+    A run imports Great Expectations, pandas, statsmodels and matplotlib; tearing that
+    interpreter down (freeing every module and object) took 2.3 s after the command had done its
+    work, 1.2 s of it Great Expectations'. So once the command has finished (returned, or left
+    with an exit code), this runs the exit handlers (they stop warm kernel processes, flush logs
+    and remove temporary folders), flushes the standard streams and leaves with the command's
+    exit code without the teardown. An uncaught exception still ends the usual way, with its
+    traceback.
+    """
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = EXIT_OK
+    if isinstance(code, str):  # sys.exit("message"): Python prints it and exits with 1
+        print(code, file=sys.stderr)
+        code = EXIT_FAILED
+    atexit._run_exitfuncs()  # the handlers Python would run before the teardown
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (``| head``): nothing left to tell it
+            pass
+    os._exit(EXIT_OK if code is None else int(code))
 
 
 # Commands are added below, one function per command; each calls one pipeline function.

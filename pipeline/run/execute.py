@@ -236,7 +236,9 @@ def _run_locked(
             )  # fmt: skip
         finally:
             if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+                # not waiting for the workers to exit: each then tears its interpreter down
+                # (seconds) while this process writes the manifest and the portfolio page
+                pool.shutdown(wait=False, cancel_futures=True)
                 _stop_warm_kernels()
 
     order = {s.id: i for i, s in enumerate(sites)}
@@ -434,7 +436,7 @@ def _run_sites(
     del tables, slices  # the workers read their slices from disk: free the parent's copy
     if tasks or running:
         if running:
-            runner = _pool_outcomes(running)
+            runner = _pool_outcomes(running, workers=min(plan.jobs, len(todo)))
         elif plan.executor == "dask":
             runner = _run_dask(tasks, plan.jobs, plan.scheduler)
         else:
@@ -488,8 +490,15 @@ def _run_in_process(tasks: list[SiteTask]) -> Iterable[SiteOutcome]:
         WarmKernelServer.stop_for_this_process()
 
 
-def _pool_outcomes(futures: dict[Future[SiteOutcome], SiteTask]) -> Iterable[SiteOutcome]:
-    """The outcomes of sites submitted to the pool, as they finish."""
+def _pool_outcomes(
+    futures: dict[Future[SiteOutcome], SiteTask], *, workers: int
+) -> Iterable[SiteOutcome]:
+    """The outcomes of sites submitted to the pool, as they finish.
+
+    Once fewer sites are left than the pool has workers, a core is idle until the run ends:
+    this process then imports what the portfolio page needs (the statistics stack, about 3 s),
+    which it would otherwise do after the last site, with every core idle."""
+    left = len(futures)
     for fut in as_completed(futures):
         task = futures[fut]
         try:
@@ -498,6 +507,9 @@ def _pool_outcomes(futures: dict[Future[SiteOutcome], SiteTask]) -> Iterable[Sit
             yield SiteOutcome(
                 site_id=task.site_id, status=RunStatus.FAILED, error=f"worker died: {exc}"
             )
+        left -= 1
+        if 0 < left < workers:
+            import pipeline.report.portfolio  # noqa: F401 - imported now, used by _run_locked
 
 
 def _run_dask(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterable[SiteOutcome]:
