@@ -69,7 +69,9 @@ def entry() -> NoReturn:
         code = exc.code
     else:
         code = EXIT_OK
-    if isinstance(code, str):  # sys.exit("message"): Python prints it and exits with 1
+    if code is None:
+        code = EXIT_OK
+    elif not isinstance(code, int):  # sys.exit("message"): Python prints it and exits with 1
         print(code, file=sys.stderr)
         code = EXIT_FAILED
     atexit._run_exitfuncs()  # the handlers Python would run before the teardown
@@ -78,7 +80,7 @@ def entry() -> NoReturn:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe (``| head``): nothing left to tell it
             pass
-    os._exit(EXIT_OK if code is None else int(code))
+    os._exit(code)
 
 
 # Commands are added below, one function per command; each calls one pipeline function.
