@@ -56,6 +56,8 @@ def test_dask_local_cluster_gives_the_same_reports_as_the_pool(
         json.loads((dask.output / s / "kernel.json").read_text()) for s in ("north", "south")
     ]
     assert all(k["rehearsed"] for k in kernels) is warm_kernels_enabled()
+    # a site kernel's linear algebra keeps to one thread (sites already run one per core)
+    assert [k["blas_threads"] for k in kernels] == [1, 1]
 
 
 def _flaky_kernel(tmp_path: Path, failures: int) -> Path:
@@ -203,9 +205,20 @@ def _kernel_probe_template(tmp_path: Path) -> Path:
     nb = nbformat.read(NOTEBOOK, as_version=4)
     probe = textwrap.dedent(
         """\
-        import json, os, sys, warnings, matplotlib
+        import ctypes, json, os, sys, warnings, matplotlib, numpy
+
+        def blas_threads():  # OpenBLAS's own count, from the library numpy loaded
+            for line in open("/proc/self/maps"):
+                if "openblas" in line.rsplit("/", 1)[-1].lower():
+                    lib = ctypes.CDLL(line.split()[-1])
+                    for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads"):
+                        if hasattr(lib, name):
+                            return getattr(lib, name)()
+            return "no OpenBLAS"
+
         with open(os.path.join(output_dir, "kernel.json"), "w") as fh:
             json.dump({
+                "blas_threads": blas_threads(),
                 "warm_pid": os.getppid(),
                 "rehearsed": "pipeline.run.rehearsal" in sys.modules,
                 "filters": len(warnings.filters),
@@ -241,6 +254,8 @@ def test_a_pool_shares_one_rehearsed_warm_process_that_changes_no_report(
     # both workers' kernels are forks of the one warm process the run started ...
     assert len({k["warm_pid"] for k in kernels}) == 1
     assert len({k["warm_pid"] for k in plain_kernels}) == 1
+    # ... whose linear algebra keeps to one thread, as the cores already run one site each
+    assert {k["blas_threads"] for k in kernels + plain_kernels} == {1}
     # ... which rehearsed the notebook from REHEARSE_FROM_SITES sites on, and not below
     assert all(k["rehearsed"] for k in kernels) and not any(k["rehearsed"] for k in plain_kernels)
     # the rehearsal leaves a kernel as it would find it: settings, warnings and every report

@@ -21,7 +21,7 @@ from typing import Any
 
 from jupyter_client.provisioning import KernelProvisionerFactory, LocalProvisioner
 
-from pipeline.run.kernels import LAUNCHER, WarmKernelServer, warm_kernels_enabled
+from pipeline.run.kernels import LAUNCHER, WarmKernelServer, one_thread, warm_kernels_enabled
 
 NAME = "kaizen-warm-fork"
 
@@ -40,6 +40,7 @@ class WarmForkProvisioner(LocalProvisioner):  # type: ignore[misc]
             km.ip = str(Path(self._socket_dir) / "k")
             km.cache_ports = False  # ports are a TCP notion; IPC sockets are paths
         kwargs = await super().pre_launch(**kwargs)
+        one_thread(kwargs["env"])  # what a cold kernel loads with; a fork has its warm process's
         cmd = list(kwargs["cmd"])
         if warm_kernels_enabled() and cmd[1:3] == ["-m", "ipykernel_launcher"]:
             server = WarmKernelServer.for_this_process()
