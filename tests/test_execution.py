@@ -389,3 +389,33 @@ def test_a_cell_error_is_never_retried_whatever_its_message(tmp_path: Path) -> N
     assert site.status == "failed" and site.attempts == 1
     # cell 3: papermill puts the injected parameters cell after the template's own
     assert site.error == "notebook error in cell 3: RuntimeError: Kernel died before replying"
+
+
+def test_site_kernel_manager_starts_answers_and_stops_a_real_kernel(tmp_path: Path) -> None:
+    """The site kernel manager (no idle IOPub read at start, quick exit check at shutdown) gives
+    a kernel that is ready when it says so, runs code, and is gone after shutdown; its client
+    is ours, and the jupyter_client method it narrows still exists under that name."""
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+
+    from pipeline.run.provisioner import (
+        SiteKernelClient,
+        SiteKernelManager,
+        use_warm_fork_provisioner,
+    )
+
+    made: list[SiteKernelManager] = []
+
+    class Recorded(SiteKernelManager):  # type: ignore[misc]
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__(**kwargs)
+            made.append(self)
+
+    assert callable(getattr(AsyncKernelManager, "_async_wait", None))
+    use_warm_fork_provisioner()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    NotebookClient(nb, kernel_manager_class=Recorded, timeout=60).execute(cwd=str(tmp_path))
+    assert nb.cells[0].outputs[0]["text"].strip() == "42"
+    (km,) = made
+    assert km.client_factory is SiteKernelClient
+    assert not km.has_kernel  # shut down and reaped

@@ -588,7 +588,7 @@ def run_site(task: SiteTask) -> SiteOutcome:
     from papermill.exceptions import PapermillExecutionError
 
     from pipeline.report.render import render_notebook
-    from pipeline.run.provisioner import use_warm_fork_provisioner
+    from pipeline.run.provisioner import SiteKernelManager, use_warm_fork_provisioner
 
     use_warm_fork_provisioner()
 
@@ -630,6 +630,7 @@ def run_site(task: SiteTask) -> SiteOutcome:
                 str(nb_path),
                 parameters=params,
                 kernel_name=task.kernel_name,
+                kernel_manager_class=SiteKernelManager,
                 progress_bar=False,
                 log_output=False,
                 request_save_on_cell_execute=False,

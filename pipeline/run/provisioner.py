@@ -8,6 +8,10 @@ native Python kernel is forked from this worker's warm kernel process (see
 in the executed notebook). It is registered under the entry point group
 ``jupyter_client.kernel_provisioners`` (see ``pyproject.toml``) and chosen for kernels whose spec
 names no provisioner through the factory's ``default_provisioner_name`` setting.
+
+:class:`SiteKernelManager` (with its :class:`SiteKernelClient`) is jupyter_client's asynchronous
+kernel manager without two waits that a throwaway site kernel need not sit through: it is ready
+as soon as it has answered, and gone as soon as it has exited.
 """
 
 from __future__ import annotations
@@ -16,10 +20,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerFactory, LocalProvisioner
+from jupyter_core.utils import ensure_async
+from traitlets import DottedObjectName, Type
 
 from pipeline.run.kernels import LAUNCHER, WarmKernelServer, one_thread, warm_kernels_enabled
 
@@ -56,6 +66,60 @@ class WarmForkProvisioner(LocalProvisioner):  # type: ignore[misc]
         if not restart and self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
+
+
+#: How often a stopping kernel is checked for having exited (jupyter_client checks every 0.1 s).
+EXIT_POLL = 0.005
+
+
+class SiteKernelClient(AsyncKernelClient):  # type: ignore[misc]
+    """jupyter_client's asynchronous kernel client, ready as soon as the kernel answers.
+
+    jupyter_client's ``wait_for_ready`` asks for the kernel's info until the kernel answers and
+    IOPub delivers, then reads IOPub until 0.2 s pass without a message: every site's kernel
+    sat idle for those 0.2 s (a twelfth of a site). The messages that read drops answer the
+    readiness probe, which nbclient would skip anyway (it reads only the messages whose parent
+    is its own request), so this client drops what has arrived and goes on.
+    """
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                msg = await ensure_async(self.shell_channel.get_msg(timeout=1))
+            except Empty:
+                pass
+            else:
+                if msg["msg_type"] == "kernel_info_reply":
+                    try:  # IOPub delivers too (its welcome, or the probe's status)
+                        await ensure_async(self.iopub_channel.get_msg(timeout=0.2))
+                    except Empty:
+                        pass  # not connected yet: ask again
+                    else:
+                        self._handle_kernel_info_reply(msg)
+                        break
+            if not await self.is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+        while True:  # what IOPub has delivered already, without waiting for more
+            try:
+                await ensure_async(self.iopub_channel.get_msg(timeout=0))
+            except Empty:
+                break
+
+
+class SiteKernelManager(AsyncKernelManager):  # type: ignore[misc]
+    """jupyter_client's asynchronous kernel manager with :class:`SiteKernelClient`, checking a
+    stopping kernel for its exit every :data:`EXIT_POLL` seconds instead of every 0.1 s (on
+    average 0.05 s per site, waiting for a process that had gone)."""
+
+    client_class = DottedObjectName(f"{__name__}.SiteKernelClient")
+    client_factory = Type(SiteKernelClient, klass=AsyncKernelClient)
+
+    async def _async_wait(self, pollinterval: float = 0.1) -> None:
+        await super()._async_wait(pollinterval=min(pollinterval, EXIT_POLL))
 
 
 def use_warm_fork_provisioner() -> None:
