@@ -29,7 +29,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerFactory, LocalProvisioner
 from jupyter_core.utils import ensure_async
-from traitlets import DottedObjectName, Type
+from traitlets import Type
 
 from pipeline.run.kernels import LAUNCHER, WarmKernelServer, one_thread, warm_kernels_enabled
 
@@ -115,7 +115,6 @@ class SiteKernelManager(AsyncKernelManager):  # type: ignore[misc]
     stopping kernel for its exit every :data:`EXIT_POLL` seconds instead of every 0.1 s (on
     average 0.05 s per site, waiting for a process that had gone)."""
 
-    client_class = DottedObjectName(f"{__name__}.SiteKernelClient")
     client_factory = Type(SiteKernelClient, klass=AsyncKernelClient)
 
     async def _async_wait(self, pollinterval: float = 0.1) -> None:
