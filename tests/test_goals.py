@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.exceptions import StatisticsError
 from pipeline.stats.goals import (
     EventDates,
     assess_assurance,
@@ -20,6 +21,23 @@ from pipeline.stats.goals import (
 def test_target_level():
     assert target_level(40.0, "relative", -0.5) == 20.0  # halve it
     assert target_level(40.0, "absolute", 25.0) == 25.0
+
+
+@pytest.mark.parametrize("baseline", [0.0, -9.7e8])
+def test_a_relative_target_refuses_a_baseline_at_or_below_zero(baseline):
+    # +50% on a level of -9.7e8 would aim at -1.46e9, worse than the baseline it is to improve
+    with pytest.raises(StatisticsError, match="absolute target"):
+        target_level(baseline, "relative", 0.5, "higher")
+
+
+def test_a_goal_whose_baseline_was_its_target_is_said_in_words():
+    g = assess_goal_progress(
+        baseline=5.0, current=5.0, target_kind="absolute", target_value=5.0,
+        start="2026-01-01", due="2026-12-31", as_of="2026-06-01",
+    )  # fmt: skip
+    assert g.status == "achieved" and g.percent_of_target is None
+    text = g.sentence("Flat metric")
+    assert "n/a" not in text and "was at its target 5.00 from the baseline on" in text
 
 
 @pytest.mark.parametrize(

@@ -143,6 +143,12 @@ def test_percent_change_bounds_solve_fieller_equation():
         assert_allclose(2 * stats.t.sf(abs(t), df), 0.05, rtol=1e-8)
 
 
+def test_percent_change_is_none_for_a_negative_before_mean():
+    # -10 -> -5 is a rise of 5; "100 (mean(after) / mean(before) - 1)" would say -50%
+    pc = percent_change_ci([-10.0, -11.0, -9.0, -10.5], [-5.0, -6.0, -4.0, -5.5])
+    assert pc.estimate is None and pc.ci_low is None and pc.ci_high is None
+
+
 def test_percent_change_unbounded_when_before_mean_near_zero():
     pc = percent_change_ci([-1.0, 1.0, -2.0, 2.1], [3.0, 4.0, 5.0])
     assert pc.ci_low is None and pc.ci_high is None

@@ -216,3 +216,51 @@ def test_the_words_of_a_signal_use_the_run_length_its_chart_used() -> None:
     assert rows["Nelson 3 (nelson3; Nelson set)"].startswith("5 points in a row rising")
     capability = process_capability(x, lsl=0, usl=4, rules=("we4",), run_length=6)
     assert rule_words("we4", run_length=6) in capability.warnings[0], capability.warnings
+
+
+def test_a_metric_without_an_effect_size_or_with_few_points_is_described_in_plain_words(
+    tmp_path,
+) -> None:
+    """A defect rate that was 0 before and after an event has a verdict but no effect size; a
+    metric with 3 points has a level of 3 points, not of sustain_points (a reviewer's report
+    said "made no clear difference ...: it not enough data" and "the latest 8 points")."""
+    from pipeline.report import sections
+    from pipeline.report.analysis import load_site_analysis
+    from pipeline.report.findings import event_headline, event_sentence, make_tile
+    from tests.conftest import AS_OF, SCHEMA, write_mini_project
+
+    project = write_mini_project(tmp_path / "project", sites=("north",))
+    data = project.parent / "data"
+    weeks = pd.date_range("2025-07-07", "2026-06-22", freq="W-MON")
+    obs = pd.read_csv(data / "observations.csv")
+    extra = [("north", "zero", w.date().isoformat(), 0, 50, "") for w in weeks]
+    extra += [("north", "short", w.date().isoformat(), v, "", "") for w, v in
+              zip(weeks[-3:], (10.0, 11.0, 12.0), strict=True)]  # fmt: skip
+    pd.concat([obs, pd.DataFrame(extra, columns=obs.columns)]).to_csv(
+        data / "observations.csv", index=False
+    )
+    metrics = pd.read_csv(data / "metrics.csv")
+    metrics.loc[len(metrics)] = ("zero", "Zero defects", "%", "p", "lower", "week", "sum")
+    metrics.loc[len(metrics)] = ("short", "Short metric", "units", "xmr", "lower", "week", "mean")
+    metrics.to_csv(data / "metrics.csv", index=False)
+    events = pd.read_csv(data / "events.csv", dtype=str, keep_default_na=False)
+    row = dict(zip(SCHEMA["events"], events.iloc[0], strict=True))
+    row.update(event_id="north-e2", title="Zero change", start_date="2026-01-05",
+               effective_date="2026-01-12", metric_ids="zero")  # fmt: skip
+    pd.concat([events, pd.DataFrame([row])]).to_csv(data / "events.csv", index=False)
+
+    site = load_site_analysis(project_file=str(project), site_data="", site_id="north", as_of=AS_OF)
+    zero = site.metric("zero")
+    judged = [e for e in zero.events if e.outcome is not None]
+    assert judged and judged[-1].outcome.verdict.outcome == "no_clear_change"
+    sentence = event_sentence(zero, judged[-1])
+    assert "no size of effect" in sentence and "it not enough data" not in sentence
+    assert "not enough data" not in event_headline(zero, judged[-1])
+    assert make_tile(zero).change_text == "No clear change after “Zero change”"
+
+    short = site.metric("short")
+    assert short.level_points == 3
+    assert make_tile(short).current_label == "level of the last 3 weeks"
+    html = sections.metric_section(site, short)._repr_html_()
+    assert "the latest 3 points show" in html and "the latest 8 points" not in html
+    assert "in the last 3 points" in html and "26 points" not in html

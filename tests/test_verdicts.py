@@ -71,6 +71,19 @@ def test_verdict_carries_effect_interval_method_and_counts():
     assert not d["is_provisional"]
 
 
+def test_a_negative_level_is_judged_on_its_difference_not_a_reversed_percentage():
+    # a net loss of about 1e9 that shrank to about 5e8 (higher is better): a rise of ~5e8. A
+    # percentage of the negative baseline would read "fell 50%" with its interval reversed.
+    y = (_noise(4) - 10) * 5e7 - 1e9 + 5e8 * np.r_[np.zeros(52), np.ones(26)]
+    v = _judge(y, better="higher")
+    assert v.outcome == "sustained"
+    assert v.effect.relative is None
+    fig = v.figure
+    assert fig["unit"] == "difference"
+    assert 0 < fig["ci_low"] < fig["estimate"] < fig["ci_high"]
+    assert fig["estimate"] == pytest.approx(5e8, rel=0.2)
+
+
 def test_short_phases_make_the_verdict_provisional():
     y = _noise(3)[42:64] - 3 * np.r_[np.zeros(10), np.ones(12)]
     f = pd.DataFrame({"time": WEEKS[42:64], "value": y})

@@ -494,7 +494,8 @@ def analyse_metric(
         capability=capability,
         capability_note=capability_note,
         current_level=_current_level(series, settings.sustain_points),
-        level_points=settings.sustain_points,
+        # as many as the level is the mean of: a metric with 3 points has a level of 3
+        level_points=min(settings.sustain_points, int(series.rates().notna().sum())),
     )
 
 
@@ -726,7 +727,11 @@ def _goal_results(
         if not np.isfinite(baseline) or current is None:
             out.append(_replace(result, note="Not enough data in the baseline window."))
             continue
-        target = target_level(baseline, kind, value, better)
+        try:
+            target = target_level(baseline, kind, value, better)
+        except StatisticsError as exc:  # a relative target on a level at or below 0
+            out.append(_replace(result, note=f"No progress measured: {exc.message}."))
+            continue
         progress = assess_goal_progress(
             baseline=baseline, current=current, target_kind=kind, target_value=value,
             start=b1 or as_of, due=result.due_date or as_of, as_of=as_of, better=better,

@@ -104,6 +104,12 @@ def value_text(metric: MetricAnalysis, value: Any, *, table: bool = False) -> st
     return fmt_number(value, unit=unit, whole=metric.is_whole)
 
 
+def has_figure(event: EventImpact) -> bool:
+    """Whether the event's verdict has an effect figure (:func:`effect_text` gives one)."""
+    fig = event.outcome.verdict.figure if event.outcome is not None else None
+    return fig is not None and not is_missing(fig["estimate"])
+
+
 def effect_text(metric: MetricAnalysis, event: EventImpact) -> str:
     """The one effect figure of an event on a metric, in words: 'fell 31% (95% CI −35% to −27%)',
     'rose 2.1 percentage points (95% CI +0.4 to +3.8)', 'fell 12% (95% CI −30% to +6%)': the
@@ -129,6 +135,10 @@ def effect_text(metric: MetricAnalysis, event: EventImpact) -> str:
     return f"{verb} {size} ({interval})"
 
 
+#: What a sentence says in place of the effect when the verdict has no figure to give.
+NO_SIZE = "the data give no size of effect to report"
+
+
 def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
     """One sentence on what an improvement did to a metric, from its verdict."""
     title = f"“{event.title}”"
@@ -146,25 +156,28 @@ def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
         else ""
     )
     trend = " (against the trend it was already on)" if v.has_trend else ""
+    # no figure (a proportion that was 0 before and after): the verdict stands, with no size
+    measured = has_figure(event)
+    it = f"it {change}" if measured else NO_SIZE
     if v.outcome == Verdict.SUSTAINED:
         return (
-            f"{metric.name} {change}{trend} after {title} on {when} and has held for "
-            f"{v.n_after} {period}s.{provisional}"
+            f"{metric.name} {change if measured else 'improved'}{trend} after {title} on {when} "
+            f"and has held for {v.n_after} {period}s.{provisional}"
         )
     if v.outcome == Verdict.FADED:
         early = early_gain_text(metric, event)
         start = f" (by {early})" if early else ""
         return (
             f"{metric.name} improved after {title} on {when}{start}, but the gain has faded: "
-            f"over the whole {v.n_after} {period}s it {change}.{provisional}"
+            f"over the whole {v.n_after} {period}s {it}.{provisional}"
         )
     if v.outcome == Verdict.NO_CLEAR_CHANGE:
         return (
-            f"{title} on {when} made no clear difference to {metric.name}{trend}: it "
-            f"{change}.{provisional}"
+            f"{title} on {when} made no clear difference to {metric.name}{trend}: "
+            f"{it}.{provisional}"
         )
     if v.outcome == Verdict.WORSENED:
-        return f"{metric.name} got worse after {title} on {when}{trend}: it {change}.{provisional}"
+        return f"{metric.name} got worse after {title} on {when}{trend}: {it}.{provisional}"
     return f"{title} on {when} is too recent to judge ({v.n_after} {period}s of data since)."
 
 
@@ -177,15 +190,15 @@ def event_headline(metric: MetricAnalysis, event: EventImpact) -> str:
     if res is None:
         return f"{metric.name}: {event.note or 'not enough data'}".rstrip(".")
     outcome = res.verdict.outcome
-    change = effect_text(metric, event)
+    change = effect_text(metric, event) if has_figure(event) else ""
     if outcome == Verdict.SUSTAINED:
-        return f"{metric.name} {change} and is holding, after {title}"
+        return f"{metric.name} {change or 'improved'} and is holding, after {title}"
     if outcome == Verdict.FADED:
         return f"{metric.name}: the gain has faded after {title}"
     if outcome == Verdict.NO_CLEAR_CHANGE:
         return f"{metric.name}: no clear change after {title}"
     if outcome == Verdict.WORSENED:
-        return f"{metric.name} got worse: {change} after {title}"
+        return f"{metric.name} got worse{': ' + change if change else ''} after {title}"
     return f"{metric.name}: too early to judge {title}"
 
 
@@ -224,6 +237,8 @@ def goal_share(metric: MetricAnalysis, goal: Any) -> str:
         where = "within" if prog.status == GoalStatus.WITHIN else "outside"
         return f"now {value_text(metric, prog.current)}, {where} {hold_band(metric, prog)}"
     pct = prog.percent_of_target if prog is not None else None
+    if prog is not None and pct is None and prog.is_achieved:  # the baseline was the target
+        return f"at the target {value_text(metric, goal.target)} from the baseline on"
     if pct is None or is_missing(pct):
         return f"not enough data on the way to {value_text(metric, goal.target)}"
     share = fmt_percent_value(max(float(pct), 0.0))
@@ -330,7 +345,8 @@ def make_tile(metric: MetricAnalysis) -> Tile:
         label = verdict_label(v.outcome, provisional=v.is_provisional) if v else ""
         # the verdict first: the figure alone ("fell 44%") reads like a success even when the
         # verdict is no clear change; the email and the portfolio show this same text
-        change_text = f"{label}: {effect_text(metric, event)} after “{event.title}”"
+        change = f": {effect_text(metric, event)}" if has_figure(event) else ""
+        change_text = f"{label}{change} after “{event.title}”"
     elif metric.chart is None:
         change_text = "Not enough data"
     elif early := [e for e in metric.events if e.outcome is not None]:

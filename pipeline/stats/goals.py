@@ -99,8 +99,14 @@ def target_level(
     target ``target_value`` is the tolerance as a share of the baseline level (0.05 = keep within
     5% of it) and the level returned is the limit on the worse side: ``baseline * (1 + tol)`` when
     lower is better, ``baseline * (1 - tol)`` when higher is better (the upper limit for neutral
-    metrics, whose band is symmetric)."""
+    metrics, whose band is symmetric). A relative target needs a baseline above 0: a share of
+    a negative level points the wrong way (+50% on a level of -10 would aim at -15)."""
     if target_kind == TargetKind.RELATIVE:
+        if not baseline > 0:
+            raise StatisticsError(
+                "a relative target needs a baseline level above 0, and this one is not: give "
+                "the goal an absolute target"
+            )
         return float(baseline * (1.0 + target_value))
     if target_kind == TargetKind.ABSOLUTE:
         return float(target_value)
@@ -155,7 +161,6 @@ class GoalProgress(_Verdict):
                 f"{name} is {where} its tolerance: now {fmt(self.current)} against the limit "
                 f"{fmt(self.target)} around its baseline {fmt(self.baseline)}."
             )
-        pct = "n/a" if self.percent_of_target is None else fmt_percent_value(self.percent_of_target)
         words = {
             GoalStatus.ACHIEVED: "the goal is achieved",
             GoalStatus.MISSED: "the due date has passed without reaching the goal",
@@ -163,6 +168,12 @@ class GoalProgress(_Verdict):
             GoalStatus.AT_RISK: "at risk: on pace so far, but the gain is fading",
             GoalStatus.OFF_TRACK: "behind the pace needed for the due date",
         }[self.status]
+        if self.percent_of_target is None:  # the baseline was the target already
+            return (
+                f"{name} was at its target {fmt(self.target)} from the baseline on (now "
+                f"{fmt(self.current)}): {words}."
+            )
+        pct = fmt_percent_value(self.percent_of_target)
         return (
             f"{name} has moved {pct} of the way from its baseline {fmt(self.baseline)} to the "
             f"target {fmt(self.target)} (now {fmt(self.current)}): {words}."

@@ -44,8 +44,10 @@ Biometrics 34, 469-474 (log method for the ratio of proportions).
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +63,7 @@ from statsmodels.stats.proportion import (
 )
 from statsmodels.stats.stattools import durbin_watson
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from pipeline.exceptions import StatisticsError
 from pipeline.formatting import (
@@ -757,14 +760,15 @@ def percent_change_ci(
     (Tamhane & Logan 2004; R ``mratios::ttestratio(after, before, var.equal = FALSE)``). The
     interval is the set of ratios rho not rejected by ``T(rho) = (ma - rho mb) / sqrt(va + rho^2 vb)``,
     so the p-value of that test at either bound is alpha. When the before mean is not clearly
-    different from zero the set is unbounded and the bounds are None.
+    different from zero the set is unbounded and the bounds are None. A before mean at or below
+    zero has no percent change (a percentage of a negative level reverses its sign).
     """
     method = (
         "Fieller interval for the ratio of means, Welch-Satterthwaite df (Tamhane & Logan 2004)"
     )
     b, a = _as_array(before, "before"), _as_array(after, "after")
     mb, ma = float(b.mean()), float(a.mean())
-    if mb == 0:
+    if mb <= 0:
         return PercentChange(estimate=None, ci_low=None, ci_high=None, method=method)
     rho = ma / mb
     vb, va = float(b.var(ddof=1) / b.size), float(a.var(ddof=1) / a.size)
@@ -1125,6 +1129,16 @@ def newey_west_lags(nobs: int) -> int:
     return max(1, int(math.floor(4 * (nobs / 100) ** (2 / 9))))
 
 
+@contextlib.contextmanager
+def _separation_is_handled() -> Iterator[None]:
+    """statsmodels warns of perfect separation (a rate of 0 in every period); the caller
+    tests for it (:func:`is_separated`) and refits with Firth's method, so the warning is not
+    the reader's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
+        yield
+
+
 def fit_segmented(
     values: Sequence[float],
     *,
@@ -1156,7 +1170,8 @@ def fit_segmented(
     nn = np.asarray(n, dtype=float) if n is not None else np.ones_like(y)
     if kind == Kind.PROPORTION:
         mod = sm.GLM(np.column_stack([y, nn - y]), X, family=sm.families.Binomial())
-        res_hac, res_cl = mod.fit(cov_type="HAC", cov_kwds=hac), mod.fit()
+        with _separation_is_handled():
+            res_hac, res_cl = mod.fit(cov_type="HAC", cov_kwds=hac), mod.fit()
         if is_separated(np.asarray(res_cl.fittedvalues), is_proportion=True):
             res_hac, res_cl = _firth_results(mod, y, nn, X, kind, hac)
             return res_hac, res_cl, X, "binomial GLM (logit), Firth's bias-reduced fit", L
@@ -1170,7 +1185,8 @@ def fit_segmented(
         )
         return res_hac, start, X, "negative binomial GLM (log), offset log(n)", L
     mod = sm.GLM(y, X, family=sm.families.Poisson(), offset=off)
-    res_hac, res_cl = mod.fit(cov_type="HAC", cov_kwds=hac), mod.fit()
+    with _separation_is_handled():
+        res_hac, res_cl = mod.fit(cov_type="HAC", cov_kwds=hac), mod.fit()
     if is_separated(np.asarray(res_cl.fittedvalues) / nn, is_proportion=False):
         res_hac, res_cl = _firth_results(mod, y, nn, X, kind, hac)
         return res_hac, res_cl, X, "Poisson GLM (log), offset log(n), Firth's bias-reduced fit", L

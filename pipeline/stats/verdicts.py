@@ -556,10 +556,11 @@ def _on_data_scale(
 ) -> Effect:
     """An effect ``d`` (interval ``dlo`` to ``dhi``) against the counterfactual level ``base``,
     on the data's scale: proportions in percentage points (x 100), and the change relative to
-    ``base`` in percent whenever ``base`` is not 0."""
+    ``base`` in percent whenever ``base`` is above 0 (a percentage of a negative level reverses
+    its sign: a net loss halved would read "fell 50%"; of 0 it is undefined)."""
     factor = 100.0 if kind == "proportion" else 1.0
     rel = rlo = rhi = None
-    if base != 0:
+    if base > 0:
         rel, rlo, rhi = (100.0 * v / base for v in (d, dlo, dhi))
     return Effect(
         estimate=factor * d,
