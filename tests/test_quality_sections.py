@@ -83,3 +83,26 @@ def test_the_safety_metric_has_a_g_chart(sites):
     assert chart.chart == "g" and len(chart.phases) == 2  # the safety huddles start phase 2
     assert set(chart.rules) == {"we1", "anhoej_run", "anhoej_crossings"}
     assert chart.phases[1].centre > chart.phases[0].centre  # longer gaps: rarer incidents
+
+
+def test_no_capability_from_a_current_phase_shorter_than_a_phase_needs(sites):
+    # a reviewer's report: "Cp 1.75 (0.05 to 3.93)" from the 2 readings since an event
+    import numpy as np
+
+    from pipeline.report.analysis import _capability
+    from pipeline.stats.spc import control_chart
+
+    metric = sites["atelier-florence"].metric("atelier_stitch_density")
+    y = np.random.default_rng(3).normal(4.0, 0.05, 40)
+    definition = pd.Series({"lsl": 3.7, "usl": 4.3, "target": 4.0})
+    short = control_chart(y, phases=[0] * 38 + [1] * 2, min_phase_points=12)
+    cap, note = _capability(definition, metric.series, short, alpha=0.05)
+    assert cap is None
+    assert note == (
+        "No capability yet: the current phase has 2 points, fewer than the 12 a phase needs "
+        "(min_phase_points)."
+    )
+    whole = control_chart(y, min_phase_points=12)
+    cap, note = _capability(definition, dataclasses.replace(metric.series, readings=None), whole,
+                            alpha=0.05)  # fmt: skip
+    assert cap is not None and note == ""

@@ -20,7 +20,7 @@ import pandas as pd
 from pipeline.data.config import Project, StatisticsSettings, load_project
 from pipeline.data.inputs import SiteTables
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import is_missing, json_safe
+from pipeline.formatting import count_of, is_missing, json_safe
 from pipeline.stats.capability import ProcessCapability, process_capability
 from pipeline.stats.goals import (
     Assurance,
@@ -552,6 +552,14 @@ def _capability(
         return None, "Capability is computed for individuals and X-bar charts only."
     last = chart.phases[-1]
     keep = ~chart.is_excluded
+    points = chart.value[last.first : last.last + 1][keep[last.first : last.last + 1]]
+    have = int(np.isfinite(np.asarray(points, dtype=float)).sum())
+    if have < chart.min_phase_points:
+        # Cp from 2 readings read "Cp 1.75 (0.05 to 3.93)": a number no one should act on
+        return None, (
+            f"No capability yet: the current phase has {count_of(have, 'point')}, fewer than "
+            f"the {chart.min_phase_points} a phase needs (min_phase_points)."
+        )
     # in control or not by the rules and lengths of the metric's own chart
     judged: dict[str, Any] = {"rules": chart.rules, "run_length": chart.run_length,
                               "trend_length": chart.trend_length}  # fmt: skip
