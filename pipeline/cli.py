@@ -30,8 +30,26 @@ project_option = click.option(
     help="The project's kaizen.yaml.",
 )
 output_option = click.option(
-    "--output", type=click.Path(file_okay=False), help="Output folder (default: the project's)."
+    "--output", type=click.Path(), help="Output folder (default: the project's)."
 )
+
+
+def load_project_for(project_file: str, output: str | None) -> Any:
+    """The project of ``project_file``, its output folder replaced by ``--output`` when given,
+    checked once whichever way it came (a file there is a ConfigError naming the setting)."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from pipeline.data.config import load_project
+    from pipeline.files import check_output_folder
+
+    project = load_project(project_file)
+    if output:
+        project = replace(project, output=Path(output).resolve())
+    check_output_folder(
+        project.output, setting="--output" if output else f"output in {Path(project_file).name}"
+    )
+    return project
 
 
 def fail_usage(exc: KaizenError | str) -> None:
@@ -100,10 +118,6 @@ def _report_run(result, quiet: bool) -> None:
 
 
 def _run(project_file: str, output: str | None, **kwargs) -> None:
-    from dataclasses import replace
-    from pathlib import Path
-
-    from pipeline.data.config import load_project
     from pipeline.run.execute import run_project
     from pipeline.run.progress import console_progress
 
@@ -111,9 +125,7 @@ def _run(project_file: str, output: str | None, **kwargs) -> None:
     verbose = kwargs.pop("verbose", False)
     send = kwargs.pop("send", False)
     try:
-        project = load_project(project_file)
-        if output:
-            project = replace(project, output=Path(output).resolve())
+        project = load_project_for(project_file, output)
         on_start, on_site_done, close = console_progress(quiet, verbose, kwargs.get("jobs"))
         try:
             result = run_project(project, on_start=on_start, on_site_done=on_site_done, **kwargs)
@@ -464,17 +476,11 @@ def send_command(
     Exit codes: 0 all sent, 1 some delivery failed or a stale report was refused, 2 usage or
     configuration error.
     """
-    from dataclasses import replace
-    from pathlib import Path
-
-    from pipeline.data.config import load_project
     from pipeline.delivery.send import send_run
     from pipeline.exceptions import DeliveryError, LockHeld
 
     try:
-        project = load_project(project_file)
-        if output:
-            project = replace(project, output=Path(output).resolve())
+        project = load_project_for(project_file, output)
         result = send_run(
             project,
             as_of=as_of,

@@ -135,6 +135,27 @@ def writing_to(folder: str | Path, *, what: str = "the output folder") -> Iterat
         ) from None
 
 
+def check_output_folder(path: str | Path, *, setting: str = "the output folder") -> Path:
+    """``path`` when it is a folder or does not exist yet (it is created when written to).
+
+    The one check of an output folder, whichever way it was given (``--output`` on the command
+    line, ``output`` in kaizen.yaml, or :func:`~pipeline.run.execute.run_project`'s project).
+
+    Raises
+    ------
+    ConfigError
+        ``path`` is a file (or anything else that is not a folder), e.g. ``output in kaizen.yaml
+        (reports) is a file, not a folder. Point it at a folder; it is created if missing``.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"{setting} ({path}) is a file, not a folder",
+            hint="Point it at a folder; it is created if missing",
+        )
+    return path
+
+
 @contextmanager
 def exclusive_lock(path: str | Path, *, held: str | Callable[[], str]) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` for the block (``filelock``: ``flock`` on POSIX, so the

@@ -144,6 +144,28 @@ def test_bad_configuration_exits_2(tmp_path: Path) -> None:
     assert code == 2 and "does not exist" in stderr
 
 
+@pytest.mark.parametrize("command", ["run", "send"])
+def test_an_output_that_is_a_file_is_one_clear_error_whichever_way_given(
+    mini_project: Path, tmp_path: Path, command: str
+) -> None:
+    """``output:`` in kaizen.yaml and ``--output`` go through the same check: exit 2, one line
+    naming the setting, never a FileExistsError traceback."""
+    outfile = tmp_path / "outfile"
+    outfile.write_text("x")
+    yaml = mini_project.read_text().replace("output: out", f'output: "{outfile}"')
+    mini_project.write_text(yaml)
+    code, stderr = refused(command, "--project", str(mini_project), "--as-of", AS_OF)
+    assert code == 2, stderr
+    assert stderr == (
+        f"error: output in kaizen.yaml ({outfile}) is a file, not a folder. "
+        "Point it at a folder; it is created if missing\n"
+    )
+    code, stderr = refused(command, "--project", str(mini_project), "--output", str(outfile))
+    assert code == 2, stderr
+    assert stderr.startswith(f"error: --output ({outfile}) is a file, not a folder.")
+    assert outfile.read_text() == "x"
+
+
 def test_single_site_and_rerun_is_idempotent(mini_project: Path) -> None:
     project = load_project(mini_project)
     first = run_project(project, as_of=AS_OF, site_ids=["north"], jobs=1)

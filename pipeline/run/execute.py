@@ -31,7 +31,7 @@ import pandas as pd
 
 from pipeline.data.config import Project, parse_as_of
 from pipeline.exceptions import ConfigError, KaizenError
-from pipeline.files import atomic_write_text, child_path, writing_to
+from pipeline.files import atomic_write_text, check_output_folder, child_path, writing_to
 from pipeline.formatting import count_of
 from pipeline.run.fingerprint import (
     changed_parts,
@@ -130,6 +130,7 @@ def run_project(
     stamp = parse_as_of(as_of)
     if executor not in ("local", "dask"):
         raise ConfigError(f"unknown executor {executor!r}; use local or dask")
+    check_output_folder(project.output)
     with writing_to(project.output):
         project.output.mkdir(parents=True, exist_ok=True)
     run_id = f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
