@@ -190,9 +190,15 @@ def _send_after_run(project: Any, as_of: str, quiet: bool) -> int:
     default=None,
     help="Also print each report to report.pdf (headless Chromium); default: output.pdf.",
 )
+@click.option(
+    "--allow-future-as-of",
+    is_flag=True,
+    help="Accept an --as-of after today (refused otherwise: usually a typo). Such a run does "
+    "not become OUT/latest while a run for today or earlier exists.",
+)
 def run_command(
     project_file, output, as_of, sites, jobs, executor, scheduler, resume, force, quiet, verbose,
-    send, pdf,
+    send, pdf, allow_future_as_of,
 ) -> None:  # fmt: skip
     """Validate the inputs and write every site's report, the portfolio page and the manifest.
 
@@ -219,6 +225,7 @@ def run_command(
         verbose=verbose,
         send=send,
         pdf=pdf,
+        allow_future_as_of=allow_future_as_of,
     )
 
 
@@ -252,11 +259,11 @@ def demo_command(directory, output, as_of, jobs, quiet) -> None:
     """
     from pathlib import Path
 
-    from pipeline.data.config import parse_as_of
+    from pipeline.data.config import check_as_of, parse_as_of
     from pipeline.data.demo import write_demo_project
 
     try:
-        stamp = parse_as_of(as_of)
+        stamp = check_as_of(parse_as_of(as_of))
     except ConfigError as exc:
         fail_usage(exc)
         return

@@ -3,6 +3,7 @@ pooling of one practice across sites."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import re
@@ -18,6 +19,7 @@ from statsmodels.stats.meta_analysis import combine_effects
 
 from pipeline.exceptions import ConfigError, StatisticsError
 from pipeline.report import portfolio
+from pipeline.report.portfolio.model import latest_run
 from pipeline.report.portfolio.page import interval_label, money_text, pct_text
 from pipeline.stats.pooling import StudyEffect, pool_effects
 
@@ -548,6 +550,24 @@ def test_first_run_site_without_results_and_latest(tmp_path: Path) -> None:
     text = portfolio.write_portfolio(_project(), older, as_of=EARLIER, run_id="r0").read_text()
     assert (base / "latest").readlink() == Path(AS_OF)  # re-rendering an older run keeps it
     assert 'A newer run exists: <a href="../2026-11-27/index.html">' in text
+
+
+def test_a_future_dated_run_does_not_take_latest_over(tmp_path: Path) -> None:
+    """``run --allow-future-as-of`` writes its folder, but ``latest`` stays with the newest run
+    not after today (today is read from the clock: the dates are relative to it)."""
+    base = tmp_path / "reports"
+    today = dt.date.today()
+    future = (today + dt.timedelta(days=400)).isoformat()
+    portfolio.write_portfolio(_project(), _write_run(base, future), as_of=future, run_id="f")
+    assert (base / "latest").readlink() == Path(future)  # the only run: latest all the same
+    out = _write_run(base, AS_OF)
+    portfolio.write_portfolio(_project(), out, as_of=AS_OF, run_id="r")
+    assert (base / "latest").readlink() == Path(AS_OF)
+    portfolio.write_portfolio(_project(), base / future, as_of=future, run_id="f2")
+    assert (base / "latest").readlink() == Path(AS_OF)  # re-rendering the future run keeps it
+    assert latest_run(base, today=today) == AS_OF
+    assert latest_run(base, today=today + dt.timedelta(days=400)) == future
+    assert latest_run(tmp_path / "none", today=today) is None
 
 
 # --------------------------------------------------------------------------- escaping, JSON

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -134,6 +135,21 @@ def test_usage_errors_exit_2(mini_project: Path, args: list[str], message: str) 
     assert code == 2
     assert message in stderr
     assert "Traceback" not in stderr
+
+
+def test_a_future_as_of_is_refused_unless_allowed(mini_project: Path) -> None:
+    """A mistyped future date (relative to the real today, so this holds on any day) is a usage
+    error before anything is written; --allow-future-as-of is the way to mean it."""
+    today = dt.date.today()
+    tomorrow = (today + dt.timedelta(days=1)).isoformat()
+    code, stderr = refused("run", "--project", str(mini_project), "--as-of", tomorrow)
+    assert code == 2
+    assert stderr == (
+        f"error: --as-of {tomorrow} is after today ({today.isoformat()}). Check the date, or "
+        "pass --allow-future-as-of if a future report date is meant\n"
+    )
+    assert not (mini_project.parent / "out").exists()
+    assert "--allow-future-as-of" in CliRunner().invoke(main, ["run", "--help"]).output
 
 
 def test_bad_configuration_exits_2(tmp_path: Path) -> None:

@@ -783,10 +783,16 @@ def check_timezone(name: str) -> zoneinfo.ZoneInfo:
         raise ValueError(f"{name!r} is not a known time zone{hint}") from None
 
 
+def today() -> dt.date:
+    """Today's date on this machine's clock: the default ``as_of``, and the newest ``run`` accepts
+    (:func:`check_as_of`) and ``OUT/latest`` may point at."""
+    return dt.date.today()
+
+
 def parse_as_of(value: str | dt.date | None) -> pd.Timestamp:
     """``as_of`` as a normalised Timestamp (today when None)."""
     if value is None or value == "":
-        return pd.Timestamp(dt.date.today())
+        return pd.Timestamp(today())
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError, OverflowError):
@@ -796,3 +802,23 @@ def parse_as_of(value: str | dt.date | None) -> pd.Timestamp:
     if ts.tzinfo is not None:
         ts = ts.tz_localize(None)
     return ts.normalize()
+
+
+def check_as_of(stamp: pd.Timestamp, *, allow_future: bool = False) -> pd.Timestamp:
+    """``stamp`` unless it is after :func:`today` and ``allow_future`` is false.
+
+    A future report date is nearly always a typo (2028 for 2026); such a run would say "as of" a
+    day nobody has seen yet and, being the newest folder, would become ``OUT/latest``.
+
+    Raises
+    ------
+    ConfigError
+        ``--as-of 2028-06-01 is after today (2026-12-03)``, with what to do.
+    """
+    now = today()
+    if not allow_future and stamp.date() > now:
+        raise ConfigError(
+            f"--as-of {stamp.date().isoformat()} is after today ({now.isoformat()})",
+            hint="Check the date, or pass --allow-future-as-of if a future report date is meant",
+        )
+    return stamp

@@ -10,10 +10,11 @@ from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
-from pipeline.data.config import parse_as_of
+from pipeline.data.config import parse_as_of, today
 from pipeline.exceptions import ConfigError, DeliveryError, InputError
 from pipeline.formatting import fmt_date, fmt_number, is_missing
 from pipeline.report.manifest import Manifest, SiteOutcome, load_manifest
+from pipeline.report.portfolio.model import latest_run
 from pipeline.report.results import (
     RESULTS_FILE,
     SiteResults,
@@ -63,18 +64,12 @@ def find_run(output: Path, as_of: str | None = "latest") -> RunFolder:
         if link.is_dir():
             path = link.resolve()
         else:
-            runs = (
-                sorted(
-                    p for p in output.glob("*") if p.is_dir() and (p / "manifest.json").is_file()
-                )
-                if output.is_dir()
-                else []
-            )
-            if not runs:
+            run = latest_run(output, today=today())
+            if run is None:
                 raise ConfigError(
                     f"no run in {output}: run `kaizen-reports run` first, or pass --output"
                 )
-            path = runs[-1]
+            path = output / run
     else:
         path = output / parse_as_of(as_of).date().isoformat()
     manifest_file = path / "manifest.json"

@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.data.config import Project, parse_as_of
+from pipeline.data.config import Project, check_as_of, parse_as_of
 from pipeline.exceptions import ConfigError, KaizenError
 from pipeline.files import atomic_write_text, check_output_folder, child_path, writing_to
 from pipeline.formatting import count_of
@@ -104,6 +104,7 @@ def run_project(
     kernel_name: str = "python3",
     pdf: bool | None = None,
     force: bool = False,
+    allow_future_as_of: bool = False,
 ) -> RunResult:
     """Validate the inputs, run the selected sites, publish reports, manifest and portfolio page.
 
@@ -115,11 +116,12 @@ def run_project(
     interrupted run skips the sites it already finished. ``notebook`` replaces the site template
     (a customised copy with the same parameters); ``kernel_name`` picks the Jupyter kernel.
     ``pdf`` (default: ``output.pdf`` in kaizen.yaml) prints each report to report.pdf beside it.
+    An ``as_of`` after today is refused unless ``allow_future_as_of=True``.
 
     Raises
     ------
     ConfigError
-        Unknown site ids, a bad ``as_of``, or an unknown executor.
+        Unknown site ids, a bad or future ``as_of``, or an unknown executor.
     LockHeld
         Another run is writing to the same output folder.
     InputError
@@ -127,7 +129,7 @@ def run_project(
     """
     started = time.perf_counter()
     sites = project.select_sites(list(site_ids) if site_ids else None)
-    stamp = parse_as_of(as_of)
+    stamp = check_as_of(parse_as_of(as_of), allow_future=allow_future_as_of)
     if executor not in ("local", "dask"):
         raise ConfigError(f"unknown executor {executor!r}; use local or dask")
     check_output_folder(project.output)

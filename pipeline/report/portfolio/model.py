@@ -9,6 +9,7 @@ site without published results has no numbers to show.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -379,6 +380,16 @@ def run_folders(base: Path) -> list[str]:
         for p in base.iterdir()
         if p.is_dir() and not p.is_symlink() and (p / MANIFEST_FILE).is_file()
     )
+
+
+def latest_run(base: Path, *, today: dt.date) -> str | None:
+    """The run folder ``OUT/latest`` means: the newest as-of that is not after ``today`` (a run
+    dated in the future, allowed with ``--allow-future-as-of``, does not take ``latest`` over from
+    the runs of real days); the newest of all when every run is in the future; None when none."""
+    runs = run_folders(base)
+    current = [r for r in runs if r <= today.isoformat()]
+    chosen = current or runs
+    return chosen[-1] if chosen else None
 
 
 # --------------------------------------------------------------------------- building

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-from pipeline.data.config import Project
+from pipeline.data.config import Project, today
 from pipeline.files import atomic_symlink, atomic_write_json, atomic_write_text
 from pipeline.formatting import (
     NOT_ENOUGH,
@@ -32,8 +32,8 @@ from pipeline.report.portfolio.model import (
     Practice,
     build_portfolio,
     date_text,
+    latest_run,
     load_run,
-    run_folders,
 )
 from pipeline.report.templating import render
 
@@ -236,9 +236,9 @@ def write_portfolio(project: Project, out_root: Path, *, as_of: str, run_id: str
 
 
 def _point_latest(out_root: Path) -> None:
-    """``OUT/latest`` -> the newest as_of folder (a relative symlink, replaced atomically)."""
+    """``OUT/latest`` -> the newest as_of folder not after today (:func:`latest_run`; a relative
+    symlink, replaced atomically, so a run for today takes it back from a future-dated one)."""
     base = out_root.parent
-    runs = run_folders(base)
-    if not runs:
-        return
-    atomic_symlink(base / "latest", runs[-1])
+    run = latest_run(base, today=today())
+    if run is not None:
+        atomic_symlink(base / "latest", run)
