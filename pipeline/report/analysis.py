@@ -188,6 +188,11 @@ class MetricAnalysis:
     def values(self) -> pd.Series:
         return self.series.rates()
 
+    def last_points(self, window: int) -> int:
+        """How many points "the latest ``window`` points" are: ``window``, or all the points
+        with data when there are fewer (a metric with 3 points has no latest 8)."""
+        return min(window, int(self.values.notna().sum()))
+
     @property
     def is_rate(self) -> bool:
         """True when the plotted value is a proportion (shown as a percentage)."""

@@ -221,7 +221,7 @@ def _metric_sentence(metric: MetricAnalysis) -> str:
     if metric.chart is None:
         return f"{metric.name}: {metric.note or 'not enough data for a control chart'}."
     text = VARIATION_TEXT.get(metric.variation, metric.variation).lower()
-    shown = min(VARIATION_POINTS, int(metric.values.notna().sum()))
+    shown = metric.last_points(VARIATION_POINTS)
     sentence = (
         f"{metric.name} is at {value_text(metric, metric.latest)} in the latest "
         f"{point_word(metric)}; the latest {count_of(shown, 'point')} "
@@ -737,7 +737,7 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
         else "",
         phase_rows=_phase_rows(metric),
         signal_rows=_signal_rows(metric),
-        signal_points=count_of(min(SIGNAL_WINDOW, int(metric.values.notna().sum())), "point"),
+        signal_points=count_of(metric.last_points(SIGNAL_WINDOW), "point"),
         csv_data=csv_data(_csv_frame(metric)) if has_chart else "",
         # the download's name holds data ids: child_path refuses one that is not a plain name
         csv_name=child_path(".", f"{site.site_id}-{metric.metric_id}.csv").name,
