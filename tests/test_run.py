@@ -101,6 +101,32 @@ def test_failing_site_keeps_its_notebook_and_others_succeed(
     assert "sensor feed for south is corrupt" in index
 
 
+def test_a_kept_report_says_a_later_run_failed_until_a_run_succeeds(
+    mini_project: Path, tmp_path: Path
+) -> None:
+    """The last good report stays in place when a later run fails for its site, and says so at its
+    top (a reader may open it from a bookmark or an old email); the next good run drops the notice."""
+    project = load_project(mini_project)
+    good = run_project(project, as_of=AS_OF, jobs=1, site_ids=["south"])
+    page = good.output / "south" / "report.html"
+    assert good.exit_code == 0 and "out of date" not in page.read_text()
+    failing = _failing_template(tmp_path, "south")
+    bad = run_project(project, as_of=AS_OF, jobs=1, site_ids=["south"], notebook=failing)
+    assert bad.exit_code == 1
+    kept = page.read_text()
+    notice = kept[kept.index("This report is out of date") :].split("</div>")[0]
+    assert bad.run_id in notice and "sensor feed for south is corrupt" in notice
+    assert 'href="failed/error.txt"' in notice
+    assert good.run_id in kept  # the page is still the good run's report
+    again = run_project(project, as_of=AS_OF, jobs=1, site_ids=["south"], notebook=failing)
+    assert again.exit_code == 1
+    kept = page.read_text()
+    assert kept.count("This report is out of date") == 1 and again.run_id in kept
+    assert bad.run_id not in kept
+    fixed = run_project(project, as_of=AS_OF, jobs=1, site_ids=["south"])
+    assert fixed.exit_code == 0 and "out of date" not in page.read_text()
+
+
 def test_cli_exit_code_1_names_the_failed_site(mini_project: Path, tmp_path: Path) -> None:
     # The same failure through the CLI: a user's customised template fails for one site.
     shutil.copy(_failing_template(tmp_path, "north"), tmp_path / "t.ipynb")

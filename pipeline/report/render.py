@@ -59,3 +59,27 @@ def render_notebook(notebook: Any, *, site_id: str | None = None) -> str:
     except Exception as exc:  # nbconvert raises many types; all mean "no HTML"
         raise RenderError(f"the report could not be rendered: {exc}", site_id=site_id) from exc
     return body
+
+
+#: Where a kept report takes the notice that a later run failed for its site (in header.html.j2).
+STALE_MARK = "<!--kaizen:stale-->"
+_STALE_END = "<!--/kaizen:stale-->"
+
+
+def mark_stale(html: str, *, run_id: str, error: str) -> str:
+    """``html`` (a published report) with the notice that run ``run_id`` failed for its site.
+
+    The notice replaces any earlier one, so a site that keeps failing names the latest run; a page
+    without the mark (written before it existed) is returned unchanged.
+    """
+    from pipeline.report.templating import render
+
+    start = html.find(STALE_MARK)
+    if start < 0:
+        return html
+    end = html.find(_STALE_END, start)
+    end = start + len(STALE_MARK) if end < 0 else end + len(_STALE_END)
+    first = next((line.strip() for line in error.splitlines() if line.strip()), "")
+    reason = first if len(first) <= 240 else first[:239].rstrip() + "…"
+    notice = render("site/stale.html.j2", run_id=run_id, reason=reason.rstrip(".") or "no reason")
+    return f"{html[:start]}{STALE_MARK}{notice}{_STALE_END}{html[end:]}"

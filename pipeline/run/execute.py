@@ -380,7 +380,7 @@ def _run_sites(
             )
         if validation.has_critical:
             error = validation.reason()
-            record_failure(child_path(out_root, site.id), vfile, error)
+            record_failure(child_path(out_root, site.id), vfile, error, run_id=plan.run_id)
             done(SiteOutcome(site_id=site.id, status=RunStatus.FAILED, error=error))
             continue
         final = child_path(out_root, site.id)
@@ -614,7 +614,7 @@ def run_site(task: SiteTask) -> SiteOutcome:
     def failed(error: str) -> SiteOutcome:
         """The site failed: keep its executed notebook (if any) as evidence, report why."""
         if nb_path.exists():
-            record_failure(Path(task.final_dir), nb_path, error, notebook=True)
+            record_failure(Path(task.final_dir), nb_path, error, run_id=task.run_id, notebook=True)
         return SiteOutcome(
             site_id=task.site_id,
             status=RunStatus.FAILED,

@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline.data.inputs import SiteTables
 from pipeline.files import atomic_write_bytes, atomic_write_json, atomic_write_text, child_path
+from pipeline.report.render import mark_stale
 
 STAGING = ".staging"
 TRASH = ".trash"
@@ -65,13 +66,23 @@ def recover_interrupted(out_root: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def record_failure(final: Path, source: Path, error: str, *, notebook: bool = False) -> None:
-    """Keep the evidence of a failed site beside (never in place of) its last good report."""
+def record_failure(
+    final: Path, source: Path, error: str, *, run_id: str, notebook: bool = False
+) -> None:
+    """Keep the evidence of a failed site beside (never in place of) its last good report, and
+    say at the top of that report that run ``run_id`` failed, so that a reader who opens it from
+    a bookmark or an old email knows it is not this run's."""
     failed = final / "failed"
     if source.exists():
         name = "report.ipynb" if notebook else source.name
         atomic_write_bytes(failed / name, source.read_bytes())
     atomic_write_text(failed / "error.txt", error + "\n")
+    kept = final / "report.html"
+    if kept.is_file():
+        html = kept.read_text(encoding="utf-8")
+        marked = mark_stale(html, run_id=run_id, error=error)
+        if marked != html:
+            atomic_write_text(kept, marked)
 
 
 def remove_if_empty(path: Path) -> None:
