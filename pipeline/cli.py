@@ -16,7 +16,7 @@ import click
 from pipeline import __version__
 from pipeline.exceptions import ConfigError, InputError, KaizenError, LockHeld
 from pipeline.formatting import count_of
-from pipeline.vocabulary import RunStatus, Severity
+from pipeline.vocabulary import SHIFT_CHARTS, ChartType, RunStatus, Severity
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -637,27 +637,7 @@ def _read_chart_csv(
     "--chart",
     "chart_type",
     required=True,
-    type=click.Choice(
-        [
-            "xmr",
-            "mr",
-            "run",
-            "xbar_r",
-            "r",
-            "xbar_s",
-            "s",
-            "p",
-            "np",
-            "c",
-            "u",
-            "p_prime",
-            "u_prime",
-            "g",
-            "t",
-            "ewma",
-            "cusum",
-        ]
-    ),
+    type=click.Choice([*(c.value for c in ChartType), *SHIFT_CHARTS]),
     help="Chart type (g, t: rare events as qicharts2; ewma, cusum: small shifts as qcc).",
 )
 @click.option(
@@ -820,7 +800,7 @@ def chart_command(
     if fmt == "png" and not out:
         fail_usage("--format png needs --out FILE")
         return
-    small_shift = chart_type in ("ewma", "cusum")
+    small_shift = chart_type in SHIFT_CHARTS
     if small_shift:
         given = [
             name

@@ -18,12 +18,15 @@ from pipeline.exceptions import KaizenError
 
 __all__ = [
     "ATTRIBUTE_CHARTS",
+    "COMPANION_CHARTS",
     "COUNT_CHARTS",
     "DISPERSION_CHARTS",
     "METRIC_CHARTS",
     "PERCENT_CHARTS",
     "PROPORTION_CHARTS",
     "RATE_CHARTS",
+    "READING_CHARTS",
+    "SHIFT_CHARTS",
     "SIZED_CHARTS",
     "SUBGROUP_CHARTS",
     "Aggregate",
@@ -38,6 +41,7 @@ __all__ = [
     "RunStatus",
     "Severity",
     "SignalLabel",
+    "SuggestionStatus",
     "TargetKind",
     "VariationIcon",
     "Verdict",
@@ -113,6 +117,16 @@ WHOLE_CHARTS = frozenset({ChartType.C, ChartType.NP, ChartType.G})
 DISPERSION_CHARTS = frozenset({ChartType.MR, ChartType.R, ChartType.S})
 #: Charts a metric may name in the metrics table (the companions mr, r and s are drawn with them).
 METRIC_CHARTS = frozenset(ChartType) - DISPERSION_CHARTS
+#: The dispersion chart shown with each chart of individuals or subgroup means: the moving
+#: ranges of an XmR chart, the ranges or standard deviations of an X-bar chart (Montgomery 6.2).
+COMPANION_CHARTS = {ChartType.XMR: ChartType.MR, ChartType.XBAR_R: ChartType.R,
+                    ChartType.XBAR_S: ChartType.S}  # fmt: skip
+#: Charts that plot the readings themselves (or their means), so a metric's lower_bound and
+#: upper_bound apply to the points; attribute and rare-event charts are bounded by their model.
+READING_CHARTS = frozenset({ChartType.XMR, ChartType.RUN, ChartType.XBAR_R, ChartType.XBAR_S})
+#: Small-shift charts of ``kaizen-reports chart`` only (``stats.smallshift``, as qcc): not
+#: ChartType members, since no metric is drawn with them in a report.
+SHIFT_CHARTS = ("ewma", "cusum")
 
 _CHART_TITLES = {
     ChartType.XMR: "XmR (individuals)",
@@ -224,6 +238,15 @@ class EventStatus(StrEnum):
     def starts_phase(self) -> bool:
         """An event in progress or done starts a new phase at its effective date."""
         return self in (EventStatus.DONE, EventStatus.IN_PROGRESS)
+
+
+class SuggestionStatus(StrEnum):
+    """An improvement suggestion's ``status`` (suggestions table), in the order of the funnel."""
+
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    IMPLEMENTED = "implemented"
+    REJECTED = "rejected"
 
 
 class Verdict(StrEnum):

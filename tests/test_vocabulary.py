@@ -49,3 +49,40 @@ def test_parse_names_the_allowed_values() -> None:
     assert v.parse(v.Better, "lower") is v.Better.LOWER
     with pytest.raises(KaizenError, match="better 'down' is not one of: lower, higher, neutral"):
         v.parse(v.Better, "down", what="better")
+
+
+def test_chart_allowed_names_every_metric_chart() -> None:
+    """The metrics table's chart check and its message are the vocabulary's list (g and t
+    were once accepted by the check but missing from the message)."""
+    from pipeline.data.contracts import load_rules
+
+    (rule,) = [r for r in load_rules()["metrics"] if r.rule == "chart_allowed"]
+    assert rule.kwargs["value_set"] == {"$PARAMETER": "metric_charts"}
+    listed = rule.description.removeprefix("chart is one of ").split(", ")
+    assert sorted(listed) == sorted(v.METRIC_CHARTS)
+    assert {"g", "t"} <= set(listed)
+
+
+def test_every_allowed_rule_is_a_vocabulary() -> None:
+    """No ``*_allowed`` rule keeps its own list: each is a suite parameter from the vocabulary,
+    and its description spells out exactly that list."""
+    from pipeline.data.contracts import VOCABULARY_PARAMETERS, load_rules
+
+    allowed = [r for rules in load_rules().values() for r in rules if r.rule.endswith("_allowed")]
+    assert allowed
+    for r in allowed:
+        (name,) = r.parameters
+        assert r.description.endswith("is one of " + ", ".join(VOCABULARY_PARAMETERS[name]))
+    assert VOCABULARY_PARAMETERS["better_values"] == tuple(v.Better)
+
+
+def test_the_readme_lists_the_vocabulary_of_the_metrics_table() -> None:
+    import re
+    from pathlib import Path
+
+    text = " ".join((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8").split())
+    for column, values in (("chart", v.METRIC_CHARTS), ("better", v.Better),
+                           ("period", v.Period), ("aggregate", v.Aggregate)):  # fmt: skip
+        found = re.search(rf"`{column}` \(([^)]*)\)", text)
+        assert found, column
+        assert sorted(found.group(1).split(", ")) == sorted(values), column

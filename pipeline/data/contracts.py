@@ -45,13 +45,39 @@ from pipeline.data.config import TABLES, Project, parse_as_of
 from pipeline.data.inputs import GLOBAL_TABLES, OPTIONAL_COLUMNS, SCHEMA, Tables, period_start
 from pipeline.exceptions import ConfigError, ContractViolation
 from pipeline.formatting import count_of
-from pipeline.vocabulary import RunStatus, Severity
+from pipeline.vocabulary import (
+    METRIC_CHARTS,
+    READING_CHARTS,
+    Aggregate,
+    Better,
+    ChartType,
+    EventKind,
+    EventStatus,
+    Period,
+    RunStatus,
+    Severity,
+    SuggestionStatus,
+    TargetKind,
+)
 
 CRITICAL, WARNING = Severity.CRITICAL, Severity.WARNING
 SEVERITIES = tuple(Severity)
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 #: Expectations about the table's columns: checked on the header the source really had.
 STRUCTURE_EXPECTATIONS = ("expect_column_to_exist", "expect_table_columns_to_match_set")
+#: The allowed values of the suites' ``*_allowed`` rules, from :mod:`pipeline.vocabulary`: each is
+#: a suite parameter (``{"$PARAMETER": "metric_charts"}`` in the JSON), and ``{metric_charts}`` in
+#: a rule's description is the list in words, so the check and its message cannot drift apart.
+VOCABULARY_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "metric_charts": tuple(c.value for c in ChartType if c in METRIC_CHARTS),
+    "better_values": tuple(Better),
+    "period_values": tuple(Period),
+    "aggregate_values": tuple(Aggregate),
+    "event_kinds": tuple(EventKind),
+    "event_statuses": tuple(EventStatus),
+    "target_kinds": tuple(TargetKind),
+    "suggestion_statuses": tuple(SuggestionStatus),
+}
 _MAX_EXAMPLES = 5
 _MAX_ROWS_KEPT = 1000
 
@@ -279,13 +305,20 @@ def load_rules(directory: Path = SUITES_DIR) -> dict[str, tuple[Rule, ...]]:
                     rule=str(meta.get("rule") or f"{exp['type']}_{i}"),
                     expectation=str(exp["type"]),
                     severity=str(meta["severity"]),
-                    description=str(meta["description"]),
+                    description=_with_vocabulary(str(meta["description"])),
                     column=meta.get("column"),
                     kwargs=dict(exp.get("kwargs") or {}),
                 )
             )
         out[table] = tuple(rules)
     return out
+
+
+def _with_vocabulary(description: str) -> str:
+    """``description`` with each ``{name}`` of :data:`VOCABULARY_PARAMETERS` spelled out."""
+    for name, values in VOCABULARY_PARAMETERS.items():
+        description = description.replace(f"{{{name}}}", ", ".join(values))
+    return description
 
 
 def render_readme(directory: Path = SUITES_DIR) -> str:
@@ -313,7 +346,10 @@ def render_readme(directory: Path = SUITES_DIR) -> str:
         "`configured_sites` (every site in kaizen.yaml), `selected_sites` (the sites of this "
         "run), `goal_sites` (configured sites and `*`), `metric_ids` and `metric_ids_pattern` "
         "(the metrics table's ids), `goal_ids` (the goals table's ids), `as_of_end` (the end of "
-        "the `as_of` day), `min_points` (the project's `min_phase_points`). Derived columns: "
+        "the `as_of` day), `min_points` (the project's `min_phase_points`), and the allowed "
+        "values of the `*_allowed` rules, taken from `pipeline/vocabulary.py` ("
+        + ", ".join(f"`{name}`" for name in VOCABULARY_PARAMETERS)
+        + "; a description's `{name}` is the list in words). Derived columns: "
         "`kz_chart` (the metric's chart type), `kz_unparsed_<column>` (the text of values that "
         "are not a number/date), `kz_value_remainder` (the fractional part of `value`), "
         "`kz_points` (periods with data for the row's site and metric), `kz_lower_bound` / "
@@ -500,6 +536,7 @@ def suite_parameters(
         "goal_ids": goal_ids,
         "as_of_end": pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"),
         "min_points": int(project.statistics.min_phase_points),
+        **{name: list(values) for name, values in VOCABULARY_PARAMETERS.items()},
     }
 
 
@@ -524,7 +561,7 @@ def prepare_frame(table: str, tables: Tables) -> pd.DataFrame:
         out["kz_chart"] = out["metric_id"].map(chart).astype("category")
         # bounds apply to a reading where the chart plots the readings themselves; a sum of
         # readings may exceed the upper bound of one, so that side is left out for sums
-        plotted = metrics["chart"].isin(("xmr", "run", "xbar_r", "xbar_s")).to_numpy()
+        plotted = metrics["chart"].isin(READING_CHARTS).to_numpy()
         summed = (metrics["aggregate"] == "sum").to_numpy()
         for side, keep in (("lower", plotted), ("upper", plotted & ~summed)):
             bound = metrics[f"{side}_bound"].where(keep)

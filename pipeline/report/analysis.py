@@ -36,7 +36,9 @@ from pipeline.stats.pareto import Pareto, pareto
 from pipeline.stats.series import MetricSeries, build_series
 from pipeline.stats.spc import ControlChart, control_chart, phase_labels_at
 from pipeline.vocabulary import (
+    COMPANION_CHARTS,
     PERCENT_CHARTS,
+    READING_CHARTS,
     SIZED_CHARTS,
     WHOLE_CHARTS,
     AssuranceIcon,
@@ -55,11 +57,6 @@ from pipeline.vocabulary import (
 RESULTS_FILE = "results.json"
 #: Event statuses whose effective date starts a new phase (planned and cancelled ones do not).
 PHASE_STATUSES = tuple(s for s in EventStatus if s.starts_phase)
-#: The dispersion chart shown with each chart of individuals or subgroup means: the moving
-#: ranges of an XmR chart, the ranges or standard deviations of an X-bar chart (Montgomery 6.2).
-COMPANION_CHARTS = {"xmr": "mr", "xbar_r": "r", "xbar_s": "s"}
-#: Charts that plot the readings themselves, so the metric's lower_bound/upper_bound clip them.
-BOUNDED_CHARTS = ("xmr", "run", "xbar_r", "xbar_s")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -431,7 +428,7 @@ def analyse_metric(
             "run_length": settings.run_length,
             "trend_length": settings.trend_length,
         }
-        if chart_type in BOUNDED_CHARTS:  # attribute charts are bounded by their model already
+        if chart_type in READING_CHARTS:  # attribute charts are bounded by their model already
             kwargs["lower_bound"] = _bound(definition.get("lower_bound"))
             kwargs["upper_bound"] = _bound(definition.get("upper_bound"))
         if series.readings is not None:

@@ -68,6 +68,7 @@ from pipeline.formatting import (
     json_safe,
 )
 from pipeline.stats.spc import ControlChart, control_chart, describe_signals
+from pipeline.vocabulary import SuggestionStatus
 
 __all__ = [
     "CultureSummary",
@@ -78,7 +79,7 @@ __all__ = [
     "instrument_name",
 ]
 
-STATUSES = ("submitted", "accepted", "implemented", "rejected")
+STATUSES = tuple(SuggestionStatus)
 #: months at each end of the window compared by "ideas per employee rose from ... to ..."
 TREND_MONTHS = 3
 NO_AREA = "(no area)"

@@ -33,7 +33,7 @@ from pipeline.formatting import (
     is_missing,
 )
 from pipeline.stats.culture import prune
-from pipeline.vocabulary import EventKind, EventStatus
+from pipeline.vocabulary import PERCENT_CHARTS, EventKind, EventStatus
 
 __all__ = ["GoalRow", "Roadmap", "RoadmapGroup", "RoadmapItem", "build_roadmap", "describe_target"]
 
@@ -412,7 +412,7 @@ def build_roadmap(
                 names[mid] = _text(getattr(m, "name", None)) or mid
                 better[mid] = (_text(getattr(m, "better", None)) or "").lower()
                 units[mid] = _text(getattr(m, "unit", None)) or ""
-                if (_text(getattr(m, "chart", None)) or "") in ("p", "p_prime"):
+                if (_text(getattr(m, "chart", None)) or "") in PERCENT_CHARTS:
                     rates.add(mid)
 
     goal_rows: list[GoalRow] = []

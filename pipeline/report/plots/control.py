@@ -43,7 +43,15 @@ from pipeline.report.plots.style import (
 )
 from pipeline.report.signals import signal_name
 from pipeline.stats.spc import ControlChart
-from pipeline.vocabulary import WHOLE_CHARTS, ChartType, SignalLabel, VariationIcon
+from pipeline.vocabulary import (
+    ATTRIBUTE_CHARTS,
+    DISPERSION_CHARTS,
+    PERCENT_CHARTS,
+    WHOLE_CHARTS,
+    ChartType,
+    SignalLabel,
+    VariationIcon,
+)
 
 __all__ = [
     "describe_chart",
@@ -85,10 +93,8 @@ def _x_axis(chart: ControlChart) -> tuple[np.ndarray, bool]:
     return np.arange(len(chart), dtype=float), False
 
 
-#: Charts of proportions: axes and values in percent.
-PERCENT_CHARTS = ("p", "p_prime")
 #: Charts whose statistic cannot be negative (counts, rates, proportions, dispersions).
-NON_NEGATIVE_CHARTS = ("p", "np", "c", "u", "p_prime", "u_prime", "mr", "r", "s")
+NON_NEGATIVE_CHARTS = ATTRIBUTE_CHARTS | DISPERSION_CHARTS
 _RUN_RULES = {"we4": 8, "nelson2": 9, "nhs_shift": 7, "anhoej_run": 0}
 _TREND_RULES = {"nelson3": 6, "nhs_trend": 7}
 _WINDOW_RULES = {"nelson4": 14, "nelson7": 15, "nelson8": 8}
