@@ -12,7 +12,8 @@ one above (``make lint`` checks it with import-linter, see ``pyproject.toml``)::
       │             the portfolio page, nbconvert rendering
     stats/          pure statistics: SPC charts and rules, impact, goals, culture, series
       │             (no files, no clock, no environment)
-    data/           configuration, input tables, data contracts, the demo and scaffold projects
+    data/           configuration, email addresses, input tables, data contracts, the demo and
+      │             scaffold projects
       │
     exceptions.py, vocabulary.py,             the exception tree; chart types, verdicts and statuses;
     formatting.py, files.py                   numbers, intervals and dates for people; atomic

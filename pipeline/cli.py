@@ -480,8 +480,9 @@ def send_command(
     _PORT, _SECURITY, _AUTH (password or xoauth2), _USERNAME, _PASSWORD and _TOKEN (environment
     only), _FROM, _TIMEOUT, _CA_FILE, _RETRIES, _BACKOFF. See docs/email.md.
     Sent messages are recorded in OUT/<as_of>/send-ledger.json; a rerun sends only the rest.
-    Exit codes: 0 all sent, 1 some delivery failed or a stale report was refused, 2 usage or
-    configuration error.
+    Exit codes: 0 all sent, 1 some delivery failed, a stale report was refused or a site has no
+    valid stakeholder address (named, with each address left out and why; the other sites are
+    sent), 2 usage or configuration error.
     """
     from pipeline.delivery.send import send_run
     from pipeline.exceptions import DeliveryError, LockHeld

@@ -227,6 +227,8 @@ def test_address_validation():
 
 
 def test_an_invalid_stakeholder_address_skips_that_address_only(tmp_path: Path):
+    """North keeps a valid stakeholder: its bad address is a warning. Zürich's only address is
+    bad: nobody got its report, which fails the send (exit 1) and names the address and why."""
     path = standard_project(tmp_path)
     text = path.read_text("utf-8").replace(
         '"Ops North <ops-north@example.com>"', '"Ops North <ops-north@example.com>\\r\\nBcc: x@y.z"'
@@ -236,17 +238,21 @@ def test_an_invalid_stakeholder_address_skips_that_address_only(tmp_path: Path):
     with SmtpServer() as server:
         result = send_run(load_project(path), env=smtp_env(server.port))
     assert [r.rcpt_tos for r in server.received] == [["zoe.mueller@example.com"]]
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     assert (
         "sites[north].stakeholders: 'Ops North <ops-north@example.com>\\r\\nBcc: x@y.z' "
         "contains control characters (line breaks are not allowed); that address is skipped"
         in result.warnings
     ), result.warnings
-    assert (
-        "sites[zurich].stakeholders: 'ops-zurich' is not one email address; "
-        "that address is skipped" in result.warnings
+    assert not [w for w in result.warnings if "zurich" in w], result.warnings
+    (zurich,) = [m for m in result.messages if m.site_id == "zurich"]
+    assert zurich.outcome == "no_recipient" and zurich.is_failed
+    assert zurich.describe() == (
+        "site zurich: no recipient: the one stakeholder address of Zürich — Atelier (zurich) in "
+        "kaizen.yaml is not valid, so nobody got its report: "
+        "sites[zurich].stakeholders: 'ops-zurich' is not one email address"
     )
-    assert [m.outcome for m in result.messages if m.site_id == "zurich"] == ["skipped"]
+    assert [m.outcome for m in result.failed] == ["no_recipient"]
 
 
 # --- TLS and AUTH -----------------------------------------------------------------------------

@@ -162,6 +162,36 @@ def test_permanent_failure_exits_1_and_never_shows_the_password(project_file: Pa
             assert PASSWORD.encode() not in path.read_bytes(), path
 
 
+def test_a_site_nobody_can_be_sent_fails_the_send_and_the_others_are_sent(tmp_path: Path):
+    """Every address of zurich is invalid and south has none: both are named with the
+    addresses left out and why, north is still sent, and send exits 1 (some site got nothing)."""
+    from tests.mail_fixtures import write_project
+
+    sites = {
+        "north": ("North Plant", ["Ops North <ops-north@example.com>"]),
+        "zurich": ("Zürich — Atelier", ["ops-zurich", "Ops <ops@-bad.example>"]),
+        "south": ("South Works", []),
+    }
+    path = write_project(tmp_path, sites=sites)
+    write_run(tmp_path / "out", sites={sid: name for sid, (name, _) in sites.items()})
+    with SmtpServer() as server:
+        result = send("--project", str(path), env=smtp_env(server.port))
+    assert result.exit_code == 1, result.output
+    assert [m.rcpt_tos for m in server.received] == [["ops-north@example.com"]]
+    assert (
+        "site zurich: no recipient: none of the 2 stakeholder addresses of Zürich — Atelier "
+        "(zurich) in kaizen.yaml is valid, so nobody got its report: "
+        "sites[zurich].stakeholders: 'ops-zurich' is not one email address; "
+        "sites[zurich].stakeholders: 'Ops <ops@-bad.example>' is not a complete address "
+        "(user@domain)"
+    ) in result.output
+    assert (
+        "site south: no recipient: South Works (south) has no stakeholders in kaizen.yaml; "
+        "nobody got its report"
+    ) in result.output
+    assert "2 no recipient, 1 sent" in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [

@@ -11,7 +11,8 @@ Imports run downwards only::
       └── compose.py   the stakeholder message: subject, headers, MIME tree, attachment
             └── body.py      the HTML and plain-text parts (templates/*.j2, style.py's colours)
                   └── summary.py   the run folder and what results.json says (the body's context)
-    addresses.py   mailboxes and header text (used by all of the above)
+    addresses.py   the sender; mailboxes and header text from data/addresses.py (used by all of
+                   the above; validate checks kaizen.yaml's addresses with the same parser)
 """
 
 from pipeline.delivery.send import MessageOutcome, SendResult, send_run

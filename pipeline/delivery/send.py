@@ -50,7 +50,7 @@ from pipeline.files import atomic_write_bytes
 from pipeline.formatting import count_of
 
 #: Outcomes that make ``send`` exit 1: something that should have gone did not (or may not have).
-FAILED = ("failed", "unknown", "stale")
+FAILED = ("failed", "unknown", "stale", "no_recipient")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,7 +59,8 @@ class MessageOutcome:
 
     ``outcome``: sent, failed, unknown (the server may have it; see
     :class:`~pipeline.delivery.smtp.RecipientOutcome`), already_sent, unchanged (``--only-changed``
-    and nothing worth a message), dry_run, skipped (no or bad address), stale (refused).
+    and nothing worth a message), dry_run, no_recipient (the site has no valid stakeholder
+    address: nobody got its report), stale (refused).
     """
 
     kind: str  # report | failure
@@ -83,7 +84,7 @@ class MessageOutcome:
             what += f" to {self.recipient}"
         size = f" ({size_text(self.size)})" if self.size else ""
         if self.error:
-            return f"{what}: {self.outcome}: {self.error}"
+            return f"{what}: {self.outcome.replace('_', ' ')}: {self.error}"
         if self.outcome == "dry_run":
             return f"{what}: written to {self.eml}{size}"
         if self.outcome == "already_sent":
@@ -152,18 +153,35 @@ def _message_id(
 
 
 def _recipients(
-    raw: Iterable[tuple[str, tuple[str, ...]]], *, where: str, warnings: list[str]
+    raw: Iterable[tuple[str, tuple[str, ...]]], *, where: str, rejected: list[str]
 ) -> list[tuple[Address, tuple[str, ...]]]:
-    """Checked, de-duplicated recipients; a bad address is a warning and is skipped."""
+    """Checked, de-duplicated recipients; why each bad address was left out goes to
+    ``rejected`` (``"sites[north].stakeholders: 'ops' is not one email address"``)."""
     seen: dict[str, tuple[Address, tuple[str, ...]]] = {}
     for text, metrics in raw:
         try:
             address = parse_address(text, where=where)
         except ConfigError as exc:
-            warnings.append(f"{exc.message}; that address is skipped")
+            rejected.append(exc.message)
             continue
         seen.setdefault(address.addr_spec.lower(), (address, metrics))
     return list(seen.values())
+
+
+def _no_recipient_reason(name: str, sid: str, configured: int, rejected: Sequence[str]) -> str:
+    """Why nobody got site ``sid``'s report, naming every address left out and why."""
+    where = f"{name} ({sid})" if name != sid else sid
+    if not configured:
+        return f"{where} has no stakeholders in kaizen.yaml; nobody got its report"
+    which = (
+        "the one stakeholder address of"
+        if configured == 1
+        else f"none of the {count_of(configured, 'stakeholder address', 'stakeholder addresses')} of"
+    )
+    verdict = "is not valid" if configured == 1 else "is valid"
+    return f"{which} {where} in kaizen.yaml {verdict}, so nobody got its report: " + "; ".join(
+        rejected
+    )
 
 
 def _is_stale(site_dir: Path) -> bool:
@@ -274,20 +292,22 @@ def send_run(
                 )
                 continue
             raw = [(s.address, s.metrics) for s in (site.recipients if site else ())]
+            rejected: list[str] = []
             recipients = override or _recipients(
-                raw, where=f"sites[{sid}].stakeholders", warnings=warnings
+                raw, where=f"sites[{sid}].stakeholders", rejected=rejected
             )
             if not recipients:
-                warnings.append(f"site {sid}: no valid stakeholder address configured; no email")
+                # the others are still sent; this site makes the send exit 1
                 report(
                     MessageOutcome(
                         kind="report",
                         site_id=sid,
-                        outcome="skipped",
-                        error="no valid stakeholder address in kaizen.yaml",
+                        outcome="no_recipient",
+                        error=_no_recipient_reason(name, sid, len(raw), rejected),
                     )
                 )
                 continue
+            warnings += [f"{r}; that address is skipped" for r in rejected]
             site_dir = run.path / sid
             if _is_stale(site_dir) and not allow_stale:
                 report(
@@ -382,11 +402,13 @@ def send_run(
                 )
 
         if failures:
+            rejected = []
             error_recipients = override or _recipients(
                 ((a, ()) for a in project.email.error_recipients),
                 where="email.error_recipients",
-                warnings=warnings,
+                rejected=rejected,
             )
+            warnings += [f"{r}; that address is skipped" for r in rejected]
             if not error_recipients:
                 warnings.append(
                     f"{count_of(len(failures), 'site')} failed but email.error_recipients is empty; "
