@@ -1073,9 +1073,12 @@ def capability_command(csv_file, value, subgroup, lsl, usl, target, alpha, trans
     help="A table for people, or the full report as JSON.",
 )
 def validate_command(project_file, sites, as_of, fmt) -> None:
-    """Check the input tables against the data contracts (data_contracts/*.json), nothing else.
+    """Check the input tables against the data contracts (data_contracts/*.json), and the email
+    addresses of kaizen.yaml with the parser send uses.
 
     Prints one line per failed rule and site: table, rule, severity, failing rows and examples.
+    An address send would leave out (a stakeholder, an error recipient, email.from) is a warning
+    naming the site, the setting and why.
 
     \b
     Example:
@@ -1103,7 +1106,10 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
         sys.exit(exit_code)
     console = Console(width=None if sys.stdout.isatty() else 200, soft_wrap=False)
-    failures = [(f.site_id or "(every site)", f) for f in report.project_failures]
+    failures = [
+        (f.site_id or "(every site)", f)
+        for f in (*report.project_failures, *report.config_failures)
+    ]
     for site_id, validation in report.sites.items():
         failures += [(site_id, f) for f in validation.failures]
     if failures:
@@ -1111,7 +1117,8 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
         for name in ("site", "table", "column", "rule", "severity", "rows", "expected (not met)"):
             table.add_column(name, overflow="fold")
         for site_id, f in failures:
-            label = site_id if site_id in report.sites else f"{site_id} (not configured)"
+            known = site_id in report.sites or site_id == "(every site)"
+            label = site_id if known else f"{site_id} (not configured)"
             shown = ", ".join(str(r) for r in f.rows[:5])
             more = f.unexpected_count - min(5, len(f.rows))
             rows = (shown + (f" +{more} more" if more > 0 else "")) if f.rows else "-"
@@ -1135,7 +1142,13 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
     console.print(
         f"{count_of(len(report.sites), 'site')}: {counts['ok']} ok, {counts['warnings']} with warnings, "
         f"{counts['failed']} failed; {report.sites and next(iter(report.sites.values())).rules_checked} "
-        f"rules checked in {report.seconds:.1f}s",
+        f"rules checked in {report.seconds:.1f}s"
+        + (
+            f"; {count_of(len(report.config_failures), 'email address', 'email addresses')} in "
+            f"{project.path.name} that send would leave out"
+            if report.config_failures
+            else ""
+        ),
         markup=False,
         highlight=False,
     )

@@ -331,6 +331,51 @@ def test_validate_json_output(mini_project: Path) -> None:
     assert doc["sites"]["south"]["status"] == "ok"
 
 
+def test_validate_flags_the_addresses_send_would_leave_out(mini_project: Path) -> None:
+    """Stakeholders, error recipients and email.from are checked with send's parser: each bad
+    one is a warning naming the site, the setting and why (the data is fine: exit 0)."""
+    text = mini_project.read_text(encoding="utf-8")
+    text = text.replace(
+        "['Ops <ops-north@example.com>']", "['Ops <ops-north@example.com>', 'ops-north']"
+    )
+    text = text.replace("['Ops <ops-south@example.com>']", "['Ops <ops@-south.example>']")
+    text += (
+        "email:\n  from: kaizen\n"
+        '  error_recipients: ["Analytics <analytics@example.com>\\r\\nBcc: x@y.z"]\n'
+    )
+    mini_project.write_text(text, encoding="utf-8")
+
+    code, out = cli(
+        "validate", "--project", str(mini_project), "--as-of", AS_OF, "--format", "json"
+    )
+    assert code == 0, out
+    doc = json.loads(out)
+    assert doc["success"] is True
+    messages = [f["message"] for f in doc["config_failures"]]
+    assert messages == [
+        "site 'north', table 'kaizen.yaml', column 'stakeholders': each stakeholder is one email "
+        "address (user@domain). 'ops-north' is not one email address; send leaves it out and "
+        "mails the others",
+        "site 'south', table 'kaizen.yaml', column 'stakeholders': each stakeholder is one email "
+        "address (user@domain). 'Ops <ops@-south.example>' is not a complete address "
+        "(user@domain); no address of the site is valid: send reports the site and exits 1",
+        "table 'kaizen.yaml', column 'email.error_recipients': each error recipient is one email "
+        "address (user@domain). 'Analytics <analytics@example.com>\\r\\nBcc: x@y.z' contains "
+        "control characters (line breaks are not allowed); send leaves it out of the failure "
+        "email",
+        "table 'kaizen.yaml', column 'email.from': email.from is one email address "
+        "(user@domain). 'kaizen' is not one email address; send refuses to start unless "
+        "KAIZEN_SMTP_FROM is set",
+    ]
+    assert {f["severity"] for f in doc["config_failures"]} == {"warning"}
+
+    code, out = cli("validate", "--project", str(mini_project), "--as-of", AS_OF, "--site", "south")
+    assert code == 0, out
+    assert "ops@-south.example" in out and "ops-north" not in out
+    assert "stakeholder_is_address" in out and "sender_is_address" in out
+    assert out.rstrip().endswith("3 email addresses in kaizen.yaml that send would leave out")
+
+
 def test_validate_rejects_unknown_site(mini_project: Path) -> None:
     code, out = cli("validate", "--project", str(mini_project), "--site", "west")
     assert code == 2 and "unknown site id 'west'; known sites: north, south" in out

@@ -33,7 +33,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.data.addresses import address_problem
 from pipeline.data.config import TABLES, Project, parse_as_of
 from pipeline.data.inputs import GLOBAL_TABLES, OPTIONAL_COLUMNS, SCHEMA, Tables, period_start
 from pipeline.exceptions import ConfigError, ContractViolation
@@ -189,10 +190,13 @@ class SiteValidation:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ValidationReport:
     """Contract results for a run: one :class:`SiteValidation` per site, plus failures of rows
-    that belong to no configured site (``project_failures``)."""
+    that belong to no configured site (``project_failures``) and, from ``validate``, the email
+    addresses of kaizen.yaml that ``send`` would leave out (``config_failures``, warnings: they
+    never stop a report)."""
 
     sites: dict[str, SiteValidation]
     project_failures: tuple[Failure, ...] = ()
+    config_failures: tuple[Failure, ...] = ()
     seconds: float = 0.0
 
     @property
@@ -207,8 +211,8 @@ class ValidationReport:
 
     @property
     def failures(self) -> tuple[Failure, ...]:
-        """Every failure: project-level first, then each site's."""
-        out = list(self.project_failures)
+        """Every failure: project-level first, then the configuration's, then each site's."""
+        out = [*self.project_failures, *self.config_failures]
         for v in self.sites.values():
             out.extend(v.failures)
         return tuple(out)
@@ -229,6 +233,9 @@ class ValidationReport:
             "success": self.success,
             "project_failures": [
                 {**f.to_dict(), "site_id": f.site_id} for f in self.project_failures
+            ],
+            "config_failures": [
+                {**f.to_dict(), "site_id": f.site_id} for f in self.config_failures
             ],
             "sites": {s: v.to_dict() for s, v in self.sites.items()},
         }
@@ -791,7 +798,70 @@ def validate_inputs(
     sites = project.select_sites(list(site_ids) if site_ids else None)
     stamp = parse_as_of(as_of)
     tables = read_tables(project)
-    return validate_project(tables, project, as_of=stamp, site_ids=[s.id for s in sites])
+    report = validate_project(tables, project, as_of=stamp, site_ids=[s.id for s in sites])
+    return replace(report, config_failures=address_failures(project, [s.id for s in sites]))
+
+
+def address_failures(project: Project, site_ids: Iterable[str]) -> tuple[Failure, ...]:
+    """The email addresses in kaizen.yaml that ``send`` would leave out (with the parser ``send``
+    uses, :func:`pipeline.data.addresses.address_problem`): each stakeholder of ``site_ids``,
+    the error recipients and ``email.from``. Warnings: an address never stops a report."""
+    table = project.path.name
+    out: list[Failure] = []
+
+    def bad(text: str) -> str | None:
+        problem = address_problem(text)
+        return f"{str(text).strip()!r} {problem}" if problem else None
+
+    wanted = set(site_ids)
+    for site in project.sites:
+        if site.id not in wanted:
+            continue
+        problems = [p for p in (bad(a) for a in site.stakeholders) if p]
+        if not problems:
+            continue
+        alone = len(problems) == len(site.stakeholders)
+        consequence = (
+            "no address of the site is valid: send reports the site and exits 1"
+            if alone
+            else "send leaves it out and mails the others"
+        )
+        out += [
+            Failure(
+                table=table,
+                rule="stakeholder_is_address",
+                description="each stakeholder is one email address (user@domain)",
+                severity=WARNING,
+                column="stakeholders",
+                site_id=site.id,
+                hint=f"{problem}; {consequence}",
+            )
+            for problem in problems
+        ]
+    for problem in filter(None, (bad(a) for a in project.email.error_recipients)):
+        out.append(
+            Failure(
+                table=table,
+                rule="error_recipient_is_address",
+                description="each error recipient is one email address (user@domain)",
+                severity=WARNING,
+                column="email.error_recipients",
+                hint=f"{problem}; send leaves it out of the failure email",
+            )
+        )
+    sender = bad(project.email.sender) if project.email.sender else None
+    if sender:
+        out.append(
+            Failure(
+                table=table,
+                rule="sender_is_address",
+                description="email.from is one email address (user@domain)",
+                severity=WARNING,
+                column="email.from",
+                hint=f"{sender}; send refuses to start unless KAIZEN_SMTP_FROM is set",
+            )
+        )
+    return tuple(out)
 
 
 class ValidationCache:
@@ -1320,6 +1390,7 @@ __all__ = [
     "prepare_frame",
     "render_readme",
     "suite_parameters",
+    "address_failures",
     "validate_inputs",
     "validate_project",
     "ValidationCache",
