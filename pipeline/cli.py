@@ -420,7 +420,7 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
                 return
             frame[col] = num
     try:
-        result = estimate_impact(frame, change_at=change_at, transition_start=transition_start, kind=kind, alpha=alpha, better=better, exact=exact)  # fmt: skip
+        result = estimate_impact(frame, change_at=change_at, transition_start=transition_start, kind=kind, alpha=alpha, better=better, exact=exact, metric=value_col)  # fmt: skip
     except StatisticsError as exc:
         if exc.column in ("time", "value", "n") and exc.column is not None:
             exc.column = {"time": time_col, "value": value_col, "n": n_col}[exc.column]

@@ -389,8 +389,8 @@ def test_verdict_uses_better():
 @pytest.mark.parametrize(
     ("frame", "kwargs", "message"),
     [
-        (pd.DataFrame({"time": [1, 2, 3], "value": [1.0, 2, 3]}), {"change_at": 3}, "after window has 1"),
-        (pd.DataFrame({"time": [1, 2, 3], "value": [1.0, 2, 3]}), {"change_at": 1}, "before window has 0"),
+        (pd.DataFrame({"time": [1, 2, 3], "value": [1.0, 2, 3]}), {"change_at": 3}, "1 period on or after the change on 3 "),
+        (pd.DataFrame({"time": [1, 2, 3], "value": [1.0, 2, 3]}), {"change_at": 1}, "0 periods before the change on 1 "),
         (pd.DataFrame({"time": [1, 2, 3, 4], "value": [1.0, 2, 3, 4]}), {"change_at": 3, "kind": "proportion"}, "missing column 'n'"),
         (pd.DataFrame({"time": [1, 1, 3, 4], "value": [1.0, 2, 3, 4]}), {"change_at": 3}, "more than one row per period"),
         (pd.DataFrame({"time": [1, 2, 3, 4], "value": [1.0, 2, 3, 4], "n": [1, 0, 2, 2]}), {"change_at": 3, "kind": "count"}, "n must be a positive"),

@@ -76,7 +76,6 @@ def test_help_shows_an_example():
     ("args", "message"),
     [
         (["--value", "dayz", "--time", "week", "--change-at", "2026-04-27"], "column 'dayz'"),
-        (["--value", "days", "--time", "week", "--change-at", "2027-01-04"], "after window has 0"),
         (
             [
                 "--value",
@@ -97,6 +96,38 @@ def test_bad_input_exits_2_with_a_clear_message(csv_file, args, message):
     res = CliRunner().invoke(main, ["impact", str(path), *args])
     assert res.exit_code == 2
     assert message in res.output
+
+
+@pytest.mark.parametrize(
+    ("dates", "message"),
+    [
+        (["--change-at", "2027-01-04"],
+         "error: not enough data for 'days': 0 periods on or after the change on 4 Jan 2027 (at "
+         "least 2 are needed on each side of the change); the data run from 5 Jan 2026 to 27 Jul "
+         "2026\n"),
+        (["--change-at", "2026-01-12"],
+         "error: not enough data for 'days': 1 period before the change on 12 Jan 2026 (at least "
+         "2 are needed on each side of the change); the data run from 5 Jan 2026 to 27 Jul 2026\n"),
+        (["--change-at", "2026-04-27", "--transition-start", "2026-01-12"],
+         "error: not enough data for 'days': 1 period before the transition starts on 12 Jan "
+         "2026 (at least 2 are needed on each side of the change); the data run from 5 Jan 2026 "
+         "to 27 Jul 2026\n"),
+        (["--change-at", "2026-04-27", "--transition-start", "2026-05-04"],
+         "error: the transition starts on 4 May 2026, after the change on 27 Apr 2026: it must "
+         "start on or before the change (the periods from its start up to the change are left "
+         "out)\n"),
+    ],
+)  # fmt: skip
+def test_dates_that_leave_a_side_short_are_named_in_a_sentence(csv_file, dates, message):
+    """A change date at (or past) the edge of the data: the message says which side is short,
+    by the dates given and the dates the data cover, naming the metric; no parameter reprs."""
+    path, _ = csv_file
+    res = CliRunner().invoke(
+        main, ["impact", str(path), "--value", "days", "--time", "week", *dates]
+    )
+    assert res.exit_code == 2
+    assert res.output == message
+    assert "change_at" not in res.output and "None" not in res.output
 
 
 def test_non_numeric_value_names_the_csv_line(tmp_path):

@@ -71,6 +71,7 @@ from pipeline.formatting import (
     confidence_level,
     count_of,
     finite,
+    fmt_date,
     fmt_pvalue,
     html_tables,
 )
@@ -1503,6 +1504,15 @@ def _coerce_like(value: Any, times: pd.Series, label: str) -> Any:
     return value
 
 
+def _time_text(value: Any) -> str:
+    """A time of the data as a person reads it in a message: a date, or the number itself."""
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        return fmt_date(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def label_windows(
     times: pd.Series,
     *,
@@ -1512,14 +1522,15 @@ def label_windows(
     end: Any = None,
 ) -> pd.Series:
     """'before' / 'transition' / 'after' / None (outside start..end) for every time."""
-    change_at = _coerce_like(change_at, times, "change_at")
-    transition_start = _coerce_like(transition_start, times, "transition_start")
-    start = _coerce_like(start, times, "start")
-    end = _coerce_like(end, times, "end")
+    change_at = _coerce_like(change_at, times, "the change date")
+    transition_start = _coerce_like(transition_start, times, "the transition start")
+    start = _coerce_like(start, times, "the window start")
+    end = _coerce_like(end, times, "the window end")
     if transition_start is not None and transition_start > change_at:
         raise StatisticsError(
-            f"transition_start {transition_start} is after change_at {change_at}",
-            hint="the transition runs from transition_start up to change_at",
+            f"the transition starts on {_time_text(transition_start)}, after the change on "
+            f"{_time_text(change_at)}: it must start on or before the change (the periods from "
+            "its start up to the change are left out)"
         )
     cut = transition_start if transition_start is not None else change_at
     inside = pd.Series(True, index=times.index)
@@ -1532,6 +1543,36 @@ def label_windows(
     lab[inside & (times >= cut) & (times < change_at)] = "transition"
     lab[inside & (times >= change_at)] = "after"
     return lab
+
+
+def _short_window_text(
+    label: str,
+    count: int,
+    times: pd.Series,
+    *,
+    metric: str,
+    change_at: Any,
+    transition_start: Any,
+) -> str:
+    """Why a before/after comparison cannot be made, in words: which side of the change is
+    short, by the dates the caller gave, and the dates the data cover."""
+    of = f" for {metric!r}" if metric else ""
+    if label == "before":
+        if transition_start is not None:
+            side = f"before the transition starts on {_time_text(transition_start)}"
+        else:
+            side = f"before the change on {_time_text(change_at)}"
+    else:
+        side = f"on or after the change on {_time_text(change_at)}"
+    cover = (
+        f"the data run from {_time_text(times.iloc[0])} to {_time_text(times.iloc[-1])}"
+        if len(times)
+        else "no period has a value"
+    )
+    return (
+        f"not enough data{of}: {count_of(count, 'period')} {side} (at least "
+        f"{MIN_WINDOW_POINTS} are needed on each side of the change); {cover}"
+    )
 
 
 def estimate_impact(
@@ -1550,6 +1591,7 @@ def estimate_impact(
     lower_bound: float | None = None,
     upper_bound: float | None = None,
     event_order: bool = False,
+    metric: str = "",
 ) -> ImpactEstimate:
     """Before/after impact of one change on one metric.
 
@@ -1588,6 +1630,8 @@ def estimate_impact(
         :func:`pipeline.stats.verdicts.judge_change` does for g and t charts, whose points are
         events (days between incidents), not periods: on the calendar grid the step was the
         smallest gap between two incidents, and a slope "per point" was per day.
+    metric
+        The metric's name, for the message when a window is too short.
 
     Raises
     ------
@@ -1666,9 +1710,16 @@ def estimate_impact(
     for label, mask in (("before", bm), ("after", am)):
         if mask.sum() < MIN_WINDOW_POINTS:
             raise StatisticsError(
-                f"not enough data: the {label} window has {count_of(int(mask.sum()), 'period')}, at least "
-                f"{MIN_WINDOW_POINTS} are needed",
-                hint=f"change_at={change_at!r}, transition_start={transition_start!r}",
+                _short_window_text(
+                    label,
+                    int(mask.sum()),
+                    times,
+                    metric=metric,
+                    change_at=_coerce_like(change_at, df["time"], "the change date"),
+                    transition_start=_coerce_like(
+                        transition_start, df["time"], "the transition start"
+                    ),
+                )  # fmt: skip
             )
 
     rate = y if kind == Kind.CONTINUOUS else y / nn
