@@ -477,8 +477,9 @@ def send_command(
       kaizen-reports send --project kaizen.yaml --dry-run  # OUT/<as_of>/<site>/email-<to>.eml
     One message per recipient (nobody sees the others' addresses); the log states each
     message's size. SMTP settings: email.smtp in kaizen.yaml, overridden by KAIZEN_SMTP_HOST,
-    _PORT, _SECURITY, _AUTH (password or xoauth2), _USERNAME, _PASSWORD and _TOKEN (environment
-    only), _FROM, _TIMEOUT, _CA_FILE, _RETRIES, _BACKOFF. See docs/email.md.
+    _PORT, _SECURITY, _AUTH (password or xoauth2), _USERNAME (set but empty: no login),
+    _PASSWORD and _TOKEN (environment only), _FROM, _TIMEOUT, _CA_FILE, _RETRIES, _BACKOFF.
+    See docs/email.md.
     Sent messages are recorded in OUT/<as_of>/send-ledger.json; a rerun sends only the rest.
     Exit codes: 0 all sent, 1 some delivery failed, a stale report was refused or a site has no
     valid stakeholder address (named, with each address left out and why; the other sites are

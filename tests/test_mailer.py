@@ -341,6 +341,31 @@ def test_config_checks_refuse_unsafe_or_incomplete_settings():
     assert SmtpConfig.from_settings(SmtpSettings(host="h", security="ssl"), {}).port == 465
 
 
+def test_an_empty_username_variable_clears_the_username_of_the_file(tmp_path: Path):
+    """kaizen.yaml names a username; KAIZEN_SMTP_USERNAME="" means "no login" (a local relay
+    that takes mail without AUTH), where an unset variable keeps the file's username."""
+    path = standard_project(tmp_path, smtp={"username": USERNAME})
+    write_run(tmp_path / "out", sites=SITES)
+    project = load_project(path)
+    with SmtpServer() as server:  # no AUTH offered: a login attempt would fail every message
+        env = smtp_env(server.port)
+        with pytest.raises(ConfigError, match="KAIZEN_SMTP_PASSWORD is not set"):
+            send_run(project, env=env)
+        result = send_run(project, env={**env, "KAIZEN_SMTP_USERNAME": ""})
+    assert result.exit_code == 0, [m.describe() for m in result.messages]
+    assert sorted(r for m in server.received for r in m.rcpt_tos) == [
+        "ops-north@example.com", "ops-zurich@example.com", "zoe.mueller@example.com",
+    ]  # fmt: skip
+    assert (
+        SmtpConfig.from_settings(project.email.smtp, {"KAIZEN_SMTP_USERNAME": " "}).username is None
+    )
+    assert SmtpConfig.from_settings(project.email.smtp, {}).username == USERNAME
+    assert (
+        SmtpConfig.from_settings(project.email.smtp, {"KAIZEN_SMTP_USERNAME": "bot"}).username
+        == "bot"
+    )
+
+
 # --- temporary and permanent failures, ledger and reruns --------------------------------------
 
 

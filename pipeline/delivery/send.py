@@ -9,7 +9,8 @@ what each recipient was last told.
 
 SMTP settings come from ``kaizen.yaml`` (``email.smtp``) and are overridden by the environment:
 ``KAIZEN_SMTP_HOST``, ``KAIZEN_SMTP_PORT``, ``KAIZEN_SMTP_SECURITY`` (none, starttls, ssl),
-``KAIZEN_SMTP_AUTH`` (password, xoauth2), ``KAIZEN_SMTP_USERNAME``, ``KAIZEN_SMTP_PASSWORD`` and
+``KAIZEN_SMTP_AUTH`` (password, xoauth2), ``KAIZEN_SMTP_USERNAME`` (set but empty: no login,
+whatever kaizen.yaml says), ``KAIZEN_SMTP_PASSWORD`` and
 ``KAIZEN_SMTP_TOKEN`` (secrets only ever from the environment), ``KAIZEN_SMTP_FROM``,
 ``KAIZEN_SMTP_TIMEOUT`` (seconds), ``KAIZEN_SMTP_CA_FILE`` (a PEM bundle of certificate
 authorities to trust, e.g. a company CA), ``KAIZEN_SMTP_RETRIES`` (default 3) and

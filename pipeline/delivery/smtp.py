@@ -78,6 +78,13 @@ class SmtpConfig:
         if ca_file is not None and not Path(ca_file).is_file():
             raise ConfigError(f"KAIZEN_SMTP_CA_FILE {ca_file} is not a file")
         password = env.get("KAIZEN_SMTP_PASSWORD") or None
+        # unlike the other variables, an empty KAIZEN_SMTP_USERNAME is a value, not "unset": no
+        # login, even if email.smtp.username is set (e.g. a local relay that takes mail unsigned)
+        username = (
+            env["KAIZEN_SMTP_USERNAME"].strip() or None
+            if "KAIZEN_SMTP_USERNAME" in env
+            else settings.username
+        )
         mechanism = (get("AUTH") or settings.auth or "password").lower()
         if mechanism not in AUTH:
             raise ConfigError(
@@ -90,7 +97,7 @@ class SmtpConfig:
             host=get("HOST") or settings.host,
             port=int(port),
             security=security,
-            username=get("USERNAME") or settings.username,
+            username=username,
             password=password,
             timeout=float(timeout if timeout is not None else settings.timeout),
             ca_file=Path(ca_file) if ca_file else None,
