@@ -570,6 +570,37 @@ def test_a_future_dated_run_does_not_take_latest_over(tmp_path: Path) -> None:
     assert latest_run(tmp_path / "none", today=today) is None
 
 
+def test_a_future_dated_run_is_no_newer_run(tmp_path: Path) -> None:
+    """The notice "A newer run exists" leaves out run folders dated after today: on today's run
+    it pointed at a run of a day nobody has seen yet (``run --allow-future-as-of``)."""
+    from pipeline.report.portfolio.model import build_portfolio, load_run
+
+    base = tmp_path / "reports"
+    today = dt.date.today()
+    future = (today + dt.timedelta(days=400)).isoformat()
+    _write_run(base, future)
+    out = _write_run(base, AS_OF)
+    page = portfolio.write_portfolio(_project(), out, as_of=AS_OF, run_id="r").read_text()
+    assert "A newer run exists" not in page
+    assert json.loads((out / "portfolio.json").read_text())["newer_run"] is None
+
+    # the same folders on a clock of their own: the run of EARLIER sees AS_OF as newer only
+    # once AS_OF is not after today
+    older = _write_run(base, EARLIER)
+    manifest, results = load_run(older)
+
+    def newer(on: str) -> str | None:
+        return build_portfolio(
+            manifest, results, out_root=older, project_name="p", site_names={}, as_of=EARLIER,
+            run_id="r0", today=dt.date.fromisoformat(on),
+        ).newer_run  # fmt: skip
+
+    assert newer(EARLIER) is None
+    assert newer("2026-11-26") is None
+    assert newer(AS_OF) == AS_OF
+    assert newer(future) == future
+
+
 # --------------------------------------------------------------------------- escaping, JSON
 
 

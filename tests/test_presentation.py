@@ -4,6 +4,7 @@ from a SiteAnalysis of the demo data without kernels, notebooks or a browser."""
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -198,7 +199,7 @@ def test_portfolio_reads_the_interval_label_from_results(
     portfolio = build_portfolio(
         manifest, results, out_root=tmp_path, project_name=site.project_name,
         site_names={site.site_id: site.site_name}, as_of=AS_OF, run_id="r1",
-        alpha=site.settings.alpha,
+        today=dt.date.fromisoformat(AS_OF), alpha=site.settings.alpha,
     )  # fmt: skip
     page = render_portfolio(portfolio)
     assert f"{level}% CI" in page and "95% CI" not in page

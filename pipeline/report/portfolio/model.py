@@ -404,11 +404,13 @@ def build_portfolio(
     site_names: Mapping[str, str],
     as_of: str,
     run_id: str,
+    today: dt.date,
     currency: str | None = None,
     alpha: float = 0.05,
 ) -> Portfolio:
     """The portfolio of the run in ``out_root`` (only read: links go to files that exist, and
-    earlier runs beside it give the history)."""
+    earlier runs beside it give the history). ``today`` (:func:`pipeline.data.config.today`)
+    decides which run is the newest: a run folder dated after it is no "newer run"."""
     names = {}
     for entry in manifest.sites:
         sid = entry.site_id
@@ -430,7 +432,10 @@ def build_portfolio(
     missing = [s for s in sites if not s.has_results]
     improvements = collect_improvements(published)
     runs = run_folders(out_root.parent)
-    newer = runs[-1] if runs and runs[-1] > out_root.name else None
+    # the run OUT/latest points at, if it is newer than this one; a future-dated run (from
+    # --allow-future-as-of) is none, even where latest_run falls back to it for want of others
+    latest = latest_run(out_root.parent, today=today)
+    newer = latest if latest and out_root.name < latest <= today.isoformat() else None
     savings = collect_savings(published)
     return Portfolio(
         project=project_name,

@@ -226,6 +226,7 @@ def write_portfolio(project: Project, out_root: Path, *, as_of: str, run_id: str
         site_names={s.id: s.name for s in project.sites},
         as_of=as_of,
         run_id=run_id,
+        today=today(),
         currency=project.currency,
         alpha=project.statistics.alpha,
     )
