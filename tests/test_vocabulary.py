@@ -86,3 +86,14 @@ def test_the_readme_lists_the_vocabulary_of_the_metrics_table() -> None:
         found = re.search(rf"`{column}` \(([^)]*)\)", text)
         assert found, column
         assert sorted(found.group(1).split(", ")) == sorted(values), column
+
+
+def test_row_conditions_take_their_chart_sets_from_the_vocabulary() -> None:
+    from pipeline.data.contracts import load_rules
+
+    rules = {r.rule: r for r in load_rules()["observations"]}
+    for rule, charts in (("n_required", v.SIZED_CHARTS), ("count_not_negative", v.ATTRIBUTE_CHARTS),
+                         ("defectives_not_above_n", v.PROPORTION_CHARTS),
+                         ("one_row_per_sample", v.ATTRIBUTE_CHARTS),
+                         ("no_duplicate_rows", v.READING_CHARTS)):  # fmt: skip
+        assert set(rules[rule].kwargs["row_condition"]["parameter"]) == charts, rule

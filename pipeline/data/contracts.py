@@ -47,8 +47,11 @@ from pipeline.data.inputs import GLOBAL_TABLES, OPTIONAL_COLUMNS, SCHEMA, Tables
 from pipeline.exceptions import ConfigError, ContractViolation
 from pipeline.formatting import count_of
 from pipeline.vocabulary import (
+    ATTRIBUTE_CHARTS,
     METRIC_CHARTS,
+    PROPORTION_CHARTS,
     READING_CHARTS,
+    SIZED_CHARTS,
     Aggregate,
     Better,
     ChartType,
@@ -66,11 +69,20 @@ SEVERITIES = tuple(Severity)
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 #: Expectations about the table's columns: checked on the header the source really had.
 STRUCTURE_EXPECTATIONS = ("expect_column_to_exist", "expect_table_columns_to_match_set")
+
+
+def _in_order(charts: frozenset[ChartType]) -> tuple[str, ...]:
+    """A set of chart types in the vocabulary's order (the README and GX see the same list)."""
+    return tuple(c.value for c in ChartType if c in charts)
+
+
 #: The allowed values of the suites' ``*_allowed`` rules, from :mod:`pipeline.vocabulary`: each is
 #: a suite parameter (``{"$PARAMETER": "metric_charts"}`` in the JSON), and ``{metric_charts}`` in
 #: a rule's description is the list in words, so the check and its message cannot drift apart.
+#: The chart sets of row conditions (``kz_chart IN {"$PARAMETER": "sized_charts"}``) are filled in
+#: when the suites are loaded (:func:`load_rules`), GX's row conditions taking no parameters.
 VOCABULARY_PARAMETERS: dict[str, tuple[str, ...]] = {
-    "metric_charts": tuple(c.value for c in ChartType if c in METRIC_CHARTS),
+    "metric_charts": _in_order(METRIC_CHARTS),
     "better_values": tuple(Better),
     "period_values": tuple(Period),
     "aggregate_values": tuple(Aggregate),
@@ -78,6 +90,10 @@ VOCABULARY_PARAMETERS: dict[str, tuple[str, ...]] = {
     "event_statuses": tuple(EventStatus),
     "target_kinds": tuple(TargetKind),
     "suggestion_statuses": tuple(SuggestionStatus),
+    "sized_charts": _in_order(SIZED_CHARTS),
+    "attribute_charts": _in_order(ATTRIBUTE_CHARTS),
+    "proportion_charts": _in_order(PROPORTION_CHARTS),
+    "reading_charts": _in_order(READING_CHARTS),
 }
 _MAX_EXAMPLES = 5
 _MAX_ROWS_KEPT = 1000
@@ -314,11 +330,32 @@ def load_rules(directory: Path = SUITES_DIR) -> dict[str, tuple[Rule, ...]]:
                     severity=str(meta["severity"]),
                     description=_with_vocabulary(str(meta["description"])),
                     column=meta.get("column"),
-                    kwargs=dict(exp.get("kwargs") or {}),
+                    kwargs=_with_chart_sets(dict(exp.get("kwargs") or {})),
                 )
             )
         out[table] = tuple(rules)
     return out
+
+
+def _with_chart_sets(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with a row condition's ``{"$PARAMETER": name}`` replaced by the chart set of
+    :data:`VOCABULARY_PARAMETERS` (an unknown name is a ConfigError naming it)."""
+    condition = kwargs.get("row_condition")
+    if not isinstance(condition, dict):
+        return kwargs
+    value = condition.get("parameter")
+    if not (isinstance(value, dict) and "$PARAMETER" in value):
+        return kwargs
+    name = value["$PARAMETER"]
+    if name not in VOCABULARY_PARAMETERS:
+        raise ConfigError(
+            f"data contract row condition names {name!r}, which is not one of: "
+            + ", ".join(VOCABULARY_PARAMETERS)
+        )
+    return {
+        **kwargs,
+        "row_condition": {**condition, "parameter": list(VOCABULARY_PARAMETERS[name])},
+    }
 
 
 def _with_vocabulary(description: str) -> str:
@@ -354,7 +391,8 @@ def render_readme(directory: Path = SUITES_DIR) -> str:
         "run), `goal_sites` (configured sites and `*`), `metric_ids` and `metric_ids_pattern` "
         "(the metrics table's ids), `goal_ids` (the goals table's ids), `as_of_end` (the end of "
         "the `as_of` day), `min_points` (the project's `min_phase_points`), and the allowed "
-        "values of the `*_allowed` rules, taken from `pipeline/vocabulary.py` ("
+        "values of the `*_allowed` rules and the chart sets of row conditions (those filled in "
+        "when the suites load), taken from `pipeline/vocabulary.py` ("
         + ", ".join(f"`{name}`" for name in VOCABULARY_PARAMETERS)
         + "; a description's `{name}` is the list in words). Derived columns: "
         "`kz_chart` (the metric's chart type), `kz_unparsed_<column>` (the text of values that "
@@ -964,6 +1002,8 @@ _RESULT_KEYS = frozenset(
 
 def _suites_digest() -> str:
     h = hashlib.sha256()
+    # the row conditions' chart sets come from the vocabulary, not the files
+    h.update(json.dumps(VOCABULARY_PARAMETERS, sort_keys=True).encode())
     for path in sorted(SUITES_DIR.glob("*.json")):
         h.update(path.name.encode())
         h.update(hashlib.sha256(path.read_bytes()).digest())
