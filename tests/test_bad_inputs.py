@@ -217,6 +217,21 @@ def test_negative_count_and_defectives_above_inspected(mini_project: Path) -> No
     assert_south_ok(report)
 
 
+def test_a_fractional_count_on_a_laney_chart_is_not_a_count(mini_project: Path) -> None:
+    """Laney's p' and u' charts plot counts over n like p and u: a count of 2.5 is an error there
+    too (the rule once listed only p, np, c and u)."""
+    metrics = read_csv_text(data(mini_project, "metrics"))
+    set_cell(mini_project, "metrics", int(metrics.index[metrics["metric_id"] == "defects"][0]),
+             chart="p_prime")  # fmt: skip
+    frac = set_cell(
+        mini_project, "observations", north_row(mini_project, "defects", 6), value="2.5"
+    )
+    report = validate(mini_project)
+    whole = only(report, "north", "count_is_whole")
+    assert whole.rows == (frac,) and whole.examples == ("2.5",)
+    assert "p, np, c, u, p' and u' charts" in str(whole)
+
+
 def test_zero_n_and_future_dates(mini_project: Path) -> None:
     zero = set_cell(mini_project, "observations", north_row(mini_project, "defects", 1), n="0")
     late = set_cell(mini_project, "observations", north_row(mini_project, "lead_time", 1),

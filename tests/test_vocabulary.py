@@ -94,6 +94,6 @@ def test_row_conditions_take_their_chart_sets_from_the_vocabulary() -> None:
     rules = {r.rule: r for r in load_rules()["observations"]}
     for rule, charts in (("n_required", v.SIZED_CHARTS), ("count_not_negative", v.ATTRIBUTE_CHARTS),
                          ("defectives_not_above_n", v.PROPORTION_CHARTS),
-                         ("one_row_per_sample", v.ATTRIBUTE_CHARTS),
+                         ("one_row_per_sample", v.ATTRIBUTE_CHARTS), ("count_is_whole", v.ATTRIBUTE_CHARTS),
                          ("no_duplicate_rows", v.READING_CHARTS)):  # fmt: skip
         assert set(rules[rule].kwargs["row_condition"]["parameter"]) == charts, rule
