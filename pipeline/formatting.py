@@ -96,6 +96,65 @@ def fmt_number(
     return _with_unit(text, unit)
 
 
+#: A chart's figures are compact (:func:`fmt_compact`) from this size up (a figure of seven
+#: characters, "100,000", and more, which ran out of a chart's margins) and below
+#: :data:`COMPACT_BELOW` (which :func:`fmt_number` writes "0.000").
+COMPACT_FROM = 1e5
+COMPACT_BELOW = 1e-3
+#: Short-scale suffixes, largest first: thousand, million, billion, trillion.
+_SUFFIXES = ((1e12, "tn"), (1e9, "bn"), (1e6, "M"), (1e3, "k"))
+_SUPERSCRIPT = str.maketrans(
+    "-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+)
+
+
+def compact_scale(magnitude: float) -> tuple[float, str]:
+    """The factor and suffix a compact figure of this size is written with: ``1.2e12 ->
+    (1e12, 'tn')``, ``4.5e7 -> (1e6, 'M')``, ``3e-6 -> (1e-06, '×10⁻⁶')``; ``(1.0, '')`` for
+    a figure :func:`fmt_number` writes short enough (and for zero, NaN and infinities). From a
+    thousand trillion up, a power of ten too."""
+    m = abs(float(magnitude))
+    if not math.isfinite(m) or m == 0 or COMPACT_BELOW <= m < COMPACT_FROM:
+        return 1.0, ""
+    if m < 1e15:
+        for factor, suffix in _SUFFIXES:
+            if m >= factor:
+                return factor, suffix
+    exponent = math.floor(math.log10(m))
+    return 10.0**exponent, "\u00d710" + str(exponent).translate(_SUPERSCRIPT)
+
+
+def fmt_compact(
+    value: Any,
+    *,
+    unit: str = "",
+    digits: int | None = None,
+    scale: tuple[float, str] | None = None,
+    whole: bool = False,
+) -> str:
+    """A figure short enough for a chart's axis and margin: ``1.1028e12 -> '1.10tn'``,
+    ``-4.56e7 -> '−45.6M'``, ``2.5e-6 -> '2.50×10⁻⁶'``, and as :func:`fmt_number` writes it
+    between :data:`COMPACT_BELOW` and :data:`COMPACT_FROM` (``12345.6 -> '12,346'``).
+
+    Three significant figures unless ``digits`` is given; ``scale`` (a :func:`compact_scale`)
+    writes a set of figures, such as an axis's ticks, with one suffix. ``whole`` as for
+    :func:`fmt_number`. The exact figure stays in the report's tables."""
+    if is_missing(value):
+        return NOT_ENOUGH
+    x = float(value)
+    if scale is None:
+        # the scale of the figure as rounded: 999,950 is "1.00M", not "1,000k"
+        scale = compact_scale(float(f"{x:.3g}"))
+    factor, suffix = scale
+    if x == 0 or not suffix:
+        return fmt_number(x, unit=unit, digits=digits, whole=whole)
+    y = x / factor
+    if digits is None:
+        ay = abs(float(f"{x:.3g}")) / factor  # 99,999 is "100k", not "100.0k"
+        digits = 0 if ay >= 100 else 1 if ay >= 10 else 2
+    return _with_unit(_signed(f"{y:,.{digits}f}", signed=False) + suffix, unit)
+
+
 def _with_unit(text: str, unit: str) -> str:
     """A formatted number and its unit: a unit that starts with '%' without a space."""
     if not unit:

@@ -37,6 +37,29 @@ def test_fmt_number(value: float, kwargs: dict[str, object], text: str) -> None:
     assert f.fmt_number(value, **kwargs) == text  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("value", "kwargs", "text"),
+    [
+        (1.1028e12, {}, "1.10tn"),
+        (9.97e11, {}, "997bn"),
+        (-4.56e7, {}, f"{MINUS}45.6M"),
+        (123_456, {}, "123k"),
+        (99_999, {}, "100k"),  # rounded first: not "100.0k"
+        (999_950, {}, "1.00M"),  # not "1,000k"
+        (12_345.6, {}, "12,346"),  # below COMPACT_FROM: as fmt_number writes it
+        (2.5e-6, {}, "2.50\u00d710\u207b\u2076"),
+        (3.3e17, {}, "3.30\u00d710\u00b9\u2077"),
+        (0.0, {}, "0"),
+        (-1e-3, {"scale": (1e12, "tn")}, "0.00tn"),  # no minus on a figure that rounds to 0
+        (9.5e11, {"scale": (1e12, "tn"), "digits": 2}, "0.95tn"),  # an axis's one suffix
+        (2_000_000, {"unit": "incidents", "whole": True}, "2.00M incidents"),
+        (math.inf, {}, "not enough data"),
+    ],
+)
+def test_fmt_compact(value: float, kwargs: dict[str, object], text: str) -> None:
+    assert f.fmt_compact(value, **kwargs) == text  # type: ignore[arg-type]
+
+
 def test_percentages_never_show_minus_zero() -> None:
     assert f.fmt_percent(-0.004) == "0%"
     assert f.fmt_percent(-0.004, signed=True) == "0%"

@@ -390,3 +390,69 @@ def test_phase_labels_sit_on_the_background_above_the_limit_lines():
         assert all(label.get_zorder() > ln.get_zorder() for ln in steps)
         below = [a.get_zorder() for a in data + points if a.get_zorder() > 1]  # not the break line
         assert below and all(label.get_zorder() < z for z in below)
+
+
+def _drawn_texts(fig, *, narrow: bool):
+    """Every non-empty text of ``fig`` as drawn (wide, or in its phone layout) with its extent
+    in display units, and the figure's own box."""
+    import contextlib
+
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from pipeline.report.plots.style import RC, _texts, narrow_layout
+
+    with matplotlib.rc_context(RC), narrow_layout(fig) if narrow else contextlib.nullcontext():
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        # the labels of ticks outside the axis's view are made but never drawn
+        hidden = set()
+        for ax in fig.axes:
+            for axis, k in ((ax.xaxis, 0), (ax.yaxis, 1)):
+                lo, hi = sorted(axis.get_view_interval())
+                for tick in axis.majorTicks:
+                    if (
+                        not lo - 1e-9 * abs(hi - lo)
+                        <= tick.label1.get_position()[k]
+                        <= hi + 1e-9 * abs(hi - lo)
+                    ):
+                        hidden.add(id(tick.label1))
+        drawn = [
+            (t, t.get_text(), t.get_window_extent(renderer))
+            for t in _texts(fig)
+            if t.get_text() and t.get_visible() and id(t) not in hidden
+        ]
+        return drawn, fig.bbox.frozen()
+
+
+def test_large_and_tiny_magnitudes_read_compact_and_fit_the_figure():
+    """Revenue in cents (1e12) read "00,000,000" at the left edge and "UCL 1,102,850" cut off at
+    the right: ticks and limit labels are compact ("1.05tn", "UCL 1.10tn") and every text of
+    the chart lies inside the figure, wide and on a phone."""
+    from pipeline.formatting import MINUS
+
+    rng = np.random.default_rng(7)
+    noise = 1 + 0.05 * rng.standard_normal(30)
+    for scale in (1e9, 3.3e10, 1e12, 4.2e13, 1e14, -2e11, 2.5e-6):
+        ch = control_chart(scale * noise, times=WEEKS)
+        fig = plot_control_chart(ch, title="Revenue", unit="cents", vector=False).figure
+        for narrow in (False, True):
+            drawn, box = _drawn_texts(fig, narrow=narrow)
+            ax = fig.axes[0]
+            ticks = [text for t, text, _ in drawn if t in ax.get_yticklabels()]
+            limits = [text for _, text, _ in drawn if text.split(" ")[0] in ("UCL", "CL", "LCL")]
+            assert len(ticks) >= 3 and len(limits) == 3, (scale, ticks, limits)
+            assert all(len(t) <= 9 for t in ticks), (scale, ticks)
+            assert all(len(t) <= 14 for t in limits), (scale, limits)
+            assert len(set(ticks)) == len(ticks), (scale, ticks)  # no two ticks read alike
+            for _artist, text, ext in drawn:
+                inside = box.x0 - 0.5 <= ext.x0 and ext.x1 <= box.x1 + 0.5
+                inside &= box.y0 - 0.5 <= ext.y0 and ext.y1 <= box.y1 + 0.5
+                assert inside, (scale, narrow, text, ext, box)
+        if abs(scale) >= 1e9:
+            assert any(t.endswith(("bn", "tn")) for t in ticks), ticks
+        assert not any(MINUS in t for t in ticks) or scale < 0
+    tiny = plot_control_chart(control_chart(2.5e-6 * noise, times=WEEKS), vector=False).figure
+    assert all("\u00d710\u207b\u2076" in t.get_text() for t in tiny.axes[0].get_yticklabels()
+               if t.get_text() not in ("", "0"))  # fmt: skip

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.text import Annotation
 
-from pipeline.formatting import fmt_date, fmt_number, fmt_percent, percent_unit
+from pipeline.formatting import fmt_compact, fmt_date, fmt_number, fmt_percent, percent_unit
 from pipeline.report.plots.style import (
     BACKGROUND,
     CENTRE,
@@ -36,6 +36,7 @@ from pipeline.report.plots.style import (
     ZONE,
     ChartImage,
     date_axis,
+    fit_margins,
     new_figure,
     number_axis,
     percent_axis,
@@ -319,12 +320,13 @@ def _patterns(chart: ControlChart) -> tuple[np.ndarray, dict[int, list[Any]]]:
 def _fmt(v: float | None, *, percent: bool = False, whole: bool = False) -> str:
     """A chart value as the report's tables show it: percent for proportions, 3 significant
     figures below 100, one minus sign; on a chart of counts (``whole``) a whole number without
-    decimals, as its phase table writes it ("CL 18", not "CL 18.0" beside "18 days")."""
+    decimals, as its phase table writes it ("CL 18", not "CL 18.0" beside "18 days"); large and
+    very small values compact ("UCL 1.10tn", which read "UCL 1,102,850" cut off at the edge)."""
     if v is None or not np.isfinite(v):
         return "n/a"
     if percent:
         return fmt_percent(v, digits=1 if abs(v) < 0.1 else 0)
-    return "0" if v == 0 else fmt_number(v, whole=whole)
+    return "0" if v == 0 else fmt_compact(v, whole=whole)
 
 
 def _value_text(v: float, chart: ControlChart, unit: str) -> str:
@@ -564,14 +566,17 @@ def plot_control_chart(
         ax.set_title(truncate(title, 84), loc="left", pad=17)
     last = chart.latest_phase
     whole = chart.chart in WHOLE_CHARTS
+    limit_labels = []
     if chart.has_limits and last.lcl is not None and last.ucl is not None:
         for v, txt in ((last.ucl, "UCL"), (last.centre, "CL"), (last.lcl, "LCL")):
             if v is not None and np.isfinite(v):
-                ax.annotate(
+                limit_labels.append(ax.annotate(
                     f"{txt} {_fmt(v, percent=pct, whole=whole)}", xy=(1, v), xycoords=("axes fraction", "data"),
                     xytext=(2, 0), textcoords="offset points", va="center", fontsize=8,
                     color=INK, annotation_clip=False,
-                )  # fmt: skip
+                ))  # fmt: skip
+    # the ticks and limit labels of large numbers ("−1.25M") get the room they need
+    fit_margins(fig, ax, right_texts=limit_labels)
     # legend above the axes on the right, clear of the title (left) and of the date offset text
     ax.legend(
         loc="lower right", bbox_to_anchor=(1, 1.0), ncol=5, frameon=False, fontsize=8,

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 
@@ -45,7 +45,7 @@ from matplotlib.ticker import (  # noqa: E402
 )
 from matplotlib.transforms import Bbox  # noqa: E402
 
-from pipeline.formatting import fmt_number  # noqa: E402
+from pipeline.formatting import compact_scale, fmt_compact, fmt_number  # noqa: E402
 from pipeline.report import palette  # noqa: E402
 
 # NHS "Making Data Count" palette (pipeline.report.palette): improvement blue, concern orange,
@@ -361,6 +361,49 @@ def _place(fig: Figure, margins: tuple[float, float, float, float], width: float
     )
 
 
+def _text_width(text: str, prop: Any) -> float:
+    """Width in points of ``text`` set in ``prop`` (the SVG renderer's measure, cached)."""
+    rc: Any = matplotlib.rcParams
+    families = tuple(tuple(rc[k]) for k in _FAMILY_RC)
+    return float(_svg_text_metrics(text, prop.copy(), False, families)[0])
+
+
+def fit_margins(fig: Figure, ax: plt.Axes, *, right_texts: Sequence[Text] = ()) -> None:
+    """Widen a figure's fixed margins where its texts need more: the left one to the y axis's
+    widest tick label and the axis label beside it ("−1,250,000" pushed "hours" off the
+    figure), the right one to the widest of ``right_texts`` (texts placed just right of the
+    axes: the UCL/CL/LCL labels). The narrow variant scales the margins with its type, so what
+    fits here fits on a phone. Margins are never narrowed; a figure without fixed margins
+    (constrained layout) is left alone."""
+    margins = getattr(fig, _MARGINS_ATTR, None)
+    if not margins:
+        return
+    left, right, top, bottom = margins
+    width, height = (float(v) for v in fig.get_size_inches())
+    with matplotlib.rc_context(RC):
+        lo, hi = sorted(ax.yaxis.get_view_interval())
+        locs = [float(v) for v in ax.yaxis.get_majorticklocs() if lo <= v <= hi]
+        labels = ax.yaxis.get_major_formatter().format_ticks(locs) if locs else []
+        tick = ax.yaxis.get_major_ticks()[0]
+        prop = tick.label1.get_fontproperties()
+        widest = max((_text_width(str(t), prop) for t in labels if t), default=0.0)
+        pad = float(cast("Any", tick).get_pad())  # points (its stub says it returns None)
+        need = widest + tick.get_tick_padding() + pad
+        if ax.get_ylabel():
+            # the rotated label's height is about its font size, and its pad
+            need += 1.25 * float(ax.yaxis.label.get_fontsize()) + float(ax.yaxis.labelpad)
+        need_right = max(
+            (_text_width(t.get_text(), t.get_fontproperties()) for t in right_texts),
+            default=0.0,
+        )
+    # 3 points to spare either side (the figure's edge, the offset of the right-hand texts)
+    left = max(left, (need + 3) / 72)
+    right = max(right, (need_right + 5) / 72) if right_texts else right
+    if (left, right) != margins[:2]:
+        setattr(fig, _MARGINS_ATTR, (left, right, top, bottom))
+        _place(fig, (left, right, top, bottom), width, height)
+
+
 def date_axis(ax: plt.Axes, *, maxticks: int = 8) -> None:
     """The one date axis of every chart: month names, the year where it changes ("2026", "Feb",
     "Mar"), no offset text in the corner."""
@@ -386,19 +429,24 @@ def percent_axis(ax: plt.Axes, *, axis: str = "y") -> None:
 
 
 def number_axis(ax: plt.Axes, *, axis: str = "y") -> None:
-    """Tick labels through the report's number formatter (one minus sign, thousands separators)."""
+    """Tick labels through the report's number formatter (one minus sign, thousands separators);
+    large and very small ticks compact, with one suffix for the whole axis ("950bn", "1.00tn"
+    ran off the figure as "1,000,000,000,000": :func:`~pipeline.formatting.fmt_compact`)."""
 
     def label(v: float, _pos: int) -> str:
-        return fmt_number(v, digits=_tick_digits(ax, axis))
+        locs = (ax.yaxis if axis == "y" else ax.xaxis).get_majorticklocs()
+        scale = compact_scale(max((abs(float(x)) for x in locs), default=0.0))
+        return fmt_compact(v, digits=_tick_digits(locs, scale[0]), scale=scale)
 
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(label))
 
 
-def _tick_digits(ax: plt.Axes, axis: str) -> int:
-    locs = (ax.yaxis if axis == "y" else ax.xaxis).get_majorticklocs()
+def _tick_digits(locs: Any, factor: float = 1.0) -> int:
+    """Decimals that write the step between ticks (a sequence or array of their places)
+    exactly, in units of ``factor``."""
     if len(locs) < 2:
         return 0
-    step = abs(float(locs[1] - locs[0]))
+    step = abs(float(locs[1] - locs[0])) / factor
     digits = 0
     # enough decimals to write the step exactly: ticks 0.25 apart need two (2.75, not 2.8)
     while step and abs(step * 10**digits - round(step * 10**digits)) > 1e-6 and digits < 6:
@@ -450,10 +498,21 @@ def _with_titles(svg: str, titles: Sequence[str]) -> str:
 
 
 def narrow_svg(fig: Figure, *, point_titles: Sequence[str] = ()) -> str:
-    """The figure redrawn for a phone: :data:`NARROW_WIDTH` inches wide, every text scaled so
-    the smallest is :data:`NARROW_MIN_FONT` pt, margins scaled alike; the figure is restored
+    """The figure redrawn for a phone (:func:`narrow_layout`); the figure is restored
     afterwards (the PNG for emails keeps the full size). Ids are prefixed so the two SVGs of
     one chart never share one."""
+    with narrow_layout(fig):
+        svg = figure_to_svg(fig, point_titles=point_titles)
+    svg = re.sub(r'\bid="', 'id="n-', svg)
+    svg = svg.replace("url(#", "url(#n-").replace('xlink:href="#', 'xlink:href="#n-')
+    return svg
+
+
+@contextmanager
+def narrow_layout(fig: Figure) -> Iterator[None]:
+    """While inside, ``fig`` is laid out for a phone: :data:`NARROW_WIDTH` inches wide, every
+    text scaled so the smallest is :data:`NARROW_MIN_FONT` pt, margins scaled alike, long
+    texts shortened, a legend above the axes moved under them; all restored on leaving."""
     width, height = (float(v) for v in fig.get_size_inches())
     texts = [t for t in _texts(fig) if t.get_text()]
     ticks = []
@@ -516,7 +575,7 @@ def narrow_svg(fig: Figure, *, point_titles: Sequence[str] = ()) -> str:
             new_h += extra + above
             fig.set_size_inches(new_w, new_h)
             _place(fig, (left * k, right * k, top * k + above, bottom * k + extra), new_w, new_h)
-        svg = figure_to_svg(fig, point_titles=point_titles)
+        yield
     finally:
         for t, size in saved_text:
             t.set_fontsize(size)
@@ -533,9 +592,6 @@ def narrow_svg(fig: Figure, *, point_titles: Sequence[str] = ()) -> str:
         if getattr(fig, _MARGINS_ATTR, None):
             left_, right_, top_, bottom_ = saved_pars
             fig.subplots_adjust(left=left_, right=right_, top=top_, bottom=bottom_)
-    svg = re.sub(r'\bid="', 'id="n-', svg)
-    svg = svg.replace("url(#", "url(#n-").replace('xlink:href="#', 'xlink:href="#n-')
-    return svg
 
 
 def figure_to_png(fig: Figure, *, dpi: int = 110) -> bytes:
