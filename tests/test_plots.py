@@ -456,3 +456,64 @@ def test_large_and_tiny_magnitudes_read_compact_and_fit_the_figure():
     tiny = plot_control_chart(control_chart(2.5e-6 * noise, times=WEEKS), vector=False).figure
     assert all("\u00d710\u207b\u2076" in t.get_text() for t in tiny.axes[0].get_yticklabels()
                if t.get_text() not in ("", "0"))  # fmt: skip
+
+
+def test_limit_labels_of_a_flat_metric_stand_apart():
+    """On a flat metric UCL, CL and LCL were drawn over one another at the right edge: each
+    label now keeps a line's height from the next, in the order of the limits, at the page's
+    width and on a phone, and labels already apart stay at their limits."""
+    import contextlib
+
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from pipeline.report.plots.control import LimitLabel
+    from pipeline.report.plots.style import RC, narrow_layout
+
+    # a flat series (limits equal), limits close on the page (one outlier stretches the axis),
+    # and an ordinary series whose labels are far apart
+    close = np.r_[np.full(29, 50.0) + np.tile([0.0, 0.1], 15)[:29], 400.0]
+    cases = {"flat": np.full(30, 18.0), "close": close, "apart": _run_series()}
+    for name, values in cases.items():
+        ch = control_chart(values, times=WEEKS)
+        image = plot_control_chart(ch, title="Takt time", unit="seconds")
+        fig = image.figure
+        for narrow in (False, True):
+            with (
+                matplotlib.rc_context(RC),
+                narrow_layout(fig) if narrow else contextlib.nullcontext(),
+            ):
+                canvas = FigureCanvasAgg(fig)
+                canvas.draw()
+                renderer = canvas.get_renderer()
+                labels = [t for t in fig.axes[0].texts if isinstance(t, LimitLabel)]
+                assert [t.get_text().split()[0] for t in labels] == ["UCL", "CL", "LCL"]
+                boxes = [t.placed_extent(renderer) for t in labels]
+                for upper, lower in zip(boxes, boxes[1:], strict=False):
+                    assert lower.y1 <= upper.y0 + 0.5, (name, narrow, upper, lower)
+                for b in boxes:
+                    assert fig.bbox.y0 <= b.y0 and b.y1 <= fig.bbox.y1, (name, narrow, b)
+                if name == "apart":  # no need to move: each label at its own limit
+                    assert all(abs(t.nudge(renderer)) < 1e-9 for t in labels)
+        # the SVG the page shows: the three labels on three lines, UCL on top
+        for svg in (image.svg, image.narrow):
+            ys = {
+                m.group(2): float(m.group(1))
+                for m in re.finditer(r'<text[^>]*\by="([\d.]+)"[^>]*>(UCL|CL|LCL) ', svg)
+            }
+            size = min(_font_sizes(svg))
+            assert ys["CL"] - ys["UCL"] >= size and ys["LCL"] - ys["CL"] >= size, (name, ys)
+
+
+def test_labels_spread_apart_move_as_little_as_they_can():
+    from pipeline.report.plots.style import spread_apart
+
+    # three on one place: one line up, one down, the middle one stays
+    assert spread_apart([10, 10, 10], gap=2, lo=0, hi=100) == [12, 10, 8]
+    # two close, one far: only the close pair moves, each by half the shortfall
+    assert spread_apart([10, 9.5, 0], gap=2, lo=0, hi=100) == [10.75, 8.75, 0]
+    # far apart: untouched
+    assert spread_apart([30, 20, 10], gap=2, lo=0, hi=100) == [30, 20, 10]
+    # at the top of the room: the block moves down inside it
+    assert spread_apart([100, 100, 100], gap=2, lo=0, hi=99) == [99, 97, 95]
+    assert spread_apart([], gap=2, lo=0, hi=1) == []

@@ -40,6 +40,7 @@ from pipeline.report.plots.style import (
     new_figure,
     number_axis,
     percent_axis,
+    spread_apart,
     truncate,
 )
 from pipeline.report.signals import signal_name
@@ -55,6 +56,7 @@ from pipeline.vocabulary import (
 )
 
 __all__ = [
+    "LimitLabel",
     "describe_chart",
     "pattern_labels",
     "pattern_members",
@@ -235,6 +237,67 @@ class PhaseLabel(Annotation):
             self._drawn = (self._key(renderer), ext)
         finally:
             self._restore(saved)
+
+
+class LimitLabel(Annotation):
+    """A UCL/CL/LCL label in the right margin that stays clear of the others at whatever size
+    the chart is drawn.
+
+    On a flat metric (or wherever the limits lie close together on the page) the three labels
+    were drawn over one another. At draw time, when the labels' real heights and places are
+    known, the group is spread to a line's height apart (:func:`spread_apart`: each moved as
+    little as it can be, the group kept inside the figure); the label's own offset is restored
+    after each draw, so every size starts from the limits' own places.
+    """
+
+    def __init__(self, text: str, *args: Any, group: list[LimitLabel], **kwargs: Any) -> None:
+        super().__init__(text, *args, **kwargs)
+        #: the chart's limit labels, this one among them, in the order UCL, CL, LCL
+        self.group = group
+        group.append(self)
+
+    def nudge(self, renderer: Any) -> float:
+        """How far (points, up) this label moves off its limit to stay clear of the others."""
+        fig = self.get_figure(root=True)
+        assert fig is not None and self.axes is not None
+        shown = [lab for lab in self.group if lab.get_visible() and lab.get_text()]
+        if self not in shown:
+            return 0.0
+        # where each label's centre is wanted (display y), the top one first; ties keep the
+        # group's order (UCL above CL above LCL)
+        data = self.axes.transData  # the group shares one axes
+        want = {id(lab): float(data.transform((0, lab.xy[1]))[1]) for lab in shown}
+        order = sorted(shown, key=lambda lab: -want[id(lab)])
+        height = max(lab.get_window_extent(renderer).height for lab in shown)
+        box = fig.bbox
+        placed = spread_apart(
+            [want[id(lab)] for lab in order],
+            gap=height * 1.1,
+            lo=box.y0 + height / 2,
+            hi=box.y1 - height / 2,
+        )
+        at = placed[order.index(self)]
+        return (at - want[id(self)]) / renderer.points_to_pixels(1.0)
+
+    def placed_extent(self, renderer: Any) -> Any:
+        """The extent the label has when drawn (nudged), the label itself left unchanged."""
+        saved = self.xyann
+        try:
+            self.xyann = (saved[0], saved[1] + self.nudge(renderer))
+            return self.get_window_extent(renderer)
+        finally:
+            self.xyann = saved
+
+    def draw(self, renderer: Any) -> None:
+        if not self.get_visible() or self.axes is None:
+            super().draw(renderer)
+            return
+        saved = self.xyann
+        try:
+            self.xyann = (saved[0], saved[1] + self.nudge(renderer))
+            super().draw(renderer)
+        finally:
+            self.xyann = saved
 
 
 def pattern_labels(chart: ControlChart) -> np.ndarray:
@@ -566,14 +629,16 @@ def plot_control_chart(
         ax.set_title(truncate(title, 84), loc="left", pad=17)
     last = chart.latest_phase
     whole = chart.chart in WHOLE_CHARTS
-    limit_labels = []
+    limit_labels: list[LimitLabel] = []
     if chart.has_limits and last.lcl is not None and last.ucl is not None:
         for v, txt in ((last.ucl, "UCL"), (last.centre, "CL"), (last.lcl, "LCL")):
             if v is not None and np.isfinite(v):
-                limit_labels.append(ax.annotate(
+                # a LimitLabel keeps clear of the other two (a flat metric drew them as one);
+                # it lies in the margin, outside the axes, so it is not clipped to them
+                ax.add_artist(LimitLabel(
                     f"{txt} {_fmt(v, percent=pct, whole=whole)}", xy=(1, v), xycoords=("axes fraction", "data"),
                     xytext=(2, 0), textcoords="offset points", va="center", fontsize=8,
-                    color=INK, annotation_clip=False,
+                    color=INK, annotation_clip=False, clip_on=False, group=limit_labels,
                 ))  # fmt: skip
     # the ticks and limit labels of large numbers ("−1.25M") get the room they need
     fit_margins(fig, ax, right_texts=limit_labels)

@@ -404,6 +404,32 @@ def fit_margins(fig: Figure, ax: plt.Axes, *, right_texts: Sequence[Text] = ()) 
         _place(fig, (left, right, top, bottom), width, height)
 
 
+def spread_apart(ys: Sequence[float], *, gap: float, lo: float, hi: float) -> list[float]:
+    """Places for labels wanted at ``ys`` (top first, in display units) at least ``gap``
+    apart, each moved as little as it can be, and all within ``lo`` .. ``hi`` where they fit.
+
+    Labels too close run together into one block centred on their wanted places (the mean of
+    them, less their spacing: pool-adjacent-violators, so each block is as near its labels as
+    the spacing allows), blocks that then touch merge in turn; the whole is then shifted inside
+    ``lo`` .. ``hi``. Labels already ``gap`` apart stay where they are."""
+    blocks: list[tuple[int, int, float]] = []  # (first label, labels, top)
+    for i, y in enumerate(ys):
+        blocks.append((i, 1, float(y)))
+        while len(blocks) > 1:
+            (a, na, top_a), (_, nb, top_b) = blocks[-2], blocks[-1]
+            if top_b <= top_a - na * gap:
+                break
+            n = na + nb
+            top = sum(float(ys[j]) + (j - a) * gap for j in range(a, a + n)) / n
+            blocks[-2:] = [(a, n, top)]
+    out = [top - k * gap for _, n, top in blocks for k in range(n)]
+    if out and out[0] > hi:
+        out = [y - (out[0] - hi) for y in out]
+    if out and out[-1] < lo:
+        out = [y + (lo - out[-1]) for y in out]
+    return out
+
+
 def date_axis(ax: plt.Axes, *, maxticks: int = 8) -> None:
     """The one date axis of every chart: month names, the year where it changes ("2026", "Feb",
     "Mar"), no offset text in the corner."""
