@@ -698,6 +698,34 @@ def test_huge_values_are_a_contract_failure_naming_column_and_rows(mini_project:
     assert_south_ok(report)
 
 
+def test_a_value_below_its_metrics_lower_bound_is_a_contract_failure(mini_project: Path) -> None:
+    """A negative lead time where the metric says none is below 0 was only a warning: kept, it
+    skewed the limits and verdicts and was drawn below the chart's axis. It is a critical
+    failure naming site, table, column and line, as a negative count is; the other site's
+    report is unaffected, and clearing the bound (such values are real) takes it back."""
+
+    def bound(frame: pd.DataFrame, value: str) -> None:
+        frame["lower_bound"] = ["" if m != "lead_time" else value for m in frame["metric_id"]]
+
+    edit_csv(data(mini_project, "metrics"), lambda f: bound(f, "0"))
+    line = set_cell(mini_project, "observations", north_row(mini_project, "lead_time", 3),
+                    value="-1.5")  # fmt: skip
+    report = validate(mini_project)
+    failure = only(report, "north", "value_not_below_lower_bound")
+    assert failure.severity == "critical" and report.for_site("north").status == "failed"
+    assert str(failure) == (
+        "site 'north', table 'observations', column 'value': value is not below its metric's "
+        "lower_bound (xmr, run and x-bar metrics): a value the metric cannot take "
+        f"(rows {line}); e.g. 'value=-1.5, lower_bound=0'. correct the rows; if such values are "
+        "real, change or clear the metric's bound in the metrics table"
+    )
+    assert_south_ok(report)
+    code, out = validate_cli(mini_project)
+    assert code == 1 and "value_not_below_lower_bound" in out  # validate: a critical failure
+    edit_csv(data(mini_project, "metrics"), lambda f: bound(f, ""))
+    assert validate(mini_project).for_site("north").status != "failed"
+
+
 @pytest.mark.parametrize("text", ["[/bold]", "[red]x", "[link=file:///etc/passwd]y[/link]"])
 def test_console_markup_in_data_is_printed_as_text(mini_project: Path, text: str) -> None:
     set_cell(mini_project, "observations", north_row(mini_project, "lead_time", 1), value=text)

@@ -239,8 +239,9 @@ def test_failure_text_and_reason() -> None:
 
 
 def test_metric_bounds_are_checked() -> None:
-    """lower_bound/upper_bound: numbers, in order; readings outside them are warnings naming
-    the rows (a sum is not checked against the upper bound of one reading)."""
+    """lower_bound/upper_bound: numbers, in order; readings outside them are values the metric
+    cannot take, critical failures naming the rows (a sum is not checked against the upper
+    bound of one reading)."""
     raw = {
         "metrics": pd.DataFrame(
             {"metric_id": ["hours", "score", "bad"], "name": ["H", "S", "B"], "unit": ["h"] * 3,
@@ -262,10 +263,10 @@ def test_metric_bounds_are_checked() -> None:
     order = only(report, "s1", "bounds_in_order")
     assert order.severity == "critical" and order.rows == (4,)
     low = only(report, "s1", "value_not_below_lower_bound")
-    assert low.severity == "warning" and low.rows == (2,)
+    assert low.severity == "critical" and low.rows == (2,)
     assert low.examples == ("value=-2, lower_bound=0",)
     high = only(report, "s1", "value_not_above_upper_bound")
-    assert high.severity == "warning" and high.rows == (4,)  # 500 hours is a sum: not checked
+    assert high.severity == "critical" and high.rows == (4,)  # 500 hours is a sum: not checked
     raw["metrics"].loc[0, "lower_bound"] = "none"
     report = validate_project(
         parse_tables(raw), _project(["s1"]), as_of=pd.Timestamp("2026-12-31"), site_ids=["s1"]

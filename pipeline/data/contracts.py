@@ -95,6 +95,14 @@ VOCABULARY_PARAMETERS: dict[str, tuple[str, ...]] = {
     "proportion_charts": _in_order(PROPORTION_CHARTS),
     "reading_charts": _in_order(READING_CHARTS),
 }
+#: Readings outside their metric's bounds: values it cannot take (a negative cycle time),
+#: critical like a negative count, since kept they skew the limits and verdicts and lie off the
+#: chart's axis. The metric's bounds are the project's own statement of what is possible.
+_BOUND_RULES = ("value_not_below_lower_bound", "value_not_above_upper_bound")
+_BOUND_HINT = (
+    "correct the rows; if such values are real, change or clear the metric's bound in the "
+    "metrics table"
+)
 _MAX_EXAMPLES = 5
 _MAX_ROWS_KEPT = 1000
 
@@ -1318,6 +1326,8 @@ def _attribute(
         keys = [(str(u), np.sort(v)) for u, v in zip(uniq, split, strict=True)]
 
     hint = ""
+    if rule.rule in _BOUND_RULES:
+        hint = _BOUND_HINT
     if rule.rule.endswith(("_is_number", "_is_date")):
         from pipeline.data.inputs import describe_bad_values
 
