@@ -264,3 +264,58 @@ def test_a_metric_without_an_effect_size_or_with_few_points_is_described_in_plai
     html = sections.metric_section(site, short)._repr_html_()
     assert "the latest 3 points show" in html and "the latest 8 points" not in html
     assert "in the last 3 points" in html and "26 points" not in html
+
+
+def _words(html: str) -> str:
+    text = re.sub(r"<svg.*?</svg>|<style.*?</style>|<[^>]+>", " ", html, flags=re.S)
+    return " ".join(text.split())
+
+
+def test_a_report_dated_before_the_sites_data_says_so_once(tmp_path) -> None:
+    """An --as-of before a site's first reading read "Not enough data for a control chart
+    (fewer than two values in the window).. Not enough data for a control chart …" in each
+    metric, a tile per metric saying "not enough data", and "as of 2 Mar 2025 · data up to
+    22 Jun 2026": the report and its summary now make one statement."""
+    from pipeline.report import sections
+    from pipeline.report.analysis import load_site_analysis
+    from pipeline.report.findings import summarise_site
+    from tests.conftest import write_mini_project
+
+    project = write_mini_project(tmp_path / "project")
+    site = load_site_analysis(
+        project_file=str(project), site_data="", site_id="north", as_of="2025-03-02"
+    )
+    statement = (
+        "No data on or before 2 Mar 2025 for this site: its observations start on 7 Jul 2025."
+    )
+    summary = summarise_site(site)
+    assert summary.headline == statement and summary.findings == () and summary.key_charts == ()
+    assert _words(sections.summary(site)._repr_html_()) == f"Executive summary {statement}"
+    header = _words(sections.header(site)._repr_html_())
+    assert "as of 2 Mar 2025 · no data on or before 2 Mar 2025 ·" in header
+    assert "data up to" not in header
+    for m in site.metrics:
+        words = _words(sections.metric_section(site, m)._repr_html_())
+        assert words.count(f"{m.name}: no data on or before 2 Mar 2025.") == 1, words
+        assert "not enough data for a control chart" not in words.lower(), words
+        assert ".." not in words, words
+        assert "nan" not in words.lower().split()
+
+
+def test_a_metric_with_one_value_says_why_it_has_no_chart_in_one_sentence(tmp_path) -> None:
+    from pipeline.report import sections
+    from pipeline.report.analysis import load_site_analysis
+    from tests.conftest import write_mini_project
+
+    project = write_mini_project(tmp_path / "project")
+    site = load_site_analysis(
+        project_file=str(project), site_data="", site_id="north", as_of="2025-07-08"
+    )
+    assert site.has_data
+    for m in site.metrics:
+        assert m.chart is None
+        words = _words(sections.metric_section(site, m)._repr_html_())
+        said = f"{m.name}: not enough data for a control chart (one value in the window)."
+        assert words.count(said) == 1 and ".." not in words, words
+    header = _words(sections.header(site)._repr_html_())
+    assert "data up to 8 Jul 2025" in header  # the newest reading the report uses

@@ -20,7 +20,7 @@ import pandas as pd
 from pipeline.data.config import Project, StatisticsSettings, load_project
 from pipeline.data.inputs import SiteTables
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import count_of, is_missing, json_safe
+from pipeline.formatting import count_of, fmt_date, fmt_date_span, is_missing, json_safe
 from pipeline.stats.capability import ProcessCapability, process_capability
 from pipeline.stats.goals import (
     Assurance,
@@ -297,12 +297,19 @@ class SiteAnalysis:
     roadmap: Any = None
     validation: dict[str, Any] = field(default_factory=dict)
     data_freshness: pd.Timestamp | None = None
+    #: the day of the site's earliest observation (None: it has none)
+    first_observation: pd.Timestamp | None = None
     #: defect categories in the report window (the optional defects table)
     pareto: Pareto | None = None
 
     @property
     def status(self) -> RunStatus:
         return RunStatus(self.validation.get("status", RunStatus.OK))
+
+    @property
+    def has_data(self) -> bool:
+        """Whether any metric has a value in the report window."""
+        return any(m.series.points["value"].notna().any() for m in self.metrics)
 
     def metric(self, metric_id: str) -> MetricAnalysis:
         for m in self.metrics:
@@ -465,7 +472,8 @@ def analyse_metric(
                 companion = None
     else:
         notes = ()
-        note = "Not enough data for a control chart (fewer than two values in the window)."
+        note = _no_chart_note(obs, metric_id, n=int(series.points["value"].notna().sum()),
+                              window_start=window_start, as_of=as_of)  # fmt: skip
     capability, capability_note = _capability(definition, series, chart, alpha=settings.alpha)
 
     impacts = _event_impacts(
@@ -499,6 +507,26 @@ def analyse_metric(
         # as many as the level is the mean of: a metric with 3 points has a level of 3
         level_points=min(settings.sustain_points, int(series.rates().notna().sum())),
     )
+
+
+def _no_chart_note(
+    obs: pd.DataFrame, metric_id: str, *, n: int, window_start: pd.Timestamp, as_of: pd.Timestamp
+) -> str:
+    """Why a metric has no control chart, in one sentence: no data at all by ``as_of`` (a
+    report dated before the metric's first reading), none in the report window, or one value."""
+    if n:
+        return "Not enough data for a control chart (one value in the window)."
+    first = first_observation(obs, metric_id=metric_id)
+    if first is None or first > as_of:
+        return f"No data on or before {fmt_date(as_of)}."
+    return f"No data in the report window ({fmt_date_span(window_start, as_of)})."
+
+
+def first_observation(obs: pd.DataFrame, *, metric_id: str | None = None) -> pd.Timestamp | None:
+    """The day of the earliest observation (of ``metric_id``, or of any metric), or None."""
+    rows = obs if metric_id is None else obs[(obs["metric_id"] == metric_id).to_numpy()]
+    first = pd.to_datetime(rows["timestamp"]).min() if len(rows) else None
+    return None if first is None or pd.isna(first) else pd.Timestamp(first).normalize()
 
 
 _TRUE = frozenset({"true", "yes", "1"})
@@ -845,7 +873,10 @@ def analyse_site(
     roadmap = build_roadmap(
         events=events, goals=goals, as_of=as_of, achieved=achieved, metrics=metrics_table
     )
-    freshness = obs["timestamp"].max() if len(obs) else None
+    # the newest reading the report uses: later rows are left out (it read "as of 1 Jun 2024 ·
+    # data up to 29 Nov 2026")
+    used_rows = obs[(obs["timestamp"] < as_of + pd.Timedelta(days=1)).to_numpy()]
+    freshness = used_rows["timestamp"].max() if len(used_rows) else None
     return SiteAnalysis(
         pareto=_site_pareto(data.get("defects"), window_start=window_start, as_of=as_of),
         site_id=site_id,
@@ -862,6 +893,7 @@ def analyse_site(
         roadmap=roadmap,
         validation=validation or {},
         data_freshness=_date(freshness),
+        first_observation=first_observation(obs),
     )
 
 

@@ -13,6 +13,7 @@ from pipeline.formatting import (
     count_of,
     difference_unit,
     fmt_date,
+    fmt_date_span,
     fmt_effect,
     fmt_effect_interval,
     fmt_number,
@@ -437,8 +438,34 @@ def goals_finding(site: SiteAnalysis) -> str | None:
     return f"{lead}: {'; '.join(parts[:-1])}; and {parts[-1]}."
 
 
+def no_data_sentence(site: SiteAnalysis) -> str | None:
+    """The one statement of a report without a value in its window ("No data on or before
+    1 Jun 2024 for this site: its observations start on 27 Jan 2025."), or None when a metric
+    has data. A report dated before the site's data said "Not enough data" for each metric."""
+    if site.has_data:
+        return None
+    first = site.first_observation
+    if first is None:
+        return f"No data on or before {fmt_date(site.as_of)} for this site."
+    if first > site.as_of:
+        return (
+            f"No data on or before {fmt_date(site.as_of)} for this site: its observations "
+            f"start on {fmt_date(first)}."
+        )
+    span = fmt_date_span(site.window_start, site.as_of)
+    return f"No data in the report window ({span}) for this site."
+
+
 def summarise_site(site: SiteAnalysis) -> SiteSummary:
-    """Tiles, three to five findings and a headline for a site."""
+    """Tiles, three to five findings and a headline for a site; for a site without data in
+    the window, that one statement as the headline (no findings, no key charts)."""
+    if (nothing := no_data_sentence(site)) is not None:
+        return SiteSummary(
+            headline=nothing,
+            findings=(),
+            tiles=tuple(make_tile(m) for m in site.metrics),
+            key_charts=(),
+        )
     ranked = sorted(
         ((m, e) for m in site.metrics for e in m.events if e.outcome is not None),
         key=lambda me: _score(*me),

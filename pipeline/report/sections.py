@@ -132,7 +132,9 @@ def summary(site: SiteAnalysis) -> Html:
         "site/summary.html.j2",
         headline=headline,
         findings=s.findings,
-        tiles=s.tiles,
+        # a site without data in its window: its one statement, not a tile per metric that
+        # says "not enough data" again
+        tiles=s.tiles if site.has_data else (),
         variation_icons=VARIATION_ICON,
         assurance_icons=ASSURANCE_ICON,
     )
@@ -219,7 +221,9 @@ def _metric_sentence(metric: MetricAnalysis) -> str:
     if judged:
         return event_sentence(metric, judged[-1])
     if metric.chart is None:
-        return f"{metric.name}: {metric.note or 'not enough data for a control chart'}."
+        # the note is a sentence of its own: one full stop ("window).." read twice)
+        note = metric.note.rstrip(".") or "not enough data for a control chart"
+        return f"{metric.name}: {note[:1].lower() + note[1:]}."
     text = VARIATION_TEXT.get(metric.variation, metric.variation).lower()
     shown = metric.last_points(VARIATION_POINTS)
     sentence = (
@@ -741,7 +745,6 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
         csv_data=csv_data(_csv_frame(metric)) if has_chart else "",
         # the download's name holds data ids: child_path refuses one that is not a plain name
         csv_name=child_path(".", f"{site.site_id}-{metric.metric_id}.csv").name,
-        note=metric.note,
         impact_rows=_impact_rows(metric, metric.events) if metric.events else [],
         alpha=site.settings.alpha,
         details=details,
