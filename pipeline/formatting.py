@@ -6,7 +6,9 @@ The one home of every formatter the report, the portfolio and the email use. Con
   value that rounds to zero never shows a sign ("0%", not "−0%");
 - a missing number (None, NaN, inf) reads "not enough data";
 - an interval's label is derived from ``alpha`` (:func:`interval_label`), never typed;
-- a proportion is a percentage ("31%"); a difference of proportions is in percentage points.
+- a proportion is a percentage ("31%"); a difference of proportions is in percentage points;
+- a chart's axis and margin write large and tiny figures compact (:func:`fmt_compact`:
+  "1.10tn", "2.50×10⁻⁶"); tables and sentences keep the whole figure.
 """
 
 from __future__ import annotations
