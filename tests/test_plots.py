@@ -517,3 +517,16 @@ def test_labels_spread_apart_move_as_little_as_they_can():
     # at the top of the room: the block moves down inside it
     assert spread_apart([100, 100, 100], gap=2, lo=0, hi=99) == [99, 97, 95]
     assert spread_apart([], gap=2, lo=0, hi=1) == []
+
+
+def test_a_limit_near_zero_on_an_ordinary_chart_is_not_written_as_a_power_of_ten():
+    """Compact figures follow the chart's own scale: an LCL of −0.0004 beside limits of about 5
+    read "LCL −4.00×10⁻⁴" in the email's chart; it reads as the phase table writes it."""
+    from pipeline.report.plots.control import LimitLabel
+
+    centre = 3 / 1.128 - 0.0004  # alternating a centre ± 0.5: MR 1, LCL = centre − 3 × 1 / d2
+    ch = control_chart(np.tile([centre - 0.5, centre + 0.5], 10))
+    assert -0.001 < ch.latest_phase.lcl < 0
+    fig = plot_control_chart(ch, vector=False).figure
+    labels = [t.get_text() for t in fig.axes[0].texts if isinstance(t, LimitLabel)]
+    assert labels == ["UCL 5.32", "CL 2.66", "LCL 0.000"]

@@ -21,7 +21,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.text import Annotation
 
-from pipeline.formatting import fmt_compact, fmt_date, fmt_number, fmt_percent, percent_unit
+from pipeline.formatting import (
+    COMPACT_FROM,
+    compact_scale,
+    fmt_compact,
+    fmt_date,
+    fmt_number,
+    fmt_percent,
+    percent_unit,
+)
 from pipeline.report.plots.style import (
     BACKGROUND,
     CENTRE,
@@ -380,16 +388,42 @@ def _patterns(chart: ControlChart) -> tuple[np.ndarray, dict[int, list[Any]]]:
     return out, members
 
 
-def _fmt(v: float | None, *, percent: bool = False, whole: bool = False) -> str:
+def _fmt(
+    v: float | None,
+    *,
+    percent: bool = False,
+    whole: bool = False,
+    scale: tuple[float, str] = (1.0, ""),
+) -> str:
     """A chart value as the report's tables show it: percent for proportions, 3 significant
     figures below 100, one minus sign; on a chart of counts (``whole``) a whole number without
-    decimals, as its phase table writes it ("CL 18", not "CL 18.0" beside "18 days"); large and
-    very small values compact ("UCL 1.10tn", which read "UCL 1,102,850" cut off at the edge)."""
+    decimals, as its phase table writes it ("CL 18", not "CL 18.0" beside "18 days").
+
+    ``scale`` is the chart's own (:func:`_chart_scale`): on a chart of large values a large
+    value is compact ("UCL 1.10tn", which read "UCL 1,102,850" cut off at the edge), on a chart
+    of tiny values every value is in its power of ten ("LCL 2.17×10⁻⁶"); a value near 0 on a
+    chart of ordinary values stays as the tables write it ("LCL 0.000", not "−4.00×10⁻⁴")."""
     if v is None or not np.isfinite(v):
         return "n/a"
     if percent:
         return fmt_percent(v, digits=1 if abs(v) < 0.1 else 0)
-    return "0" if v == 0 else fmt_compact(v, whole=whole)
+    if v == 0:
+        return "0"
+    factor = scale[0]
+    if factor < 1:
+        return fmt_compact(v, scale=scale)
+    if factor > 1 and abs(v) >= COMPACT_FROM:
+        return fmt_compact(v, whole=whole)
+    return fmt_number(v, whole=whole)
+
+
+def _chart_scale(chart: ControlChart) -> tuple[float, str]:
+    """The compact scale (:func:`~pipeline.formatting.compact_scale`) of a chart's values and
+    limits: (1.0, '') for ordinary magnitudes."""
+    parts = [np.asarray(a, dtype=float) for a in (chart.value, chart.centre, chart.lcl, chart.ucl)]
+    both = np.abs(np.concatenate([a.ravel() for a in parts]))
+    both = both[np.isfinite(both)]
+    return compact_scale(float(both.max())) if both.size else (1.0, "")
 
 
 def _value_text(v: float, chart: ControlChart, unit: str) -> str:
@@ -455,15 +489,16 @@ def describe_chart(chart: ControlChart, *, title: str | None = None, unit: str =
         parts.append(f"{missing} missing")
     pct = chart.chart in PERCENT_CHARTS
     whole = chart.chart in WHOLE_CHARTS
+    scale = _chart_scale(chart)  # as the chart's own labels write its figures
     u = f" {unit}" if unit and not pct else ""
     for p in chart.phases:
         text = f"phase {p.phase}" + (f" ({p.label})" if len(chart.phases) > 1 else "")
-        text += f": centre {_fmt(p.centre, percent=pct, whole=whole)}{u}"
+        text += f": centre {_fmt(p.centre, percent=pct, whole=whole, scale=scale)}{u}"
         if chart.has_limits:
             if p.lcl is not None and p.ucl is not None:
                 lo, hi = (
-                    _fmt(p.lcl, percent=pct, whole=whole),
-                    _fmt(p.ucl, percent=pct, whole=whole),
+                    _fmt(p.lcl, percent=pct, whole=whole, scale=scale),
+                    _fmt(p.ucl, percent=pct, whole=whole, scale=scale),
                 )
                 text += f", limits {lo} to {hi}{u}"
             else:
@@ -630,13 +665,14 @@ def plot_control_chart(
     last = chart.latest_phase
     whole = chart.chart in WHOLE_CHARTS
     limit_labels: list[LimitLabel] = []
+    scale = _chart_scale(chart)
     if chart.has_limits and last.lcl is not None and last.ucl is not None:
         for v, txt in ((last.ucl, "UCL"), (last.centre, "CL"), (last.lcl, "LCL")):
             if v is not None and np.isfinite(v):
                 # a LimitLabel keeps clear of the other two (a flat metric drew them as one);
                 # it lies in the margin, outside the axes, so it is not clipped to them
                 ax.add_artist(LimitLabel(
-                    f"{txt} {_fmt(v, percent=pct, whole=whole)}", xy=(1, v), xycoords=("axes fraction", "data"),
+                    f"{txt} {_fmt(v, percent=pct, whole=whole, scale=scale)}", xy=(1, v), xycoords=("axes fraction", "data"),
                     xytext=(2, 0), textcoords="offset points", va="center", fontsize=8,
                     color=INK, annotation_clip=False, clip_on=False, group=limit_labels,
                 ))  # fmt: skip
@@ -703,7 +739,7 @@ def plot_sparkline(
     ax.axis("off")
     alt = (
         f"Trend of the last {present.shape[0]} points; latest "
-        f"{_fmt(float(y[present[-1]])) if present.shape[0] else 'n/a'}; "
+        f"{_fmt(float(y[present[-1]]), scale=_chart_scale(chart)) if present.shape[0] else 'n/a'}; "
         f"{verdict.replace('_', ' ')}."
     )
     return ChartImage.from_figure(fig, alt=alt, has_narrow=False)
