@@ -396,6 +396,44 @@ def test_validate_rejects_unknown_site(mini_project: Path) -> None:
     assert code == 2 and "unknown site id 'west'; known sites: north, south" in out
 
 
+def test_rows_are_the_lines_of_the_file_after_blank_lines_and_multi_line_fields(
+    mini_project: Path,
+) -> None:
+    """A quoted title over two lines and two blank lines come before south's bad value: the
+    messages of validate and of run name the line an editor shows (6), not the record's
+    position plus 2 (3)."""
+    path = data(mini_project, "events")
+    header, north, south = path.read_text().splitlines()
+    north = north.replace("5S in dispatch", '"5S in dispatch,\nsecond wave"')
+    cells = south.split(",")
+    cells[-1] = "N/A"  # claimed_saving
+    path.write_text("\n".join([header, north, "", "", ",".join(cells)]) + "\n")
+    assert path.read_text().splitlines()[5].startswith("south,south-e1,")  # line 6
+
+    code, out = cli("validate", "--project", str(mini_project), "--as-of", AS_OF, "--format",
+                    "json")  # fmt: skip
+    assert code == 1
+    (failure,) = json.loads(out)["sites"]["south"]["failures"]
+    assert failure["rule"] == "claimed_saving_is_number" and failure["rows"] == [6]
+    assert "column 'claimed_saving'" in failure["message"] and "(rows 6)" in failure["message"]
+    assert json.loads(out)["sites"]["north"]["failures"] == []
+    code, out = validate_cli(mini_project)
+    assert code == 1 and "claimed_saving_is_number" in out
+    assert [row.split("│")[6].strip() for row in out.splitlines() if "claimed_saving" in row] == [
+        "6"
+    ]
+    # south fails before its notebook would run: nothing but the message is produced
+    code, out = cli(
+        "run", "--project", str(mini_project), "--as-of", AS_OF, "--site", "south", "-q"
+    )
+    assert code == 1
+    assert (
+        "FAILED south: data contract failed: site 'south', table 'events', column "
+        "'claimed_saving'" in out
+    )
+    assert "(rows 6)" in out and "(rows 3)" not in out
+
+
 # --------------------------------------------------------------------------- end to end
 
 

@@ -4,13 +4,18 @@ and tables split by site."""
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.data.config import load_project
+from pipeline.data.csvlines import LineScanner, csv_row_numbers
 from pipeline.data.inputs import (
     SCHEMA,
     SiteTables,
@@ -285,6 +290,8 @@ def test_a_large_csv_read_in_blocks_gives_the_whole_file_frames_and_problems(
         cells = lines[i].split(",")
         cells[header.index(column)] = value
         lines[i] = ",".join(cells)
+    for i in (100, 20, 20):  # blank lines (one of them \r\n) between rows
+        lines.insert(i, "\r" if i == 100 else "")
     path.write_bytes("\ufeff".encode() + ("\n".join(lines) + "\n").encode())
     project = load_project(mini_project)
     whole = read_tables(project)
@@ -297,6 +304,83 @@ def test_a_large_csv_read_in_blocks_gives_the_whole_file_frames_and_problems(
     assert blocks.columns == whole.columns
     assert blocks.problems == whole.problems
     assert {(p.column, p.rows) for p in whole.problems} == {
-        ("value", (6, 171)),  # lines[i] is the file's line i + 1 (the header is line 1)
-        ("timestamp", (41,)),
+        # the bad values' lines in the file as an editor numbers them (header = line 1): two
+        # blank lines come before the second, three before the third
+        ("value", (6, 174)),
+        ("timestamp", (43,)),
     }
+    assert blocks.row_number("observations", 300) == whole.row_number("observations", 300) == 305
+
+
+# one-line files with what a reader skips or joins, and the line each record starts on
+LINES_CASES = [
+    (b"a,b\n1,2\n3,4\n", [2, 3]),
+    (b"a,b\n1,2\n\n3,4\n\r\n5,6", [2, 4, 6]),  # blank lines (\n and \r\n), no final newline
+    (b"a,b\r\n1,2\r\n\r\n3,4\r\n", [2, 4]),
+    (b"a,b\n1,2\n   \n\t\n3,4\n", [2, 5]),  # lines of spaces and tabs are blank too
+    (b'a,b\n1,"x\ny"\n3,4\n"5\n\n",6\n7,8\n', [2, 4, 5, 8]),  # quoted fields over lines
+    (b'a,b\n1,"say ""hi""\nthen"\n3,4\n', [2, 4]),  # doubled quotes inside a field
+    (b"\n\na,b\n1,2\n", [4]),  # blank lines before the header
+    (b"a,b\n1,2\n,\n3,4\n", [2, 3, 4]),  # a line of empty fields is a record
+    (b'a,b\n1,5" pipe\n\n3,4\n', [2, 4]),  # a stray quote: the csv module counts instead
+    (b"a,b\r1,2\r\r3,4\r", [2, 4]),  # lines ended by \r alone: the csv module counts
+    (b"a;b\n1;2\n\n3;4\n", [2, 4]),
+]
+
+
+@pytest.mark.parametrize(("data", "lines"), LINES_CASES)
+def test_row_numbers_are_the_lines_records_start_on(
+    tmp_path: Path, data: bytes, lines: list[int]
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(data)
+    sep = ";" if b";" in data else ","
+    frame = pd.read_csv(path, dtype=str, sep=sep, skipinitialspace=True)
+    assert len(frame) == len(lines)  # the readers skip and join lines so
+    numbering = csv_row_numbers(path, records=len(frame), separator=sep)
+    assert numbering.lines(range(len(frame))).tolist() == lines
+
+
+def test_row_numbers_when_the_file_holds_other_records_are_the_plain_ones(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"a,b\n1,2\n\n3,4\n")
+    assert csv_row_numbers(path, records=5).lines(range(5)).tolist() == [2, 3, 4, 5, 6]
+
+
+_CELLS = st.sampled_from(
+    ["x", "y z", 'q"uote', "two\nlines", "a\n\nblank line", "", " lead", "a,b", "\r\nend"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(_CELLS, st.sampled_from(["", "\n", "\r\n", "  \n", "\n\n"])),
+        min_size=1,
+        max_size=30,
+    ),
+    ending=st.sampled_from(["\n", "\r\n"]),
+    pieces=st.integers(1, 64),
+    last_newline=st.booleans(),
+)
+def test_line_scanner_finds_every_record_line(rows, ending, pieces, last_newline) -> None:
+    """Written by the csv module with blank lines between records: each record's line is known
+    as it is written; the scanner, fed the bytes in pieces of any size, finds it."""
+    text, expected, line = "a,b,c" + ending, [], 2
+    for k, (cell, blank) in enumerate(rows):
+        out = io.StringIO()
+        csv.writer(out, lineterminator=ending).writerow([k, cell, "v"])
+        expected.append(line)
+        text += out.getvalue() + blank
+        line += (out.getvalue() + blank).count("\n")
+    if not last_newline:
+        text = text.rstrip("\r\n")
+    data = text.encode()
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, skipinitialspace=True)
+    assert len(frame) == len(rows)
+    scanner = LineScanner()
+    for start in range(0, len(data), pieces):
+        scanner.feed(data[start : start + pieces])
+    scanner.finish()
+    numbering = scanner.row_numbers(len(rows))
+    assert numbering is not None and numbering.lines(range(len(rows))).tolist() == expected

@@ -388,8 +388,10 @@ def render_readme(directory: Path = SUITES_DIR) -> str:
         "- **warning**: the report is produced with a data-quality banner and the failure is "
         "listed in its data-quality section.",
         "",
-        "Rows are the row numbers a person sees in the file (the header is line 1, the first "
-        "data row line 2; for SQL sources, the 1-based row of the query result). Failing rows "
+        "Rows are the lines of the file a person sees in an editor, each failing record named "
+        "by the line it starts on (the header is line 1; blank lines and the extra lines of a "
+        "quoted field that runs over several lines are counted); a Parquet file or SQL query is "
+        "numbered as its CSV export would be (the first record is row 2). Failing rows "
         "are attributed to the site on the row; a failing metric definition to every site that "
         "uses the metric; a whole-table failure to every site. Rows of a site that is not "
         "configured are reported as project-level failures.",
@@ -1343,7 +1345,7 @@ def _attribute(
                 site,
                 Failure(
                     **base,
-                    rows=tuple(tables.row_number(table, p) for p in rows[:_MAX_ROWS_KEPT]),
+                    rows=tables.row_numbers(table, rows[:_MAX_ROWS_KEPT]),
                     examples=_examples(rule, frame, rows, tables),
                     unexpected_count=len(rows),
                     site_id=site_id,

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.data.config import TABLES, TABLES_REQUIRED, Project, TableSource
+from pipeline.data.csvlines import RowNumbers, csv_row_numbers
 from pipeline.exceptions import InputError, StatisticsError
 from pipeline.formatting import count_of
 
@@ -125,8 +126,6 @@ _MAX_EXAMPLES = 5
 #: The largest magnitude a number may have (the *_not_huge contracts say the same): beyond it,
 #: squares and sums overflow float64 in the statistics.
 MAX_MAGNITUDE = 1e15
-#: A CSV file's header is line 1, so the first data row (position 0) is line 2.
-CSV_ROW_OFFSET = 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,21 +164,28 @@ class ParseProblem:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Tables:
     """The project's input tables. ``frames`` maps table name to DataFrame (optional ones may be
-    absent); ``problems`` lists values that failed to parse; ``row_offset`` is what to add to a
-    0-based frame index to get the row number a person sees in the source (2 for a CSV with a
-    header line)."""
+    absent); ``problems`` lists values that failed to parse; ``numbering`` turns a 0-based
+    frame index into the row number a person sees in the source (the line of a CSV file the
+    record starts on, header = line 1; a Parquet file or SQL query as its CSV export)."""
 
     frames: dict[str, pd.DataFrame]
     problems: tuple[ParseProblem, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
     #: The columns each source really had (before missing optional columns were added).
     columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    #: Added to a 0-based row position to get the row number a person sees in the source.
-    row_offsets: dict[str, int] = field(default_factory=dict)
+    #: Each table's row numbers (a table without one: position + 2, no line skipped).
+    numbering: dict[str, RowNumbers] = field(default_factory=dict)
 
     def row_number(self, table: str, position: int) -> int:
-        """The row number a person sees: the line in a CSV file (header = 1), else 1-based."""
-        return int(position) + self.row_offsets.get(table, CSV_ROW_OFFSET)
+        """The row number a person sees for a 0-based position: the line of a CSV file the
+        record starts on (header = line 1, blank lines and lines inside quoted fields counted),
+        for other sources the record's number plus 1, as in their CSV export."""
+        return self.numbering.get(table, RowNumbers()).line(position)
+
+    def row_numbers(self, table: str, positions: Iterable[int] | np.ndarray) -> tuple[int, ...]:
+        """:meth:`row_number` of each position."""
+        lines = self.numbering.get(table, RowNumbers()).lines(positions)
+        return tuple(int(n) for n in lines)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.frames[name]
@@ -207,19 +213,19 @@ def read_tables(
         returned as ``problems`` for the contracts to report.
     """
     done = dict(already_read or {})
-    offsets = {name: row_offset(source) for name, source in project.tables.items()}
     zones = project.timezones()
     parsed: dict[str, Tables] = {}
     # one table at a time, its raw text dropped once typed: the parent never holds the raw
     # and the typed copy of every table at once
     for name, source in project.tables.items():
         if name not in done and name in SCHEMA:
-            streamed = _read_csv_in_blocks(source, row_offset=offsets[name], timezones=zones)
+            streamed = _read_csv_in_blocks(source, timezones=zones)
             if streamed is not None:
                 parsed[name] = streamed
                 continue
         raw = done.pop(name) if name in done else read_table(source)
-        parsed[name] = parse_tables({name: raw}, row_offsets=offsets, timezones=zones, partial=True)
+        numbering = {name: row_numbers_of(source, records=len(raw))}
+        parsed[name] = parse_tables({name: raw}, numbering=numbering, timezones=zones, partial=True)
         del raw
     order = [parsed[name] for name in TABLES if name in parsed]  # as parse_tables orders them
     for name in TABLES_REQUIRED:
@@ -230,7 +236,7 @@ def read_tables(
         problems=tuple(p for t in order for p in t.problems),
         sources={name: source.describe() for name, source in project.tables.items()},
         columns={k: v for t in order for k, v in t.columns.items()},
-        row_offsets=offsets,
+        numbering={k: v for t in order for k, v in t.numbering.items()},
     )
 
 
@@ -240,9 +246,7 @@ STREAM_MIN_BYTES = 32 << 20
 STREAM_BLOCK_BYTES = 16 << 20
 
 
-def _read_csv_in_blocks(
-    source: TableSource, *, row_offset: int, timezones: Mapping[str, str]
-) -> Tables | None:
+def _read_csv_in_blocks(source: TableSource, *, timezones: Mapping[str, str]) -> Tables | None:
     """A large CSV file read with pyarrow's streaming reader and typed one block of rows at a
     time, so that its raw text is never all in memory beside the typed table (a 2-million-row
     observations file is about 280 MiB as text, under 100 MiB typed).
@@ -290,7 +294,7 @@ def _read_csv_in_blocks(
         for batch in reader:
             raw = batch.to_pandas()
             raw.columns = names
-            frame, problems = parse_table(name, raw, row_offset=row_offset, timezones=timezones)
+            frame, problems = parse_table(name, raw, timezones=timezones)
             del raw
             blocks.append(frame)
             found.extend((start, p) for p in problems)
@@ -299,13 +303,17 @@ def _read_csv_in_blocks(
         return None
     if not blocks or start == 0:
         return None
+    # a second pass over the bytes (from the page cache: a tenth of the read's time) and not
+    # a scan of what pyarrow reads: pyarrow reading through a Python file object took twice
+    # as long
+    numbering = row_numbers_of(source, records=start)
     frame = _concat_by_column(blocks)
     del blocks
     return Tables(
         frames={name: frame},
-        problems=_merge_problems(found, row_offset=row_offset),
+        problems=_merge_problems(found, numbering=numbering),
         columns={name: tuple(names)},
-        row_offsets={name: row_offset},
+        numbering={name: numbering},
     )
 
 
@@ -324,7 +332,7 @@ def _concat_by_column(blocks: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _merge_problems(
-    found: list[tuple[int, ParseProblem]], *, row_offset: int
+    found: list[tuple[int, ParseProblem]], *, numbering: RowNumbers
 ) -> tuple[ParseProblem, ...]:
     """One problem per column from the problems of each block (``found``: the block's first
     position and its problems), positions counted from the start of the table."""
@@ -341,7 +349,7 @@ def _merge_problems(
                 table=first.table,
                 column=first.column,
                 expected=first.expected,
-                rows=tuple(p + row_offset for p in positions),
+                rows=tuple(int(n) for n in numbering.lines(positions)),
                 examples=values[:_MAX_EXAMPLES],
                 site_ids=tuple(sorted({s for _, problem in parts for s in problem.site_ids})),
                 positions=positions,
@@ -352,15 +360,18 @@ def _merge_problems(
     return tuple(sorted(merged, key=lambda p: order.index(p.column)))
 
 
-def row_offset(source: TableSource) -> int:
-    """What to add to a 0-based position to get the row number messages show.
+def row_numbers_of(source: TableSource, *, records: int) -> RowNumbers:
+    """How the ``records`` records read from ``source`` are numbered in messages.
 
-    Every source is numbered as the table would be in a CSV file with a header line (first
-    record = row 2): for a CSV file that is the line number an editor shows, and a Parquet file
-    or SQL query numbered the same way gives the same messages, and the same results.json, as
-    the same data in CSV.
+    A CSV file's records by the line each starts on (header = line 1; blank lines and the
+    extra lines of a quoted field that holds newlines counted, as an editor shows them). A
+    Parquet file or SQL query is numbered as its CSV export would be (first record = row 2),
+    so that it gives the same messages, and the same results.json, as the same data in CSV.
     """
-    return CSV_ROW_OFFSET
+    path = source.path
+    if path is None or path.suffix.lower() in (".parquet", ".pq") or not path.is_file():
+        return RowNumbers()
+    return csv_row_numbers(path, records=records, separator=_separator(path))
 
 
 def read_table(source: TableSource) -> pd.DataFrame:
@@ -516,7 +527,7 @@ def _read_sql(source: TableSource) -> pd.DataFrame:
 def parse_tables(
     raw: Mapping[str, pd.DataFrame],
     *,
-    row_offsets: Mapping[str, int] | None = None,
+    numbering: Mapping[str, RowNumbers] | None = None,
     timezones: Mapping[str, str] | None = None,
     partial: bool = False,
 ) -> Tables:
@@ -530,7 +541,7 @@ def parse_tables(
     ``timezones`` (site id to IANA zone name) say what local time is at each site: see
     :func:`parse_table`.
     """
-    offsets = dict(row_offsets or {})
+    numbered = dict(numbering or {})
     frames: dict[str, pd.DataFrame] = {}
     columns: dict[str, tuple[str, ...]] = {}
     problems: list[ParseProblem] = []
@@ -539,21 +550,21 @@ def parse_tables(
             continue
         columns[name] = tuple(str(c) for c in raw[name].columns)
         frame, probs = parse_table(
-            name, raw[name], row_offset=offsets.get(name, CSV_ROW_OFFSET), timezones=timezones
+            name, raw[name], row_numbers=numbered.get(name), timezones=timezones
         )
         frames[name] = frame
         problems.extend(probs)
     for name in () if partial else TABLES_REQUIRED:
         if name not in frames:
             raise InputError("required table is not configured", table=name)
-    return Tables(frames=frames, problems=tuple(problems), columns=columns, row_offsets=offsets)
+    return Tables(frames=frames, problems=tuple(problems), columns=columns, numbering=numbered)
 
 
 def parse_table(
     name: str,
     raw: pd.DataFrame,
     *,
-    row_offset: int = CSV_ROW_OFFSET,
+    row_numbers: RowNumbers | None = None,
     timezones: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, list[ParseProblem]]:
     """Type one table's columns. Unknown extra columns are kept as they are; missing ones are
@@ -601,7 +612,7 @@ def parse_table(
                     table=name,
                     column=column,
                     expected={"float": "number", "date": "date (YYYY-MM-DD)"}[kind],
-                    rows=tuple(int(i) + row_offset for i in idx),
+                    rows=tuple(int(n) for n in (row_numbers or RowNumbers()).lines(idx)),
                     examples=bad_values[:_MAX_EXAMPLES],
                     site_ids=site_ids,
                     positions=tuple(int(i) for i in idx),
