@@ -176,6 +176,33 @@ def test_unparseable_and_mixed_date_formats(mini_project: Path) -> None:
     assert_south_ok(report)
 
 
+def test_day_first_timestamps_are_one_error_and_never_nat(mini_project: Path) -> None:
+    """Day-first timestamps (31/01/2026 where ISO dates are expected) are reported once, by the
+    timestamp rule, with their lines; the rows that did not parse are no duplicates of each
+    other (they were: their timestamps were all missing), and no message says NaT."""
+    lines = []
+    for metric, k, text in (("lead_time", 0, "07/07/2025"), ("lead_time", 1, "14/07/2025"),
+                            ("defects", 0, "07/07/2025"), ("defects", 1, "14/07/2025")):  # fmt: skip
+        row = north_row(mini_project, metric, k)
+        lines.append(set_cell(mini_project, "observations", row, timestamp=text, value="1", n="50"))
+    report = validate(mini_project)
+    failures = report.for_site("north").failures
+    assert [f.rule for f in failures] == ["timestamp_is_date"]
+    assert failures[0].rows == tuple(sorted(lines)) and failures[0].column == "timestamp"
+    assert_south_ok(report)
+    code, out = cli(
+        "validate", "--project", str(mini_project), "--as-of", AS_OF, "--format", "json"
+    )
+    assert code == 1 and "NaT" not in out and "NaN" not in out
+    (failure,) = json.loads(out)["sites"]["north"]["failures"]
+    assert failure["rows"] == sorted(lines)
+    assert "column 'timestamp'" in failure["message"]
+    assert f"(rows {', '.join(map(str, sorted(lines)))})" in failure["message"]
+    code, out = validate_cli(mini_project)
+    assert code == 1 and "timestamp_is_date" in out and "NaT" not in out
+    assert "one_row_per_sample" not in out and "no_duplicate_rows" not in out
+
+
 def test_blank_value_is_a_warning(mini_project: Path) -> None:
     line = set_cell(mini_project, "observations", north_row(mini_project, "lead_time", 5), value="")
     report = validate(mini_project)

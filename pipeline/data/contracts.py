@@ -1098,13 +1098,8 @@ def validate_project(
         unparsed_rows = {p.column: set(p.positions) for p in tables.problems if p.table == table}
         for rule_id, info in results.items():
             rule = by_id[rule_id]
-            if (
-                rule.expectation == "expect_column_values_to_not_be_null"
-                and rule.column in unparsed_rows
-                and info.get("unexpected_index_list") is not None
-            ):  # a value that did not parse is reported once, as such, not also as blank
-                skip = unparsed_rows[rule.column]
-                kept = [i for i in info["unexpected_index_list"] if int(i) not in skip]
+            if unparsed_rows and info.get("unexpected_index_list") is not None:
+                kept = _without_unparsed(rule, info["unexpected_index_list"], unparsed_rows, frame)
                 if not kept:
                     continue
                 info = {**info, "unexpected_index_list": kept}
@@ -1247,6 +1242,31 @@ def _row_counts(tables: Tables, site_ids: list[str]) -> dict[str, dict[str, int]
     return counts
 
 
+def _without_unparsed(
+    rule: Rule, positions: Iterable[Any], unparsed: Mapping[str, set[int]], frame: pd.DataFrame
+) -> list[Any]:
+    """The failing ``positions`` of ``rule`` less the rows it fails only because a value did
+    not parse: that value is reported once, by its ``*_is_number`` / ``*_is_date`` rule.
+
+    A value that did not parse is blank to a not-blank rule; and rows whose key did not parse
+    have the same (missing) key, so that a uniqueness rule takes them for copies of each
+    other (``one_row_per_sample`` with ``timestamp=NaT`` for every day-first date): those rows
+    are left out and the rest are checked again among themselves."""
+    positions = list(positions)
+    if rule.expectation == "expect_column_values_to_not_be_null":
+        skip = unparsed.get(str(rule.column), set())
+        return [p for p in positions if int(p) not in skip]
+    if rule.expectation != "expect_compound_columns_to_be_unique":
+        return positions
+    keys = list(rule.kwargs.get("column_list") or ())
+    skip = set().union(*(unparsed.get(c, set()) for c in keys))
+    kept = [p for p in positions if int(p) not in skip]
+    if len(kept) == len(positions):
+        return kept
+    rows = frame.iloc[[int(p) for p in kept]][keys]
+    return [p for p, again in zip(kept, rows.duplicated(keep=False), strict=True) if again]
+
+
 def _attribute(
     rule: Rule,
     info: Mapping[str, Any],
@@ -1371,13 +1391,17 @@ def _examples(rule: Rule, frame: pd.DataFrame, rows: np.ndarray, tables: Tables)
         elif column == "kz_value_remainder":
             text = _fmt(frame["value"].iat[p])
         elif column:
-            text = _fmt(frame[column].iat[p])
+            text = _shown(frame, column, p, tables, rule.table)
         elif "column_A" in kw:
-            a, b = kw["column_A"], kw["column_B"]
-            pair = [(c, _cell(frame, c, p, tables)) for c in (a, b)]
-            text = ", ".join(f"{c.removeprefix('kz_')}={_fmt(v)}" for c, v in pair)
+            pair = [
+                (c, _shown(frame, c, p, tables, rule.table))
+                for c in (kw["column_A"], kw["column_B"])
+            ]
+            text = ", ".join(f"{c.removeprefix('kz_')}={v}" for c, v in pair)
         else:
-            text = ", ".join(f"{c}={_fmt(frame[c].iat[p])}" for c in kw.get("column_list", []))
+            text = ", ".join(
+                f"{c}={_shown(frame, c, p, tables, rule.table)}" for c in kw.get("column_list", [])
+            )
         if text not in out:
             out.append(text)
         if len(out) >= _MAX_EXAMPLES:
@@ -1392,6 +1416,16 @@ def _cell(frame: pd.DataFrame, column: str, position: int, tables: Tables) -> An
         bounds = dict(zip(metrics["metric_id"], metrics[column.removeprefix("kz_")], strict=True))
         return bounds.get(frame["metric_id"].iat[position])
     return frame[column].iat[position]
+
+
+def _shown(frame: pd.DataFrame, column: str, position: int, tables: Tables, table: str) -> str:
+    """A cell for an example: its value, or the text in the file when it did not parse (never
+    NaT or NaN), or "(blank)"."""
+    value = _cell(frame, column, position, tables)
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
+        raw = _raw_value(tables, table, column, position)
+        return raw or _fmt(None)
+    return _fmt(value)
 
 
 def _raw_value(tables: Tables, table: str, column: str, position: int) -> str:
@@ -1418,11 +1452,10 @@ def _points_of(frame: pd.DataFrame, position: int, tables: Tables) -> int:
 
 
 def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    """A cell as a message shows it: a missing value (None, NaN, NaT, NA) is "(blank)"."""
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
         return "(blank)"
     if isinstance(value, pd.Timestamp):
-        if pd.isna(value):
-            return "(blank)"
         return value.date().isoformat() if value == value.normalize() else value.isoformat(" ")
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
