@@ -387,7 +387,7 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
         frame["time"] = numeric_time
     else:
         parsed = pd.to_datetime(frame["time"], errors="coerce")
-        bad = [i + 2 for i in frame.index[parsed.isna()]]  # file line numbers (header is line 1)
+        bad = _file_lines(csv_path, len(frame), frame.index[parsed.isna()])
         if bad:
             fail_usage(
                 InputError(
@@ -402,7 +402,7 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
     for col, name in (("value", value_col), ("n", n_col)):
         if col in frame:
             num = pd.to_numeric(frame[col], errors="coerce")
-            bad = [i + 2 for i in frame.index[num.isna() & frame[col].notna()]]
+            bad = _file_lines(csv_path, len(frame), frame.index[num.isna() & frame[col].notna()])
             if bad:
                 fail_usage(
                     InputError(
@@ -414,7 +414,7 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
                 )
                 return
             try:
-                _refuse_huge(num, name)
+                _refuse_huge(num, name, path=csv_path)
             except InputError as exc:
                 fail_usage(exc)
                 return
@@ -422,12 +422,8 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
     try:
         result = estimate_impact(frame, change_at=change_at, transition_start=transition_start, kind=kind, alpha=alpha, better=better, exact=exact, metric=value_col)  # fmt: skip
     except StatisticsError as exc:
-        if exc.column in ("time", "value", "n") and exc.column is not None:
-            exc.column = {"time": time_col, "value": value_col, "n": n_col}[exc.column]
-        if exc.rows:
-            exc.rows = [int(r) + 2 for r in exc.rows]
-            exc.hint = (exc.hint + ". " if exc.hint else "") + "rows are CSV line numbers"
-        fail_usage(exc)
+        columns = {"time": time_col, "value": value_col, "n": n_col}
+        fail_usage(_in_file_terms(exc, csv_path, len(frame), columns))
         return
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
@@ -510,9 +506,36 @@ def send_command(
     sys.exit(result.exit_code)
 
 
-def _refuse_huge(num: Any, column: str) -> None:
-    """InputError naming the column and CSV lines of numbers beyond ±1e15 (or infinite), which
-    would overflow the statistics instead of giving a message."""
+def _file_lines(path: str, records: int, positions: Any) -> list[int]:
+    """The lines of the CSV file ``path`` (header = line 1) that the records at the 0-based
+    ``positions`` start on, as an editor numbers them: the readers skip blank lines and let a
+    quoted field run over several lines, so a position plus 2 is not always the line.
+    ``records`` is how many records the file was read as."""
+    from pathlib import Path
+
+    from pipeline.data.csvlines import csv_row_numbers
+
+    numbering = csv_row_numbers(Path(path), records=records)
+    return [int(n) for n in numbering.lines([int(p) for p in positions])]
+
+
+def _in_file_terms(
+    exc: KaizenError, path: str, records: int, columns: dict[str, str | None]
+) -> KaizenError:
+    """``exc``, raised by a statistic of columns of the CSV file ``path``, in the file's terms:
+    the column by its name in the file (``columns``: the statistic's name for it to the
+    file's) and the rows (0-based positions) as the file's lines."""
+    if exc.column in columns and columns[exc.column]:
+        exc.column = columns[exc.column]
+    if exc.rows:
+        exc.rows = _file_lines(path, records, exc.rows)
+        exc.hint = (exc.hint + ". " if exc.hint else "") + "rows are CSV line numbers"
+    return exc
+
+
+def _refuse_huge(num: Any, column: str, *, path: str) -> None:
+    """InputError naming the column and CSV lines (of the file ``path``) of numbers beyond
+    ±1e15 (or infinite), which would overflow the statistics instead of giving a message."""
     import numpy as np
 
     from pipeline.data.inputs import MAX_MAGNITUDE
@@ -523,7 +546,7 @@ def _refuse_huge(num: Any, column: str) -> None:
         raise InputError(
             f"numbers beyond ±1e15 such as {values[huge[0]]:g} (check the unit or a stray exponent)",
             column=column,
-            rows=[int(i) + 2 for i in huge],
+            rows=_file_lines(path, len(values), huge),
             hint="CSV line numbers",
         )
 
@@ -567,14 +590,14 @@ def _read_chart_csv(
         num = pd.to_numeric(raw.where(raw != ""), errors="coerce")
         bad = num.isna() & (raw != "")
         if bad.any():
-            rows = [int(i) + 2 for i in bad[bad].index[:5]]  # 1-based, after the header line
+            rows = _file_lines(path, len(df), bad[bad].index[:5])
             raise InputError(
                 f"non-numeric values such as {raw[bad].iloc[0]!r}",
                 column=col,
                 rows=rows,
                 hint="CSV line numbers; empty fields are missing values",
             )
-        _refuse_huge(num, col)
+        _refuse_huge(num, col, path=path)
         return num.astype(float)
 
     args: dict = {"values": numbers(value).to_numpy()}
@@ -870,8 +893,12 @@ def chart_command(
                 run_length=run_length,
                 trend_length=trend_length,
             )
-    except (InputError, StatisticsError) as exc:
+    except InputError as exc:
         fail_usage(exc)
+        return
+    except StatisticsError as exc:
+        columns = {"values": value, "n": n_col, "subgroups": subgroup}
+        fail_usage(_in_file_terms(exc, csv_file, len(args["values"]), columns))
         return
     if fmt == "png":
         from pipeline.report.plots.control import plot_control_chart
@@ -964,20 +991,15 @@ def pareto_command(csv_file, category_col, count_col) -> None:
                 raise InputError(
                     f"non-numeric counts such as {raw[bad].iloc[0]!r}",
                     column=count_col,
-                    rows=[int(i) + 2 for i in bad[bad].index[:5]],
+                    rows=_file_lines(csv_file, len(df), bad[bad].index[:5]),
                     hint="CSV line numbers; empty fields count 0",
                 )
-            _refuse_huge(counts, count_col)
+            _refuse_huge(counts, count_col, path=csv_file)
         cats = df[category_col].str.strip()
         result = pareto(cats.where(cats != ""), counts)
     except StatisticsError as exc:
-        if exc.rows:
-            exc.rows = [int(r) + 2 for r in exc.rows]
-            exc.hint = (exc.hint + ". " if exc.hint else "") + "rows are CSV line numbers"
-        exc.column = {"category": category_col, "count": count_col}.get(
-            exc.column or "", exc.column
-        )
-        fail_usage(exc)
+        columns = {"category": category_col, "count": count_col}
+        fail_usage(_in_file_terms(exc, csv_file, len(df), columns))
         return
     except InputError as exc:
         fail_usage(exc)
@@ -1053,8 +1075,12 @@ def capability_command(csv_file, value, subgroup, lsl, usl, target, alpha, trans
             alpha=alpha,
             transform=transform,
         )
-    except (InputError, StatisticsError) as exc:
+    except InputError as exc:
         fail_usage(exc)
+        return
+    except StatisticsError as exc:
+        columns = {"values": value, "subgroups": subgroup}
+        fail_usage(_in_file_terms(exc, csv_file, len(args["values"]), columns))
         return
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -240,3 +240,24 @@ def test_g_and_t_charts(tmp_path: Path):
         assert d["points"][1]["lcl"] == 0.0
     g = json.loads(run(str(path), "--chart", "g", "--value", "days").output)
     assert g["phases"][0]["centre"] == pytest.approx(np.nanmedian(days))
+
+
+#: A note over two lines (quoted) and a blank line come before the fourth reading, which is on
+#: line 7 of the file (a position plus 2 would say line 5).
+NOTED = 'day,count,note\n1,4,\n2,3,"late delivery,\nsecond shift"\n\n3,5,\n{bad},\n5,2,\n'
+
+
+@pytest.mark.parametrize(
+    ("bad", "chart", "message"),
+    [
+        ("4,abc", "c", "column 'count': non-numeric values such as 'abc' (rows 7)"),
+        ("4,-1", "c", "column 'count': counts must not be negative (rows 7)"),
+        ("4,1e300", "xmr", "column 'count': numbers beyond ±1e15 such as 1e+300"),
+    ],
+)
+def test_bad_value_names_the_line_an_editor_shows(tmp_path: Path, bad, chart, message):
+    path = tmp_path / "noted.csv"
+    path.write_text(NOTED.replace("{bad},", bad + ","))
+    res = CliRunner().invoke(main, ["chart", str(path), "--chart", chart, "--value", "count"])
+    assert res.exit_code == 2
+    assert message in res.output and "(rows 7)" in res.output, res.output

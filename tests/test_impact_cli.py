@@ -138,3 +138,19 @@ def test_non_numeric_value_names_the_csv_line(tmp_path):
     )
     assert res.exit_code == 2
     assert "column 'v'" in res.output and "rows 4" in res.output
+
+
+def test_rows_are_the_lines_after_blank_lines_and_multi_line_fields(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text('t,v,note\n1,1.0,"two\nlines"\n\n2,2.0,\n3,oops,\n4,4.0,\n5,5.0,\n')
+    res = CliRunner().invoke(
+        main, ["impact", str(path), "--value", "v", "--time", "t", "--change-at", "3"]
+    )
+    assert res.exit_code == 2
+    assert "column 'v'" in res.output and "(rows 6)" in res.output, res.output
+    path.write_text('t,v,note\n1,1.0,"two\nlines"\n\n2,2.0,\n2,3.0,\n4,4.0,\n5,5.0,\n')
+    res = CliRunner().invoke(
+        main, ["impact", str(path), "--value", "v", "--time", "t", "--change-at", "3"]
+    )
+    assert res.exit_code == 2
+    assert "more than one row per period (rows 5, 6)" in res.output, res.output
