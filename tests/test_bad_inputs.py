@@ -4,6 +4,7 @@ rows, examples) and nothing else is lost (the other site stays ok)."""
 from __future__ import annotations
 
 import json
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pandas as pd
@@ -459,6 +460,16 @@ def test_rows_are_the_lines_of_the_file_after_blank_lines_and_multi_line_fields(
         "'claimed_saving'" in out
     )
     assert "(rows 6)" in out and "(rows 3)" not in out
+    # and so does the failure email to the error recipients
+    with mini_project.open("a") as fh:
+        fh.write('email:\n  from: "Kaizen <kaizen@example.com>"\n'
+                 '  error_recipients: ["analytics@example.com"]\n')  # fmt: skip
+    code, out = cli("send", "--project", str(mini_project), "--as-of", AS_OF, "--dry-run")
+    assert code == 0, out
+    eml = mini_project.parent / "out" / AS_OF / "failures.eml"
+    text = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    body = text.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "column 'claimed_saving'" in body and "(rows 6)" in body and "(rows 3)" not in body
 
 
 # --------------------------------------------------------------------------- end to end
