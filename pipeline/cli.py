@@ -1104,6 +1104,7 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
     addresses of kaizen.yaml with the parser send uses.
 
     Prints one line per failed rule and site: table, rule, severity, failing rows and examples.
+    Rows are the lines of the file a record starts on, as an editor numbers them (header = 1).
     An address send would leave out (a stakeholder, an error recipient, email.from) is a warning
     naming the site, the setting and why.
 

@@ -391,7 +391,10 @@ def render_readme(directory: Path = SUITES_DIR) -> str:
         "Rows are the lines of the file a person sees in an editor, each failing record named "
         "by the line it starts on (the header is line 1; blank lines and the extra lines of a "
         "quoted field that runs over several lines are counted); a Parquet file or SQL query is "
-        "numbered as its CSV export would be (the first record is row 2). Failing rows "
+        "numbered as its CSV export would be (the first record is row 2). A value that does "
+        "not parse is reported once, by its `*_is_number` or `*_is_date` rule: the not-blank "
+        "and uniqueness rules leave its row out, and examples show it as written in the file "
+        "(a missing value as `(blank)`, never NaT or NaN). Failing rows "
         "are attributed to the site on the row; a failing metric definition to every site that "
         "uses the metric; a whole-table failure to every site. Rows of a site that is not "
         "configured are reported as project-level failures.",

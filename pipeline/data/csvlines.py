@@ -2,9 +2,9 @@
 
 The readers skip blank lines and let a quoted field run over several lines, so a record's
 position in the table plus 2 is its line only in a file without either. :class:`LineScanner`
-finds the lines that start no record (blank, or inside a quoted field) in one pass over the
-bytes — C-speed ``bytes.count`` on a block with neither, numpy on a block with some — and
-:class:`RowNumbers` turns 0-based positions into line numbers from them.
+finds the lines that start no record (blank, or inside a quoted field) in one vectorised
+pass over the bytes (numpy, a block at a time; only lines that may be blank are looked at
+one by one), and :class:`RowNumbers` turns 0-based positions into line numbers from them.
 """
 
 from __future__ import annotations
