@@ -20,7 +20,7 @@ import numpy as np
 #: skipped; a Parquet file or SQL query is numbered as its CSV export would be.
 FIRST_DATA_LINE = 2
 #: Bytes read at a time when a file is scanned on its own.
-SCAN_BLOCK_BYTES = 16 << 20
+SCAN_BLOCK_BYTES = 4 << 20
 
 _NEWLINE, _QUOTE = 10, 34
 
