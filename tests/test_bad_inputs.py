@@ -202,6 +202,11 @@ def test_day_first_timestamps_are_one_error_and_never_nat(mini_project: Path) ->
     code, out = validate_cli(mini_project)
     assert code == 1 and "timestamp_is_date" in out and "NaT" not in out
     assert "one_row_per_sample" not in out and "no_duplicate_rows" not in out
+    code, out = cli(
+        "run", "--project", str(mini_project), "--as-of", AS_OF, "--site", "north", "-q"
+    )
+    assert code == 1 and "FAILED north: data contract failed: site 'north'" in out
+    assert "column 'timestamp'" in out and "more critical rule" not in out and "NaT" not in out
 
 
 def test_blank_value_is_a_warning(mini_project: Path) -> None:
