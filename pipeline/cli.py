@@ -1,7 +1,8 @@
 """The ``kaizen-reports`` command line: parse options, call one pipeline function, map errors to exit codes.
 
 Exit codes: 0 everything succeeded, 1 some site failed (or a critical contract failed), 2 usage or
-configuration error.
+configuration error; a run stopped by SIGINT (Ctrl-C) or SIGTERM leaves with 130 or 143, as a
+process ended by that signal would, after one line saying how far it got.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from pipeline import __version__
-from pipeline.exceptions import ConfigError, InputError, KaizenError, LockHeld
+from pipeline.exceptions import ConfigError, InputError, KaizenError, LockHeld, RunInterrupted
 from pipeline.formatting import count_of
 from pipeline.vocabulary import SHIFT_CHARTS, ChartType, RunStatus, Severity
 
@@ -118,6 +119,11 @@ def _report_run(result, quiet: bool) -> None:
 
 
 def _run(project_file: str, output: str | None, **kwargs) -> None:
+    from pipeline.run.interrupt import handle_interrupts
+
+    # for the rest of the process: the first SIGINT or SIGTERM stops the run, and no later one
+    # (a second Ctrl-C) can break into its shutdown or the way out with a traceback
+    handle_interrupts()
     from pipeline.run.execute import run_project
     from pipeline.run.progress import console_progress
 
@@ -134,6 +140,9 @@ def _run(project_file: str, output: str | None, **kwargs) -> None:
     except (ConfigError, InputError, LockHeld) as exc:
         fail_usage(exc)
         return
+    except RunInterrupted as exc:  # what finished is kept; --resume does the rest
+        click.echo(str(exc), err=True)
+        sys.exit(exc.exit_code)
     _report_run(result, quiet)
     code = result.exit_code
     if send:
@@ -176,7 +185,12 @@ def _send_after_run(project: Any, as_of: str, quiet: bool) -> int:
 @click.option(
     "--scheduler", help="Dask scheduler address (with --executor dask; default: a local cluster)."
 )
-@click.option("--resume", is_flag=True, help="Skip sites an interrupted run already finished.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Finish an interrupted run: skip the sites it finished, with its --as-of, --site, "
+    "--force and --pdf unless given again.",
+)
 @click.option(
     "--force",
     is_flag=True,
@@ -209,7 +223,10 @@ def run_command(
     Example:
       kaizen-reports run --project kaizen.yaml --as-of 2026-11-27 --site fab-dresden
       kaizen-reports run --project kaizen.yaml --pdf --send   # report.pdf too, then email
-    Exit codes: 0 all sites ok, 1 some site failed, 2 usage or configuration error.
+      kaizen-reports run --project kaizen.yaml --resume       # after Ctrl-C or SIGTERM
+    Exit codes: 0 all sites ok, 1 some site failed, 2 usage or configuration error,
+    130 (SIGINT, Ctrl-C) or 143 (SIGTERM) interrupted: the finished sites are kept, and
+    --resume finishes the run.
     """
     _run(
         project_file,

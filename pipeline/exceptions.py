@@ -12,8 +12,16 @@
     ├── DeliveryError        an email could not be built or delivered
     └── LockHeld             another run holds the output folder's lock
 
+    KeyboardInterrupt
+    └── RunInterrupted       a run stopped on SIGINT (Ctrl-C) or SIGTERM; ``--resume`` finishes it
+
 Every error carries the fields a person needs to act (site, table, column, rows) and a ``__str__``
 that says them in one line.
+
+``RunInterrupted`` is the one error outside ``KaizenError``, as Python's own ``KeyboardInterrupt``
+is outside ``Exception``: it is raised by a signal handler wherever the run happens to be, and an
+``except Exception`` there (a worker that died is a failed site, a broken notebook is a failed
+site) must not turn the interruption into a site failure and go on.
 """
 
 from __future__ import annotations
@@ -93,3 +101,35 @@ class DeliveryError(KaizenError):
 
 class LockHeld(KaizenError):
     """Another run holds the lock on the output folder."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped on a signal (SIGINT from Ctrl-C, or SIGTERM from a scheduler or ``kill``).
+
+    ``finished`` of ``total`` sites were published (and journaled) before it stopped; both are
+    None when the run had not yet started its sites. ``exit_code`` is the shell's convention for
+    a process ended by that signal, 128 + the signal's number (130, 143).
+    """
+
+    def __init__(
+        self, signum: int, *, finished: int | None = None, total: int | None = None
+    ) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.finished = finished
+        self.total = total
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        if self.finished is None or self.total is None:
+            return "Interrupted before any site ran; nothing was published"
+        sites = f"{self.finished} of {self.total} site{'' if self.total == 1 else 's'} finished"
+        if self.finished == self.total:
+            return (
+                f"Interrupted: {sites}, but not the manifest and the portfolio page; "
+                "rerun with --resume to write them"
+            )
+        return f"Interrupted: {sites}; rerun with --resume to finish the rest"

@@ -18,19 +18,20 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
-from multiprocessing import get_context
+from multiprocessing import get_context, resource_tracker
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from pipeline.data.config import Project, check_as_of, parse_as_of
-from pipeline.exceptions import ConfigError, KaizenError
+from pipeline.exceptions import ConfigError, KaizenError, RunInterrupted
 from pipeline.files import atomic_write_text, check_output_folder, child_path, writing_to
 from pipeline.formatting import count_of
 from pipeline.run.fingerprint import (
@@ -40,7 +41,8 @@ from pipeline.run.fingerprint import (
     site_fingerprint,
     write_fingerprint,
 )
-from pipeline.run.journal import JOURNAL, Journal
+from pipeline.run.interrupt import blocked_for_children, ignore_in_worker, interruptible
+from pipeline.run.journal import JOURNAL, Journal, RunOptions, interrupted_runs, is_finished
 from pipeline.run.lock import RunLock
 from pipeline.run.manifest import (
     kept_sites,
@@ -113,39 +115,80 @@ def run_project(
 
     Only one run at a time may write to an output folder (a lock names the holder). Each finished
     site is recorded in a journal as soon as it is published, so ``resume=True`` after an
-    interrupted run skips the sites it already finished. ``notebook`` replaces the site template
-    (a customised copy with the same parameters); ``kernel_name`` picks the Jupyter kernel.
+    interrupted run skips the sites it already finished and carries on with its options: its
+    ``as_of`` (when none is given: the output folder's one interrupted run), ``force``,
+    ``site_ids`` (when none are given) and ``pdf`` (when None). ``notebook`` replaces the site
+    template (a customised copy with the same parameters); ``kernel_name`` picks the Jupyter kernel.
     ``pdf`` (default: ``output.pdf`` in kaizen.yaml) prints each report to report.pdf beside it.
     An ``as_of`` after today is refused unless ``allow_future_as_of=True``.
+
+    SIGINT and SIGTERM stop the run (see :mod:`pipeline.run.interrupt`): its workers and
+    kernels are stopped, the reports it published and its journal are kept, and no manifest or
+    portfolio page claims a run that did not finish.
 
     Raises
     ------
     ConfigError
-        Unknown site ids, a bad or future ``as_of``, or an unknown executor.
+        Unknown site ids, a bad or future ``as_of``, an unknown executor, or ``resume`` without
+        ``as_of`` where several runs were interrupted.
     LockHeld
         Another run is writing to the same output folder.
     InputError
         An input table cannot be read at all.
+    RunInterrupted
+        On SIGINT or SIGTERM; it says how many sites finished.
     """
-    started = time.perf_counter()
-    sites = project.select_sites(list(site_ids) if site_ids else None)
-    stamp = check_as_of(parse_as_of(as_of), allow_future=allow_future_as_of)
-    if executor not in ("local", "dask"):
-        raise ConfigError(f"unknown executor {executor!r}; use local or dask")
-    check_output_folder(project.output)
-    with writing_to(project.output):
-        project.output.mkdir(parents=True, exist_ok=True)
-    run_id = f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
-    as_of_text = stamp.date().isoformat()
-    plan = RunPlan(
-        project=project, sites=sites, stamp=stamp, run_id=run_id,
-        out_root=child_path(project.output, as_of_text), jobs=max(1, jobs or os.cpu_count() or 1),
-        executor=executor, scheduler=scheduler, resume=resume,
-        notebook=str(notebook or NOTEBOOK), kernel_name=kernel_name, started=started,
-        pdf=project.pdf if pdf is None else pdf, force=force,
-    )  # fmt: skip
-    with RunLock(project.output, run_id=run_id, as_of=as_of_text):
-        return _run_locked(plan, on_start=on_start, on_site_done=on_site_done)
+    with interruptible():
+        started = time.perf_counter()
+        stamp = parse_as_of(as_of) if as_of else None
+        resumed = _options_to_resume(project, stamp) if resume else None
+        if resumed is not None:
+            if stamp is None:  # the interrupted run's date, accepted when it started
+                stamp, allow_future_as_of = parse_as_of(resumed.as_of), True
+            site_ids = site_ids or resumed.sites
+            force = force or resumed.force
+            pdf = resumed.pdf if pdf is None else pdf
+        asked = tuple(site_ids) if site_ids else None
+        sites = project.select_sites(list(asked) if asked else None)
+        stamp = check_as_of(
+            parse_as_of(None) if stamp is None else stamp, allow_future=allow_future_as_of
+        )
+        if executor not in ("local", "dask"):
+            raise ConfigError(f"unknown executor {executor!r}; use local or dask")
+        check_output_folder(project.output)
+        with writing_to(project.output):
+            project.output.mkdir(parents=True, exist_ok=True)
+        run_id = f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+        as_of_text = stamp.date().isoformat()
+        plan = RunPlan(
+            project=project, sites=sites, stamp=stamp, run_id=run_id,
+            out_root=child_path(project.output, as_of_text),
+            jobs=max(1, jobs or os.cpu_count() or 1), executor=executor, scheduler=scheduler,
+            resume=resume, notebook=str(notebook or NOTEBOOK), kernel_name=kernel_name,
+            started=started, pdf=project.pdf if pdf is None else pdf, force=force,
+            asked_sites=asked,
+        )  # fmt: skip
+        with RunLock(project.output, run_id=run_id, as_of=as_of_text):
+            return _run_locked(plan, on_start=on_start, on_site_done=on_site_done)
+
+
+def _options_to_resume(project: Project, stamp: pd.Timestamp | None) -> RunOptions | None:
+    """The options of the interrupted run that ``--resume`` carries on: the one of ``stamp``'s
+    folder, or without a date, the one interrupted run of the output folder (None if none)."""
+    if stamp is not None:
+        journal = child_path(project.output, stamp.date().isoformat()) / JOURNAL
+        return Journal(journal).options()
+    journals = interrupted_runs(project.output)
+    if not journals:
+        return None
+    if len(journals) > 1:
+        dates = ", ".join(j.parent.name for j in journals)
+        raise ConfigError(
+            f"--resume: runs for several report dates were interrupted ({dates}); say which "
+            "to finish with --as-of"
+        )
+    (journal,) = journals
+    return Journal(journal).options() or RunOptions(as_of=journal.parent.name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,10 +209,17 @@ class RunPlan:
     started: float
     pdf: bool = False
     force: bool = False
+    #: the sites asked for, None for every configured site
+    asked_sites: tuple[str, ...] | None = None
 
     @property
     def as_of(self) -> str:
         return self.stamp.date().isoformat()
+
+    @property
+    def options(self) -> RunOptions:
+        """What the journal keeps of this plan for ``--resume``."""
+        return RunOptions(as_of=self.as_of, force=self.force, sites=self.asked_sites, pdf=self.pdf)
 
 
 def _run_locked(
@@ -185,10 +235,13 @@ def _run_locked(
         log = RunLog(out_root / "logs" / f"{run_id}.log")
         journal = Journal(out_root / JOURNAL)
         finished = journal.finished() if plan.resume else {}
-        if not plan.resume:
-            journal.reset(run_id)
+        if plan.resume and journal.path.is_file():
+            journal.resume(run_id, plan.options)
+        else:
+            journal.reset(run_id, plan.options)
         log.write(
             f"run {run_id} as_of {plan.as_of}: {count_of(len(sites), 'site')}, executor {plan.executor}"
+            + (", --force" if plan.force else "")
         )
 
     outcomes: list[SiteOutcome] = []
@@ -202,6 +255,36 @@ def _run_locked(
         if on_site_done:
             on_site_done(outcome)
 
+    try:
+        return _run_sites_and_pages(
+            plan, log=log, done=done, outcomes=outcomes, finished=finished, journal=journal,
+            on_start=on_start,
+        )  # fmt: skip
+    except KeyboardInterrupt as exc:  # RunInterrupted from SIGINT or SIGTERM, or a bare Ctrl-C
+        signum = exc.signum if isinstance(exc, RunInterrupted) else signal.SIGINT
+        if plan.executor == "local":  # its workers are gone: put back what they had moved away
+            recover_interrupted(out_root)
+        kept = sum(is_finished(o) for o in outcomes)
+        log.write(
+            f"run {run_id} interrupted by {signal.Signals(signum).name}: {kept} of "
+            f"{count_of(len(sites), 'site')} finished; the journal keeps them for --resume"
+        )
+        raise RunInterrupted(signum, finished=kept, total=len(sites)) from None
+
+
+def _run_sites_and_pages(
+    plan: RunPlan,
+    *,
+    log: RunLog,
+    done: Callable[[SiteOutcome], None],
+    outcomes: list[SiteOutcome],
+    finished: dict[str, SiteOutcome],
+    journal: Journal,
+    on_start: Callable[[int], None] | None,
+) -> RunResult:
+    """The run proper, once the lock is held and the journal open: the sites, then the
+    manifest and the portfolio page (not reached when the run is interrupted)."""
+    out_root, run_id, sites = plan.out_root, plan.run_id, plan.sites
     if on_start:
         on_start(len(sites))
     for sid in [s.id for s in sites if s.id in finished]:
@@ -229,20 +312,19 @@ def _run_locked(
             judged(outcome)
     else:
         pool = None
-        if plan.executor == "local" and plan.jobs > 1 and len(todo) > 1:
-            # started first, so that workers warm up while this process reads and validates
-            pool = _start_pool(min(plan.jobs, len(todo)), len(todo))
         try:
+            if plan.executor == "local" and plan.jobs > 1 and len(todo) > 1:
+                # started first, so that workers warm up while this process reads and validates
+                pool = _start_pool(min(plan.jobs, len(todo)), len(todo))
             validation_seconds, outside = _run_sites(
                 plan, todo=todo, log=log, done=judged, pool=pool, already_read=already_read,
                 table_digests=table_digests,
             )  # fmt: skip
-        finally:
-            if pool is not None:
-                # not waiting for the workers to exit: each then tears its interpreter down
-                # (seconds) while this process writes the manifest and the portfolio page
-                pool.shutdown(wait=False, cancel_futures=True)
-                _stop_warm_kernels()
+        except BaseException:
+            _stop_pool(pool, kill=True)  # interrupted, or failed: nothing of the pool goes on
+            raise
+        else:
+            _stop_pool(pool, kill=False)
 
     order = {s.id: i for i, s in enumerate(sites)}
     outcomes.sort(key=lambda o: order[o.site_id])
@@ -468,15 +550,42 @@ def _start_pool(workers: int, sites: int) -> ProcessPoolExecutor:
     if warm_kernels_enabled():
         server = WarmKernelServer.start(rehearse=sites >= REHEARSE_FROM_SITES)
         shared = (server.socket_path, server.pid)
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=get_context("spawn"),
-        initializer=init_worker,
-        initargs=(shared,),
-    )
-    for _ in range(workers):
-        pool.submit(_ready)
+    # Each worker starts with SIGINT and SIGTERM held back, until it ignores them. The pool's
+    # resource tracker is started first: starting it lets both signals through again.
+    resource_tracker.ensure_running()
+    pool = None
+    try:
+        with blocked_for_children():
+            pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=get_context("spawn"),
+                initializer=init_worker,
+                initargs=(shared,),
+            )
+            for _ in range(workers):
+                pool.submit(_ready)
+    except BaseException:  # interrupted as the block let the signal through
+        _stop_pool(pool, kill=True)
+        raise
     return pool
+
+
+def _stop_pool(pool: ProcessPoolExecutor | None, *, kill: bool) -> None:
+    """Stop the pool and the run's warm kernel process; with ``kill``, the workers at once, in
+    the middle of their sites (an interrupted run: they ignore SIGINT and SIGTERM themselves),
+    and wait for them to go."""
+    if pool is not None:
+        if kill:
+            # ProcessPoolExecutor can only kill its workers from Python 3.14 (kill_workers)
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            for worker in workers:
+                worker.kill()
+            for worker in workers:
+                worker.join(10)
+        # not waiting for the workers to exit: each then tears its interpreter down
+        # (seconds) while this process writes the manifest and the portfolio page
+        pool.shutdown(wait=False, cancel_futures=True)
+    _stop_warm_kernels()
 
 
 def _ready() -> None:
@@ -557,12 +666,14 @@ def _run_dask(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterab
 
 
 def init_worker(shared: tuple[str, int] | None = None) -> None:
-    """Prepare a worker process: die with the parent, use the run's warm kernel process
+    """Prepare a worker process: leave SIGINT and SIGTERM to the parent (which stops the run
+    and its workers), die with the parent, use the run's warm kernel process
     (``shared``: its socket and pid) or start one of its own, and build the nbconvert exporter
     meanwhile."""
     from pipeline.report.render import warm_up
     from pipeline.run.kernels import WarmKernelServer, die_with_parent, warm_kernels_enabled
 
+    ignore_in_worker()
     die_with_parent()
     if shared is not None:
         WarmKernelServer.attach(*shared)

@@ -90,6 +90,10 @@ class WarmKernelServer:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # its own session, as jupyter_client starts a kernel: a Ctrl-C on the run's terminal
+            # is for the run to handle (it stops this process), not for the kernels forked from
+            # here, which would take it as an interrupt of the cell they run
+            start_new_session=True,
         )
         self.pid = self.process.pid
         atexit.register(self.stop)
