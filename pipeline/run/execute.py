@@ -42,7 +42,7 @@ from pipeline.run.fingerprint import (
     write_fingerprint,
 )
 from pipeline.run.interrupt import blocked_for_children, ignore_in_worker, interruptible
-from pipeline.run.journal import JOURNAL, Journal, RunOptions, interrupted_runs, is_finished
+from pipeline.run.journal import JOURNAL, Journal, RunOptions, interrupted_runs
 from pipeline.run.lock import RunLock
 from pipeline.run.manifest import (
     kept_sites,
@@ -264,7 +264,8 @@ def _run_locked(
         signum = exc.signum if isinstance(exc, RunInterrupted) else signal.SIGINT
         if plan.executor == "local":  # its workers are gone: put back what they had moved away
             recover_interrupted(out_root)
-        kept = sum(is_finished(o) for o in outcomes)
+        # what --resume will skip: the journal's word, whichever line the signal fell between
+        kept = len(journal.finished().keys() & {s.id for s in sites})
         log.write(
             f"run {run_id} interrupted by {signal.Signals(signum).name}: {kept} of "
             f"{count_of(len(sites), 'site')} finished; the journal keeps them for --resume"
