@@ -1,5 +1,5 @@
-"""Execution that survives failures: pool and Dask, retries, the lock, SIGKILL, --resume, logs,
-and warm kernels that leak nothing from one site to the next."""
+"""Execution that survives failures: pool and Dask, retries, the lock, SIGKILL, Ctrl-C and
+SIGTERM, --resume, logs, and warm kernels that leak nothing from one site to the next."""
 
 from __future__ import annotations
 
@@ -347,6 +347,145 @@ def _processes_tagged(tag: str) -> list[str]:
         except OSError:  # gone meanwhile, or not ours to read
             continue
     return found
+
+
+INTERRUPTED = re.compile(
+    r"^Interrupted: (\d+) of (\d+) sites finished; rerun with --resume to finish the rest$"
+)
+
+
+def _start_run(cmd: list[str], tag: str) -> subprocess.Popen[str]:
+    """``cmd`` in a process group of its own, as a terminal runs a command in the foreground
+    (a Ctrl-C there is SIGINT to every process of the group), its processes marked ``tag``."""
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "KAIZEN_TEST_RUN_TAG": tag},
+    )  # fmt: skip
+
+
+def _wait_for_a_finished_site(proc: subprocess.Popen[str], journal: Path) -> None:
+    """Until the run's (fresh) journal records a finished site; generous, as the host is shared."""
+    deadline = time.monotonic() + 300
+    while '"site_id"' not in (journal.read_text() if journal.exists() else ""):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no site finished"
+        time.sleep(0.05)
+
+
+def _journaled(journal: Path) -> set[str]:
+    """The sites the journal says are finished (published, not failed): what --resume skips."""
+    rows = [json.loads(line) for line in journal.read_text().splitlines()]
+    return {
+        r["site_id"] for r in rows if "site_id" in r and r["published"] and r["status"] != "failed"
+    }
+
+
+def _assert_stopped_cleanly(
+    proc: subprocess.Popen[str], *, code: int, out: Path, tag: str, total: int
+) -> set[str]:
+    """The interrupted run left with ``code`` and one plain line, kept what it finished,
+    released the lock and left no process behind; returns the sites it finished."""
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr and "Aborted" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("Interrupted")]
+    assert len(lines) == 1 and stderr.rstrip().endswith(lines[0]), stderr
+    match = INTERRUPTED.match(lines[0])
+    assert match, lines[0]
+    finished = _journaled(out / ".journal.jsonl")  # kept for --resume, naming the finished sites
+    assert int(match[1]) == len(finished) >= 1 and int(match[2]) == total, (lines[0], finished)
+    for site in finished:  # published in full
+        assert (out / site / "report.html").read_bytes().rstrip().endswith(b"</html>"), site
+        load_results(out / site)
+    # the lock is free again: another run may take it
+    with RunLock(out.parent, run_id="next", as_of=AS_OF):
+        pass
+    assert not (out / ".staging").exists() and not (out / ".trash").exists()
+    # nothing of the run lives on: no worker, warm kernel process, kernel launcher or kernel
+    deadline = time.monotonic() + 60
+    while _processes_tagged(tag) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_tagged(tag) == []
+    return finished
+
+
+def _last_log(out: Path) -> str:
+    return max((out / "logs").glob("*.log"), key=lambda p: p.stat().st_mtime_ns).read_text()
+
+
+def test_ctrl_c_stops_the_run_keeps_what_it_finished_and_resume_finishes_it(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C on the terminal (SIGINT to the whole process group: run, pool workers and all),
+    pressed again and again while the run stops: exit 130 and one plain line, no traceback."""
+    sites = ("s1", "s2", "s3", "s4")
+    project_file = write_mini_project(tmp_path / "p", sites=sites)
+    out = tmp_path / "p" / "out" / AS_OF
+    cmd = [sys.executable, "-m", "pipeline", "run", "--project", str(project_file),
+           "--jobs", "2"]  # fmt: skip
+    tag = f"sigint-{os.getpid()}-{time.monotonic_ns()}"
+    proc = _start_run([*cmd, "--as-of", AS_OF], tag)
+    _wait_for_a_finished_site(proc, out / ".journal.jsonl")
+    while proc.poll() is None:  # the first SIGINT stops the run; the others fall in its shutdown
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.02)
+    finished = _assert_stopped_cleanly(proc, code=130, out=out, tag=tag, total=len(sites))
+    assert len(finished) < len(sites)
+    # no manifest or portfolio page for a run that did not finish, nor a log that says it did
+    assert not (out / "manifest.json").exists() and not (out / "index.html").exists()
+    log = _last_log(out)
+    assert " interrupted by SIGINT: " in log and " done in " not in log
+    interrupted_run = {s: load_results(out / s).run_id for s in finished}
+
+    # --resume, without --as-of: the interrupted run's date, and only the sites it had not done
+    resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [s.status for s in load_manifest(out).sites] == ["ok"] * len(sites)
+    assert {s: load_results(out / s).run_id for s in finished} == interrupted_run
+    log = _last_log(out)
+    assert all(
+        f"site {s}: finished by the interrupted run, skipped (--resume)" in log for s in finished
+    )
+    assert not (out / ".journal.jsonl").exists()
+
+
+def test_sigterm_stops_a_forced_run_and_resume_forces_the_rest(tmp_path: Path) -> None:
+    """SIGTERM to the run's process alone (a scheduler's timeout, systemctl stop), the sites
+    running in that process (--jobs 1): exit 143. The journal keeps --force, so --resume
+    re-runs the sites the forced run had not reached, although their inputs are unchanged."""
+    sites = ("s1", "s2", "s3")
+    project_file = write_mini_project(tmp_path / "p", sites=sites)
+    out = tmp_path / "p" / "out" / AS_OF
+    cmd = [sys.executable, "-m", "pipeline", "run", "--project", str(project_file),
+           "--jobs", "1"]  # fmt: skip
+    first = subprocess.run([*cmd, "--as-of", AS_OF], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    before = load_manifest(out)
+    manifest = (out / "manifest.json").read_bytes()
+
+    tag = f"sigterm-{os.getpid()}-{time.monotonic_ns()}"
+    proc = _start_run([*cmd, "--as-of", AS_OF, "--force"], tag)
+    _wait_for_a_finished_site(proc, out / ".journal.jsonl")
+    proc.send_signal(signal.SIGTERM)
+    finished = _assert_stopped_cleanly(proc, code=143, out=out, tag=tag, total=len(sites))
+    # the folder's manifest is still the finished run's: the interrupted one claims nothing
+    assert (out / "manifest.json").read_bytes() == manifest
+    assert " interrupted by SIGTERM: " in _last_log(out)
+    rest = [s for s in sites if s not in finished]
+    assert rest, "the run finished before it was stopped"
+
+    # a plain --resume: the journal's --force (and --as-of) carry on
+    resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    after = load_manifest(out)
+    assert [s.status for s in after.sites] == ["ok"] * len(sites)
+    for site in rest:  # run again, not "unchanged"
+        assert after.site(site).change == "--force", site
+        assert after.site(site).run_id == after.run_id != before.run_id
+        assert load_results(out / site).run_id == after.run_id
+    for site in finished:  # the interrupted run's reports, kept
+        assert after.site(site).run_id not in (before.run_id, after.run_id)
+    assert all(f"site {s}: runs (--force)" in _last_log(out) for s in rest)
 
 
 def _template_with(tmp_path: Path, code: str) -> Path:
