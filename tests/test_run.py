@@ -178,6 +178,26 @@ def test_a_future_as_of_is_refused_unless_allowed(mini_project: Path) -> None:
     assert "--allow-future-as-of" in CliRunner().invoke(main, ["run", "--help"]).output
 
 
+def test_resume_without_a_date_asks_which_when_several_runs_were_interrupted(
+    mini_project: Path,
+) -> None:
+    """``--resume`` without ``--as-of`` finishes the output folder's one interrupted run; with
+    two dates interrupted it cannot guess, and says so before anything runs."""
+    from pipeline.run.journal import JOURNAL, Journal, RunOptions
+
+    out = mini_project.parent / "out"
+    for as_of in ("2026-06-22", AS_OF):
+        (out / as_of).mkdir(parents=True)
+        Journal(out / as_of / JOURNAL).reset(f"run-{as_of}", RunOptions(as_of=as_of, force=True))
+    code, stderr = refused("run", "--project", str(mini_project), "--resume")
+    assert code == 2
+    assert stderr == (
+        f"error: --resume: runs for several report dates were interrupted (2026-06-22, {AS_OF}); "
+        "say which to finish with --as-of\n"
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["2026-06-22", AS_OF]  # nothing written
+
+
 def test_bad_configuration_exits_2(tmp_path: Path) -> None:
     (tmp_path / "kaizen.yaml").write_text("sites: [ {id: ../x} ]\ntables: {}\n")
     code, stderr = refused("run", "--project", str(tmp_path / "kaizen.yaml"))

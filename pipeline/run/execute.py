@@ -7,9 +7,10 @@ and publishes the site's folder in one rename, so a crash never leaves a half-wr
 place of a good one. The parent then writes ``manifest.json`` and the portfolio page.
 
 This module is the orchestration; its parts live beside it: :mod:`~pipeline.run.lock` (one run
-per output folder), :mod:`~pipeline.run.journal` (``--resume``), :mod:`~pipeline.run.publish`
-(staging and publishing), :mod:`~pipeline.run.manifest`, :mod:`~pipeline.run.progress` (log file
-and console) and :mod:`~pipeline.run.kernels` (how notebooks get their kernels).
+per output folder), :mod:`~pipeline.run.journal` (``--resume``), :mod:`~pipeline.run.interrupt`
+(SIGINT and SIGTERM), :mod:`~pipeline.run.publish` (staging and publishing),
+:mod:`~pipeline.run.manifest`, :mod:`~pipeline.run.progress` (log file and console) and
+:mod:`~pipeline.run.kernels` (how notebooks get their kernels).
 """
 
 from __future__ import annotations
