@@ -119,30 +119,33 @@ def _report_run(result, quiet: bool) -> None:
 
 
 def _run(project_file: str, output: str | None, **kwargs) -> None:
-    from pipeline.run.interrupt import handle_interrupts
-
-    # for the rest of the process: the first SIGINT or SIGTERM stops the run, and no later one
-    # (a second Ctrl-C) can break into its shutdown or the way out with a traceback
-    handle_interrupts()
-    from pipeline.run.execute import run_project
-    from pipeline.run.progress import console_progress
+    from pipeline.run.interrupt import interruptible, leave_ignoring
 
     quiet = kwargs.pop("quiet", False)
     verbose = kwargs.pop("verbose", False)
     send = kwargs.pop("send", False)
-    try:
-        project = load_project_for(project_file, output)
-        on_start, on_site_done, close = console_progress(quiet, verbose, kwargs.get("jobs"))
+    # from loading the project on, the first SIGINT or SIGTERM stops the run (a later one, a
+    # second Ctrl-C, is ignored: it cannot break into the shutdown or the way out)
+    with interruptible():
         try:
-            result = run_project(project, on_start=on_start, on_site_done=on_site_done, **kwargs)
-        finally:
-            close()
-    except (ConfigError, InputError, LockHeld) as exc:
-        fail_usage(exc)
-        return
-    except RunInterrupted as exc:  # what finished is kept; --resume does the rest
-        click.echo(str(exc), err=True)
-        sys.exit(exc.exit_code)
+            from pipeline.run.execute import run_project
+            from pipeline.run.progress import console_progress
+
+            project = load_project_for(project_file, output)
+            on_start, on_site_done, close = console_progress(quiet, verbose, kwargs.get("jobs"))
+            try:
+                result = run_project(
+                    project, on_start=on_start, on_site_done=on_site_done, **kwargs
+                )
+            finally:
+                close()
+        except (ConfigError, InputError, LockHeld) as exc:
+            fail_usage(exc)
+            return
+        except RunInterrupted as exc:  # what finished is kept; --resume does the rest
+            leave_ignoring()
+            click.echo(str(exc), err=True)
+            sys.exit(exc.exit_code)
     _report_run(result, quiet)
     code = result.exit_code
     if send:

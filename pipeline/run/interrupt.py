@@ -26,6 +26,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _installed = False
 _received: int | None = None
+_leaving = False
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -36,35 +37,35 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise RunInterrupted(signum)
 
 
-def handle_interrupts() -> None:
-    """From now on, for the rest of this process (the command line's): the first SIGINT or
-    SIGTERM raises :class:`~pipeline.exceptions.RunInterrupted`, later ones are ignored."""
-    global _installed, _received
-    if threading.current_thread() is not threading.main_thread():
-        return  # signal handlers belong to the main thread
-    _received = None
-    for sig in SIGNALS:
-        signal.signal(sig, _on_signal)
-    _installed = True
-
-
 @contextmanager
 def interruptible() -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM stop the run as :func:`handle_interrupts` says; the
-    handlers found on entry are put back on exit (a notebook or script calling ``run_project``
-    keeps its own). Inside :func:`handle_interrupts`, or off the main thread, nothing changes."""
-    global _installed
+    """Within the block, the first SIGINT or SIGTERM raises
+    :class:`~pipeline.exceptions.RunInterrupted` and later ones are ignored; the handlers found
+    on entry are put back on exit (a notebook or script calling ``run_project`` keeps its own),
+    unless :func:`leave_ignoring` was called. Nested, or off the main thread, it changes nothing."""
+    global _installed, _received, _leaving
     if _installed or threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous: dict[int, Any] = {sig: signal.getsignal(sig) for sig in SIGNALS}
-    handle_interrupts()
+    previous: dict[signal.Signals, Any] = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    _received, _leaving = None, False
+    for sig in SIGNALS:
+        signal.signal(sig, _on_signal)
+    _installed = True
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         _installed = False
+        for old, handler in previous.items():
+            signal.signal(old, signal.SIG_IGN if _leaving else handler)
+
+
+def leave_ignoring() -> None:
+    """The process leaves after an interruption (the command line): when the
+    :func:`interruptible` block ends, SIGINT and SIGTERM are ignored, so that a further Ctrl-C
+    cannot break into the way out with a traceback."""
+    global _leaving
+    _leaving = True
 
 
 @contextmanager
