@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
-from multiprocessing import get_context, resource_tracker
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -552,12 +552,9 @@ def _start_pool(workers: int, sites: int) -> ProcessPoolExecutor:
     if warm_kernels_enabled():
         server = WarmKernelServer.start(rehearse=sites >= REHEARSE_FROM_SITES)
         shared = (server.socket_path, server.pid)
-    # Each worker starts with SIGINT and SIGTERM held back, until it ignores them. The pool's
-    # resource tracker is started first: starting it lets both signals through again.
-    resource_tracker.ensure_running()
     pool = None
     try:
-        with blocked_for_children():
+        with blocked_for_children():  # SIGINT and SIGTERM wait in each worker until it ignores them
             pool = ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=get_context("spawn"),

@@ -16,6 +16,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from multiprocessing import resource_tracker
 from types import FrameType
 from typing import Any
 
@@ -75,16 +76,15 @@ def blocked_for_children() -> Iterator[None]:
     A child starts with its parent's signal mask, so a worker cannot be stopped by a Ctrl-C meant
     for the run before :func:`ignore_in_worker` runs in it (its imports take a second); here the
     signals wait, and are handled on leaving the block. The standard library starts its
-    ``multiprocessing`` resource tracker the same way.
+    ``multiprocessing`` resource tracker the same way, and unblocks both signals when it has:
+    so it is started first, not by the first worker inside the block.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    resource_tracker.ensure_running()
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _ignore(signum: int, frame: FrameType | None) -> None:
