@@ -263,7 +263,7 @@ def _run_locked(
         )  # fmt: skip
     except KeyboardInterrupt as exc:  # RunInterrupted from SIGINT or SIGTERM, or a bare Ctrl-C
         signum = exc.signum if isinstance(exc, RunInterrupted) else signal.SIGINT
-        if plan.executor == "local":  # its workers are gone: put back what they had moved away
+        if plan.scheduler is None:  # its workers are gone: put back what they had moved away
             recover_interrupted(out_root)
         # what --resume will skip: the journal's word, whichever line the signal fell between
         kept = len(journal.finished().keys() & {s.id for s in sites})
@@ -633,12 +633,17 @@ def _run_dask(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterab
     if scheduler:
         client = Client(scheduler)
     else:
-        cluster = LocalCluster(
-            n_workers=min(jobs, len(tasks)),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-        )
+        # Its worker processes, like the pool's, leave SIGINT and SIGTERM to this process: they
+        # start with both held back (as does the cluster's thread, which starts them) and
+        # ignore them once they run (the preload's dask_setup).
+        with blocked_for_children():
+            cluster = LocalCluster(
+                n_workers=min(jobs, len(tasks)),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                preload=["pipeline.run.interrupt"],
+            )
         client = Client(cluster)
     try:
         workers = len(client.scheduler_info().get("workers", {})) or 1

@@ -1,9 +1,10 @@
 """Stopping a run on SIGINT (Ctrl-C) or SIGTERM: the run's process decides, its workers do not.
 
 Ctrl-C on a terminal sends SIGINT to every process of the foreground process group: the run's
-process and its pool's workers alike. A worker that took it would die in the middle of a site (its
-pool then broken, the parent waiting on it), so the workers ignore both signals
-(:func:`ignore_in_worker`) and the run's process alone stops the run: its handler raises
+process and its pool's workers (or its local Dask cluster's) alike. A worker that took it would die
+in the middle of a site (its pool then broken, the parent waiting on it), so the workers ignore
+both signals (:func:`ignore_in_worker`, :func:`dask_setup`) and the run's process alone stops the
+run: its handler raises
 :class:`~pipeline.exceptions.RunInterrupted` (SIGTERM as well as SIGINT), and the run, unwinding,
 stops its workers and kernels, keeps what it published and its journal, and releases its lock.
 A second signal while it does so is ignored: the shutdown is short and bounded, and a second
@@ -98,3 +99,10 @@ def ignore_in_worker() -> None:
     for sig in SIGNALS:
         signal.signal(sig, _ignore)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask's preload hook, run in each worker process of the run's local cluster as it starts
+    (``LocalCluster(preload=["pipeline.run.interrupt"])``): as :func:`ignore_in_worker`."""
+    if threading.current_thread() is threading.main_thread():
+        ignore_in_worker()
