@@ -789,14 +789,26 @@ def today() -> dt.date:
     return dt.date.today()
 
 
+#: An ISO date at the start of a text, then nothing, or an ISO time ("T" or a space, then hh:mm).
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}\S*)?$")
+
+
 def parse_as_of(value: str | dt.date | None) -> pd.Timestamp:
-    """``as_of`` as a normalised Timestamp (today when None)."""
+    """``as_of`` as a normalised Timestamp (today when None).
+
+    Text must be an ISO date (``2026-03-04``, optionally with an ISO time after it): pandas alone
+    would read ``03/04/2026`` month first (4 March, where most of Europe means 3 April) and take
+    words such as ``now``, so a report could be dated by a guess.
+    """
     if value is None or value == "":
         return pd.Timestamp(today())
+    if isinstance(value, str) and not _ISO_DATE.match(value.strip()):
+        raise ConfigError(f"--as-of {value!r} is not a date (use YYYY-MM-DD)")
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError, OverflowError):
-        raise ConfigError(f"--as-of {value!r} is not a date (use YYYY-MM-DD)") from None
+        what = "a calendar date" if isinstance(value, str) else "a date (use YYYY-MM-DD)"
+        raise ConfigError(f"--as-of {value!r} is not {what}") from None
     if pd.isna(ts):
         raise ConfigError(f"--as-of {value!r} is not a date (use YYYY-MM-DD)")
     if ts.tzinfo is not None:

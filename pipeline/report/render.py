@@ -80,6 +80,7 @@ def mark_stale(html: str, *, run_id: str, error: str) -> str:
     end = html.find(_STALE_END, start)
     end = start + len(STALE_MARK) if end < 0 else end + len(_STALE_END)
     first = next((line.strip() for line in error.splitlines() if line.strip()), "")
-    reason = first if len(first) <= 240 else first[:239].rstrip() + "…"
+    # a long reason (a contract failure lists its rules) is cut at a word, the rest is one click away
+    reason = first if len(first) <= 240 else first[:240].rsplit(" ", 1)[0].rstrip(" ,;:") + " …"
     notice = render("site/stale.html.j2", run_id=run_id, reason=reason.rstrip(".") or "no reason")
     return f"{html[:start]}{STALE_MARK}{notice}{_STALE_END}{html[end:]}"
