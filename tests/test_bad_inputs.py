@@ -265,6 +265,20 @@ def test_a_fractional_count_on_a_laney_chart_is_not_a_count(mini_project: Path) 
     assert "p, np, c, u, p' and u' charts" in str(whole)
 
 
+def test_a_reading_a_billion_times_the_others_is_a_warning(mini_project: Path) -> None:
+    """A typo or unit mistake (4e13 days among readings near 10) is flagged before it dominates the
+    limits and the verdict; the ordinary spread of the other readings is not."""
+    typo = set_cell(
+        mini_project, "observations", north_row(mini_project, "lead_time", 5), value="4e13"
+    )
+    report = validate(mini_project)
+    far = only(report, "north", "value_plausible")
+    assert far.severity == "warning" and far.rows == (typo,)
+    assert far.examples[0].startswith("40000000000000 (its readings' median ")
+    assert "1,000 robust spreads" in str(far)
+    assert_south_ok(report)
+
+
 def test_zero_n_and_future_dates(mini_project: Path) -> None:
     zero = set_cell(mini_project, "observations", north_row(mini_project, "defects", 1), n="0")
     late = set_cell(mini_project, "observations", north_row(mini_project, "lead_time", 1),

@@ -156,7 +156,7 @@ def test_unknown_site_is_rejected_with_the_known_ones(mini_project: Path) -> Non
         # pandas alone reads this month first (4 March) and takes "now": a report dated by a guess
         (["--as-of", "03/04/2026"], "--as-of '03/04/2026' is not a date (use YYYY-MM-DD)"),
         (["--as-of", "now"], "--as-of 'now' is not a date (use YYYY-MM-DD)"),
-        (["--as-of", "2026-02-30"], "--as-of '2026-02-30' is not a calendar date"),
+        (["--as-of", "2026-02-30"], "--as-of '2026-02-30' is not a date (no such day in the"),
         (["--jobs", "0"], "Invalid value for '--jobs'"),
     ],
 )

@@ -807,8 +807,8 @@ def parse_as_of(value: str | dt.date | None) -> pd.Timestamp:
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError, OverflowError):
-        what = "a calendar date" if isinstance(value, str) else "a date (use YYYY-MM-DD)"
-        raise ConfigError(f"--as-of {value!r} is not {what}") from None
+        why = "no such day in the calendar" if isinstance(value, str) else "use YYYY-MM-DD"
+        raise ConfigError(f"--as-of {value!r} is not a date ({why})") from None
     if pd.isna(ts):
         raise ConfigError(f"--as-of {value!r} is not a date (use YYYY-MM-DD)")
     if ts.tzinfo is not None:

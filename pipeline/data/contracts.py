@@ -410,7 +410,7 @@ def render_readme(directory: Path = SUITES_DIR) -> str:
         + "; a description's `{name}` is the list in words). Derived columns: "
         "`kz_chart` (the metric's chart type), `kz_unparsed_<column>` (the text of values that "
         "are not a number/date), `kz_value_remainder` (the fractional part of `value`), "
-        "`kz_points` (periods with data for the row's site and metric), `kz_lower_bound` / "
+        "`kz_points` (periods with data for the row's site and metric), `kz_spread_from_median` (how many robust spreads, 1.4826 × MAD, a value lies from its site's and metric's median), `kz_lower_bound` / "
         "`kz_upper_bound` (the metric's bounds, for metrics whose chart plots the readings; "
         "no upper bound for sums).",
         "",
@@ -628,7 +628,27 @@ def prepare_frame(table: str, tables: Tables) -> pd.DataFrame:
         value = frame["value"].to_numpy(dtype="float64")
         out["kz_value_remainder"] = np.abs(value - np.round(value))
         out["kz_points"] = _points_per_series(out, period)
+        out["kz_spread_from_median"] = _spreads_from_median(out)
     return out
+
+
+#: The median absolute deviation times this estimates the standard deviation of normal data.
+_MAD_TO_SD = 1.4826
+
+
+def _spreads_from_median(frame: pd.DataFrame) -> np.ndarray:
+    """How far each reading lies from the median of its site's and metric's readings, in robust
+    spreads (``1.4826 * MAD``, which one outlier cannot inflate as it does a standard deviation).
+
+    NaN where that spread is 0 (most readings equal) or the row has no site, metric or value: no
+    scale to judge by, so the ``value_plausible`` rule leaves the row alone.
+    """
+    value = frame["value"].astype("float64")
+    keys = [frame["site_id"], frame["metric_id"]]
+    median = value.groupby(keys, observed=True, sort=False).transform("median")
+    deviation = (value - median).abs()
+    spread = deviation.groupby(keys, observed=True, sort=False).transform("median") * _MAD_TO_SD
+    return (deviation / spread.where(spread > 0)).to_numpy(dtype="float64")
 
 
 def _as_category(values: pd.Series) -> pd.Series:
@@ -1393,6 +1413,12 @@ def _examples(rule: Rule, frame: pd.DataFrame, rows: np.ndarray, tables: Tables)
             text = f"{frame['metric_id'].iat[p]}: {count_of(n, 'period')} with data"
         elif column == "kz_value_remainder":
             text = _fmt(frame["value"].iat[p])
+        elif column == "kz_spread_from_median":
+            same = (frame["site_id"] == frame["site_id"].iat[p]) & (
+                frame["metric_id"] == frame["metric_id"].iat[p]
+            )
+            median = float(frame.loc[same, "value"].median())
+            text = f"{_fmt(frame['value'].iat[p])} (its readings' median {_fmt(median)})"
         elif column:
             text = _shown(frame, column, p, tables, rule.table)
         elif "column_A" in kw:
