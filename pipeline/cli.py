@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import click
@@ -1107,6 +1108,21 @@ def capability_command(csv_file, value, subgroup, lsl, usl, target, alpha, trans
     click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
 
 
+def _config_summary(failures: Sequence[Any], file_name: str) -> str:
+    """The end of validate's summary line for kaizen.yaml: addresses send would leave out, and
+    sites with no stakeholder at all ("" when there are neither)."""
+    none = sum(f.rule == "site_has_stakeholders" for f in failures)
+    bad = len(failures) - none
+    parts = []
+    if bad:
+        parts.append(
+            f"{count_of(bad, 'email address', 'email addresses')} in {file_name} that send would leave out"
+        )
+    if none:
+        parts.append(f"{count_of(none, 'site')} with no stakeholder in {file_name} to send to")
+    return "".join(f"; {part}" for part in parts)
+
+
 @main.command("validate")
 @project_option
 @click.option("--site", "sites", multiple=True, help="Check only this site id (repeatable).")
@@ -1125,8 +1141,8 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
 
     Prints one line per failed rule and site: table, rule, severity, failing rows and examples.
     Rows are the lines of the file a record starts on, as an editor numbers them (header = 1).
-    An address send would leave out (a stakeholder, an error recipient, email.from) is a warning
-    naming the site, the setting and why.
+    An address send would leave out (a stakeholder, an error recipient, email.from), and a site
+    with no stakeholder at all, is a warning naming the site, the setting and why.
 
     \b
     Example:
@@ -1191,12 +1207,7 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
         f"{count_of(len(report.sites), 'site')}: {counts['ok']} ok, {counts['warnings']} with warnings, "
         f"{counts['failed']} failed; {report.sites and next(iter(report.sites.values())).rules_checked} "
         f"rules checked in {report.seconds:.1f}s"
-        + (
-            f"; {count_of(len(report.config_failures), 'email address', 'email addresses')} in "
-            f"{project.path.name} that send would leave out"
-            if report.config_failures
-            else ""
-        ),
+        + _config_summary(report.config_failures, project.path.name),
         markup=False,
         highlight=False,
     )

@@ -438,6 +438,25 @@ def test_validate_flags_the_addresses_send_would_leave_out(mini_project: Path) -
     assert out.rstrip().endswith("3 email addresses in kaizen.yaml that send would leave out")
 
 
+def test_validate_names_a_site_with_no_stakeholder(mini_project: Path) -> None:
+    """send fails a site with nobody to send to (exit 1); validate says so beforehand."""
+    text = mini_project.read_text(encoding="utf-8")
+    text = text.replace("['Ops <ops-south@example.com>']", "[]")
+    mini_project.write_text(text, encoding="utf-8")
+    code, out = cli(
+        "validate", "--project", str(mini_project), "--as-of", AS_OF, "--format", "json"
+    )
+    assert code == 0, out
+    assert [f["message"] for f in json.loads(out)["config_failures"]] == [
+        "site 'south', table 'kaizen.yaml', column 'stakeholders': each site names at least one "
+        "stakeholder to email its report to. none is named, so send reports the site and exits 1; "
+        "add addresses under its stakeholders in kaizen.yaml"
+    ]
+    code, out = cli("validate", "--project", str(mini_project), "--as-of", AS_OF)
+    assert code == 0, out
+    assert out.rstrip().endswith("; 1 site with no stakeholder in kaizen.yaml to send to")
+
+
 def test_validate_rejects_unknown_site(mini_project: Path) -> None:
     code, out = cli("validate", "--project", str(mini_project), "--site", "west")
     assert code == 2 and "unknown site id 'west'; known sites: north, south" in out

@@ -875,8 +875,9 @@ def validate_inputs(
 
 def address_failures(project: Project, site_ids: Iterable[str]) -> tuple[Failure, ...]:
     """The email addresses in kaizen.yaml that ``send`` would leave out (with the parser ``send``
-    uses, :func:`pipeline.data.addresses.address_problem`): each stakeholder of ``site_ids``,
-    the error recipients and ``email.from``. Warnings: an address never stops a report."""
+    uses, :func:`pipeline.data.addresses.address_problem`): each stakeholder of ``site_ids`` (and
+    a site with none), the error recipients and ``email.from``. Warnings: an address never stops
+    a report."""
     table = project.path.name
     out: list[Failure] = []
 
@@ -887,6 +888,20 @@ def address_failures(project: Project, site_ids: Iterable[str]) -> tuple[Failure
     wanted = set(site_ids)
     for site in project.sites:
         if site.id not in wanted:
+            continue
+        if not site.stakeholders:
+            out.append(
+                Failure(
+                    table=table,
+                    rule="site_has_stakeholders",
+                    description="each site names at least one stakeholder to email its report to",
+                    severity=WARNING,
+                    column="stakeholders",
+                    site_id=site.id,
+                    hint="none is named, so send reports the site and exits 1; add addresses under its "
+                    "stakeholders in kaizen.yaml",
+                )
+            )
             continue
         problems = [p for p in (bad(a) for a in site.stakeholders) if p]
         if not problems:
