@@ -15,6 +15,7 @@ from pipeline.cli import main
 from pipeline.data.config import load_project
 from pipeline.data.inputs import read_tables
 from pipeline.exceptions import ConfigError, InputError
+from pipeline.formatting import fmt_date
 from pipeline.report.manifest import load_manifest
 from pipeline.vocabulary import RunStatus
 from tests.conftest import AS_OF
@@ -343,6 +344,24 @@ def test_configured_site_without_data(tmp_path: Path) -> None:
     assert failure.severity == "critical"
     assert "no rows in observations have site_id 'east'" in report.for_site("east").reason()
     assert report.for_site("north").status == "ok"
+
+
+def test_a_report_date_before_a_site_s_first_observation_is_no_data(mini_project: Path) -> None:
+    """A report dated before the data (a typo, a backfill that reaches too far) fails the site
+    with the date of its first observation, rather than writing a report of nothing."""
+    obs = read_csv_text(data(mini_project, "observations"))
+    first = pd.Timestamp(obs["timestamp"].min())
+    report = validate(mini_project, as_of=(first - pd.Timedelta(days=1)).date().isoformat())
+    for site in ("north", "south"):
+        failure = only(report, site, "site_has_data")
+        assert failure.severity == "critical"
+        assert f"no rows in observations for site_id {site!r} on or before the report date " in (
+            report.for_site(site).reason()
+        )
+        assert f"its first is on {fmt_date(first)}" in report.for_site(site).reason()
+    # on the day of the first observation there is data again
+    report = validate(mini_project, as_of=first.date().isoformat())
+    assert not [f for f in report.for_site("north").failures if f.rule == "site_has_data"]
 
 
 def test_site_id_not_a_slug_in_data_and_in_config(mini_project: Path) -> None:

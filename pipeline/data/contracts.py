@@ -45,7 +45,7 @@ from pipeline.data.addresses import address_problem
 from pipeline.data.config import TABLES, Project, parse_as_of
 from pipeline.data.inputs import GLOBAL_TABLES, OPTIONAL_COLUMNS, SCHEMA, Tables, period_start
 from pipeline.exceptions import ConfigError, ContractViolation
-from pipeline.formatting import count_of
+from pipeline.formatting import count_of, fmt_date
 from pipeline.vocabulary import (
     ATTRIBUTE_CHARTS,
     METRIC_CHARTS,
@@ -598,8 +598,15 @@ def suite_parameters(
     }
 
 
-def prepare_frame(table: str, tables: Tables) -> pd.DataFrame:
-    """The frame GX validates: the typed table plus the derived ``kz_*`` columns (no data copy)."""
+def prepare_frame(
+    table: str, tables: Tables, *, as_of_end: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """The frame GX validates: the typed table plus the derived ``kz_*`` columns (no data copy).
+
+    ``as_of_end`` (the last instant of the report date) decides ``kz_site_dated``: the site of
+    each observation not after it (an observation whose timestamp did not parse counts, its own
+    rule reports it), so that a site with rows only after the report date has no data for it.
+    """
     frame = tables[table]
     out = frame.copy(deep=False)
     for problem in tables.problems:
@@ -629,6 +636,10 @@ def prepare_frame(table: str, tables: Tables) -> pd.DataFrame:
         out["kz_value_remainder"] = np.abs(value - np.round(value))
         out["kz_points"] = _points_per_series(out, period)
         out["kz_spread_from_median"] = _spreads_from_median(out)
+        dated = out["site_id"]
+        if as_of_end is not None:
+            dated = dated.where(~(frame["timestamp"] > as_of_end))
+        out["kz_site_dated"] = dated
     return out
 
 
@@ -649,6 +660,19 @@ def _spreads_from_median(frame: pd.DataFrame) -> np.ndarray:
     deviation = (value - median).abs()
     spread = deviation.groupby(keys, observed=True, sort=False).transform("median") * _MAD_TO_SD
     return (deviation / spread.where(spread > 0)).to_numpy(dtype="float64")
+
+
+def _no_data_hint(frame: pd.DataFrame, table: str, site: str, params: dict[str, Any]) -> str:
+    """Why ``site`` has no data for the report: no rows at all, or none until after its date."""
+    if "timestamp" in frame and "site_id" in frame:
+        times = frame.loc[frame["site_id"] == site, "timestamp"].dropna()
+        if len(times) and params.get("as_of_end") is not None:
+            as_of = fmt_date(pd.Timestamp(params["as_of_end"]).normalize())
+            return (
+                f"no rows in {table} for site_id {site!r} on or before the report date {as_of}: "
+                f"its first is on {fmt_date(times.min())}"
+            )
+    return f"no rows in {table} have site_id {site!r}"
 
 
 def _as_category(values: pd.Series) -> pd.Series:
@@ -1127,7 +1151,13 @@ def validate_project(
             results = engine.validate(table, header, structure, params)
             if row_rules:
                 results.update(
-                    _validate_rows(engine, table, prepare_frame(table, tables), row_rules, params)
+                    _validate_rows(
+                        engine,
+                        table,
+                        prepare_frame(table, tables, as_of_end=params["as_of_end"]),
+                        row_rules,
+                        params,
+                    )
                 )
             if cache:  # as the cache will give it back next time, so both read the same
                 results = cache.put(key, results)
@@ -1346,11 +1376,15 @@ def _attribute(
         return [(None, Failure(**base, hint=f"the source has the columns {has}"))]
     if rule.expectation == "expect_column_distinct_values_to_contain_set":
         missing = list(info.get("missing_list") or info.get("partial_missing_list") or [])
+        frame = tables[table]
         if int(info.get("missing_count") or 0) > len(missing):  # GX shortens the list
-            present = set(tables[table][rule.kwargs["column"]].dropna().unique())
+            dated = frame["site_id"]
+            if "timestamp" in frame and params.get("as_of_end") is not None:
+                dated = dated.where(~(frame["timestamp"] > params["as_of_end"]))
+            present = set(dated.dropna().unique())
             missing = [s for s in params.get("selected_sites", []) if s not in present]
         return [
-            (s, Failure(**base, site_id=s, hint=f"no rows in {table} have site_id {s!r}"))
+            (s, Failure(**base, site_id=s, hint=_no_data_hint(frame, table, s, params)))
             for s in map(str, missing)
         ]
     positions = info.get("unexpected_index_list")
