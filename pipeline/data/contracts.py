@@ -662,7 +662,7 @@ def _spreads_from_median(frame: pd.DataFrame) -> np.ndarray:
     return (deviation / spread.where(spread > 0)).to_numpy(dtype="float64")
 
 
-def _no_data_hint(frame: pd.DataFrame, table: str, site: str, params: dict[str, Any]) -> str:
+def _no_data_hint(frame: pd.DataFrame, table: str, site: str, params: Mapping[str, Any]) -> str:
     """Why ``site`` has no data for the report: no rows at all, or none until after its date."""
     if "timestamp" in frame and "site_id" in frame:
         times = frame.loc[frame["site_id"] == site, "timestamp"].dropna()
