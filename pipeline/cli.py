@@ -362,6 +362,9 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
     mann_whitney (U of the before sample, Hodges-Lehmann shift after - before) and
     segmented_regression (HAC and classical errors); proportions and counts add their ratio block
     and the model used. --format csv prints the same numbers as block,statistic,value rows.
+    A measured series that does not vary (every value the same) has no standard error, interval
+    or p-value: they are null, and the difference's method and segmented_regression's cov_type
+    read "no variation: no test possible".
 
     \b
     Example:

@@ -348,7 +348,7 @@ def test_to_dict_has_exactly_the_issue_keys_and_is_json_safe():
     seg = d["segmented_regression"]
     assert list(seg) == ["model", "cov_type", "intercept", "pre_slope", "level_change",
                          "slope_change", "classical", "counterfactual", "counterfactual_note",
-                         "counterfactual_bound", "n_before", "is_event_order", "natural_scale", "durbin_watson",
+                         "counterfactual_bound", "n_before", "is_event_order", "is_constant", "natural_scale", "durbin_watson",
                          "ljung_box_pvalue"]  # fmt: skip
     assert list(seg["natural_scale"]) == ["ratio", "scale", "level_change", "slope_change",
                                           "level_difference", "end_difference"]  # fmt: skip

@@ -154,3 +154,53 @@ def test_rows_are_the_lines_after_blank_lines_and_multi_line_fields(tmp_path):
     )
     assert res.exit_code == 2
     assert "more than one row per period (rows 5, 6)" in res.output, res.output
+
+
+@pytest.mark.parametrize("level", [5.0, 0.0, 1e9 + 0.5])
+def test_a_series_that_does_not_vary_has_no_test(tmp_path, level):
+    """Value 5 every week quoted an intercept p-value 0.0 (se 8.9e-16) and a level-change
+    p-value 0.39 (se 2.5e-15): a standard error from floating-point noise. The exact answer (the
+    series is its level, every change 0; R's ``lm`` warns "essentially perfect fit") has no
+    standard error, interval or test, on any scale of the data."""
+    weeks = pd.date_range("2026-01-05", periods=26, freq="W-MON")
+    path = tmp_path / "flat.csv"
+    pd.DataFrame({"week": weeks.strftime("%Y-%m-%d"), "value": level}).to_csv(path, index=False)
+    res = CliRunner().invoke(main, ["impact", str(path), "--value", "value", "--time", "week",
+                                    "--change-at", "2026-04-01"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    seg = out["segmented_regression"]
+    assert seg["is_constant"] is True and seg["cov_type"] == "no variation: no test possible"
+    for errors in (seg, seg["classical"]):
+        for term in ("intercept", "pre_slope", "level_change", "slope_change"):
+            c = errors[term]
+            assert c["estimate"] == (level if term == "intercept" else 0.0), (term, c)
+            assert c["se"] is None and c["ci_low"] is None and c["ci_high"] is None
+            assert c["pvalue"] is None
+    assert seg["counterfactual"] == {"estimate": level, "se": None, "ci_low": None,
+                                     "ci_high": None, "pvalue": None}  # fmt: skip
+    assert seg["durbin_watson"] is None and seg["ljung_box_pvalue"] is None
+    nat = seg["natural_scale"]
+    for name in ("level_change", "slope_change", "level_difference", "end_difference"):
+        assert nat[name] == {"estimate": 0.0, "ci_low": None, "ci_high": None}
+    d = out["difference"]
+    assert d["estimate"] == 0.0 and d["ci_low"] is None and d["pvalue"] is None
+    assert d["method"].endswith("(no variation: no test possible)")
+    if level > 0:
+        assert out["percent_change"] == {"estimate": 0.0, "ci_low": None, "ci_high": None}
+
+
+def test_a_series_that_varies_a_little_is_still_tested(tmp_path):
+    """The tolerance is relative to the data's magnitude: one reading 0.01 off a level of 5
+    is variation, and the regression keeps its standard errors and p-values."""
+    weeks = pd.date_range("2026-01-05", periods=26, freq="W-MON")
+    values = np.full(26, 5.0)
+    values[20] = 5.01
+    path = tmp_path / "almost.csv"
+    pd.DataFrame({"week": weeks.strftime("%Y-%m-%d"), "value": values}).to_csv(path, index=False)
+    res = CliRunner().invoke(main, ["impact", str(path), "--value", "value", "--time", "week",
+                                    "--change-at", "2026-04-01"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    seg = json.loads(res.output)["segmented_regression"]
+    assert seg["is_constant"] is False and seg["cov_type"].startswith("HAC")
+    assert seg["level_change"]["pvalue"] is not None and seg["level_change"]["se"] > 0

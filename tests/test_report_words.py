@@ -319,3 +319,48 @@ def test_a_metric_with_one_value_says_why_it_has_no_chart_in_one_sentence(tmp_pa
         assert words.count(said) == 1 and ".." not in words, words
     header = _words(sections.header(site)._repr_html_())
     assert "data up to 8 Jul 2025" in header  # the newest reading the report uses
+
+
+def test_a_metric_that_did_not_vary_says_so_without_an_interval(tmp_path) -> None:
+    """A metric at 5 every week read "stayed level 0.0% (95% CI 0.0% to 0.0%)", and its
+    segmented regression quoted p-values computed from ~1e-16 residuals: now the verdict, the
+    findings and the statistics panel say it did not vary and give no interval or test."""
+    from pipeline.report import sections
+    from pipeline.report.analysis import load_site_analysis
+    from pipeline.report.findings import effect_text, event_sentence
+    from tests.conftest import AS_OF, SCHEMA, write_mini_project
+
+    project = write_mini_project(tmp_path / "project", sites=("north",))
+    data = project.parent / "data"
+    weeks = pd.date_range("2025-07-07", "2026-06-22", freq="W-MON")
+    obs = pd.read_csv(data / "observations.csv")
+    extra = [("north", "flat", w.date().isoformat(), 5.0, "", "") for w in weeks]
+    pd.concat([obs, pd.DataFrame(extra, columns=obs.columns)]).to_csv(
+        data / "observations.csv", index=False
+    )
+    metrics = pd.read_csv(data / "metrics.csv")
+    metrics.loc[len(metrics)] = ("flat", "Flat metric", "units", "xmr", "lower", "week", "mean")
+    metrics.to_csv(data / "metrics.csv", index=False)
+    events = pd.read_csv(data / "events.csv", dtype=str, keep_default_na=False)
+    row = dict(zip(SCHEMA["events"], events.iloc[0], strict=True))
+    row.update(event_id="north-e2", title="Flat change", start_date="2026-01-05",
+               effective_date="2026-01-12", metric_ids="flat")  # fmt: skip
+    pd.concat([events, pd.DataFrame([row])]).to_csv(data / "events.csv", index=False)
+
+    site = load_site_analysis(project_file=str(project), site_data="", site_id="north", as_of=AS_OF)
+    flat = site.metric("flat")
+    event = next(e for e in flat.events if e.outcome is not None)
+    verdict = event.outcome.verdict
+    assert verdict.is_constant and verdict.outcome == "no_clear_change"
+    assert verdict.effect.ci_low is None and verdict.effect.pvalue is None
+    assert "no variation: no test possible" in verdict.reasons[0]
+    assert effect_text(flat, event).startswith("did not vary")
+    sentence = event_sentence(flat, event)
+    assert "did not vary" in sentence and "CI" not in sentence and "0.0%" not in sentence
+    seg = event.outcome.impact.segmented_regression
+    assert seg.is_constant and seg.level_change.pvalue is None and seg.level_change.se is None
+    words = _words(sections.metric_section(site, flat)._repr_html_())
+    assert "did not vary" in words and "0.0% to 0.0%" not in words, words
+    assert "nan" not in words.lower().split()
+    assert "95% CI" not in words.split("Statistics for")[1], words
+    assert "Classical p-value (Welch) no variation: no test possible" in words, words

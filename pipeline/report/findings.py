@@ -121,6 +121,8 @@ def effect_text(metric: MetricAnalysis, event: EventImpact) -> str:
     fig = res.verdict.figure if res is not None else None
     if res is None or fig is None or is_missing(fig["estimate"]):
         return "not enough data"
+    if res.verdict.is_constant:  # nothing varied: no change to size, no interval
+        return "did not vary (every period the same value, so no interval)"
     est, lo, hi, unit = fig["estimate"], fig["ci_low"], fig["ci_high"], fig["unit"]
     verb = "fell" if est < 0 else "rose" if est > 0 else "stayed level"
     size = fmt_effect(abs(est), unit=unit, signed=False)

@@ -57,6 +57,7 @@ from pipeline.report.findings import (
 from pipeline.report.plots.style import ChartImage
 from pipeline.report.templating import Html, render
 from pipeline.stats.culture import change_text
+from pipeline.stats.impact import NO_VARIATION
 from pipeline.vocabulary import (
     AssuranceIcon,
     Better,
@@ -389,6 +390,8 @@ def model_rows(metric: MetricAnalysis, seg: Any) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     if nat is None:
         return rows
+    if seg.is_constant:  # no interval, no test: the one fact is that nothing varied
+        return [("Segmented regression", seg.note)]
     if nat.ratio is not None:
         name = RATIO_NAMES[nat.ratio]
 
@@ -531,7 +534,10 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
         pct_ci = fmt_interval(pc.ci_low, pc.ci_high, fmt=lambda x: fmt_percent_value(x, digits=1))
         pct = f"{pct} ({ci_label} {pct_ci})"
     rows.append(("Classical % change", pct))
-    rows.append((f"Classical p-value ({test[1]})", fmt_pvalue(d.pvalue)))
+    no_test = d.pvalue is None and NO_VARIATION in d.method
+    rows.append(
+        (f"Classical p-value ({test[1]})", NO_VARIATION if no_test else fmt_pvalue(d.pvalue))
+    )
     if imp.hedges_g is not None:
         rows.append(("Hedges' g (standardised difference)", fmt_number(imp.hedges_g, digits=2)))
     if mw is not None:
@@ -563,8 +569,9 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
     facts = model_rows(metric, seg) if seg is not None else []
     if seg is not None:
         rows += facts
-        rows.append(("Durbin-Watson", fmt_number(seg.durbin_watson, digits=2)))
-        if seg.note:
+        if not seg.is_constant:  # seg.note, among the facts, says why there is no test
+            rows.append(("Durbin-Watson", fmt_number(seg.durbin_watson, digits=2)))
+        if seg.note and not seg.is_constant:
             rows.append(("Autocorrelation", seg.note))
     chart = None
     if seg is not None:

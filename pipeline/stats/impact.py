@@ -91,6 +91,25 @@ DW_BAND = (1.5, 2.5)
 
 MIN_WINDOW_POINTS = 2
 
+#: Spread (largest minus smallest fitted value) this small relative to the data's magnitude is
+#: rounding, not variation: the same tolerance as the verdicts' exact fit
+#: (:data:`pipeline.stats.verdicts.EXACT_FIT_RTOL`, which this module cannot import).
+NO_VARIATION_RTOL = 1e-9
+
+#: What a result says when the data do not vary, so that no test is possible (the Welch block
+#: says "both windows constant: no test possible" for its two windows).
+NO_VARIATION = "no variation: no test possible"
+
+
+def has_no_variation(values: Sequence[float] | np.ndarray) -> bool:
+    """True when every value is the same up to ``NO_VARIATION_RTOL`` of the data's magnitude:
+    total (and so residual) variance is zero, and a standard error computed from it is
+    floating-point noise (a constant series gave a level change "p = 0.39, se 2.5e-15")."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return False
+    return bool(np.ptp(v) <= NO_VARIATION_RTOL * (1.0 + float(np.max(np.abs(v)))))
+
 
 # --------------------------------------------------------------------------------------------
 # small helpers
@@ -383,6 +402,9 @@ class SegmentedRegression:
     n_before: int = 0
     #: True when ``t`` numbers events (g and t charts: one row each) rather than periods.
     is_event_order: bool = False
+    #: True when the fitted values do not vary (:func:`has_no_variation`): every effect is 0
+    #: and nothing has a standard error, interval or p-value (``cov_type`` says so).
+    is_constant: bool = False
     series: pd.DataFrame = field(repr=False, compare=False)
 
     @property
@@ -411,6 +433,11 @@ class SegmentedRegression:
 
     @property
     def note(self) -> str:
+        if self.is_constant:
+            return (
+                f"Every period has the same value ({NO_VARIATION}): the line is that level, "
+                "with no change."
+            )
         dw = f"Durbin-Watson {self.durbin_watson:.2f}"
         p = self.ljung_box_pvalue
         if p is None or not math.isfinite(p):
@@ -440,6 +467,7 @@ class SegmentedRegression:
                 "counterfactual_bound": self.counterfactual_bound,
                 "n_before": self.n_before,
                 "is_event_order": self.is_event_order,
+                "is_constant": self.is_constant,
                 "natural_scale": (
                     None if self.natural_scale is None else self.natural_scale.to_dict()
                 ),
@@ -547,6 +575,8 @@ class ImpactEstimate:
             "increased": "a clear increase",
             "decreased": "a clear decrease",
         }[self.direction]
+        if NO_VARIATION in d.method:
+            return f"{name} did not vary: every period has the same value ({NO_VARIATION})."
         if pc.estimate is not None and pc.ci_low is not None and pc.ci_high is not None:
             est, lo, hi, unit = pc.estimate, pc.ci_low, pc.ci_high, "%"
         elif _num(d.estimate) is not None and d.ci_low is not None and d.ci_high is not None:
@@ -726,6 +756,11 @@ def compare_means(
     """
     b, a = _as_array(before, "before"), _as_array(after, "after")
     cm = CompareMeans(DescrStatsW(a), DescrStatsW(b))
+    if has_no_variation(np.concatenate([b, a])):
+        return Difference(
+            estimate=0.0, ci_low=None, ci_high=None, statistic=None, df=None, pvalue=None,
+            method=f"Welch two-sample t-test ({NO_VARIATION})", alpha=alpha,
+        )  # fmt: skip
     if np.var(a) == 0 and np.var(b) == 0:
         diff = float(a.mean() - b.mean())
         return Difference(
@@ -771,6 +806,8 @@ def percent_change_ci(
     mb, ma = float(b.mean()), float(a.mean())
     if mb <= 0:
         return PercentChange(estimate=None, ci_low=None, ci_high=None, method=method)
+    if has_no_variation(np.concatenate([b, a])):
+        return PercentChange(estimate=0.0, ci_low=None, ci_high=None, method=NO_VARIATION)
     rho = ma / mb
     vb, va = float(b.var(ddof=1) / b.size), float(a.var(ddof=1) / a.size)
     est = 100.0 * (rho - 1.0)
@@ -1289,6 +1326,12 @@ def segmented_regression(
             "and 5 in all"
         )
     t_last_before = float(t_all[before_idx[-1]])
+    if kind == Kind.CONTINUOUS and has_no_variation(y_all[keep]):
+        return _flat_segmented(
+            times, y_all, window=win, t=t_all, t_last_before=t_last_before, alpha=alpha,
+            maxlags=maxlags, ljung_box_lags=ljung_box_lags,
+            min_baseline_points=min_baseline_points, is_event_order=is_event_order,
+        )  # fmt: skip
     n_all = np.asarray(n, dtype=float) if n is not None else np.ones_like(y_all)
     res_hac, res_cl, X, model, L = fit_segmented(
         y_all[keep],
@@ -1410,6 +1453,88 @@ def segmented_regression(
         counterfactual_bound=bound_at_last,
         n_before=int(before_idx.size),
         is_event_order=is_event_order,
+        series=series,
+    )
+
+
+def _flat_segmented(
+    times: Sequence[Any],
+    y_all: np.ndarray,
+    *,
+    window: np.ndarray,
+    t: np.ndarray,
+    t_last_before: float,
+    alpha: float,
+    maxlags: int | None,
+    ljung_box_lags: int,
+    min_baseline_points: int,
+    is_event_order: bool,
+) -> SegmentedRegression:
+    """The segmented regression of a series that does not vary (:func:`has_no_variation`):
+    the line is the series' one level, with no slope, no level change and no slope change, and
+    no standard error, interval, p-value or autocorrelation (all would come from rounding)."""
+    keep = window != "transition"
+    level = float(np.mean(y_all[keep]))
+    before_n = int(np.sum(window == "before"))
+    post = (window == "after").astype(float)
+    t_after = (t - t_last_before) * post
+
+    def exact(estimate: float) -> Coefficient:
+        return Coefficient(estimate=estimate, se=None, ci_low=None, ci_high=None, pvalue=None)
+
+    coefs = {name: exact(level if name == "intercept" else 0.0) for name in COEFFICIENT_NAMES}
+    none = ScaledEffect(estimate=0.0, ci_low=None, ci_high=None)
+    is_withheld = before_n < min_baseline_points
+    cf_note = (
+        f"withheld because the baseline has only {count_of(before_n, 'period')}, "
+        f"fewer than the {min_baseline_points} a phase needs, too few to carry its trend "
+        "forward"
+        if is_withheld
+        else ""
+    )
+    line = np.full(len(window), np.nan if is_withheld else level)
+    nan = np.full(len(window), np.nan)
+    series = pd.DataFrame(
+        {
+            "time": list(times),
+            "t": t,
+            "value": y_all,
+            "window": window,
+            "post": post,
+            "t_after": t_after,
+            "fitted": np.where(keep, level, np.nan),
+            "counterfactual": line,
+            "counterfactual_low": nan,
+            "counterfactual_high": nan,
+            "counterfactual_held": np.zeros(len(window), dtype=bool),
+        }
+    )
+    L = maxlags if maxlags is not None else newey_west_lags(int(keep.sum()))
+    return SegmentedRegression(
+        model="OLS",
+        cov_type=NO_VARIATION,
+        maxlags=L,
+        coefficients=coefs,
+        classical=dict(coefs),
+        counterfactual=None if is_withheld else exact(level),
+        counterfactual_time=list(times)[-1],
+        observed_fitted=level,
+        durbin_watson=float("nan"),
+        ljung_box_pvalue=None,
+        ljung_box_lags=ljung_box_lags,
+        alpha=alpha,
+        natural_scale=NaturalScale(
+            ratio=None,
+            scale="difference",
+            level_change=none,
+            slope_change=none,
+            level_difference=none,
+            end_difference=None if is_withheld else none,
+        ),  # fmt: skip
+        counterfactual_note=cf_note,
+        n_before=before_n,
+        is_event_order=is_event_order,
+        is_constant=True,
         series=series,
     )
 

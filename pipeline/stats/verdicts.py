@@ -132,7 +132,7 @@ from scipy import linalg, optimize, special, stats
 from pipeline.exceptions import StatisticsError
 from pipeline.formatting import confidence_level, count_of, fmt_number, fmt_pvalue, html_tables
 from pipeline.stats.firth import fit_firth, is_separated
-from pipeline.stats.impact import label_windows, period_numbers
+from pipeline.stats.impact import NO_VARIATION, has_no_variation, label_windows, period_numbers
 from pipeline.vocabulary import Better, Kind, Verdict
 
 #: The verdict values, in the order the report ranks them.
@@ -228,6 +228,9 @@ class EventVerdict:
     n_before: int = 0
     n_after: int = 0
     n_missing: int = 0
+    #: Every period before and after the change has the same value: the effect is 0 with no
+    #: interval and no test (``reasons`` say "no variation: no test possible").
+    is_constant: bool = False
 
     @property
     def is_credited(self) -> bool:
@@ -280,6 +283,7 @@ class EventVerdict:
             "n_before": self.n_before,
             "n_after": self.n_after,
             "n_missing": self.n_missing,
+            "is_constant": self.is_constant,
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -784,6 +788,31 @@ def judge_change(
             reasons=(f"{what} before or after the change: the data cannot show a change",),
             is_provisional=n_before < min_phase_points or n_after < min_phase_points,
             method=method,
+            **common,  # type: ignore[arg-type]
+        )
+    if kind == "continuous" and has_no_variation(y):
+        # a flat series: its "effect" and interval would be floating-point noise around 0
+        level = float(np.mean(y))
+        return EventVerdict(
+            outcome=Verdict.NO_CLEAR_CHANGE,
+            reasons=(
+                f"every period before and after the change has the same value, "
+                f"{fmt_number(level)} ({NO_VARIATION})",
+            ),
+            is_provisional=n_before < min_phase_points or n_after < min_phase_points,
+            method=method,
+            effect=Effect(
+                estimate=0.0,
+                ci_low=None,
+                ci_high=None,
+                pvalue=None,
+                scale="difference",
+                relative=0.0 if level > 0 else None,
+                nobs=n_after,
+            ),  # fmt: skip
+            baseline_level=level,
+            after_level=level,
+            is_constant=True,
             **common,  # type: ignore[arg-type]
         )
     after = am[sel].astype(float)

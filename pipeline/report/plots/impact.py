@@ -95,8 +95,9 @@ def plot_segmented(
         band_low = s["counterfactual_low"].to_numpy(dtype=float)
         band_high = s["counterfactual_high"].to_numpy(dtype=float)
         is_held = bool(np.any(s["counterfactual_held"].to_numpy(dtype=bool)[cf_mask]))
-        ax.fill_between(x[cf_mask], band_low[cf_mask], band_high[cf_mask], color=COMMON,
-                        alpha=0.18, lw=0, label=f"no change, {interval_label(estimate.alpha)}")  # fmt: skip
+        if np.isfinite(band_low[cf_mask]).any():  # a series that does not vary has no band
+            ax.fill_between(x[cf_mask], band_low[cf_mask], band_high[cf_mask], color=COMMON,
+                            alpha=0.18, lw=0, label=f"no change, {interval_label(estimate.alpha)}")  # fmt: skip
         ax.plot(x[cf_mask], cf_line[cf_mask], "--", lw=1.2, color=COMMON,
                 label="without the change" + (" (held at the bound)" if is_held else ""))  # fmt: skip
     else:
