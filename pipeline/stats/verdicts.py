@@ -37,6 +37,8 @@ working correlation, Liang & Zeger 1986, with z the working response and W the G
   autocorrelation is reported as none rather than a value computed from rounding noise. A count
   or proportion with no event at all (or every unit an event) is judged before any fit: the
   log / logit model has no finite fit there, and the verdict says the data cannot show a change.
+  So is a measured series with one value throughout (``impact.has_no_variation``): no clear
+  change, an effect of 0 with no interval or p-value ("no variation: no test possible").
 
 ``s2 = e'R^-1 e / (n - k)`` is the residual variance (the dispersion for GLMs, at least 1, which
 allows for over-dispersion as Laney's charts do). Tests use the t distribution on the GLS residual
