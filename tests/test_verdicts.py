@@ -498,3 +498,20 @@ def test_a_difference_in_points_carries_the_baseline_levels_own_uncertainty():
     assert e.ci_high - e.ci_low >= baseline_half_width, (e.ci_low, e.ci_high, baseline_half_width)
     assert -100 * v.baseline_level <= e.ci_low < e.estimate < e.ci_high < 0
     assert e.relative_low is not None and -100 <= e.relative_low < e.relative < -99
+
+
+@pytest.mark.parametrize("level", [0.0, 5.0, -3.25, 1e9 + 0.5])
+def test_a_measured_series_that_does_not_vary_has_no_interval_or_test(level):
+    """One value throughout: the effect is exactly 0 (no rounding residue) with no interval
+    and no p-value, on any scale; one reading a millionth of the level off it (a thousand times
+    the tolerance, ``NO_VARIATION_RTOL``) is variation and is tested."""
+    v = _judge(np.full(70, level))
+    assert v.is_constant and v.outcome == Verdict.NO_CLEAR_CHANGE
+    assert v.effect.estimate == 0.0 and v.effect.ci_low is None and v.effect.ci_high is None
+    assert v.effect.pvalue is None and v.autocorrelation is None
+    assert "no variation: no test possible" in v.reasons[0]
+    assert v.to_dict()["figure"]["ci_low"] is None and v.to_dict()["is_constant"] is True
+    almost = np.full(70, level)
+    almost[60] += 1e-6 * (1.0 + abs(level))
+    w = _judge(almost)
+    assert not w.is_constant and w.effect.ci_low is not None and w.effect.pvalue is not None
