@@ -314,6 +314,21 @@ def test_effective_date_before_start_date(mini_project: Path) -> None:
     assert_south_ok(report)
 
 
+def test_an_impossible_calendar_date_is_named_not_its_format(mini_project: Path) -> None:
+    """2026-02-30 is written YYYY-MM-DD: the hint "write every date as YYYY-MM-DD" told the
+    user to do what they had done; it now says the date does not exist."""
+    line = line_of(data(mini_project, "events"), site_id="north")
+    set_cell(mini_project, "events", line - 2, effective_date="2026-02-30")
+    report = validate(mini_project)
+    failure = only(report, "north", "effective_date_is_date")
+    assert failure.rows == (line,) and failure.examples == ("2026-02-30",)
+    message = str(failure)
+    assert "site 'north', table 'events', column 'effective_date'" in message
+    assert message.endswith("2026-02-30 is not a calendar date"), message
+    assert "write every date" not in message
+    assert_south_ok(report)
+
+
 def test_site_in_data_but_not_configured(mini_project: Path) -> None:
     path = data(mini_project, "observations")
     frame = read_csv_text(path)

@@ -96,6 +96,14 @@ def test_describe_bad_values() -> None:
     assert "decimal separator" in describe_bad_values(["3,25"], "number")
     assert describe_bad_values(["abc"], "number") == ""
     assert "YYYY-MM-DD" in describe_bad_values(["31.01.2026"], "date")
+    # the right format but no such day: the date is named, the format is not taught
+    assert describe_bad_values(["2026-02-30"], "date") == "2026-02-30 is not a calendar date"
+    assert describe_bad_values(["2026-13-01", "2025-02-29"], "date") == (
+        "2026-13-01, 2025-02-29 are not calendar dates"
+    )
+    mixed = describe_bad_values(["2026-02-30", "31.01.2026"], "date")
+    assert mixed.startswith("2026-02-30 is not a calendar date; write every date as YYYY-MM-DD")
+    assert "calendar" not in describe_bad_values(["2024-02-29x"], "date")
 
 
 def test_missing_required_table_and_unreadable_csv(tmp_path: Path, mini_project: Path) -> None:

@@ -10,6 +10,7 @@ those problems next to their own rules.
 from __future__ import annotations
 
 import csv
+import datetime
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -635,8 +636,34 @@ def describe_bad_values(examples: Iterable[str], expected: str) -> str:
     if any(e.strip().lower() in _MISSING_WORDS for e in examples):
         hints.append("leave the cell empty for a missing value instead of writing N/A")
     if expected.startswith("date") and examples:
-        hints.append("write every date as YYYY-MM-DD (e.g. 2026-01-31), one format for the column")
+        # written as YYYY-MM-DD but no day of the calendar (2026-02-30): the format is right
+        impossible = [e.strip() for e in examples if _is_impossible_iso_date(e)]
+        if impossible:
+            shown = ", ".join(dict.fromkeys(impossible))
+            are = (
+                "is not a calendar date" if len(set(impossible)) == 1 else "are not calendar dates"
+            )
+            hints.append(f"{shown} {are}")
+        if len(impossible) < len(examples):
+            hints.append(
+                "write every date as YYYY-MM-DD (e.g. 2026-01-31), one format for the column"
+            )
     return "; ".join(hints)
+
+
+_ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})\s*$")
+
+
+def _is_impossible_iso_date(text: str) -> bool:
+    """True for text in the YYYY-MM-DD form that names no calendar day (2026-02-30, 2026-13-01)."""
+    m = _ISO_DATE.match(text)
+    if m is None:
+        return False
+    try:
+        datetime.date(*(int(g) for g in m.groups()))
+    except ValueError:
+        return True
+    return False
 
 
 def _as_text(values: pd.Series) -> pd.Series:
