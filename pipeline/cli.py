@@ -831,7 +831,10 @@ def chart_command(
       kaizen-reports chart incidents.csv --chart g --value days_between --time date
       kaizen-reports chart rings.csv --chart ewma --value diameter --subgroup sample --lambda 0.2
       kaizen-reports chart lead_time.csv --chart cusum --value hours --k 0.5 --h 5
-    Empty fields are missing values. JSON keys: chart, sigma_method, phases, points, run_stats;
+    Empty fields are missing values. Points are numbered from 1 (index), as --exclude and
+    --phase-at count them; --format csv has one row per point with the JSON points' fields
+    (and sigma), excluded among them when --exclude is given.
+    JSON keys: chart, sigma_method, phases, points, run_stats;
     ewma: chart, sigma_method, lambda, nsigmas, centre, sigma, points (with statistic);
     cusum: chart, sigma_method, k, h, centre, sigma, points (with cusum_upper, cusum_lower).
     g and t charts judge we1 and the Anhøj rules by default (qicharts2); for t the value is
@@ -931,11 +934,18 @@ def chart_command(
         _write_out(out, image.png)
         click.echo(f"wrote {out}", err=True)
         return
+    # points are numbered from 1 in both formats, as --exclude and --phase-at count them
+    payload = result.to_dict()
+    for point in payload["points"]:
+        point["index"] += 1
     if fmt == "json":
-        text = json.dumps(result.to_dict(), indent=2) + "\n"
+        text = json.dumps(payload, indent=2) + "\n"
     else:
         frame = result.to_frame()
+        frame["index"] = [point["index"] for point in payload["points"]]
         frame["signals"] = [";".join(s) for s in frame["signals"]]
+        if payload["points"] and "excluded" in payload["points"][0]:  # as in JSON: when asked
+            frame["excluded"] = [point["excluded"] for point in payload["points"]]
         text = frame.to_csv(index=False)
     if out:
         _write_out(out, text.encode("utf-8"))

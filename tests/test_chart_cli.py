@@ -261,3 +261,31 @@ def test_bad_value_names_the_line_an_editor_shows(tmp_path: Path, bad, chart, me
     res = CliRunner().invoke(main, ["chart", str(path), "--chart", chart, "--value", "count"])
     assert res.exit_code == 2
     assert message in res.output and "(rows 7)" in res.output, res.output
+
+
+def test_csv_carries_the_json_fields_and_both_count_points_as_the_options_do(lead_time: Path):
+    """--format csv had no excluded column and numbered points from 0, while --exclude 7 and
+    --phase-at 19 count data rows from 1: point 7 of the output is now the excluded row 7, and
+    the phase starts at index 19, in JSON and CSV alike."""
+    args = [str(lead_time), "--chart", "xmr", "--value", "hours", "--exclude", "7",
+            "--phase-at", "19"]  # fmt: skip
+    res = run(*args)
+    assert res.exit_code == 0, res.output
+    points = json.loads(res.output)["points"]
+    assert [p["index"] for p in points] == list(range(1, 31))
+    assert [p["index"] for p in points if p["excluded"]] == [7]
+    assert [p["index"] for p in points if p["phase"] == 2][0] == 19
+    res = run(*args, "--format", "csv")
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(io.StringIO(res.output), keep_default_na=False)
+    assert set(points[0]) <= set(frame.columns), set(points[0]) - set(frame.columns)
+    assert frame["index"].tolist() == [p["index"] for p in points]
+    assert frame["excluded"].tolist() == [p["excluded"] for p in points]
+    assert frame["phase"].tolist() == [p["phase"] for p in points]
+    assert frame["signals"].tolist() == [";".join(p["signals"]) for p in points]
+    # the excluded row is the 7th data row of the file (row 5 is the missing week, 0-based 4)
+    source = pd.read_csv(lead_time, keep_default_na=False)
+    assert float(frame.loc[frame["excluded"], "value"].iloc[0]) == float(source["hours"][6])
+    # without --exclude neither format has the column (JSON gives the key only when asked)
+    plain = run(str(lead_time), "--chart", "xmr", "--value", "hours", "--format", "csv")
+    assert "excluded" not in plain.output.splitlines()[0].split(",")
