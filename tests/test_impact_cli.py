@@ -190,6 +190,7 @@ def test_a_series_that_does_not_vary_has_no_test(tmp_path, level):
         assert out["percent_change"] == {"estimate": 0.0, "ci_low": None, "ci_high": None}
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # its HAC variance rounds below 0
 def test_a_series_that_varies_a_little_is_still_tested(tmp_path):
     """The tolerance is relative to the data's magnitude: one reading 0.01 off a level of 5
     is variation, and the regression keeps its standard errors and p-values."""

@@ -1365,7 +1365,9 @@ def segmented_regression(
     X_cf[:, 2:] = 0.0
     eta_fit = X_all @ params
     eta_cf = X_cf @ params
-    se_cf = np.sqrt(np.einsum("ij,jk,ik->i", X_cf, cov, X_cf))
+    # a quadratic form in a covariance matrix: never below 0 but for rounding (a HAC estimate on a
+    # nearly flat series came out at -1e-30, and its square root NaN with a RuntimeWarning)
+    se_cf = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", X_cf, cov, X_cf), 0.0, None))
     fitted = inv(eta_fit)
     fitted[~keep] = np.nan
     line, cf_lo, cf_hi = inv(eta_cf), inv(eta_cf - q * se_cf), inv(eta_cf + q * se_cf)
