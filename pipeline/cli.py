@@ -1170,7 +1170,7 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
     from rich.text import Text
 
     from pipeline.data.config import load_project
-    from pipeline.data.contracts import validate_inputs
+    from pipeline.data.contracts import describe_failure, failure_lines, validate_inputs
 
     try:
         project = load_project(project_file)
@@ -1191,19 +1191,17 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
         failures += [(site_id, f) for f in validation.failures]
     if failures:
         table = Table(title="Data-contract failures", show_lines=False)
-        for name in ("site", "table", "column", "rule", "severity", "rows", "expected (not met)"):
+        for name in ("site", "table", "column", "rule", "severity", "lines", "what is wrong"):
             table.add_column(name, overflow="fold")
         for site_id, f in failures:
             known = site_id in report.sites or site_id == "(every site)"
             label = site_id if known else f"{site_id} (not configured)"
-            shown = ", ".join(str(r) for r in f.rows[:5])
-            more = f.unexpected_count - min(5, len(f.rows))
-            rows = (shown + (f" +{more} more" if more > 0 else "")) if f.rows else "-"
-            what = f.description
-            if f.examples:
-                what += "; e.g. " + ", ".join(repr(e) for e in f.examples[:3])
-            if f.hint:
-                what += f". {f.hint}"
+            rows = failure_lines(f.rows, f.unexpected_count) or "-"
+            what = describe_failure(
+                table=f.table, column=f.column, description=f.description, rows=f.rows,
+                unexpected_count=f.unexpected_count, examples=f.examples, hint=f.hint,
+                with_where=False, with_lines=False,
+            )  # fmt: skip
             colour = "red" if f.severity == Severity.CRITICAL else "yellow"
             # cells quote data (values such as "[/bold]"): Text objects are never read as markup
             table.add_row(

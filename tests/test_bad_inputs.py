@@ -161,7 +161,8 @@ def test_wrong_type_in_a_number_column(
     assert failure.examples == (text,) and failure.column == column
     message = str(failure)
     assert f"site 'north', table 'observations', column '{column}'" in message
-    assert f"(rows {line})" in message and repr(text) in message and hint in message
+    assert f"rule not met on line {line} — " in message and repr(text) in message
+    assert hint in message
     assert_south_ok(report)
 
 
@@ -199,7 +200,7 @@ def test_day_first_timestamps_are_one_error_and_never_nat(mini_project: Path) ->
     (failure,) = json.loads(out)["sites"]["north"]["failures"]
     assert failure["rows"] == sorted(lines)
     assert "column 'timestamp'" in failure["message"]
-    assert f"(rows {', '.join(map(str, sorted(lines)))})" in failure["message"]
+    assert f"rule not met on lines {', '.join(map(str, sorted(lines)))} — " in failure["message"]
     code, out = validate_cli(mini_project)
     assert code == 1 and "timestamp_is_date" in out and "NaT" not in out
     assert "one_row_per_sample" not in out and "no_duplicate_rows" not in out
@@ -207,7 +208,7 @@ def test_day_first_timestamps_are_one_error_and_never_nat(mini_project: Path) ->
         "run", "--project", str(mini_project), "--as-of", AS_OF, "--site", "north", "-q"
     )
     assert code == 1 and "FAILED north: data contract failed: site 'north'" in out
-    assert "column 'timestamp'" in out and "more critical rule" not in out and "NaT" not in out
+    assert "column 'timestamp'" in out and "critical rules not met" not in out and "NaT" not in out
 
 
 def test_blank_value_is_a_warning(mini_project: Path) -> None:
@@ -449,17 +450,21 @@ def test_validate_flags_the_addresses_send_would_leave_out(mini_project: Path) -
     assert doc["success"] is True
     messages = [f["message"] for f in doc["config_failures"]]
     assert messages == [
-        "site 'north', table 'kaizen.yaml', column 'stakeholders': each stakeholder is one email "
+        "site 'north', table 'kaizen.yaml', column 'stakeholders': rule not met — each "
+        "stakeholder is one email "
         "address (user@domain). 'ops-north' is not one email address; send leaves it out and "
         "mails the others",
-        "site 'south', table 'kaizen.yaml', column 'stakeholders': each stakeholder is one email "
+        "site 'south', table 'kaizen.yaml', column 'stakeholders': rule not met — each "
+        "stakeholder is one email "
         "address (user@domain). 'Ops <ops@-south.example>' is not a complete address "
         "(user@domain); no address of the site is valid: send reports the site and exits 1",
-        "table 'kaizen.yaml', column 'email.error_recipients': each error recipient is one email "
+        "table 'kaizen.yaml', column 'email.error_recipients': rule not met — each error "
+        "recipient is one email "
         "address (user@domain). 'Analytics <analytics@example.com>\\r\\nBcc: x@y.z' contains "
         "control characters (line breaks are not allowed); send leaves it out of the failure "
         "email",
-        "table 'kaizen.yaml', column 'email.from': email.from is one email address "
+        "table 'kaizen.yaml', column 'email.from': rule not met — email.from is one email "
+        "address "
         "(user@domain). 'kaizen' is not one email address; send refuses to start unless "
         "KAIZEN_SMTP_FROM is set",
     ]
@@ -515,12 +520,15 @@ def test_rows_are_the_lines_of_the_file_after_blank_lines_and_multi_line_fields(
     assert code == 1
     (failure,) = json.loads(out)["sites"]["south"]["failures"]
     assert failure["rule"] == "claimed_saving_is_number" and failure["rows"] == [6]
-    assert "column 'claimed_saving'" in failure["message"] and "(rows 6)" in failure["message"]
+    assert (
+        "column 'claimed_saving'" in failure["message"]
+        and "rule not met on line 6 — " in failure["message"]
+    )
     assert json.loads(out)["sites"]["north"]["failures"] == []
     code, out = validate_cli(mini_project)
     assert code == 1 and "claimed_saving_is_number" in out
     assert [row.split("│")[6].strip() for row in out.splitlines() if "claimed_saving" in row] == [
-        "6"
+        "line 6"
     ]
     # south fails before its notebook would run: nothing but the message is produced
     code, out = cli(
@@ -531,7 +539,7 @@ def test_rows_are_the_lines_of_the_file_after_blank_lines_and_multi_line_fields(
         "FAILED south: data contract failed: site 'south', table 'events', column "
         "'claimed_saving'" in out
     )
-    assert "(rows 6)" in out and "(rows 3)" not in out
+    assert "rule not met on line 6 — " in out and "line 3 " not in out
     # and so does the failure email to the error recipients
     with mini_project.open("a") as fh:
         fh.write('email:\n  from: "Kaizen <kaizen@example.com>"\n'
@@ -541,7 +549,11 @@ def test_rows_are_the_lines_of_the_file_after_blank_lines_and_multi_line_fields(
     eml = mini_project.parent / "out" / AS_OF / "failures.eml"
     text = message_from_bytes(eml.read_bytes(), policy=policy.default)
     body = text.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-    assert "column 'claimed_saving'" in body and "(rows 6)" in body and "(rows 3)" not in body
+    assert (
+        "column 'claimed_saving'" in body
+        and "rule not met on line 6 — " in body
+        and "line 3 " not in body
+    )
 
 
 # --------------------------------------------------------------------------- end to end
@@ -564,7 +576,7 @@ def test_run_with_one_broken_site_keeps_everything_else(mini_run: MiniRun, tmp_p
     )
     assert code == 1
     assert "FAILED north: data contract failed: site 'north', table 'observations'" in out
-    assert f"(rows {line})" in out
+    assert f"rule not met on line {line} — " in out
     assert (out_dir / "north" / "results.json").read_text() == old_north
     assert (out_dir / "south" / "report.html").stat().st_mtime_ns != old_south_mtime
     by_site = {s.site_id: s for s in load_manifest(out_dir).sites}
@@ -767,10 +779,10 @@ def test_hostile_ids_write_nothing_outside_the_output_folder(mini_project: Path)
     code, out = cli("run", "--project", str(mini_project), "--as-of", AS_OF, "--jobs", "1", "-q")
     assert code == 1 and "Traceback" not in out
     assert (
-        "FAILED north: data contract failed: site 'north', table 'metrics', column 'metric_id': "
+        "FAILED north: data contract failed: 2 critical rules not met:\n"
+        "- site 'north', table 'metrics', column 'metric_id': rule not met on line 2 — "
         "metric_id is a safe slug (it names files and links): lowercase letters, digits, '-' "
-        "and '_', starting with a letter or digit (rows 2); e.g. '../../../../x' "
-        "(+1 more critical rule)"
+        "and '_', starting with a letter or digit; e.g. '../../../../x'"
     ) in out
     created = {p for p in root.rglob("*")} - before
     out_dir = (root / "out").resolve()
@@ -838,9 +850,10 @@ def test_huge_values_are_a_contract_failure_naming_column_and_rows(mini_project:
     report = validate(mini_project)
     failure = only(report, "north", "value_not_huge")
     assert str(failure) == (
-        "site 'north', table 'observations', column 'value': value is between -1e15 and 1e15 "
-        "(larger numbers overflow the statistics; check the unit or a stray exponent) "
-        f"(rows {line}); e.g. '1e+300'"
+        f"site 'north', table 'observations', column 'value': rule not met on line {line} — "
+        "value is between -1e15 and 1e15 "
+        "(larger numbers overflow the statistics; check the unit or a stray exponent); "
+        "e.g. '1e+300'"
     )
     assert failure.severity == "critical"
     assert_south_ok(report)
@@ -862,9 +875,10 @@ def test_a_value_below_its_metrics_lower_bound_is_a_contract_failure(mini_projec
     failure = only(report, "north", "value_not_below_lower_bound")
     assert failure.severity == "critical" and report.for_site("north").status == "failed"
     assert str(failure) == (
-        "site 'north', table 'observations', column 'value': value is not below its metric's "
-        "lower_bound (xmr, run and x-bar metrics): a value the metric cannot take "
-        f"(rows {line}); e.g. 'value=-1.5, lower_bound=0'. correct the rows; if such values are "
+        f"site 'north', table 'observations', column 'value': rule not met on line {line} — "
+        "value is not below its metric's "
+        "lower_bound (xmr, run and x-bar metrics): a value the metric cannot take; "
+        "e.g. 'value=-1.5, lower_bound=0'. correct the rows; if such values are "
         "real, change or clear the metric's bound in the metrics table"
     )
     assert_south_ok(report)

@@ -231,11 +231,40 @@ def test_failure_text_and_reason() -> None:
                 column="value", rows=tuple(range(2, 12)), examples=("12,5",), unexpected_count=10,
                 site_id="north", hint="use a point")  # fmt: skip
     assert str(f) == (
-        "site 'north', table 'observations', column 'value': value is a number "
-        "(rows 2, 3, 4, 5, 6 and 5 more); e.g. '12,5'. use a point"
+        "site 'north', table 'observations', column 'value': rule not met on lines 2, 3, 4, 5, 6 "
+        "and 5 more — value is a number; e.g. '12,5'. use a point"
     )
     v = SiteValidation(site_id="north", failures=(f,))
-    assert v.status == "failed" and v.reason().startswith("data contract failed: site 'north'")
+    assert v.status == "failed" and v.reason() == f"data contract failed: {f}"
+    assert v.problems() == (str(f),)
+
+
+def test_every_critical_rule_is_in_the_reason_one_a_line() -> None:
+    """A site that fails several critical rules: the reason counts them and lists each in full
+    (the run log, the manifest's error), problems() has each; warnings are not among them."""
+    neg = Failure(table="observations", rule="value_not_below_lower_bound", severity="critical",
+                  description="value is not below its metric's lower_bound", column="value",
+                  rows=(3774,), unexpected_count=1, examples=("value=-4, lower_bound=0",),
+                  site_id="north")  # fmt: skip
+    day_first = Failure(table="observations", rule="timestamp_is_date", severity="critical",
+                        description="timestamp is a date, YYYY-MM-DD", column="timestamp",
+                        rows=(3775,), unexpected_count=1, examples=("31/01/2026",),
+                        site_id="north")  # fmt: skip
+    blank = Failure(table="observations", rule="value_filled", severity="warning",
+                    description="value is filled in", column="value", unexpected_count=5)  # fmt: skip
+    v = SiteValidation(site_id="north", failures=(neg, blank, day_first))
+    assert v.problems() == (str(neg), str(day_first))
+    assert v.reason().splitlines() == [
+        "data contract failed: 2 critical rules not met:",
+        "- site 'north', table 'observations', column 'value': rule not met on line 3774 — "
+        "value is not below its metric's lower_bound; e.g. 'value=-4, lower_bound=0'",
+        "- site 'north', table 'observations', column 'timestamp': rule not met on line 3775 — "
+        "timestamp is a date, YYYY-MM-DD; e.g. '31/01/2026'",
+    ]
+    assert (
+        str(blank)
+        == "table 'observations', column 'value': rule not met on 5 rows — value is filled in"
+    )
 
 
 def test_metric_bounds_are_checked() -> None:

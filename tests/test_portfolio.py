@@ -271,7 +271,10 @@ def test_run_status_is_apart_from_performance(page: str) -> None:
     assert rows == ["failed", "warnings", "ok"]  # problems first
     assert "cell 7 raised ValueError: &lt;bad&gt; &amp; worse" in status
     assert 'href="east/failed/report.ipynb"' in status and 'href="east/failed/error.txt"' in status
-    assert "observations.value: value is filled in; 5 rows" in status
+    assert (
+        "table &#39;observations&#39;, column &#39;value&#39;: rule not met on 5 rows — value is filled in"
+        in status
+    )
     # The performance sections carry no run status.
     for section in ("scorecard", "improvements", "practices", "savings"):
         assert "run-badge" not in _section(page, section)

@@ -112,6 +112,52 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- results
 
 
+def failure_lines(rows: Iterable[int], unexpected_count: int = 0) -> str:
+    """The file's lines of a failed rule in words: ``line 7``, ``lines 3, 4 and 12 more``, or
+    ``5 rows`` when the lines are not known; "" when there are none."""
+    lines = list(rows)
+    count = max(unexpected_count, len(lines))
+    if not lines:
+        return count_of(count, "row") if count else ""
+    more = count - min(_MAX_EXAMPLES, len(lines))
+    shown = ", ".join(str(r) for r in lines[:_MAX_EXAMPLES])
+    return f"{'line' if count == 1 else 'lines'} {shown}" + (
+        f" and {more} more" if more > 0 else ""
+    )
+
+
+def describe_failure(
+    *,
+    table: str,
+    column: str | None,
+    description: str,
+    rows: Iterable[int] = (),
+    unexpected_count: int = 0,
+    examples: Iterable[str] = (),
+    hint: str = "",
+    site_id: str | None = None,
+    with_where: bool = True,
+    with_lines: bool = True,
+) -> str:
+    """The sentence a person reads about one failed rule: where, what is wrong, the file's lines.
+
+    The rule's description is its expectation ("value is filled in"), so the sentence says the
+    rule was not met, and where, before quoting it: ``site 'north', table 'observations', column
+    'value': rule not met on lines 4, 9 — value is filled in``. The one formatter of failures:
+    the validate table (``with_where``/``with_lines`` off, those have their own columns), the
+    run log, the manifest, the portfolio and the failure email all use it.
+    """
+    where = f"table {table!r}" + (f", column {column!r}" if column else "")
+    if site_id:
+        where = f"site {site_id!r}, {where}"
+    lines = failure_lines(rows, unexpected_count) if with_lines else ""
+    picked = list(examples)[:3]
+    ex = f"; e.g. {', '.join(repr(e) for e in picked)}" if picked else ""
+    tail = f". {hint}" if hint else ""
+    what = f"rule not met{f' on {lines}' if lines else ''} — {description}{ex}{tail}"
+    return f"{where}: {what}" if with_where else what
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Failure:
     """One failed rule for one table (and site)."""
@@ -129,17 +175,11 @@ class Failure:
     hint: str = ""
 
     def __str__(self) -> str:
-        where = f"table {self.table!r}" + (f", column {self.column!r}" if self.column else "")
-        if self.site_id:
-            where = f"site {self.site_id!r}, {where}"
-        rows = ""
-        if self.rows:
-            shown = ", ".join(str(r) for r in self.rows[:5])
-            more = self.unexpected_count - min(5, len(self.rows))
-            rows = f" (rows {shown}{f' and {more} more' if more > 0 else ''})"
-        ex = f"; e.g. {', '.join(repr(e) for e in self.examples[:3])}" if self.examples else ""
-        hint = f". {self.hint}" if self.hint else ""
-        return f"{where}: {self.description}{rows}{ex}{hint}"
+        return describe_failure(
+            table=self.table, column=self.column, description=self.description,
+            rows=self.rows, unexpected_count=self.unexpected_count, examples=self.examples,
+            hint=self.hint, site_id=self.site_id,
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -184,14 +224,21 @@ class SiteValidation:
             return RunStatus.FAILED
         return RunStatus.WARNINGS if self.has_warnings else RunStatus.OK
 
+    def problems(self) -> tuple[str, ...]:
+        """Each critical failure in words (:func:`describe_failure`), one per rule."""
+        return tuple(str(f) for f in self.failures if f.severity == CRITICAL)
+
     def reason(self) -> str:
-        """One line naming the critical failures, for the index page and the manifest."""
-        crit = [f for f in self.failures if f.severity == CRITICAL]
+        """The critical failures for the index page, the log and the manifest's ``error``: the
+        one rule in full, or how many rules failed followed by each of them (one a line)."""
+        crit = self.problems()
         if not crit:
             return ""
-        first = str(crit[0])
-        more = f" (+{count_of(len(crit) - 1, 'more critical rule')})" if len(crit) > 1 else ""
-        return f"data contract failed: {first}{more}"
+        if len(crit) == 1:
+            return f"data contract failed: {crit[0]}"
+        return f"data contract failed: {count_of(len(crit), 'critical rule')} not met:\n" + (
+            "\n".join(f"- {p}" for p in crit)
+        )
 
     def raise_for_failures(self) -> SiteValidation:
         if self.has_critical:

@@ -129,7 +129,7 @@ def render_text(s: EmailSummary, *, attachment_note: str, report_link: str = "")
 
 
 def render_failures(
-    *, subject: str, lead: str, failures: Sequence[Mapping[str, str]]
+    *, subject: str, lead: str, failures: Sequence[Mapping[str, Any]]
 ) -> tuple[str, str]:
     """``(text, html)`` of the failure email."""
     context = {"subject": subject, "lead": lead, "failures": list(failures)}

@@ -1,7 +1,7 @@
 """The failure email: which sites failed and why, for the project's error recipients.
 
-It carries the reason each site failed (the error message: contract failures name tables,
-columns and row numbers) and never a data row.
+It carries the reason each site failed (the error message; a site that failed several contract
+rules has each rule listed, naming table, column and the file's line numbers) and never a data row.
 """
 
 from __future__ import annotations
@@ -25,14 +25,16 @@ def failure_subject(project: str, n: int) -> str:
 def build_failure_message(
     project: str,
     as_of: str,
-    failures: Sequence[tuple[str, str, str]],
+    failures: Sequence[tuple[str, str, str, Sequence[str]]],
     *,
     sender: Address,
     recipient: Address,
     run_id: str,
     message_id: str,
 ) -> EmailMessage:
-    """One email listing the failed sites ``(site_id, site_name, reason)`` for an error recipient."""
+    """One email listing the failed sites ``(site_id, site_name, reason, problems)`` for an error
+    recipient: ``problems`` are the critical contract rules the site's data did not meet, each
+    listed in full (:func:`pipeline.data.contracts.describe_failure`)."""
     n = len(failures)
     subject = failure_subject(project, n)
     lead = (
@@ -41,8 +43,13 @@ def build_failure_message(
         + "."
     )
     rows = [
-        {"site_id": sid, "site_name": name, "reason": shorten(reason, MAX_REASON)}
-        for sid, name, reason in failures
+        {
+            "site_id": sid,
+            "site_name": name,
+            "reason": shorten(reason, MAX_REASON),
+            "problems": [shorten(p, MAX_REASON) for p in problems],
+        }
+        for sid, name, reason, problems in failures
     ]
     text, html = render_failures(subject=subject, lead=lead, failures=rows)
     msg = EmailMessage(policy=policy.SMTP)

@@ -282,15 +282,18 @@ def send_run(
                 )
             )
 
-        failures: list[tuple[str, str, str]] = []
+        failures: list[tuple[str, str, str, tuple[str, ...]]] = []
         for sid in wanted:
             entry = in_run[sid]
             site = configured.get(sid)
             name = header_text(site.name if site else sid)
             if entry.is_failed:
-                failures.append(
-                    (sid, name, display_text(entry.error) or "failed (no reason given)")
-                )
+                # several failed rules: the error's summary line, then each rule in a list
+                problems = tuple(display_text(p) for p in entry.problems)
+                problems = problems if len(problems) > 1 else ()
+                error = (entry.error or "").splitlines()[:1] if problems else [entry.error]
+                reason = display_text(" ".join(e for e in error if e)) or "failed (no reason given)"
+                failures.append((sid, name, reason, problems))
                 continue
             raw = [(s.address, s.metrics) for s in (site.recipients if site else ())]
             rejected: list[str] = []

@@ -41,6 +41,9 @@ class SiteOutcome:
     site_id: str
     status: RunStatus
     error: str | None = None
+    #: each critical data-contract rule the site's data did not meet, in words (table, column,
+    #: what is wrong, the file's lines, examples), one per rule; empty for other failures
+    problems: tuple[str, ...] = ()
     seconds: float = 0.0
     attempts: int = 0
     timings: dict[str, float] = field(default_factory=dict)
@@ -124,7 +127,10 @@ def parse_manifest(data: Any, *, source: str = MANIFEST_FILE) -> Manifest:
     validate_manifest(data, source=source)
     fields = {k: v for k, v in data.items() if k != "schema_version"}
     sites = tuple(
-        SiteOutcome(**{**s, "status": RunStatus(s["status"])}) for s in fields.pop("sites")
+        SiteOutcome(
+            **{**s, "status": RunStatus(s["status"]), "problems": tuple(s.get("problems", ()))}
+        )
+        for s in fields.pop("sites")
     )
     outside = tuple(fields.pop("data_outside_sites", ()))
     return Manifest(**fields, sites=sites, data_outside_sites=outside)

@@ -465,7 +465,14 @@ def _run_sites(
         if validation.has_critical:
             error = validation.reason()
             record_failure(child_path(out_root, site.id), vfile, error, run_id=plan.run_id)
-            done(SiteOutcome(site_id=site.id, status=RunStatus.FAILED, error=error))
+            done(
+                SiteOutcome(
+                    site_id=site.id,
+                    status=RunStatus.FAILED,
+                    error=error,
+                    problems=validation.problems(),
+                )
+            )
             continue
         final = child_path(out_root, site.id)
         parts = site_fingerprint(

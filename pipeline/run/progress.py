@@ -39,8 +39,14 @@ class RunLog:
         if timings:
             line += f" ({timings})"
         if outcome.error:
-            line += f": {outcome.error}"
+            # a multi-line error (several failed contract rules) is one log line per rule
+            first, *rest = outcome.error.splitlines()
+            line += f": {first}"
+        else:
+            rest = []
         self.write(line)
+        for more in rest:
+            self.write(f"site {outcome.site_id}: {more}")
 
 
 def console_progress(

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from scipy import stats
 
+from pipeline.data.contracts import describe_failure
 from pipeline.exceptions import InputError, StatisticsError
 from pipeline.formatting import finite, fmt_date, is_missing, json_safe
 from pipeline.report.findings import (
@@ -102,6 +103,8 @@ class SiteRun:
     name: str
     status: RunStatus
     reason: str
+    #: a failed site's critical contract rules, each in full, when it failed several
+    problems: tuple[str, ...] = ()
     warnings: tuple[str, ...]
     report_href: str | None
     evidence: tuple[Link, ...]
@@ -503,8 +506,13 @@ def _site_run(
         if has_report:
             run = f" from run {res.get('run_id')}" if res and res.get("run_id") else ""
             evidence.append(Link(text=f"last good report{run}", href=f"{href}/report.html"))
+    problems: tuple[str, ...] = ()
     if status == RunStatus.FAILED:
         reason = _text(entry.error, "no reason was recorded")
+        if len(entry.problems) > 1:
+            # the error's first line is the summary; the rules are listed one by one
+            reason = reason.splitlines()[0]
+            problems = tuple(_text(p) for p in entry.problems)
     elif res is None:
         reason = "no results were published for this site"
     elif status == RunStatus.WARNINGS:
@@ -516,6 +524,7 @@ def _site_run(
         name=names.get(sid, sid),
         status=status,
         reason=reason,
+        problems=problems,
         warnings=_warnings(res) if status == RunStatus.WARNINGS and res else (),
         report_href=f"{href}/report.html" if has_report and status != RunStatus.FAILED else None,
         evidence=tuple(evidence),
@@ -528,11 +537,18 @@ def _warnings(res: Mapping[str, Any]) -> tuple[str, ...]:
     for f in (res.get("validation") or {}).get("failures", []):
         if f.get("severity") != Severity.WARNING:
             continue
-        where = ".".join(_text(f.get(k)) for k in ("table", "column") if f.get(k))
-        what = _text(f.get("description"), _text(f.get("rule"), "a contract rule"))
-        rows = finite(f.get("unexpected_count"))
-        count = "" if rows is None else f"; {int(rows):,} row" + ("" if int(rows) == 1 else "s")
-        out.append(f"{where}: {what}{count}" if where else f"{what}{count}")
+        rows = [int(r) for r in f.get("rows") or () if finite(r) is not None]
+        count = finite(f.get("unexpected_count"))
+        out.append(
+            describe_failure(
+                table=_text(f.get("table"), "?"),
+                column=_text(f.get("column")) or None,
+                description=_text(f.get("description"), _text(f.get("rule"), "a contract rule")),
+                rows=rows,
+                unexpected_count=0 if count is None else int(count),
+                examples=[_text(e) for e in f.get("examples") or ()],
+            )
+        )
     return tuple(out)
 
 
