@@ -4,6 +4,7 @@ rows, examples) and nothing else is lost (the other site stays ok)."""
 from __future__ import annotations
 
 import json
+import re
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -886,6 +887,55 @@ def test_a_value_below_its_metrics_lower_bound_is_a_contract_failure(mini_projec
     assert code == 1 and "value_not_below_lower_bound" in out  # validate: a critical failure
     edit_csv(data(mini_project, "metrics"), lambda f: bound(f, ""))
     assert validate(mini_project).for_site("north").status != "failed"
+
+
+def test_every_critical_rule_of_a_site_is_named_where_users_act_on_it(mini_project: Path) -> None:
+    """A negative lead time (lower_bound 0) and a day-first timestamp for north: two critical
+    rules. The run's output and log, the manifest, the portfolio's failed-site entry and the
+    failure email each name both, with their lines and examples, not "(+1 more critical rule)"."""
+    edit_csv(
+        data(mini_project, "metrics"),
+        lambda f: f.assign(lower_bound=["0" if m == "lead_time" else "" for m in f["metric_id"]]),
+    )
+    neg = set_cell(mini_project, "observations", north_row(mini_project, "lead_time", 3),
+                   value="-4")  # fmt: skip
+    day = set_cell(mini_project, "observations", north_row(mini_project, "lead_time", 5),
+                   timestamp="31/01/2026")  # fmt: skip
+    rules = (
+        f"rule not met on line {neg} — value is not below its metric's lower_bound",
+        "e.g. 'value=-4, lower_bound=0'",
+        f"rule not met on line {day} — timestamp is a date",
+        "e.g. '31/01/2026'",
+    )
+    code, out = cli("run", "--project", str(mini_project), "--as-of", AS_OF, "--site", "north")
+    assert code == 1 and "more critical rule" not in out
+    assert "FAILED north: data contract failed: 2 critical rules not met:\n- site 'north'" in out
+    assert all(r in out for r in rules), out
+    out_dir = mini_project.parent / "out" / AS_OF
+    (log,) = (out_dir / "logs").glob("*.log")
+    logged = [line for line in log.read_text().splitlines() if "rule not met" in line]
+    assert len(logged) == 2 and all(" site north: - site 'north', " in line for line in logged)
+    assert rules[0] in logged[0] and rules[2] in logged[1]
+    (north,) = load_manifest(out_dir).sites
+    assert len(north.problems) == 2 and north.error.startswith("data contract failed: 2 critical")
+    assert rules[0] in north.problems[0] and rules[2] in north.problems[1]
+    page = (out_dir / "index.html").read_text().replace("&#39;", "'")
+    (listed,) = re.findall(r'<ul class="problem-list">(.*?)</ul>', page)
+    items = re.findall(r"<li>(.*?)</li>", listed)
+    assert len(items) == 2 and rules[0] in items[0] and rules[2] in items[1]
+    with mini_project.open("a") as fh:
+        fh.write('email:\n  from: "Kaizen <kaizen@example.com>"\n'
+                 '  error_recipients: ["analytics@example.com"]\n')  # fmt: skip
+    code, out = cli("send", "--project", str(mini_project), "--as-of", AS_OF, "--dry-run")
+    assert code == 0, out
+    eml = message_from_bytes((out_dir / "failures.eml").read_bytes(), policy=policy.default)
+    text = eml.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    html = eml.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert "more critical rule" not in text and all(r in text for r in rules), text
+    bullets = [line for line in text.splitlines() if line.strip().startswith("- site 'north'")]
+    assert len(bullets) == 2
+    items = re.findall(r"<li>(.*?)</li>", html.replace("&#39;", "'"))
+    assert len(items) == 2 and rules[0] in items[0] and rules[2] in items[1]
 
 
 @pytest.mark.parametrize("text", ["[/bold]", "[red]x", "[link=file:///etc/passwd]y[/link]"])
