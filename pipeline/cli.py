@@ -1152,7 +1152,8 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
     """Check the input tables against the data contracts (data_contracts/*.json), and the email
     addresses of kaizen.yaml with the parser send uses.
 
-    Prints one line per failed rule and site: table, rule, severity, failing rows and examples.
+    Prints one line per failed rule and site: table, rule, severity, the failing lines and what
+    is wrong ("rule not met — " and the rule's expectation, with examples).
     Rows are the lines of the file a record starts on, as an editor numbers them (header = 1).
     An address send would leave out (a stakeholder, an error recipient, email.from), and a site
     with no stakeholder at all, is a warning naming the site, the setting and why.
