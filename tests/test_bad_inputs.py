@@ -488,8 +488,8 @@ def test_validate_names_a_site_with_no_stakeholder(mini_project: Path) -> None:
     )
     assert code == 0, out
     assert [f["message"] for f in json.loads(out)["config_failures"]] == [
-        "site 'south', table 'kaizen.yaml', column 'stakeholders': each site names at least one "
-        "stakeholder to email its report to. none is named, so send reports the site and exits 1; "
+        "site 'south', table 'kaizen.yaml', column 'stakeholders': rule not met — each site names "
+        "at least one stakeholder to email its report to. none is named, so send reports the site and exits 1; "
         "add addresses under its stakeholders in kaizen.yaml"
     ]
     code, out = cli("validate", "--project", str(mini_project), "--as-of", AS_OF)
