@@ -101,6 +101,19 @@ def test_failing_site_keeps_its_notebook_and_others_succeed(
     assert "sensor feed for south is corrupt" in index
 
 
+def test_the_out_of_date_notice_of_a_long_or_listed_reason_reads_as_one_sentence() -> None:
+    from pipeline.report.render import STALE_MARK, mark_stale
+
+    listed = mark_stale(
+        f"<p>{STALE_MARK}</p>",
+        run_id="R2",
+        error="data contract failed: 2 critical rules not met:\n- site 'a': one\n- site 'a': two",
+    )
+    assert "for this site: data contract failed: 2 critical rules not met. This page" in listed
+    long = mark_stale(f"<p>{STALE_MARK}</p>", run_id="R2", error="word " * 80)
+    assert "word … This page" in long and "wor…" not in long
+
+
 def test_a_kept_report_says_a_later_run_failed_until_a_run_succeeds(
     mini_project: Path, tmp_path: Path
 ) -> None:

@@ -82,5 +82,5 @@ def mark_stale(html: str, *, run_id: str, error: str) -> str:
     first = next((line.strip() for line in error.splitlines() if line.strip()), "")
     # a long reason (a contract failure lists its rules) is cut at a word, the rest is one click away
     reason = first if len(first) <= 240 else first[:240].rsplit(" ", 1)[0].rstrip(" ,;:") + " …"
-    notice = render("site/stale.html.j2", run_id=run_id, reason=reason.rstrip(".") or "no reason")
+    notice = render("site/stale.html.j2", run_id=run_id, reason=reason.rstrip(".:") or "no reason")
     return f"{html[:start]}{STALE_MARK}{notice}{_STALE_END}{html[end:]}"
