@@ -154,16 +154,39 @@ def _run(project_file: str, output: str | None, **kwargs) -> None:
     sys.exit(code)
 
 
+def _interruptible_send(send: Any, as_of: str | None) -> Any:
+    """``send()`` (a call of ``send_run``) under the run's signal handling: SIGINT or SIGTERM
+    stops it with one line and the shell's exit code (130, 143), not click's "Aborted!". What
+    was sent is in the ledger, so running ``send`` again sends the rest."""
+    from pipeline.run.interrupt import interruptible, leave_ignoring
+
+    with interruptible():
+        try:
+            return send()
+        except RunInterrupted as exc:
+            leave_ignoring()
+            again = "kaizen-reports send" + (f" --as-of {as_of}" if as_of else "")
+            click.echo(
+                "Interrupted while sending: the messages sent so far are in the send ledger; "
+                f"run {again} to send the rest",
+                err=True,
+            )
+            sys.exit(exc.exit_code)
+
+
 def _send_after_run(project: Any, as_of: str, quiet: bool) -> int:
     """``run --send``: email the run just finished (failed sites go to the error recipients)."""
     from pipeline.delivery.send import send_run
     from pipeline.exceptions import DeliveryError
 
     try:
-        result = send_run(
-            project,
-            as_of=as_of,
-            on_message=None if quiet else (lambda m: click.echo(m.describe(), err=True)),
+        result = _interruptible_send(
+            lambda: send_run(
+                project,
+                as_of=as_of,
+                on_message=None if quiet else (lambda m: click.echo(m.describe(), err=True)),
+            ),
+            as_of,
         )
     except (ConfigError, DeliveryError, LockHeld) as exc:
         click.echo(f"error: sending failed: {exc}", err=True)
@@ -503,23 +526,27 @@ def send_command(
     Sent messages are recorded in OUT/<as_of>/send-ledger.json; a rerun sends only the rest.
     Exit codes: 0 all sent, 1 some delivery failed, a stale report was refused or a site has no
     valid stakeholder address (named, with each address left out and why; the other sites are
-    sent), 2 usage or configuration error.
+    sent), 2 usage or configuration error, 130/143 stopped by Ctrl-C/SIGTERM (what was sent is in
+    the ledger: run send again for the rest).
     """
     from pipeline.delivery.send import send_run
     from pipeline.exceptions import DeliveryError, LockHeld
 
     try:
         project = load_project_for(project_file, output)
-        result = send_run(
-            project,
-            as_of=as_of,
-            site_ids=list(sites) or None,
-            dry_run=dry_run,
-            force=force,
-            to=list(to) or None,
-            only_changed=only_changed,
-            allow_stale=allow_stale,
-            on_message=lambda m: click.echo(m.describe(), err=True),
+        result = _interruptible_send(
+            lambda: send_run(
+                project,
+                as_of=as_of,
+                site_ids=list(sites) or None,
+                dry_run=dry_run,
+                force=force,
+                to=list(to) or None,
+                only_changed=only_changed,
+                allow_stale=allow_stale,
+                on_message=lambda m: click.echo(m.describe(), err=True),
+            ),
+            None if as_of in (None, "latest") else as_of,
         )
     except (ConfigError, DeliveryError, LockHeld) as exc:
         fail_usage(exc)

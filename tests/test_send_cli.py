@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -232,3 +233,35 @@ def test_stale_refused_then_allowed_and_only_changed_from_the_command_line(tmp_p
         assert allowed.exit_code == 0, allowed.output
         assert [r.rcpt_tos for r in server.received[2:]] == [["ops-zurich@example.com"]]
         assert allowed.output.count("already sent (use --force") == 2
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_send_stuck_on_a_hung_relay_stops_on_ctrl_c_or_sigterm(
+    project_file: Path, signum: int, code: int
+):
+    """A relay that accepts the connection and never greets (a hung server): send waits on it,
+    and SIGINT or SIGTERM stops it with one line and 130/143, not "Aborted!" or a traceback."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        env = {**os.environ, **smtp_env(hung.getsockname()[1]), "KAIZEN_SMTP_TIMEOUT": "120"}
+        env["KAIZEN_SMTP_FROM"] = "Kaizen <kaizen@example.com>"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "send", "--project", str(project_file)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        hung.settimeout(120)
+        conn, _ = hung.accept()  # send is now waiting for the greeting
+        with conn:
+            time.sleep(0.5)
+            proc.send_signal(signum)
+            _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "Interrupted while sending: the messages sent so far are in the send ledger" in err
+    assert "Traceback" not in err and "Aborted" not in err
