@@ -1151,7 +1151,9 @@ def capability_command(csv_file, value, subgroup, lsl, usl, target, alpha, trans
 def _config_summary(failures: Sequence[Any], file_name: str) -> str:
     """The end of validate's summary line for kaizen.yaml: addresses send would leave out, and
     sites with no stakeholder at all ("" when there are neither)."""
-    none = sum(f.rule == "site_has_stakeholders" for f in failures)
+    from pipeline.data.contracts import NO_STAKEHOLDERS
+
+    none = sum(f.rule == NO_STAKEHOLDERS for f in failures)
     bad = len(failures) - none
     parts = []
     if bad:

@@ -34,7 +34,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,8 @@ _BOUND_HINT = (
     "correct the rows; if such values are real, change or clear the metric's bound in the "
     "metrics table"
 )
+#: The rule of a site with no stakeholder at all (validate counts it apart from bad addresses).
+NO_STAKEHOLDERS = "site_has_stakeholders"
 _MAX_EXAMPLES = 5
 _MAX_ROWS_KEPT = 1000
 
@@ -683,11 +685,18 @@ def prepare_frame(
         out["kz_value_remainder"] = np.abs(value - np.round(value))
         out["kz_points"] = _points_per_series(out, period)
         out["kz_spread_from_median"] = _spreads_from_median(out)
-        dated = out["site_id"]
-        if as_of_end is not None:
-            dated = dated.where(~(frame["timestamp"] > as_of_end))
-        out["kz_site_dated"] = dated
+        out["kz_site_dated"] = _dated_sites(out["site_id"], frame["timestamp"], as_of_end)
     return out
+
+
+def _dated_sites(
+    sites: pd.Series, timestamps: pd.Series | None, as_of_end: pd.Timestamp | None
+) -> pd.Series:
+    """Each observation's site, blank where it is after ``as_of_end`` (one whose timestamp did
+    not parse keeps its site: its own rule reports it): what ``site_has_data`` looks at."""
+    if as_of_end is None or timestamps is None:
+        return sites
+    return sites.where(~(timestamps > as_of_end))
 
 
 #: The median absolute deviation times this estimates the standard deviation of normal data.
@@ -949,7 +958,7 @@ def address_failures(project: Project, site_ids: Iterable[str]) -> tuple[Failure
     uses, :func:`pipeline.data.addresses.address_problem`): each stakeholder of ``site_ids`` (and
     a site with none), the error recipients and ``email.from``. Warnings: an address never stops
     a report."""
-    table = project.path.name
+    warning = partial(Failure, table=project.path.name, severity=WARNING)
     out: list[Failure] = []
 
     def bad(text: str) -> str | None:
@@ -962,11 +971,9 @@ def address_failures(project: Project, site_ids: Iterable[str]) -> tuple[Failure
             continue
         if not site.stakeholders:
             out.append(
-                Failure(
-                    table=table,
-                    rule="site_has_stakeholders",
+                warning(
+                    rule=NO_STAKEHOLDERS,
                     description="each site names at least one stakeholder to email its report to",
-                    severity=WARNING,
                     column="stakeholders",
                     site_id=site.id,
                     hint="none is named, so send reports the site and exits 1; add addresses under its "
@@ -984,11 +991,9 @@ def address_failures(project: Project, site_ids: Iterable[str]) -> tuple[Failure
             else "send leaves it out and mails the others"
         )
         out += [
-            Failure(
-                table=table,
+            warning(
                 rule="stakeholder_is_address",
                 description="each stakeholder is one email address (user@domain)",
-                severity=WARNING,
                 column="stakeholders",
                 site_id=site.id,
                 hint=f"{problem}; {consequence}",
@@ -997,11 +1002,9 @@ def address_failures(project: Project, site_ids: Iterable[str]) -> tuple[Failure
         ]
     for problem in filter(None, (bad(a) for a in project.email.error_recipients)):
         out.append(
-            Failure(
-                table=table,
+            warning(
                 rule="error_recipient_is_address",
                 description="each error recipient is one email address (user@domain)",
-                severity=WARNING,
                 column="email.error_recipients",
                 hint=f"{problem}; send leaves it out of the failure email",
             )
@@ -1009,11 +1012,9 @@ def address_failures(project: Project, site_ids: Iterable[str]) -> tuple[Failure
     sender = bad(project.email.sender) if project.email.sender else None
     if sender:
         out.append(
-            Failure(
-                table=table,
+            warning(
                 rule="sender_is_address",
                 description="email.from is one email address (user@domain)",
-                severity=WARNING,
                 column="email.from",
                 hint=f"{sender}; send refuses to start unless KAIZEN_SMTP_FROM is set",
             )
@@ -1425,9 +1426,8 @@ def _attribute(
         missing = list(info.get("missing_list") or info.get("partial_missing_list") or [])
         frame = tables[table]
         if int(info.get("missing_count") or 0) > len(missing):  # GX shortens the list
-            dated = frame["site_id"]
-            if "timestamp" in frame and params.get("as_of_end") is not None:
-                dated = dated.where(~(frame["timestamp"] > params["as_of_end"]))
+            end = params.get("as_of_end") if "timestamp" in frame else None
+            dated = _dated_sites(frame["site_id"], frame.get("timestamp"), end)
             present = set(dated.dropna().unique())
             missing = [s for s in params.get("selected_sites", []) if s not in present]
         return [
@@ -1547,7 +1547,7 @@ def _shown(frame: pd.DataFrame, column: str, position: int, tables: Tables, tabl
     """A cell for an example: its value, or the text in the file when it did not parse (never
     NaT or NaN), or "(blank)"."""
     value = _cell(frame, column, position, tables)
-    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
+    if _is_blank(value):
         raw = _raw_value(tables, table, column, position)
         return raw or _fmt(None)
     return _fmt(value)
@@ -1576,9 +1576,14 @@ def _points_of(frame: pd.DataFrame, position: int, tables: Tables) -> int:
     return int(period_start(sub["timestamp"], p).nunique())
 
 
+def _is_blank(value: Any) -> bool:
+    """None, NaN, NaT or NA: a cell with nothing in it (an infinity is a value, shown as one)."""
+    return value is None or (np.ndim(value) == 0 and bool(pd.isna(value)))
+
+
 def _fmt(value: Any) -> str:
     """A cell as a message shows it: a missing value (None, NaN, NaT, NA) is "(blank)"."""
-    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
+    if _is_blank(value):
         return "(blank)"
     if isinstance(value, pd.Timestamp):
         return value.date().isoformat() if value == value.normalize() else value.isoformat(" ")
@@ -1600,6 +1605,7 @@ __all__ = [
     "prepare_frame",
     "render_readme",
     "suite_parameters",
+    "NO_STAKEHOLDERS",
     "address_failures",
     "validate_inputs",
     "validate_project",
