@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.report.plots.control import pattern_labels, plot_control_chart, signal_name
-from pipeline.report.plots.style import FONT_STACK, NARROW_MIN_FONT, NARROW_WIDTH
+from pipeline.report.plots.style import (
+    FONT_STACK,
+    NARROW_MIN_FONT,
+    NARROW_WIDTH,
+    figure_to_png,
+    figure_to_svg,
+)
 from pipeline.stats.spc import control_chart
 
 CSS = Path(__file__).parents[1] / "pipeline/report/templates/kaizen/static/report.css"
@@ -64,6 +70,18 @@ def test_the_narrow_drawing_keeps_text_legible_on_a_phone():
     assert wide_ids and not wide_ids & set(re.findall(r'id="([^"]+)"', image.narrow))
     # the wide drawing (and the email PNG from the same figure) is left as it was
     assert image.figure.get_size_inches()[0] == 7.5
+
+
+def test_after_the_narrow_drawing_the_figure_draws_as_before():
+    """`chart --format png` draws its PNG from the figure the narrow SVG was drawn from: the
+    legend above the axes must go back where it was (it was anchored through the axes twice,
+    off the canvas, and FreeType failed with 'raster overflow')."""
+    ch = control_chart(_run_series(), times=WEEKS, rules="we", better="lower")
+    fresh = plot_control_chart(ch, title="Lead time", unit="days", has_narrow=False)
+    drawn = plot_control_chart(ch, title="Lead time", unit="days")
+    assert drawn.figure.axes[0].get_legend() is not None
+    assert drawn.narrow and figure_to_svg(drawn.figure) == figure_to_svg(fresh.figure)
+    assert figure_to_png(drawn.figure) == figure_to_png(fresh.figure)
 
 
 def test_a_provisional_phase_is_labelled_with_its_points():

@@ -43,7 +43,7 @@ from matplotlib.ticker import (  # noqa: E402
     NullFormatter,
     NullLocator,
 )
-from matplotlib.transforms import Bbox  # noqa: E402
+from matplotlib.transforms import Bbox, IdentityTransform  # noqa: E402
 
 from pipeline.formatting import compact_scale, fmt_compact, fmt_number  # noqa: E402
 from pipeline.report import palette  # noqa: E402
@@ -610,7 +610,8 @@ def narrow_layout(fig: Figure) -> Iterator[None]:
         for f, seq in formatters:
             f.seq = seq
         for leg, loc, box in legends:
-            leg.set_bbox_to_anchor(box)
+            # ``box`` is already in display units: anchored as it is, not through the axes again
+            leg.set_bbox_to_anchor(box, transform=IdentityTransform())
             leg.set_loc(loc)
         for ax, axis, size in ticks:
             ax.tick_params(axis="x" if axis is ax.xaxis else "y", labelsize=size)
