@@ -186,6 +186,9 @@ def test_a_series_that_does_not_vary_has_no_test(tmp_path, level):
     d = out["difference"]
     assert d["estimate"] == 0.0 and d["ci_low"] is None and d["pvalue"] is None
     assert d["method"].endswith("(no variation: no test possible)")
+    # the rank test beside it has none either (it said p = 1.0; R's wilcox.test gives NA)
+    mw = out["mann_whitney"]
+    assert mw["pvalue"] is None and mw["hodges_lehmann"] is None and mw["ci_low"] is None
     if level > 0:
         assert out["percent_change"] == {"estimate": 0.0, "ci_low": None, "ci_high": None}
 

@@ -364,3 +364,4 @@ def test_a_metric_that_did_not_vary_says_so_without_an_interval(tmp_path) -> Non
     assert "nan" not in words.lower().split()
     assert "95% CI" not in words.split("Statistics for")[1], words
     assert "Classical p-value (Welch) no variation: no test possible" in words, words
+    assert "Mann-Whitney p-value no variation: no test possible" in words, words

@@ -542,7 +542,10 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
         rows.append(("Hedges' g (standardised difference)", fmt_number(imp.hedges_g, digits=2)))
     if mw is not None:
         rows.append(("Mann-Whitney U (before sample)", fmt_number(mw.statistic, digits=1)))
-        rows.append(("Mann-Whitney p-value", fmt_pvalue(mw.pvalue)))
+        no_rank_test = mw.pvalue is None and NO_VARIATION in mw.method
+        rows.append(
+            ("Mann-Whitney p-value", NO_VARIATION if no_rank_test else fmt_pvalue(mw.pvalue))
+        )
         if mw.hodges_lehmann is not None:
             hl = SimpleNamespace(estimate=mw.hodges_lehmann, ci_low=mw.ci_low, ci_high=mw.ci_high)
             rows.append(("Hodges-Lehmann shift", _shift_text(metric, hl, ci_label, rank=True)))

@@ -218,7 +218,8 @@ class MannWhitney:
     """Mann-Whitney U of the before sample and the Hodges-Lehmann shift after - before."""
 
     statistic: float
-    pvalue: float
+    #: None when every value is the same (:data:`NO_VARIATION`): no test possible
+    pvalue: float | None
     hodges_lehmann: float | None
     ci_low: float | None
     ci_high: float | None
@@ -977,23 +978,26 @@ def compare_ranks(
     res = stats.mannwhitneyu(
         b, a, alternative="two-sided", method="asymptotic", use_continuity=True
     )
-    if np.ptp(np.concatenate([a, b])) == 0:
-        est = lo = hi = None
-        pvalue = 1.0
-    else:
-        est, lo, hi = _hodges_lehmann_r(a, b, alpha=alpha, correct=True)
-        pvalue = float(res.pvalue)
+    method = (
+        "Mann-Whitney U of the before sample, normal approximation with continuity and tie "
+        "correction; Hodges-Lehmann shift after - before with the asymptotic interval of "
+        "R wilcox.test(conf.int=TRUE, exact=FALSE, correct=TRUE)"
+    )
+    if has_no_variation(np.concatenate([b, a])):
+        # every value tied: the rank sum has no variance (R's wilcox.test gives p-value NA),
+        # as the Welch difference beside it has no test (it said p = 1.0 here)
+        return MannWhitney(
+            statistic=float(res.statistic), pvalue=None, hodges_lehmann=None, ci_low=None,
+            ci_high=None, method=f"{method} ({NO_VARIATION})",
+        )  # fmt: skip
+    est, lo, hi = _hodges_lehmann_r(a, b, alpha=alpha, correct=True)
     return MannWhitney(
         statistic=float(res.statistic),
-        pvalue=pvalue,
+        pvalue=float(res.pvalue),
         hodges_lehmann=est,
         ci_low=lo,
         ci_high=hi,
-        method=(
-            "Mann-Whitney U of the before sample, normal approximation with continuity and tie "
-            "correction; Hodges-Lehmann shift after - before with the asymptotic interval of "
-            "R wilcox.test(conf.int=TRUE, exact=FALSE, correct=TRUE)"
-        ),
+        method=method,
     )
 
 
