@@ -12,6 +12,8 @@ On the 4 demo sites, measured in this run and interleaved site by site (medians 
   site's slice, ``analyse_site``, ``write_results`` and every report section as HTML), how
   much of the sections is saving the finished figures as SVG (wide, and narrow for the charts
   shown open), and of that the narrow phone variants;
+* one control chart saved — the report's SVG against an Agg PNG (110 and 220 dpi) of the same
+  finished figure, CPU time (would the Agg renderer be cheaper where vectors add nothing?);
 * HTML export — ``render_notebook`` of an executed site notebook with a warm exporter (and, once,
   the ``jupyter nbconvert --to html --no-input`` CLI for comparison);
 * ours — ``run_site`` on a warm worker (this process, after the pool initializer's warm-up), as
@@ -190,6 +192,42 @@ def floor(
     }
 
 
+def svg_against_agg(
+    project, staged: dict[str, tuple[Path, Path, str]], repeat: int
+) -> dict[str, float]:
+    """CPU seconds to save one finished control chart (every metric's of the 4 demo sites) as
+    the report's SVG, and as an Agg PNG at the email's 110 dpi and at 220 dpi (sharp on a
+    phone's or a printer's finer pixels): what the Agg renderer would cost where a chart's
+    vectors add nothing. Saves alternate figure by figure; medians per figure."""
+    from pipeline.report import sections
+    from pipeline.report.analysis import load_site_analysis
+    from pipeline.report.plots.style import figure_to_png, figure_to_svg
+
+    figures = []
+    for sid, (slice_file, vfile, _status) in staged.items():
+        site = load_site_analysis(
+            project_file=str(project), site_data=str(slice_file), site_id=sid, as_of=AS_OF,
+            validation_file=str(vfile), run_id="bench",
+        )  # fmt: skip
+        for metric in site.metrics:
+            image = sections.control_chart_image(metric)
+            if image is not None and image.figure is not None:
+                figures.append(image.figure)
+    saves = {
+        "svg": figure_to_svg,
+        "png110": lambda f: figure_to_png(f, dpi=110),
+        "png220": lambda f: figure_to_png(f, dpi=220),
+    }
+    times: dict[str, list[float]] = {k: [] for k in saves}
+    for _ in range(repeat):
+        for fig in figures:
+            for kind, save in saves.items():
+                t = time.process_time()
+                save(fig)
+                times[kind].append(time.process_time() - t)
+    return {k: median(v) for k, v in times.items()} | {"figures": float(len(figures))}
+
+
 def render_without_soup(path: Path) -> float:
     """Our exporter's template rendering alone, skipping ``HTMLExporter.from_notebook_node``'s
     BeautifulSoup re-parse (which only adds missing ``alt`` texts and ``tabindex`` on JupyterLab
@@ -319,6 +357,8 @@ def main() -> None:
         )  # fmt: skip
         cli_render = time.perf_counter() - t0
 
+        savings = svg_against_agg(project_file, staged, args.repeat)
+
         m = {k: median(v) if v else float("nan") for k, v in rows.items()}
         n = len(rows["ours"])
         print()
@@ -334,6 +374,11 @@ def main() -> None:
         print(f"    every section's HTML (SVG charts)              {m['floor_sections']:7.3f} s")
         print(f"      of which saving figures as SVG, wide + narrow  {m['floor_saves']:6.3f} s")
         print(f"        of which the narrow phone variants           {m['floor_narrow']:6.3f} s")
+        print(f"  one control chart saved, CPU (median of {int(savings['figures'])} charts):"
+              f" SVG {1e3 * savings['svg']:.1f} ms, Agg PNG at 110 dpi "
+              f"{1e3 * savings['png110']:.1f} ms ({savings['png110'] / savings['svg']:.2f}x), "
+              f"at 220 dpi {1e3 * savings['png220']:.1f} ms "
+              f"({savings['png220'] / savings['svg']:.2f}x)")  # fmt: skip
         print(f"  HTML export, warm exporter (render_notebook)     {m['render']:7.3f} s")
         print(f"    of which template alone (no BeautifulSoup pass) {m['render_nosoup']:6.3f} s")
         print(f"  HTML export, jupyter nbconvert CLI (one call)    {cli_render:7.3f} s")
