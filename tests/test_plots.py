@@ -73,9 +73,9 @@ def test_the_narrow_drawing_keeps_text_legible_on_a_phone():
 
 
 def test_after_the_narrow_drawing_the_figure_draws_as_before():
-    """`chart --format png` draws its PNG from the figure the narrow SVG was drawn from: the
-    legend above the axes must go back where it was (it was anchored through the axes twice,
-    off the canvas, and FreeType failed with 'raster overflow')."""
+    """``ChartImage.png`` draws from the figure the narrow SVG was drawn from: the legend above
+    the axes must go back where it was (it was anchored through the axes twice, off the
+    canvas, and FreeType failed with 'raster overflow')."""
     ch = control_chart(_run_series(), times=WEEKS, rules="we", better="lower")
     fresh = plot_control_chart(ch, title="Lead time", unit="days", has_narrow=False)
     drawn = plot_control_chart(ch, title="Lead time", unit="days")
