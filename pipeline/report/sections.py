@@ -534,18 +534,12 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
         pct_ci = fmt_interval(pc.ci_low, pc.ci_high, fmt=lambda x: fmt_percent_value(x, digits=1))
         pct = f"{pct} ({ci_label} {pct_ci})"
     rows.append(("Classical % change", pct))
-    no_test = d.pvalue is None and NO_VARIATION in d.method
-    rows.append(
-        (f"Classical p-value ({test[1]})", NO_VARIATION if no_test else fmt_pvalue(d.pvalue))
-    )
+    rows.append((f"Classical p-value ({test[1]})", _pvalue_text(d.pvalue, d.method)))
     if imp.hedges_g is not None:
         rows.append(("Hedges' g (standardised difference)", fmt_number(imp.hedges_g, digits=2)))
     if mw is not None:
         rows.append(("Mann-Whitney U (before sample)", fmt_number(mw.statistic, digits=1)))
-        no_rank_test = mw.pvalue is None and NO_VARIATION in mw.method
-        rows.append(
-            ("Mann-Whitney p-value", NO_VARIATION if no_rank_test else fmt_pvalue(mw.pvalue))
-        )
+        rows.append(("Mann-Whitney p-value", _pvalue_text(mw.pvalue, mw.method)))
         if mw.hodges_lehmann is not None:
             hl = SimpleNamespace(estimate=mw.hodges_lehmann, ci_low=mw.ci_low, ci_high=mw.ci_high)
             rows.append(("Hodges-Lehmann shift", _shift_text(metric, hl, ci_label, rank=True)))
@@ -587,6 +581,13 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
     if not rows and chart is None:
         return None
     return {"title": event.title, "rows": rows, "chart": chart}
+
+
+def _pvalue_text(pvalue: float | None, method: str) -> str:
+    """A test's p-value as the panel writes it; a series with no variation has no test."""
+    if pvalue is None and NO_VARIATION in method:
+        return NO_VARIATION
+    return fmt_pvalue(pvalue)
 
 
 _CHART_CACHE: dict[int, tuple[Any, ChartImage]] = {}
