@@ -297,6 +297,9 @@ def run_command(
 def demo_command(directory, output, as_of, jobs, quiet) -> None:
     """Write a realistic demo project (4 sites) and run it; prints the portfolio page's path.
 
+    --dir is a new folder or an earlier demo's: a folder holding another project (or input
+    tables without one) is refused with exit 2, and nothing in it is touched.
+
     \b
     Example:
       kaizen-reports demo --dir demo --output reports
@@ -311,9 +314,13 @@ def demo_command(directory, output, as_of, jobs, quiet) -> None:
     except ConfigError as exc:
         fail_usage(exc)
         return
-    project_file = write_demo_project(
-        Path(directory), as_of=stamp.date(), output=Path(output).resolve()
-    )
+    try:
+        project_file = write_demo_project(
+            Path(directory), as_of=stamp.date(), output=Path(output).resolve()
+        )
+    except ConfigError as exc:
+        fail_usage(exc)
+        return
     if not quiet:
         click.echo(f"demo project written to {project_file}", err=True)
     _run(str(project_file), None, as_of=stamp.date().isoformat(), jobs=jobs, quiet=quiet)
@@ -1311,7 +1318,9 @@ def init_command(directory: str, site_id: str, site_name: str) -> None:
       kaizen-reports init northwind --site plant-a --name "Plant A, Leeds"
       kaizen-reports run --project northwind/kaizen.yaml
     The example tables (one metric, one improvement) validate and run as they are; replace
-    their rows with your own. Exit codes: 0 written, 2 the folder already has a project.
+    their rows with your own. Exit codes: 0 written, 2 the folder already has a project or
+    one of the files init writes (data/metrics.csv, observations.csv, events.csv): nothing
+    is overwritten.
     """
     from pathlib import Path
 

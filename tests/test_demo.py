@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from pipeline.cli import main
 from pipeline.data.config import TABLES, load_project
 from pipeline.data.demo import (
     DEMO_CASES,
@@ -17,6 +19,7 @@ from pipeline.data.demo import (
     build_demo_tables,
     write_demo_project,
 )
+from pipeline.exceptions import ConfigError
 
 AS_OF = date(2026, 3, 18)
 SITE_IDS = {str(s["id"]) for s in DEMO_SITES}
@@ -139,6 +142,23 @@ def test_same_as_of_gives_identical_bytes(tmp_path: Path) -> None:
     a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
     assert sorted(a) == sorted(["kaizen.yaml"] + [f"data/{t}.csv" for t in TABLES])
     assert a == b
+
+
+def test_demo_writes_over_an_earlier_demo_but_never_over_a_users_project(tmp_path: Path) -> None:
+    again = write_demo_project(tmp_path / "demo", as_of=AS_OF)
+    assert write_demo_project(tmp_path / "demo", as_of=AS_OF) == again  # make demo, twice
+    mine = tmp_path / "mine"
+    (mine / "data").mkdir(parents=True)
+    (mine / "kaizen.yaml").write_text("project: Mine\n", encoding="utf-8")
+    (mine / "data" / "observations.csv").write_text("keep\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="is not a demo project"):
+        write_demo_project(mine, as_of=AS_OF)
+    (mine / "kaizen.yaml").unlink()  # no project file yet, but the user's export is there
+    done = CliRunner().invoke(main, ["demo", "--dir", str(mine), "--output", str(tmp_path / "r")])
+    assert done.exit_code == 2 and "observations.csv" in done.output, done.output
+    assert (mine / "data" / "observations.csv").read_text(encoding="utf-8") == "keep\n"
+    assert sorted(p.name for p in mine.rglob("*")) == ["data", "observations.csv"]
+    assert not (tmp_path / "r").exists()
 
 
 def test_other_as_of_moves_dates_but_not_the_draws() -> None:

@@ -47,3 +47,15 @@ def test_init_refuses_an_existing_project_and_unsafe_ids(tmp_path: Path) -> None
     assert done.exit_code == 2 and "already exists" in done.output
     fresh = runner.invoke(main, ["init", str(tmp_path / "new"), "--site", "north"])
     assert fresh.exit_code == 0 and (tmp_path / "new" / "kaizen.yaml").is_file()
+
+
+def test_init_overwrites_no_table_a_user_put_there_first(tmp_path: Path) -> None:
+    """The usual first step, put the export in data/ and init the folder, keeps the export."""
+    data = tmp_path / "p" / "data"
+    data.mkdir(parents=True)
+    (data / "observations.csv").write_text("keep\n", encoding="utf-8")
+    done = CliRunner().invoke(main, ["init", str(tmp_path / "p")])
+    assert done.exit_code == 2, done.output
+    assert "observations.csv" in done.output and "overwrites no table" in done.output
+    assert (data / "observations.csv").read_text(encoding="utf-8") == "keep\n"
+    assert sorted(p.name for p in (tmp_path / "p").rglob("*")) == ["data", "observations.csv"]

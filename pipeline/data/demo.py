@@ -96,6 +96,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline.data.inputs import SCHEMA
+from pipeline.exceptions import ConfigError
+
+#: The demo's kaizen.yaml starts with this: how ``write_demo_project`` knows an earlier demo.
+DEMO_FIRST_LINE = "# Kaizen Reports demo project"
 
 __all__ = [
     "DEMO_BOUNDS",
@@ -382,7 +386,8 @@ def write_demo_project(
     Parameters
     ----------
     directory
-        Folder to write into; created if missing. Existing demo files are overwritten.
+        Folder to write into; created if missing. A demo project written there earlier is
+        overwritten; anything else is not (see Raises).
     as_of
         The reporting date the data lead up to (a date or an ISO string); default today.
     output
@@ -393,17 +398,44 @@ def write_demo_project(
     -------
     Path
         The path of the written ``kaizen.yaml``.
+
+    Raises
+    ------
+    ConfigError
+        ``directory`` holds a project that is not the demo (its kaizen.yaml does not start with
+        the demo's first line), or, without a kaizen.yaml, input tables the demo would replace.
     """
     day = _as_date(as_of)
     directory = Path(directory).expanduser()
     data = directory / "data"
+    tables = build_demo_tables(day)
+    _refuse_to_replace(directory / "kaizen.yaml", [data / f"{name}.csv" for name in tables])
     data.mkdir(parents=True, exist_ok=True)
-    for name, frame in build_demo_tables(day).items():
+    for name, frame in tables.items():
         _write_csv(frame, data / f"{name}.csv")
     out = str(Path(output).expanduser().resolve()) if output is not None else "reports"
     path = directory / "kaizen.yaml"
     path.write_text(_project_yaml(day, out), encoding="utf-8", newline="\n")
     return path
+
+
+def _refuse_to_replace(config: Path, tables: list[Path]) -> None:
+    """Raise ConfigError unless writing the demo to ``config`` and ``tables`` replaces nothing
+    but an earlier demo: ``make demo`` runs again, a user's own project is never overwritten."""
+    if config.is_file():
+        with config.open(encoding="utf-8", errors="replace") as fh:
+            if fh.readline().startswith(DEMO_FIRST_LINE):
+                return
+        raise ConfigError(
+            f"{config} is not a demo project; demo writes only into a new folder or over an "
+            "earlier demo (use another --dir)"
+        )
+    taken = [p.name for p in tables if p.exists()]
+    if taken:
+        raise ConfigError(
+            f"{config.parent} already holds input tables the demo would replace "
+            f"({', '.join(taken)} in {tables[0].parent}); use another --dir"
+        )
 
 
 def build_demo_tables(as_of: date | str | None = None) -> dict[str, pd.DataFrame]:
@@ -1106,7 +1138,7 @@ def _project_yaml(as_of: date, output: str) -> str:
         return json.dumps(str(text), ensure_ascii=False)
 
     lines = [
-        "# Kaizen Reports demo project, written by pipeline/data/demo.py (`kaizen-reports demo`).",
+        DEMO_FIRST_LINE + ", written by pipeline/data/demo.py (`kaizen-reports demo`).",
         f"# The data lead up to as_of {as_of.isoformat()}: run the reports with "
         f"--as-of {as_of.isoformat()}.",
         "# Every address is an example.com placeholder; secrets come from the environment only.",

@@ -18,6 +18,8 @@ from pipeline.exceptions import ConfigError
 from pipeline.files import is_slug
 
 WEEKS = 26
+#: The input tables init writes (data/<name>.csv); the others stay commented out in kaizen.yaml.
+WRITTEN_TABLES = ("metrics", "observations", "events")
 
 KAIZEN_YAML = """\
 # Kaizen Reports project: what to read, which sites to report on, and how to send the reports.
@@ -60,14 +62,16 @@ def write_new_project(
     site_name: str = "My Site",
     as_of: dt.date | None = None,
 ) -> Path:
-    """Write a new project into ``directory`` (which must not hold a kaizen.yaml yet).
+    """Write a new project into ``directory`` (which must hold no kaizen.yaml and none of the
+    tables it writes, :data:`WRITTEN_TABLES`, yet: nothing is overwritten).
 
     Returns the path of kaizen.yaml.
 
     Raises
     ------
     ConfigError
-        The folder already holds a project, or ``site_id`` is not a safe slug.
+        The folder already holds a project or one of those tables, or ``site_id`` is not a
+        safe slug.
     """
     if not is_slug(site_id):
         raise ConfigError(
@@ -77,8 +81,16 @@ def write_new_project(
     config = directory / "kaizen.yaml"
     if config.exists():
         raise ConfigError(f"{config} already exists; init writes new projects only")
-    as_of = as_of or dt.date.today()
     data = directory / "data"
+    written = [data / f"{name}.csv" for name in WRITTEN_TABLES]
+    taken = [p.name for p in written if p.exists()]
+    if taken:
+        raise ConfigError(
+            f"{data} already holds {', '.join(taken)}; init writes new projects only and "
+            "overwrites no table (move them aside, or init another folder and point its "
+            "kaizen.yaml at them)"
+        )
+    as_of = as_of or dt.date.today()
     data.mkdir(parents=True, exist_ok=True)
 
     last_monday = pd.Timestamp(as_of) - pd.Timedelta(days=pd.Timestamp(as_of).weekday() + 7)
@@ -123,9 +135,13 @@ def write_new_project(
         ],
         columns=list(SCHEMA["events"]),
     )  # fmt: skip
-    metrics.to_csv(data / "metrics.csv", index=False)
-    observations[list(SCHEMA["observations"])].to_csv(data / "observations.csv", index=False)
-    events.to_csv(data / "events.csv", index=False)
+    frames = {
+        "metrics": metrics,
+        "observations": observations[list(SCHEMA["observations"])],
+        "events": events,
+    }
+    for name in WRITTEN_TABLES:
+        frames[name].to_csv(data / f"{name}.csv", index=False)
     config.write_text(
         KAIZEN_YAML.format(
             project=json.dumps(f"{site_name} improvement programme", ensure_ascii=False),
