@@ -135,6 +135,10 @@ def writing_to(folder: str | Path, *, what: str = "the output folder") -> Iterat
         ) from None
 
 
+#: ``OUT/latest``: the link to the newest report date's folder, kept by every run.
+LATEST = "latest"
+
+
 def check_output_folder(path: str | Path, *, setting: str = "the output folder") -> Path:
     """``path`` when it is a folder or does not exist yet (it is created when written to).
 
@@ -145,13 +149,22 @@ def check_output_folder(path: str | Path, *, setting: str = "the output folder")
     ------
     ConfigError
         ``path`` is a file (or anything else that is not a folder), e.g. ``output in kaizen.yaml
-        (reports) is a file, not a folder. Point it at a folder; it is created if missing``.
+        (reports) is a file, not a folder. Point it at a folder; it is created if missing``;
+        or its :data:`LATEST` is not a link (a copy that followed it), which a run could not
+        point at its new report date.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(
             f"{setting} ({path}) is a file, not a folder",
             hint="Point it at a folder; it is created if missing",
+        )
+    latest = path / LATEST
+    if latest.exists() and not latest.is_symlink():
+        raise ConfigError(
+            f"{latest} in {setting} is a folder or file, not the link to the newest report "
+            "date that each run keeps (copied without its links?)",
+            hint="Move it aside; the next run makes the link again",
         )
     return path
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import nbformat
 import pytest
 
 from pipeline.data.config import load_project
-from pipeline.exceptions import LockHeld
+from pipeline.exceptions import ConfigError, LockHeld
 from pipeline.report.manifest import load_manifest
 from pipeline.report.results import load_results
 from pipeline.run.execute import NOTEBOOK, run_project
@@ -558,3 +559,36 @@ def test_site_kernel_manager_starts_answers_and_stops_a_real_kernel(tmp_path: Pa
     (km,) = made
     assert km.client_factory is SiteKernelClient
     assert not km.has_kernel  # shut down and reaped
+
+
+def test_an_output_folder_holds_one_projects_reports(tmp_path: Path) -> None:
+    """A second project pointed at the same output folder would replace the first's manifest
+    and portfolio page for the day: refused, naming both; a copy of the project with its
+    reports, and the first project itself, run as before."""
+    first = load_project(write_mini_project(tmp_path / "a", sites=("north",)))
+    assert run_project(first, as_of=AS_OF, jobs=1).success
+    other = write_mini_project(tmp_path / "b", sites=("north",))
+    text = other.read_text(encoding="utf-8").replace("output: out", f"output: {first.output}")
+    other.write_text(text, encoding="utf-8")
+    manifest = (first.output / AS_OF / "manifest.json").read_bytes()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--project", str(other), "--as-of", AS_OF],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "holds the reports of another project" in proc.stderr
+    assert str(first.path) in proc.stderr and "own output folder" in proc.stderr
+    assert (first.output / AS_OF / "manifest.json").read_bytes() == manifest
+    assert not (first.output / ".kaizen.lock.json").exists()
+    # the project copied with its reports writes to its own copy: no conflict
+    shutil.copytree(tmp_path / "a", tmp_path / "copy", symlinks=True)
+    copy = load_project(tmp_path / "copy" / first.path.name)
+    assert run_project(copy, as_of=AS_OF, jobs=1, force=True).success
+    # copied without its links, "latest" became a folder: refused before any work, not a
+    # traceback at the end of the run
+    shutil.copytree(tmp_path / "a", tmp_path / "flat")
+    flat = load_project(tmp_path / "flat" / first.path.name)
+    with pytest.raises(ConfigError, match="not the link to the newest report date"):
+        run_project(flat, as_of=AS_OF, jobs=1, force=True)
+    assert run_project(copy, as_of=AS_OF, jobs=1, force=True).success
+    assert run_project(first, as_of=AS_OF, jobs=1, force=True).success

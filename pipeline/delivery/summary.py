@@ -12,6 +12,7 @@ from typing import Any
 
 from pipeline.data.config import parse_as_of, today
 from pipeline.exceptions import ConfigError, DeliveryError, InputError
+from pipeline.files import LATEST
 from pipeline.formatting import fmt_date, fmt_number, is_missing
 from pipeline.report.manifest import Manifest, SiteOutcome, load_manifest
 from pipeline.report.portfolio.model import latest_run
@@ -60,7 +61,7 @@ def find_run(output: Path, as_of: str | None = "latest") -> RunFolder:
     """
 
     if as_of in (None, "", "latest"):
-        link = output / "latest"
+        link = output / LATEST
         if link.is_dir():
             path = link.resolve()
         else:

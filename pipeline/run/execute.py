@@ -169,7 +169,8 @@ def run_project(
             started=started, pdf=project.pdf if pdf is None else pdf, force=force,
             asked_sites=asked,
         )  # fmt: skip
-        with RunLock(project.output, run_id=run_id, as_of=as_of_text):
+        owner = (project.path, project.name)
+        with RunLock(project.output, run_id=run_id, as_of=as_of_text, project=owner):
             return _run_locked(plan, on_start=on_start, on_site_done=on_site_done)
 
 

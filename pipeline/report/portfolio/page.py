@@ -15,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from pipeline.data.config import Project, today
-from pipeline.files import atomic_symlink, atomic_write_json, atomic_write_text
+from pipeline.files import LATEST, atomic_symlink, atomic_write_json, atomic_write_text
 from pipeline.formatting import (
     NOT_ENOUGH,
     fmt_count,
@@ -242,4 +242,4 @@ def _point_latest(out_root: Path) -> None:
     base = out_root.parent
     run = latest_run(base, today=today())
     if run is not None:
-        atomic_symlink(base / "latest", run)
+        atomic_symlink(base / LATEST, run)
