@@ -219,3 +219,24 @@ def test_findings_name_every_goal_the_goals_table_flags(demo):
                 assert named == (g.status in ATTENTION), (site.site_id, g.title, g.status)
                 flagged_somewhere |= named
     assert flagged_somewhere  # the demo has goals off track: the test can fail
+
+
+def test_the_statistics_panels_chart_says_the_verdict_not_the_classical_comparison(demo):
+    """A screen reader heard the segmented-regression chart's text alternative open with the
+    classical before/after sentence ("fell 42% (95% CI 27% to 55%), an improvement") beside a
+    panel whose verdict was "no clear change": it now opens with the panel's verdict."""
+    from pipeline.report.sections import _impact_details
+
+    checked = 0
+    for site, _ in demo.values():
+        for m, e in _judged(site):
+            details = _impact_details(m, e)
+            if details is None or details["chart"] is None:
+                continue
+            v = e.outcome.verdict
+            label = verdict_label(v.outcome, provisional=v.is_provisional)
+            alt = details["chart"].alt
+            assert f"Verdict: {label}; {m.name} {effect_text(m, e)}." in alt, alt
+            assert e.outcome.impact.sentence(m.name) not in alt
+            checked += 1
+    assert checked >= 5

@@ -575,9 +575,16 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
         from pipeline.report.plots.impact import plot_segmented
 
         # in a closed statistics panel: one drawing, which a phone scrolls sideways
-        chart = plot_segmented(
-            imp, name=metric.name, unit=metric.unit, facts=facts, has_narrow=False
+        # its text alternative opens with the verdict as the panel's first rows say it (the
+        # classical sentence, "fell 42%, an improvement", contradicted a "no clear change")
+        headline = (
+            f"Verdict: {verdict_label(v.outcome, provisional=v.is_provisional)}; "
+            f"{metric.name} {effect_text(metric, event)}."
         )
+        chart = plot_segmented(
+            imp, name=metric.name, unit=metric.unit, facts=facts, headline=headline,
+            has_narrow=False,
+        )  # fmt: skip
     if not rows and chart is None:
         return None
     return {"title": event.title, "rows": rows, "chart": chart}

@@ -67,11 +67,12 @@ from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from pipeline.exceptions import StatisticsError
 from pipeline.formatting import (
-    MINUS,
     confidence_level,
     count_of,
     finite,
     fmt_date,
+    fmt_effect,
+    fmt_effect_interval,
     fmt_pvalue,
     html_tables,
 )
@@ -566,8 +567,11 @@ class ImpactEstimate:
         return self.direction == "improved"
 
     def sentence(self, name: str = "The metric") -> str:
-        """One plain sentence, e.g. 'Cycle time fell 31% (95% CI 27% to 35%) after the change.'"""
-        lvl = _level(self.alpha)
+        """One plain sentence of the classical before/after comparison, e.g. 'Cycle time fell
+        31% (95% CI −35% to −27%) after the change, an improvement.': the interval as every
+        page writes an effect's (:func:`~pipeline.formatting.fmt_effect_interval`, both ends
+        signed). The relative change where there is one, else the difference in the metric's
+        units."""
         pc, d = self.percent_change, self.difference
         verdict = {
             "improved": "an improvement",
@@ -579,35 +583,20 @@ class ImpactEstimate:
         if NO_VARIATION in d.method:
             return f"{name} did not vary: every period has the same value ({NO_VARIATION})."
         if pc.estimate is not None and pc.ci_low is not None and pc.ci_high is not None:
-            est, lo, hi, unit = pc.estimate, pc.ci_low, pc.ci_high, "%"
+            est, lo, hi, unit = pc.estimate, pc.ci_low, pc.ci_high, "percent"
         elif _num(d.estimate) is not None and d.ci_low is not None and d.ci_high is not None:
-            est, lo, hi, unit = d.estimate, d.ci_low, d.ci_high, ""
+            est, lo, hi, unit = d.estimate, d.ci_low, d.ci_high, "difference"
         else:
             return f"{name}: not enough data to say whether it changed after the change."
-
-        def f(v: float) -> str:
-            v = abs(v)
-            return (
-                f"{v:.0f}{unit}" if (unit and v >= 10) else f"{v:.2g}{unit}" if unit else f"{v:.3g}"
-            )
-
+        verb = "rose" if est > 0 else "fell" if est < 0 else "stayed level"
+        by = " by" if unit == "difference" else ""
+        size = "" if est == 0 else f"{by} {fmt_effect(abs(est), unit=unit, signed=False)}"
+        interval = fmt_effect_interval(lo, hi, unit=unit, alpha=self.alpha)
         if self.direction == "no_clear_change":
-            sign = "rose" if est > 0 else "fell" if est < 0 else "stayed level"
-            lo_s = (MINUS if lo < 0 else "+") + f(lo)
-            hi_s = (MINUS if hi < 0 else "+") + f(hi)
-            by = " by" if unit == "" else ""
-            return (
-                f"{name} {sign}{by} {f(est)} ({lvl} CI {lo_s} to {hi_s}) after the change, "
-                f"which is {verdict}."
-            )
-        if est < 0:
-            lo, hi = -hi, -lo
-            verb = "fell"
+            tail = ", which is no clear change"
         else:
-            verb = "rose"
-        by = " by" if unit == "" else ""
-        tail = "" if self.better == Better.NEUTRAL else f", {verdict}"
-        return f"{name} {verb}{by} {f(est)} ({lvl} CI {f(lo)} to {f(hi)}) after the change{tail}."
+            tail = "" if self.better == Better.NEUTRAL else f", {verdict}"
+        return f"{name} {verb}{size} ({interval}) after the change{tail}."
 
     # --- output -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

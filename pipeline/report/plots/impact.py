@@ -44,6 +44,7 @@ def plot_segmented(
     name: str = "Metric",
     unit: str = "",
     facts: Sequence[tuple[str, str]] = (),
+    headline: str = "",
     has_narrow: bool = True,
 ) -> ChartImage:
     """Observed points, fitted pre/post lines, the counterfactual (no-change) line with its
@@ -53,6 +54,9 @@ def plot_segmented(
     held the counterfactual at one of the metric's bounds (the baseline's trend would cross
     it), the dashed line runs along the bound and the legend says it is held, as the table
     beside it does; the band is the model's, clipped to the bounds.
+    ``headline``: the sentence the text alternative opens with, the page's verdict where the
+    chart sits beside one (the report's statistics panel); without it, the classical
+    before/after sentence (:meth:`ImpactEstimate.sentence`, a chart drawn on its own).
     ``has_narrow=False`` draws no phone variant (the report's statistics panels)."""
     seg = estimate.segmented_regression
     fig, ax = new_figure(margins=(0.75, 0.3, 0.35, 0.9))
@@ -140,7 +144,8 @@ def plot_segmented(
     per = ", one point per occurrence in order" if seg.is_event_order else " per period"
     alt = (
         f"{name}{per}, {count_of(int(pre.sum()), point)} before and {int(post.sum())} "
-        f"after the change{left_out}. {estimate.sentence(name)} {figures}. {seg.note}"
+        f"after the change{left_out}. {headline or estimate.sentence(name)} {figures}. "
+        f"{seg.note}"
     )
     return ChartImage.from_figure(fig, alt=alt, has_narrow=has_narrow)
 
