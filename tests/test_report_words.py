@@ -365,3 +365,30 @@ def test_a_metric_that_did_not_vary_says_so_without_an_interval(tmp_path) -> Non
     assert "95% CI" not in words.split("Statistics for")[1], words
     assert "Classical p-value (Welch) no variation: no test possible" in words, words
     assert "Mann-Whitney p-value no variation: no test possible" in words, words
+
+
+def test_an_event_dated_before_the_data_has_no_baseline_it_is_not_too_recent(tmp_path) -> None:
+    """An improvement dated before the metric's first point, with a year of data after it,
+    read "… is too recent to judge (38 weeks of data since)": waiting will not help, the data
+    have no baseline. Every sentence about it says so."""
+    from pipeline.report.analysis import load_site_analysis
+    from pipeline.report.findings import event_headline, event_sentence, make_tile
+    from tests.conftest import AS_OF, SCHEMA, write_mini_project
+
+    project = write_mini_project(tmp_path / "project", sites=("north",))
+    data = project.parent / "data"
+    events = pd.read_csv(data / "events.csv", dtype=str, keep_default_na=False)
+    row = dict(zip(SCHEMA["events"], events.iloc[0], strict=True))
+    row.update(start_date="2020-01-06", effective_date="2020-01-13")
+    pd.DataFrame([row]).to_csv(data / "events.csv", index=False)
+    site = load_site_analysis(project_file=str(project), site_data="", site_id="north", as_of=AS_OF)
+    metric = next(m for m in site.metrics if m.events)
+    (event,) = metric.events
+    v = event.outcome.verdict
+    assert v.outcome == "too_early" and v.lacks_baseline and v.n_before == 0 and v.n_after > 8
+    sentence = event_sentence(metric, event)
+    assert "cannot be judged" in sentence and "0 weeks of data before it" in sentence, sentence
+    assert "too recent" not in sentence
+    assert event_headline(metric, event).endswith(f"no baseline to judge “{event.title}”")
+    assert make_tile(metric).change_text.startswith(f"No baseline to judge “{event.title}”")
+    assert event.outcome.sentence("It") == "It cannot be judged: too little data before it."

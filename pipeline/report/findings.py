@@ -23,6 +23,7 @@ from pipeline.formatting import (
     is_missing,
     scale_of,
 )
+from pipeline.stats.verdicts import MIN_BEFORE_POINTS
 from pipeline.vocabulary import AssuranceIcon, GoalStatus, RunStatus, VariationIcon, Verdict
 
 if TYPE_CHECKING:
@@ -181,7 +182,13 @@ def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
         )
     if v.outcome == Verdict.WORSENED:
         return f"{metric.name} got worse after {title} on {when}{trend}: {it}.{provisional}"
-    return f"{title} on {when} is too recent to judge ({v.n_after} {period}s of data since)."
+    if v.lacks_baseline:
+        return (
+            f"{title} on {when} cannot be judged: {metric.name} has "
+            f"{count_of(v.n_before, period)} of data before it, and a baseline needs "
+            f"{MIN_BEFORE_POINTS}."
+        )
+    return f"{title} on {when} is too recent to judge ({count_of(v.n_after, period)} of data since)."
 
 
 def event_headline(metric: MetricAnalysis, event: EventImpact) -> str:
@@ -202,6 +209,8 @@ def event_headline(metric: MetricAnalysis, event: EventImpact) -> str:
         return f"{metric.name}: no clear change after {title}"
     if outcome == Verdict.WORSENED:
         return f"{metric.name} got worse{': ' + change if change else ''} after {title}"
+    if res.verdict.lacks_baseline:
+        return f"{metric.name}: no baseline to judge {title}"
     return f"{metric.name}: too early to judge {title}"
 
 
@@ -357,10 +366,15 @@ def make_tile(metric: MetricAnalysis) -> Tile:
         e = early[-1]
         v = e.outcome.verdict if e.outcome is not None else None
         period = point_word(metric)
-        since = f", {v.n_after} {period}{'s' if v and v.n_after != 1 else ''} of data" if v else ""
-        change_text = (
-            f"Too early to judge “{e.title}” (effective {fmt_date(e.effective_date)}{since})"
-        )
+        effective = f"effective {fmt_date(e.effective_date)}"
+        if v is not None and v.lacks_baseline:
+            change_text = (
+                f"No baseline to judge “{e.title}” ({effective}, "
+                f"{count_of(v.n_before, period)} of data before it)"
+            )
+        else:
+            since = f", {count_of(v.n_after, period)} of data" if v else ""
+            change_text = f"Too early to judge “{e.title}” ({effective}{since})"
     else:
         change_text = "No change point yet"
     current = metric.current_level

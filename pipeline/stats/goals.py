@@ -486,7 +486,10 @@ class EventOutcome:
             Verdict.WORSENED: "was followed by a change for the worse",
             Verdict.TOO_EARLY: "is too recent to judge",
         }[self.outcome]
-        tail = " (provisional: short phases)" if self.verdict.is_provisional else ""
+        if self.verdict.lacks_baseline:
+            words = "cannot be judged: too little data before it"
+        provisional = self.verdict.is_provisional and self.outcome != Verdict.TOO_EARLY
+        tail = " (provisional: short phases)" if provisional else ""
         return f"{name} {words}{tail}."
 
     def to_dict(self) -> dict[str, Any]:

@@ -244,6 +244,13 @@ class EventVerdict:
         return 1.0 - self.alpha
 
     @property
+    def lacks_baseline(self) -> bool:
+        """Not judged for too few periods of data *before* the change (fewer than
+        :data:`MIN_BEFORE_POINTS`): unlike too few after it, waiting will not help (an event
+        dated before the data start, say)."""
+        return self.outcome == Verdict.TOO_EARLY and self.n_before < MIN_BEFORE_POINTS
+
+    @property
     def figure(self) -> dict[str, Any] | None:
         """The one effect figure every page shows: for proportions the difference in
         percentage points, otherwise the change relative to the counterfactual in percent
