@@ -188,7 +188,9 @@ def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
             f"{count_of(v.n_before, period)} of data before it, and a baseline needs "
             f"{MIN_BEFORE_POINTS}."
         )
-    return f"{title} on {when} is too recent to judge ({count_of(v.n_after, period)} of data since)."
+    return (
+        f"{title} on {when} is too recent to judge ({count_of(v.n_after, period)} of data since)."
+    )
 
 
 def event_headline(metric: MetricAnalysis, event: EventImpact) -> str:
