@@ -247,6 +247,17 @@ def fmt_percent_value(value: Any, *, digits: int = 0, signed: bool = False) -> s
     return _signed(f"{float(value):,.{digits}f}", signed=signed) + "%"
 
 
+def fmt_progress(value: Any) -> str:
+    """A goal's progress, the share of the way from its baseline to its target covered, the one
+    way every page writes it: ``62.4 -> '62%'``; moving away from the target is no share of the
+    way, ``-134 -> '0% (moved away)'``, never a negative share."""
+    if is_missing(value):
+        return NOT_ENOUGH
+    if float(value) < 0:
+        return "0% (moved away)"
+    return fmt_percent_value(value)
+
+
 def fmt_points(value: Any, *, digits: int = 1, signed: bool = True) -> str:
     """A difference of two proportions (fractions) in percentage points:
     ``0.032 -> '+3.2 percentage points'``."""

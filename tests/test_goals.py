@@ -187,3 +187,20 @@ def test_goal_sentences_write_negative_numbers_with_the_minus_sign():
     )  # fmt: skip
     text = g.sentence()
     assert "\u22122.00" in text and "\u22125.00" in text and "-" not in text.replace("—", "")
+
+
+def test_a_metric_that_moved_away_from_its_target_says_so_not_a_negative_share():
+    """The goals table said "−134%", the tile "0% of the way": one rule now, in one place."""
+    from pipeline.formatting import fmt_progress
+
+    g = assess_goal_progress(
+        baseline=40.0, current=47.0, target_kind="relative", target_value=-0.25,
+        start="2026-01-01", due="2026-12-31", as_of="2026-06-01",
+    )  # fmt: skip
+    assert g.percent_of_target == pytest.approx(-70.0) and g.status == "off_track"
+    assert g.sentence("Wait") == (
+        "Wait has moved away from its target 30.0: from its baseline 40.0 to 47.0 now: behind "
+        "the pace needed for the due date."
+    )
+    assert fmt_progress(g.percent_of_target) == "0% (moved away)"
+    assert [fmt_progress(v) for v in (62.4, -0.0, None)] == ["62%", "0%", "not enough data"]

@@ -392,3 +392,33 @@ def test_an_event_dated_before_the_data_has_no_baseline_it_is_not_too_recent(tmp
     assert event_headline(metric, event).endswith(f"no baseline to judge “{event.title}”")
     assert make_tile(metric).change_text.startswith(f"No baseline to judge “{event.title}”")
     assert event.outcome.sentence("It") == "It cannot be judged: too little data before it."
+
+
+def test_a_goal_whose_target_is_worse_than_its_baseline_is_not_judged(tmp_path) -> None:
+    """A cut of 20% entered as +0.2 on a lower-is-better metric aimed at a level worse than the
+    baseline: the tile said "off track: 0% of the way", the table "−134%", the assurance
+    "consistently meets the target". The goal now says what is wrong and is not judged."""
+    from pipeline.report.analysis import load_site_analysis
+    from pipeline.report.findings import goal_text
+    from tests.conftest import AS_OF, write_mini_project
+
+    project = write_mini_project(tmp_path / "project", sites=("north",))
+    data = project.parent / "data"
+    metric = pd.read_csv(data / "metrics.csv").query("better == 'lower'").iloc[0]
+    pd.DataFrame(
+        [("G1", "north", metric.metric_id, "Cut it by 20%", "2025-07-01", "2025-12-31",
+          "relative", 0.2, "2026-12-31")],
+        columns=["goal_id", "site_id", "metric_id", "title", "baseline_start", "baseline_end",
+                 "target_kind", "target_value", "due_date"],
+    ).to_csv(data / "goals.csv", index=False)  # fmt: skip
+    text = project.read_text(encoding="utf-8")
+    if "goals:" not in text:
+        text = text.replace("tables:\n", "tables:\n  goals: {path: data/goals.csv}\n", 1)
+    project.write_text(text, encoding="utf-8")
+    site = load_site_analysis(project_file=str(project), site_data="", site_id="north", as_of=AS_OF)
+    m = site.metric(metric.metric_id)
+    (goal,) = m.goals
+    assert goal.progress is None and goal.assurance is None
+    assert "is worse than the baseline" in goal.note and "where lower is better" in goal.note
+    assert "-0.2 cuts the baseline by 20%" in goal.note
+    assert "of the way" not in goal_text(m)

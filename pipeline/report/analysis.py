@@ -20,7 +20,14 @@ import pandas as pd
 from pipeline.data.config import Project, StatisticsSettings, load_project
 from pipeline.data.inputs import SiteTables
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import count_of, fmt_date, fmt_date_span, is_missing, json_safe
+from pipeline.formatting import (
+    count_of,
+    fmt_date,
+    fmt_date_span,
+    fmt_number,
+    is_missing,
+    json_safe,
+)
 from pipeline.stats.capability import ProcessCapability, process_capability
 from pipeline.stats.goals import (
     Assurance,
@@ -770,6 +777,12 @@ def _goal_results(
         except StatisticsError as exc:  # a relative target on a level at or below 0
             out.append(_replace(result, note=f"No progress measured: {exc.message}."))
             continue
+        if kind != TargetKind.HOLD and _aims_the_wrong_way(target - baseline, better):
+            # a cut entered as +0.2: "achieved" or "0% of the way" would both mislead
+            out.append(
+                _replace(result, note=_wrong_way_note(kind, value, target, baseline, better))
+            )
+            continue
         progress = assess_goal_progress(
             baseline=baseline, current=current, target_kind=kind, target_value=value,
             start=b1 or as_of, due=result.due_date or as_of, as_of=as_of, better=better,
@@ -788,6 +801,31 @@ def _goal_results(
                 )  # fmt: skip
         out.append(_replace(result, target=target, progress=progress, assurance=assurance))
     return tuple(out)
+
+
+def _aims_the_wrong_way(target_change: float, better: Better) -> bool:
+    """A target on the worse side of its baseline (higher where lower is better, or lower where
+    higher is better): a sign slip in the goals table, not a goal anyone sets."""
+    if better == Better.LOWER:
+        return target_change > 0
+    if better == Better.HIGHER:
+        return target_change < 0
+    return False
+
+
+def _wrong_way_note(
+    kind: TargetKind, value: float, target: float, baseline: float, better: Better
+) -> str:
+    sign = (
+        " A relative target_value is signed: -0.2 cuts the baseline by 20%, 0.2 raises it by 20%."
+        if kind == TargetKind.RELATIVE
+        else ""
+    )
+    return (
+        f"No progress measured: the target {fmt_number(target)} (target_value {fmt_number(value)}) "
+        f"is worse than the baseline {fmt_number(baseline)} for a metric where {better} is "
+        f"better; check the goals table.{sign}"
+    )
 
 
 def _current_level(series: MetricSeries, points: int) -> float | None:

@@ -20,6 +20,7 @@ from pipeline.formatting import (
     fmt_on_scale,
     fmt_percent,
     fmt_percent_value,
+    fmt_progress,
     is_missing,
     scale_of,
 )
@@ -244,7 +245,8 @@ def latest_judged(metric: MetricAnalysis) -> EventImpact | None:
 
 
 def goal_share(metric: MetricAnalysis, goal: Any) -> str:
-    """'62% of the way to 33.3 days' (never negative: moving away reads 0%); for a hold target
+    """'62% of the way to 33.3 days' (:func:`~pipeline.formatting.fmt_progress`: moving away
+    reads '0% (moved away)'); for a hold target
     'now 4.00, within the band 3.70 to 4.30 around its baseline 4.00'."""
     prog = goal.progress
     if prog is not None and prog.target_kind == "hold":
@@ -255,8 +257,7 @@ def goal_share(metric: MetricAnalysis, goal: Any) -> str:
         return f"at the target {value_text(metric, goal.target)} from the baseline on"
     if pct is None or is_missing(pct):
         return f"not enough data on the way to {value_text(metric, goal.target)}"
-    share = fmt_percent_value(max(float(pct), 0.0))
-    return f"{share} of the way to {value_text(metric, goal.target)}"
+    return f"{fmt_progress(pct)} of the way to {value_text(metric, goal.target)}"
 
 
 def hold_band(

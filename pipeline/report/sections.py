@@ -32,6 +32,7 @@ from pipeline.formatting import (
     fmt_percent,
     fmt_percent_value,
     fmt_points,
+    fmt_progress,
     fmt_pvalue,
     fmt_ratio,
     interval_label,
@@ -163,7 +164,7 @@ def strategy(site: SiteAnalysis) -> Html:
                 target = hold_band(m, prog, table=True, with_unit=True)
                 pct = f"now {value_text(m, prog.current)}"
             elif prog is not None and not is_missing(prog.percent_of_target):
-                pct = fmt_percent_value(prog.percent_of_target)
+                pct = fmt_progress(prog.percent_of_target)
             plan = planned.pop(g.goal_id, None)
             rows.append(
                 {

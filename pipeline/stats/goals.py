@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.exceptions import StatisticsError
-from pipeline.formatting import finite, fmt_number, fmt_percent_value, html_tables
+from pipeline.formatting import finite, fmt_number, fmt_percent_value, fmt_progress, html_tables
 from pipeline.stats.impact import ImpactEstimate, estimate_impact
 from pipeline.stats.verdicts import EventVerdict, judge_change
 from pipeline.vocabulary import AssuranceIcon, Better, GoalStatus, Kind, TargetKind, Verdict
@@ -173,7 +173,12 @@ class GoalProgress(_Verdict):
                 f"{name} was at its target {fmt(self.target)} from the baseline on (now "
                 f"{fmt(self.current)}): {words}."
             )
-        pct = fmt_percent_value(self.percent_of_target)
+        if self.percent_of_target < 0:
+            return (
+                f"{name} has moved away from its target {fmt(self.target)}: from its baseline "
+                f"{fmt(self.baseline)} to {fmt(self.current)} now: {words}."
+            )
+        pct = fmt_progress(self.percent_of_target)
         return (
             f"{name} has moved {pct} of the way from its baseline {fmt(self.baseline)} to the "
             f"target {fmt(self.target)} (now {fmt(self.current)}): {words}."

@@ -23,6 +23,7 @@ from pipeline.formatting import (
     fmt_effect_interval,
     fmt_money,
     fmt_percent_value,
+    fmt_progress,
     interval_label,
 )
 from pipeline.report.portfolio.model import (
@@ -72,6 +73,7 @@ def factor_text(value: float) -> str:
 #: The helpers the templates call (numbers and words, never markup).
 FORMAT = SimpleNamespace(
     date=date_text,
+    progress=fmt_progress,
     pct=pct_text,
     effect=effect_text,
     effect_interval=effect_interval_text,
