@@ -131,7 +131,7 @@ SHIFT_CHARTS = ("ewma", "cusum")
 _CHART_TITLES = {
     ChartType.XMR: "XmR (individuals)",
     ChartType.MR: "moving range",
-    ChartType.RUN: "run chart (median)",
+    ChartType.RUN: "run (median)",
     ChartType.XBAR_R: "X-bar and R",
     ChartType.R: "range (R)",
     ChartType.XBAR_S: "X-bar and S",

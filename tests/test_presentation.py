@@ -442,3 +442,18 @@ def test_a_proportion_with_almost_no_events_reads_honestly(rare_site: SiteAnalys
     (cf,) = [t for k, t in rows.items() if k.startswith("Counterfactual")]
     assert "\u2212" not in cf  # the counterfactual, its interval and the fitted level
     assert ("Firth&#39;s bias-reduced fit" in text) == no_event  # as Methods names the model
+
+
+def test_a_run_chart_has_a_median_and_no_limit_columns(tmp_path: Path) -> None:
+    """Hotel Lisbon's guest satisfaction is a run chart: its phases table had "Lower limit
+    none, Upper limit none" and its description read "run chart (median) chart"."""
+    project = load_project(write_demo_project(tmp_path, as_of=AS_OF))
+    data = split_by_site(read_tables(project), ["hotel-lisbon"])["hotel-lisbon"]
+    lisbon = analyse_site(data, project=project, site_id="hotel-lisbon", as_of=pd.Timestamp(AS_OF))
+    (run,) = [m for m in lisbon.metrics if m.chart_type == "run"]
+    html = sections.metric_section(lisbon, run)._repr_html_()
+    text = _text(html)
+    assert "Run (median) chart" in text or "run (median) chart" in text
+    assert "chart (median) chart" not in text
+    phases = text[text.index("Phases (median per phase)") :]  # to the end of the section
+    assert "Median" in phases and "Lower limit" not in phases and " none " not in phases

@@ -256,28 +256,55 @@ def _metric_sentence(metric: MetricAnalysis) -> str:
     return sentence + "."
 
 
-def _limit_text(metric: MetricAnalysis, value: float | None, *, has_limits: bool) -> str:
+def _limit_text(metric: MetricAnalysis, value: float | None) -> str:
     if value is not None:
         return value_text(metric, value, table=True)
-    return "varies with n" if has_limits else "none"
+    return "varies with n"
 
 
 def _phase_rows(metric: MetricAnalysis) -> list[tuple[Any, ...]]:
+    """The phases table's rows; a run chart has no limits, so its rows have no limit cells
+    (:func:`_phase_table`), where they read "none", "none"."""
     chart = metric.chart
     if chart is None:
         return []
-    return [
-        (
-            metric.phase_names.get(p.phase, f"Phase {p.phase}"),
-            fmt_date(chart.time[p.first]) if chart.time[p.first] is not None else "",
-            p.n_points,
-            value_text(metric, p.centre, table=True) if p.centre is not None else "varies with n",
-            _limit_text(metric, p.lcl, has_limits=chart.has_limits),
-            _limit_text(metric, p.ucl, has_limits=chart.has_limits),
-            "provisional" if p.is_provisional else "",
+    rows = []
+    for p in chart.phases:
+        centre = (
+            value_text(metric, p.centre, table=True) if p.centre is not None else "varies with n"
         )
-        for p in chart.phases
-    ] + _current_level_row(metric)
+        limits = (
+            (
+                _limit_text(metric, p.lcl),
+                _limit_text(metric, p.ucl),
+            )
+            if chart.has_limits
+            else ()
+        )
+        rows.append(
+            (
+                metric.phase_names.get(p.phase, f"Phase {p.phase}"),
+                fmt_date(chart.time[p.first]) if chart.time[p.first] is not None else "",
+                p.n_points,
+                centre,
+                *limits,
+                "provisional" if p.is_provisional else "",
+            )
+        )
+    return rows + _current_level_row(metric)
+
+
+def _phase_table(metric: MetricAnalysis) -> dict[str, Any]:
+    """The phases table (columns, rows, caption, numeric columns): a run chart's centre is its
+    median, and it has no limits."""
+    rows = _phase_rows(metric)
+    if metric.chart is not None and not metric.chart.has_limits:
+        return {"headers": ["Phase", "From", "Points", "Median", "Note"], "rows": rows,
+                "caption": "Phases (median per phase)", "numeric": (2, 3)}  # fmt: skip
+    return {
+        "headers": ["Phase", "From", "Points", "Centre", "Lower limit", "Upper limit", "Note"],
+        "rows": rows, "caption": "Phases (limits recalculated per phase)", "numeric": (2, 3, 4, 5),
+    }  # fmt: skip
 
 
 def _constant_limits(metric: MetricAnalysis) -> bool:
@@ -302,8 +329,7 @@ def _current_level_row(metric: MetricAnalysis) -> list[tuple[Any, ...]]:
             fmt_date(times.iloc[0]),
             len(times),
             value_text(metric, metric.current_level, table=True),
-            "",
-            "",
+            *(("", "") if metric.chart is not None and metric.chart.has_limits else ()),
             f"mean of the latest {count_of(len(times), 'point')}",
         )
     ]
@@ -758,7 +784,7 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
         companion_title=_sentence_case(COMPANION_TITLES.get(ChartType(metric.companion.chart), ""))
         if metric.companion is not None
         else "",
-        phase_rows=_phase_rows(metric),
+        phases=_phase_table(metric),
         signal_rows=_signal_rows(metric),
         signal_points=count_of(metric.last_points(SIGNAL_WINDOW), "point"),
         csv_data=csv_data(_csv_frame(metric)) if has_chart else "",
