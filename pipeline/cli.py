@@ -1272,7 +1272,14 @@ def validate_command(project_file, sites, as_of, fmt) -> None:
     type=click.Path(file_okay=False),
     help="Where to write it (default: notebooks/SITE-ASOF beside kaizen.yaml).",
 )
-def notebook_command(project_file: str, site_id: str, as_of: str | None, directory) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the notebook of the same site and date even if it was edited.",
+)
+def notebook_command(
+    project_file: str, site_id: str, as_of: str | None, directory, force: bool
+) -> None:
     """Write one site's parameterised report notebook, with its validated data beside it, to
     explore in JupyterLab (every chart there is the report's own).
 
@@ -1280,8 +1287,10 @@ def notebook_command(project_file: str, site_id: str, as_of: str | None, directo
     Example:
       kaizen-reports notebook --project kaizen.yaml --site fab-dresden --as-of 2026-03-18
       jupyter lab notebooks/fab-dresden-2026-03-18/fab-dresden-2026-03-18.ipynb
-    Prints the notebook's path and how to open it. Exit codes: 0 written, 1 the site's data
-    fails a critical contract rule, 2 usage or configuration error.
+    Prints the notebook's path and how to open it. Written again, its data are refreshed; a
+    notebook you edited (or saved with outputs) is kept unless --force. Exit codes: 0 written,
+    1 the site's data fails a critical contract rule, 2 usage or configuration error (an
+    edited notebook in the way included: nothing is written).
     """
     from pathlib import Path
 
@@ -1292,8 +1301,9 @@ def notebook_command(project_file: str, site_id: str, as_of: str | None, directo
     try:
         project = load_project(project_file)
         written = write_site_notebook(
-            project, site_id=site_id, as_of=as_of, directory=Path(directory) if directory else None
-        )
+            project, site_id=site_id, as_of=as_of, directory=Path(directory) if directory else None,
+            force=force,
+        )  # fmt: skip
     except (ConfigError, InputError) as exc:
         fail_usage(exc)
         return

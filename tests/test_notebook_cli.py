@@ -44,3 +44,26 @@ def test_notebook_refuses_an_unknown_site(mini_project: Path) -> None:
     res = CliRunner().invoke(main, ["notebook", "--project", str(mini_project), "--site", "nope"])
     assert res.exit_code == 2
     assert "unknown site id 'nope'; known sites: north, south" in res.output
+
+
+def test_notebook_written_again_refreshes_its_data_but_keeps_an_edited_notebook(
+    mini_project: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "explore"
+    args = ["notebook", "--project", str(mini_project), "--site", "north", "--as-of", str(AS_OF),
+            "--dir", str(out)]  # fmt: skip
+    assert CliRunner().invoke(main, args).exit_code == 0
+    path = out / f"north-{AS_OF}.ipynb"
+    assert CliRunner().invoke(main, args).exit_code == 0  # unchanged: written again, no fuss
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("my analysis"))
+    nbformat.write(nb, str(path))
+    edited = path.read_bytes()
+    (out / "validation.json").write_text("{}", encoding="utf-8")
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and "differs from a fresh notebook" in res.output
+    assert "--force" in res.output
+    assert path.read_bytes() == edited and (out / "validation.json").read_text() == "{}"
+    res = CliRunner().invoke(main, [*args, "--force"])
+    assert res.exit_code == 0 and b"my analysis" not in path.read_bytes()
+    assert json.loads((out / "validation.json").read_text())["status"] in ("ok", "warnings")

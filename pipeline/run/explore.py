@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.data.config import Project, parse_as_of
-from pipeline.exceptions import ContractViolation
+from pipeline.exceptions import ConfigError, ContractViolation
 from pipeline.files import atomic_write_json, atomic_write_text, child_path
 from pipeline.run.execute import NOTEBOOK
 
@@ -41,19 +41,26 @@ class SiteNotebook:
 
 
 def write_site_notebook(
-    project: Project, *, site_id: str, as_of: Any = None, directory: Path | None = None
+    project: Project,
+    *,
+    site_id: str,
+    as_of: Any = None,
+    directory: Path | None = None,
+    force: bool = False,
 ) -> SiteNotebook:
     """Validate the site's data and write ``<directory>/<site_id>-<as_of>.ipynb`` beside
     ``<site_id>.inputs/`` (its input slice) and ``validation.json``.
 
     ``directory`` defaults to ``notebooks/<site_id>-<as_of>`` under the project's folder. The
     notebook's parameters name the slice and validation file relative to the notebook, so the
-    folder can be moved or shared whole.
+    folder can be moved or shared whole. Written again, the data are refreshed; a notebook
+    that differs from a fresh one (edited, or saved with outputs) is kept unless ``force``.
 
     Raises
     ------
     ConfigError
-        Unknown site id or a bad ``as_of``.
+        Unknown site id or a bad ``as_of``; or the notebook is there already, edited, and
+        ``force`` is not given (nothing is written).
     ContractViolation
         The site's data fails a critical contract rule (the report would not be produced).
     """
@@ -73,10 +80,8 @@ def write_site_notebook(
         raise ContractViolation(validation.reason(), site_id=site_id)
     folder = Path(directory) if directory else child_path(project.path.parent / "notebooks",
                                                           f"{site_id}-{as_of_text}")  # fmt: skip
-    folder.mkdir(parents=True, exist_ok=True)
     data_dir = child_path(folder, f"{site_id}.inputs")
-    inputs.split_by_site(tables, [site_id])[site_id].save(data_dir)
-    vfile = atomic_write_json(folder / "validation.json", validation.to_dict())
+    vfile = folder / "validation.json"
     nb = load_notebook_node(str(NOTEBOOK))  # as papermill reads it (every cell gets its tags)
     nb = parameterize_notebook(
         nb,
@@ -90,9 +95,35 @@ def write_site_notebook(
             "run_id": "explore",
         },
     )
+    text = nbformat.writes(nb)
     path = child_path(folder, f"{site_id}-{as_of_text}.ipynb")
-    atomic_write_text(path, nbformat.writes(nb))
+    if not force and path.is_file() and _is_edited(path, nb):
+        raise ConfigError(
+            f"{path} is there already and differs from a fresh notebook (edited, or saved "
+            "with outputs); it is kept as it is",
+            hint="Pass --force to replace it, or --dir to write the new one elsewhere",
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    inputs.split_by_site(tables, [site_id])[site_id].save(data_dir)
+    atomic_write_json(vfile, validation.to_dict())
+    atomic_write_text(path, text)
     return SiteNotebook(
         site_id=site_id, as_of=as_of_text, notebook=path, site_data=data_dir,
         validation_file=vfile, status=validation.status,
     )  # fmt: skip
+
+
+def _is_edited(path: Path, fresh: Any) -> bool:
+    """Whether the notebook at ``path`` differs from ``fresh`` in a cell's kind or source, or
+    holds outputs (run and saved): cell ids and metadata are new at every write and do not
+    count. A file that is no notebook counts as edited (it is not ours to replace)."""
+    import nbformat
+
+    try:
+        there = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return True
+    cells = [(c.cell_type, c.source) for c in there.cells]
+    if cells != [(c.cell_type, c.source) for c in fresh.cells]:
+        return True
+    return any(c.get("outputs") for c in there.cells)
