@@ -339,6 +339,39 @@ def test_spec_limits_defects_and_annotations_are_checked() -> None:
     assert only(report, "s1", "metric_is_defined").table == "annotations"
     rules = {f.rule for f in report.for_site("s1").failures}
     assert "chart_allowed" not in rules  # g is a metric chart
+    assert "timestamp_not_after_as_of" not in rules
+
+
+def test_an_annotation_after_the_report_date_is_warned_of_and_left_off_the_chart() -> None:
+    """A note dated 2030 was put on the chart's last point, as if it explained that point."""
+    from pipeline.report.analysis import _annotations
+
+    table = pd.DataFrame(
+        {"site_id": ["s1", "s1"], "metric_id": ["hours", "hours"],
+         "timestamp": ["2026-01-12", "2030-01-01"], "note": ["outage", "future note"],
+         "exclude": ["no", "no"]}
+    )  # fmt: skip
+    raw = {
+        "metrics": pd.DataFrame(
+            {"metric_id": ["hours"], "name": ["H"], "unit": ["h"], "chart": ["xmr"],
+             "better": ["lower"], "period": ["week"], "aggregate": ["mean"]}
+        ),
+        "observations": pd.DataFrame(
+            {"site_id": ["s1"] * 3, "metric_id": ["hours"] * 3,
+             "timestamp": ["2026-01-05", "2026-01-12", "2026-01-19"], "value": ["3", "4", "5"]}
+        ),
+        "events": pd.DataFrame(columns=["site_id", "event_id", "title", "kind", "start_date",
+                                        "effective_date", "metric_ids", "owner", "status"]),
+        "annotations": table,
+    }  # fmt: skip
+    as_of = pd.Timestamp("2026-01-31")
+    tables = parse_tables(raw)
+    report = validate_project(tables, _project(["s1"]), as_of=as_of, site_ids=["s1"])
+    late = only(report, "s1", "timestamp_not_after_as_of")
+    assert late.table == "annotations" and late.rows == (3,) and late.severity == "warning"
+    times = pd.Series(pd.to_datetime(["2026-01-05", "2026-01-12", "2026-01-19"]))
+    notes = _annotations(tables["annotations"], "hours", times, as_of=as_of)
+    assert [(a.index, a.note) for a in notes] == [(1, "outage")]
 
 
 def test_a_large_table_checked_in_chunks_gives_the_same_report(

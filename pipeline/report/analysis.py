@@ -454,7 +454,7 @@ def analyse_metric(
                           phases=phase_labels_at(pts["time"], starts))  # fmt: skip
             if chart_type in SIZED_CHARTS:
                 kwargs["n"] = pts["n"].to_numpy()
-        notes = _annotations(annotations, metric_id, pts["time"])
+        notes = _annotations(annotations, metric_id, pts["time"], as_of=as_of)
         if any(a.exclude for a in notes) and chart_type != ChartType.MR:
             excluded = np.zeros(len(pts), dtype=bool)
             excluded[[a.index for a in notes if a.exclude]] = True
@@ -554,12 +554,19 @@ def _site_pareto(
 
 
 def _annotations(
-    table: pd.DataFrame | None, metric_id: str, times: pd.Series
+    table: pd.DataFrame | None, metric_id: str, times: pd.Series, *, as_of: pd.Timestamp
 ) -> tuple[Annotation, ...]:
-    """The metric's annotations, each on the last point at or before its timestamp."""
+    """The metric's annotations, each on the last point at or before its timestamp; one dated
+    after the report date is left off (the contract warns of it: on the last point, a note
+    dated 2030 read as if it explained that point)."""
     if table is None or not len(table) or not len(times):
         return ()
     rows = table[table["metric_id"] == metric_id].dropna(subset=["timestamp"])
+    end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    stamps = pd.to_datetime(rows["timestamp"])
+    if stamps.dt.tz is not None:
+        stamps = stamps.dt.tz_localize(None)
+    rows = rows[(stamps < end).to_numpy()]
     t = pd.to_datetime(pd.Series(times)).to_numpy()
     out = []
     for _, row in rows.sort_values("timestamp", kind="stable").iterrows():
