@@ -695,13 +695,23 @@ def _read_chart_csv(
                     ) from None
                 hit = np.arange(len(df)) >= row - 1
             elif is_date:
-                try:
-                    at = pd.Timestamp(start)
+                try:  # the time column's own format: 05/01/2026 was read as 1 May
+                    at = pd.to_datetime(start, format="ISO8601")
                 except ValueError:
                     raise InputError(
-                        f"--phase-at {start!r} is not a date", column=time_col
-                    ) from None
-                hit = (pd.to_datetime(times) >= at).to_numpy()
+                        f"--phase-at {start!r} is not a date as the time column writes them "
+                        "(YYYY-MM-DD)", column=time_col,
+                    ) from None  # fmt: skip
+                when = pd.to_datetime(times)
+                hit = (when >= at).to_numpy()
+                if not hit.any() or hit.all():  # a phase with no point was silently no phase
+                    side = "after the last" if not hit.any() else "on or before the first"
+                    span = f"{when.min().date()} to {when.max().date()}"
+                    raise InputError(
+                        f"--phase-at {start}: {side} time of the file ({span}), so one phase "
+                        "would have no points",
+                        column=time_col,
+                    )
             else:
                 match = np.nonzero((times == start).to_numpy())[0]
                 if not match.shape[0]:
@@ -968,10 +978,14 @@ def chart_command(
         _write_out(out, image.png)
         click.echo(f"wrote {out}", err=True)
         return
-    # points are numbered from 1 in both formats, as --exclude and --phase-at count them
+    # points are numbered from 1 in both formats, as --exclude and --phase-at count them, and
+    # a phase's first and last point with them
     payload = result.to_dict()
     for point in payload["points"]:
         point["index"] += 1
+    for phase in payload.get("phases", ()):  # EWMA and CUSUM have no phases
+        phase["first"] += 1
+        phase["last"] += 1
     if fmt == "json":
         text = json.dumps(payload, indent=2) + "\n"
     else:

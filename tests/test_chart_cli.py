@@ -49,7 +49,8 @@ def test_json_shape_dates_missing_and_phase_at(lead_time: Path):
         "run_stats",
     ]
     assert d["chart"] == "xmr" and d["sigma_method"] == "MR"
-    assert [(p["phase"], p["first"], p["last"]) for p in d["phases"]] == [(1, 0, 17), (2, 18, 29)]
+    # numbered from 1, as the points are
+    assert [(p["phase"], p["first"], p["last"]) for p in d["phases"]] == [(1, 1, 18), (2, 19, 30)]
     assert d["points"][0]["time"] == "2024-01-08"
     assert d["points"][4]["value"] is None and d["points"][4]["signals"] == []
     assert d["phases"][0]["n_points"] == 17
@@ -167,9 +168,26 @@ def test_phase_at_without_time_is_a_1_based_data_row(tmp_path: Path):
     res = run(str(path), "--chart", "xmr", "--value", "x", "--phase-at", "11")
     assert res.exit_code == 0, res.output
     phases = json.loads(res.output)["phases"]
-    assert [(p["first"], p["last"]) for p in phases] == [(0, 9), (10, 19)]  # row 11 = index 10
+    assert [(p["first"], p["last"]) for p in phases] == [(1, 10), (11, 20)]  # row 11 = point 11
     bad = run(str(path), "--chart", "xmr", "--value", "x", "--phase-at", "0")
     assert bad.exit_code == 2 and "data rows 1 to 20" in bad.output
+
+
+def test_phase_at_a_date_is_an_iso_date_inside_the_data(tmp_path: Path):
+    """--phase-at 05/01/2026 was read as 1 May (and 19/01/2026 day first); a date before or
+    after every point gave one phase and no message."""
+    weeks = pd.date_range("2026-01-05", periods=20, freq="7D")
+    frame = pd.DataFrame({"week": [w.date().isoformat() for w in weeks], "x": np.arange(20.0)})
+    path = _write(tmp_path, "w.csv", frame)
+    args = (str(path), "--chart", "xmr", "--value", "x", "--time", "week", "--phase-at")
+    good = run(*args, "2026-03-02")
+    assert good.exit_code == 0, good.output
+    assert [(p["first"], p["last"]) for p in json.loads(good.output)["phases"]] == [(1, 8), (9, 20)]
+    for bad, words in (("05/01/2026", "is not a date"), ("2030-01-01", "after the last time"),
+                       ("2024-01-01", "on or before the first time")):  # fmt: skip
+        res = run(*args, bad)
+        assert res.exit_code == 2 and words in res.output, res.output
+    assert "2026-01-05 to 2026-05-18" in run(*args, "2030-01-01").output
 
 
 def test_exclude_row_matches_the_library_and_qcc(tmp_path: Path):
