@@ -368,7 +368,9 @@ def demo_command(directory, output, as_of, jobs, quiet) -> None:
     type=click.Choice(["lower", "higher", "neutral"]),
     default="neutral",
     show_default=True,
-    help="Which direction is an improvement (sets the verdict).",
+    help="Which direction is an improvement: sets the conclusion block's direction "
+    "(improved, worsened, no_clear_change; increased or decreased when neutral) and sentence; "
+    "no figure depends on it.",
 )
 @click.option(
     "--alpha",
@@ -391,7 +393,9 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
     Prints JSON with before, after, difference (after - before, Welch), percent_change, hedges_g,
     mann_whitney (U of the before sample, Hodges-Lehmann shift after - before) and
     segmented_regression (HAC and classical errors); proportions and counts add their ratio block
-    and the model used. --format csv prints the same numbers as block,statistic,value rows.
+    and the model used, then a conclusion block (the --better direction, the direction found
+    and a sentence: a classical reading that assumes independent periods, not the report's
+    verdict). --format csv prints the same as block,statistic,value rows.
     A measured series that does not vary (every value the same) has no standard error, interval
     or p-value: they are null, and the difference's method and segmented_regression's cov_type
     read "no variation: no test possible".
@@ -479,10 +483,17 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
         columns = {"time": time_col, "value": value_col, "n": n_col}
         fail_usage(_in_file_terms(exc, csv_path, len(frame), columns))
         return
+    conclusion = result.conclusion(value_col)
     if fmt == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+        payload = {**result.to_dict(), "conclusion": conclusion}
+        click.echo(json.dumps(payload, indent=2, allow_nan=False))
     else:
-        click.echo(result.to_frame().to_csv(index=False), nl=False)
+        import pandas as pd
+
+        rows = pd.DataFrame([("conclusion", k, v) for k, v in conclusion.items()],
+                            columns=["block", "statistic", "value"])  # fmt: skip
+        frame = pd.concat([result.to_frame(), rows], ignore_index=True)
+        click.echo(frame.to_csv(index=False), nl=False)
 
 
 @main.command("send")

@@ -35,7 +35,7 @@ def test_json_keys_and_numbers_match_the_library(csv_file):
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert list(out) == ["before", "after", "difference", "percent_change", "hedges_g",
-                         "mann_whitney", "segmented_regression"]  # fmt: skip
+                         "mann_whitney", "segmented_regression", "conclusion"]  # fmt: skip
     f = pd.DataFrame({"time": pd.to_datetime(frame["week"]), "value": frame["days"]})
     ref = estimate_impact(f, change_at="2026-04-27", transition_start="2026-04-13").to_dict()
     assert out["difference"]["estimate"] == pytest.approx(ref["difference"]["estimate"])
@@ -47,6 +47,25 @@ def test_json_keys_and_numbers_match_the_library(csv_file):
         "ci_high",
         "pvalue",
     }
+
+
+def test_better_sets_the_conclusion_and_no_figure(csv_file):
+    """--better did nothing a user could see: the output had no verdict to set."""
+    path, _ = csv_file
+    args = ["impact", str(path), "--value", "days", "--time", "week", "--change-at", "2026-04-27"]
+    outs = {
+        b: json.loads(CliRunner().invoke(main, [*args, "--better", b]).output)
+        for b in ("lower", "higher", "neutral")
+    }
+    assert {b: o["conclusion"]["direction"] for b, o in outs.items()} == {
+        "lower": "improved", "higher": "worsened", "neutral": "decreased",
+    }  # fmt: skip
+    assert outs["lower"]["conclusion"]["better"] == "lower"
+    assert outs["lower"]["conclusion"]["sentence"].endswith("after the change, an improvement.")
+    strip = [{k: v for k, v in o.items() if k != "conclusion"} for o in outs.values()]
+    assert strip[0] == strip[1] == strip[2]
+    csv = CliRunner().invoke(main, [*args, "--better", "lower", "--format", "csv"]).output
+    assert "conclusion,direction,improved" in csv
 
 
 def test_proportion_adds_ratio_and_model(csv_file):

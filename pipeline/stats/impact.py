@@ -598,6 +598,17 @@ class ImpactEstimate:
             tail = "" if self.better == Better.NEUTRAL else f", {verdict}"
         return f"{name} {verb}{size} ({interval}) after the change{tail}."
 
+    def conclusion(self, name: str = "The metric") -> dict[str, str]:
+        """What the comparison concludes, for ``kaizen-reports impact``: the ``better``
+        direction it was read with, the ``direction`` it found (:attr:`direction`) and the
+        :meth:`sentence`. A classical before/after reading (independent periods assumed), not
+        the report's verdict, which allows for trend and autocorrelation."""
+        return {
+            "better": str(self.better),
+            "direction": self.direction,
+            "sentence": self.sentence(name),
+        }
+
     # --- output -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
