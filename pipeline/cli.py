@@ -107,6 +107,10 @@ def entry() -> NoReturn:
 
 
 def _report_run(result, quiet: bool) -> None:
+    from pipeline.run.execute import NOTHING_TO_RESUME
+
+    if result.resumed is False:
+        click.echo(f"--resume: {NOTHING_TO_RESUME}", err=True)
     for outcome in result.failed_sites:
         click.echo(f"FAILED {outcome.site_id}: {outcome.error}", err=True)
     if not quiet:
@@ -216,7 +220,7 @@ def _send_after_run(project: Any, as_of: str, quiet: bool) -> int:
     "--resume",
     is_flag=True,
     help="Finish an interrupted run: skip the sites it finished, with its --as-of, --site, "
-    "--force and --pdf unless given again.",
+    "--force and --pdf unless given again. With no interrupted run, says so and runs as usual.",
 )
 @click.option(
     "--force",

@@ -215,6 +215,17 @@ def test_resume_without_a_date_asks_which_when_several_runs_were_interrupted(
     assert sorted(p.name for p in out.iterdir()) == ["2026-06-22", AS_OF]  # nothing written
 
 
+def test_resume_with_nothing_to_resume_says_it_is_a_run_as_usual(mini_project: Path) -> None:
+    """A scheduled ``run --resume`` finishes an interrupted run or, with none, runs as usual:
+    it said nothing of which, and a user took the fresh run for the resumed one."""
+    project = load_project(mini_project)
+    result = run_project(project, as_of=AS_OF, site_ids=["north"], jobs=1, resume=True)
+    assert result.success and result.resumed is False
+    log = next((result.output / "logs").glob("*.log")).read_text(encoding="utf-8")
+    assert "--resume: no interrupted run to finish; this is a run as usual" in log
+    assert run_project(project, as_of=AS_OF, site_ids=["north"], jobs=1).resumed is None
+
+
 def test_bad_configuration_exits_2(tmp_path: Path) -> None:
     (tmp_path / "kaizen.yaml").write_text("sites: [ {id: ../x} ]\ntables: {}\n")
     code, stderr = refused("run", "--project", str(tmp_path / "kaizen.yaml"))

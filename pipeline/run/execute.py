@@ -167,11 +167,15 @@ def run_project(
             jobs=max(1, jobs or os.cpu_count() or 1), executor=executor, scheduler=scheduler,
             resume=resume, notebook=str(notebook or NOTEBOOK), kernel_name=kernel_name,
             started=started, pdf=project.pdf if pdf is None else pdf, force=force,
-            asked_sites=asked,
+            asked_sites=asked, resumed=(resumed is not None) if resume else None,
         )  # fmt: skip
         owner = (project.path, project.name)
         with RunLock(project.output, run_id=run_id, as_of=as_of_text, project=owner):
             return _run_locked(plan, on_start=on_start, on_site_done=on_site_done)
+
+
+#: What a run asked to ``--resume`` says when there was no interrupted run to finish.
+NOTHING_TO_RESUME = "no interrupted run to finish; this is a run as usual"
 
 
 def _options_to_resume(project: Project, stamp: pd.Timestamp | None) -> RunOptions | None:
@@ -213,6 +217,8 @@ class RunPlan:
     force: bool = False
     #: the sites asked for, None for every configured site
     asked_sites: tuple[str, ...] | None = None
+    #: with ``resume``: whether an interrupted run was found to finish (None: not asked)
+    resumed: bool | None = None
 
     @property
     def as_of(self) -> str:
@@ -245,6 +251,8 @@ def _run_locked(
             f"run {run_id} as_of {plan.as_of}: {count_of(len(sites), 'site')}, executor {plan.executor}"
             + (", --force" if plan.force else "")
         )
+        if plan.resumed is False:
+            log.write(f"--resume: {NOTHING_TO_RESUME}")
 
     outcomes: list[SiteOutcome] = []
 
@@ -342,6 +350,7 @@ def _run_sites_and_pages(
         data_outside_sites=outside,
         kept_sites=tuple(kept_sites(out_root, configured=configured, rerun=order)),
         inputs_digest=digest or "",
+        resumed=plan.resumed,
     )
     write_manifest(result, project_name=plan.project.name, order=configured)
     page_inputs = portfolio_inputs(result, order=configured) if result.inputs_digest else ""

@@ -31,6 +31,8 @@ class RunResult:
     kept_sites: tuple[SiteOutcome, ...] = ()
     #: the digest of everything this run read (``fingerprint.inputs_digest``), "" if none
     inputs_digest: str = ""
+    #: with ``resume``: whether there was an interrupted run to finish (None: not asked)
+    resumed: bool | None = None
 
     @property
     def failed_sites(self) -> tuple[SiteOutcome, ...]:
