@@ -362,6 +362,25 @@ def fmt_date(value: Any) -> str:
     return pd.Timestamp(value).strftime("%-d %b %Y")
 
 
+def stale_data_text(newest: Any, as_of: Any) -> str:
+    """What the report and the email say of data the contracts found stale (``data_is_current``):
+    'The newest data are from 27 Sep 2026, 9 weeks before the report date (4 Dec 2026): this
+    report shows old data.'"""
+    if is_missing(newest):
+        return f"There are no data on or before the report date ({fmt_date(as_of)})."
+
+    def day(value: Any) -> pd.Timestamp:
+        t = pd.Timestamp(value)
+        return (t.tz_localize(None) if t.tz is not None else t).normalize()
+
+    days = (day(as_of) - day(newest)).days
+    gap = count_of(days // 7, "week") if days >= 14 else count_of(days, "day")
+    return (
+        f"The newest data are from {fmt_date(newest)}, {gap} before the report date "
+        f"({fmt_date(as_of)}): this report shows old data."
+    )
+
+
 def fmt_date_span(start: Any, end: Any) -> str:
     """``'1 Jan 2025 to 30 Jun 2025'``; ``'no baseline window'`` when neither end is known."""
     if is_missing(start) and is_missing(end):

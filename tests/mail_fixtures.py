@@ -158,6 +158,9 @@ def write_run(
         site_dir = run / sid
         (site_dir / "charts").mkdir(parents=True, exist_ok=True)
         data = (results or {}).get(sid) or results_for(sid, name)
+        if sid in stale:  # as the notebook writes it: results.json carries the validation
+            data = {**data, "status": "warnings", "data_freshness": "2026-04-26",
+                    "validation": {**data.get("validation", {}), "stale": True}}  # fmt: skip
         (site_dir / "results.json").write_text(json.dumps(data, ensure_ascii=False), "utf-8")
         for chart in data.get("summary", {}).get("key_charts", []):
             (site_dir / chart["file"]).write_bytes(chart_png())

@@ -841,6 +841,15 @@ def test_stale_reports_are_refused_unless_allowed(tmp_path: Path):
         "ops-north@example.com",
         "zoe.mueller@example.com",
     ]
+    # the stale report's email says how old its data are, in both parts, not only "warnings"
+    (sent,) = [r for r in server.received[1:] if r.rcpt_tos == ["ops-north@example.com"]]
+    msg = message_from_bytes(sent.data, policy=policy.default)
+    words = (
+        "The newest data are from 26 Apr 2026, 9 weeks before the report date (29 Jun 2026): "
+        "this report shows old data."
+    )
+    assert words in msg.get_body(("plain",)).get_content()
+    assert words in msg.get_body(("html",)).get_content()
 
 
 def test_stakeholders_routed_per_metric_get_only_their_metrics(tmp_path: Path):

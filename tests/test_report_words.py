@@ -422,3 +422,29 @@ def test_a_goal_whose_target_is_worse_than_its_baseline_is_not_judged(tmp_path) 
     assert "is worse than the baseline" in goal.note and "where lower is better" in goal.note
     assert "-0.2 cuts the baseline by 20%" in goal.note
     assert "of the way" not in goal_text(m)
+
+
+def test_a_stale_report_says_how_old_its_data_are_above_everything(tmp_path) -> None:
+    """The banner said only "1 data-contract rule raised warnings (observations)" over a
+    report whose newest data were two months old."""
+    import json
+
+    from pipeline.report import sections
+    from pipeline.report.analysis import load_site_analysis
+    from tests.conftest import write_mini_project
+
+    project = write_mini_project(tmp_path / "project", sites=("north",))
+    validation = {
+        "status": "warnings", "stale": True,
+        "failures": [{"table": "observations", "rule": "data_is_current", "severity": "warning",
+                      "description": "the site has observations in the last periods"}],
+    }  # fmt: skip
+    vfile = tmp_path / "validation.json"
+    vfile.write_text(json.dumps(validation), encoding="utf-8")
+    site = load_site_analysis(project_file=str(project), site_data="", site_id="north",
+                              as_of="2026-09-28", validation_file=str(vfile))  # fmt: skip
+    html = sections.header(site)._repr_html_()
+    newest = pd.Timestamp(site.data_freshness)
+    weeks = (pd.Timestamp("2026-09-28") - newest.normalize()).days // 7
+    assert f"<strong>Old data.</strong> The newest data are from {newest:%-d %b %Y}, " in html
+    assert f"{weeks} weeks before the report date (28 Sep 2026)" in html and weeks >= 2

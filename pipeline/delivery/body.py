@@ -102,6 +102,7 @@ def _context(s: EmailSummary, *, attachment_note: str, report_link: str) -> dict
         "site_name": s.site_name,
         "meta": _meta(s),
         "warnings": s.status == RunStatus.WARNINGS,
+        "stale_note": s.stale_note,
         "headline": s.summary.headline,
         "findings": list(s.summary.findings),
         "tiles": [_tile(t) for t in s.summary.tiles],

@@ -13,7 +13,7 @@ from typing import Any
 from pipeline.data.config import parse_as_of, today
 from pipeline.exceptions import ConfigError, DeliveryError, InputError
 from pipeline.files import LATEST
-from pipeline.formatting import fmt_date, fmt_number, is_missing
+from pipeline.formatting import fmt_date, fmt_number, is_missing, stale_data_text
 from pipeline.report.manifest import Manifest, SiteOutcome, load_manifest
 from pipeline.report.portfolio.model import latest_run
 from pipeline.report.results import (
@@ -127,6 +127,8 @@ class EmailSummary:
     run_id: str = ""
     status: RunStatus = RunStatus.OK
     data_freshness: str = ""
+    #: the data are stale (the contracts' data_is_current): the sentence that says so
+    stale_note: str = ""
     summary: SiteSummary = SiteSummary(headline="", findings=(), tiles=(), key_charts=())
     charts: tuple[Chart, ...] = ()
     skipped_charts: tuple[str, ...] = ()
@@ -194,6 +196,9 @@ class EmailSummary:
             run_id=display_text(results.run_id),
             status=results.status,
             data_freshness=display_text(freshness),
+            stale_note=stale_data_text(results.data_freshness, as_of)
+            if results.validation.get("stale")
+            else "",
             summary=replace(
                 summary,
                 headline=display_text(summary.headline, limit=200),

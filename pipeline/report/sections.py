@@ -38,6 +38,7 @@ from pipeline.formatting import (
     interval_label,
     is_missing,
     percent_unit,
+    stale_data_text,
 )
 from pipeline.report.analysis import EventImpact, MetricAnalysis, SiteAnalysis, value_bounds
 from pipeline.report.findings import (
@@ -108,6 +109,10 @@ def header(site: SiteAnalysis) -> Html:
         banner = {
             "count": len(warnings),
             "tables": sorted({str(f.get("table")) for f in warnings}),
+            # old data is said in words: "1 data-contract rule raised warnings" hid it
+            "stale": stale_data_text(site.data_freshness, site.as_of)
+            if site.validation.get("stale")
+            else "",
         }
     toc = [("summary", "Executive summary"), ("strategy", "Strategic alignment")]
     toc += [(f"metric-{m.metric_id}", m.name) for m in site.metrics]
