@@ -110,9 +110,18 @@ def test_missing_required_table_and_unreadable_csv(tmp_path: Path, mini_project:
     with pytest.raises(InputError, match="required table is not configured"):
         parse_tables({"metrics": pd.DataFrame({c: ["m"] for c in SCHEMA["metrics"]})})
     path = mini_project.parent / "data" / "metrics.csv"
+    good = path.read_text()
     path.write_text("metric_id,name,name\nx,y,z\n")
-    with pytest.raises(InputError, match="blank or repeated column name"):
+    with pytest.raises(InputError, match=r"header line has a column name twice \(name\)"):
         read_tables(load_project(mini_project))
+    path.write_text("metric_id,,name\nx,y,z\n")
+    with pytest.raises(InputError, match=r"a column without a name \(column 2\) that has values"):
+        read_tables(load_project(mini_project))
+    # a spreadsheet's export ends every line with a separator: the empty last column is dropped
+    path.write_text("".join(line + ",\n" for line in good.splitlines()))
+    with_commas = read_tables(load_project(mini_project))["metrics"]
+    path.write_text(good)
+    assert with_commas.equals(read_tables(load_project(mini_project))["metrics"])
 
 
 def test_split_by_site_and_hand_off(tmp_path: Path, mini_project: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import itertools
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -413,15 +414,35 @@ def _read_file(table: str, path: Path) -> pd.DataFrame:
             header = next(csv.reader(fh, delimiter=_separator(path)), [])
     frame.columns = [str(c).strip() for c in frame.columns]
     names = [str(c).strip() for c in header]
+    frame, names = _without_trailing_blank_columns(frame, names)
     duplicated = sorted({c for c in names if names.count(c) > 1 and c})
-    if duplicated or "" in names:
+    unnamed = [str(k) for k, n in enumerate(names, start=1) if not n]
+    if duplicated or unnamed:
+        what = []
+        if unnamed:
+            what.append(f"a column without a name (column {', '.join(unnamed)}) that has values")
+        if duplicated:
+            what.append(f"a column name twice ({', '.join(duplicated)})")
         raise InputError(
-            f"file {path} has a blank or repeated column name in its header line "
-            f"({', '.join(duplicated) or 'blank'})",
+            f"file {path}: its header line has {' and '.join(what)}",
             table=table,
             rows=[1],
         )
     return frame
+
+
+def _without_trailing_blank_columns(
+    frame: pd.DataFrame, names: list[str]
+) -> tuple[pd.DataFrame, list[str]]:
+    """Drop the columns after the last named one when they have no name and no value: a
+    spreadsheet's export that ends every line with a separator ("a,b,c," and "1,2,3,")."""
+    blank = len(names) - len(list(itertools.dropwhile(lambda n: n == "", reversed(names))))
+    if not blank or blank == len(names) or len(frame.columns) != len(names):
+        return frame, names
+    tail = frame.iloc[:, -blank:].fillna("").astype(str)
+    if (tail.apply(lambda column: column.str.strip()) != "").any().any():
+        return frame, names  # a column without a name but with values: the error says so
+    return frame.iloc[:, :-blank], names[:-blank]
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
