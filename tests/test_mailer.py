@@ -427,6 +427,9 @@ def test_server_down_is_retried_recorded_and_a_rerun_sends_nothing_twice(project
     assert len(entries) == 4 and {e["outcome"] for e in entries} == {"failed"}
     ids = {e["message_id"] for e in entries}
     assert all(e["attempts"] == 3 and "connection refused" in e["smtp_reply"] for e in entries)
+    # the attempts are said once: "(gave up after 4 attempts); 4 attempts" said them twice
+    said = down.messages[0].describe()
+    assert said.endswith("; gave up after 3 attempts") and said.count("attempt") == 1, said
 
     # partial success: the server comes up but rejects North's second recipient permanently
     class PickyHandler(RecordingHandler):

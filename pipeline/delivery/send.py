@@ -90,8 +90,10 @@ class MessageOutcome:
             return f"{what}: written to {self.eml}{size}"
         if self.outcome == "already_sent":
             return f"{what}: already sent (use --force to send again)"
-        plural = "s" if self.attempts != 1 else ""
-        return f"{what}: {self.outcome}{size}: {self.reply}; {self.attempts} attempt{plural}"
+        tries = count_of(self.attempts, "attempt")
+        if self.outcome == "failed" and self.attempts > 1:
+            tries = f"gave up after {tries}"
+        return f"{what}: {self.outcome}{size}: {self.reply}; {tries}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -416,7 +416,7 @@ def deliver(
                     recipient=recipient,
                     outcome="failed",
                     attempts=attempt,
-                    reply=f"{text} (gave up after {attempt} attempts)",
+                    reply=text,  # describe() says "gave up after N attempts" from attempts
                 )
             wait = backoff * 2 ** (attempt - 1)
             log.info("temporary failure (%s); retrying in %.2fs", text, wait)
