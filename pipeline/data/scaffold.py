@@ -28,6 +28,8 @@ project: {project}
 output: reports                  # where run writes reports/<as_of>/..., relative to this file
 lookback: 24 months              # the report window before as_of (N days|weeks|months|years)
 
+# An optional table below: write its file first (its columns: data_contracts/README.md), then
+# take the "#" off its line.
 tables:                          # CSV (comma, ';' or tab separated) or Parquet files, or SQL
   metrics:      {{path: data/metrics.csv}}
   observations: {{path: data/observations.csv}}
