@@ -190,3 +190,17 @@ def test_absolute_target_of_a_proportion_reads_as_a_percentage() -> None:
     assert describe_target("absolute", 5.0, "lower", unit="% behind plan") == (
         "at most 5.00% behind plan"
     )
+
+
+def test_the_legend_names_the_goal_due_line_only_where_one_is_drawn():
+    """A site with no goals had "goal due" in its roadmap's legend, and no such line."""
+    ev = _events([_event("E1", "done", "2025-03-01", "2025-03-10")])
+
+    def labels(goals):
+        image = plot_roadmap(build_roadmap(events=ev, goals=goals, as_of=AS_OF))
+        (legend,) = image.figure.legends
+        return [t.get_text() for t in legend.get_texts()]
+
+    assert "goal due" not in labels(None)
+    ev = _events([_event("E1", "done", "2025-03-01", "2025-03-10", goal="G1")])
+    assert "goal due" in labels(_goals([{"goal_id": "G1", "title": "G", "due_date": "2026-06-30"}]))

@@ -164,7 +164,8 @@ def plot_roadmap(roadmap: Roadmap, *, width: float = 7.5) -> ChartImage:
     if roadmap.overdue_events:
         handles.append(Patch(facecolor=OVERDUE_COLOUR, label=f"{OVERDUE_SYMBOL} overdue"))
     handles.append(Line2D([], [], marker="D", ls="", color=COMMON, mec=INK, label="effective"))
-    handles.append(Line2D([], [], color=INK, ls=":", lw=1.3, label="goal due"))
+    if any(g.due_date is not None for g in roadmap.groups):  # the dotted line is drawn
+        handles.append(Line2D([], [], color=INK, ls=":", lw=1.3, label="goal due"))
     handles.append(
         Line2D([], [], color=INK, ls="--", lw=1, label=f"as of {fmt_date(roadmap.as_of)}")
     )
