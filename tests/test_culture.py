@@ -300,3 +300,12 @@ def test_participation_reads_as_areas_of_areas_and_savings_carry_the_currency():
     assert headline["Estimated savings"].startswith("EUR ")
     if c.savings_total:
         assert f"EUR {c.savings_total:,.0f}" in finding
+
+
+def test_a_survey_known_by_its_initials_keeps_them():
+    """A survey named "nps" was shown as "Nps"."""
+    from pipeline.stats.culture import instrument_name
+
+    assert [instrument_name(x) for x in ("nps", "enps_q3", "customer_satisfaction", "team nps")] == [
+        "NPS", "eNPS q3", "Customer satisfaction", "Team NPS",
+    ]  # fmt: skip

@@ -105,10 +105,16 @@ def _ratio(num: float, den: float) -> float | None:
     return float(num) / float(den) if den and den > 0 else None
 
 
+#: Survey instruments known by their initials, written as their users write them.
+INITIALISMS = {"nps": "NPS", "enps": "eNPS", "csat": "CSAT", "ces": "CES", "esat": "ESAT"}
+
+
 def instrument_name(instrument: str) -> str:
-    """``customer_satisfaction -> 'Customer satisfaction'``."""
-    text = str(instrument).replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
+    """``customer_satisfaction -> 'Customer satisfaction'``, ``nps -> 'NPS'``,
+    ``enps_q3 -> 'eNPS q3'`` (an initialism keeps its letters' case, as its users write it)."""
+    words = [INITIALISMS.get(w.lower(), w) for w in str(instrument).replace("_", " ").split()]
+    text = " ".join(words)
+    return text if words and words[0] in INITIALISMS.values() else text[:1].upper() + text[1:]
 
 
 def _rows(frame: pd.DataFrame | None) -> pd.DataFrame | None:
