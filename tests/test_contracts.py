@@ -465,3 +465,33 @@ def test_validation_cache_validates_only_what_changed(
     after_suite, hits, misses = validate()
     assert hits == [] and set(misses) == set(project.tables)
     assert after_suite == changed
+
+
+def test_an_event_on_a_metric_its_site_does_not_record_is_warned_of() -> None:
+    """An event on a metric with no observations at its site appeared only in the roadmap:
+    the report left it out of every metric without a word."""
+    raw = {
+        "metrics": pd.DataFrame(
+            {"metric_id": ["hours", "picks"], "name": ["H", "P"], "unit": ["h", "errors"],
+             "chart": ["xmr", "c"], "better": ["lower", "lower"], "period": ["week", "week"],
+             "aggregate": ["mean", "sum"]}
+        ),
+        "observations": pd.DataFrame(
+            {"site_id": ["s1", "s1", "s2"], "metric_id": ["hours", "hours", "picks"],
+             "timestamp": ["2026-01-05", "2026-01-12", "2026-01-12"], "value": ["3", "4", "2"]}
+        ),
+        "events": pd.DataFrame(
+            {"site_id": ["s1", "s1"], "event_id": ["E1", "E9"], "title": ["A", "B"],
+             "kind": ["kaizen_event"] * 2, "start_date": ["2026-01-01"] * 2,
+             "effective_date": ["2026-01-08"] * 2, "metric_ids": ["hours", "hours;picks"],
+             "owner": ["o"] * 2, "status": ["done"] * 2}
+        ),
+    }  # fmt: skip
+    report = validate_project(
+        parse_tables(raw), _project(["s1", "s2"]), as_of=pd.Timestamp("2026-01-31"),
+        site_ids=["s1", "s2"],
+    )  # fmt: skip
+    lacking = only(report, "s1", "metrics_have_data_at_site")
+    assert lacking.severity == "warning" and lacking.rows == (3,)
+    assert lacking.examples == ("E9: no observations of picks at this site",)
+    assert "metrics_have_data_at_site" not in {f.rule for f in report.for_site("s2").failures}

@@ -459,7 +459,7 @@ def render_readme(directory: Path = SUITES_DIR) -> str:
         + "; a description's `{name}` is the list in words). Derived columns: "
         "`kz_chart` (the metric's chart type), `kz_unparsed_<column>` (the text of values that "
         "are not a number/date), `kz_value_remainder` (the fractional part of `value`), "
-        "`kz_points` (periods with data for the row's site and metric), `kz_spread_from_median` (how many robust spreads, 1.4826 × MAD, a value lies from its site's and metric's median), `kz_lower_bound` / "
+        "`kz_points` (periods with data for the row's site and metric), `kz_metrics_without_data` (an event's metrics with no observation at its site), `kz_spread_from_median` (how many robust spreads, 1.4826 × MAD, a value lies from its site's and metric's median), `kz_lower_bound` / "
         "`kz_upper_bound` (the metric's bounds, for metrics whose chart plots the readings; "
         "no upper bound for sums).",
         "",
@@ -686,7 +686,29 @@ def prepare_frame(
         out["kz_points"] = _points_per_series(out, period)
         out["kz_spread_from_median"] = _spreads_from_median(out)
         out["kz_site_dated"] = _dated_sites(out["site_id"], frame["timestamp"], as_of_end)
+    if table == "events" and "observations" in tables and "metric_ids" in frame.columns:
+        out["kz_metrics_without_data"] = _metrics_without_data(
+            frame, tables["observations"], tables["metrics"]
+        )
     return out
+
+
+def _metrics_without_data(
+    events: pd.DataFrame, observations: pd.DataFrame, metrics: pd.DataFrame
+) -> pd.Series:
+    """Each event's defined metrics (of its ``metric_ids``) that have no observation at its
+    site, joined by "; " (None where every one has data): the event cannot be measured on them,
+    and the report would leave them out without a word. Undefined ids are
+    ``metrics_are_defined``'s to report."""
+    defined = set(metrics["metric_id"].dropna().astype(str))
+    pairs = observations[["site_id", "metric_id"]].dropna().drop_duplicates()
+    recorded = set(zip(pairs["site_id"].astype(str), pairs["metric_id"].astype(str), strict=True))
+    out = []
+    for site, ids in zip(events["site_id"], events["metric_ids"], strict=True):
+        names = [m.strip() for m in str(ids if isinstance(ids, str) else "").split(";")]
+        missing = [m for m in names if m in defined and (str(site), m) not in recorded]
+        out.append("; ".join(missing) if missing else None)
+    return pd.Series(out, index=events.index, dtype=object)
 
 
 def _dated_sites(
@@ -1028,7 +1050,8 @@ class ValidationCache:
 
     An entry is keyed by a digest of everything GX's answer for a table depends on: the table's
     stored bytes (the digest the incremental run takes before reading: a file's bytes, a SQL
-    table's rows), the metrics table's (the derived ``kz_*`` columns come from it), every
+    table's rows), the metrics table's (the derived ``kz_*`` columns come from it; for events
+    also the observations', which say which metrics a site records), every
     contract suite, the suite parameters the table's rules name (sites, metric and goal ids,
     as_of, min points), the sites' time zones (how times are read), the package version. What
     is cached is GX's result for each failed rule; attributing failures to sites, freshness and
@@ -1069,6 +1092,8 @@ class ValidationCache:
             table,
             digests[table],
             digests.get("metrics", ""),
+            # an event's metrics without data at its site are read from the observations
+            digests.get("observations", "") if table == "events" else "",
             _suites_digest(),
             [(k, params.get(k)) for k in wanted],
             sorted(project.timezones().items()),
@@ -1509,6 +1534,10 @@ def _examples(rule: Rule, frame: pd.DataFrame, rows: np.ndarray, tables: Tables)
             text = f"{frame['metric_id'].iat[p]}: {count_of(n, 'period')} with data"
         elif column == "kz_value_remainder":
             text = _fmt(frame["value"].iat[p])
+        elif column == "kz_metrics_without_data":
+            one = frame.iloc[[p]]
+            lacking = _metrics_without_data(one, tables["observations"], tables["metrics"]).iat[0]
+            text = f"{frame['event_id'].iat[p]}: no observations of {lacking} at this site"
         elif column == "kz_spread_from_median":
             same = (frame["site_id"] == frame["site_id"].iat[p]) & (
                 frame["metric_id"] == frame["metric_id"].iat[p]
