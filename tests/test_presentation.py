@@ -455,5 +455,5 @@ def test_a_run_chart_has_a_median_and_no_limit_columns(tmp_path: Path) -> None:
     text = _text(html)
     assert "Run (median) chart" in text or "run (median) chart" in text
     assert "chart (median) chart" not in text
-    phases = text[text.index("Phases (median per phase)") :]  # to the end of the section
-    assert "Median" in phases and "Lower limit" not in phases and " none " not in phases
+    phases = text[text.index("Phases (centre line: the median of each phase)") :]
+    assert "Centre" in phases and "Lower limit" not in phases and " none " not in phases

@@ -300,12 +300,14 @@ def _phase_rows(metric: MetricAnalysis) -> list[tuple[Any, ...]]:
 
 
 def _phase_table(metric: MetricAnalysis) -> dict[str, Any]:
-    """The phases table (columns, rows, caption, numeric columns): a run chart's centre is its
-    median, and it has no limits."""
+    """The phases table (columns, rows, caption, numeric columns): a run chart has no limits,
+    and its caption says its centre line is each phase's median."""
     rows = _phase_rows(metric)
     if metric.chart is not None and not metric.chart.has_limits:
-        return {"headers": ["Phase", "From", "Points", "Median", "Note"], "rows": rows,
-                "caption": "Phases (median per phase)", "numeric": (2, 3)}  # fmt: skip
+        # "Centre", as for charts with limits: the current level's row is a mean (its note)
+        return {"headers": ["Phase", "From", "Points", "Centre", "Note"], "rows": rows,
+                "caption": "Phases (centre line: the median of each phase)",
+                "numeric": (2, 3)}  # fmt: skip
     return {
         "headers": ["Phase", "From", "Points", "Centre", "Lower limit", "Upper limit", "Note"],
         "rows": rows, "caption": "Phases (limits recalculated per phase)", "numeric": (2, 3, 4, 5),
