@@ -59,6 +59,14 @@ def effect_interval_text(low: float | None, high: float | None, unit: str) -> st
     return fmt_effect_interval(low, high, unit=unit)
 
 
+def effect_ci_text(low: float | None, high: float | None, unit: str, alpha: float) -> str:
+    """The interval with its label, "95% CI −35% to −27%", or "" where an end is missing (the
+    figure beside it already says "not enough data")."""
+    if low is None or high is None:
+        return ""
+    return fmt_effect_interval(low, high, unit=unit, alpha=alpha)
+
+
 def money_text(value: float | None, currency: str | None) -> str:
     """An amount in the project currency: "EUR 420,000" (no currency configured: "420,000");
     :func:`pipeline.formatting.fmt_money` writes it, as for the site report's savings."""
@@ -77,6 +85,7 @@ FORMAT = SimpleNamespace(
     pct=pct_text,
     effect=effect_text,
     effect_interval=effect_interval_text,
+    effect_ci=effect_ci_text,
     count=fmt_count,
     factor=factor_text,
     interval_label=interval_label,
