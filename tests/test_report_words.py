@@ -371,8 +371,11 @@ def test_an_event_dated_before_the_data_has_no_baseline_it_is_not_too_recent(tmp
     """An improvement dated before the metric's first point, with a year of data after it,
     read "… is too recent to judge (38 weeks of data since)": waiting will not help, the data
     have no baseline. Every sentence about it says so."""
+    from pipeline.report import sections
     from pipeline.report.analysis import load_site_analysis
     from pipeline.report.findings import event_headline, event_sentence, make_tile
+    from pipeline.report.portfolio.model import collect_improvements
+    from pipeline.report.results import site_results
     from tests.conftest import AS_OF, SCHEMA, write_mini_project
 
     project = write_mini_project(tmp_path / "project", sites=("north",))
@@ -392,6 +395,11 @@ def test_an_event_dated_before_the_data_has_no_baseline_it_is_not_too_recent(tmp
     assert event_headline(metric, event).endswith(f"no baseline to judge “{event.title}”")
     assert make_tile(metric).change_text.startswith(f"No baseline to judge “{event.title}”")
     assert event.outcome.sentence("It") == "It cannot be judged: too little data before it."
+    # the impact table, the statistics panel and the portfolio give it the same label
+    html = sections.metric_section(site, metric)._repr_html_()
+    assert "No baseline to judge" in html and "Too early to judge" not in html
+    (row,) = collect_improvements([("north", site.site_name, site_results(site))])
+    assert row.verdict == "too_early" and row.verdict_text == "No baseline to judge"
 
 
 def test_a_goal_whose_target_is_worse_than_its_baseline_is_not_judged(tmp_path) -> None:

@@ -16,7 +16,7 @@ from pipeline.data.demo import DEMO_SITES, write_demo_project
 from pipeline.data.inputs import read_tables, split_by_site
 from pipeline.formatting import interval_label
 from pipeline.report.analysis import analyse_site
-from pipeline.report.findings import effect_text, verdict_label
+from pipeline.report.findings import effect_text, label_of, verdict_label
 from pipeline.report.portfolio.model import collect_improvements
 from pipeline.report.portfolio.page import effect_interval_text
 from pipeline.report.results import site_results
@@ -77,7 +77,7 @@ def test_tiles_findings_headline_and_portfolio_show_the_verdicts_figure(demo):
             if latest is e:
                 # the tile names the verdict beside its figure (a figure alone reads like a
                 # success); the email and the portfolio's mini tiles show this same text
-                label = verdict_label(v.outcome, provisional=v.is_provisional)
+                label = label_of(v)
                 assert tiles[m.metric_id]["change_text"].startswith(f"{label}: {figure}")
             # every finding about this event shows this figure; so does a headline that
             # states a change (sustained or worsened)
@@ -102,6 +102,9 @@ def test_tiles_findings_headline_and_portfolio_show_the_verdicts_figure(demo):
             )  # fmt: skip
             fig = event.outcome.verdict.figure
             assert row.verdict == event.outcome.verdict.outcome
+            # in the site's words: "No baseline to judge" where the report says so
+            v = event.outcome.verdict
+            assert row.verdict_text == verdict_label(v.outcome, lacks_baseline=v.lacks_baseline)
             if fig is None:
                 continue
             assert row.estimate == pytest.approx(fig["estimate"])
@@ -234,7 +237,7 @@ def test_the_statistics_panels_chart_says_the_verdict_not_the_classical_comparis
             if details is None or details["chart"] is None:
                 continue
             v = e.outcome.verdict
-            label = verdict_label(v.outcome, provisional=v.is_provisional)
+            label = label_of(v)
             alt = details["chart"].alt
             assert f"Verdict: {label}; {m.name} {effect_text(m, e)}." in alt, alt
             assert e.outcome.impact.sentence(m.name) not in alt

@@ -24,7 +24,7 @@ from pipeline.formatting import (
     is_missing,
     scale_of,
 )
-from pipeline.stats.verdicts import MIN_BEFORE_POINTS
+from pipeline.stats.verdicts import MIN_BEFORE_POINTS, EventVerdict
 from pipeline.vocabulary import AssuranceIcon, GoalStatus, RunStatus, VariationIcon, Verdict
 
 if TYPE_CHECKING:
@@ -80,13 +80,28 @@ def point_word(metric: MetricAnalysis) -> str:
     return PERIOD_WORD.get(metric.period, "period")
 
 
-def verdict_label(outcome: str, *, provisional: bool = False) -> str:
+#: The label of a too-early verdict on an event with too few periods of data before it
+#: (:attr:`~pipeline.stats.verdicts.EventVerdict.lacks_baseline`): waiting will not help.
+NO_BASELINE_TEXT = "No baseline to judge"
+
+
+def verdict_label(outcome: str, *, provisional: bool = False, lacks_baseline: bool = False) -> str:
     """The verdict's plain label ("No clear change", "Improvement faded (provisional)"), the one
-    every page shows beside the change figure, so a figure never reads without its verdict."""
+    every page shows beside the change figure, so a figure never reads without its verdict.
+    A too-early verdict that ``lacks_baseline`` reads "No baseline to judge"."""
+    if lacks_baseline and outcome == Verdict.TOO_EARLY:
+        return NO_BASELINE_TEXT
     label = OUTCOME_TEXT.get(outcome, str(outcome))
     if provisional and outcome != Verdict.TOO_EARLY:
         label += " (provisional)"
     return label
+
+
+def label_of(verdict: EventVerdict) -> str:
+    """:func:`verdict_label` of a verdict: provisional, and lacking a baseline, as it says."""
+    return verdict_label(
+        verdict.outcome, provisional=verdict.is_provisional, lacks_baseline=verdict.lacks_baseline
+    )
 
 
 def value_text(metric: MetricAnalysis, value: Any, *, table: bool = False) -> str:
@@ -357,7 +372,7 @@ def make_tile(metric: MetricAnalysis) -> Tile:
     event = latest_judged(metric)
     if event is not None:
         v = event.outcome.verdict if event.outcome is not None else None
-        label = verdict_label(v.outcome, provisional=v.is_provisional) if v else ""
+        label = label_of(v) if v else ""
         # the verdict first: the figure alone ("fell 44%") reads like a success even when the
         # verdict is no clear change; the email and the portfolio show this same text
         change = f": {effect_text(metric, event)}" if has_figure(event) else ""
@@ -372,7 +387,7 @@ def make_tile(metric: MetricAnalysis) -> Tile:
         effective = f"effective {fmt_date(e.effective_date)}"
         if v is not None and v.lacks_baseline:
             change_text = (
-                f"No baseline to judge “{e.title}” ({effective}, "
+                f"{NO_BASELINE_TEXT} “{e.title}” ({effective}, "
                 f"{count_of(v.n_before, period)} of data before it)"
             )
         else:

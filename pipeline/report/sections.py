@@ -51,10 +51,10 @@ from pipeline.report.findings import (
     event_sentence,
     goal_sentence,
     hold_band,
+    label_of,
     point_word,
     summarise_site,
     value_text,
-    verdict_label,
 )
 from pipeline.report.plots.style import ChartImage
 from pipeline.report.templating import Html, render
@@ -370,10 +370,12 @@ def _impact_rows(metric: MetricAnalysis, events: Sequence[EventImpact]) -> list[
         res = e.outcome
         imp = res.impact if res is not None else None
         if res is None or imp is None:
-            rows.append((e.title, fmt_date(e.effective_date), e.note or NOT_ENOUGH, "", "", ""))
+            # judged without before/after figures (no baseline, say): the verdict's own label
+            said = label_of(res.verdict) if res is not None else e.note or NOT_ENOUGH
+            rows.append((e.title, fmt_date(e.effective_date), said, "", "", ""))
             continue
         verdict = res.verdict
-        outcome = verdict_label(verdict.outcome, provisional=verdict.is_provisional)
+        outcome = label_of(verdict)
         rows.append(
             (
                 e.title,
@@ -545,7 +547,7 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
     mw = imp.mann_whitney
     v = res.verdict
     rows = [
-        ("Verdict", verdict_label(v.outcome, provisional=v.is_provisional)),
+        ("Verdict", label_of(v)),
         ("Why", "; ".join(v.reasons)),
         ("Effect (verdict)", effect_text(metric, event)),
         # the verdict's and the segmented regression's models are described once, per metric,
@@ -611,10 +613,7 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
         # in a closed statistics panel: one drawing, which a phone scrolls sideways
         # its text alternative opens with the verdict as the panel's first rows say it (the
         # classical sentence, "fell 42%, an improvement", contradicted a "no clear change")
-        headline = (
-            f"Verdict: {verdict_label(v.outcome, provisional=v.is_provisional)}; "
-            f"{metric.name} {effect_text(metric, event)}."
-        )
+        headline = f"Verdict: {label_of(v)}; {metric.name} {effect_text(metric, event)}."
         chart = plot_segmented(
             imp, name=metric.name, unit=metric.unit, facts=facts, headline=headline,
             has_narrow=False,

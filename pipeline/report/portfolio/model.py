@@ -31,6 +31,7 @@ from pipeline.report.findings import (
 from pipeline.report.manifest import MANIFEST_FILE, Manifest, SiteOutcome, load_manifest
 from pipeline.report.results import load_results
 from pipeline.stats.pooling import PooledEffect, StudyEffect, pool_effects
+from pipeline.stats.verdicts import MIN_BEFORE_POINTS
 from pipeline.vocabulary import (
     AssuranceIcon,
     Better,
@@ -70,6 +71,14 @@ def verdict_of(value: object) -> Verdict | None:
         return None if value is None else Verdict(str(value))
     except ValueError:
         return None
+
+
+def verdict_text_of(event: Mapping[str, Any], verdict: Verdict) -> str:
+    """The verdict's label for a results.json event, as the site's report writes it: a
+    too-early verdict with too few periods before the change reads "No baseline to judge"."""
+    n_before = finite((event.get("verdict") or {}).get("n_before"))
+    lacks = n_before is not None and n_before < MIN_BEFORE_POINTS
+    return verdict_label(verdict, lacks_baseline=lacks)
 
 
 def _text(value: object, default: str = "") -> str:
@@ -695,7 +704,7 @@ def collect_improvements(
                         practice=_text(e.get("practice")) or None,
                         effective_date=e.get("effective_date"),
                         verdict=verdict,
-                        verdict_text=verdict_label(verdict),
+                        verdict_text=verdict_text_of(e, verdict),
                         better=_text(m.get("better"), "neutral"),
                         estimate=finite(pc.get("estimate")),
                         ci_low=finite(pc.get("ci_low")),
@@ -944,7 +953,7 @@ def _history_items(res: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, s
                 continue
             label = f"{_text(e.get('title'), str(e.get('event_id')))} ({name})"
             key = ("verdict", f"{e.get('event_id')}:{mid}")
-            items[key] = (label, verdict.value, verdict_label(verdict), "")
+            items[key] = (label, verdict.value, verdict_text_of(e, verdict), "")
         for g in m.get("goals", []):
             status = _text(g.get("status"), GoalStatus.NOT_ENOUGH_DATA)
             label = _text(g.get("title"), str(g.get("goal_id")))
