@@ -755,6 +755,37 @@ def test_a_long_headline_loses_its_interval_before_its_words():
     assert site_subject(short) == "North: Lead time fell 24% (95% CI −28% to −21%)"  # fits: kept
 
 
+def test_a_subject_shortens_only_the_metric_name_the_headline_opens_with():
+    """Cut in the middle at words, a metric name ending in a number left that number beside the
+    verdict: "Cost of… 5% fell 26%". The summary names the metric its headline opens with, and
+    only that name is shortened."""
+    from pipeline.delivery.compose import site_subject
+    from pipeline.delivery.summary import EmailSummary
+    from pipeline.report.findings import SiteSummary
+
+    name = "Cost of poor quality, share of sales below 5%"
+    headline = f"{name} fell 26% (95% CI −40% to −10%) and is holding, after “Quality gates”"
+
+    def subject(site: str, metric: str) -> str:
+        said = SiteSummary(
+            headline=headline, findings=(), tiles=(), key_charts=(), headline_metric=metric
+        )
+        return site_subject(
+            EmailSummary(site_id="x", site_name=site, project="p", as_of=AS_OF, summary=said)
+        )
+
+    site = "Northern Quarter Construction, Manchester"
+    assert subject(site, "") == f"{site}: Cost of… 5% fell 26% and is holding"  # words only
+    assert subject(site, name) == f"{site}: Cost of… fell 26% and is holding"
+    assert subject("Dresden", name) == f"Dresden: {name} fell 26% and is holding"  # fits
+    assert subject("Dresden Wafer Fab", name) == (
+        "Dresden Wafer Fab: Cost of poor quality, share of… fell 26% and is holding"
+    )
+    assert all(len(subject(s, name)) <= 78 for s in (site, "Dresden", "W" * 70))
+    # a name that leaves no room at all: the site name is shortened, the verdict stays whole
+    assert subject("Werk " * 14, name).endswith("… fell 26% and is holding")
+
+
 def test_a_subject_with_quotes_after_plain_words_has_no_double_space(tmp_path: Path):
     """The demo's case: plain words, then an event title in typographic quotes where the
     subject is cut. Python folds before the RFC 2047 encoded-word and keeps the space before the

@@ -116,6 +116,16 @@ def test_tiles_findings_headline_and_portfolio_show_the_verdicts_figure(demo):
             )
 
 
+def test_each_headline_names_the_metric_it_opens_with(demo):
+    """results.json's summary names the metric its headline opens with: the part an email
+    subject may shorten (see test_mailer)."""
+    for site, results in demo.values():
+        summary = results["summary"]
+        names = {m.name for m in site.metrics}
+        assert summary["headline_metric"] in names, (summary["headline"], names)
+        assert summary["headline"].startswith(summary["headline_metric"])
+
+
 def test_manchester_safety_huddles_are_not_best_practice(demo):
     site, results = demo["build-manchester"]
     m_id = "build_safety_incidents"

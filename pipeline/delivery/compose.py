@@ -46,6 +46,8 @@ MIN_HEADLINE = 40
 #: when it is made, under policy.SMTP (quoted-printable and base64 lines of 76 characters).
 WIRE = policy.SMTP.clone(max_line_length=998)
 ATTACH = ("pdf", "html", "none")
+#: Fewest characters of a headline's metric name a subject keeps (its first word and "…").
+MIN_METRIC = 6
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,9 +96,10 @@ def site_subject(summary: EmailSummary) -> str:
 
     A headline too long for the subject loses its parentheses first (the interval, "(95% CI
     −52% to −9%)", is in the body; the event the change followed says more in a subject), then is
-    cut at a word. A site name so long that it leaves less than :data:`MIN_HEADLINE`
-    characters is shortened itself when that cut the verdict, so the subject still says what
-    happened."""
+    cut: where the headline names the metric it opens with (``headline_metric``), only that
+    name is shortened, and otherwise in the middle at words. A site name so long that it leaves
+    less than :data:`MIN_HEADLINE` characters is shortened itself when that cut the verdict, so
+    the subject still says what happened."""
     headline = summary.headline or (
         "report ready" if summary.status != RunStatus.WARNINGS else "report ready (data warnings)"
     )
@@ -111,7 +114,17 @@ def site_subject(summary: EmailSummary) -> str:
     # the verdict comes before the event's title in a headline: drop the title, then cut the
     # middle (the metric's name) rather than the end, so the subject keeps what happened
     without = " ".join(_EVENT_CLAUSE.sub("", text).split())
-    for name in (site, shorten(site, MAX_SUBJECT - MIN_HEADLINE - 2)):
+    names = (site, shorten(site, MAX_SUBJECT - MIN_HEADLINE - 2))
+    metric = " ".join(_PARENTHESES.sub("", header_text(summary.summary.headline_metric)).split())
+    if metric and without.startswith(metric):
+        # the headline says which part is the metric's name: only that part is shortened, so
+        # what is said about it stays whole ("Cost of poor… fell 26%", not "Cost… 5% fell 26%")
+        said = without[len(metric) :]
+        for name in names:
+            room = MAX_SUBJECT - len(name) - 2 - len(said)
+            if room >= min(len(metric), MIN_METRIC):
+                return f"{name}: {shorten(metric, room)}{said}"
+    for name in names:
         if without == text:  # not a headline of ours (no event title): cut at the end
             subject = shorten(f"{name}: {text}", MAX_SUBJECT)
         else:

@@ -358,10 +358,14 @@ class SiteSummary:
     findings: tuple[str, ...]
     tiles: tuple[Tile, ...]
     key_charts: tuple[dict[str, str], ...]
+    #: The metric's name the headline opens with ("" if it opens with none): the part an
+    #: email subject shortens, so that what is said about the metric stays whole.
+    headline_metric: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "headline": self.headline,
+            "headline_metric": self.headline_metric,
             "findings": list(self.findings),
             "tiles": [t.to_dict() for t in self.tiles],
             "key_charts": list(self.key_charts),
@@ -546,8 +550,11 @@ def summarise_site(site: SiteAnalysis) -> SiteSummary:
         )
         if len(charts) == 3:
             break
+    headline = _shorten(headline, 150)
+    opens_with = ranked[0][0].name if ranked else ""
     return SiteSummary(
-        headline=_shorten(headline, 150),
+        headline=headline,
+        headline_metric=opens_with if opens_with and headline.startswith(opens_with) else "",
         findings=tuple(findings[:5]),
         tiles=tuple(make_tile(m) for m in site.metrics),
         key_charts=tuple(charts),
