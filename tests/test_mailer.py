@@ -240,7 +240,7 @@ def test_an_invalid_stakeholder_address_skips_that_address_only(tmp_path: Path):
     assert [r.rcpt_tos for r in server.received] == [["zoe.mueller@example.com"]]
     assert result.exit_code == 1
     assert (
-        "sites[north].stakeholders: 'Ops North <ops-north@example.com>\\r\\nBcc: x@y.z' "
+        "sites[1].stakeholders[1] (site 'north'): 'Ops North <ops-north@example.com>\\r\\nBcc: x@y.z' "
         "contains control characters (line breaks are not allowed); that address is skipped"
         in result.warnings
     ), result.warnings
@@ -250,7 +250,7 @@ def test_an_invalid_stakeholder_address_skips_that_address_only(tmp_path: Path):
     assert zurich.describe() == (
         "site zurich: no recipient: the one stakeholder address of Zürich — Atelier (zurich) in "
         "kaizen.yaml is not valid, so nobody got its report: "
-        "sites[zurich].stakeholders: 'ops-zurich' is not one email address"
+        "sites[2].stakeholders[1] (site 'zurich'): 'ops-zurich' is not one email address"
     )
     assert [m.outcome for m in result.failed] == ["no_recipient"]
 

@@ -182,8 +182,9 @@ def test_a_site_nobody_can_be_sent_fails_the_send_and_the_others_are_sent(tmp_pa
     assert (
         "site zurich: no recipient: none of the 2 stakeholder addresses of Zürich — Atelier "
         "(zurich) in kaizen.yaml is valid, so nobody got its report: "
-        "sites[zurich].stakeholders: 'ops-zurich' is not one email address; "
-        "sites[zurich].stakeholders: 'Ops <ops@-bad.example>' is not a complete address "
+        "sites[2].stakeholders[1] (site 'zurich'): 'ops-zurich' is not one email address; "
+        "sites[2].stakeholders[2] (site 'zurich'): 'Ops <ops@-bad.example>' is not a complete "
+        "address "
         "(user@domain)"
     ) in result.output
     assert (

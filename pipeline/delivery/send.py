@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -156,19 +157,30 @@ def _message_id(
 
 
 def _recipients(
-    raw: Iterable[tuple[str, tuple[str, ...]]], *, where: str, rejected: list[str]
+    raw: Iterable[tuple[str, tuple[str, ...]]],
+    *,
+    where: Callable[[int], str],
+    rejected: list[str],
 ) -> list[tuple[Address, tuple[str, ...]]]:
     """Checked, de-duplicated recipients; why each bad address was left out goes to
-    ``rejected`` (``"sites[north].stakeholders: 'ops' is not one email address"``)."""
+    ``rejected``, at its place in kaizen.yaml as ``where(n)`` writes it for the n-th address,
+    counted from 1 (``"sites[2].stakeholders[1] (site 'north'): 'ops' is not one email
+    address"``, the way the configuration's own errors name places)."""
     seen: dict[str, tuple[Address, tuple[str, ...]]] = {}
-    for text, metrics in raw:
+    for n, (text, metrics) in enumerate(raw, 1):
         try:
-            address = parse_address(text, where=where)
+            address = parse_address(text, where=where(n))
         except ConfigError as exc:
             rejected.append(exc.message)
             continue
         seen.setdefault(address.addr_spec.lower(), (address, metrics))
     return list(seen.values())
+
+
+def _stakeholder_place(site: int, site_id: str, n: int) -> str:
+    """Where a site's n-th stakeholder is in kaizen.yaml: ``sites[2].stakeholders[1] (site
+    'north')``."""
+    return f"sites[{site}].stakeholders[{n}] (site {site_id!r})"
 
 
 def _no_recipient_reason(name: str, sid: str, configured: int, rejected: Sequence[str]) -> str:
@@ -257,6 +269,7 @@ def send_run(
     else:
         wanted = list(in_run)
     configured = {s.id: s for s in project.sites}
+    place = {s.id: n for n, s in enumerate(project.sites, 1)}  # as kaizen.yaml lists them
     warnings: list[str] = []
     outcomes: list[MessageOutcome] = []
 
@@ -300,7 +313,7 @@ def send_run(
             raw = [(s.address, s.metrics) for s in (site.recipients if site else ())]
             rejected: list[str] = []
             recipients = override or _recipients(
-                raw, where=f"sites[{sid}].stakeholders", rejected=rejected
+                raw, where=partial(_stakeholder_place, place.get(sid, 0), sid), rejected=rejected
             )
             if not recipients:
                 # the others are still sent; this site makes the send exit 1
@@ -411,7 +424,7 @@ def send_run(
             rejected = []
             error_recipients = override or _recipients(
                 ((a, ()) for a in project.email.error_recipients),
-                where="email.error_recipients",
+                where="email.error_recipients[{}]".format,
                 rejected=rejected,
             )
             warnings += [f"{r}; that address is skipped" for r in rejected]
