@@ -202,6 +202,63 @@ def test_semicolon_separated_files_from_a_spreadsheet_are_read(mini_project: Pat
     assert "," in failure.examples[0]
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole-file", "block-by-block"])
+def test_a_table_read_with_decimal_comma_gives_the_numbers_it_writes(
+    mini_project: Path, streamed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``decimal: ","`` for a table whose spreadsheet writes 12,5 (and 1.234,5): its numbers
+    are read as written, everything else parses as before; a value written with a decimal
+    point in such a table is reported, with a hint saying how the table is read."""
+    from pipeline.data.contracts import validate_project
+
+    data = mini_project.parent / "data"
+    frame = pd.read_csv(data / "observations.csv", dtype=str, keep_default_na=False)
+    expected = pd.to_numeric(frame["value"]).to_numpy(copy=True)
+    frame["value"] = frame["value"].str.replace(".", ",", regex=False)
+    frame.loc[1, "value"], expected[1] = "1.234,5", 1234.5  # thousands grouped with points
+    frame.loc[2, "value"], expected[2] = "-0,25", -0.25
+    frame.loc[3, "value"] = "7.5"  # a decimal point: could mean 7.5 or 75, so not read
+    frame.to_csv(data / "observations.csv", sep=";", index=False)
+    text = mini_project.read_text("utf-8")
+    assert "observations: {path: data/observations.csv}" in text
+    mini_project.write_text(
+        text.replace(
+            "observations: {path: data/observations.csv}",
+            'observations: {path: data/observations.csv, decimal: ","}',
+        ),
+        "utf-8",
+    )
+    project = load_project(mini_project)
+    assert project.tables["observations"].decimal == ","
+    if streamed:  # a large file is read by the streaming reader
+        from pipeline.data import inputs
+
+        monkeypatch.setattr(inputs, "STREAM_MIN_BYTES", 0)
+    tables = read_tables(project)
+    values = tables["observations"]["value"].to_numpy()
+    keep = np.arange(len(values)) != 3
+    np.testing.assert_allclose(values[keep], expected[keep])
+    assert np.isnan(values[3])
+    (problem,) = tables.problems
+    assert problem.column == "value" and problem.rows == (5,) and problem.values == ("7.5",)
+    report = validate_project(tables, project, as_of=pd.Timestamp(AS_OF), site_ids=["north"])
+    (failure,) = [f for f in report.for_site("north").failures if f.severity == "critical"]
+    assert failure.column == "value" and failure.rows == (5,)
+    assert 'read with decimal: ","' in failure.hint and "12,5, not 12.5" in failure.hint
+
+
+def test_decimal_is_refused_for_a_database_table(mini_project: Path) -> None:
+    from pipeline.exceptions import ConfigError
+
+    text = mini_project.read_text("utf-8").replace(
+        "events: {path: data/events.csv}",
+        'events: {sql: "SELECT * FROM events", url: "sqlite:///x.db", decimal: ","}',
+    )
+    mini_project.write_text(text, "utf-8")
+    with pytest.raises(ConfigError, match="decimal applies to a file"):
+        load_project(mini_project)
+
+
 # --------------------------------------------------------------------------- time zones
 
 

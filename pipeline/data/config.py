@@ -8,6 +8,7 @@ A project is one YAML file plus the input tables it names. Example::
     tables:                         # every table of PRODUCT.md "Inputs"
       metrics:      {path: data/metrics.csv}
       observations: {path: data/observations.parquet}
+      defects:      {path: data/defects.csv, decimal: ","}   # numbers written 12,5
       events:       {sql: "SELECT * FROM events", url: "postgresql+psycopg2://kaizen@db/kaizen",
                      password_env: KAIZEN_DB_PASSWORD}
       goals:        {table: goals}  # a table in the default database below
@@ -98,6 +99,8 @@ class TableSource:
     sql_table: str | None = None
     url: str | None = None
     password_env: str | None = None
+    #: a file's decimal separator ("." or ","; :class:`SourceSpec`)
+    decimal: str = "."
 
     @property
     def is_file(self) -> bool:
@@ -341,6 +344,9 @@ class SourceSpec(_Spec):
     table: Text | None = None
     url: Text | None = None
     password_env: Text | None = None
+    #: the decimal separator of a file's numbers: "," for a spreadsheet saved in a locale that
+    #: writes 12,5 (its thousands, if any, grouped with points: 1.234,5)
+    decimal: Literal[".", ","] = "."
 
     @model_validator(mode="before")
     @classmethod
@@ -352,6 +358,8 @@ class SourceSpec(_Spec):
         kinds = [k for k in ("path", "sql", "table") if getattr(self, k)]
         if len(kinds) != 1:
             raise ValueError("needs exactly one of path, sql or table")
+        if self.decimal != "." and not self.path:
+            raise ValueError("decimal applies to a file (path): a database gives numbers as such")
         return self
 
 
@@ -509,7 +517,9 @@ def _resolve(spec: ProjectSpec, path: Path) -> Project:
             continue
         if source.path is not None:
             p = Path(source.path).expanduser()
-            tables[name] = TableSource(name=name, path=p if p.is_absolute() else root / p)
+            tables[name] = TableSource(
+                name=name, path=p if p.is_absolute() else root / p, decimal=source.decimal
+            )
             continue
         url = source.url or spec.database.url
         if not url:

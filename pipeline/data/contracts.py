@@ -1497,9 +1497,12 @@ def _attribute(
     if rule.rule.endswith(("_is_number", "_is_date")):
         from pipeline.data.inputs import describe_bad_values
 
+        written = {(p.table, p.column): p.expected for p in tables.problems}
         hint = describe_bad_values(
             _examples(rule, frame, pos[:_MAX_EXAMPLES], tables),
-            "date" if rule.rule.endswith("_is_date") else "number",
+            "date"
+            if rule.rule.endswith("_is_date")
+            else written.get((table, rule.column or ""), "number"),
         )
     out: list[tuple[str | None, Failure]] = []
     for site, rows in keys:

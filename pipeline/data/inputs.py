@@ -227,7 +227,10 @@ def read_tables(
                 continue
         raw = done.pop(name) if name in done else read_table(source)
         numbering = {name: row_numbers_of(source, records=len(raw))}
-        parsed[name] = parse_tables({name: raw}, numbering=numbering, timezones=zones, partial=True)
+        parsed[name] = parse_tables(
+            {name: raw}, numbering=numbering, timezones=zones, partial=True,
+            decimals={name: source.decimal},
+        )  # fmt: skip
         del raw
     order = [parsed[name] for name in TABLES if name in parsed]  # as parse_tables orders them
     for name in TABLES_REQUIRED:
@@ -296,7 +299,7 @@ def _read_csv_in_blocks(source: TableSource, *, timezones: Mapping[str, str]) ->
         for batch in reader:
             raw = batch.to_pandas()
             raw.columns = names
-            frame, problems = parse_table(name, raw, timezones=timezones)
+            frame, problems = parse_table(name, raw, timezones=timezones, decimal=source.decimal)
             del raw
             blocks.append(frame)
             found.extend((start, p) for p in problems)
@@ -552,11 +555,13 @@ def parse_tables(
     numbering: Mapping[str, RowNumbers] | None = None,
     timezones: Mapping[str, str] | None = None,
     partial: bool = False,
+    decimals: Mapping[str, str] | None = None,
 ) -> Tables:
     """Give every column its type; collect values that do not parse.
 
     ``partial=True`` parses the tables given without requiring the required ones (a caller
-    that parses table by table checks them itself).
+    that parses table by table checks them itself). ``decimals``: a table's decimal separator
+    when it is not the point (:func:`parse_table`).
 
     A missing column or a table without rows is not an error here: the data contracts report it
     (the column is added, empty, so that the rest of the pipeline can rely on the schema).
@@ -572,8 +577,9 @@ def parse_tables(
             continue
         columns[name] = tuple(str(c) for c in raw[name].columns)
         frame, probs = parse_table(
-            name, raw[name], row_numbers=numbered.get(name), timezones=timezones
-        )
+            name, raw[name], row_numbers=numbered.get(name), timezones=timezones,
+            decimal=(decimals or {}).get(name, "."),
+        )  # fmt: skip
         frames[name] = frame
         problems.extend(probs)
     for name in () if partial else TABLES_REQUIRED:
@@ -588,9 +594,14 @@ def parse_table(
     *,
     row_numbers: RowNumbers | None = None,
     timezones: Mapping[str, str] | None = None,
+    decimal: str = ".",
 ) -> tuple[pd.DataFrame, list[ParseProblem]]:
     """Type one table's columns. Unknown extra columns are kept as they are; missing ones are
     added empty (the contracts report them).
+
+    With ``decimal=","`` a number is written with a decimal comma (``12,5``; thousands, if
+    grouped, with points: ``1.234,5``); a value with a point in any other place (``12.5``) does
+    not parse in such a table, since it could mean either.
 
     Dates and times are the site's local wall-clock time, as naive timestamps: a naive value
     (``2026-03-02 08:15``) is taken as it is, in the time zone of the row's site; a value with
@@ -619,7 +630,8 @@ def parse_table(
         if kind == "str":
             frame[column] = _as_text(values)
             continue
-        parsed, bad = _parse_column(values, kind, sites=sites, timezones=timezones)
+        given = _from_decimal_comma(values) if kind == "float" and decimal == "," else values
+        parsed, bad = _parse_column(given, kind, sites=sites, timezones=timezones)
         frame[column] = parsed
         if bad.any():
             idx = np.flatnonzero(bad.to_numpy())
@@ -633,7 +645,11 @@ def parse_table(
                 ParseProblem(
                     table=name,
                     column=column,
-                    expected={"float": "number", "date": "date (YYYY-MM-DD)"}[kind],
+                    expected=(
+                        "number with a decimal comma (12,5)"
+                        if kind == "float" and decimal == ","
+                        else {"float": "number", "date": "date (YYYY-MM-DD)"}[kind]
+                    ),
                     rows=tuple(int(n) for n in (row_numbers or RowNumbers()).lines(idx)),
                     examples=bad_values[:_MAX_EXAMPLES],
                     site_ids=site_ids,
@@ -645,6 +661,23 @@ def parse_table(
 
 
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
+_DECIMAL_POINT = re.compile(r"^\s*[-+]?\d*\.\d+\s*$")
+#: A number with a decimal comma, its thousands (if grouped) with points: 12,5 · -1.234,5 · 7
+_COMMA_NUMBER = re.compile(r"^[-+]?(?:\d{1,3}(?:\.\d{3})+|\d*)(?:,\d+)?(?:[eE][-+]?\d+)?$")
+
+
+def _from_decimal_comma(values: pd.Series) -> pd.Series:
+    """A decimal-comma table's number column written with a decimal point, for the parser:
+    ``1.234,5`` becomes ``1234.5``. A value that is not written that way (``12.5``) becomes
+    text that does not parse, so it is reported with the column's other bad values."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values  # a Parquet column of numbers: nothing written
+    text = values.astype("string").str.strip()
+    ok = text.str.fullmatch(_COMMA_NUMBER).fillna(True)
+    out = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    return out.where(ok, "not a decimal-comma number")
+
+
 _MISSING_WORDS = {"n/a", "na", "nan", "null", "none", "-", "--", "?", "missing"}
 
 
@@ -652,8 +685,16 @@ def describe_bad_values(examples: Iterable[str], expected: str) -> str:
     """A plain-words guess at what is wrong with values that did not parse."""
     examples = [str(e) for e in examples]
     hints = []
-    if any(_DECIMAL_COMMA.match(e) for e in examples):
-        hints.append("use a point as the decimal separator (12.5, not 12,5)")
+    if expected.startswith("number with a decimal comma"):
+        if any(_DECIMAL_POINT.match(e) for e in examples):
+            hints.append(
+                'the table is read with decimal: "," (kaizen.yaml), so write 12,5, not 12.5'
+            )
+    elif any(_DECIMAL_COMMA.match(e) for e in examples):
+        hints.append(
+            "use a point as the decimal separator (12.5, not 12,5), or, if the whole file "
+            'writes its numbers that way, give the table decimal: "," in kaizen.yaml'
+        )
     if any(e.strip().lower() in _MISSING_WORDS for e in examples):
         hints.append("leave the cell empty for a missing value instead of writing N/A")
     if expected.startswith("date") and examples:

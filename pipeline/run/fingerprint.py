@@ -100,6 +100,8 @@ def inputs_digest(
         if source.path is not None:
             try:
                 per_table[name] = f"{source.path}:{_digest_file(Path(source.path))}"
+                if source.decimal != ".":  # the same bytes parse to other numbers
+                    per_table[name] += f":decimal={source.decimal}"
             except OSError:
                 per_table.clear()
                 return None, read
