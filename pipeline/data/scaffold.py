@@ -29,7 +29,7 @@ output: reports                  # where run writes reports/<as_of>/..., relativ
 lookback: 24 months              # the report window before as_of (N days|weeks|months|years)
 
 # An optional table below: write its file first (its columns: data_contracts/README.md), then
-# take the "#" off its line.
+# take the "#" off its line. A file whose numbers are written 12,5: {{path: ..., decimal: ","}}.
 tables:                          # CSV (comma, ';' or tab separated) or Parquet files, or SQL
   metrics:      {{path: data/metrics.csv}}
   observations: {{path: data/observations.csv}}
