@@ -258,6 +258,9 @@ class Verdict(StrEnum):
     NO_CLEAR_CHANGE = "no_clear_change"
     WORSENED = "worsened"
     TOO_EARLY = "too_early"
+    #: a clear change on a metric with no better direction (``better: neutral``): neither an
+    #: improvement nor a failure, so never credited
+    CHANGED = "changed"
 
     @property
     def is_credited(self) -> bool:

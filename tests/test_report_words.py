@@ -456,3 +456,36 @@ def test_a_stale_report_says_how_old_its_data_are_above_everything(tmp_path) -> 
     weeks = (pd.Timestamp("2026-09-28") - newest.normalize()).days // 7
     assert f"<strong>Old data.</strong> The newest data are from {newest:%-d %b %Y}, " in html
     assert f"{weeks} weeks before the report date (28 Sep 2026)" in html and weeks >= 2
+
+
+def test_a_change_on_a_metric_with_no_better_direction_is_no_improvement(tmp_path) -> None:
+    """better: neutral: the mini project's lead-time cut was "Sustained improvement: fell …",
+    ranked as best practice on the portfolio. It is a change, said so everywhere, and never
+    best practice."""
+    from pipeline.report import sections
+    from pipeline.report.analysis import load_site_analysis
+    from pipeline.report.findings import event_headline, event_sentence, make_tile
+    from pipeline.report.portfolio.model import collect_improvements
+    from pipeline.report.results import site_results
+    from tests.conftest import AS_OF, write_mini_project
+
+    project = write_mini_project(tmp_path / "project", sites=("north",))
+    data = project.parent / "data"
+    metrics = pd.read_csv(data / "metrics.csv", dtype=str, keep_default_na=False)
+    metrics["better"] = "neutral"
+    metrics.to_csv(data / "metrics.csv", index=False)
+    site = load_site_analysis(project_file=str(project), site_data="", site_id="north", as_of=AS_OF)
+    metric = next(m for m in site.metrics if m.events)
+    (event,) = metric.events
+    v = event.outcome.verdict
+    assert v.outcome == "changed" and not v.is_credited
+    assert make_tile(metric).change_text.startswith("Changed (no better direction): ")
+    sentence = event_sentence(metric, event)
+    assert "changed clearly" in sentence and "neither an improvement nor a failure" in sentence
+    assert "improve" not in event_headline(metric, event)
+    html = sections.metric_section(site, metric)._repr_html_()
+    assert "Changed (no better direction)" in html and "Sustained" not in html
+    (row,) = collect_improvements([("north", site.site_name, site_results(site))])
+    assert row.verdict == "changed" and row.verdict_text == "Changed (no better direction)"
+    methods = sections.methods(site)._repr_html_()
+    assert "Changed (no better direction): a clear change on a metric" in methods

@@ -46,6 +46,20 @@ def _noise(seed, phi=0.0):
     return 10 + u
 
 
+def test_a_metric_with_no_better_direction_is_changed_never_credited():
+    """better: neutral has no improving side: a clear step either way is "changed" (it was
+    "sustained", an improvement, and ranked as best practice), and no step is no clear
+    change; early-only changes count too, and nothing on such a metric is "worsened"."""
+    y = _noise(1)
+    step = np.r_[np.zeros(52), np.ones(26)]
+    fade = np.r_[np.zeros(52), np.ones(13), np.zeros(13)]
+    for shape in (3 * step, -3 * step, 3 * fade, -3 * fade):
+        v = _judge(y + shape, better="neutral")
+        assert v.outcome == Verdict.CHANGED and not v.is_credited, (shape[-1], v)
+        assert "no better direction" in " ".join(v.reasons)
+    assert _judge(y, better="neutral").outcome == Verdict.NO_CLEAR_CHANGE
+
+
 def test_the_five_verdicts_on_clear_cases():
     y = _noise(1)
     step = np.r_[np.zeros(52), np.ones(26)]
@@ -56,7 +70,7 @@ def test_the_five_verdicts_on_clear_cases():
     assert _judge(y).outcome == "no_clear_change"
     v = judge_change(_frame(y[:58]), change_at=CHANGE, better="lower")
     assert v.outcome == "too_early" and v.n_after == 6 and "8 after" in v.reasons[0]
-    assert set(ORDER) | {"too_early"} == set(OUTCOMES)
+    assert set(ORDER) | {"too_early", "changed"} == set(OUTCOMES)
 
 
 def test_verdict_carries_effect_interval_method_and_counts():

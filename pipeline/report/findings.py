@@ -68,6 +68,7 @@ OUTCOME_TEXT: dict[str, str] = {
     Verdict.NO_CLEAR_CHANGE: "No clear change",
     Verdict.WORSENED: "Worsened",
     Verdict.TOO_EARLY: "Too early to judge",
+    Verdict.CHANGED: "Changed (no better direction)",
 }
 PERIOD_WORD = {"day": "day", "week": "week", "month": "month"}
 
@@ -198,6 +199,11 @@ def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
         )
     if v.outcome == Verdict.WORSENED:
         return f"{metric.name} got worse after {title} on {when}{trend}: {it}.{provisional}"
+    if v.outcome == Verdict.CHANGED:
+        return (
+            f"{metric.name} changed clearly after {title} on {when}{trend}: {it}. The metric has "
+            f"no better direction, so this is neither an improvement nor a failure.{provisional}"
+        )
     if v.lacks_baseline:
         return (
             f"{title} on {when} cannot be judged: {metric.name} has "
@@ -227,6 +233,8 @@ def event_headline(metric: MetricAnalysis, event: EventImpact) -> str:
         return f"{metric.name}: no clear change after {title}"
     if outcome == Verdict.WORSENED:
         return f"{metric.name} got worse{': ' + change if change else ''} after {title}"
+    if outcome == Verdict.CHANGED:
+        return f"{metric.name} changed{': ' + change if change else ''} after {title}"
     if res.verdict.lacks_baseline:
         return f"{metric.name}: no baseline to judge {title}"
     return f"{metric.name}: too early to judge {title}"
@@ -429,7 +437,7 @@ def _score(metric: MetricAnalysis, event: EventImpact) -> float:
         return -1.0
     v = res.verdict
     base = {Verdict.SUSTAINED: 3.0, Verdict.FADED: 2.0, Verdict.WORSENED: 1.5,
-            Verdict.NO_CLEAR_CHANGE: 1.0}.get(v.outcome, 0.0)  # fmt: skip
+            Verdict.NO_CLEAR_CHANGE: 1.0, Verdict.CHANGED: 0.5}.get(v.outcome, 0.0)  # fmt: skip
     rel = v.effect.relative if v.effect is not None else None
     return base + (min(abs(rel), 99.0) / 100.0 if rel is not None else 0.0)
 

@@ -43,7 +43,7 @@ from pipeline.vocabulary import (
 )
 
 #: major.minor: a reader accepts every file of its major version (minor versions only add keys).
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 SCHEMA_FILE = Path(__file__).parent / "schemas" / "results.schema.json"
 
 __all__ = [

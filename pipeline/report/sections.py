@@ -44,6 +44,7 @@ from pipeline.report.analysis import EventImpact, MetricAnalysis, SiteAnalysis, 
 from pipeline.report.findings import (
     ASSURANCE_TEXT,
     GOAL_STATUS_TEXT,
+    NO_BASELINE_TEXT,
     VARIATION_ICON,
     VARIATION_TEXT,
     early_gain_text,
@@ -55,11 +56,13 @@ from pipeline.report.findings import (
     point_word,
     summarise_site,
     value_text,
+    verdict_label,
 )
 from pipeline.report.plots.style import ChartImage
 from pipeline.report.templating import Html, render
 from pipeline.stats.culture import change_text
 from pipeline.stats.impact import NO_VARIATION
+from pipeline.stats.verdicts import MIN_BEFORE_POINTS
 from pipeline.vocabulary import (
     AssuranceIcon,
     Better,
@@ -1082,6 +1085,29 @@ def _without_clauses(text: str, clauses: Sequence[str]) -> str:
     return "; ".join(c for c in text.split("; ") if c not in clauses)
 
 
+def verdict_glossary(sustain_points: int, min_phase_points: int, alpha: float) -> str:
+    """How each improvement's verdict is reached, in the words of its labels (the rule of
+    :mod:`pipeline.stats.verdicts`)."""
+    lvl = confidence_level(alpha)
+    return (
+        "Each improvement is judged once, from a segmented regression of the metric on its "
+        "period grid that allows for autocorrelation and for a trend the baseline was already "
+        "on: the after window is compared with what the baseline predicts (its level, or its "
+        "trend carried forward where that explains the data better), at the "
+        f"{lvl} level shared between the whole after window and its first half. "
+        f"{verdict_label(Verdict.SUSTAINED)}: a clear gain over the whole after window, its "
+        f"second half not clearly worse than its first. {verdict_label(Verdict.FADED)}: a "
+        "clear gain at first that the second half lost, or a clear gain in the first half "
+        f"only. {verdict_label(Verdict.WORSENED)}: a clear change the bad way. "
+        f"{verdict_label(Verdict.NO_CLEAR_CHANGE)}: neither. "
+        f"{verdict_label(Verdict.CHANGED)}: a clear change on a metric whose better direction "
+        f"is neutral. {verdict_label(Verdict.TOO_EARLY)}: fewer than {sustain_points} periods "
+        f"of data after the change ({NO_BASELINE_TEXT.lower()}: fewer than "
+        f"{MIN_BEFORE_POINTS} before it). Provisional: fewer than {min_phase_points} periods "
+        "before or after the change, the points a phase needs."
+    )
+
+
 def methods(site: SiteAnalysis) -> Html:
     s = site.settings
     rule_names = {
@@ -1098,7 +1124,7 @@ def methods(site: SiteAnalysis) -> Html:
             "Anhøj rules" if s.rules == "we" else rule_names.get(s.rules, s.rules),
         ),
         ("Minimum points for a phase's own limits", s.min_phase_points),
-        ("Points checked for sustainment", s.sustain_points),
+        ("Periods after a change before its verdict", s.sustain_points),
         ("Significance level / confidence", f"{s.alpha:g} / {confidence_level(s.alpha)}"),
         ("Moving-range screening", "on" if s.screen_mr else "off"),
         ("Points in a row on one side (WE 4 / NHS)", s.run_length or "8 / 7"),
@@ -1158,10 +1184,7 @@ def methods(site: SiteAnalysis) -> Html:
             "Assurance",
             "Whether the process limits sit entirely on the good side of the target (consistently meets), straddle it (hit and miss) or sit on the bad side (consistently fails) — NHS Making Data Count.",
         ),
-        (
-            "Sustained",
-            "No concern signal in the last points of the latest phase and the centre still at least half the achieved gain better than the baseline.",
-        ),
+        ("Verdicts", verdict_glossary(s.sustain_points, s.min_phase_points, s.alpha)),
     ]
     from pipeline.report.signals import glossary_rows
 

@@ -466,8 +466,8 @@ class EventOutcome:
     :func:`pipeline.stats.verdicts.judge_change`) and the classical before/after figures
     (:func:`pipeline.stats.impact.estimate_impact`) that the statistics panel shows for reference.
 
-    ``outcome`` is the verdict: ``sustained``, ``faded``, ``no_clear_change``, ``worsened`` or
-    ``too_early``.
+    ``outcome`` is the verdict: ``sustained``, ``faded``, ``no_clear_change``, ``worsened``,
+    ``too_early`` or, on a metric with no better direction, ``changed``.
     """
 
     event_id: str
@@ -490,6 +490,7 @@ class EventOutcome:
             Verdict.NO_CLEAR_CHANGE: "made no clear difference",
             Verdict.WORSENED: "was followed by a change for the worse",
             Verdict.TOO_EARLY: "is too recent to judge",
+            Verdict.CHANGED: "was followed by a clear change (the metric has no better direction)",
         }[self.outcome]
         if self.verdict.lacks_baseline:
             words = "cannot be judged: too little data before it"

@@ -96,7 +96,9 @@ family-wise error rate at ``alpha``):
 The direction comes from ``H_overall`` when it is rejected, else from ``H_early``. A rejection on
 the improving side is a credited improvement: ``faded`` when ``H_fade`` is rejected with the late
 half worse, or when only the early half was a clear gain; otherwise ``sustained``. A rejection on
-the worsening side is ``worsened``; no rejection is ``no_clear_change``. Fewer than ``sustain_points`` observed periods after the change (or fewer
+the worsening side is ``worsened``; no rejection is ``no_clear_change``. A metric with no better
+direction (``better: neutral``) has no improving side: a rejection of ``H_overall`` or
+``H_early`` is ``changed``, which is never credited. Fewer than ``sustain_points`` observed periods after the change (or fewer
 than ``MIN_BEFORE_POINTS`` before) is ``too_early``; a window shorter than ``min_phase_points``
 makes the verdict provisional.
 
@@ -730,8 +732,8 @@ def judge_change(
     change_at, transition_start, start, end
         As for :func:`pipeline.stats.impact.estimate_impact`.
     better
-        ``lower`` or ``higher``; for ``neutral`` a clear change in either direction counts as
-        the change having worked.
+        ``lower`` or ``higher``; for ``neutral`` a clear change in either direction is
+        ``changed``: neither an improvement nor a failure.
     event_order
         Number time by event order (each observed row one period) instead of the calendar grid:
         for g and t charts, whose points are events (days between incidents), not periods.
@@ -929,7 +931,14 @@ def judge_change(
             f"{fmt_number(t_slope, digits=2)}), so the after window is judged against the "
             "baseline level"
         )
-    if good_o or good_e:
+    if better == "neutral" and (rej_o or rej_e):
+        outcome = Verdict.CHANGED
+        window = "the whole after window" if rej_o else "the first half of the after window"
+        reasons.append(
+            f"a clear change over {window} against {against}; the metric has no better direction "
+            "(better: neutral), so the change is not judged an improvement or a failure"
+        )
+    elif good_o or good_e:
         if has_faded:
             outcome = Verdict.FADED
             reasons.append(
