@@ -237,6 +237,28 @@ def test_duplicate_rows(mini_project: Path) -> None:
     assert_south_ok(report)
 
 
+def test_a_doubled_row_of_a_summed_metric_is_critical(mini_project: Path) -> None:
+    """aggregate: sum adds a period's readings up: a doubled row doubles its share of the total
+    (a doubled extract read "5.8tn EUR" for 2.9tn, with a special cause "worth a look"). That is
+    critical; the same copy of an averaged metric stays a warning."""
+    metrics = data(mini_project, "metrics")
+    defs = read_csv_text(metrics)
+    defs.loc[defs["metric_id"] == "lead_time", "aggregate"] = "sum"
+    defs.to_csv(metrics, index=False, lineterminator="\n")
+    path = data(mini_project, "observations")
+    frame = read_csv_text(path)
+    x_row = north_row(mini_project, "lead_time", 2)
+    frame = pd.concat([frame, frame.loc[[x_row]]], ignore_index=True)
+    frame.to_csv(path, index=False, lineterminator="\n")
+    report = validate(mini_project)
+    summed = only(report, "north", "no_duplicate_summed_rows")
+    assert summed.severity == "critical" and summed.rows == (x_row + 2, len(frame) + 1)
+    assert "added twice" in str(summed)
+    assert "no_duplicate_rows" not in {f.rule for f in report.for_site("north").failures}
+    assert report.for_site("north").has_critical
+    assert_south_ok(report)
+
+
 def test_negative_count_and_defectives_above_inspected(mini_project: Path) -> None:
     neg = set_cell(mini_project, "observations", north_row(mini_project, "defects", 1), value="-3")
     big = set_cell(mini_project, "observations", north_row(mini_project, "defects", 4), value="60")

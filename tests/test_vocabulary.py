@@ -15,7 +15,7 @@ def test_members_are_their_strings() -> None:
     assert v.Verdict.NO_CLEAR_CHANGE == "no_clear_change"
     assert json.dumps({"outcome": v.Verdict.FADED}) == '{"outcome": "faded"}'
     assert [m.value for m in v.Verdict] == [
-        "sustained", "faded", "no_clear_change", "worsened", "too_early",
+        "sustained", "faded", "no_clear_change", "worsened", "too_early", "changed",
     ]  # fmt: skip
 
 
@@ -94,6 +94,9 @@ def test_row_conditions_take_their_chart_sets_from_the_vocabulary() -> None:
     rules = {r.rule: r for r in load_rules()["observations"]}
     for rule, charts in (("n_required", v.SIZED_CHARTS), ("count_not_negative", v.ATTRIBUTE_CHARTS),
                          ("defectives_not_above_n", v.PROPORTION_CHARTS),
-                         ("one_row_per_sample", v.ATTRIBUTE_CHARTS), ("count_is_whole", v.ATTRIBUTE_CHARTS),
-                         ("no_duplicate_rows", v.READING_CHARTS)):  # fmt: skip
+                         ("one_row_per_sample", v.ATTRIBUTE_CHARTS), ("count_is_whole", v.ATTRIBUTE_CHARTS)):  # fmt: skip
         assert set(rules[rule].kwargs["row_condition"]["parameter"]) == charts, rule
+    # a reading chart's exact copies: the derived kz_reading says whether its metric sums them
+    for rule, kind in (("no_duplicate_rows", "read"), ("no_duplicate_summed_rows", "summed")):
+        condition = rules[rule].kwargs["row_condition"]
+        assert condition["column"]["name"] == "kz_reading" and condition["parameter"] == kind

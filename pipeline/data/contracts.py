@@ -673,6 +673,17 @@ def prepare_frame(
         chart = dict(zip(metrics["metric_id"], metrics["chart"], strict=True))
         period = dict(zip(metrics["metric_id"], metrics["period"], strict=True))
         out["kz_chart"] = out["metric_id"].map(chart).astype("category")
+        # a reading chart's row is "summed" when its metric adds its readings up per period
+        # (a doubled row then counts twice: critical), "read" otherwise (averaged, or an x-bar
+        # subgroup's reading); attribute charts' rows have their own uniqueness rule
+        aggregate = dict(zip(metrics["metric_id"], metrics["aggregate"], strict=True))
+        reading = out["kz_chart"].isin(READING_CHARTS).to_numpy(dtype=bool)
+        summed = (out["metric_id"].map(aggregate) == "sum").to_numpy(dtype=bool) & out[
+            "kz_chart"
+        ].isin((ChartType.XMR, ChartType.RUN)).to_numpy(dtype=bool)
+        kind = np.where(summed, "summed", "read").astype(object)
+        kind[~reading] = None
+        out["kz_reading"] = pd.Categorical(kind, categories=["read", "summed"])
         # bounds apply to a reading where the chart plots the readings themselves; a sum of
         # readings may exceed the upper bound of one, so that side is left out for sums
         plotted = metrics["chart"].isin(READING_CHARTS).to_numpy()
