@@ -640,3 +640,20 @@ def test_currency_must_be_an_iso_code(tmp_path: Path) -> None:
     project_file.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match="currency: 'euro' is not an ISO 4217 code"):
         load_project(project_file)
+
+
+def test_a_verdict_without_a_figure_shows_no_classical_figure_instead() -> None:
+    """A too-early event's verdict has no effect figure (the site report's Effect column says
+    'not enough data'); the portfolio showed the classical before/after change in its place
+    ("+14% (95% CI −35% to +72%)"). Only results from before verdicts carried a figure fall
+    back to it."""
+    from pipeline.report.portfolio.model import collect_improvements
+
+    event = _event("E1", "Too early", "too_early", 14.0)
+    event["verdict"] = {"outcome": "too_early", "figure": None, "n_before": 30, "n_after": 3}
+    older = _event("E2", "Older results", "sustained", -20.0)  # no verdict block at all
+    results = _results("north", "North", [_metric("m", "Lead time", events=[event, older])])
+    early, before_figures = collect_improvements([("north", "North", results)])
+    assert early.verdict == "too_early" and early.estimate is None and early.ci_low is None
+    assert early.relative is None
+    assert before_figures.estimate == -20.0 and before_figures.ci_low == -25.0

@@ -680,11 +680,13 @@ def collect_improvements(
                     continue
                 verdict_block = e.get("verdict") or {}
                 effect = verdict_block.get("effect") or {}
-                # The verdict's one effect figure, the number the site's tiles and findings show;
-                # results written before verdicts carried one fall back to the classical change.
-                pc = verdict_block.get("figure") or (
-                    ((e.get("detail") or {}).get("impact") or {}).get("percent_change") or {}
-                )
+                # The verdict's one effect figure, the number the site's tiles and findings show
+                # (none for a verdict without one: too early, say); only results written before
+                # verdicts carried a figure fall back to the classical change.
+                if "figure" in verdict_block:
+                    pc = verdict_block.get("figure") or {}
+                else:
+                    pc = ((e.get("detail") or {}).get("impact") or {}).get("percent_change") or {}
                 unit = str(pc.get("unit") or "percent")
                 if effect.get("relative") is not None:
                     rel = (effect.get("relative"), effect.get("relative_low"),
