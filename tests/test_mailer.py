@@ -784,6 +784,20 @@ def test_a_subject_shortens_only_the_metric_name_the_headline_opens_with():
     assert all(len(subject(s, name)) <= 78 for s in (site, "Dresden", "W" * 70))
     # a name that leaves no room at all: the site name is shortened, the verdict stays whole
     assert subject("Werk " * 14, name).endswith("… fell 26% and is holding")
+    # a long verdict beside a long site name: the direction and the figure stay ("Order…
+    # percentage points and is holding" had lost "rose 12.9")
+    lisbon, lead = "Casa Alfama Boutique Hotel Lisbon", "Order lead time"
+    said = SiteSummary(
+        headline=f"{lead} rose 12.9 percentage points and is holding, after “Express check-in”",
+        findings=(), tiles=(), key_charts=(), headline_metric=lead,
+    )  # fmt: skip
+    long_verdict = site_subject(
+        EmailSummary(site_id="x", site_name=lisbon, project="p", as_of=AS_OF, summary=said)
+    )
+    assert long_verdict == (
+        "Casa Alfama Boutique…: Order lead… rose 12.9 percentage points and is holding"
+    )
+    assert len(long_verdict) <= 78
 
 
 def test_a_subject_with_quotes_after_plain_words_has_no_double_space(tmp_path: Path):

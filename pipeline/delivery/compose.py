@@ -46,8 +46,10 @@ MIN_HEADLINE = 40
 #: when it is made, under policy.SMTP (quoted-printable and base64 lines of 76 characters).
 WIRE = policy.SMTP.clone(max_line_length=998)
 ATTACH = ("pdf", "html", "none")
-#: Fewest characters of a headline's metric name a subject keeps (its first word and "…").
+#: Fewest characters of a headline's metric name a subject keeps (its first word and "…"), and
+#: of a site name shortened to make room for what the headline says.
 MIN_METRIC = 6
+MIN_SITE = 12
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,7 +122,9 @@ def site_subject(summary: EmailSummary) -> str:
         # the headline says which part is the metric's name: only that part is shortened, so
         # what is said about it stays whole ("Cost of poor… fell 26%", not "Cost… 5% fell 26%")
         said = without[len(metric) :]
-        for name in names:
+        # the site name is shortened as far as it takes to keep the metric's first word
+        fit = shorten(site, MAX_SUBJECT - 2 - len(said) - MIN_METRIC)
+        for name in (*names, *([fit] if len(fit) >= MIN_SITE else [])):
             room = MAX_SUBJECT - len(name) - 2 - len(said)
             if room >= min(len(metric), MIN_METRIC):
                 return f"{name}: {shorten(metric, room)}{said}"
