@@ -604,6 +604,24 @@ def test_a_future_dated_run_is_no_newer_run(tmp_path: Path) -> None:
     assert newer(future) == future
 
 
+def test_earlier_runs_are_the_runs_dated_before_this_one(tmp_path: Path) -> None:
+    """Run on 27 Nov after a run of 4 Dec, its page said "This is the first run" in its
+    history and listed "4 Dec 2026" under "Earlier runs". Earlier runs are the ones before it."""
+    from pipeline.report.portfolio.model import build_portfolio, load_run
+
+    base = tmp_path / "reports"
+    _write_run(base, EARLIER)
+    _write_run(base, "2026-12-04")
+    out = _write_run(base, AS_OF)
+    manifest, results = load_run(out)
+    page = build_portfolio(
+        manifest, results, out_root=out, project_name="p", site_names={}, as_of=AS_OF,
+        run_id="r", today=dt.date(2026, 12, 4),
+    )  # fmt: skip
+    assert [r.as_of for r in page.earlier_runs] == [EARLIER]
+    assert page.newer_run == "2026-12-04"
+
+
 # --------------------------------------------------------------------------- escaping, JSON
 
 

@@ -1034,9 +1034,11 @@ def build_history(
 
 
 def _earlier_runs(out_root: Path, runs: list[str]) -> tuple[EarlierRun, ...]:
+    """The runs with a report date before this one's, newest first (as the history compares
+    with; a run dated later is not "earlier", the newer-run banner names it)."""
     out = []
     for name in reversed(runs):
-        if name == out_root.name:
+        if name >= out_root.name:
             continue
         try:
             counts: dict[str, int] | None = load_manifest(out_root.parent / name).status_counts()
