@@ -489,3 +489,35 @@ def test_a_change_on_a_metric_with_no_better_direction_is_no_improvement(tmp_pat
     assert row.verdict == "changed" and row.verdict_text == "Changed (no better direction)"
     methods = sections.methods(site)._repr_html_()
     assert "Changed (no better direction): a clear change on a metric" in methods
+
+
+def test_a_provisional_baseline_gives_no_special_cause_icon_of_its_own(tmp_path) -> None:
+    """Six weekly points, an improvement after the third: the frozen chart's 3-point baseline
+    put every later point beyond its limits, and the tile, email and portfolio showed a red
+    "Special cause: concerning" while the section said "No rule signals". A provisional
+    baseline is no reference: the current process's own signals decide."""
+    from pipeline.report.analysis import load_site_analysis
+    from pipeline.report.findings import make_tile
+    from pipeline.vocabulary import VariationIcon
+    from tests.conftest import AS_OF, write_mini_project
+
+    project = write_mini_project(tmp_path / "project", sites=("north",))
+    data = project.parent / "data"
+    obs = pd.read_csv(data / "observations.csv", dtype=str, keep_default_na=False)
+    lead = obs[(obs["metric_id"] == "lead_time")].tail(6).copy()
+    weeks = pd.date_range(end=pd.Timestamp(AS_OF), periods=6, freq="W-MON")
+    lead["timestamp"] = [w.date().isoformat() for w in weeks]
+    lead["value"] = ["10", "10.2", "9.9", "13", "13.1", "12.9"]
+    others = obs[obs["metric_id"] != "lead_time"]
+    pd.concat([others, lead]).to_csv(data / "observations.csv", index=False)
+    events = pd.read_csv(data / "events.csv", dtype=str, keep_default_na=False)
+    events["start_date"] = events["effective_date"] = lead["timestamp"].iloc[3]
+    events.to_csv(data / "events.csv", index=False)
+    site = load_site_analysis(project_file=str(project), site_data="", site_id="north", as_of=AS_OF)
+    metric = next(m for m in site.metrics if m.metric_id == "lead_time")
+    assert metric.frozen is not None and metric.frozen.phases[0].is_provisional
+    assert metric.frozen.variation(last=8) == VariationIcon.SPECIAL_CAUSE_CONCERN  # the old icon
+    assert not metric.chart.has_concern(last=8)
+    assert metric.variation == metric.chart.variation(last=8)
+    assert metric.variation != VariationIcon.SPECIAL_CAUSE_CONCERN
+    assert "concerning" not in make_tile(metric).variation_text.lower()

@@ -236,13 +236,17 @@ class MetricAnalysis:
     @property
     def variation(self) -> VariationIcon:
         """NHS variation icon for the latest points: a concern in the current process wins;
-        otherwise the signals against the frozen baseline say whether the process has moved."""
+        otherwise the signals against the frozen baseline say whether the process has moved.
+        A provisional baseline (fewer points than a phase needs) is no reference to have moved
+        from: then the current process's own signals decide, as its section says them."""
         if self.chart is None:
             return VariationIcon.NOT_ENOUGH_DATA
         k = 8
         if self.chart.has_concern(last=k):
             return VariationIcon.SPECIAL_CAUSE_CONCERN
-        reference = self.frozen if self.frozen is not None else self.chart
+        frozen = self.frozen
+        settled = frozen is not None and bool(frozen.phases) and not frozen.phases[0].is_provisional
+        reference = frozen if frozen is not None and settled else self.chart
         return reference.variation(last=k)
 
     @property
