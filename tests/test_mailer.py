@@ -1076,3 +1076,29 @@ def test_the_email_says_when_its_charts_are_a_selection():
     assert charts_note(3, 5) == "Charts for 3 of 5 metrics; the other 2 are in the full report."
     assert charts_note(3, 4) == "Charts for 3 of 4 metrics; the other 1 is in the full report."
     assert charts_note(3, 3) == "" and charts_note(0, 5) == ""
+
+
+def test_an_email_tile_gives_the_level_its_goal_is_judged_from():
+    """The hotel's email read "Complaints per 100 stays: 1.95 … 58% of the way to 2.00 …;
+    missed": the latest point alone, under target, beside a missed goal. The report's tile
+    also gives the level of the last 8 weeks (2.68) the goal is judged from; so does the email,
+    in both parts, with when the latest point was measured."""
+    from pipeline.delivery.body import render_html, render_text
+    from pipeline.delivery.summary import EmailSummary
+    from pipeline.report.findings import SiteSummary, Tile
+    from pipeline.vocabulary import AssuranceIcon, VariationIcon
+
+    tile = Tile(
+        metric_id="complaints", name="Complaints per 100 stays", latest=1.95, latest_text="1.95",
+        latest_label="latest week, 22 Jun 2026", current_text="2.68",
+        current_label="level of the last 8 weeks", change_text="No clear change",
+        variation=VariationIcon.COMMON_CAUSE, assurance=AssuranceIcon.NO_TARGET,
+        goal_text="58% of the way to 2.00; missed",
+    )  # fmt: skip
+    said = SiteSummary(headline="h", findings=(), tiles=(tile,), key_charts=())
+    email = EmailSummary(site_id="x", site_name="Lisbon", project="p", as_of=AS_OF, summary=said)
+    text = render_text(email, attachment_note="")
+    assert "* Complaints per 100 stays: 1.95 (latest week, 22 Jun 2026)" in text
+    assert "level of the last 8 weeks 2.68" in text
+    html = render_html(email, attachment_note="")
+    assert "latest week, 22 Jun 2026" in html and "level of the last 8 weeks 2.68" in html

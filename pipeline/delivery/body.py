@@ -63,10 +63,15 @@ def _tile(t: Tile) -> dict[str, Any]:
         )
         if b
     ]
-    details = [d for d in (t.change_text, *(label for label, _ in badges), t.goal_text) if d]
+    # the level a goal and the change are judged from, as the report's tile gives it: the
+    # latest point alone ("1.95 … missed") read like a goal met
+    level = f"{t.current_label} {t.current_text}" if t.current_text and t.current_label else ""
+    details = [d for d in (level, t.change_text, *(label for label, _ in badges), t.goal_text) if d]
     return {
         "name": t.name,
         "latest": t.latest_text,
+        "latest_label": t.latest_label,
+        "level": level,
         "change": t.change_text,
         "badges": badges,
         "goal": t.goal_text,
