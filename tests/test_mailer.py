@@ -1098,7 +1098,7 @@ def test_an_email_tile_gives_the_level_its_goal_is_judged_from():
     said = SiteSummary(headline="h", findings=(), tiles=(tile,), key_charts=())
     email = EmailSummary(site_id="x", site_name="Lisbon", project="p", as_of=AS_OF, summary=said)
     text = render_text(email, attachment_note="")
-    assert "* Complaints per 100 stays: 1.95 (latest week, 22 Jun 2026)" in text
-    assert "level of the last 8 weeks 2.68" in text
+    assert "* Complaints per 100 stays: 1.95 (latest week, 22 Jun 2026)\n" in text
+    assert "\n    level of the last 8 weeks 2.68\n" in text
     html = render_html(email, attachment_note="")
     assert "latest week, 22 Jun 2026" in html and "level of the last 8 weeks 2.68" in html
