@@ -27,7 +27,8 @@ BIN = Path(sys.executable).parent
 NOTEBOOK = REPO / "notebooks" / "site_report.ipynb"
 AS_OF = "2026-06-29"
 
-#: Columns that must stay unique across the whole project when a demo site is replicated.
+#: Ids suffixed when a demo site is replicated, so each copy's events and ideas stay its own
+#: (the contracts ask only for ids unique per site).
 _GLOBAL_IDS = {"events": "event_id", "suggestions": "suggestion_id"}
 
 

@@ -259,6 +259,27 @@ def test_a_doubled_row_of_a_summed_metric_is_critical(mini_project: Path) -> Non
     assert_south_ok(report)
 
 
+def test_event_ids_are_unique_per_site(mini_project: Path) -> None:
+    """Two sites may each number their events E1, E2 (goal ids are per site too); a repeated id
+    at one site is critical and names both of its rows. A project-wide rule had named two rows
+    of one site holding different ids, and not the rows they clashed with."""
+    path = data(mini_project, "events")
+    frame = read_csv_text(path)
+    assert list(frame["site_id"]) == ["north", "south"]
+    frame["event_id"] = "E1"
+    frame.to_csv(path, index=False, lineterminator="\n")
+    report = validate(mini_project)
+    assert "event_id_unique" not in {
+        f.rule for s in ("north", "south") for f in report.for_site(s).failures
+    }
+    frame = pd.concat([frame, frame.iloc[[0]].assign(title="Another")], ignore_index=True)
+    frame.to_csv(path, index=False, lineterminator="\n")
+    report = validate(mini_project)
+    twice = only(report, "north", "event_id_unique")
+    assert twice.severity == "critical" and twice.rows == (2, 4) and "once per site" in str(twice)
+    assert_south_ok(report)
+
+
 def test_negative_count_and_defectives_above_inspected(mini_project: Path) -> None:
     neg = set_cell(mini_project, "observations", north_row(mini_project, "defects", 1), value="-3")
     big = set_cell(mini_project, "observations", north_row(mini_project, "defects", 4), value="60")
