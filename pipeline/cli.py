@@ -421,7 +421,11 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
     from pipeline.stats.impact import estimate_impact
 
     try:
-        raw = pd.read_csv(csv_path)
+        # every cell as written (only an empty cell is missing), as chart and capability read:
+        # "N/A" is a value that is not a number, said so, not a silent gap
+        raw = pd.read_csv(
+            csv_path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True
+        )
     except (OSError, ValueError) as exc:
         fail_usage(InputError(f"cannot read {csv_path}: {exc}"))
         return
@@ -464,14 +468,18 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
     for col, name in (("value", value_col), ("n", n_col)):
         if col in frame:
             num = pd.to_numeric(frame[col], errors="coerce")
-            bad = _file_lines(csv_path, len(frame), frame.index[num.isna() & frame[col].notna()])
+            unread = frame.index[num.isna() & frame[col].notna()]
+            bad = _file_lines(csv_path, len(frame), unread)
             if bad:
+                from pipeline.data.inputs import describe_bad_values
+
+                why = describe_bad_values(frame.loc[unread[:5], col].astype(str), "number")
                 fail_usage(
                     InputError(
                         "values that are not numbers",
                         column=name,
                         rows=bad,
-                        hint="rows are CSV line numbers",
+                        hint="; ".join(h for h in ("rows are CSV line numbers", why) if h),
                     )
                 )
                 return

@@ -159,6 +159,25 @@ def test_non_numeric_value_names_the_csv_line(tmp_path):
     assert "column 'v'" in res.output and "rows 4" in res.output
 
 
+def test_n_a_is_a_value_that_is_not_a_number_and_a_blank_cell_is_missing(tmp_path):
+    """impact read N/A as a missing value without a word (chart and capability refuse it), and
+    with N/A alone went on to say "not enough data". An empty cell is still a gap."""
+    rows = [f"{t},{10 + t % 3}" for t in range(1, 31)]
+    rows[20], rows[24] = "21,N/A", "25,"
+    path = tmp_path / "na.csv"
+    path.write_text("t,v\n" + "\n".join(rows) + "\n")
+    args = ["impact", str(path), "--value", "v", "--time", "t", "--change-at", "15"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and "column 'v'" in res.output and "22" in res.output
+    assert "instead of writing N/A" in res.output
+    rows[20] = "21,"
+    path.write_text("t,v\n" + "\n".join(rows) + "\n")
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["before"]["n"] == 14 and out["after"]["n"] == 14  # 16 after, 21 and 25 blank
+
+
 def test_rows_are_the_lines_after_blank_lines_and_multi_line_fields(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text('t,v,note\n1,1.0,"two\nlines"\n\n2,2.0,\n3,oops,\n4,4.0,\n5,5.0,\n')
