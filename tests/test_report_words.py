@@ -391,6 +391,8 @@ def test_an_event_dated_before_the_data_has_no_baseline_it_is_not_too_recent(tmp
     assert v.outcome == "too_early" and v.lacks_baseline and v.n_before == 0 and v.n_after > 8
     sentence = event_sentence(metric, event)
     assert "cannot be judged" in sentence and "0 weeks of data before it" in sentence, sentence
+    # the transition (start 6 Jan, effective 13 Jan) is not in the before window: said so
+    assert "(the transition from its start on 6 Jan 2020 left out)" in sentence, sentence
     assert "too recent" not in sentence
     assert event_headline(metric, event).endswith(f"no baseline to judge “{event.title}”")
     assert make_tile(metric).change_text.startswith(f"No baseline to judge “{event.title}”")

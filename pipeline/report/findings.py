@@ -207,12 +207,22 @@ def event_sentence(metric: MetricAnalysis, event: EventImpact) -> str:
     if v.lacks_baseline:
         return (
             f"{title} on {when} cannot be judged: {metric.name} has "
-            f"{count_of(v.n_before, period)} of data before it, and a baseline needs "
-            f"{MIN_BEFORE_POINTS}."
+            f"{count_of(v.n_before, period)} of data before it{_transition_clause(event)}, and "
+            f"a baseline needs {MIN_BEFORE_POINTS}."
         )
     return (
         f"{title} on {when} is too recent to judge ({count_of(v.n_after, period)} of data since)."
     )
+
+
+def _transition_clause(event: EventImpact) -> str:
+    """Says that the periods from the event's start to its effective date are left out of the
+    before window (the chart's baseline phase counts them: "provisional (3 points)" beside
+    "2 weeks of data before it"); '' when it has no transition."""
+    start, effective = event.start_date, event.effective_date
+    if start is None or effective is None or is_missing(start) or not start < effective:
+        return ""
+    return f" (the transition from its start on {fmt_date(start)} left out)"
 
 
 def event_headline(metric: MetricAnalysis, event: EventImpact) -> str:
