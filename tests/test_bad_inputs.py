@@ -374,6 +374,64 @@ def test_an_impossible_calendar_date_is_named_not_its_format(mini_project: Path)
     assert_south_ok(report)
 
 
+def add_goals(project: Path, *, due_date: str) -> None:
+    """A goals table (one goal for north) in the project, due on ``due_date``."""
+    pd.DataFrame(
+        [("G1", "north", "lead_time", "Cut it by 20%", "2025-07-01", "2025-12-31",
+          "relative", -0.2, due_date)],
+        columns=["goal_id", "site_id", "metric_id", "title", "baseline_start", "baseline_end",
+                 "target_kind", "target_value", "due_date"],
+    ).to_csv(data(project, "goals"), index=False)  # fmt: skip
+    text = project.read_text(encoding="utf-8")
+    project.write_text(
+        text.replace("tables:\n", "tables:\n  goals: {path: data/goals.csv}\n", 1), "utf-8"
+    )
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole-file", "block-by-block"])
+@pytest.mark.parametrize(
+    ("table", "column", "value", "hint"),
+    [
+        ("events", "end_date", "9999-12-31", "; leave end_date empty for an open-ended event"),
+        ("goals", "due_date", "9999-12-31", "; leave due_date empty for a goal without a due date"),
+        ("observations", "timestamp", "2300-01-01", ""),
+        ("observations", "timestamp", "1600-01-01 08:00", ""),
+    ],
+)
+def test_a_date_outside_the_years_a_timestamp_holds_is_a_bad_date(
+    mini_project: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool,
+    table: str, column: str, value: str, hint: str,
+) -> None:  # fmt: skip
+    """9999-12-31 (an "open-ended" placeholder) or 2300-01-01 is beyond pandas' nanosecond
+    timestamps: validate and run stopped on an OutOfBoundsDatetime traceback. It is now a value
+    that does not parse, reported by the column's is-a-date rule with its line, read whole or
+    block by block."""
+    if table == "goals":
+        add_goals(mini_project, due_date="2026-12-31")
+    position = north_row(mini_project, "lead_time", 2) if table == "observations" else 0
+    line = set_cell(mini_project, table, position, **{column: value})
+    if streamed:
+        from pipeline.data import inputs
+
+        monkeypatch.setattr(inputs, "STREAM_MIN_BYTES", 0)
+    report = validate(mini_project)
+    failure = only(report, "north", f"{column}_is_date")
+    assert failure.severity == "critical"
+    assert failure.rows == (line,) and failure.examples == (value,)
+    message = str(failure)
+    assert f"site 'north', table '{table}', column '{column}'" in message
+    expected = f"{value} is outside the dates this tool handles (1678–2261){hint}"
+    assert message.endswith(expected), message
+    assert "write every date" not in message
+    assert_south_ok(report)
+    if not streamed and column == "end_date":
+        code, out = validate_cli(mini_project)
+        assert code == 1 and "end_date_is_date" in out and "Traceback" not in out, out
+        code, out = cli("run", "--project", str(mini_project), "--as-of", AS_OF, "--site", "north")
+        assert code == 1 and "FAILED north: data contract failed" in out, out
+        assert "9999-12-31 is outside the dates this tool handles" in out
+
+
 def test_site_in_data_but_not_configured(mini_project: Path) -> None:
     path = data(mini_project, "observations")
     frame = read_csv_text(path)

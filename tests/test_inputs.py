@@ -330,6 +330,54 @@ def test_aware_parquet_column_is_converted_to_site_time(mini_project: Path) -> N
     assert set(south.dt.hour) == {22, 23}
 
 
+@pytest.mark.parametrize(
+    ("arrow_type", "shown"),
+    [
+        ("timestamp[us]", "9999-12-31 00:00:00"),
+        ("timestamp[ms, tz=UTC]", "9999-12-31 00:00:00+00:00"),
+        ("date32", "9999-12-31"),
+    ],
+)
+def test_a_far_future_date_in_parquet_is_a_bad_date(
+    mini_project: Path, arrow_type: str, shown: str
+) -> None:
+    """A Parquet date column holding 9999-12-31 (pyarrow writes it; pandas reads it in
+    microseconds or as a Python date) stopped the read with OutOfBoundsDatetime; the value is
+    now reported by the is-a-date rule, on the row its CSV export would give it."""
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.data.contracts import validate_project
+
+    data = mini_project.parent / "data"
+    frame = pd.read_csv(data / "events.csv", dtype=str, keep_default_na=False)
+    far: object = datetime.date(9999, 12, 31)
+    if arrow_type != "date32":
+        far = datetime.datetime(9999, 12, 31)
+    types = {"timestamp[us]": pa.timestamp("us"), "date32": pa.date32(),
+             "timestamp[ms, tz=UTC]": pa.timestamp("ms", tz="UTC")}  # fmt: skip
+    ends = pa.array([far if s == "north" else None for s in frame["site_id"]], types[arrow_type])
+    table = pa.Table.from_pandas(frame.drop(columns="end_date"), preserve_index=False)
+    table = table.add_column(list(frame.columns).index("end_date"), "end_date", ends)
+    pq.write_table(table, data / "events.parquet")
+    mini_project.write_text(mini_project.read_text().replace("events.csv", "events.parquet"))
+    project = load_project(mini_project)
+    tables = read_tables(project)
+    assert tables["events"]["end_date"].dtype == "datetime64[ns]"
+    assert tables["events"]["end_date"].isna().all()
+    (problem,) = tables.problems
+    assert problem.column == "end_date" and problem.rows == (2,) and problem.values == (shown,)
+    report = validate_project(tables, project, as_of=pd.Timestamp(AS_OF), site_ids=["north"])
+    (failure,) = [f for f in report.for_site("north").failures if f.severity == "critical"]
+    assert failure.rule == "end_date_is_date" and failure.rows == (2,)
+    assert failure.hint == (
+        f"{shown} is outside the dates this tool handles (1678–2261); "
+        "leave end_date empty for an open-ended event"
+    )
+
+
 def test_mixed_offsets_do_not_stop_validation(mini_project: Path) -> None:
     from click.testing import CliRunner
 

@@ -197,6 +197,53 @@ def test_postgres_frames_equal_the_csv(
     assert postgres_server.password not in json.dumps(pg_tables.sources)
 
 
+def test_postgres_far_future_dates_are_bad_dates(
+    mini_project: Path, postgres_server: PostgresServer, monkeypatch
+) -> None:
+    """DATE and TIMESTAMP columns holding 9999-12-31 or 2300-01-01 (beyond pandas' nanosecond
+    timestamps) are reported by the is-a-date rules with their rows, not raised."""
+    admin = sa.create_engine(postgres_server.url(with_password=True), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text("DROP DATABASE IF EXISTS far_dates"))
+        conn.execute(sa.text("CREATE DATABASE far_dates"))
+    admin.dispose()
+    engine = sa.create_engine(postgres_server.url("far_dates", with_password=True))
+    _load_csvs(mini_project, engine, typed=True)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE events SET end_date = '9999-12-31' WHERE site_id = 'north'"))
+        conn.execute(sa.text("ALTER TABLE observations ALTER COLUMN timestamp TYPE timestamp"))
+        first = conn.execute(
+            sa.text("SELECT min(timestamp) FROM observations WHERE site_id = 'north'")
+        ).scalar_one()
+        conn.execute(
+            sa.text(
+                "UPDATE observations SET timestamp = '2300-01-01 08:00' "
+                "WHERE site_id = 'north' AND metric_id = 'defects' AND timestamp = :t"
+            ),
+            {"t": first},
+        )
+    engine.dispose()
+    monkeypatch.setenv(PG_PASSWORD_ENV, postgres_server.password)
+    url = postgres_server.url("far_dates")
+    project = load_project(
+        _sql_project(
+            mini_project, url, password_env=PG_PASSWORD_ENV,
+            spec={"observations": '{sql: "SELECT * FROM observations ORDER BY timestamp"}'},
+        )
+    )  # fmt: skip
+    tables = read_tables(project)
+    assert {p.column: p.values for p in tables.problems} == {
+        "timestamp": ("2300-01-01 08:00:00",),
+        "end_date": ("9999-12-31",),
+    }
+    report = validate_project(tables, project, as_of=pd.Timestamp(AS_OF), site_ids=["north"])
+    rules = {f.rule: f for f in report.for_site("north").failures if f.severity == "critical"}
+    assert set(rules) == {"timestamp_is_date", "end_date_is_date"}
+    assert rules["timestamp_is_date"].rows == (len(tables["observations"]) + 1,)  # sorted last
+    assert "2300-01-01 08:00:00 is outside the dates" in rules["timestamp_is_date"].hint
+    assert rules["end_date_is_date"].hint.endswith("leave end_date empty for an open-ended event")
+
+
 def test_postgres_wrong_password_is_an_input_error(demo_pg: Path, monkeypatch) -> None:
     monkeypatch.setenv(PG_PASSWORD_ENV, "wrong")
     with pytest.raises(InputError) as err:

@@ -1514,6 +1514,7 @@ def _attribute(
             "date"
             if rule.rule.endswith("_is_date")
             else written.get((table, rule.column or ""), "number"),
+            column=rule.column,
         )
     out: list[tuple[str | None, Failure]] = []
     for site, rows in keys:

@@ -147,7 +147,7 @@ class ParseProblem:
     @property
     def hint(self) -> str:
         """What is probably wrong, in words, from the examples."""
-        return describe_bad_values(self.examples, self.expected)
+        return describe_bad_values(self.examples, self.expected, column=self.column)
 
     def __str__(self) -> str:
         shown = ", ".join(str(r) for r in self.rows[:_MAX_EXAMPLES])
@@ -681,8 +681,20 @@ def _from_decimal_comma(values: pd.Series) -> pd.Series:
 _MISSING_WORDS = {"n/a", "na", "nan", "null", "none", "-", "--", "?", "missing"}
 
 
-def describe_bad_values(examples: Iterable[str], expected: str) -> str:
-    """A plain-words guess at what is wrong with values that did not parse."""
+#: Date columns the contracts let be empty, and what an empty one says: what to write instead
+#: of a far-off placeholder date (9999-12-31) in them.
+_EMPTY_DATE_MEANS = {
+    "end_date": "leave end_date empty for an open-ended event",
+    "due_date": "leave due_date empty for a goal without a due date",
+    "implemented_on": "leave implemented_on empty for an idea not implemented yet",
+}
+
+
+def describe_bad_values(
+    examples: Iterable[str], expected: str, *, column: str | None = None
+) -> str:
+    """A plain-words guess at what is wrong with values that did not parse (``column``, when
+    given, lets a hint say what to write in that column instead)."""
     examples = [str(e) for e in examples]
     hints = []
     if expected.startswith("number with a decimal comma"):
@@ -706,7 +718,18 @@ def describe_bad_values(examples: Iterable[str], expected: str) -> str:
                 "is not a calendar date" if len(set(impossible)) == 1 else "are not calendar dates"
             )
             hints.append(f"{shown} {are}")
-        if len(impossible) < len(examples):
+        # a right form and a real day, but beyond the years a timestamp holds (9999-12-31)
+        far = [e.strip() for e in examples if _is_out_of_range_iso_date(e)]
+        if far:
+            shown = ", ".join(dict.fromkeys(far))
+            are = "is" if len(set(far)) == 1 else "are"
+            hints.append(
+                f"{shown} {are} outside the dates this tool handles "
+                f"({FIRST_DATE_YEAR}–{LAST_DATE_YEAR})"
+            )
+            if column in _EMPTY_DATE_MEANS:
+                hints.append(_EMPTY_DATE_MEANS[column])
+        if len(impossible) + len(far) < len(examples):
             hints.append(
                 "write every date as YYYY-MM-DD (e.g. 2026-01-31), one format for the column"
             )
@@ -714,6 +737,22 @@ def describe_bad_values(examples: Iterable[str], expected: str) -> str:
 
 
 _ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})\s*$")
+#: The date at the start of a date or date and time written in ISO form (a Parquet or SQL
+#: timestamp is shown as 9999-12-31 00:00:00).
+_ISO_DATE_FIRST = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}\S*)?\s*$")
+
+
+def _is_out_of_range_iso_date(text: str) -> bool:
+    """True for a calendar date in ISO form whose year is outside the years a date column may
+    hold (9999-12-31, 2300-01-01 08:00, 1600-01-01)."""
+    m = _ISO_DATE_FIRST.match(text)
+    if m is None:
+        return False
+    try:
+        day = datetime.date(*(int(g) for g in m.groups()))
+    except ValueError:
+        return False
+    return not FIRST_DATE_YEAR <= day.year <= LAST_DATE_YEAR
 
 
 def _is_impossible_iso_date(text: str) -> bool:
@@ -791,7 +830,7 @@ def _parse_column(
         if getattr(parsed.dt, "tz", None) is not None:
             aware = pd.Series(True, index=values.index)
             parsed = _to_site_time(parsed.dt.tz_convert("UTC"), aware, sites, timezones)
-        return parsed.astype("datetime64[ns]"), pd.Series(False, index=values.index)
+        return _within_date_range(parsed, present)
     text = values.astype("string").str.strip()
     present &= (text != "").fillna(False)
     try:
@@ -803,9 +842,24 @@ def _parse_column(
         aware = text.str.contains(_OFFSET, regex=True).fillna(False).astype(bool)
         utc = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
         parsed = _to_site_time(utc, aware, sites, timezones)
-    parsed = parsed.astype("datetime64[ns]")
-    bad = present & parsed.isna()
-    return parsed, bad
+    return _within_date_range(parsed, present)
+
+
+#: The dates a date column may hold: the whole years inside pandas' nanosecond timestamps
+#: (1677-09-21 to 2262-04-11), which every table's dates are held as.
+FIRST_DATE_YEAR, LAST_DATE_YEAR = 1678, 2261
+_FIRST_DATE = pd.Timestamp(year=FIRST_DATE_YEAR, month=1, day=1)
+_AFTER_LAST_DATE = pd.Timestamp(year=LAST_DATE_YEAR + 1, month=1, day=1)
+
+
+def _within_date_range(parsed: pd.Series, present: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parsed dates as nanosecond timestamps and a mask of present values that are no date in
+    that range: a far-off date (9999-12-31, an "open-ended" placeholder) parses in the
+    microsecond or second units pandas reads it in, but cannot be held as a nanosecond one,
+    so it is a value that does not parse, reported with the column's other bad values."""
+    inside = ((parsed >= _FIRST_DATE) & (parsed < _AFTER_LAST_DATE)).fillna(False).astype(bool)
+    bad = present & ~inside
+    return parsed.where(inside).astype("datetime64[ns]"), bad
 
 
 #: The end of an ISO time with a UTC offset or Z (a date alone, 2026-01-05, has none).
