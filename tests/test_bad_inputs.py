@@ -374,6 +374,38 @@ def test_an_impossible_calendar_date_is_named_not_its_format(mini_project: Path)
     assert_south_ok(report)
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole-file", "block-by-block"])
+def test_dates_not_written_yyyy_mm_dd_are_refused(
+    mini_project: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    """2025/03/24, 20250331 and 2025 passed timestamp_is_date (pandas' ISO 8601 parser reads
+    them) and 2025 became 1 January 2025; they are now reported like 03/03/2025, with the
+    hint to write YYYY-MM-DD, and their rows hold no date."""
+    written = ("2025/03/24", "20250331", "2025", "2025-3-4", "2025-03-04T10")
+    lines = [
+        set_cell(mini_project, "observations", north_row(mini_project, "lead_time", k),
+                 timestamp=text)
+        for k, text in enumerate(written)
+    ]  # fmt: skip
+    if streamed:
+        from pipeline.data import inputs
+
+        monkeypatch.setattr(inputs, "STREAM_MIN_BYTES", 0)
+    project = load_project(mini_project)
+    tables = read_tables(project)
+    obs = tables["observations"]
+    positions = [north_row(mini_project, "lead_time", k) for k in range(len(written))]
+    assert obs["timestamp"].iloc[positions].isna().all()
+    report = validate(mini_project)
+    failure = only(report, "north", "timestamp_is_date")
+    assert failure.rows == tuple(lines) and failure.examples == written
+    assert (
+        failure.hint
+        == "write every date as YYYY-MM-DD (e.g. 2026-01-31), one format for the column"
+    )
+    assert_south_ok(report)
+
+
 def add_goals(project: Path, *, due_date: str) -> None:
     """A goals table (one goal for north) in the project, due on ``due_date``."""
     pd.DataFrame(

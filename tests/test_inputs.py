@@ -378,6 +378,34 @@ def test_a_far_future_date_in_parquet_is_a_bad_date(
     )
 
 
+def test_the_iso_forms_of_a_date_are_read() -> None:
+    """Every form the is-a-date rule names parses (a date; a date and time with T or a space,
+    minutes, seconds, fractions; an offset or Z), and only those: what pandas' ISO 8601
+    parser reads besides (2025/03/24, 20250331, 2025, 2025-03) is a bad value."""
+    from pipeline.data.inputs import parse_table
+
+    good = {
+        "2026-03-02": "2026-03-02 00:00:00",
+        " 2026-03-02 ": "2026-03-02 00:00:00",
+        "2026-03-02 08:15": "2026-03-02 08:15:00",
+        "2026-03-02T08:15:30": "2026-03-02 08:15:30",
+        "2026-03-02 08:15:30.25": "2026-03-02 08:15:30.250000",
+        "2026-03-02T08:15Z": "2026-03-02 08:15:00",
+        "2026-03-02T08:15:00+01:00": "2026-03-02 07:15:00",
+        "2026-03-02 08:15 +0100": "2026-03-02 07:15:00",
+        "2026-03-02T08:15-05": "2026-03-02 13:15:00",
+    }
+    bad = ["2026/03/02", "20260302", "2026", "2026-03", "2026-3-2", "2026-03-02T08",
+           "2026-03-02 08:15:00,5", "2026-03-02Z"]  # fmt: skip
+    raw = pd.DataFrame({"site_id": "x", "metric_id": "m", "timestamp": [*good, *bad], "value": "1"})
+    frame, problems = parse_table("observations", raw)
+    read = frame["timestamp"].iloc[: len(good)].tolist()
+    assert read == [pd.Timestamp(t) for t in good.values()]
+    (problem,) = problems
+    assert problem.column == "timestamp" and problem.values == tuple(bad)
+    assert frame["timestamp"].iloc[len(good) :].isna().all()
+
+
 def test_mixed_offsets_do_not_stop_validation(mini_project: Path) -> None:
     from click.testing import CliRunner
 

@@ -842,7 +842,31 @@ def _parse_column(
         aware = text.str.contains(_OFFSET, regex=True).fillna(False).astype(bool)
         utc = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
         parsed = _to_site_time(utc, aware, sites, timezones)
+    # pandas' ISO 8601 parser also reads 2025/03/24, 20250331 and 2025 (as 1 January): only
+    # the forms the rule names are dates here
+    parsed = parsed.where(_is_iso_written(text))
     return _within_date_range(parsed, present)
+
+
+#: How a date column's text may write a date: ISO 8601's YYYY-MM-DD, or a date and time
+#: (T or a space between; hours and minutes, then seconds and a decimal fraction of them if
+#: given), the time with or without a UTC offset (+01:00, +0100, +01) or Z.
+_ISO_WRITTEN = (
+    r"^\d{4}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?))?)?$"
+)
+
+
+def _is_iso_written(text: pd.Series) -> np.ndarray:
+    """True where ``text`` (stripped) is written in a form of :data:`_ISO_WRITTEN`, and where
+    it is missing; one vectorised pyarrow regular-expression match over the column (pandas'
+    ``str.fullmatch`` took ten times as long on 2 million timestamps)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    matched = pc.match_substring_regex(pa.array(text.array, type=pa.string()), _ISO_WRITTEN)
+    out: np.ndarray = matched.fill_null(True).to_numpy(zero_copy_only=False)
+    return out
 
 
 #: The dates a date column may hold: the whole years inside pandas' nanosecond timestamps
