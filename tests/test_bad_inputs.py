@@ -96,6 +96,32 @@ def test_not_utf8_names_the_line(mini_project: Path) -> None:
     assert code == 2 and "not UTF-8" in out
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole-file", "block-by-block"])
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_named_utf16(
+    mini_project: Path, monkeypatch: pytest.MonkeyPatch, encoding: str, streamed: bool
+) -> None:
+    """A UTF-16 file (Excel's "Unicode Text": byte-order mark FF FE or FE FF) was said to have
+    a first bad byte 'ÿþ' that "looks like Windows-1252/Latin-1"; read block by block, it
+    stopped on a UnicodeDecodeError traceback. The message now says it is UTF-16."""
+    path = data(mini_project, "observations")
+    path.write_bytes("\ufeff".encode(encoding) + path.read_text("utf-8").encode(encoding))
+    if streamed:
+        from pipeline.data import inputs
+
+        monkeypatch.setattr(inputs, "STREAM_MIN_BYTES", 0)
+    with pytest.raises(InputError) as err:
+        read_tables(load_project(mini_project))
+    text = str(err.value)
+    assert text == (
+        f"table 'observations': file {path} is UTF-16 text, not UTF-8 (it starts with a "
+        "UTF-16 byte-order mark). save the file as UTF-8 (in Excel: 'CSV UTF-8 (comma "
+        "delimited)', not 'Unicode Text')"
+    )
+    code, out = validate_cli(mini_project)
+    assert code == 2 and "is UTF-16 text, not UTF-8" in out and "Windows-1252" not in out
+
+
 def test_header_only_fails_every_site(mini_project: Path) -> None:
     path = data(mini_project, "observations")
     path.write_text(path.read_text().splitlines()[0] + "\n")

@@ -272,8 +272,11 @@ def _read_csv_in_blocks(source: TableSource, *, timezones: Mapping[str, str]) ->
     ):
         return None
     sep = _separator(path)
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        header = next(csv.reader(fh, delimiter=sep), [])
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh, delimiter=sep), [])
+    except UnicodeDecodeError:
+        return None  # the whole-file reader says where the file is not UTF-8
     names = [str(c).strip() for c in header]
     if not names or len(set(names)) != len(names) or "" in names:
         return None  # the whole-file reader names the problem
@@ -396,6 +399,13 @@ def _read_file(table: str, path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise InputError(f"file {path} is empty (expected a header line and rows)", table=table)
     suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq") and _is_utf16(path):
+        raise InputError(
+            f"file {path} is UTF-16 text, not UTF-8 (it starts with a UTF-16 byte-order mark)",
+            table=table,
+            hint="save the file as UTF-8 (in Excel: 'CSV UTF-8 (comma delimited)', "
+            "not 'Unicode Text')",
+        )
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
@@ -472,6 +482,14 @@ def _separator(path: Path) -> str:
         if sep in header:
             return sep.decode()
     return ","
+
+
+def _is_utf16(path: Path) -> bool:
+    """True for a file that starts with a UTF-16 byte-order mark (FF FE or FE FF): what
+    Excel's "Unicode Text" and some database tools write. Read as UTF-8 it looked like
+    Windows-1252 ("ÿþ") to the not-UTF-8 message."""
+    with path.open("rb") as fh:
+        return fh.read(2) in (b"\xff\xfe", b"\xfe\xff")
 
 
 def _not_utf8(table: str, path: Path) -> InputError:
