@@ -65,7 +65,7 @@ class KaizenError(Exception):
         if self.rows:
             shown = ", ".join(str(r) for r in self.rows[:5])
             more = f" and {len(self.rows) - 5} more" if len(self.rows) > 5 else ""
-            text += f" (rows {shown}{more})"
+            text += f" ({'row' if len(self.rows) == 1 else 'rows'} {shown}{more})"
         if self.hint:
             text += f". {self.hint}"
         return text

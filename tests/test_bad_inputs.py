@@ -1249,5 +1249,5 @@ def test_huge_numbers_in_a_command_csv_are_a_clear_error(tmp_path: Path, args) -
     assert code == 2 and not png.exists()
     assert out == (
         "error: column 'v': numbers beyond ±1e15 such as 1e+300 (check the unit or a stray "
-        "exponent) (rows 5). CSV line numbers\n"
+        "exponent) (row 5). CSV line numbers\n"
     )

@@ -268,8 +268,8 @@ NOTED = 'day,count,note\n1,4,\n2,3,"late delivery,\nsecond shift"\n\n3,5,\n{bad}
 @pytest.mark.parametrize(
     ("bad", "chart", "message"),
     [
-        ("4,abc", "c", "column 'count': non-numeric values such as 'abc' (rows 7)"),
-        ("4,-1", "c", "column 'count': counts must not be negative (rows 7)"),
+        ("4,abc", "c", "column 'count': non-numeric values such as 'abc' (row 7)"),
+        ("4,-1", "c", "column 'count': counts must not be negative (row 7)"),
         ("4,1e300", "xmr", "column 'count': numbers beyond ±1e15 such as 1e+300"),
     ],
 )
@@ -278,7 +278,7 @@ def test_bad_value_names_the_line_an_editor_shows(tmp_path: Path, bad, chart, me
     path.write_text(NOTED.replace("{bad},", bad + ","))
     res = CliRunner().invoke(main, ["chart", str(path), "--chart", chart, "--value", "count"])
     assert res.exit_code == 2
-    assert message in res.output and "(rows 7)" in res.output, res.output
+    assert message in res.output and "(row 7)" in res.output, res.output
 
 
 def test_csv_carries_the_json_fields_and_both_count_points_as_the_options_do(lead_time: Path):

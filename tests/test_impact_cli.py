@@ -156,7 +156,7 @@ def test_non_numeric_value_names_the_csv_line(tmp_path):
         main, ["impact", str(path), "--value", "v", "--time", "t", "--change-at", "3"]
     )
     assert res.exit_code == 2
-    assert "column 'v'" in res.output and "rows 4" in res.output
+    assert "column 'v'" in res.output and "(row 4)" in res.output
 
 
 def test_n_a_is_a_value_that_is_not_a_number_and_a_blank_cell_is_missing(tmp_path):
@@ -185,7 +185,7 @@ def test_rows_are_the_lines_after_blank_lines_and_multi_line_fields(tmp_path):
         main, ["impact", str(path), "--value", "v", "--time", "t", "--change-at", "3"]
     )
     assert res.exit_code == 2
-    assert "column 'v'" in res.output and "(rows 6)" in res.output, res.output
+    assert "column 'v'" in res.output and "(row 6)" in res.output, res.output
     path.write_text('t,v,note\n1,1.0,"two\nlines"\n\n2,2.0,\n2,3.0,\n4,4.0,\n5,5.0,\n')
     res = CliRunner().invoke(
         main, ["impact", str(path), "--value", "v", "--time", "t", "--change-at", "3"]

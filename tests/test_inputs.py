@@ -92,6 +92,25 @@ def test_bad_values_are_collected_with_line_numbers() -> None:
     assert obs["n"].isna().all() and tables.columns["observations"][-1] == "value"
 
 
+def test_one_row_is_a_row_in_messages() -> None:
+    """A message naming one row said "(rows 6)"; it says "(row 6)", several are still rows."""
+    from pipeline.data.inputs import ParseProblem
+
+    one = InputError("a bad value", table="events", rows=[6])
+    assert str(one) == "table 'events': a bad value (row 6)"
+    assert str(InputError("bad values", rows=[4, 9])) == "bad values (rows 4, 9)"
+    problem = ParseProblem(
+        table="events", column="end_date", expected="date (YYYY-MM-DD)", rows=(6,),
+        examples=("soon",),
+    )  # fmt: skip
+    assert "1 value is not a valid date (YYYY-MM-DD) (row 6; e.g. 'soon')" in str(problem)
+    two = ParseProblem(
+        table="events", column="end_date", expected="date (YYYY-MM-DD)", rows=(6, 8),
+        examples=("soon", "later"),
+    )  # fmt: skip
+    assert "(rows 6, 8; e.g. 'soon', 'later')" in str(two)
+
+
 def test_describe_bad_values() -> None:
     assert "decimal separator" in describe_bad_values(["3,25"], "number")
     assert describe_bad_values(["abc"], "number") == ""

@@ -95,8 +95,8 @@ def test_pareto_rows_are_the_lines_an_editor_shows(tmp_path: Path):
     path = tmp_path / "d.csv"
     path.write_text('category,count\n"dent,\nbig",1\n\nscratch,two\n,3\n')  # lines 5 and 6
     res = invoke("pareto", str(path), "--category", "category", "--count", "count")
-    assert res.exit_code == 2 and "column 'count'" in res.output and "(rows 5)" in res.output
+    assert res.exit_code == 2 and "column 'count'" in res.output and "(row 5)" in res.output
     path.write_text('category,count\n"dent,\nbig",1\n\nscratch,2\n,3\n')
     res = invoke("pareto", str(path), "--category", "category", "--count", "count")
     assert res.exit_code == 2, res.output
-    assert "column 'category': categories must not be empty (rows 6)" in res.output
+    assert "column 'category': categories must not be empty (row 6)" in res.output

@@ -159,7 +159,8 @@ class ParseProblem:
         return (
             f"table {self.table!r}, column {self.column!r}: {count_of(len(self.rows), 'value')} "
             f"{'is' if len(self.rows) == 1 else 'are'} not "
-            f"a valid {self.expected} (rows {shown}{more}; e.g. {ex}){hint}"
+            f"a valid {self.expected} ({'row' if len(self.rows) == 1 else 'rows'} "
+            f"{shown}{more}; e.g. {ex}){hint}"
         )
 
 
