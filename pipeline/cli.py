@@ -17,7 +17,7 @@ import click
 
 from pipeline import __version__
 from pipeline.exceptions import ConfigError, InputError, KaizenError, LockHeld, RunInterrupted
-from pipeline.formatting import count_of
+from pipeline.formatting import count_of, spreadsheet_csv
 from pipeline.vocabulary import SHIFT_CHARTS, ChartType, RunStatus, Severity
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -399,7 +399,8 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
     segmented_regression (HAC and classical errors); proportions and counts add their ratio block
     and the model used, then a conclusion block (the --better direction, the direction found
     and a sentence: a classical reading that assumes independent periods, not the report's
-    verdict). --format csv prints the same as block,statistic,value rows.
+    verdict). --format csv prints the same as block,statistic,value rows, text that would
+    start a spreadsheet formula (=, +, -, @) behind a leading '.
     A measured series that does not vary (every value the same) has no standard error, interval
     or p-value: they are null, and the difference's method and segmented_regression's cov_type
     read "no variation: no test possible".
@@ -505,7 +506,7 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
         rows = pd.DataFrame([("conclusion", k, v) for k, v in conclusion.items()],
                             columns=["block", "statistic", "value"])  # fmt: skip
         frame = pd.concat([result.to_frame(), rows], ignore_index=True)
-        click.echo(frame.to_csv(index=False), nl=False)
+        click.echo(spreadsheet_csv(frame), nl=False)
 
 
 @main.command("send")
@@ -900,7 +901,8 @@ def chart_command(
       kaizen-reports chart lead_time.csv --chart cusum --value hours --k 0.5 --h 5
     Empty fields are missing values. Points are numbered from 1 (index), as --exclude and
     --phase-at count them; --format csv has one row per point with the JSON points' fields
-    (and sigma), excluded among them when --exclude is given.
+    (and sigma), excluded among them when --exclude is given; a text cell (a time label) that
+    would start a spreadsheet formula (=, +, -, @) gets a leading '.
     JSON keys: chart, sigma_method, phases, points, run_stats;
     ewma: chart, sigma_method, lambda, nsigmas, centre, sigma, points (with statistic);
     cusum: chart, sigma_method, k, h, centre, sigma, points (with cusum_upper, cusum_lower).
@@ -1017,7 +1019,7 @@ def chart_command(
         frame["signals"] = [";".join(s) for s in frame["signals"]]
         if payload["points"] and "excluded" in payload["points"][0]:  # as in JSON: when asked
             frame["excluded"] = [point["excluded"] for point in payload["points"]]
-        text = frame.to_csv(index=False)
+        text = spreadsheet_csv(frame)
     if out:
         _write_out(out, text.encode("utf-8"))
     else:

@@ -422,6 +422,48 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+#: The first characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection):
+#: ``=``, ``+``, ``-``, ``@``, tab and carriage return.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A text cell a spreadsheet shows as text: a leading ``'`` before one that starts like a
+    formula (``=cmd|' /C calc'!A0`` becomes ``'=cmd|' /C calc'!A0``).
+
+    Only text is touched: numbers, dates, flags and missing values are returned as they are,
+    and so is text that is a plain number ("-3.5"), which a spreadsheet reads as that number.
+
+    References
+    ----------
+    OWASP, "CSV Injection", https://owasp.org/www-community/attacks/CSV_Injection
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        if not _PLAIN_NUMBER.fullmatch(value):
+            return "'" + value
+    return value
+
+
+def spreadsheet_csv(frame: pd.DataFrame) -> str:
+    """``frame`` as CSV (no index) for a person to open in a spreadsheet: every text cell and
+    column name goes through :func:`spreadsheet_cell`; numeric columns are written as pandas
+    writes them, so a negative number stays a number.
+
+    The one writer of every CSV the product hands to people (the report's downloads, the
+    command line's ``--format csv``).
+    """
+    safe = frame.copy()
+    for name in safe.columns:
+        column = safe[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            column = column.astype(object)
+        if pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column):
+            safe[name] = column.map(spreadsheet_cell)
+    safe.columns = [spreadsheet_cell(c) for c in safe.columns]
+    return safe.to_csv(index=False)
+
+
 def html_tables(*tables: tuple[str, pd.DataFrame]) -> str:
     """A notebook display of result tables, each under its caption: a result object's
     ``_repr_html_``.

@@ -104,6 +104,21 @@ def test_csv_and_png_output(lead_time: Path, tmp_path: Path):
     assert res.exit_code == 0 and png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_csv_output_keeps_a_formula_in_a_time_label_as_text(tmp_path: Path):
+    """--format csv is for opening in a spreadsheet: a time label that starts like a formula
+    gets a leading ' (OWASP CSV injection), the negative values stay numbers."""
+    labels = ['=HYPERLINK("http://evil.example","click")'] + [f"w{i}" for i in range(19)]
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({"week": labels, "x": np.arange(20.0) - 5.5}).to_csv(path, index=False)
+    out = tmp_path / "chart.csv"
+    res = run(str(path), "--chart", "xmr", "--value", "x", "--time", "week",
+              "--format", "csv", "--out", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(out)
+    assert frame["time"].iloc[0] == '\'=HYPERLINK("http://evil.example","click")'
+    assert frame["value"].iloc[0] == -5.5 and frame["value"].dtype == float
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 from pipeline import formatting as f
@@ -186,3 +187,43 @@ def test_a_value_on_a_named_scale_reads_out_of_its_top() -> None:
     assert f.fmt_on_scale(4.5, "rating 1-5") == "4.50 out of 5"
     assert f.fmt_on_scale(8.214, "minutes") == "8.21 minutes"
     assert f.difference_unit("score 0–10") == "points"
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [
+        ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+        ("+1+cmd", "'+1+cmd"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("plain words", "plain words"),
+        ("a=b", "a=b"),
+        ("-3.5", "-3.5"),  # text that is a number is read as that number, not run
+        ("-", "'-"),
+        (-3.5, -3.5),
+        (None, None),
+    ],
+)
+def test_a_cell_that_starts_like_a_formula_is_kept_as_text(cell, safe) -> None:
+    # OWASP CSV injection: a leading ' makes Excel and LibreOffice show the cell as text
+    assert f.spreadsheet_cell(cell) == safe
+
+
+def test_spreadsheet_csv_escapes_text_and_leaves_numbers_alone() -> None:
+    import io
+
+    frame = pd.DataFrame(
+        {
+            "metric": ["=2+3 lead", "ok"],
+            "value": [-3.5, 2.0],  # a negative number in a numeric column stays a number
+            "mixed": [-1.25, "=1+1"],  # an object column: only its text is escaped
+            "label": pd.Categorical(["@x", "y"]),
+        }
+    )
+    back = pd.read_csv(io.StringIO(f.spreadsheet_csv(frame)), dtype=str)
+    assert back["metric"].tolist() == ["'=2+3 lead", "ok"]
+    assert back["value"].tolist() == ["-3.5", "2.0"]
+    assert back["mixed"].tolist() == ["-1.25", "'=1+1"]
+    assert back["label"].tolist() == ["'@x", "y"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -84,6 +85,20 @@ def test_csv_format(csv_file):
     assert res.exit_code == 0
     assert res.output.splitlines()[0] == "block,statistic,value"
     assert "difference,pvalue," in res.output
+
+
+def test_csv_format_keeps_a_formula_in_the_value_name_as_text(csv_file, tmp_path):
+    """The conclusion sentence starts with the --value column's name: one that starts like a
+    formula gets a leading ' in --format csv (OWASP CSV injection); figures stay numbers."""
+    _, frame = csv_file
+    path = tmp_path / "hostile.csv"
+    frame.rename(columns={"days": "=2+3 days"}).to_csv(path, index=False)
+    res = CliRunner().invoke(main, ["impact", str(path), "--value", "=2+3 days", "--time", "week",
+                                    "--change-at", "2026-04-27", "--format", "csv"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = pd.read_csv(io.StringIO(res.output), dtype=str).set_index(["block", "statistic"])
+    assert rows.loc[("conclusion", "sentence"), "value"].startswith("'=2+3 days ")
+    assert float(rows.loc[("difference", "estimate"), "value"]) < 0  # "-4.9...", no quote
 
 
 def test_help_shows_an_example():

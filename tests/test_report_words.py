@@ -96,6 +96,51 @@ def test_csv_download_names_metric_unit_phases_and_frozen_limits(site) -> None:
     assert "signals_in_words" in frame
 
 
+def _download(html: str) -> pd.DataFrame:
+    data = re.search(r'href="data:text/csv;base64,([^"]+)"', html).group(1)
+    text = base64.b64decode(data).decode("utf-8")
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+
+
+def test_csv_downloads_keep_formulas_in_names_and_titles_as_text(tmp_path) -> None:
+    """A metric name, an event title or a defect category that starts like a formula reaches
+    the download behind a leading ' (OWASP CSV injection): Excel would have run it."""
+    import dataclasses
+
+    from pipeline.report import sections
+    from pipeline.report.analysis import load_site_analysis
+    from pipeline.stats.pareto import pareto
+    from tests.conftest import AS_OF, write_mini_project
+
+    project = write_mini_project(tmp_path / "project", sites=("north",))
+    data = project.parent / "data"
+    metrics = pd.read_csv(data / "metrics.csv", dtype=str, keep_default_na=False)
+    metrics.loc[metrics["metric_id"] == "lead_time", "name"] = "=2+3 lead"
+    metrics.to_csv(data / "metrics.csv", index=False)
+    events = pd.read_csv(data / "events.csv", dtype=str, keep_default_na=False)
+    events["title"] = "=cmd|' /C calc'!A0"
+    events.to_csv(data / "events.csv", index=False)
+    site = load_site_analysis(project_file=str(project), site_data="", site_id="north", as_of=AS_OF)
+
+    frame = _download(sections.metric_section(site, site.metric("lead_time"))._repr_html_())
+    assert set(frame["metric"]) == {"'=2+3 lead"}
+    assert set(frame["phase_name"]) == {"Baseline", "'=cmd|' /C calc'!A0"}
+    # numbers stay numbers: no column of figures gained a quote
+    for column in ("value", "centre", "lcl", "ucl", "frozen_lcl"):
+        assert not frame[column].str.startswith("'").any(), column
+        pd.to_numeric(frame[column].replace("", None))
+
+    hostile = dataclasses.replace(
+        site, pareto=pareto(['=HYPERLINK("http://evil.example","click")', "Scratches"], [3, 1])
+    )
+    frame = _download(sections.pareto(hostile).body)
+    assert frame["category"].tolist() == [
+        '\'=HYPERLINK("http://evil.example","click")',
+        "Scratches",
+    ]
+    assert frame["count"].tolist() == ["3", "1"]
+
+
 def test_sentence_agrees_with_a_chart_that_had_signals(site) -> None:
     """A chart whose latest points are common cause but which had a point outside its limits
     earlier says both (the workshop's X-bar chart said only 'common cause')."""

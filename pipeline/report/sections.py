@@ -38,6 +38,7 @@ from pipeline.formatting import (
     interval_label,
     is_missing,
     percent_unit,
+    spreadsheet_csv,
     stale_data_text,
 )
 from pipeline.report.analysis import EventImpact, MetricAnalysis, SiteAnalysis, value_bounds
@@ -96,8 +97,9 @@ OUTSIDE_RULES = ("we1", "nelson1", "nhs_outside")
 
 
 def csv_data(frame: pd.DataFrame) -> str:
-    """``frame`` as CSV in base64, for a ``data:text/csv`` download link."""
-    return base64.b64encode(frame.to_csv(index=False).encode("utf-8")).decode("ascii")
+    """``frame`` as CSV in base64, for a ``data:text/csv`` download link; text cells that a
+    spreadsheet would run as formulas are escaped (:func:`~pipeline.formatting.spreadsheet_csv`)."""
+    return base64.b64encode(spreadsheet_csv(frame).encode("utf-8")).decode("ascii")
 
 
 # --------------------------------------------------------------------------- header and summary
