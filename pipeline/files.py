@@ -25,11 +25,38 @@ from pipeline.exceptions import ConfigError, LockHeld
 #: What an id that becomes part of a path may look like (site ids, metric ids, event ids).
 SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
+#: ``OUT/latest``: the link to the newest report date's folder, kept by every run.
+LATEST = "latest"
+#: ``OUT/<as_of>/logs/``: the run logs, beside the site folders of that date.
+LOGS = "logs"
+#: Names of the output layout's own entries that a site id, a slug, could take: ``OUT/<as_of>/
+#: <site_id>/`` would be the run-log folder, or ``OUT/latest/...`` read as a report date's
+#: folder holding a site. The dated folder's other entries (``.staging``, ``.trash``,
+#: ``.journal.jsonl``, ``manifest.json``, ``index.html``, ...) hold a '.', which no slug does.
+RESERVED_SITE_IDS = (LOGS, LATEST)
+
 
 def is_slug(value: object) -> bool:
     """True when ``value`` is a slug: lowercase letters, digits, '-' and '_', not starting with
     '-' or '_' (``re.fullmatch``, so a trailing newline is not accepted)."""
     return isinstance(value, str) and SLUG.fullmatch(value) is not None
+
+
+def site_id_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a site id (it becomes the site's folder in each report date's
+    folder), or None when it can: not a slug, or one of :data:`RESERVED_SITE_IDS`."""
+    if not is_slug(value):
+        return (
+            f"site id {value!r} is not a safe slug (lowercase letters, digits, '-' and '_', "
+            "starting with a letter or digit)"
+        )
+    if value in RESERVED_SITE_IDS:
+        names = " and ".join(repr(n) for n in RESERVED_SITE_IDS)
+        return (
+            f"site id {value!r} is reserved: the output folder keeps {names} for itself (the "
+            "run logs of each report date, the link to the newest one); choose another id"
+        )
+    return None
 
 
 def child_path(root: str | Path, *parts: str) -> Path:
@@ -133,10 +160,6 @@ def writing_to(folder: str | Path, *, what: str = "the output folder") -> Iterat
             f"cannot write to {what} {folder}{where}: {exc.strerror}",
             hint="Make it writable, or choose another folder with --output",
         ) from None
-
-
-#: ``OUT/latest``: the link to the newest report date's folder, kept by every run.
-LATEST = "latest"
 
 
 def check_output_folder(path: str | Path, *, setting: str = "the output folder") -> Path:

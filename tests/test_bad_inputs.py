@@ -748,6 +748,43 @@ def test_run_with_one_broken_site_keeps_everything_else(mini_run: MiniRun, tmp_p
     assert saved["failures"][0]["rows"] == [line]
 
 
+@pytest.mark.xdist_group("mini_run")
+def test_a_site_named_like_the_run_log_folder_is_refused_and_the_logs_stay(
+    mini_run: MiniRun, tmp_path: Path
+) -> None:
+    """A site 'logs' was published as OUT/<as_of>/logs/, the run-log folder: the first run's log
+    was gone after `run --force`. kaizen.yaml's id is refused before anything is written."""
+    mini_project = mini_run.copy_to(tmp_path / "project")
+    out_dir = mini_project.parent / "out" / AS_OF
+    logs_before = sorted((out_dir / "logs").iterdir())
+    assert logs_before and all(p.suffix == ".log" for p in logs_before)
+    mini_project.write_text(mini_project.read_text().replace("id: south", "id: logs"))
+    for table in ("observations", "events"):
+        edit_csv(data(mini_project, table), lambda f: f.replace({"site_id": {"south": "logs"}}))
+    message = (
+        "error: kaizen.yaml: sites[2].id: site id 'logs' is reserved: the output folder keeps "
+        "'logs' and 'latest' for itself (the run logs of each report date, the link to the "
+        "newest one); choose another id\n"
+    )
+    for args in (
+        ("validate",),
+        ("run", "--force", "-q"),
+        ("send", "--dry-run"),
+        ("notebook", "--site", "north", "--dir", str(tmp_path / "nb")),
+    ):
+        code, out = cli(*args, "--project", str(mini_project), "--as-of", AS_OF)
+        assert (code, out) == (2, message), args
+    assert sorted((out_dir / "logs").iterdir()) == logs_before
+    assert not (out_dir / "logs" / "report.html").exists()
+
+
+@pytest.mark.parametrize("site_id", ["logs", "latest"])
+def test_reserved_site_ids_are_refused_by_init(tmp_path: Path, site_id: str) -> None:
+    code, out = cli("init", str(tmp_path / "new"), "--site", site_id)
+    assert code == 2 and f"site id {site_id!r} is reserved" in out
+    assert not (tmp_path / "new").exists()
+
+
 # --------------------------------------------------------------------------- configuration
 
 

@@ -71,7 +71,7 @@ from pydantic import (
 )
 
 from pipeline.exceptions import ConfigError
-from pipeline.files import is_slug
+from pipeline.files import site_id_problem
 
 TABLES_REQUIRED = ("metrics", "observations", "events")
 TABLES_OPTIONAL = ("goals", "suggestions", "headcount", "surveys", "defects", "annotations")
@@ -392,11 +392,9 @@ class SiteSpec(_Spec):
     @field_validator("id")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not is_slug(value):
-            raise ValueError(
-                f"site id {value!r} is not a safe slug (lowercase letters, digits, '-' and '_', "
-                "starting with a letter or digit)"
-            )
+        problem = site_id_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("timezone")

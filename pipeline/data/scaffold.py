@@ -15,7 +15,7 @@ import pandas as pd
 
 from pipeline.data.inputs import SCHEMA
 from pipeline.exceptions import ConfigError
-from pipeline.files import is_slug
+from pipeline.files import site_id_problem
 
 WEEKS = 26
 #: The input tables init writes (data/<name>.csv); the others stay commented out in kaizen.yaml.
@@ -75,10 +75,9 @@ def write_new_project(
         The folder already holds a project or one of those tables, or ``site_id`` is not a
         safe slug.
     """
-    if not is_slug(site_id):
-        raise ConfigError(
-            f"site id {site_id!r} is not a safe slug (lowercase letters, digits, '-' and '_')"
-        )
+    problem = site_id_problem(site_id)
+    if problem:
+        raise ConfigError(problem)
     directory = Path(directory)
     config = directory / "kaizen.yaml"
     if config.exists():

@@ -33,7 +33,13 @@ import pandas as pd
 
 from pipeline.data.config import Project, check_as_of, parse_as_of
 from pipeline.exceptions import ConfigError, KaizenError, RunInterrupted
-from pipeline.files import atomic_write_text, check_output_folder, child_path, writing_to
+from pipeline.files import (
+    LOGS,
+    atomic_write_text,
+    check_output_folder,
+    child_path,
+    writing_to,
+)
 from pipeline.formatting import count_of
 from pipeline.run.fingerprint import (
     changed_parts,
@@ -240,7 +246,7 @@ def _run_locked(
     with writing_to(out_root):
         out_root.mkdir(parents=True, exist_ok=True)
         recover_interrupted(out_root)
-        log = RunLog(out_root / "logs" / f"{run_id}.log")
+        log = RunLog(out_root / LOGS / f"{run_id}.log")
         journal = Journal(out_root / JOURNAL)
         finished = journal.finished() if plan.resume else {}
         if plan.resume and journal.path.is_file():
