@@ -859,6 +859,18 @@ def test_configuration_error_names_the_key_and_its_place(
     assert str(err.value) == f"kaizen.yaml: {message}"
 
 
+def test_broken_yaml_names_the_file_and_the_line(mini_project: Path) -> None:
+    """YAML's own parse error points at kaizen.yaml and its line, not at '<unicode string>'."""
+    mini_project.write_text(mini_project.read_text() + "statistics: {alpha: 0.05\n")
+    lines = mini_project.read_text().count("\n")
+    with pytest.raises(ConfigError) as err:
+        load_project(mini_project)
+    message = str(err.value)
+    assert message.startswith("kaizen.yaml is not valid YAML: ")
+    assert "<unicode string>" not in message
+    assert f'in "kaizen.yaml", line {lines + 1}' in message
+
+
 def test_configuration_error_is_exit_2_without_traceback(mini_project: Path) -> None:
     mini_project.write_text(mini_project.read_text() + "statistics: {alpha: lots}\n")
     for command in ("validate", "run", "send"):

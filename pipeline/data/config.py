@@ -463,7 +463,7 @@ def load_project(path: str | Path) -> Project:
     if not path.is_file():
         raise ConfigError(f"project file {path} does not exist")
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader
+        raw = _load_yaml(path.read_text(encoding="utf-8"), path.name)
     except _DuplicateKey as exc:
         raise ConfigError(f"{path.name}: {exc}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -471,6 +471,17 @@ def load_project(path: str | Path) -> Project:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name} must be a mapping of settings")
     return parse_project(raw, path)
+
+
+def _load_yaml(text: str, name: str) -> Any:
+    """The document in ``text``, read by the safe loader below; YAML's own messages name the
+    file as ``name`` rather than ``<unicode string>``."""
+    loader = _UniqueKeyLoader(text)
+    loader.name = name  # the reader stamps this name on every mark of a parse error
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 class _DuplicateKey(Exception):
