@@ -233,7 +233,7 @@ def _send_after_run(project: Any, as_of: str, quiet: bool) -> int:
 @click.option(
     "--pdf/--no-pdf",
     default=None,
-    help="Also print each report to report.pdf (headless Chromium); default: output.pdf.",
+    help="Also print each report to report.pdf (headless Chromium); default: kaizen.yaml's output.pdf, off unless set.",
 )
 @click.option(
     "--allow-future-as-of",
@@ -1371,6 +1371,7 @@ def init_command(directory: str, site_id: str, site_name: str) -> None:
     one of the files init writes (data/metrics.csv, observations.csv, events.csv): nothing
     is overwritten.
     """
+    import shlex
     from pathlib import Path
 
     from pipeline.data.scaffold import write_new_project
@@ -1380,5 +1381,8 @@ def init_command(directory: str, site_id: str, site_name: str) -> None:
     except ConfigError as exc:
         fail_usage(exc)
         return
-    click.echo(f"new project written: {path}; next: kaizen-reports run --project {path}", err=True)
+    click.echo(
+        f"new project written: {path}; next: kaizen-reports run --project {shlex.quote(str(path))}",
+        err=True,
+    )
     click.echo(str(path))

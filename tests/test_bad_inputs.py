@@ -129,7 +129,7 @@ def test_header_only_fails_every_site(mini_project: Path) -> None:
     for site in ("north", "south"):
         assert only(report, site, "has_rows").severity == "critical"
         missing = only(report, site, "site_has_data")
-        assert missing.site_id == site and f"no rows in observations have site_id {site!r}" in str(
+        assert missing.site_id == site and f"No rows in observations have site_id {site!r}" in str(
             missing
         )
     code, out = validate_cli(mini_project)
@@ -142,7 +142,7 @@ def test_missing_column_is_critical_for_every_site(mini_project: Path) -> None:
     for site in ("north", "south"):
         failure = only(report, site, "value_present")
         assert failure.severity == "critical" and failure.column == "value"
-        assert "the source has the columns site_id, metric_id, timestamp, n, subgroup" in str(
+        assert "The source has the columns site_id, metric_id, timestamp, n, subgroup" in str(
             failure
         )
         # rules on the missing column are not run (no flood of 'value is blank' warnings)
@@ -169,8 +169,8 @@ def test_extra_unknown_column_is_a_warning(mini_project: Path) -> None:
 @pytest.mark.parametrize(
     ("column", "text", "hint"),
     [
-        ("value", "12,5", "use a point as the decimal separator"),
-        ("value", "N/A", "leave the cell empty for a missing value"),
+        ("value", "12,5", "Use a point as the decimal separator"),
+        ("value", "N/A", "Leave the cell empty for a missing value"),
         ("value", "twelve", ""),
         ("n", "fifty", ""),
     ],
@@ -202,7 +202,7 @@ def test_unparseable_and_mixed_date_formats(mini_project: Path) -> None:
     failure = only(report, "north", "timestamp_is_date")
     assert failure.rows == (first, second)
     assert failure.examples == ("07/07/2025", "next monday")
-    assert "write every date as YYYY-MM-DD" in str(failure)
+    assert "Write every date as YYYY-MM-DD" in str(failure)
     assert_south_ok(report)
 
 
@@ -518,7 +518,7 @@ def test_configured_site_without_data(tmp_path: Path) -> None:
     report = validate(project)
     failure = only(report, "east", "site_has_data")
     assert failure.severity == "critical"
-    assert "no rows in observations have site_id 'east'" in report.for_site("east").reason()
+    assert "No rows in observations have site_id 'east'" in report.for_site("east").reason()
     assert report.for_site("north").status == "ok"
 
 
@@ -531,7 +531,7 @@ def test_a_report_date_before_a_site_s_first_observation_is_no_data(mini_project
     for site in ("north", "south"):
         failure = only(report, site, "site_has_data")
         assert failure.severity == "critical"
-        assert f"no rows in observations for site_id {site!r} on or before the report date " in (
+        assert f"No rows in observations for site_id {site!r} on or before the report date " in (
             report.for_site(site).reason()
         )
         assert f"its first is on {fmt_date(first)}" in report.for_site(site).reason()
@@ -648,7 +648,7 @@ def test_validate_names_a_site_with_no_stakeholder(mini_project: Path) -> None:
     assert code == 0, out
     assert [f["message"] for f in json.loads(out)["config_failures"]] == [
         "site 'south', table 'kaizen.yaml', column 'stakeholders': rule not met — each site names "
-        "at least one stakeholder to email its report to. none is named, so send reports the site and exits 1; "
+        "at least one stakeholder to email its report to. None is named, so send reports the site and exits 1; "
         "add addresses under its stakeholders in kaizen.yaml"
     ]
     code, out = cli("validate", "--project", str(mini_project), "--as-of", AS_OF)
@@ -1087,7 +1087,7 @@ def test_a_value_below_its_metrics_lower_bound_is_a_contract_failure(mini_projec
         f"site 'north', table 'observations', column 'value': rule not met on line {line} — "
         "value is not below its metric's "
         "lower_bound (xmr, run and x-bar metrics): a value the metric cannot take; "
-        "e.g. 'value=-1.5, lower_bound=0'. correct the rows; if such values are "
+        "e.g. 'value=-1.5, lower_bound=0'. Correct the rows; if such values are "
         "real, change or clear the metric's bound in the metrics table"
     )
     assert_south_ok(report)

@@ -232,7 +232,7 @@ def test_failure_text_and_reason() -> None:
                 site_id="north", hint="use a point")  # fmt: skip
     assert str(f) == (
         "site 'north', table 'observations', column 'value': rule not met on lines 2, 3, 4, 5, 6 "
-        "and 5 more — value is a number; e.g. '12,5'. use a point"
+        "and 5 more — value is a number; e.g. '12,5'. Use a point"
     )
     v = SiteValidation(site_id="north", failures=(f,))
     assert v.status == "failed" and v.reason() == f"data contract failed: {f}"

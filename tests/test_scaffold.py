@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -59,3 +60,13 @@ def test_init_overwrites_no_table_a_user_put_there_first(tmp_path: Path) -> None
     assert "observations.csv" in done.output and "overwrites no table" in done.output
     assert (data / "observations.csv").read_text(encoding="utf-8") == "keep\n"
     assert sorted(p.name for p in (tmp_path / "p").rglob("*")) == ["data", "observations.csv"]
+
+
+def test_init_prints_a_next_command_that_runs_in_a_folder_with_spaces(tmp_path: Path) -> None:
+    """The "next:" hint is quoted for the shell, so copying it works for "My Plant/kaizen.yaml"."""
+    done = CliRunner().invoke(main, ["init", str(tmp_path / "My Plant")])
+    assert done.exit_code == 0, done.output
+    hint = next(line for line in done.output.splitlines() if "next: " in line)
+    command = shlex.split(hint.split("next: ", 1)[1])
+    assert command[:3] == ["kaizen-reports", "run", "--project"]
+    assert Path(command[3]) == tmp_path / "My Plant" / "kaizen.yaml" and Path(command[3]).is_file()

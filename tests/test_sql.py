@@ -132,7 +132,7 @@ def test_sqlite_bad_value_is_reported_with_its_row(mini_project: Path, tmp_path:
         # the third record is row 4, as in the table's CSV export (header = row 1)
         failure.rule == "value_is_number" and failure.rows == (4,) and failure.examples == ("N/A",)
     )
-    assert "leave the cell empty" in str(failure)
+    assert "Leave the cell empty" in str(failure)
 
 
 def test_sql_errors_are_input_errors(mini_project: Path, tmp_path: Path, monkeypatch) -> None:

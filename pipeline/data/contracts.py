@@ -155,7 +155,7 @@ def describe_failure(
     lines = failure_lines(rows, unexpected_count) if with_lines else ""
     picked = list(examples)[:3]
     ex = f"; e.g. {', '.join(repr(e) for e in picked)}" if picked else ""
-    tail = f". {hint}" if hint else ""
+    tail = f". {hint[:1].upper()}{hint[1:]}" if hint else ""  # the hint is a sentence of its own
     what = f"rule not met{f' on {lines}' if lines else ''} — {description}{ex}{tail}"
     return f"{where}: {what}" if with_where else what
 
