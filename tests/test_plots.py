@@ -382,6 +382,43 @@ def test_a_phones_chart_title_wraps_instead_of_losing_the_metric():
     assert two_lines > phone_height("Lot cycle time")[1]  # the second line has its own room
 
 
+def test_a_long_metric_name_is_shortened_before_the_kind_of_chart():
+    """Two charts of one metric differ by what follows the name ("limits recalculated per
+    phase", "against the frozen baseline"); a 90-character name cut both at 84 characters to the
+    same "Average end-to-end lot cycle time ... across all…". The name is shortened at a word
+    boundary and the kind kept whole, on the wide chart and on the phone's three lines."""
+    from pipeline.report.plots.style import fit_title, wrap_title
+
+    name = "Average end-to-end lot cycle time from wafer start to final probe across all nodes"
+    for kind in ("limits recalculated per phase", "against the frozen baseline"):
+        wide = fit_title(f"{name}: {kind}", 84)
+        assert len(wide) <= 84 and wide.endswith(f"…: {kind}") and wide.startswith("Average end")
+        assert " ".join(wide.split()[: -len(kind.split()) - 1]).rstrip("…") in name  # whole words
+        lines = wrap_title(wide, 30)
+        assert len(lines) <= 3 and all(len(line) <= 30 for line in lines), lines
+        assert " ".join(lines).endswith(f": {kind}") and lines[0].startswith("Average")
+    # on the drawn chart the title is measured in its font: it ends inside the figure
+    chart = control_chart(np.tile([9.0, 11.0], 10))
+    image = plot_control_chart(chart, title=f"{name}: limits recalculated per phase")
+    fig = image.figure
+    (ax,) = [a for a in fig.axes if a.get_title(loc="left")]
+    drawn = ax.get_title(loc="left")
+    assert drawn.endswith("…: limits recalculated per phase") and drawn.startswith("Average")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    box = ax._left_title.get_window_extent(FigureCanvasAgg(fig).get_renderer())
+    assert box.x1 <= fig.bbox.x1, (box, fig.bbox)
+    # a short title is left as it is
+    short = plot_control_chart(chart, title="Lot cycle time: control chart").figure
+    assert any(a.get_title(loc="left") == "Lot cycle time: control chart" for a in short.axes)
+    assert fit_title("Lot cycle time: control chart", 84) == "Lot cycle time: control chart"
+    assert fit_title("x" * 100, 84) == "x" * 83 + "…"  # no kind to keep: shortened as before
+    # a name with its own ": " keeps its first part; the kind is what follows the last one
+    assert fit_title("Plant A: " + "scrap " * 20 + ": control chart", 60).endswith(
+        "…: control chart"
+    )
+
+
 def test_phase_labels_sit_on_the_background_above_the_limit_lines():
     """A provisional baseline's UCL near the top of the axes ran through its label ("Baseline:
     provisional (10 points)"): the label has the page's background behind it, drawn over the

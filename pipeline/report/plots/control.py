@@ -48,6 +48,7 @@ from pipeline.report.plots.style import (
     new_figure,
     number_axis,
     percent_axis,
+    set_fitted_title,
     spread_apart,
     truncate,
 )
@@ -661,7 +662,7 @@ def plot_control_chart(
         number_axis(ax)
         ax.set_ylabel(unit or CHART_NAMES.get(chart.chart, chart.chart))
     if title:
-        ax.set_title(truncate(title, 84), loc="left", pad=17)
+        set_fitted_title(ax, title, pad=17)
     last = chart.latest_phase
     whole = chart.chart in WHOLE_CHARTS
     limit_labels: list[LimitLabel] = []

@@ -20,9 +20,11 @@ from pipeline.report.plots.style import (
     ZONE,
     ChartImage,
     date_axis,
+    fit_title,
     new_figure,
     number_axis,
     percent_axis,
+    set_fitted_title,
 )
 from pipeline.stats.impact import ImpactEstimate
 from pipeline.vocabulary import Kind
@@ -119,7 +121,7 @@ def plot_segmented(
     when = (
         "before and after, by occurrence" if seg.is_event_order else "before and after the change"
     )
-    ax.set_title(f"{name}: {when}", loc="left")
+    set_fitted_title(ax, f"{name}: {when}")
     # two columns: three ran off the right edge of the phone's drawing
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, fontsize=8)
     cf = seg.counterfactual
@@ -166,7 +168,7 @@ def plot_before_after(
                     fmt="none", ecolor=INK, capsize=3, lw=1)  # fmt: skip
     what = "mean" if estimate.kind == Kind.CONTINUOUS else "pooled rate"
     ax.set_xlabel(f"{what} {f'({unit})' if unit else ''}".strip())
-    ax.set_title(name, loc="left")
+    ax.set_title(fit_title(name, 48), loc="left")
     ax.grid(axis="y", visible=False)
     alt = (
         f"Bar chart of the {what} of {name}: {b.mean:.3g} before ({b.n} periods) and {a.mean:.3g} "

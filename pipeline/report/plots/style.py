@@ -632,8 +632,21 @@ def figure_to_png(fig: Figure, *, dpi: int = 110) -> bytes:
 
 def wrap_title(text: str, width: int, *, lines: int = NARROW_TITLE_LINES) -> list[str]:
     """A title on at most ``lines`` lines of about ``width`` characters, broken between words;
-    what does not fit on them is shortened on the last (:func:`truncate`)."""
+    what does not fit on them is shortened on the last (:func:`truncate`), the metric's name
+    before the chart's kind after it (:func:`fit_title`)."""
     words = " ".join(str(text).split())
+    out, rest = _wrap(words, width, lines)
+    if len(rest) > width:
+        head, sep, kind = words.rpartition(": ")
+        for room in range(len(head) - 1, 4, -1) if sep and len(kind) <= width else ():
+            out, rest = _wrap(f"{truncate(head, room)}: {kind}", width, lines)
+            if len(rest) <= width:
+                break
+    return [*out, truncate(rest, width)]
+
+
+def _wrap(words: str, width: int, lines: int) -> tuple[list[str], str]:
+    """The first ``lines - 1`` lines of ``words`` broken between words, and what is left."""
     out: list[str] = []
     while len(words) > width and len(out) < lines - 1:
         cut = words.rfind(" ", 0, width + 1)
@@ -641,7 +654,38 @@ def wrap_title(text: str, width: int, *, lines: int = NARROW_TITLE_LINES) -> lis
             break
         out.append(words[:cut])
         words = words[cut + 1 :]
-    return [*out, truncate(words, width)]
+    return out, words
+
+
+def set_fitted_title(ax: plt.Axes, text: str, *, pad: float = 6.0) -> Text:
+    """Set ``ax``'s left title and, if it runs past the figure's right edge, shorten it the
+    way :func:`fit_title` does until it fits, measured in the title's font (a character count
+    let "...: limits recalculated per phase" of a long metric name run off the edge)."""
+    title = ax.set_title(" ".join(str(text).split()), loc="left", pad=pad)
+    full = title.get_text()
+    fig_width = float(ax.get_figure(root=True).get_figwidth())  # type: ignore[union-attr]
+    room = (1 - ax.get_position().x0) * fig_width * 72 - 4  # points, 4 to spare
+    prop = title.get_fontproperties()
+    width = _text_width(full, prop)
+    if width <= room:
+        return title
+    limit = min(len(full) - 1, int(len(full) * room / width) + 2)
+    while limit > 8 and _text_width(fit_title(full, limit), prop) > room:
+        limit -= 1
+    title.set_text(fit_title(full, limit))
+    return title
+
+
+def fit_title(text: str, limit: int) -> str:
+    """A chart title ("<metric>: <kind of chart>") in ``limit`` characters: the metric's name is
+    shortened at a word boundary and the kind after the last ": " kept whole, since two charts
+    of one metric differ only by it ("...: limits recalculated per phase", "...: against the
+    frozen baseline")."""
+    text = " ".join(str(text).split())
+    head, sep, kind = text.rpartition(": ")
+    if len(text) <= limit or not sep or len(kind) > limit // 2:
+        return truncate(text, limit)
+    return f"{truncate(head, limit - len(kind) - 2)}: {kind}"
 
 
 def _axes_titles(ax: plt.Axes) -> list[Text]:
