@@ -348,7 +348,8 @@ def demo_command(directory, output, as_of, jobs, quiet) -> None:
     "--change-at",
     "change_at",
     required=True,
-    help="First time value of the after window (the effective date).",
+    help="First time value of the after window (the effective date): YYYY-MM-DD, or a number "
+    "when the time column holds numbers.",
 )
 @click.option(
     "--transition-start",
@@ -453,7 +454,9 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
     if numeric_time.notna().all():
         frame["time"] = numeric_time
     else:
-        parsed = pd.to_datetime(frame["time"], errors="coerce")
+        # ISO 8601 only, as the project's tables: 03/02/2026 is 3 February in Europe and
+        # 2 March in the US, and pandas would guess the latter without a word
+        parsed = pd.to_datetime(frame["time"], errors="coerce", format="ISO8601")
         bad = _file_lines(csv_path, len(frame), frame.index[parsed.isna()])
         if bad:
             fail_usage(
@@ -461,11 +464,17 @@ def impact_command(csv_path, value_col, time_col, change_at, transition_start, n
                     "times that are neither numbers nor dates",
                     column=time_col,
                     rows=bad,
-                    hint="rows are CSV line numbers",
+                    hint="rows are CSV line numbers; write dates as YYYY-MM-DD",
                 )
             )
             return
         frame["time"] = parsed
+        for option, text in (("--change-at", change_at), ("--transition-start", transition_start)):
+            if text is not None and pd.isna(
+                pd.to_datetime(text, errors="coerce", format="ISO8601")
+            ):
+                fail_usage(InputError(f"{option} {text!r} is not a date written YYYY-MM-DD"))
+                return
     for col, name in (("value", value_col), ("n", n_col)):
         if col in frame:
             num = pd.to_numeric(frame[col], errors="coerce")

@@ -261,3 +261,29 @@ def test_a_series_that_varies_a_little_is_still_tested(tmp_path):
     seg = json.loads(res.output)["segmented_regression"]
     assert seg["is_constant"] is False and seg["cov_type"].startswith("HAC")
     assert seg["level_change"]["pvalue"] is not None and seg["level_change"]["se"] > 0
+
+
+def test_dates_are_iso_only_in_the_file_and_the_options(csv_file, tmp_path):
+    """03/02/2026 is 3 February in Europe and 2 March in the US; pandas guessed March without a
+    word. The impact command reads YYYY-MM-DD as the project's tables do and names the rest."""
+    path, frame = csv_file
+    us = frame.assign(week=pd.to_datetime(frame["week"]).dt.strftime("%m/%d/%Y"))
+    us_path = tmp_path / "us.csv"
+    us.to_csv(us_path, index=False)
+    args = ["--value", "days", "--time", "week", "--change-at", "2026-04-27"]
+    res = CliRunner().invoke(main, ["impact", str(us_path), *args])
+    assert res.exit_code == 2, res.output
+    assert "column 'week'" in res.output and "YYYY-MM-DD" in res.output
+    assert "(rows 2, 3, 4, 5, 6 and 25 more)" in res.output, res.output
+    for option in ("--change-at", "--transition-start"):
+        given = {"--change-at": "2026-04-27", option: "04/27/2026"}
+        extra = [] if option == "--change-at" else ["--transition-start", "04/27/2026"]
+        res = CliRunner().invoke(
+            main,
+            ["impact", str(path), "--value", "days", "--time", "week",
+             "--change-at", given["--change-at"], *extra],
+        )  # fmt: skip
+        assert res.exit_code == 2, res.output
+        assert res.output == f"error: {option} '04/27/2026' is not a date written YYYY-MM-DD\n"
+    ok = CliRunner().invoke(main, ["impact", str(path), *args])
+    assert ok.exit_code == 0, ok.output
