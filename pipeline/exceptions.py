@@ -66,8 +66,8 @@ class KaizenError(Exception):
             shown = ", ".join(str(r) for r in self.rows[:5])
             more = f" and {len(self.rows) - 5} more" if len(self.rows) > 5 else ""
             text += f" ({'row' if len(self.rows) == 1 else 'rows'} {shown}{more})"
-        if self.hint:
-            text += f". {self.hint}"
+        if self.hint:  # a sentence of its own after the message's full stop
+            text += f". {self.hint[:1].upper()}{self.hint[1:]}"
         return text
 
 

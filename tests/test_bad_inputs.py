@@ -91,21 +91,41 @@ def test_not_utf8_names_the_line(mini_project: Path) -> None:
         read_tables(load_project(mini_project))
     text = str(err.value)
     assert "table 'events'" in text and "not UTF-8" in text and "line 3" in text
-    assert "der Bäckerei" in text and "Windows-1252" in text and "save the file as UTF-8" in text
+    assert "der Bäckerei" in text and "Windows-1252" in text and "Save the file as UTF-8" in text
     code, out = validate_cli(mini_project)
     assert code == 2 and "not UTF-8" in out
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["whole-file", "block-by-block"])
-@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize(
+    ("encoding", "bom", "sign"),
+    [
+        ("utf-16-le", True, "it starts with a UTF-16 byte-order mark"),
+        ("utf-16-be", True, "it starts with a UTF-16 byte-order mark"),
+        (
+            "utf-16-le",
+            False,
+            "every other byte is a NUL, as little-endian UTF-16 writes plain text",
+        ),
+        ("utf-16-be", False, "every other byte is a NUL, as big-endian UTF-16 writes plain text"),
+    ],
+)
 def test_a_utf16_file_is_named_utf16(
-    mini_project: Path, monkeypatch: pytest.MonkeyPatch, encoding: str, streamed: bool
+    mini_project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    encoding: str,
+    bom: bool,
+    sign: str,
+    streamed: bool,
 ) -> None:
     """A UTF-16 file (Excel's "Unicode Text": byte-order mark FF FE or FE FF) was said to have
     a first bad byte 'ÿþ' that "looks like Windows-1252/Latin-1"; read block by block, it
-    stopped on a UnicodeDecodeError traceback. The message now says it is UTF-16."""
+    stopped on a UnicodeDecodeError traceback. Without the mark (some database exports) the
+    header read as "s\\x00i\\x00t\\x00e..." and every column was "missing". The message now
+    says it is UTF-16, and why."""
     path = data(mini_project, "observations")
-    path.write_bytes("\ufeff".encode(encoding) + path.read_text("utf-8").encode(encoding))
+    mark = "\ufeff".encode(encoding) if bom else b""
+    path.write_bytes(mark + path.read_text("utf-8").encode(encoding))
     if streamed:
         from pipeline.data import inputs
 
@@ -114,9 +134,8 @@ def test_a_utf16_file_is_named_utf16(
         read_tables(load_project(mini_project))
     text = str(err.value)
     assert text == (
-        f"table 'observations': file {path} is UTF-16 text, not UTF-8 (it starts with a "
-        "UTF-16 byte-order mark). save the file as UTF-8 (in Excel: 'CSV UTF-8 (comma "
-        "delimited)', not 'Unicode Text')"
+        f"table 'observations': file {path} is UTF-16 text, not UTF-8 ({sign}). Save the file "
+        "as UTF-8 (in Excel: 'CSV UTF-8 (comma delimited)', not 'Unicode Text')"
     )
     code, out = validate_cli(mini_project)
     assert code == 2 and "is UTF-16 text, not UTF-8" in out and "Windows-1252" not in out

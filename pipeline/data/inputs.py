@@ -270,6 +270,7 @@ def _read_csv_in_blocks(source: TableSource, *, timezones: Mapping[str, str]) ->
         or path.suffix.lower() in (".parquet", ".pq")
         or not path.is_file()
         or path.stat().st_size < STREAM_MIN_BYTES
+        or _utf16_sign(path)  # the whole-file reader says it is UTF-16
     ):
         return None
     sep = _separator(path)
@@ -400,9 +401,10 @@ def _read_file(table: str, path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise InputError(f"file {path} is empty (expected a header line and rows)", table=table)
     suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".pq") and _is_utf16(path):
+    utf16 = _utf16_sign(path) if suffix not in (".parquet", ".pq") else ""
+    if utf16:
         raise InputError(
-            f"file {path} is UTF-16 text, not UTF-8 (it starts with a UTF-16 byte-order mark)",
+            f"file {path} is UTF-16 text, not UTF-8 ({utf16})",
             table=table,
             hint="save the file as UTF-8 (in Excel: 'CSV UTF-8 (comma delimited)', "
             "not 'Unicode Text')",
@@ -485,12 +487,23 @@ def _separator(path: Path) -> str:
     return ","
 
 
-def _is_utf16(path: Path) -> bool:
-    """True for a file that starts with a UTF-16 byte-order mark (FF FE or FE FF): what
-    Excel's "Unicode Text" and some database tools write. Read as UTF-8 it looked like
-    Windows-1252 ("ÿþ") to the not-UTF-8 message."""
+def _utf16_sign(path: Path) -> str:
+    """What shows a file is UTF-16 ('' when nothing does): a byte-order mark (FF FE or FE FF),
+    what Excel's "Unicode Text" and some database tools write (read as UTF-8 it looked like
+    Windows-1252, "ÿþ", to the not-UTF-8 message); or, without one, a NUL byte beside every
+    other character of its start, as UTF-16 writes plain ASCII (read as UTF-8 the header came
+    out as "s\\x00i\\x00t\\x00e..." and no column was found)."""
     with path.open("rb") as fh:
-        return fh.read(2) in (b"\xff\xfe", b"\xfe\xff")
+        head = fh.read(512)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "it starts with a UTF-16 byte-order mark"
+    pairs = len(head) // 2
+    if pairs >= 2:
+        odd, even = head[1 : 2 * pairs : 2].count(0), head[0 : 2 * pairs : 2].count(0)
+        if max(odd, even) >= 0.9 * pairs and min(odd, even) == 0:
+            order = "little" if odd > even else "big"
+            return f"every other byte is a NUL, as {order}-endian UTF-16 writes plain text"
+    return ""
 
 
 def _not_utf8(table: str, path: Path) -> InputError:
