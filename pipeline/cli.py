@@ -233,7 +233,8 @@ def _send_after_run(project: Any, as_of: str, quiet: bool) -> int:
 @click.option(
     "--pdf/--no-pdf",
     default=None,
-    help="Also print each report to report.pdf (headless Chromium); default: kaizen.yaml's output.pdf, off unless set.",
+    help="Also print each report to report.pdf (headless Chromium); default: kaizen.yaml's "
+    "output.pdf, off unless set.",
 )
 @click.option(
     "--allow-future-as-of",

@@ -661,8 +661,6 @@ def plot_control_chart(
     else:
         number_axis(ax)
         ax.set_ylabel(unit or CHART_NAMES.get(chart.chart, chart.chart))
-    if title:
-        set_fitted_title(ax, title, pad=17)
     last = chart.latest_phase
     whole = chart.chart in WHOLE_CHARTS
     limit_labels: list[LimitLabel] = []
@@ -679,6 +677,8 @@ def plot_control_chart(
                 ))  # fmt: skip
     # the ticks and limit labels of large numbers ("−1.25M") get the room they need
     fit_margins(fig, ax, right_texts=limit_labels)
+    if title:  # measured against the margins just fitted: a wider left one leaves less room
+        set_fitted_title(ax, title, pad=17)
     # legend above the axes on the right, clear of the title (left) and of the date offset text
     ax.legend(
         loc="lower right", bbox_to_anchor=(1, 1.0), ncol=5, frameon=False, fontsize=8,
