@@ -579,5 +579,20 @@ def summarise_site(site: SiteAnalysis) -> SiteSummary:
     )
 
 
+#: Words a shortened headline does not end on: "...and is holding, after…" left the reader
+#: waiting for what came after.
+_DANGLING = frozenset(
+    "a an and after against at before by for from in its of on or since the to with".split()
+)
+
+
 def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+    """``text`` in ``limit`` characters, cut between words and never after a word that leads
+    into what was cut ("after", "and", "the"); a quotation cut open is closed ("“Express…”")."""
+    if len(text) <= limit:
+        return text
+    words = text[: limit - 2].rsplit(" ", 1)[0].split(" ")
+    while len(words) > 1 and words[-1].strip(",;:–-").lower() in _DANGLING | {""}:
+        words.pop()
+    out = " ".join(words).rstrip(" ,;:–-")
+    return out + ("…”" if out.count("“") > out.count("”") else "…")
