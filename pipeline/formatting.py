@@ -26,6 +26,37 @@ NOT_ENOUGH = "not enough data"
 MINUS = "\u2212"
 
 
+#: Words a shortened text does not end on: "...and is holding, after…" left the reader waiting
+#: for what came after.
+_DANGLING = frozenset(
+    "a an and after against at before by for from in its of on or since the to with".split()
+)
+
+
+def shorten(text: object, limit: int) -> str:
+    """``text`` in at most ``limit`` characters, cut between words with an ellipsis (the one
+    way every title, label, subject and headline is shortened). The cut never ends on a word
+    that leads into what was cut ("after", "and", "the"), and a quotation cut open is closed
+    ("after “Express…”"). A word longer than half the room is cut inside."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    for room in (limit - 1, limit - 2):  # the second leaves room for a closing quote
+        cut = text[:room]
+        if " " in cut[limit // 2 :]:
+            cut = cut[: cut.rfind(" ")]
+            words = cut.split(" ")
+            while len(words) > 1 and words[-1].strip(",;:-–—").lower() in _DANGLING:
+                words.pop()
+            cut = " ".join(words)
+        out = cut.rstrip(" ,;:-–—…")
+        if out.count("“") <= out.count("”"):
+            return out + "…"
+        if len(out) + 2 <= limit:
+            return out + "…”"
+    return out[: limit - 2] + "…”"
+
+
 def esc(value: object) -> str:
     """Text from data or configuration, escaped for HTML (None reads as empty)."""
     return html.escape("" if value is None else str(value), quote=True)

@@ -112,7 +112,7 @@ def test_one_message_per_recipient_with_the_full_structure(project):
     msg = received.message
     assert mime_tree(msg) == SITE_TREE
     assert msg["Subject"] == (
-        "North Plant: Lot cycle time fell 24% after the SMED kaizen and has held for…"
+        "North Plant: Lot cycle time fell 24% after the SMED kaizen and has held…"
     )
     assert msg["From"].addresses[0].addr_spec == "kaizen@example.com"
     assert [a.display_name for a in msg["To"].addresses] == ["Ops North"]
@@ -776,10 +776,10 @@ def test_a_subject_shortens_only_the_metric_name_the_headline_opens_with():
 
     site = "Northern Quarter Construction, Manchester"
     assert subject(site, "") == f"{site}: Cost of… 5% fell 26% and is holding"  # words only
-    assert subject(site, name) == f"{site}: Cost of… fell 26% and is holding"
+    assert subject(site, name) == f"{site}: Cost… fell 26% and is holding"  # not "of…"
     assert subject("Dresden", name) == f"Dresden: {name} fell 26% and is holding"  # fits
     assert subject("Dresden Wafer Fab", name) == (
-        "Dresden Wafer Fab: Cost of poor quality, share of… fell 26% and is holding"
+        "Dresden Wafer Fab: Cost of poor quality, share… fell 26% and is holding"
     )
     assert all(len(subject(s, name)) <= 78 for s in (site, "Dresden", "W" * 70))
     # a name that leaves no room at all: the site name is shortened, the verdict stays whole

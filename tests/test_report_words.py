@@ -574,16 +574,16 @@ def test_a_long_headline_is_cut_between_words_and_never_on_a_dangling_word() -> 
     """A 90-character metric name cut the site's headline to "...and is holding, after…",
     promising an event it no longer named; a cut inside the event's title left its quotation
     open. The cut now ends on a word that stands, and closes the quotation."""
-    from pipeline.report.findings import _shorten
+    from pipeline.formatting import shorten
 
     name = "Average end-to-end lot cycle time from wafer start to final probe across all nodes"
     text = f"{name} fell 27% (95% CI −28% to −26%) and is holding, after “WIP caps and dispatch”"
     limit = text.index("“") + 4  # the cut falls just inside the event's title
-    cut = _shorten(text, limit)
+    cut = shorten(text, limit)
     assert len(cut) <= limit and cut.endswith("and is holding…"), cut
-    quoted = _shorten(
+    quoted = shorten(
         f"{name}: no clear change after “Express check-in: online pre-registration”", 120
     )
     assert len(quoted) <= 120 and quoted.endswith("…”") and quoted.count("“") == 1, quoted
     assert not quoted.removesuffix("…”").endswith((" ", ":", "after")), quoted
-    assert _shorten("Lot cycle time fell 20%", 150) == "Lot cycle time fell 20%"
+    assert shorten("Lot cycle time fell 20%", 150) == "Lot cycle time fell 20%"

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from pipeline.data.inputs import parse_table
-from pipeline.report.plots.roadmap import plot_roadmap, truncate
+from pipeline.formatting import shorten
+from pipeline.report.plots.roadmap import plot_roadmap
 from pipeline.stats.roadmap import OTHER_GROUP, build_roadmap, describe_target
 from tests.test_culture import assert_clean, typed_demo
 
@@ -142,10 +143,10 @@ def test_html_escapes_every_string():
     assert "&lt;script&gt;" in img._repr_html_() and "<script>" not in img._repr_html_()
 
 
-def test_truncate_labels():
-    assert truncate("Short title") == "Short title"
+def test_shorten_labels():
+    assert shorten("Short title", 38) == "Short title"
     long = "Express check-in: online pre-registration and key pick-up at the desk"
-    t = truncate(long, 40)
+    t = shorten(long, 40)
     assert len(t) <= 40 and t.endswith("…") and t.startswith("Express check-in")
 
 

@@ -31,6 +31,7 @@ from pipeline.delivery.addresses import header_text
 from pipeline.delivery.body import render_html, render_text, size_text
 from pipeline.delivery.summary import EmailSummary
 from pipeline.exceptions import DeliveryError
+from pipeline.formatting import shorten
 from pipeline.vocabulary import RunStatus
 
 MAX_HTML_BYTES = 100_000
@@ -80,17 +81,6 @@ class Envelope:
 def new_message_id(*, domain: str, idstring: str) -> str:
     """A fresh globally unique Message-ID (RFC 5322 section 3.6.4)."""
     return make_msgid(idstring=idstring, domain=domain)
-
-
-def shorten(text: str, limit: int) -> str:
-    """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if " " in cut[limit // 2 :]:
-        cut = cut[: cut.rfind(" ")]
-    return cut.rstrip(" ,;:-–—") + "…"
 
 
 def site_subject(summary: EmailSummary) -> str:

@@ -12,7 +12,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 from pipeline.delivery.body import render_failures
-from pipeline.delivery.compose import set_headers, shorten
+from pipeline.delivery.compose import set_headers
+from pipeline.formatting import shorten
 
 FAILURES_EML = "failures.eml"
 MAX_REASON = 600

@@ -23,6 +23,7 @@ from pipeline.formatting import (
     fmt_progress,
     is_missing,
     scale_of,
+    shorten,
 )
 from pipeline.stats.verdicts import MIN_BEFORE_POINTS, EventVerdict
 from pipeline.vocabulary import AssuranceIcon, GoalStatus, RunStatus, VariationIcon, Verdict
@@ -568,7 +569,7 @@ def summarise_site(site: SiteAnalysis) -> SiteSummary:
         )
         if len(charts) == 3:
             break
-    headline = _shorten(headline, 150)
+    headline = shorten(headline, 150)
     opens_with = ranked[0][0].name if ranked else ""
     return SiteSummary(
         headline=headline,
@@ -577,22 +578,3 @@ def summarise_site(site: SiteAnalysis) -> SiteSummary:
         tiles=tuple(make_tile(m) for m in site.metrics),
         key_charts=tuple(charts),
     )
-
-
-#: Words a shortened headline does not end on: "...and is holding, after…" left the reader
-#: waiting for what came after.
-_DANGLING = frozenset(
-    "a an and after against at before by for from in its of on or since the to with".split()
-)
-
-
-def _shorten(text: str, limit: int) -> str:
-    """``text`` in ``limit`` characters, cut between words and never after a word that leads
-    into what was cut ("after", "and", "the"); a quotation cut open is closed ("“Express…”")."""
-    if len(text) <= limit:
-        return text
-    words = text[: limit - 2].rsplit(" ", 1)[0].split(" ")
-    while len(words) > 1 and words[-1].strip(",;:–-").lower() in _DANGLING | {""}:
-        words.pop()
-    out = " ".join(words).rstrip(" ,;:–-")
-    return out + ("…”" if out.count("“") > out.count("”") else "…")

@@ -23,10 +23,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipeline.exceptions import InputError, KaizenError
 from pipeline.files import atomic_write_json, atomic_write_text, child_path
+from pipeline.formatting import shorten
 from pipeline.report.analysis import RESULTS_FILE, MetricAnalysis, SiteAnalysis
 from pipeline.report.documents import check_document, read_document, schema, where
 from pipeline.report.findings import SiteSummary, Tile, summarise_site
-from pipeline.report.plots.style import MIN_FONT, RC, ChartImage, date_axis, truncate
+from pipeline.report.plots.style import MIN_FONT, RC, ChartImage, date_axis
 from pipeline.stats.spc import ControlChart
 from pipeline.vocabulary import (
     Aggregate,
@@ -341,7 +342,7 @@ def _fit_for_email(fig: Figure) -> None:
             if box.x0 >= start - 1 and box.x1 <= edge:
                 break
             limit -= 2
-            text.set_text(truncate(words, limit))
+            text.set_text(shorten(words, limit))
 
 
 def email_chart_png(image: ChartImage) -> bytes:

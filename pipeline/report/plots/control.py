@@ -29,6 +29,7 @@ from pipeline.formatting import (
     fmt_number,
     fmt_percent,
     percent_unit,
+    shorten,
 )
 from pipeline.report.plots.style import (
     BACKGROUND,
@@ -50,7 +51,6 @@ from pipeline.report.plots.style import (
     percent_axis,
     set_fitted_title,
     spread_apart,
-    truncate,
 )
 from pipeline.report.signals import signal_name
 from pipeline.stats.spc import ControlChart
@@ -212,8 +212,8 @@ class PhaseLabel(Annotation):
         phase's dashed lines and the phase table still say it is provisional)."""
         room = n - len(self.keep) - 2
         if self.name and self.keep and room >= 8:
-            return f"{truncate(self.name, room)}: {self.keep}"
-        return truncate(self.name or self.keep, n)
+            return f"{shorten(self.name, room)}: {self.keep}"
+        return shorten(self.name or self.keep, n)
 
     def _key(self, renderer: Any) -> tuple[int, Any, Any]:
         return (id(renderer), getattr(renderer, "width", None), getattr(renderer, "height", None))
@@ -594,7 +594,7 @@ def plot_control_chart(
             if prov and (k == 0 or not chart.frozen)
             else ""
         )
-        name = truncate(name, 22 if note else 36)
+        name = shorten(name, 22 if note else 36)
         if k > 0:
             prev_end = x[a - 1]
             bx = prev_end + (xs[0] - prev_end) / 2 if len(xs) else prev_end

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.report.plots.style import COMMON, CONCERN, INK, ChartImage, new_figure, truncate
+from pipeline.formatting import shorten
+from pipeline.report.plots.style import COMMON, CONCERN, INK, ChartImage, new_figure
 from pipeline.stats.pareto import Pareto
 
 __all__ = ["plot_pareto"]
@@ -17,7 +18,7 @@ def plot_pareto(
     percentage on a second axis (0 to 100%), as qcc's ``paretoChart()`` draws it. More than
     ``max_bars`` categories: the rest are drawn as one "other" bar."""
     cats = list(p.categories)
-    labels = [truncate(c.category, 18) for c in cats[:max_bars]]
+    labels = [shorten(c.category, 18) for c in cats[:max_bars]]
     counts = [c.count for c in cats[:max_bars]]
     cumulative = [c.cumulative_percent for c in cats[:max_bars]]
     if len(cats) > max_bars:

@@ -9,7 +9,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from pipeline.formatting import fmt_date
+from pipeline.formatting import fmt_date, shorten
 from pipeline.report.plots.style import (
     COMMON,
     CONCERN,
@@ -19,12 +19,11 @@ from pipeline.report.plots.style import (
     ChartImage,
     date_axis,
     new_figure,
-    truncate,
 )
 from pipeline.stats.roadmap import Roadmap, RoadmapItem
 from pipeline.vocabulary import EventStatus
 
-__all__ = ["plot_roadmap", "truncate"]
+__all__ = ["plot_roadmap"]
 
 STATUS_COLOURS: dict[str, str] = {
     EventStatus.DONE: IMPROVEMENT,
@@ -109,7 +108,7 @@ def plot_roadmap(roadmap: Roadmap, *, width: float = 7.5) -> ChartImage:
     y = n_rows - 1
     for g in roadmap.groups:
         ax.axhspan(y - 0.5, y + 0.5, color=GROUP_BAND, zorder=0, lw=0)
-        head = (f"{OVERDUE_SYMBOL} " if g.is_overdue else "") + truncate(g.title, 46)
+        head = (f"{OVERDUE_SYMBOL} " if g.is_overdue else "") + shorten(g.title, 46)
         if g.due_date is not None:
             head += (
                 f" · overdue since {fmt_date(g.due_date)}"
@@ -128,7 +127,7 @@ def plot_roadmap(roadmap: Roadmap, *, width: float = 7.5) -> ChartImage:
             _draw_item(ax, it, y)
             ticks.append(y)
             labels.append(
-                (f"{OVERDUE_SYMBOL} " if it.is_overdue else "") + truncate(it.title, LABEL_CHARS)
+                (f"{OVERDUE_SYMBOL} " if it.is_overdue else "") + shorten(it.title, LABEL_CHARS)
             )
             overdue_rows.append(it.is_overdue)
             y -= 1

@@ -45,7 +45,7 @@ from matplotlib.ticker import (  # noqa: E402
 )
 from matplotlib.transforms import Bbox, IdentityTransform  # noqa: E402
 
-from pipeline.formatting import compact_scale, fmt_compact, fmt_number  # noqa: E402
+from pipeline.formatting import compact_scale, fmt_compact, fmt_number, shorten  # noqa: E402
 from pipeline.report import palette  # noqa: E402
 
 # NHS "Making Data Count" palette (pipeline.report.palette): improvement blue, concern orange,
@@ -583,9 +583,9 @@ def narrow_layout(fig: Figure) -> Iterator[None]:
                 title_lines = max(title_lines, len(lines))
                 t.set_text("\n".join(lines))
             else:
-                t.set_text(truncate(words, NARROW_TEXT))
+                t.set_text(shorten(words, NARROW_TEXT))
         for f, seq in formatters:
-            f.seq = [truncate(str(w), NARROW_TEXT) for w in seq]
+            f.seq = [shorten(str(w), NARROW_TEXT) for w in seq]
         for leg, _loc, _box in legends:
             leg.set_bbox_to_anchor((0.01, 0.0), transform=fig.transFigure)
             leg.set_loc("lower left")
@@ -632,17 +632,17 @@ def figure_to_png(fig: Figure, *, dpi: int = 110) -> bytes:
 
 def wrap_title(text: str, width: int, *, lines: int = NARROW_TITLE_LINES) -> list[str]:
     """A title on at most ``lines`` lines of about ``width`` characters, broken between words;
-    what does not fit on them is shortened on the last (:func:`truncate`), the metric's name
+    what does not fit on them is shortened on the last (:func:`~pipeline.formatting.shorten`), the metric's name
     before the chart's kind after it (:func:`fit_title`)."""
     words = " ".join(str(text).split())
     out, rest = _wrap(words, width, lines)
     if len(rest) > width:
         head, sep, kind = words.rpartition(": ")
         for room in range(len(head) - 1, 4, -1) if sep and len(kind) <= width else ():
-            out, rest = _wrap(f"{truncate(head, room)}: {kind}", width, lines)
+            out, rest = _wrap(f"{shorten(head, room)}: {kind}", width, lines)
             if len(rest) <= width:
                 break
-    return [*out, truncate(rest, width)]
+    return [*out, shorten(rest, width)]
 
 
 def _wrap(words: str, width: int, lines: int) -> tuple[list[str], str]:
@@ -684,8 +684,8 @@ def fit_title(text: str, limit: int) -> str:
     text = " ".join(str(text).split())
     head, sep, kind = text.rpartition(": ")
     if len(text) <= limit or not sep or len(kind) > limit // 2:
-        return truncate(text, limit)
-    return f"{truncate(head, limit - len(kind) - 2)}: {kind}"
+        return shorten(text, limit)
+    return f"{shorten(head, limit - len(kind) - 2)}: {kind}"
 
 
 def _axes_titles(ax: plt.Axes) -> list[Text]:
@@ -700,17 +700,6 @@ def _axes_titles(ax: plt.Axes) -> list[Text]:
 def _title_size(fig: Figure) -> float:
     sizes = [float(t.get_fontsize()) for ax in fig.axes for t in _axes_titles(ax) if t.get_text()]
     return max(sizes) if sizes else 10.0
-
-
-def truncate(text: str, limit: int = 38) -> str:
-    """Shorten at a word boundary with an ellipsis: long titles stay readable on the axis."""
-    text = " ".join(str(text).split())
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if " " in cut[limit // 2 :]:
-        cut = cut[: cut.rfind(" ")]
-    return cut.rstrip(" ,;:-–…") + "…"  # one ellipsis, also for a label shortened before
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

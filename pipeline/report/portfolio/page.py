@@ -25,6 +25,7 @@ from pipeline.formatting import (
     fmt_percent_value,
     fmt_progress,
     interval_label,
+    shorten,
 )
 from pipeline.report.portfolio.model import (
     PORTFOLIO_FILE,
@@ -131,14 +132,6 @@ class ForestPlot:
 FOREST_W, FOREST_ROW, FOREST_LEFT, FOREST_LABEL = 640.0, 22.0, 10.0, 250.0
 
 
-def _shorten(text: str, limit: int) -> str:
-    """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0]
-    return cut.rstrip(",:;") + "…"
-
-
 def forest_plot(practice: Practice) -> ForestPlot | None:
     """The forest plot of a pooled practice: one row per study (square sized by its weight,
     line = its interval), the pooled diamond, and the no-effect line at ×1."""
@@ -162,7 +155,7 @@ def forest_plot(practice: Practice) -> ForestPlot | None:
         rows.append(
             ForestRow(
                 label=f"{s.site}: {s.title} ({s.metric})",
-                short=_shorten(f"{s.site.split(',')[0]} · {s.metric}", 44),
+                short=shorten(f"{s.site.split(',')[0]} · {s.metric}", 44),
                 verdict=s.verdict.value,
                 x=x(s.factor),
                 x_low=x(s.factor_low),
