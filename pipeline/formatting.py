@@ -46,7 +46,7 @@ def shorten(text: object, limit: int) -> str:
         if " " in cut[limit // 2 :]:
             cut = cut[: cut.rfind(" ")]
             words = cut.split(" ")
-            while len(words) > 1 and words[-1].strip(",;:-–—").lower() in _DANGLING:
+            while len(words) > 1 and words[-1].strip(",;:-–—").lower() in _DANGLING | {""}:
                 words.pop()
             cut = " ".join(words)
         out = cut.rstrip(" ,;:-–—…")

@@ -227,3 +227,26 @@ def test_spreadsheet_csv_escapes_text_and_leaves_numbers_alone() -> None:
     assert back["value"].tolist() == ["-3.5", "2.0"]
     assert back["mixed"].tolist() == ["-1.25", "'=1+1"]
     assert back["label"].tolist() == ["'@x", "y"]
+
+
+def test_shorten_keeps_to_its_limit_and_ends_on_a_word_that_stands() -> None:
+    """Every shortened text fits its limit, ends with an ellipsis (after a closing quotation
+    mark if it cut one open) and not on a word that leads into the cut."""
+    import itertools
+
+    from pipeline.formatting import _DANGLING, shorten
+
+    words = "Express check-in “WIP caps and dispatch” rules after the of, supercalifragilistic —"
+    pool = words.split()
+    for n, limit in itertools.product(range(1, 16), range(3, 60, 4)):
+        text = " ".join(pool[(n * k) % len(pool)] for k in range(n))
+        out = shorten(text, limit)
+        assert len(out) <= limit, (text, limit, out)
+        if len(" ".join(text.split())) <= limit:
+            assert out == " ".join(text.split())
+            continue
+        assert out.endswith(("…", "…”")), out
+        assert out.count("“") <= out.count("”"), out
+        last = out.removesuffix("”").removesuffix("…").split(" ")
+        if len(last) > 1:
+            assert last[-1].strip(",;:-–—").lower() not in _DANGLING, out
