@@ -46,7 +46,7 @@ def shorten(text: object, limit: int) -> str:
         if " " in cut[limit // 2 :]:
             cut = cut[: cut.rfind(" ")]
             words = cut.split(" ")
-            while len(words) > 1 and words[-1].strip(",;:-–—").lower() in _DANGLING | {""}:
+            while len(words) > 1 and _leads_on(words[-1]):
                 words.pop()
             cut = " ".join(words)
         out = cut.rstrip(" ,;:-–—…")
@@ -55,6 +55,19 @@ def shorten(text: object, limit: int) -> str:
         if len(out) + 2 <= limit:
             return out + "…”"
     return out[: limit - 2] + "…”"
+
+
+def _leads_on(word: str) -> bool:
+    """True for a word a cut text must not end on: one of :data:`_DANGLING`, or a dash or
+    other punctuation alone ("—")."""
+    bare = word.strip(",;:-–—").lower()
+    return not bare or bare in _DANGLING
+
+
+def sentence_case(text: str) -> str:
+    """First letter upper case, the rest as written ('XmR' stays 'XmR', 'check --as-of'
+    becomes 'Check --as-of'): a hint or label that starts a sentence of its own."""
+    return text[:1].upper() + text[1:]
 
 
 def esc(value: object) -> str:

@@ -45,7 +45,7 @@ from pipeline.data.addresses import address_problem
 from pipeline.data.config import TABLES, Project, parse_as_of
 from pipeline.data.inputs import GLOBAL_TABLES, OPTIONAL_COLUMNS, SCHEMA, Tables, period_start
 from pipeline.exceptions import ConfigError, ContractViolation
-from pipeline.formatting import count_of, fmt_date
+from pipeline.formatting import count_of, fmt_date, sentence_case
 from pipeline.vocabulary import (
     ATTRIBUTE_CHARTS,
     METRIC_CHARTS,
@@ -155,7 +155,7 @@ def describe_failure(
     lines = failure_lines(rows, unexpected_count) if with_lines else ""
     picked = list(examples)[:3]
     ex = f"; e.g. {', '.join(repr(e) for e in picked)}" if picked else ""
-    tail = f". {hint[:1].upper()}{hint[1:]}" if hint else ""  # the hint is a sentence of its own
+    tail = f". {sentence_case(hint)}" if hint else ""  # the hint is a sentence of its own
     what = f"rule not met{f' on {lines}' if lines else ''} — {description}{ex}{tail}"
     return f"{where}: {what}" if with_where else what
 

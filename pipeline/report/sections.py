@@ -38,6 +38,7 @@ from pipeline.formatting import (
     interval_label,
     is_missing,
     percent_unit,
+    sentence_case,
     spreadsheet_csv,
     stale_data_text,
 )
@@ -600,7 +601,7 @@ def _impact_details(metric: MetricAnalysis, event: EventImpact) -> dict[str, Any
         rows.append(
             (
                 "Rate or proportion model",
-                f"{_sentence_case(m.family)} GLM ({m.link} link): {m.reason}",
+                f"{sentence_case(m.family)} GLM ({m.link} link): {m.reason}",
             )
         )
     seg = imp.segmented_regression
@@ -670,11 +671,6 @@ COMPANION_TITLES = {
     ChartType.R: "subgroup ranges (R chart)",
     ChartType.S: "subgroup standard deviations (S chart)",
 }
-
-
-def _sentence_case(text: str) -> str:
-    """First letter upper case, the rest as written ('XmR' stays 'XmR')."""
-    return text[:1].upper() + text[1:]
 
 
 def companion_chart_image(metric: MetricAnalysis) -> ChartImage | None:
@@ -792,7 +788,7 @@ def metric_section(site: SiteAnalysis, metric: MetricAnalysis) -> Html:
         charts=charts,
         companion=companion,
         companion_open=companion_open(metric),
-        companion_title=_sentence_case(COMPANION_TITLES.get(ChartType(metric.companion.chart), ""))
+        companion_title=sentence_case(COMPANION_TITLES.get(ChartType(metric.companion.chart), ""))
         if metric.companion is not None
         else "",
         phases=_phase_table(metric),

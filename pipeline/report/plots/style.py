@@ -636,12 +636,10 @@ def wrap_title(text: str, width: int, *, lines: int = NARROW_TITLE_LINES) -> lis
     before the chart's kind after it (:func:`fit_title`)."""
     words = " ".join(str(text).split())
     out, rest = _wrap(words, width, lines)
-    if len(rest) > width:
-        head, sep, kind = words.rpartition(": ")
-        for room in range(len(head) - 1, 4, -1) if sep and len(kind) <= width else ():
-            out, rest = _wrap(f"{shorten(head, room)}: {kind}", width, lines)
-            if len(rest) <= width:
-                break
+    limit = len(words)
+    while len(rest) > width and ": " in words and limit > 2 * width:
+        limit -= 1  # the title in fewer characters, its kind kept, until the lines hold it
+        out, rest = _wrap(fit_title(words, limit), width, lines)
     return [*out, shorten(rest, width)]
 
 
