@@ -222,6 +222,7 @@ def _kernel_probe_template(tmp_path: Path) -> Path:
                 "blas_threads": blas_threads(),
                 "warm_pid": os.getppid(),
                 "rehearsed": "pipeline.run.rehearsal" in sys.modules,
+                "stocked": len(sys.modules["pipeline.report.plots.style"]._STOCK[True]),
                 "filters": len(warnings.filters),
                 "rc": sorted((k, repr(v)) for k, v in matplotlib.rcParams.items()),
             }, fh)
@@ -259,6 +260,8 @@ def test_a_pool_shares_one_rehearsed_warm_process_that_changes_no_report(
     assert {k["blas_threads"] for k in kernels + plain_kernels} == {1}
     # ... which rehearsed the notebook from REHEARSE_FROM_SITES sites on, and not below
     assert all(k["rehearsed"] for k in kernels) and not any(k["rehearsed"] for k in plain_kernels)
+    # ... and then made the blank figures each kernel draws on (style.stock_figures)
+    assert all(k["stocked"] > 0 for k in kernels) and not any(k["stocked"] for k in plain_kernels)
     # the rehearsal leaves a kernel as it would find it: settings, warnings and every report
     for k, p in zip(kernels, plain_kernels, strict=True):
         assert (k["filters"], k["rc"]) == (p["filters"], p["rc"])

@@ -585,3 +585,48 @@ def test_a_limit_near_zero_on_an_ordinary_chart_is_not_written_as_a_power_of_ten
     fig = plot_control_chart(ch, vector=False).figure
     labels = [t.get_text() for t in fig.axes[0].texts if isinstance(t, LimitLabel)]
     assert labels == ["UCL 5.32", "CL 2.66", "LCL 0.000"]
+
+
+def _demo_site_html(tmp_path: Path, site_id: str) -> str:
+    """Every section of a demo site's report, drawn in this process as the notebook draws them."""
+    from pipeline.data.config import load_project
+    from pipeline.data.demo import write_demo_project
+    from pipeline.data.inputs import read_tables, split_by_site
+    from pipeline.report import sections
+    from pipeline.report.analysis import load_site_analysis
+
+    project_file = write_demo_project(tmp_path / "project", as_of="2026-06-29")
+    slice_dir = tmp_path / "slice"
+    split_by_site(read_tables(load_project(project_file)), [site_id])[site_id].save(slice_dir)
+    site = load_site_analysis(
+        project_file=str(project_file), site_data=str(slice_dir), site_id=site_id,
+        as_of="2026-06-29", validation_file="", run_id="stock",
+    )  # fmt: skip
+    sections._CHART_CACHE.clear()  # each drawing draws its charts afresh
+    parts = [sections.header(site), sections.summary(site), sections.strategy(site)]
+    parts += [sections.metric_section(site, m) for m in site.metrics]
+    parts += [sections.pareto(site), sections.culture(site), sections.data_quality(site)]
+    parts += [sections.methods(site)]
+    return "".join(p._repr_html_() for p in parts)
+
+
+def test_figures_made_ahead_draw_every_section_as_new_ones_do(tmp_path, monkeypatch):
+    """The stock of blank figures the warm kernel process makes before it forks: a demo site's
+    whole report (both kinds of layout, every chart wide and narrow) is the same, byte for byte,
+    drawn on stocked figures as on new ones, and so is an email chart's PNG."""
+    from pipeline.report.plots import style
+
+    monkeypatch.setattr(style, "_STOCK", {True: [], False: []})
+    fresh = _demo_site_html(tmp_path / "fresh", "fab-dresden")
+    style.stock_figures(fixed=40, constrained=4)
+    stocked = _demo_site_html(tmp_path / "stocked", "fab-dresden")
+    # the site drew on the stock, of both layouts, and left some over
+    assert 0 < len(style._STOCK[True]) < 40 and 0 < len(style._STOCK[False]) < 4
+    assert stocked == fresh
+
+    ch = control_chart(_run_series(), times=WEEKS, rules="we", phases=[1] * 20 + [2] * 10)
+    style._STOCK[True].clear()
+    new_png = plot_control_chart(ch, title="Lot cycle time", unit="hours").png
+    style.stock_figures(fixed=1, constrained=0)
+    assert plot_control_chart(ch, title="Lot cycle time", unit="hours").png == new_png
+    assert style._STOCK[True] == []  # drawn on the stocked figure

@@ -238,18 +238,27 @@ def serve(socket_path: str, *, rehearse: bool = False) -> None:
 
 
 def _rehearse() -> None:
-    """The dress rehearsal (:mod:`pipeline.run.rehearsal`): an optimisation only, so a failure
-    leaves the kernels to start as they would without it. Its warnings are not a site's."""
+    """The dress rehearsal (:mod:`pipeline.run.rehearsal`), then a stock of blank figures
+    (:func:`pipeline.report.plots.style.stock_figures`): optimisations only, so a failure
+    leaves the kernels to start as they would without them. Their warnings are not a site's."""
     import warnings
 
     from pipeline.run.rehearsal import rehearse
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
             rehearse()
-    except Exception:  # noqa: BLE001, S110 - nothing of a site depends on it
-        pass
+        except Exception:  # noqa: BLE001, S110 - nothing of a site depends on it
+            pass
+        # then blank figures for every kernel to draw on (after the rehearsal, which would
+        # use them up); without them a kernel makes its own
+        try:
+            from pipeline.report.plots.style import stock_figures
+
+            stock_figures()
+        except Exception:  # noqa: BLE001, S110 - nothing of a site depends on it
+            pass
 
 
 def _fork_kernel(conn: socket.socket, listener: socket.socket, sel: Any, rfd: int, wfd: int) -> int:
