@@ -675,3 +675,15 @@ def test_a_verdict_without_a_figure_shows_no_classical_figure_instead() -> None:
     assert early.verdict == "too_early" and early.estimate is None and early.ci_low is None
     assert early.relative is None
     assert before_figures.estimate == -20.0 and before_figures.ci_low == -25.0
+
+
+def test_studies_that_agree_exactly_pool_without_a_warning() -> None:
+    """The same improvement at two sites (Q = 0): statsmodels' unclipped I² divided by zero and
+    its RuntimeWarning reached the run's terminal; the pooled effect is the common one, I² 0."""
+    import warnings
+
+    ok = [StudyEffect(label="a", site_id=s, effect=0.5, variance=0.25) for s in "xy"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pooled = pool_effects(ok, alpha=0.05)
+    assert pooled.q == 0 and pooled.i2 == 0 and pooled.tau2 == 0 and pooled.estimate == 0.5

@@ -161,7 +161,10 @@ def pool_effects(studies: Sequence[StudyEffect], *, alpha: float = 0.05) -> Pool
         raise StatisticsError("pooling needs at least two studies")
     effect = np.array([s.effect for s in studies], dtype=float)
     variance = np.array([s.variance for s in studies], dtype=float)
-    res = combine_effects(effect, variance, method_re=METHOD_RE, alpha=alpha)
+    # Studies that agree exactly (Q = 0: the same improvement copied to several sites) make
+    # statsmodels divide by zero for its unclipped I²; I² is 0 then (below), so say nothing.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res = combine_effects(effect, variance, method_re=METHOD_RE, alpha=alpha)
     _, (lo, hi), _, _ = res.conf_int(alpha=alpha, use_t=False)
     q = float(res.q)
     df = len(studies) - 1
