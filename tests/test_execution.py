@@ -273,6 +273,38 @@ def test_a_pool_shares_one_rehearsed_warm_process_that_changes_no_report(
         os.kill(kernels[0]["warm_pid"], 0)
 
 
+@pytest.mark.skipif(not warm_kernels_enabled(), reason="kernels start cold (KAIZEN_WARM_KERNELS=0)")
+def test_sites_run_in_this_process_get_a_rehearsed_warm_process_that_ends_with_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--jobs 1`` (or one site to run): the run starts its warm process before it reads and
+    validates, rehearsed and stocked from REHEARSE_FROM_SITES sites as a pool's is, and stops it
+    when it ends. A rerun decides once it knows how many sites it runs: one changed site of
+    the two is not rehearsed for."""
+    import pipeline.run.execute as execute
+
+    monkeypatch.setattr(execute, "REHEARSE_FROM_SITES", 2)
+    sites = ("a1", "b2")
+    project_file = write_mini_project(tmp_path / "p", sites=sites)
+    notebook = _kernel_probe_template(tmp_path)
+    result = run_project(load_project(project_file), as_of=AS_OF, jobs=1, notebook=notebook)
+    assert result.success, [o.error for o in result.sites]
+    kernels = [json.loads((result.output / s / "kernel.json").read_text()) for s in sites]
+    assert len({k["warm_pid"] for k in kernels}) == 1
+    assert all(k["rehearsed"] and k["stocked"] > 0 for k in kernels)
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.kill(kernels[0]["warm_pid"], 0)
+
+    text = project_file.read_text(encoding="utf-8")
+    at = text.index("name: ", text.index("id: a1")) + len("name: ")
+    project_file.write_text(text[:at] + "Renamed " + text[at:], encoding="utf-8")
+    again = run_project(load_project(project_file), as_of=AS_OF, jobs=2, notebook=notebook)
+    assert [o.site_id for o in again.sites if not o.is_unchanged] == ["a1"]
+    rerun = json.loads((again.output / "a1" / "kernel.json").read_text())
+    assert rerun["warm_pid"] != kernels[0]["warm_pid"] and not rerun["rehearsed"]
+
+
 def _published(out: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(out)): p.read_bytes()

@@ -330,9 +330,12 @@ def _run_sites_and_pages(
     else:
         pool = None
         try:
+            rehearse = _rehearse_when(plan, len(todo))
             if plan.executor == "local" and plan.jobs > 1 and len(todo) > 1:
                 # started first, so that workers warm up while this process reads and validates
-                pool = _start_pool(min(plan.jobs, len(todo)), len(todo))
+                pool = _start_pool(min(plan.jobs, len(todo)), rehearse=rehearse)
+            elif plan.executor == "local":
+                _start_warm_kernels(rehearse)  # for the sites this process runs itself
             validation_seconds, outside = _run_sites(
                 plan, todo=todo, log=log, done=judged, pool=pool, already_read=already_read,
                 table_digests=table_digests,
@@ -342,6 +345,9 @@ def _run_sites_and_pages(
             raise
         else:
             _stop_pool(pool, kill=False)
+        finally:
+            if pool is None and plan.executor == "local":
+                _stop_warm_kernels()  # whether or not a site ran: none of it outlives the run
 
     order = {s.id: i for i, s in enumerate(sites)}
     outcomes.sort(key=lambda o: order[o.site_id])
@@ -544,8 +550,10 @@ def _run_sites(
         else:
             tasks.append(task)
     del tables, slices  # the workers read their slices from disk: free the parent's copy
+    _decide_rehearsal(len(tasks) + len(running))
     if tasks or running:
         if running:
+            _import_in_background("pipeline.report.portfolio")
             runner = _pool_outcomes(running, workers=min(plan.jobs, len(todo)))
         elif plan.executor == "dask":
             runner = _run_dask(tasks, plan.jobs, plan.scheduler)
@@ -565,7 +573,7 @@ def _run_sites(
 REHEARSE_FROM_SITES = 8
 
 
-def _start_pool(workers: int, sites: int) -> ProcessPoolExecutor:
+def _start_pool(workers: int, *, rehearse: bool | None) -> ProcessPoolExecutor:
     """A pool of ``workers`` processes, each started now (not at its first site), sharing one
     warm kernel process that this process starts first (one import of the stack per run, not
     one per worker)."""
@@ -573,7 +581,7 @@ def _start_pool(workers: int, sites: int) -> ProcessPoolExecutor:
 
     shared: tuple[str, int] | None = None
     if warm_kernels_enabled():
-        server = WarmKernelServer.start(rehearse=sites >= REHEARSE_FROM_SITES)
+        server = WarmKernelServer.start(rehearse=rehearse)
         shared = (server.socket_path, server.pid)
     pool = None
     try:
@@ -590,6 +598,55 @@ def _start_pool(workers: int, sites: int) -> ProcessPoolExecutor:
         _stop_pool(pool, kill=True)
         raise
     return pool
+
+
+def _rehearse_when(plan: RunPlan, sites: int) -> bool | None:
+    """Whether the run's warm kernel process rehearses: from :data:`REHEARSE_FROM_SITES` sites
+    to run. Into a folder with no earlier run, or with ``--force``, every site selected runs, so
+    that is known now; otherwise only once the inputs are validated and each site's fingerprint
+    compared (None: the warm process imports meanwhile and waits to be told, so a rerun of one
+    changed site does not wait for a rehearsal that would serve it alone)."""
+    if sites < REHEARSE_FROM_SITES:
+        return False
+    if plan.force or read_manifest(plan.out_root) is None:
+        return True
+    return None
+
+
+def _start_warm_kernels(rehearse: bool | None) -> None:
+    """Start this process's warm kernel process now, before the inputs are read and validated,
+    for the sites this process runs itself (one site, or ``--jobs 1``): it imports the stack on
+    the other core meanwhile, which a changed site's rerun otherwise waited for after validation.
+    ``rehearse`` as for a pool's (:func:`_rehearse_when`)."""
+    from pipeline.run.kernels import WarmKernelServer, warm_kernels_enabled
+
+    if warm_kernels_enabled():
+        WarmKernelServer.start(rehearse=rehearse)
+
+
+def _import_in_background(module: str) -> None:
+    """Import ``module`` on a thread of its own while this process waits for the pool: the
+    portfolio page's stack (pandas, statsmodels, matplotlib: about 3 s) was imported only
+    after the last site, with one core idle; a later import of it finds it loaded, or waits
+    for this one. An import that fails here fails again, with its error, where it is used."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001, S110 - raised again where the module is used
+            pass
+
+    threading.Thread(target=load, name=f"import {module}", daemon=True).start()
+
+
+def _decide_rehearsal(sites: int) -> None:
+    """Now that the run knows how many sites it runs, tell its warm kernel process (when it
+    waits to be told: :func:`_rehearse_when`) whether to rehearse."""
+    from pipeline.run.kernels import WarmKernelServer
+
+    WarmKernelServer.decide(rehearse=sites >= REHEARSE_FROM_SITES)
 
 
 def _stop_pool(pool: ProcessPoolExecutor | None, *, kill: bool) -> None:

@@ -76,7 +76,9 @@ class WarmKernelServer:
 
     _instance: WarmKernelServer | None = None
 
-    def __init__(self, *, rehearse: bool = False, shared: tuple[str, int] | None = None) -> None:
+    def __init__(
+        self, *, rehearse: bool | None = False, shared: tuple[str, int] | None = None
+    ) -> None:
         if shared is not None:  # another process's warm process: used, never started or stopped
             self._dir = ""
             self.socket_path, self.pid = shared
@@ -86,7 +88,7 @@ class WarmKernelServer:
         self.socket_path = str(Path(self._dir) / "s")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pipeline.run.kernels", self.socket_path]
-            + (["--rehearse"] if rehearse else []),
+            + (["--rehearse"] if rehearse else ["--ask"] if rehearse is None else []),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -99,17 +101,32 @@ class WarmKernelServer:
         atexit.register(self.stop)
 
     @classmethod
-    def start(cls, *, rehearse: bool = False) -> WarmKernelServer:
+    def start(cls, *, rehearse: bool | None = False) -> WarmKernelServer:
         """Start (without waiting) this process's warm kernel process, if not running.
 
         ``rehearse``: the warm process runs the site notebook once on a demo site before it
         serves (:mod:`pipeline.run.rehearsal`), which costs about one site and saves every
         kernel the first-use work that imports leave undone; worth it for a run of many sites.
+        ``None``: it imports the stack, then waits to be told (:meth:`decide`) whether to
+        rehearse, for a run that knows how many sites it runs only once it has validated.
         """
         inst = cls._instance
         if inst is None or not inst.alive():
             inst = cls._instance = cls(rehearse=rehearse)
         return inst
+
+    @classmethod
+    def decide(cls, *, rehearse: bool) -> None:
+        """Tell this process's warm kernel process, if it waits to be told, whether to rehearse
+        (started with ``rehearse=None``); it serves no kernel until told."""
+        inst = cls._instance
+        if inst is None or inst.process is None:
+            return
+        answer = Path(inst.socket_path + ".rehearse")
+        if not answer.exists():
+            part = answer.with_suffix(".part")
+            part.write_text("1" if rehearse else "0", encoding="ascii")
+            part.replace(answer)  # whole, or not there
 
     @classmethod
     def attach(cls, socket_path: str, pid: int) -> None:
@@ -181,9 +198,10 @@ def die_with_parent() -> None:
         pass
 
 
-def serve(socket_path: str, *, rehearse: bool = False) -> None:
+def serve(socket_path: str, *, rehearse: bool | None = False) -> None:
     """Import the stack once (and with ``rehearse``, run the site notebook once on a demo
-    site), then fork one fresh kernel per request until the parent goes."""
+    site; with None, as :meth:`WarmKernelServer.decide` says), then fork one fresh kernel per
+    request until the parent goes."""
     import importlib
 
     die_with_parent()
@@ -192,6 +210,8 @@ def serve(socket_path: str, *, rehearse: bool = False) -> None:
     one_thread(os.environ)  # before numpy loads OpenBLAS: its forks inherit the setting
     for name in WARM_IMPORTS:
         importlib.import_module(name)
+    if rehearse is None:
+        rehearse = _told_to_rehearse(socket_path)
     if rehearse:
         _rehearse()
     # The imported stack (some 200,000 objects) lives as long as every kernel forked from here:
@@ -235,6 +255,18 @@ def serve(socket_path: str, *, rehearse: bool = False) -> None:
                         pass
                     sel.unregister(children[pid])
         _reap(children, sel)
+
+
+def _told_to_rehearse(socket_path: str) -> bool:
+    """Wait for the parent's answer (:meth:`WarmKernelServer.decide`); no answer, no rehearsal
+    (the parent stops this process when it ends, so waiting cannot outlive it)."""
+    answer = Path(socket_path + ".rehearse")
+    parent = os.getppid()
+    while not answer.exists():
+        if os.getppid() != parent:
+            os._exit(0)
+        time.sleep(0.02)
+    return answer.read_text(encoding="ascii") == "1"
 
 
 def _rehearse() -> None:
@@ -340,4 +372,11 @@ def _shutdown(children: dict[int, socket.socket]) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], rehearse="--rehearse" in sys.argv[2:])
+    serve(
+        sys.argv[1],
+        rehearse=True
+        if "--rehearse" in sys.argv[2:]
+        else None
+        if "--ask" in sys.argv[2:]
+        else False,
+    )
