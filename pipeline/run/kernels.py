@@ -258,8 +258,9 @@ def serve(socket_path: str, *, rehearse: bool | None = False) -> None:
 
 
 def _told_to_rehearse(socket_path: str) -> bool:
-    """Wait for the parent's answer (:meth:`WarmKernelServer.decide`); no answer, no rehearsal
-    (the parent stops this process when it ends, so waiting cannot outlive it)."""
+    """Wait for the parent's answer (:meth:`WarmKernelServer.decide`), which it gives once it
+    has staged its sites; a run that ends or fails before then stops this process (and a
+    parent that dies takes it along: :func:`die_with_parent`)."""
     answer = Path(socket_path + ".rehearse")
     parent = os.getppid()
     while not answer.exists():
@@ -371,12 +372,10 @@ def _shutdown(children: dict[int, socket.socket]) -> None:
     os._exit(0)
 
 
+def _rehearse_flag(args: list[str]) -> bool | None:
+    """``--rehearse``: rehearse; ``--ask``: wait to be told (None); neither: do not."""
+    return True if "--rehearse" in args else None if "--ask" in args else False
+
+
 if __name__ == "__main__":
-    serve(
-        sys.argv[1],
-        rehearse=True
-        if "--rehearse" in sys.argv[2:]
-        else None
-        if "--ask" in sys.argv[2:]
-        else False,
-    )
+    serve(sys.argv[1], rehearse=_rehearse_flag(sys.argv[2:]))

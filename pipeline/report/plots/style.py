@@ -320,8 +320,9 @@ def stock_figures(fixed: int = 32, constrained: int = 4) -> None:
 
     Making a figure, its axes and its ticks took about 6 ms of each chart's drawing (matplotlib
     makes each tick's two marks, grid line and two labels one by one), and a site draws some
-    twenty figures: with a stock, a 24-site run took 7 % less CPU. The warm kernel process calls this once before it forks
-    (:mod:`pipeline.run.kernels`), so every site's kernel starts with its own stock, for free.
+    twenty figures: with a stock, a 24-site run took 7 % less CPU. The warm kernel process calls
+    this once before it forks (:mod:`pipeline.run.kernels`), so every site's kernel starts with
+    its own stock, for free.
     A stocked figure is a new one made earlier, in the same style: :func:`new_figure` sizes and
     places it as it would a new one, the ticks carry whatever the chart sets later (matplotlib
     applies ``tick_params`` to the ticks an axis already has), and a test compares every
