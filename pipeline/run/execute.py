@@ -672,13 +672,10 @@ def _ready() -> None:
 
 
 def _run_in_process(tasks: list[SiteTask]) -> Iterable[SiteOutcome]:
-    from pipeline.run.kernels import WarmKernelServer
-
-    try:
-        for task in tasks:
-            yield run_site(task)
-    finally:  # sites ran in this process: do not keep its warm kernel process after the run
-        WarmKernelServer.stop_for_this_process()
+    """The sites run one after another in this process (its warm kernel process, started
+    before validation, is stopped when the run ends: :func:`_run_sites_and_pages`)."""
+    for task in tasks:
+        yield run_site(task)
 
 
 def _pool_outcomes(

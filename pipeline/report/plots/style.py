@@ -323,6 +323,7 @@ def stock_figures(fixed: int = 32, constrained: int = 4) -> None:
     twenty figures: with a stock, a 24-site run took 7 % less CPU. The warm kernel process calls
     this once before it forks (:mod:`pipeline.run.kernels`), so every site's kernel starts with
     its own stock, for free.
+
     A stocked figure is a new one made earlier, in the same style: :func:`new_figure` sizes and
     places it as it would a new one, the ticks carry whatever the chart sets later (matplotlib
     applies ``tick_params`` to the ticks an axis already has), and a test compares every
@@ -678,8 +679,8 @@ def figure_to_png(fig: Figure, *, dpi: int = 110) -> bytes:
 
 def wrap_title(text: str, width: int, *, lines: int = NARROW_TITLE_LINES) -> list[str]:
     """A title on at most ``lines`` lines of about ``width`` characters, broken between words;
-    what does not fit on them is shortened on the last (:func:`~pipeline.formatting.shorten`), the metric's name
-    before the chart's kind after it (:func:`fit_title`)."""
+    what does not fit on them is shortened on the last (:func:`~pipeline.formatting.shorten`),
+    the metric's name before the chart's kind after it (:func:`fit_title`)."""
     words = " ".join(str(text).split())
     out, rest = _wrap(words, width, lines)
     limit = len(words)
