@@ -567,13 +567,16 @@ def test_a_cell_error_is_never_retried_whatever_its_message(tmp_path: Path) -> N
 
 
 def test_site_kernel_manager_starts_answers_and_stops_a_real_kernel(tmp_path: Path) -> None:
-    """The site kernel manager (no idle IOPub read at start, quick exit check at shutdown) gives
+    """The site kernel manager (no idle IOPub read at start, quick exit check at shutdown,
+    quick reconnects) gives
     a kernel that is ready when it says so, runs code, and is gone after shutdown; its client
     is ours, and the jupyter_client method it narrows still exists under that name."""
+    import zmq
     from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
 
     from pipeline.run.provisioner import (
+        RECONNECT_MS,
         SiteKernelClient,
         SiteKernelManager,
         use_warm_fork_provisioner,
@@ -594,6 +597,10 @@ def test_site_kernel_manager_starts_answers_and_stops_a_real_kernel(tmp_path: Pa
     (km,) = made
     assert km.client_factory is SiteKernelClient
     assert not km.has_kernel  # shut down and reaped
+    # the manager's control socket and the client's sockets retry a connection every few ms
+    # (the kernel binds its sockets after they connect; zmq's default retry is after 100 ms)
+    assert km.context.getsockopt(zmq.RECONNECT_IVL) == RECONNECT_MS < 100
+    assert SiteKernelClient().context.getsockopt(zmq.RECONNECT_IVL) == RECONNECT_MS
 
 
 def test_an_output_folder_holds_one_projects_reports(tmp_path: Path) -> None:

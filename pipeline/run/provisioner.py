@@ -10,8 +10,9 @@ in the executed notebook). It is registered under the entry point group
 names no provisioner through the factory's ``default_provisioner_name`` setting.
 
 :class:`SiteKernelManager` (with its :class:`SiteKernelClient`) is jupyter_client's asynchronous
-kernel manager without two waits that a throwaway site kernel need not sit through: it is ready
-as soon as it has answered, and gone as soon as it has exited.
+kernel manager without the waits that a throwaway site kernel need not sit through: it is ready
+as soon as it has answered, and gone as soon as it has exited, and its sockets connect as soon as
+the kernel's are there.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
+import zmq
+import zmq.asyncio
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerFactory, LocalProvisioner
@@ -71,6 +74,18 @@ class WarmForkProvisioner(LocalProvisioner):  # type: ignore[misc]
 #: How often a stopping kernel is checked for having exited (jupyter_client checks every 0.1 s).
 EXIT_POLL = 0.005
 
+#: How soon (ms) a site kernel's client and manager try again to connect to a kernel socket
+#: that is not there yet. They connect as the kernel is forked, and its sockets come some 40 ms
+#: later; at zmq's default of 100 ms the kernel then sat idle for the rest, once as it started and
+#: again as it was shut down (about 0.1 s a site).
+RECONNECT_MS = 5
+
+
+def _quick_to_reconnect(context: zmq.asyncio.Context) -> zmq.asyncio.Context:
+    """``context`` with :data:`RECONNECT_MS` as every new socket's reconnect interval."""
+    context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+    return context
+
 
 class SiteKernelClient(AsyncKernelClient):  # type: ignore[misc]
     """jupyter_client's asynchronous kernel client, ready as soon as the kernel answers.
@@ -79,8 +94,12 @@ class SiteKernelClient(AsyncKernelClient):  # type: ignore[misc]
     IOPub delivers, then reads IOPub until 0.2 s pass without a message: every site's kernel
     sat idle for those 0.2 s (a twelfth of a site). The messages that read drops answer the
     readiness probe, which nbclient would skip anyway (it reads only the messages whose parent
-    is its own request), so this client drops what has arrived and goes on.
+    is its own request), so this client drops what has arrived and goes on. Its sockets retry
+    a connection every :data:`RECONNECT_MS` ms.
     """
+
+    def _context_default(self) -> zmq.asyncio.Context:  # traitlets' default for ``context``
+        return _quick_to_reconnect(super()._context_default())
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
@@ -113,9 +132,13 @@ class SiteKernelClient(AsyncKernelClient):  # type: ignore[misc]
 class SiteKernelManager(AsyncKernelManager):  # type: ignore[misc]
     """jupyter_client's asynchronous kernel manager with :class:`SiteKernelClient`, checking a
     stopping kernel for its exit every :data:`EXIT_POLL` seconds instead of every 0.1 s (on
-    average 0.05 s per site, waiting for a process that had gone)."""
+    average 0.05 s per site, waiting for a process that had gone); its control socket, which
+    asks the kernel to shut down, retries a connection every :data:`RECONNECT_MS` ms."""
 
     client_factory = Type(SiteKernelClient, klass=AsyncKernelClient)
+
+    def _context_default(self) -> zmq.asyncio.Context:  # traitlets' default for ``context``
+        return _quick_to_reconnect(super()._context_default())
 
     async def _async_wait(self, pollinterval: float = 0.1) -> None:
         await super()._async_wait(pollinterval=min(pollinterval, EXIT_POLL))
