@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -363,7 +364,8 @@ def _patterns(chart: ControlChart) -> tuple[np.ndarray, dict[int, list[Any]]]:
         k = pos.get(i)
         if k is None:
             continue
-        back = [int(j) for j in present[:k][::-1] if same_segment(int(j), i)]
+        # the earlier points of its segment, nearest first, read only as far as the rule looks
+        back = (int(j) for j in present[:k][::-1] if same_segment(int(j), i))
         if sig.rule in _RUN_RULES:
             for j in back:
                 if np.sign(v[j] - c[j]) != np.sign(v[i] - c[i]):
@@ -378,12 +380,12 @@ def _patterns(chart: ControlChart) -> tuple[np.ndarray, dict[int, list[Any]]]:
                 mark(j, sig.label, sig)
                 prev = j
         elif sig.rule in _WINDOW_RULES:
-            for j in back[: _WINDOW_RULES[sig.rule] - 1]:
+            for j in islice(back, _WINDOW_RULES[sig.rule] - 1):
                 mark(j, sig.label, sig)
         elif sig.rule in _K_OF_M_RULES:
             m, z = _K_OF_M_RULES[sig.rule]
             lo, hi = chart.zone(z)
-            for j in back[: m - 1]:
+            for j in islice(back, m - 1):
                 if (direction > 0 and v[j] > hi[j]) or (direction < 0 and v[j] < lo[j]):
                     mark(j, sig.label, sig)
     return out, members

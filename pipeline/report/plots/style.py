@@ -39,6 +39,7 @@ from matplotlib.textpath import TextToPath  # noqa: E402
 from matplotlib.ticker import (  # noqa: E402
     FixedFormatter,
     FixedLocator,
+    Formatter,
     FuncFormatter,
     NullFormatter,
     NullLocator,
@@ -241,7 +242,9 @@ class _Axes(Axes):
             or len(me.get_figure(root=False)._align_label_groups["title"].get_siblings(self)) > 1
             or self.xaxis.get_ticks_position() in ("top", "unknown")
             or self.xaxis.get_label_position() == "top"
-            or not isinstance(formatter, FixedFormatter | FuncFormatter | NullFormatter)
+            or not isinstance(
+                formatter, FixedFormatter | FuncFormatter | NullFormatter | _CompactFormatter
+            )
             or formatter.get_offset()
         ):
             Axes._update_title_position(self, renderer)  # type: ignore[attr-defined]
@@ -506,12 +509,27 @@ def number_axis(ax: plt.Axes, *, axis: str = "y") -> None:
     large and very small ticks compact, with one suffix for the whole axis ("950bn", "1.00tn"
     ran off the figure as "1,000,000,000,000": :func:`~pipeline.formatting.fmt_compact`)."""
 
-    def label(v: float, _pos: int) -> str:
-        locs = (ax.yaxis if axis == "y" else ax.xaxis).get_majorticklocs()
-        scale = compact_scale(max((abs(float(x)) for x in locs), default=0.0))
-        return fmt_compact(v, digits=_tick_digits(locs, scale[0]), scale=scale)
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(_CompactFormatter())
 
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(label))
+
+class _CompactFormatter(Formatter):
+    """:func:`number_axis`'s tick labels: the suffix and decimals are worked out once from all
+    of an axis's ticks (:meth:`set_locs`, which matplotlib calls before it labels them), not
+    again for every label."""
+
+    def __init__(self) -> None:
+        self._form: tuple[int, tuple[float, str]] | None = None
+
+    def set_locs(self, locs: Any) -> None:
+        super().set_locs(locs)
+        scale = compact_scale(max((abs(float(x)) for x in locs), default=0.0))
+        self._form = (_tick_digits(locs, scale[0]), scale)
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        if self._form is None and isinstance(self.axis, Axis):  # labelled before any set_locs
+            self.set_locs(self.axis.get_majorticklocs())
+        digits, scale = self._form or (0, (1.0, ""))
+        return fmt_compact(x, digits=digits, scale=scale)
 
 
 def _tick_digits(locs: Any, factor: float = 1.0) -> int:
