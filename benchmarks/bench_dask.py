@@ -118,8 +118,8 @@ def main() -> None:
         # disk: its Arrow files as they were staged (the run removes them; stage one again).
         from pipeline.data import inputs
         from pipeline.data.config import load_project
-        from pipeline.run.execute import SiteTask
         from pipeline.run.outcome import SiteOutcome
+        from pipeline.run.worker import SiteTask
         from pipeline.vocabulary import RunStatus
 
         proj = load_project(project)

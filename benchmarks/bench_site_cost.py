@@ -253,8 +253,8 @@ def main() -> None:
     from pipeline.data import contracts, inputs
     from pipeline.data.config import load_project
     from pipeline.report.render import render_notebook, warm_up
-    from pipeline.run.execute import SiteTask, run_site
     from pipeline.run.kernels import WarmKernelServer, warm_kernels_enabled
+    from pipeline.run.worker import SiteTask, run_site
 
     tmp = Path(tempfile.mkdtemp(prefix="kz-bench-cost-"))
     try:

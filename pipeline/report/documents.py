@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.exceptions import InputError
-from pipeline.formatting import count_of
 
 __all__ = ["check_document", "read_document", "schema", "where"]
 
@@ -68,6 +67,8 @@ def check_document(
     errors = list(_validator(schema_file).iter_errors(data))
     if errors:
         from jsonschema.exceptions import best_match
+
+        from pipeline.formatting import count_of  # pandas: imported only for the message
 
         first = best_match(errors)
         message = first.message if len(first.message) <= 200 else first.message[:199] + "…"

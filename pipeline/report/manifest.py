@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.formatting import json_safe
 from pipeline.report.documents import check_document, read_document
 from pipeline.vocabulary import RunStatus
 
@@ -106,6 +105,8 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         """The file's content, ``schema_version`` first."""
+        from pipeline.formatting import json_safe  # pandas: not for a worker's SiteOutcome
+
         return {"schema_version": SCHEMA_VERSION, **json_safe(asdict(self))}
 
 

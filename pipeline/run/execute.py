@@ -10,13 +10,13 @@ This module is the orchestration; its parts live beside it: :mod:`~pipeline.run.
 per output folder), :mod:`~pipeline.run.journal` (``--resume``), :mod:`~pipeline.run.interrupt`
 (SIGINT and SIGTERM), :mod:`~pipeline.run.publish` (staging and publishing),
 :mod:`~pipeline.run.manifest`, :mod:`~pipeline.run.progress` (log file and console) and
-:mod:`~pipeline.run.kernels` (how notebooks get their kernels).
+:mod:`~pipeline.run.kernels` (how notebooks get their kernels) and :mod:`~pipeline.run.worker`
+(one site in a worker process).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import shutil
 import signal
@@ -32,10 +32,9 @@ from typing import Any
 import pandas as pd
 
 from pipeline.data.config import Project, check_as_of, parse_as_of
-from pipeline.exceptions import ConfigError, KaizenError, RunInterrupted
+from pipeline.exceptions import ConfigError, RunInterrupted
 from pipeline.files import (
     LOGS,
-    atomic_write_text,
     check_output_folder,
     child_path,
     writing_to,
@@ -48,7 +47,7 @@ from pipeline.run.fingerprint import (
     site_fingerprint,
     write_fingerprint,
 )
-from pipeline.run.interrupt import blocked_for_children, ignore_in_worker, interruptible
+from pipeline.run.interrupt import blocked_for_children, interruptible
 from pipeline.run.journal import JOURNAL, Journal, RunOptions, interrupted_runs
 from pipeline.run.lock import RunLock
 from pipeline.run.manifest import (
@@ -64,38 +63,24 @@ from pipeline.run.progress import RunLog
 from pipeline.run.publish import (
     STAGING,
     TRASH,
-    publish,
     record_failure,
     recover_interrupted,
     remove_if_empty,
     stage_site,
 )
+from pipeline.run.worker import (
+    NOTEBOOK,
+    SiteTask,
+    init_worker,
+    ready,
+    run_site,
+    start_rehearsed_warm_kernels,
+    stop_warm_kernels,
+)
 from pipeline.vocabulary import RunStatus
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "site_report.ipynb"
 #: What GX found per table at the run folder's last validation (see contracts.ValidationCache).
 VALIDATION_CACHE = ".validation-cache.json"
-KERNEL_RETRIES = 3
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SiteTask:
-    """Everything a worker needs to produce one site's report (plain, picklable values)."""
-
-    site_id: str
-    as_of: str
-    run_id: str
-    project_file: str
-    site_data: str
-    validation_file: str
-    stage_dir: str
-    final_dir: str
-    trash_dir: str
-    notebook: str = str(NOTEBOOK)
-    validation_status: RunStatus = RunStatus.OK
-    kernel_name: str = "python3"
-    pdf: bool = False
-    change: str = ""
 
 
 def run_project(
@@ -347,7 +332,7 @@ def _run_sites_and_pages(
             _stop_pool(pool, kill=False)
         finally:
             if pool is None and plan.executor == "local":
-                _stop_warm_kernels()  # whether or not a site ran: none of it outlives the run
+                stop_warm_kernels()  # whether or not a site ran: none of it outlives the run
 
     order = {s.id: i for i, s in enumerate(sites)}
     outcomes.sort(key=lambda o: order[o.site_id])
@@ -593,7 +578,7 @@ def _start_pool(workers: int, *, rehearse: bool | None) -> ProcessPoolExecutor:
                 initargs=(shared,),
             )
             for _ in range(workers):
-                pool.submit(_ready)
+                pool.submit(ready)
     except BaseException:  # interrupted as the block let the signal through
         _stop_pool(pool, kill=True)
         raise
@@ -664,11 +649,7 @@ def _stop_pool(pool: ProcessPoolExecutor | None, *, kill: bool) -> None:
         # not waiting for the workers to exit: each then tears its interpreter down
         # (seconds) while this process writes the manifest and the portfolio page
         pool.shutdown(wait=False, cancel_futures=True)
-    _stop_warm_kernels()
-
-
-def _ready() -> None:
-    """A no-op task: submitting one per worker makes the pool start its processes at once."""
+    stop_warm_kernels()
 
 
 def _run_in_process(tasks: list[SiteTask]) -> Iterable[SiteOutcome]:
@@ -727,7 +708,7 @@ def _run_dask(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterab
         if warm_kernels_enabled() and len(tasks) >= REHEARSE_FROM_SITES * workers:
             # each Dask worker has its own warm kernel process: rehearsed where it will fork
             # enough kernels to pay for it (a long-lived worker keeps it for later runs)
-            client.run(_start_rehearsed_warm_kernels)
+            client.run(start_rehearsed_warm_kernels)
         futures = client.map(
             run_site, tasks, pure=False, key=[f"site-{t.site_id}-{t.run_id}" for t in tasks]
         )
@@ -744,147 +725,6 @@ def _run_dask(tasks: list[SiteTask], jobs: int, scheduler: str | None) -> Iterab
         client.close()
         if cluster is not None:
             cluster.close()
-
-
-def init_worker(shared: tuple[str, int] | None = None) -> None:
-    """Prepare a worker process: leave SIGINT and SIGTERM to the parent (which stops the run
-    and its workers), die with the parent, use the run's warm kernel process
-    (``shared``: its socket and pid) or start one of its own, and build the nbconvert exporter
-    meanwhile."""
-    from pipeline.report.render import warm_up
-    from pipeline.run.kernels import WarmKernelServer, die_with_parent, warm_kernels_enabled
-
-    ignore_in_worker()
-    die_with_parent()
-    if shared is not None:
-        WarmKernelServer.attach(*shared)
-    elif warm_kernels_enabled():
-        WarmKernelServer.start()
-    warm_up()
-
-
-def _start_rehearsed_warm_kernels() -> None:
-    """On a Dask worker: start its warm kernel process, rehearsed, unless one runs already."""
-    from pipeline.run.kernels import WarmKernelServer
-
-    WarmKernelServer.start(rehearse=True)
-
-
-def _stop_warm_kernels() -> None:
-    from pipeline.run.kernels import WarmKernelServer
-
-    WarmKernelServer.stop_for_this_process()
-
-
-def run_site(task: SiteTask) -> SiteOutcome:
-    """Execute, render and publish one site (runs in a worker process)."""
-    import papermill as pm
-    from nbclient.exceptions import CellExecutionError, DeadKernelError
-    from papermill.exceptions import PapermillExecutionError
-
-    from pipeline.report.render import render_notebook
-    from pipeline.run.provisioner import SiteKernelManager, use_warm_fork_provisioner
-
-    use_warm_fork_provisioner()
-
-    started = time.perf_counter()
-    stage = Path(task.stage_dir)
-    stage.mkdir(parents=True, exist_ok=True)
-    nb_path = stage / "report.ipynb"
-    params = {
-        "site_id": task.site_id,
-        "as_of": task.as_of,
-        "project_file": task.project_file,
-        "site_data": task.site_data,
-        "validation_file": task.validation_file,
-        "output_dir": str(stage),
-        "run_id": task.run_id,
-    }
-    timings: dict[str, float] = {}
-    attempts = 0
-
-    def failed(error: str) -> SiteOutcome:
-        """The site failed: keep its executed notebook (if any) as evidence, report why."""
-        if nb_path.exists():
-            record_failure(Path(task.final_dir), nb_path, error, run_id=task.run_id, notebook=True)
-        return SiteOutcome(
-            site_id=task.site_id,
-            status=RunStatus.FAILED,
-            error=error,
-            attempts=attempts,
-            seconds=time.perf_counter() - started,
-            change=task.change,
-        )
-
-    while True:
-        attempts += 1
-        t0 = time.perf_counter()
-        try:
-            nb = pm.execute_notebook(
-                task.notebook,
-                str(nb_path),
-                parameters=params,
-                kernel_name=task.kernel_name,
-                kernel_manager_class=SiteKernelManager,
-                progress_bar=False,
-                log_output=False,
-                request_save_on_cell_execute=False,
-                start_timeout=120,
-            )
-            timings["execute"] = time.perf_counter() - t0
-            break
-        except (PapermillExecutionError, CellExecutionError) as exc:
-            return failed(_cell_error(exc))  # the notebook's own error: running again repeats it
-        except (DeadKernelError, RuntimeError) as exc:
-            # The kernel died, or did not start or answer (jupyter_client and nbclient raise
-            # RuntimeError for those): worth another attempt in a fresh kernel.
-            text = f"{type(exc).__name__}: {exc}"
-            if attempts < KERNEL_RETRIES:
-                time.sleep(0.5 * 2 ** (attempts - 1))
-                continue
-            return failed(f"the notebook could not run: {text.splitlines()[0]}")
-        except Exception as exc:
-            text = f"{type(exc).__name__}: {exc}"
-            return failed(f"the notebook could not run: {text.splitlines()[0]}")
-    results_file = stage / "results.json"
-    if not results_file.exists():
-        return failed("the notebook finished without writing results.json")
-    t0 = time.perf_counter()
-    site_name = json.loads(results_file.read_text(encoding="utf-8")).get("site_name")
-    nb.metadata["kaizen"] = {"title": f"{site_name or task.site_id} — Kaizen report {task.as_of}"}
-    try:
-        html = render_notebook(nb, site_id=task.site_id)
-    except KaizenError as exc:
-        return failed(str(exc))
-    atomic_write_text(stage / "report.html", html)
-    timings["render"] = time.perf_counter() - t0
-    if task.pdf:  # the print step lives in report/pdf.py; a failure fails the site, as asked
-        from pipeline.report.pdf import write_pdf
-
-        t0 = time.perf_counter()
-        try:
-            write_pdf(stage / "report.html", site_name=site_name or task.site_id, as_of=task.as_of)
-        except KaizenError as exc:
-            return failed(str(exc))
-        timings["pdf"] = time.perf_counter() - t0
-    publish(stage, Path(task.final_dir), Path(task.trash_dir))
-    return SiteOutcome(
-        site_id=task.site_id,
-        status=task.validation_status,
-        attempts=attempts,
-        seconds=time.perf_counter() - started,
-        timings=timings,
-        published=True,
-        change=task.change,
-    )
-
-
-def _cell_error(exc: Any) -> str:
-    ename = getattr(exc, "ename", type(exc).__name__)
-    evalue = str(getattr(exc, "evalue", "")).strip().splitlines()
-    cell = getattr(exc, "exec_count", None)
-    where = f" in cell {cell}" if cell else ""
-    return f"notebook error{where}: {ename}: {evalue[0] if evalue else ''}".rstrip(": ")
 
 
 __all__ = ["NOTEBOOK", "RunPlan", "RunResult", "SiteOutcome", "SiteTask", "run_project", "run_site"]

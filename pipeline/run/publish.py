@@ -10,11 +10,13 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.data.inputs import SiteTables
 from pipeline.files import atomic_write_bytes, atomic_write_json, atomic_write_text, child_path
 from pipeline.report.render import mark_stale
+
+if TYPE_CHECKING:  # a worker publishes without the input tables' stack (pandas)
+    from pipeline.data.inputs import SiteTables
 
 STAGING = ".staging"
 TRASH = ".trash"
