@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -15,8 +16,11 @@ from pipeline.data.config import load_project
 from pipeline.data.demo import write_demo_project
 from pipeline.data.inputs import read_tables, split_by_site
 from pipeline.exceptions import InputError
+from pipeline.report import results as results_module
 from pipeline.report.analysis import analyse_site
 from pipeline.report.results import (
+    CHECKED_FILE,
+    SCHEMA_FILE,
     SCHEMA_VERSION,
     SiteResults,
     load_results,
@@ -24,6 +28,7 @@ from pipeline.report.results import (
     results_schema,
     site_results,
     validate_results,
+    write_results,
 )
 
 AS_OF = "2026-11-30"
@@ -100,6 +105,48 @@ def test_bad_files_name_the_field(demo_results: dict[str, dict], tmp_path: Path)
     (tmp_path / "results.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(InputError, match="cannot be read"):
         load_results(tmp_path)
+
+
+def test_a_file_checked_as_it_was_written_is_not_checked_again_until_its_bytes_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """write_results records beside results.json the SHA-256 of the bytes it checked and of the
+    schema; a reader of those bytes under that schema skips the schema check (the portfolio read
+    every site of every run in its history, a thirtieth of a second each), and any other bytes
+    (an edit, a file without the record, another schema) are checked as before."""
+    project = load_project(write_demo_project(tmp_path / "demo", as_of=AS_OF))
+    sid = "hotel-lisbon"
+    sliced = split_by_site(read_tables(project), [sid])
+    site = analyse_site(sliced[sid], project=project, site_id=sid, as_of=pd.Timestamp(AS_OF))
+    out = tmp_path / "out"
+    path = write_results(site, out)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert json.loads((out / CHECKED_FILE).read_text(encoding="utf-8")) == {
+        "results_sha256": digest,
+        "schema_sha256": hashlib.sha256(SCHEMA_FILE.read_bytes()).hexdigest(),
+    }
+    checks: list[str] = []
+    real = results_module.validate_results
+    monkeypatch.setattr(
+        results_module,
+        "validate_results",
+        lambda data, **kw: checks.append("x") or real(data, **kw),
+    )
+    assert load_results(out).site_id == sid and checks == []  # the bytes it checked: not again
+    # a value the schema refuses, written over the checked file: checked, and refused
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["metrics"][0]["events"][0]["outcome"] = "improved"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(InputError, match=r"does not match its schema at metrics\[0\]\.events"):
+        load_results(out)
+    # the file as written, but its record made under another schema: checked again
+    write_results(site, out)
+    record = json.loads((out / CHECKED_FILE).read_text(encoding="utf-8"))
+    (out / CHECKED_FILE).write_text(json.dumps({**record, "schema_sha256": "0" * 64}), "utf-8")
+    checks.clear()
+    assert load_results(out).site_id == sid and checks == ["x"]
+    (out / CHECKED_FILE).unlink()  # no record: checked
+    assert load_results(out).site_id == sid and checks == ["x", "x"]
 
 
 def test_a_newer_minor_version_with_more_keys_is_read(demo_results: dict[str, dict]) -> None:

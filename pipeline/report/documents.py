@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.exceptions import InputError
 
-__all__ = ["check_document", "read_document", "schema", "where"]
+__all__ = ["check_document", "read_document", "read_document_bytes", "schema", "where"]
 
 
 @cache
@@ -82,11 +82,18 @@ def check_document(
 def read_document(path: str | Path, name: str) -> tuple[Path, Any]:
     """The file (``path`` itself, or the file ``name`` in the folder ``path``) and its parsed
     JSON; an :class:`InputError` when it is missing or no JSON."""
+    file, _raw, data = read_document_bytes(path, name)
+    return file, data
+
+
+def read_document_bytes(path: str | Path, name: str) -> tuple[Path, bytes, Any]:
+    """:func:`read_document`, with the bytes the JSON was parsed from."""
     file = Path(path)
     if file.is_dir():
         file = file / name
     try:
-        return file, json.loads(file.read_text(encoding="utf-8"))
+        raw = file.read_bytes()
+        return file, raw, json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise InputError(f"{file} is missing") from None
     except (OSError, ValueError) as exc:

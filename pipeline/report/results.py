@@ -8,9 +8,11 @@ what it writes against that schema; :func:`load_results` checks what it reads an
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from pipeline.exceptions import InputError, KaizenError
 from pipeline.files import atomic_write_json, atomic_write_text, child_path
 from pipeline.formatting import shorten
 from pipeline.report.analysis import RESULTS_FILE, MetricAnalysis, SiteAnalysis
-from pipeline.report.documents import check_document, read_document, schema, where
+from pipeline.report.documents import check_document, read_document_bytes, schema, where
 from pipeline.report.findings import SiteSummary, Tile, summarise_site
 from pipeline.report.plots.style import MIN_FONT, RC, ChartImage, date_axis
 from pipeline.stats.spc import ControlChart
@@ -46,8 +48,15 @@ from pipeline.vocabulary import (
 #: major.minor: a reader accepts every file of its major version (minor versions only add keys).
 SCHEMA_VERSION = "1.4"
 SCHEMA_FILE = Path(__file__).parent / "schemas" / "results.schema.json"
+#: Beside results.json, what :func:`write_results` checked: the SHA-256 of the bytes it wrote
+#: after checking them against the schema, and of the schema it checked them against. A reader
+#: finding both the same (:func:`load_results`) reads the file without checking it again:
+#: the check was a thirtieth of a second a site, and the portfolio page read every site of
+#: this run and of the earlier runs its history shows, after the last site, with a core idle.
+CHECKED_FILE = "results.checked.json"
 
 __all__ = [
+    "CHECKED_FILE",
     "RESULTS_FILE",
     "SCHEMA_FILE",
     "SCHEMA_VERSION",
@@ -205,19 +214,25 @@ def validate_results(data: Any, *, source: str = RESULTS_FILE, site_id: str | No
 def load_results(path: str | Path) -> SiteResults:
     """Read a site's results.json (a file, or a site folder holding one) into :class:`SiteResults`.
 
+    It is checked against the schema unless :data:`CHECKED_FILE` beside it says that these very
+    bytes were checked against this schema when they were written.
+
     Raises
     ------
     InputError
         when the file is missing, is not JSON, or does not match the schema.
     """
-    file, data = read_document(path, RESULTS_FILE)
-    return parse_results(data, source=str(file))
+    file, raw, data = read_document_bytes(path, RESULTS_FILE)
+    checked = _checked(hashlib.sha256(raw).hexdigest()) == _read_checked(file)
+    return parse_results(data, source=str(file), checked=checked)
 
 
-def parse_results(data: Any, *, source: str = RESULTS_FILE) -> SiteResults:
+def parse_results(data: Any, *, source: str = RESULTS_FILE, checked: bool = False) -> SiteResults:
     """:class:`SiteResults` from the parsed JSON of a results.json (checked as
-    :func:`load_results` checks a file)."""
-    validate_results(data, source=source)
+    :func:`load_results` checks a file, unless ``checked``: these bytes passed the same
+    schema when they were written)."""
+    if not checked:
+        validate_results(data, source=source)
     try:
         return SiteResults.model_validate(data)
     except ValidationError as exc:  # the schema and the model disagree: a bug, said plainly
@@ -258,12 +273,37 @@ def site_results(site: SiteAnalysis) -> dict[str, Any]:
 
 
 def write_results(site: SiteAnalysis, output_dir: str | Path) -> Path:
-    """Write ``results.json`` (checked against its schema) and what the email's key charts are
-    drawn from (:func:`write_key_chart_data`) into ``output_dir``."""
+    """Write ``results.json`` (checked against its schema), :data:`CHECKED_FILE` beside it and
+    what the email's key charts are drawn from (:func:`write_key_chart_data`) into
+    ``output_dir``."""
     data = site_results(site)
     validate_results(data, site_id=site.site_id)
     write_key_chart_data(site, output_dir)
-    return atomic_write_json(Path(output_dir) / RESULTS_FILE, data)
+    path = atomic_write_json(Path(output_dir) / RESULTS_FILE, data)
+    atomic_write_json(path.with_name(CHECKED_FILE), _checked(_sha256(path)))
+    return path
+
+
+@cache
+def _schema_sha256() -> str:
+    return _sha256(SCHEMA_FILE)
+
+
+def _sha256(file: Path) -> str:
+    return hashlib.sha256(file.read_bytes()).hexdigest()
+
+
+def _checked(results_sha256: str) -> dict[str, str]:
+    """What :data:`CHECKED_FILE` holds for a results.json of these bytes, checked now."""
+    return {"results_sha256": results_sha256, "schema_sha256": _schema_sha256()}
+
+
+def _read_checked(results_file: Path) -> Any:
+    """What :data:`CHECKED_FILE` beside ``results_file`` says (None: nothing readable)."""
+    try:
+        return json.loads((results_file.parent / CHECKED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def email_chart(chart: ControlChart, *, unit: str = "", phase_names: Any = None) -> ChartImage:
