@@ -538,7 +538,7 @@ def _run_sites(
     _decide_rehearsal(len(tasks) + len(running))
     if tasks or running:
         if running:
-            _import_in_background("pipeline.report.portfolio")
+            _prepare_portfolio_in_background()
             runner = _pool_outcomes(running, workers=min(plan.jobs, len(todo)))
         elif plan.executor == "dask":
             runner = _run_dask(tasks, plan.jobs, plan.scheduler)
@@ -609,21 +609,22 @@ def _start_warm_kernels(rehearse: bool | None) -> None:
         WarmKernelServer.start(rehearse=rehearse)
 
 
-def _import_in_background(module: str) -> None:
-    """Import ``module`` on a thread of its own while this process waits for the pool: the
-    portfolio page's stack (pandas, statsmodels, matplotlib: about 3 s) was imported only
-    after the last site, with one core idle; a later import of it finds it loaded, or waits
-    for this one. An import that fails here fails again, with its error, where it is used."""
-    import importlib
+def _prepare_portfolio_in_background() -> None:
+    """Import the portfolio page's stack (pandas, statsmodels, matplotlib: about 3 s) and
+    compile its templates on a thread of its own while this process waits for the pool: done
+    after the last site, it kept one core idle. A later import finds it loaded, or waits for
+    this one; what fails here fails again, with its error, where it is used."""
     import threading
 
     def load() -> None:
         try:
-            importlib.import_module(module)
+            from pipeline.report import portfolio
+
+            portfolio.warm_up()
         except Exception:  # noqa: BLE001, S110 - raised again where the module is used
             pass
 
-    threading.Thread(target=load, name=f"import {module}", daemon=True).start()
+    threading.Thread(target=load, name="prepare the portfolio page", daemon=True).start()
 
 
 def _decide_rehearsal(sites: int) -> None:

@@ -15,7 +15,7 @@ from pipeline.report.portfolio.model import (
     build_portfolio,
     load_run,
 )
-from pipeline.report.portfolio.page import forest_plot, render_portfolio, write_portfolio
+from pipeline.report.portfolio.page import forest_plot, render_portfolio, warm_up, write_portfolio
 
 __all__ = [
     "PORTFOLIO_FILE",
@@ -26,5 +26,6 @@ __all__ = [
     "forest_plot",
     "load_run",
     "render_portfolio",
+    "warm_up",
     "write_portfolio",
 ]

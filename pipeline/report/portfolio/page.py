@@ -37,7 +37,7 @@ from pipeline.report.portfolio.model import (
     latest_run,
     load_run,
 )
-from pipeline.report.templating import render
+from pipeline.report.templating import environment, render
 
 
 def pct_text(value: float | None) -> str:
@@ -216,6 +216,14 @@ def render_portfolio(portfolio: Portfolio) -> str:
             money=lambda v: money_text(v, portfolio.currency),
         )
     )
+
+
+def warm_up() -> None:
+    """Compile the page's templates now (a fifth of a second the first page of a process
+    costs), for a run to do while its sites are still running."""
+    env = environment()
+    for name in env.list_templates(filter_func=lambda n: n.startswith("portfolio/")):
+        env.get_template(name)
 
 
 def write_portfolio(project: Project, out_root: Path, *, as_of: str, run_id: str) -> Path:
