@@ -253,6 +253,9 @@ def test_a_pool_shares_one_rehearsed_warm_process_that_changes_no_report(
 
     plain, plain_kernels = run("plain", rehearse_from=len(sites) + 1)
     rehearsed, kernels = run("rehearsed", rehearse_from=len(sites))
+    # a first run: every site runs, so both workers start at once (and both are used)
+    log = (rehearsed.output / "logs" / f"{rehearsed.run_id}.log").read_text(encoding="utf-8")
+    assert "pool: 2 of 2 worker processes started" in log
     # both workers' kernels are forks of the one warm process the run started ...
     assert len({k["warm_pid"] for k in kernels}) == 1
     assert len({k["warm_pid"] for k in plain_kernels}) == 1
@@ -280,7 +283,7 @@ def test_sites_run_in_this_process_get_a_rehearsed_warm_process_that_ends_with_t
     """``--jobs 1`` (or one site to run): the run starts its warm process before it reads and
     validates, rehearsed and stocked from REHEARSE_FROM_SITES sites as a pool's is, and stops it
     when it ends. A rerun decides once it knows how many sites it runs: one changed site of
-    the two is not rehearsed for."""
+    the two is not rehearsed for, nor given a second worker."""
     import pipeline.run.execute as execute
 
     monkeypatch.setattr(execute, "REHEARSE_FROM_SITES", 2)
@@ -303,6 +306,10 @@ def test_sites_run_in_this_process_get_a_rehearsed_warm_process_that_ends_with_t
     assert [o.site_id for o in again.sites if not o.is_unchanged] == ["a1"]
     rerun = json.loads((again.output / "a1" / "kernel.json").read_text())
     assert rerun["warm_pid"] != kernels[0]["warm_pid"] and not rerun["rehearsed"]
+    # which sites run is known only after validation: the pool starts one worker at once, and
+    # another only for a second site while the first is busy (here none: one site changed)
+    log = (again.output / "logs" / f"{again.run_id}.log").read_text(encoding="utf-8")
+    assert "pool: 1 of 2 worker processes started" in log
 
 
 def _published(out: Path) -> dict[str, bytes]:

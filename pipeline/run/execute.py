@@ -23,7 +23,7 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -318,7 +318,9 @@ def _run_sites_and_pages(
             rehearse = _rehearse_when(plan, len(todo))
             if plan.executor == "local" and plan.jobs > 1 and len(todo) > 1:
                 # started first, so that workers warm up while this process reads and validates
-                pool = _start_pool(min(plan.jobs, len(todo)), rehearse=rehearse)
+                workers = min(plan.jobs, len(todo))
+                at_once = workers if _every_site_runs(plan) else 1
+                pool = _start_pool(workers, rehearse=rehearse, at_once=at_once)
             elif plan.executor == "local":
                 _start_warm_kernels(rehearse)  # for the sites this process runs itself
             validation_seconds, outside = _run_sites(
@@ -329,6 +331,8 @@ def _run_sites_and_pages(
             _stop_pool(pool, kill=True)  # interrupted, or failed: nothing of the pool goes on
             raise
         else:
+            if pool is not None:
+                log.write(f"pool: {pool.processes_started()} of {workers} worker processes started")
             _stop_pool(pool, kill=False)
         finally:
             if pool is None and plan.executor == "local":
@@ -422,7 +426,7 @@ def _run_sites(
     todo: list[Any],
     log: RunLog,
     done: Callable[[SiteOutcome], None],
-    pool: ProcessPoolExecutor | None,
+    pool: _Pool | None,
     already_read: dict[str, Any] | None = None,
     table_digests: dict[str, str] | None = None,
 ) -> tuple[float, tuple[dict[str, Any], ...]]:
@@ -531,7 +535,7 @@ def _run_sites(
         )  # fmt: skip
         if pool is not None:
             # to the pool at once: a worker starts this site while the next ones are staged
-            running[pool.submit(run_site, task)] = task
+            running[pool.submit_site(task)] = task
         else:
             tasks.append(task)
     del tables, slices  # the workers read their slices from disk: free the parent's copy
@@ -558,10 +562,33 @@ def _run_sites(
 REHEARSE_FROM_SITES = 8
 
 
-def _start_pool(workers: int, *, rehearse: bool | None) -> ProcessPoolExecutor:
-    """A pool of ``workers`` processes, each started now (not at its first site), sharing one
-    warm kernel process that this process starts first (one import of the stack per run, not
-    one per worker)."""
+class _Pool(ProcessPoolExecutor):
+    """The run's process pool; :meth:`submit_site` hands it a site."""
+
+    #: The no-op tasks that started the first workers (:func:`_start_pool`).
+    started: list[Future[None]]
+
+    def submit_site(self, task: SiteTask) -> Future[SiteOutcome]:
+        """``run_site(task)`` in a worker. Before the first site, the workers started at once
+        have started: the pool starts another only when every one it has is busy, and one
+        still starting counts as busy. The pool may start a worker here, which must not take a
+        Ctrl-C meant for the run (:func:`~pipeline.run.interrupt.blocked_for_children`)."""
+        if self.started:
+            wait(self.started)
+            self.started = []
+        with blocked_for_children():
+            return self.submit(run_site, task)
+
+    def processes_started(self) -> int:
+        """How many worker processes this pool has started."""
+        return len(self._processes or {})
+
+
+def _start_pool(workers: int, *, rehearse: bool | None, at_once: int) -> _Pool:
+    """A pool of up to ``workers`` processes sharing one warm kernel process that this process
+    starts first (one import of the stack per run, not one per worker). ``at_once`` of them
+    start now, while this process reads and validates; the pool starts the others as sites
+    arrive while every started one is busy (a rerun of one changed site uses one)."""
     from pipeline.run.kernels import WarmKernelServer, warm_kernels_enabled
 
     shared: tuple[str, int] | None = None
@@ -571,14 +598,15 @@ def _start_pool(workers: int, *, rehearse: bool | None) -> ProcessPoolExecutor:
     pool = None
     try:
         with blocked_for_children():  # SIGINT and SIGTERM wait in each worker until it ignores them
-            pool = ProcessPoolExecutor(
+            pool = _Pool(
                 max_workers=workers,
                 mp_context=get_context("spawn"),
                 initializer=init_worker,
                 initargs=(shared,),
             )
-            for _ in range(workers):
-                pool.submit(ready)
+            pool.started = [pool.submit(ready) for _ in range(at_once)]
+            if at_once == workers:
+                pool.started = []  # nothing to wait for: the pool will not start more
     except BaseException:  # interrupted as the block let the signal through
         _stop_pool(pool, kill=True)
         raise
@@ -593,9 +621,13 @@ def _rehearse_when(plan: RunPlan, sites: int) -> bool | None:
     changed site does not wait for a rehearsal that would serve it alone)."""
     if sites < REHEARSE_FROM_SITES:
         return False
-    if plan.force or read_manifest(plan.out_root) is None:
-        return True
-    return None
+    return True if _every_site_runs(plan) else None
+
+
+def _every_site_runs(plan: RunPlan) -> bool:
+    """Known before validation: every selected site runs (``--force``, or a folder with no
+    earlier run); otherwise only the fingerprints say which do."""
+    return plan.force or read_manifest(plan.out_root) is None
 
 
 def _start_warm_kernels(rehearse: bool | None) -> None:
